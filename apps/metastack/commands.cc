@@ -1,0 +1,180 @@
+#include "commands.h"
+
+#include <iostream>
+#include <memory>
+
+#include "base/file.h"
+#include "configdrive/tree_writer.h"
+#include "core/base64.h"
+#include "core/instance.h"
+#include "core/metadata.h"
+#include "http/error_response.h"
+
+namespace metastack::cli {
+namespace {
+
+int Fail(const std::string& message) {
+  std::cerr << "metastack: " << message << "\n";
+  return kExitFailure;
+}
+
+// Flags every rendering verb shares.
+struct RenderFlags {
+  std::string dhcp_domain = "novalocal";
+  std::string vendor_data_file;
+
+  void Declare(CLI::App& app) {
+    app.add_option("--dhcp-domain", dhcp_domain,
+                   "Domain appended to the hostname (\"web-01.novalocal\"); '' for bare names")
+        ->capture_default_str();
+    app.add_option("--vendor-data", vendor_data_file,
+                   "JSON file of vendor data for instances whose document has none");
+  }
+
+  Result<core::Settings> Build() const {
+    core::Settings s;
+    s.dhcp_domain = dhcp_domain;
+    s.today = TodayUtc();
+    if (!vendor_data_file.empty()) {
+      METASTACK_ASSIGN_OR_RETURN(std::string text, ReadFile(vendor_data_file));
+      auto j = core::Json::parse(text, nullptr, false);
+      if (j.is_discarded())
+        return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not valid JSON",
+                                         vendor_data_file));
+      s.vendor_data = std::move(j);
+    }
+    return s;
+  }
+};
+
+Result<core::Instance> LoadInstance(const std::string& path) {
+  METASTACK_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  auto inst = core::ParseInstance(text);
+  if (!inst) {
+    Error e = inst.error();
+    e.message = path + ": " + e.ToString();
+    e.field.clear();
+    return std::unexpected(std::move(e));
+  }
+  return inst;
+}
+
+void OsRandom(std::span<uint8_t> out) { SystemRandom(out); }
+
+Run SetupValidate(CLI::App& app) {
+  auto file = std::make_shared<std::string>();
+  app.add_option("INSTANCE", *file, "Instance document (JSON; - for standard input)")->required();
+  return [file] {
+    auto inst = LoadInstance(*file);
+    if (!inst) return Fail(inst.error().ToString());
+    std::cout << *file << ": valid instance " << inst->uuid << "\n";
+    return kExitOk;
+  };
+}
+
+Run SetupRender(CLI::App& app) {
+  struct Flags {
+    std::string file, out;
+    RenderFlags render;
+  };
+  auto f = std::make_shared<Flags>();
+  app.add_option("INSTANCE", f->file, "Instance document (JSON; - for standard input)")->required();
+  app.add_option("-o,--out", f->out,
+                 "Directory to create with the drive's tree (must not exist, or be empty)")
+      ->required();
+  f->render.Declare(app);
+  app.footer(
+      "Writes every file Nova puts on a config drive (openstack/<version>/..., openstack/content/,\n"
+      "ec2/<version>/...). The tree appears whole or not at all.");
+  return [f] {
+    auto inst = LoadInstance(f->file);
+    if (!inst) return Fail(inst.error().ToString());
+    auto settings = f->render.Build();
+    if (!settings) return Fail(settings.error().ToString());
+    auto files = core::ConfigDriveFiles(*inst, *settings, OsRandom);
+    if (auto st = configdrive::WriteTree(files, f->out); !st) return Fail(st.error().ToString());
+    std::cerr << "metastack: wrote " << files.size() << " files to " << f->out << "\n";
+    return kExitOk;
+  };
+}
+
+Run SetupGet(CLI::App& app) {
+  struct Flags {
+    std::string file;
+    std::vector<std::string> paths;
+    std::string method = "GET";
+    std::string address;
+    bool json = false;
+    RenderFlags render;
+  };
+  auto f = std::make_shared<Flags>();
+  app.add_option("INSTANCE", f->file, "Instance document (JSON; - for standard input)")->required();
+  app.add_option("PATH", f->paths, "Metadata path(s), e.g. /openstack/latest/meta_data.json")
+      ->required();
+  app.add_option("--method", f->method, "GET or HEAD")
+      ->check(CLI::IsMember({"GET", "HEAD"}))
+      ->capture_default_str();
+  app.add_option("--address", f->address,
+                 "The caller's address (EC2 local-ipv4 when the instance has no IPv4 address)");
+  app.add_flag("--json", f->json,
+               "Print a JSON array of {path, status, content_type, body_b64}, one per PATH");
+  f->render.Declare(app);
+  app.footer(
+      "Prints what the metadata service answers for PATH. Without --json, exactly one PATH;\n"
+      "the body goes to standard output and a non-200 answer exits 1.");
+  return [f] {
+    auto inst = LoadInstance(f->file);
+    if (!inst) return Fail(inst.error().ToString());
+    auto settings = f->render.Build();
+    if (!settings) return Fail(settings.error().ToString());
+    if (!f->json && f->paths.size() != 1) return Fail("give exactly one PATH, or use --json");
+    core::RenderContext ctx;
+    ctx.target = core::Target::kService;
+    if (!f->address.empty()) ctx.address = f->address;
+    ctx.random = OsRandom;
+    nlohmann::json out = nlohmann::json::array();
+    int rc = kExitOk;
+    for (const auto& path : f->paths) {
+      unsigned status = 200;
+      std::string content_type, body;
+      if (auto doc = core::Lookup(*inst, path, *settings, ctx)) {
+        content_type = doc->content_type;
+        body = std::move(doc->body);
+      } else {
+        auto answer = http::ErrorResponse(doc.error());
+        status = answer.status;
+        content_type = answer.content_type;
+        body = std::move(answer.body);
+      }
+      if (f->method == "HEAD") body.clear();
+      if (f->json) {
+        out.push_back({{"path", path},
+                       {"status", status},
+                       {"content_type", content_type},
+                       {"body_b64", core::Base64Encode(body)}});
+      } else {
+        std::cout << body;
+        if (status != 200) {
+          std::cerr << "metastack: " << path << ": " << status << " "
+                    << http::ReasonPhrase(status) << "\n";
+          rc = kExitFailure;
+        }
+      }
+    }
+    if (f->json) std::cout << out.dump() << "\n";
+    return rc;
+  };
+}
+
+constexpr Command kCommands[] = {
+    {"validate", "Check an instance document and name the first field that is wrong",
+     SetupValidate},
+    {"render", "Write an instance's config-drive tree into a directory", SetupRender},
+    {"get", "Print what the metadata service answers for a path", SetupGet},
+};
+
+}  // namespace
+
+std::span<const Command> Commands() { return kCommands; }
+
+}  // namespace metastack::cli

@@ -1,0 +1,22 @@
+#pragma once
+// Small file-system helpers with errors as values. Blocking: not for an io_context thread.
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/error.h"
+
+namespace metastack {
+
+// Reads a whole file ("-" reads standard input). Errors name the path and the OS reason.
+Result<std::string> ReadFile(const std::string& path);
+
+// Fills `out` from the operating system's random generator (getrandom(2)); never fails
+// short of a kernel without getrandom, which aborts.
+void SystemRandom(std::span<uint8_t> out);
+
+// Today's UTC date as "YYYY-MM-DD".
+std::string TodayUtc();
+
+}  // namespace metastack

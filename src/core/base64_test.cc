@@ -1,0 +1,34 @@
+#include "core/base64.h"
+
+#include <gtest/gtest.h>
+
+namespace metastack::core {
+namespace {
+
+TEST(Base64Test, RoundTripsEveryLength) {
+  std::string bytes;
+  for (int i = 0; i < 40; ++i) {
+    auto decoded = Base64Decode(Base64Encode(bytes));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(*decoded, bytes);
+    EXPECT_EQ(Base64Encode(bytes).size(), Base64Length(bytes.size()));
+    bytes += static_cast<char>(i * 37);
+  }
+}
+
+TEST(Base64Test, KnownValues) {
+  EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
+  EXPECT_EQ(Base64Encode(std::string("\xff\xfe\x00", 3)), "//4A");
+  EXPECT_EQ(*Base64Decode("aGVsbG8="), "hello");
+}
+
+TEST(Base64Test, RejectsMalformed) {
+  EXPECT_FALSE(Base64Decode("aGVsbG8"));     // length
+  EXPECT_FALSE(Base64Decode("aGV=bG8="));    // padding in the middle
+  EXPECT_FALSE(Base64Decode("aGVs bG8="));   // whitespace
+  EXPECT_FALSE(Base64Decode("aGVsbG8*"));    // alphabet
+  EXPECT_TRUE(Base64Decode(""));
+}
+
+}  // namespace
+}  // namespace metastack::core

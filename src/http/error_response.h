@@ -1,0 +1,26 @@
+#pragma once
+// The one mapping from Error to an HTTP answer, used by every service and by the CLI's view of
+// the service. Bodies follow Nova's (webob's plain-text error page: "<status>\n\n<explanation>
+// \n\n   "), so clients that print or match them see what they see from Nova. A not-found
+// answer never echoes the error's message, so internal detail never reaches a guest.
+// Pure; thread-safe.
+
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace metastack::http {
+
+struct ErrorAnswer {
+  unsigned status = 500;
+  std::string content_type;
+  std::string body;
+};
+
+ErrorAnswer ErrorResponse(const Error& error);
+
+// "Not Found" for 404, and so on (the reason phrase of the statuses metastack sends).
+std::string_view ReasonPhrase(unsigned status);
+
+}  // namespace metastack::http

@@ -1,0 +1,39 @@
+#include "http/error_response.h"
+
+#include <gtest/gtest.h>
+
+namespace metastack::http {
+namespace {
+
+TEST(ErrorResponseTest, NotFoundIsNovasPageAndHidesTheMessage) {
+  auto a = ErrorResponse(MakeError(ErrorCode::kNotFound, "instance 42 is not in shard 7"));
+  EXPECT_EQ(a.status, 404u);
+  EXPECT_EQ(a.content_type, "text/plain; charset=UTF-8");
+  EXPECT_EQ(a.body, "404 Not Found\n\nThe resource could not be found.\n\n   ");
+}
+
+TEST(ErrorResponseTest, BadRequestShowsTheExplanation) {
+  auto a = ErrorResponse(
+      MakeError(ErrorCode::kInvalidArgument, "X-Instance-ID header is missing from request."));
+  EXPECT_EQ(a.status, 400u);
+  EXPECT_EQ(a.body, "400 Bad Request\n\nX-Instance-ID header is missing from request.\n\n   ");
+}
+
+TEST(ErrorResponseTest, ForbiddenAndConflict) {
+  EXPECT_EQ(ErrorResponse(MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."))
+                .body,
+            "403 Forbidden\n\nInvalid proxy request signature.\n\n   ");
+  EXPECT_EQ(ErrorResponse(MakeError(ErrorCode::kConflict, "password already set")).body,
+            "409 Conflict\n\nThere was a conflict when trying to complete your request.\n\n   ");
+}
+
+TEST(ErrorResponseTest, InternalNeverLeaksDetail) {
+  auto a = ErrorResponse(MakeError(ErrorCode::kInternal, "sqlite: disk I/O error at page 12"));
+  EXPECT_EQ(a.status, 500u);
+  EXPECT_EQ(a.body,
+            "500 Internal Server Error\n\nAn unknown error has occurred. Please try your request "
+            "again.\n\n   ");
+}
+
+}  // namespace
+}  // namespace metastack::http

@@ -1,0 +1,555 @@
+#!/usr/bin/python3
+"""metastack against OpenStack Nova, byte for byte.
+
+For every instance document in instances/ and for dhcp_domain 'novalocal'
+and '', this asks Nova's real metadata code (nova_reference.py) and our
+binary the same questions and compares the answers:
+
+* HTTP: every path Nova's own listings lead to (crawled recursively for
+  every EC2 and OpenStack version), every OpenStack file name in every
+  version, and edge cases; status, Content-Type and body must be equal.
+* config drive: the same set of files with the same bytes.
+
+``random_seed`` is random per response: both sides must carry base64 of
+exactly 512 bytes there, and it is replaced by a placeholder before
+comparing. Where we differ from Nova on purpose, INTENDED_DIFFERENCES says
+what we answer instead and why.
+
+Run with Debian's interpreter (python3-nova is needed):
+
+    /usr/bin/python3 tests/integration/test_nova_compare.py \
+        --metastack build/release/apps/metastack/metastack [unittest args]
+
+Without a binary only the checks of the reference side run.
+"""
+
+import argparse
+import base64
+import binascii
+import collections
+import glob
+import json
+import os
+import posixpath
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import nova_reference as nr  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+DEFAULT_BINARY = os.path.join(REPO, 'build', 'release', 'apps', 'metastack',
+                              'metastack')
+FIXTURES = sorted(glob.glob(os.path.join(HERE, 'instances', '*.json')))
+DHCP_DOMAINS = ('novalocal', '')
+ADDRESS = nr.DEFAULT_ADDRESS
+
+EC2_VERSIONS = nr.base.VERSIONS + ['latest']
+OS_VERSIONS = nr.base.OPENSTACK_VERSIONS + ['latest']
+OS_FILES = ('meta_data.json', 'user_data', 'password', 'vendor_data.json',
+            'network_data.json', 'vendor_data2.json')
+# A path every Nova answers 404 to; its answer is the 404 we must copy.
+NOT_FOUND_PATH = '/openstack/2099-01-01/meta_data.json'
+
+EDGE_PATHS = (
+    '//', '/..', '/ec2', '/ec2/', '/openstack//', '/openstack/..',
+    '/openstack/latest/meta_data.json/', '/openstack/latest/user_data/',
+    '/latest/user-data/', '/latest/meta-data/public-keys/0/openssh-key/',
+    '/openstack/latest/../latest/meta_data.json', '/latest//meta-data/',
+    '/latest/meta-data/../meta-data/hostname', '/ec2/latest/meta-data/',
+    '/ec2/latest/meta-data/instance-id', '/ec2/2009-04-04/user-data',
+    '/openstack/2099-01-01/meta_data.json', '/openstack/2099-01-01/',
+    '/openstack/foo/', '/openstack/foo', '/2099-01-01/meta-data/',
+    '/2099-01-01/', '/foo', '/Latest/meta-data/', '/openstack/LATEST/',
+    '/openstack/content', '/openstack/content/', '/openstack/content/0000',
+    '/openstack/content/0001', '/openstack/latest/content/0000',
+    '/openstack/latest/nonexistent.json', '/openstack/latest/meta_data',
+    '/latest/meta-data/nonexistent', '/latest/meta-data/hostname/a/b',
+    '/latest/meta-data/hostname/extra', '/latest/user-data/x',
+    '/latest/meta-data/placement/availability-zone/x',
+    '/latest/meta-data/ami-launch-index/x', '/latest/meta-data/ami-id/x',
+    '/latest/meta-data/block-device-mapping/root/x',
+    '/latest/meta-data/public-keys/0/openssh-key/x',
+    '/latest/meta-data/public-keys/0=mykey', '/latest/meta-data/public-keys/x',
+    '/latest/meta-data/security-groups/0',
+    '/latest/meta-data/security-groups/default',
+    '/openstack/latest/meta_data.json/x', '/openstack/latest/user_data/x',
+    '/openstack/latest/password/x', '/openstack/2012-08-10/password',
+    '/2012-08-10/password', '/latest/password',
+    '//openstack/latest/meta_data.json', '//latest/meta-data/',
+    '//openstack', '//latest/meta-data/hostname/extra',
+    '///openstack/latest/meta_data.json',
+    '/openstack/latest/meta%5Fdata.json', '/latest/meta-data/%68ostname',
+)
+HEAD_PATHS = ('/', '/openstack', '/openstack/latest/meta_data.json',
+              '/openstack/latest/network_data.json', '/latest/meta-data/',
+              '/latest/meta-data/hostname', '/latest/user-data',
+              NOT_FOUND_PATH, '/latest/meta-data/hostname/extra')
+
+_RANDOM_SEED = re.compile(rb'"random_seed": "([A-Za-z0-9+/=]*)"')
+_SEED_PLACEHOLDER = b'"random_seed": "<512 random bytes>"'
+
+Answer = collections.namedtuple('Answer', 'status content_type body')
+
+
+# ---------------------------------------------------------------- helpers
+
+def _answer(d):
+    body = d['body'] if 'body' in d else base64.b64decode(d['body_b64'])
+    return Answer(d['status'], d['content_type'], body)
+
+
+def _keys(doc):
+    types = doc.get('public_key_types') or {}
+    return [(name, key, types.get(name, 'ssh'))
+            for name, key in (doc.get('public_keys') or {}).items()]
+
+
+def _canonical(path):
+    """The path Nova must be asked for to learn what we answer."""
+    return re.sub(r'^/+', '/', path)
+
+
+def _ec2_tokens(path):
+    """Path tokens after the EC2 version, or None if not an EC2 path."""
+    tokens = posixpath.normpath(path).split('/')[1:]
+    if tokens and tokens[0] == 'ec2':
+        tokens = tokens[1:]
+    if not tokens or tokens[0] not in EC2_VERSIONS:
+        return None
+    return tokens[1:]
+
+
+def _with_all_keys(body, keys):
+    """Nova's JSON document with every public key where Nova has one."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        return body
+    if 'public_keys' in data:
+        data['public_keys'] = {name: key for name, key, _ in keys}
+        data['keys'] = [{'name': name, 'type': typ, 'data': key}
+                        for name, key, typ in keys]
+    if 'public-keys' in data:
+        data['public-keys'] = {
+            str(i): {'_name': '%d=%s' % (i, name), 'openssh-key': key}
+            for i, (name, key, _) in enumerate(keys)}
+    return json.dumps(data).encode()
+
+
+# ------------------------------------------------- intended differences
+
+Context = collections.namedtuple('Context', 'doc path nova not_found')
+
+
+def _double_slash(ctx, expected):
+    if ctx.path.startswith('//'):
+        return ctx.nova[_canonical(ctx.path)]
+    return None
+
+
+def _below_leaf(ctx, expected):
+    if expected.status == 500:
+        return ctx.not_found
+    return None
+
+
+def _all_public_keys(ctx, expected):
+    keys = _keys(ctx.doc)
+    if len(keys) < 2:
+        return None
+    tokens = _ec2_tokens(_canonical(ctx.path))
+    if tokens and tokens[:2] == ['meta-data', 'public-keys']:
+        rest = tokens[2:]
+        index = {str(i): key for i, (_, key, _) in enumerate(keys)}
+        text = 'text/plain; charset=UTF-8'
+        if not rest:
+            listing = sorted('%d=%s' % (i, name)
+                             for i, (name, _, _) in enumerate(keys))
+            return Answer(200, text, '\n'.join(listing).encode())
+        if rest[0] in index and len(rest) == 1:
+            return Answer(200, text, b'openssh-key')
+        if rest[0] in index and rest[1:] == ['openssh-key']:
+            return Answer(200, text, index[rest[0]].encode())
+        return ctx.not_found
+    if expected.status == 200 and expected.content_type == \
+            'application/json' and b'"public_keys"' in expected.body:
+        return expected._replace(body=_with_all_keys(expected.body, keys))
+    return None
+
+
+# Applied in order to Nova's answer (HTTP) to get the answer we must give.
+# Each rule returns the answer it requires, or None where it does not apply.
+INTENDED_DIFFERENCES = (
+    ('leading-double-slash', _double_slash,
+     "Python's posixpath.normpath keeps exactly two leading slashes, so "
+     "Nova serves e.g. //openstack/latest/meta_data.json as the EC2 "
+     "version list; we collapse them as every other '//' is collapsed."),
+    ('below-a-leaf', _below_leaf,
+     'A path below a leaf (hostname/extra, user-data/x, security-groups/'
+     '<group>) makes find_path_in_tree index a str/bytes/list with a str '
+     'and Nova answers 500 from the uncaught TypeError; we answer the '
+     '404 Nova gives for any other missing path.'),
+    ('all-public-keys', _all_public_keys,
+     'Nova only ever exposes the first keypair; we expose all of them: '
+     'public_keys/keys in meta_data.json, 0=a\\n1=b listings and '
+     'N/openssh-key in the EC2 tree, one public-keys entry per key in the '
+     "config drive's EC2 meta-data.json. With one key we equal Nova."),
+)
+
+
+def expected_http(doc, path, nova, not_found):
+    ctx = Context(doc, path, nova, not_found)
+    expected = nova[path]
+    for _, rule, _ in INTENDED_DIFFERENCES:
+        required = rule(ctx, expected)
+        if required is not None:
+            expected = required
+    return expected
+
+
+def expected_file(doc, relpath, body):
+    keys = _keys(doc)
+    if len(keys) > 1 and relpath.endswith(('meta_data.json',
+                                           'meta-data.json')):
+        return _with_all_keys(body, keys)
+    return body
+
+
+# ------------------------------------------------------------ comparison
+
+def _mask_seed(body, problems, side):
+    def check(match):
+        try:
+            n = len(base64.b64decode(match.group(1), validate=True))
+        except binascii.Error:
+            n = -1
+        if n != 512:
+            problems.append('%s random_seed is not base64 of 512 bytes '
+                            '(decodes to %d)' % (side, n))
+        return _SEED_PLACEHOLDER
+    return _RANDOM_SEED.sub(check, body)
+
+
+def body_diff(expected, got):
+    """One readable paragraph about where two byte strings part."""
+    i = next((k for k, (a, b) in enumerate(zip(expected, got)) if a != b),
+             min(len(expected), len(got)))
+    lo = max(0, i - 40)
+    return ('bodies differ at byte %d (nova/expected %d bytes, ours %d)\n'
+            '      expected: %r\n      ours:     %r'
+            % (i, len(expected), len(got), expected[lo:i + 80],
+               got[lo:i + 80]))
+
+
+def compare(expected, got):
+    """Problems found comparing two Answers, [] when equal."""
+    problems = []
+    if expected.status != got.status:
+        problems.append('status: expected %s, ours %s'
+                        % (expected.status, got.status))
+    if expected.content_type != got.content_type:
+        problems.append('content type: expected %r, ours %r'
+                        % (expected.content_type, got.content_type))
+    exp_body = _mask_seed(expected.body, problems, 'nova')
+    got_body = _mask_seed(got.body, problems, 'ours')
+    if exp_body != got_body:
+        problems.append(body_diff(exp_body, got_body))
+    return problems
+
+
+# ------------------------------------------------------------- path set
+
+def crawl(ref):
+    """Every path Nova's listings lead to, in every version."""
+    paths = ['/', '/openstack', '/openstack/']
+    paths += ['/' + v for v in EC2_VERSIONS]
+    paths += ['/openstack/' + v for v in OS_VERSIONS]
+    dirs = (['/%s/' % v for v in EC2_VERSIONS] +
+            ['/openstack/%s/' % v for v in OS_VERSIONS])
+    seen = set()
+    while dirs:
+        seen.update(dirs)
+        found = []
+        for d, a in zip(dirs, ref.http([('GET', d) for d in dirs])):
+            paths.append(d)
+            if a['status'] != 200:
+                continue
+            for line in a['body'].decode('utf-8').split('\n'):
+                if line.endswith('/'):
+                    found.append(d + line)
+                    paths.append(d + line[:-1])
+                elif '=' in line:  # public-keys/ lists N=name for dir N/
+                    index = line.split('=', 1)[0]
+                    found.append(d + index + '/')
+                    paths.append(d + index)
+                elif line:
+                    paths += [d + line, d + line + '/']
+        dirs = [d for d in found if d not in seen]
+    return paths
+
+
+def path_set(doc, ref):
+    paths = crawl(ref)
+    for v in OS_VERSIONS:
+        paths += ['/openstack/%s/%s' % (v, f) for f in OS_FILES]
+    paths += EDGE_PATHS
+    groups = (doc.get('ec2') or {}).get('security_groups') or []
+    paths += ['/latest/meta-data/security-groups/' + g for g in groups[:2]]
+    for v in ('1.0', '2009-04-04', 'latest'):
+        for i in range(len(_keys(doc)) + 1):
+            base_path = '/%s/meta-data/public-keys/%d' % (v, i)
+            paths += [base_path, base_path + '/', base_path + '/openssh-key',
+                      base_path + '/openssh-key/']
+    paths += [_canonical(p) for p in paths]
+    paths.append(NOT_FOUND_PATH)
+    return list(dict.fromkeys(paths))
+
+
+# ------------------------------------------------------------- the tests
+
+class Metastack:
+    """Our binary, driven through its CLI."""
+
+    def __init__(self, binary):
+        self.binary = binary
+
+    def _run(self, args):
+        proc = subprocess.run([self.binary] + args, capture_output=True,
+                              timeout=300)
+        if proc.returncode != 0:
+            raise AssertionError(
+                'metastack %s exited %d\nstderr: %s'
+                % (' '.join(args[:3]), proc.returncode,
+                   proc.stderr.decode('utf-8', 'replace')[-2000:]))
+        return proc.stdout
+
+    def get(self, instance, paths, dhcp_domain, method='GET'):
+        out = self._run(['get', instance] + list(paths) + [
+            '--json', '--dhcp-domain', dhcp_domain, '--method', method,
+            '--address', ADDRESS])
+        answers = json.loads(out)
+        got_paths = [a['path'] for a in answers]
+        if got_paths != list(paths):
+            raise AssertionError('metastack get answered for other paths: '
+                                 '%r...' % got_paths[:5])
+        return {a['path']: _answer(a) for a in answers}
+
+    def render(self, instance, dhcp_domain):
+        with tempfile.TemporaryDirectory() as out:
+            self._run(['render', instance, '--out', out,
+                       '--dhcp-domain', dhcp_domain])
+            files = {}
+            for root, _, names in os.walk(out):
+                for name in names:
+                    full = os.path.join(root, name)
+                    with open(full, 'rb') as f:
+                        files[os.path.relpath(full, out)] = f.read()
+            return files
+
+
+def _report(problems, limit=25):
+    text = '\n'.join(problems[:limit])
+    if len(problems) > limit:
+        text += '\n... and %d more' % (len(problems) - limit)
+    return text
+
+
+class NovaCompare(unittest.TestCase):
+    """Tests are added per fixture below, by _add_fixture_tests."""
+
+    metastack = None  # set by main()
+    _paths = {}
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.metastack is None:
+            raise unittest.SkipTest('no metastack binary (--metastack)')
+
+    def _paths_for(self, fixture, doc):
+        if fixture not in self._paths:
+            with nr.NovaReference(doc, 'novalocal', ADDRESS) as ref:
+                self._paths[fixture] = path_set(doc, ref)
+        return self._paths[fixture]
+
+    def check_http(self, fixture):
+        doc = nr.load_doc(fixture)
+        paths = self._paths_for(fixture, doc)
+        problems = []
+        for domain in DHCP_DOMAINS:
+            with nr.NovaReference(doc, domain, ADDRESS) as ref:
+                nova = {a['path']: _answer(a)
+                        for a in ref.http([('GET', p) for p in paths])}
+                nova_head = {a['path']: _answer(a) for a in ref.http(
+                    [('HEAD', p) for p in HEAD_PATHS])}
+            ours = self.metastack.get(fixture, paths, domain)
+            ours_head = self.metastack.get(fixture, HEAD_PATHS, domain,
+                                           method='HEAD')
+            not_found = nova[NOT_FOUND_PATH]
+            for method, nova_ans, our_ans in (('GET', nova, ours),
+                                              ('HEAD', nova_head, ours_head)):
+                for path in our_ans:
+                    expected = expected_http(doc, path, nova_ans, not_found)
+                    if method == 'HEAD':
+                        expected = expected._replace(body=b'')
+                    for p in compare(expected, our_ans[path]):
+                        problems.append('%s dhcp_domain=%r %s %s: %s' % (
+                            os.path.basename(fixture), domain, method, path,
+                            p))
+        self.assertFalse(problems, '\n' + _report(problems))
+
+    def check_config_drive(self, fixture):
+        doc = nr.load_doc(fixture)
+        problems = []
+        for domain in DHCP_DOMAINS:
+            with nr.NovaReference(doc, domain, ADDRESS) as ref:
+                nova = ref.config_drive()
+            ours = self.metastack.render(fixture, domain)
+            where = '%s dhcp_domain=%r' % (os.path.basename(fixture), domain)
+            for relpath in sorted(set(nova) - set(ours)):
+                problems.append('%s %s: missing from our config drive'
+                                % (where, relpath))
+            for relpath in sorted(set(ours) - set(nova)):
+                problems.append('%s %s: extra file, not on Nova\'s drive'
+                                % (where, relpath))
+            for relpath in sorted(set(nova) & set(ours)):
+                expected = expected_file(doc, relpath, nova[relpath])
+                for p in compare(Answer(None, None, expected),
+                                 Answer(None, None, ours[relpath])):
+                    problems.append('%s %s: %s' % (where, relpath, p))
+        self.assertFalse(problems, '\n' + _report(problems))
+
+
+def _add_fixture_tests():
+    for fixture in FIXTURES:
+        name = os.path.splitext(os.path.basename(fixture))[0]
+        setattr(NovaCompare, 'test_http_' + name,
+                lambda self, f=fixture: self.check_http(f))
+        setattr(NovaCompare, 'test_config_drive_' + name,
+                lambda self, f=fixture: self.check_config_drive(f))
+
+
+_add_fixture_tests()
+
+
+_DNS_LABEL = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
+_DOC_KEYS = {
+    'uuid', 'name', 'hostname', 'project_id', 'user_id', 'availability_zone',
+    'launch_index', 'created_at', 'image_id', 'public_keys',
+    'public_key_types', 'user_data', 'user_data_b64', 'meta', 'files',
+    'admin_pass', 'password', 'ec2', 'block_devices', 'ports', 'vendor_data',
+    'devices', 'dedicated_cpus', 'conf'}
+
+
+class ReferenceSelfTest(unittest.TestCase):
+    """The fixtures are valid, and Nova still does what the table assumes."""
+
+    def test_fixtures_within_nova_limits(self):
+        self.assertGreaterEqual(len(FIXTURES), 14)
+        for fixture in FIXTURES:
+            with self.subTest(fixture=os.path.basename(fixture)):
+                doc = nr.load_doc(fixture)
+                self.assertLessEqual(set(doc), _DOC_KEYS)
+                self.assertRegex(doc['hostname'], _DNS_LABEL)
+                meta = doc.get('meta') or {}
+                self.assertLessEqual(len(meta), 128)
+                for key, value in meta.items():
+                    self.assertTrue(0 < len(key) <= 255, key)
+                    self.assertLessEqual(len(value), 255, key)
+                pw = doc.get('password') or ''
+                self.assertLessEqual(len(pw), nr.password.MAX_SIZE)
+
+    def test_every_fixture_renders(self):
+        for fixture in FIXTURES:
+            with self.subTest(fixture=os.path.basename(fixture)):
+                doc = nr.load_doc(fixture)
+                with nr.NovaReference(doc) as ref:
+                    drive = ref.config_drive()
+                    self.assertIn('openstack/latest/meta_data.json', drive)
+                    paths = path_set(doc, ref)
+                    answers = ref.http([('GET', p) for p in paths])
+                    self.assertGreater(len(paths), 300)
+                    self.assertEqual(
+                        200, answers[paths.index(
+                            '/openstack/latest/meta_data.json')]['status'])
+
+    def _get(self, fixture, *paths):
+        doc = nr.load_doc(os.path.join(HERE, 'instances', fixture))
+        with nr.NovaReference(doc) as ref:
+            return {a['path']: _answer(a)
+                    for a in ref.http([('GET', p) for p in paths])}
+
+    def test_nova_quirks_the_table_relies_on(self):
+        got = self._get('two_ports.json', '/latest/meta-data/hostname/extra',
+                        '/latest/meta-data/security-groups/default',
+                        '//openstack/latest/meta_data.json', '/',
+                        NOT_FOUND_PATH)
+        self.assertEqual(500, got['/latest/meta-data/hostname/extra'].status)
+        self.assertEqual(
+            500, got['/latest/meta-data/security-groups/default'].status)
+        self.assertEqual(got['/'].body,
+                         got['//openstack/latest/meta_data.json'].body)
+        self.assertEqual(
+            Answer(404, 'text/plain; charset=UTF-8',
+                   b'404 Not Found\n\nThe resource could not be found.\n\n   '),
+            got[NOT_FOUND_PATH])
+        got = self._get('multikey.json', '/latest/meta-data/public-keys/',
+                        '/latest/meta-data/public-keys/1/openssh-key')
+        self.assertEqual(b'0=zeta', got['/latest/meta-data/public-keys/'].body)
+        self.assertEqual(
+            404, got['/latest/meta-data/public-keys/1/openssh-key'].status)
+
+    def test_expectations_equal_nova_with_one_key(self):
+        doc = nr.load_doc(os.path.join(HERE, 'instances', 'files.json'))
+        with nr.NovaReference(doc) as ref:
+            for relpath, body in ref.config_drive().items():
+                self.assertEqual(body, expected_file(doc, relpath, body))
+
+    def test_multikey_expectations(self):
+        doc = nr.load_doc(os.path.join(HERE, 'instances', 'multikey.json'))
+        keys = list(doc['public_keys'])
+        with nr.NovaReference(doc) as ref:
+            drive = ref.config_drive()
+            nova = {a['path']: _answer(a) for a in ref.http([
+                ('GET', p) for p in ('/latest/meta-data/public-keys',
+                                     '/latest/meta-data/public-keys/2/',
+                                     NOT_FOUND_PATH)])}
+        ec2 = json.loads(expected_file(
+            doc, 'ec2/latest/meta-data.json',
+            drive['ec2/latest/meta-data.json']))
+        self.assertEqual(['0', '1', '2'], list(ec2['public-keys']))
+        self.assertEqual('2=' + keys[2], ec2['public-keys']['2']['_name'])
+        md = json.loads(expected_file(
+            doc, 'openstack/latest/meta_data.json',
+            drive['openstack/latest/meta_data.json']))
+        self.assertEqual(keys, list(md['public_keys']))
+        self.assertEqual(keys, [k['name'] for k in md['keys']])
+        nf = nova[NOT_FOUND_PATH]
+        listing = expected_http(doc, '/latest/meta-data/public-keys', nova,
+                                nf)
+        self.assertEqual(('0=%s\n1=%s\n2=%s' % tuple(keys)).encode(),
+                         listing.body)
+        self.assertEqual(b'openssh-key', expected_http(
+            doc, '/latest/meta-data/public-keys/2/', nova, nf).body)
+
+
+def main():
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument('--metastack', default=os.environ.get('METASTACK'))
+    args, rest = ap.parse_known_args()
+    binary = args.metastack
+    if binary is None and os.access(DEFAULT_BINARY, os.X_OK):
+        binary = DEFAULT_BINARY
+    if binary is not None:
+        if not os.access(binary, os.X_OK):
+            sys.exit('not an executable: %s' % binary)
+        NovaCompare.metastack = Metastack(os.path.abspath(binary))
+    unittest.main(argv=[sys.argv[0]] + rest)
+
+
+if __name__ == '__main__':
+    main()
