@@ -9,6 +9,7 @@
 #include "core/instance.h"
 #include "core/metadata.h"
 #include "http/error_response.h"
+#include "http/url.h"
 
 namespace metastack::cli {
 namespace {
@@ -109,7 +110,9 @@ Run SetupGet(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   app.add_option("INSTANCE", f->file, "Instance document (JSON; - for standard input)")->required();
-  app.add_option("PATH", f->paths, "Metadata path(s), e.g. /openstack/latest/meta_data.json")
+  app.add_option("PATH", f->paths,
+                 "Metadata path(s) as a request target, e.g. /openstack/latest/meta_data.json "
+                 "(percent-escapes are decoded and a ?query ignored, as by the service)")
       ->required();
   app.add_option("--method", f->method, "GET or HEAD")
       ->check(CLI::IsMember({"GET", "HEAD"}))
@@ -137,16 +140,17 @@ Run SetupGet(CLI::App& app) {
     for (const auto& path : f->paths) {
       unsigned status = 200;
       std::string content_type, body;
-      if (auto doc = core::Lookup(*inst, path, *settings, ctx)) {
+      bool head = f->method == "HEAD";
+      if (auto doc = core::Lookup(*inst, http::SplitTarget(path).path, *settings, ctx)) {
         content_type = doc->content_type;
         body = std::move(doc->body);
       } else {
-        auto answer = http::ErrorResponse(doc.error());
+        auto answer = http::ErrorResponse(doc.error(), head);
         status = answer.status;
         content_type = answer.content_type;
         body = std::move(answer.body);
       }
-      if (f->method == "HEAD") body.clear();
+      if (head) body.clear();
       if (f->json) {
         out.push_back({{"path", path},
                        {"status", status},

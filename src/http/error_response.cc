@@ -49,7 +49,7 @@ std::string_view ReasonPhrase(unsigned status) {
   }
 }
 
-ErrorAnswer ErrorResponse(const Error& error) {
+ErrorAnswer ErrorResponse(const Error& error, bool head) {
   const Mapping* m = &kMappings[0];
   for (const auto& candidate : kMappings)
     if (candidate.code == error.code) m = &candidate;
@@ -61,6 +61,10 @@ ErrorAnswer ErrorResponse(const Error& error) {
   a.content_type = "text/plain; charset=UTF-8";
   a.body = std::to_string(m->status) + " " + std::string(ReasonPhrase(m->status)) + "\n\n" +
            explanation + "\n\n   ";
+  if (head) {
+    a.content_type = "text/html; charset=UTF-8";
+    a.body.clear();
+  }
   return a;
 }
 

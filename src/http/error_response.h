@@ -18,7 +18,9 @@ struct ErrorAnswer {
   std::string body;
 };
 
-ErrorAnswer ErrorResponse(const Error& error);
+// `head`: the answer to a HEAD request, which (as from Nova) has no body and webob's default
+// content type.
+ErrorAnswer ErrorResponse(const Error& error, bool head = false);
 
 // "Not Found" for 404, and so on (the reason phrase of the statuses metastack sends).
 std::string_view ReasonPhrase(unsigned status);
