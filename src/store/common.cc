@@ -1,0 +1,132 @@
+#include "store/common.h"
+
+#include "core/ip.h"
+
+namespace metastack::store::internal {
+
+std::unexpected<Error> NotFound(std::string what, std::string_view id) {
+  return std::unexpected(MakeError(ErrorCode::kNotFound, "no " + what + " " + std::string(id)));
+}
+
+std::unexpected<Error> Conflict(std::string message) {
+  return std::unexpected(MakeError(ErrorCode::kConflict, std::move(message)));
+}
+
+Result<std::string> CanonicalIp(std::string_view ip) {
+  auto parsed = core::ParseIp(ip);
+  if (!parsed)
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "not an IP address: " + std::string(ip)));
+  return parsed->Unmapped().ToString();
+}
+
+std::vector<PortBinding> Bindings(const core::Instance& instance) {
+  std::vector<PortBinding> out;
+  for (const auto& port : instance.ports)
+    for (const auto& subnet : port.subnets) {
+      if (!subnet.ip_address) continue;
+      out.push_back(PortBinding{port.id, port.mac, port.network_id,
+                                core::ParseIp(*subnet.ip_address)->Unmapped().ToString(),
+                                instance.uuid, instance.project_id});
+    }
+  return out;
+}
+
+Status CheckPortsAgainstNetworks(
+    const core::Instance& instance,
+    const std::function<std::optional<Network>(const std::string&)>& network) {
+  for (size_t i = 0; i < instance.ports.size(); ++i) {
+    const auto& port = instance.ports[i];
+    std::string where = "ports[" + std::to_string(i) + "]";
+    auto net = network(port.network_id);
+    if (!net)
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                       "unknown network " + port.network_id, where + ".network_id"));
+    if (port.router_id && net->router_id != port.router_id) {
+      std::string actual = net->router_id ? "attached to router " + *net->router_id
+                                          : "not attached to a router";
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                       "network " + port.network_id + " is " + actual,
+                                       where + ".router_id"));
+    }
+  }
+  // The same IP twice on one network within this document.
+  auto bindings = Bindings(instance);
+  for (size_t a = 0; a < bindings.size(); ++a)
+    for (size_t b = a + 1; b < bindings.size(); ++b)
+      if (bindings[a].network_id == bindings[b].network_id &&
+          bindings[a].ip_address == bindings[b].ip_address)
+        return Conflict("IP " + bindings[a].ip_address + " is used twice on network " +
+                        bindings[a].network_id);
+  return Ok();
+}
+
+size_t PageLimit(const ListOptions& options) {
+  if (options.limit == 0) return 1;
+  return options.limit > 1000 ? 1000 : options.limit;
+}
+
+namespace {
+Status CheckId(std::string_view field, std::string_view id) {
+  if (id.empty())
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "is required", std::string(field)));
+  if (id.size() > 255)
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "longer than 255 bytes", std::string(field)));
+  for (char c : id)
+    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                       "contains spaces or control characters", std::string(field)));
+  return Ok();
+}
+}  // namespace
+
+Status CheckNetworkFields(const Network& network) {
+  METASTACK_RETURN_IF_ERROR(CheckId("id", network.id));
+  if (network.router_id) METASTACK_RETURN_IF_ERROR(CheckId("router_id", *network.router_id));
+  return Ok();
+}
+
+Status CheckRouterFields(const Router& router) { return CheckId("id", router.id); }
+
+Status CheckPassword(std::string_view password) {
+  if (password.size() > core::Limits::kMaxPasswordBytes)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "longer than 1020 bytes",
+                                     "password"));
+  return Ok();
+}
+
+namespace {
+class HubSubscription : public Subscription {
+ public:
+  HubSubscription(std::weak_ptr<void> state, std::function<void()> cancel)
+      : state_(std::move(state)), cancel_(std::move(cancel)) {}
+  ~HubSubscription() override {
+    if (state_.lock()) cancel_();
+  }
+
+ private:
+  std::weak_ptr<void> state_;
+  std::function<void()> cancel_;
+};
+}  // namespace
+
+std::unique_ptr<Subscription> ChangeHub::Subscribe(std::function<void(const Change&)> callback) {
+  std::lock_guard lock(state_->mu);
+  uint64_t id = state_->next++;
+  state_->callbacks.emplace(id, std::move(callback));
+  std::weak_ptr<State> weak = state_;
+  return std::make_unique<HubSubscription>(state_, [weak, id] {
+    if (auto s = weak.lock()) {
+      std::lock_guard lock(s->mu);
+      s->callbacks.erase(id);
+    }
+  });
+}
+
+void ChangeHub::Publish(const Change& change) {
+  std::lock_guard lock(state_->mu);
+  for (auto& [_, cb] : state_->callbacks) cb(change);
+}
+
+}  // namespace metastack::store::internal

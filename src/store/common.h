@@ -1,0 +1,55 @@
+#pragma once
+// Pieces every Store implementation shares, so that they agree by construction: the port
+// bindings an instance document implies, the checks a write must pass against the networks it
+// names, IP canonicalisation, list limits, and the change fan-out to subscribers.
+// Internal to store/.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace metastack::store::internal {
+
+// Every (port, fixed IP) of an instance, IPs in canonical text.
+std::vector<PortBinding> Bindings(const core::Instance& instance);
+
+// The canonical text of an IP for lookups ("::ffff:10.0.0.5" -> "10.0.0.5"), or kInvalidArgument.
+Result<std::string> CanonicalIp(std::string_view ip);
+
+// Checks an instance's ports against the networks they name. `network` looks a network up
+// (nullopt when unknown). Errors name the field ("ports[0].network_id: unknown network N").
+Status CheckPortsAgainstNetworks(
+    const core::Instance& instance,
+    const std::function<std::optional<Network>(const std::string&)>& network);
+
+// A bounded page size (1..1000).
+size_t PageLimit(const ListOptions& options);
+
+Status CheckNetworkFields(const Network& network);
+Status CheckRouterFields(const Router& router);
+Status CheckPassword(std::string_view password);
+
+std::unexpected<Error> NotFound(std::string what, std::string_view id);
+std::unexpected<Error> Conflict(std::string message);
+
+// Subscriber list with safe unsubscription; Publish() calls every callback in turn.
+class ChangeHub {
+ public:
+  std::unique_ptr<Subscription> Subscribe(std::function<void(const Change&)> callback);
+  void Publish(const Change& change);
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::map<uint64_t, std::function<void(const Change&)>> callbacks;
+    uint64_t next = 0;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+}  // namespace metastack::store::internal

@@ -1,0 +1,155 @@
+#pragma once
+// The Store: where instances, networks, routers, the port index and guest-set passwords live.
+//
+// One interface, three implementations that pass one contract suite (store_contract_test.cc):
+// memory (tests, and a fake for the services' tests), SQLite (the default: one file, WAL) and
+// PostgreSQL (many API and agent processes on many hosts share one database).
+//
+// Thread-safety: every method may be called from any thread concurrently. Every method blocks
+// (disk or network I/O): never call one on an io_context thread; services run them on a worker
+// pool or answer from a cache the change feed keeps fresh.
+//
+// Writes are transactions: a write that returns an error changed nothing. Every committed write
+// takes the next value of one store-wide revision counter and is announced to subscribers
+// (Subscribe) after it commits, on every process sharing the store: in-process for memory and
+// SQLite, through LISTEN/NOTIFY for PostgreSQL.
+//
+// Errors: kNotFound (no such id), kConflict (duplicate id, duplicate IP on a network, an
+// ambiguous lookup, a revision mismatch, a password already set), kInvalidArgument (a document
+// that refers to an unknown network or router, bad input), kUnavailable (the database cannot be
+// reached), kInternal (anything else). Library codes never leave store/.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "core/instance.h"
+
+namespace metastack::store {
+
+struct InstanceRecord {
+  core::Instance instance;
+  int64_t revision = 0;  // the store revision of the instance's last change
+};
+
+struct Network {
+  std::string id;
+  std::string name;
+  std::string project_id;
+  std::optional<std::string> router_id;  // the router this network is attached to, if any
+  int64_t revision = 0;                  // set by the store
+};
+
+struct Router {
+  std::string id;
+  std::string name;
+  std::string project_id;
+  int64_t revision = 0;  // set by the store
+};
+
+// One fixed IP of one port: what the metadata agent needs to name the instance behind a guest.
+struct PortBinding {
+  std::string port_id;
+  std::string mac;
+  std::string network_id;
+  std::string ip_address;  // canonical text
+  std::string instance_id;
+  std::string project_id;
+};
+
+struct ListOptions {
+  size_t limit = 100;        // at most 1000
+  std::string after;         // return ids strictly greater than this (the previous page's next)
+  std::string project_id;    // filter; empty = all
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next;  // pass as ListOptions::after for the next page; empty on the last page
+};
+
+struct Change {
+  enum class Kind { kInstance, kNetwork, kRouter };
+  int64_t revision = 0;
+  Kind kind = Kind::kInstance;
+  std::string id;
+  bool deleted = false;
+};
+
+// Unsubscribes when destroyed. The callback runs on a store-owned or the writer's thread, after
+// the commit; it must be quick and must not call back into the Store.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- instances ---------------------------------------------------------------------------
+  // kConflict when the uuid exists or one of its fixed IPs is taken on that network;
+  // kInvalidArgument ("ports[0].network_id: unknown network N") when a port names a network
+  // that does not exist, or a router_id that is not the network's router.
+  virtual Result<InstanceRecord> CreateInstance(const core::Instance& instance) = 0;
+  virtual Result<InstanceRecord> GetInstance(std::string_view uuid) = 0;
+  virtual Result<Page<InstanceRecord>> ListInstances(const ListOptions& options) = 0;
+  // Replaces the whole document. With `expected_revision`, kConflict unless it is the current
+  // revision (optimistic concurrency: read, edit, replace, retry on conflict).
+  virtual Result<InstanceRecord> ReplaceInstance(const core::Instance& instance,
+                                                 std::optional<int64_t> expected_revision) = 0;
+  virtual Status DeleteInstance(std::string_view uuid) = 0;
+
+  // --- guest-set passwords (POST /openstack/<v>/password) -----------------------------------
+  // Write-once: kConflict when a password is already set. At most 1020 bytes
+  // (kInvalidArgument beyond).
+  virtual Result<InstanceRecord> SetPassword(std::string_view uuid, std::string_view password) = 0;
+  // The operator's reset: clears it so the guest may post a new one.
+  virtual Result<InstanceRecord> ResetPassword(std::string_view uuid) = 0;
+
+  // --- networks and routers -----------------------------------------------------------------
+  virtual Result<Network> CreateNetwork(const Network& network) = 0;  // kConflict on dup id
+  virtual Result<Network> GetNetwork(std::string_view id) = 0;
+  virtual Result<Page<Network>> ListNetworks(const ListOptions& options) = 0;
+  // kConflict while any instance has a port on it.
+  virtual Status DeleteNetwork(std::string_view id) = 0;
+
+  virtual Result<Router> CreateRouter(const Router& router) = 0;  // kConflict on dup id
+  virtual Result<Router> GetRouter(std::string_view id) = 0;
+  virtual Result<Page<Router>> ListRouters(const ListOptions& options) = 0;
+  // kConflict while a network is attached to it.
+  virtual Status DeleteRouter(std::string_view id) = 0;
+  // Attaches a network to a router (a network has at most one router); an empty router_id
+  // detaches it. kNotFound for an unknown network or router.
+  virtual Result<Network> SetNetworkRouter(std::string_view network_id,
+                                           std::string_view router_id) = 0;
+
+  // --- the port index (the metadata agent's lookups) -------------------------------------------
+  // `ip` in any valid text form (IPv4-mapped IPv6 is looked up as IPv4). kNotFound when no port
+  // has it.
+  virtual Result<PortBinding> FindPortOnNetwork(std::string_view network_id,
+                                                std::string_view ip) = 0;
+  // Among the networks attached to the router. kNotFound for an unknown router or no match;
+  // kConflict when more than one port matches (the agent answers 404 then, as Neutron).
+  virtual Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) = 0;
+  // Every fixed IP of every port, optionally of one network, ordered by (network, ip).
+  virtual Result<std::vector<PortBinding>> ListPorts(std::string_view network_id) = 0;
+
+  // --- change feed --------------------------------------------------------------------------
+  // The newest committed revision.
+  virtual Result<int64_t> CurrentRevision() = 0;
+  virtual std::unique_ptr<Subscription> Subscribe(std::function<void(const Change&)> callback) = 0;
+};
+
+// Opens a store from its URL: "memory:", "sqlite:PATH" (created if missing, schema migrated)
+// or "postgresql://..." (libpq connection URI; schema migrated). A database whose schema is
+// newer than this binary knows is an error naming both versions.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+}  // namespace metastack::store

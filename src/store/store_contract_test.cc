@@ -1,0 +1,310 @@
+#include "store/store_contract_test.h"
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "store/memory_store.h"
+
+namespace metastack::store::testing {
+
+core::Instance MakeInstance(const std::string& uuid, const std::string& network,
+                            const std::string& ip, const std::string& project) {
+  core::Json doc = {
+      {"uuid", uuid},
+      {"hostname", "vm"},
+      {"project_id", project},
+      {"ports",
+       {{{"id", "port-" + uuid},
+         {"mac", "fa:16:3e:00:00:01"},
+         {"network_id", network},
+         {"subnets", {{{"cidr", ip.find(':') == std::string::npos ? "10.0.0.0/8" : "fd00::/64"},
+                       {"ip_address", ip}}}}}}}};
+  auto inst = core::ParseInstanceJson(doc);
+  if (!inst) ADD_FAILURE() << inst.error().ToString();
+  return *inst;
+}
+
+namespace {
+
+constexpr char kU1[] = "00000000-0000-4000-8000-000000000001";
+constexpr char kU2[] = "00000000-0000-4000-8000-000000000002";
+constexpr char kU3[] = "00000000-0000-4000-8000-000000000003";
+
+std::string Uuid(int n) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
+  return buf;
+}
+
+TEST_P(StoreContractTest, CreateGetDeleteInstance) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  auto created = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  ASSERT_TRUE(created) << created.error().ToString();
+  EXPECT_GT(created->revision, 0);
+  auto got = store_->GetInstance(kU1);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->instance.uuid, kU1);
+  EXPECT_EQ(got->revision, created->revision);
+  EXPECT_EQ(core::DumpPython(core::InstanceToJson(got->instance)),
+            core::DumpPython(core::InstanceToJson(MakeInstance(kU1, "net-a", "10.0.0.5"))));
+  ASSERT_TRUE(store_->DeleteInstance(kU1));
+  EXPECT_EQ(store_->GetInstance(kU1).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->DeleteInstance(kU1).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, DocumentSurvivesExactly) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  core::Instance inst = MakeInstance(kU1, "net-a", "10.0.0.5");
+  inst.user_data = std::string("\x1f\x8b\x00\xff binary", 11);
+  inst.meta = {{"z", "1"}, {"a", "\u00e9\U0001F680"}};
+  inst.files = {{"/etc/x", std::string("\0\1", 2)}};
+  inst.vendor_data = core::Json{{"b", 1.5}, {"a", {1, 2}}};
+  ASSERT_TRUE(store_->CreateInstance(inst));
+  auto got = store_->GetInstance(kU1);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got->instance.user_data, *inst.user_data);
+  EXPECT_EQ(got->instance.meta, inst.meta);
+  EXPECT_EQ(got->instance.files[0].contents, inst.files[0].contents);
+  EXPECT_EQ(core::DumpPython(*got->instance.vendor_data), R"({"b": 1.5, "a": [1, 2]})");
+}
+
+TEST_P(StoreContractTest, Conflicts) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  auto dup = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.6"));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(dup.error().message, std::string("instance ") + kU1 + " exists");
+  auto ip = store_->CreateInstance(MakeInstance(kU2, "net-a", "10.0.0.5"));
+  ASSERT_FALSE(ip);
+  EXPECT_EQ(ip.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(ip.error().message,
+            std::string("IP 10.0.0.5 on network net-a belongs to instance ") + kU1);
+  auto unknown = store_->CreateInstance(MakeInstance(kU2, "net-zz", "10.0.0.9"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(unknown.error().ToString(), "ports[0].network_id: unknown network net-zz");
+  // Nothing of the rejected writes is visible.
+  EXPECT_EQ(store_->GetInstance(kU2).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.5")->instance_id, kU1);
+  EXPECT_EQ(store_->CreateNetwork({"net-a", "again", "p", std::nullopt, 0}).error().code,
+            ErrorCode::kConflict);
+}
+
+TEST_P(StoreContractTest, SameIpOnDifferentNetworks) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5", "proj-a")));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU2, "net-b", "10.0.0.5", "proj-b")));
+  auto a = store_->FindPortOnNetwork("net-a", "10.0.0.5");
+  auto b = store_->FindPortOnNetwork("net-b", "::ffff:10.0.0.5");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->instance_id, kU1);
+  EXPECT_EQ(a->project_id, "proj-a");
+  EXPECT_EQ(a->port_id, std::string("port-") + kU1);
+  EXPECT_EQ(b->instance_id, kU2);
+  EXPECT_EQ(b->project_id, "proj-b");
+  EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.6").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->FindPortOnNetwork("net-a", "bogus").error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreContractTest, RouterLookup) {
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
+  ASSERT_TRUE(store_->CreateRouter({"r2", "r2", "proj-b", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
+  ASSERT_TRUE(store_->SetNetworkRouter("net-b", "r2"));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5", "proj-a")));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU2, "net-b", "10.0.0.5", "proj-b")));
+  EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.5")->instance_id, kU1);
+  EXPECT_EQ(store_->FindPortOnRouter("r2", "10.0.0.5")->instance_id, kU2);
+  EXPECT_EQ(store_->FindPortOnRouter("r3", "10.0.0.5").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.6").error().code, ErrorCode::kNotFound);
+  // A second network on r1 with the same IP makes the lookup ambiguous.
+  ASSERT_TRUE(store_->CreateNetwork({"net-c", "c", "proj-a", "r1", 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU3, "net-c", "10.0.0.5", "proj-a")));
+  EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.5").error().code, ErrorCode::kConflict);
+  // Detaching net-c resolves it.
+  ASSERT_TRUE(store_->SetNetworkRouter("net-c", ""));
+  EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.5")->instance_id, kU1);
+  EXPECT_EQ(store_->DeleteRouter("r1").error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store_->SetNetworkRouter("net-a", "nope").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, PortRouterMustMatchTheNetwork) {
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  core::Instance inst = MakeInstance(kU1, "net-a", "10.0.0.5");
+  inst.ports[0].router_id = "r1";
+  auto r = store_->CreateInstance(inst);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().ToString(), "ports[0].router_id: network net-a is not attached to a router");
+  ASSERT_TRUE(store_->SetNetworkRouter("net-a", "r1"));
+  ASSERT_TRUE(store_->CreateInstance(inst));
+}
+
+TEST_P(StoreContractTest, ReplaceWithRevision) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  auto v1 = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  ASSERT_TRUE(v1);
+  core::Instance edited = v1->instance;
+  edited.hostname = "renamed";
+  edited.ports[0].subnets[0].ip_address = "10.0.0.7";
+  auto v2 = store_->ReplaceInstance(edited, v1->revision);
+  ASSERT_TRUE(v2) << v2.error().ToString();
+  EXPECT_GT(v2->revision, v1->revision);
+  auto stale = store_->ReplaceInstance(edited, v1->revision);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store_->GetInstance(kU1)->instance.hostname, "renamed");
+  // The port index follows the document.
+  EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.5").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.7")->instance_id, kU1);
+  EXPECT_EQ(store_->ReplaceInstance(MakeInstance(kU2, "net-a", "10.0.0.8"), std::nullopt)
+                .error().code,
+            ErrorCode::kNotFound);
+  // Deleting frees the IP for another instance.
+  ASSERT_TRUE(store_->DeleteInstance(kU1));
+  EXPECT_TRUE(store_->CreateInstance(MakeInstance(kU2, "net-a", "10.0.0.7")));
+}
+
+TEST_P(StoreContractTest, PasswordIsWriteOnce) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  auto set = store_->SetPassword(kU1, "enc-1");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(*set->instance.password, "enc-1");
+  auto again = store_->SetPassword(kU1, "enc-2");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(*store_->GetInstance(kU1)->instance.password, "enc-1");
+  EXPECT_EQ(store_->SetPassword(kU1, std::string(1021, 'x')).error().ToString(),
+            "password: longer than 1020 bytes");
+  ASSERT_TRUE(store_->ResetPassword(kU1));
+  EXPECT_FALSE(store_->GetInstance(kU1)->instance.password);
+  EXPECT_TRUE(store_->SetPassword(kU1, std::string(1020, 'y')));
+  EXPECT_EQ(store_->SetPassword(kU2, "x").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, ConcurrentPasswordPostsOneWins) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  std::atomic<int> ok{0}, conflict{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      auto r = store_->SetPassword(kU1, "p" + std::to_string(t));
+      (r ? ok : conflict)++;
+      if (!r) EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_EQ(conflict.load(), 7);
+}
+
+TEST_P(StoreContractTest, ConcurrentEditsLoseNothing) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  constexpr int kThreads = 4, kEdits = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEdits; ++i) {
+        while (true) {  // read, edit, replace; retry on conflict
+          auto cur = store_->GetInstance(kU1);
+          ASSERT_TRUE(cur);
+          core::Instance inst = cur->instance;
+          inst.meta.emplace_back("t" + std::to_string(t) + "-" + std::to_string(i), "v");
+          auto r = store_->ReplaceInstance(inst, cur->revision);
+          if (r) break;
+          ASSERT_EQ(r.error().code, ErrorCode::kConflict) << r.error().ToString();
+        }
+      }
+    });
+  std::thread reader([&] {
+    for (int i = 0; i < 50; ++i) EXPECT_TRUE(store_->FindPortOnNetwork("net-a", "10.0.0.5"));
+  });
+  for (auto& th : threads) th.join();
+  reader.join();
+  EXPECT_EQ(store_->GetInstance(kU1)->instance.meta.size(), size_t{kThreads * kEdits});
+}
+
+TEST_P(StoreContractTest, ListPagination) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  for (int i = 1; i <= 7; ++i)
+    ASSERT_TRUE(store_->CreateInstance(MakeInstance(Uuid(i), "net-a", "10.0.0." + std::to_string(i),
+                                                    i % 2 ? "odd" : "even")));
+  std::vector<std::string> seen;
+  ListOptions opts;
+  opts.limit = 3;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = store_->ListInstances(opts);
+    ASSERT_TRUE(page);
+    EXPECT_LE(page->items.size(), 3u);
+    for (const auto& r : page->items) seen.push_back(r.instance.uuid);
+    if (page->next.empty()) break;
+    opts.after = page->next;
+  }
+  EXPECT_EQ(seen.size(), 7u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  ListOptions odd;
+  odd.project_id = "odd";
+  EXPECT_EQ(store_->ListInstances(odd)->items.size(), 4u);
+  auto ports = store_->ListPorts("net-a");
+  ASSERT_TRUE(ports);
+  EXPECT_EQ(ports->size(), 7u);
+  EXPECT_EQ(store_->ListNetworks({})->items.size(), 1u);
+}
+
+TEST_P(StoreContractTest, DeleteNetworkInUse) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  auto r = store_->DeleteNetwork("net-a");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+  ASSERT_TRUE(store_->DeleteInstance(kU1));
+  EXPECT_TRUE(store_->DeleteNetwork("net-a"));
+  EXPECT_EQ(store_->GetNetwork("net-a").error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, ChangeFeed) {
+  std::mutex mu;
+  std::vector<Change> changes;
+  auto sub = store_->Subscribe([&](const Change& c) {
+    std::lock_guard lock(mu);
+    changes.push_back(c);
+  });
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  auto created = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  ASSERT_TRUE(created);
+  ASSERT_TRUE(store_->SetPassword(kU1, "x"));
+  ASSERT_TRUE(store_->DeleteInstance(kU1));
+  auto rev = store_->CurrentRevision();
+  ASSERT_TRUE(rev);
+  // Delivery may be asynchronous (PostgreSQL): wait for the last revision, bounded.
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (!changes.empty() && changes.back().revision == *rev) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(changes.size(), 4u);
+  EXPECT_EQ(changes[0].kind, Change::Kind::kNetwork);
+  EXPECT_EQ(changes[1].kind, Change::Kind::kInstance);
+  EXPECT_EQ(changes[1].id, kU1);
+  EXPECT_EQ(changes[1].revision, created->revision);
+  EXPECT_FALSE(changes[2].deleted);
+  EXPECT_TRUE(changes[3].deleted);
+  for (size_t i = 1; i < changes.size(); ++i)
+    EXPECT_GT(changes[i].revision, changes[i - 1].revision);
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, StoreContractTest,
+                         ::testing::Values(StoreFactory{"memory", [] { return NewMemoryStore(); }}),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace metastack::store::testing

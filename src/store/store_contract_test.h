@@ -1,0 +1,38 @@
+#pragma once
+// The contract every Store implementation passes. A backend joins with
+//   INSTANTIATE_TEST_SUITE_P(Name, StoreContractTest, ::testing::Values(StoreFactory{...}));
+// where `make` returns a fresh, empty store each call.
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace metastack::store::testing {
+
+struct StoreFactory {
+  std::string name;
+  std::function<std::unique_ptr<Store>()> make;
+};
+
+inline void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+
+class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    store_ = GetParam().make();
+    ASSERT_TRUE(store_);
+  }
+  void TearDown() override { store_.reset(); }
+
+  std::unique_ptr<Store> store_;
+};
+
+// A valid instance with one port on `network` holding `ip` (and a router if given).
+core::Instance MakeInstance(const std::string& uuid, const std::string& network,
+                            const std::string& ip, const std::string& project = "proj-a");
+
+}  // namespace metastack::store::testing
