@@ -1,0 +1,371 @@
+#include "http/server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+
+namespace metastack::http {
+namespace {
+
+using tcp = asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Response Plain(unsigned status, std::string_view reason) {
+  Response r;
+  r.status = status;
+  r.content_type = "text/plain; charset=UTF-8";
+  r.body = std::to_string(status) + " " + std::string(reason) + "\n";
+  r.close = true;
+  return r;
+}
+
+template <typename Endpoint>
+Peer PeerOf(const Endpoint& ep) {
+  if constexpr (std::is_same_v<Endpoint, tcp::endpoint>) {
+    return Peer{ep.address().to_string(), ep.port()};
+  } else {
+    return Peer{};
+  }
+}
+
+}  // namespace
+
+std::string_view Request::Header(std::string_view name) const {
+  auto it = message.find(beast::string_view(name.data(), name.size()));
+  if (it == message.end()) return {};
+  auto v = it->value();
+  return Trim(std::string_view(v.data(), v.size()));
+}
+
+size_t Request::HeaderCount(std::string_view name) const {
+  return message.count(beast::string_view(name.data(), name.size()));
+}
+
+std::string HttpDate() {
+  thread_local std::time_t cached_at = 0;
+  thread_local std::string cached;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_at) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_at = now;
+  }
+  return cached;
+}
+
+// State shared by listeners and sessions; lives as long as any of them.
+struct Server::Shared {
+  std::mutex mu;
+  std::map<ListenerId, std::function<void()>> listeners;  // closers
+  std::map<uint64_t, std::function<void()>> sessions;     // closers
+  std::map<std::string, size_t> per_address;
+  size_t open = 0;
+  uint64_t next_session = 0;
+  bool stopped = false;
+};
+
+namespace {
+
+struct SessionContext {
+  std::shared_ptr<void> shared_owner;
+  Server::Shared* shared = nullptr;
+  std::shared_ptr<ServerStats> stats;
+  Limits limits;
+  Handler handler;
+};
+
+}  // namespace
+
+namespace detail {
+
+template <typename Protocol>
+asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext ctx, Peer peer,
+                              std::string local, uint64_t session_id) {
+  auto stream = std::make_shared<beast::basic_stream<Protocol>>(std::move(socket));
+  {
+    std::weak_ptr<beast::basic_stream<Protocol>> weak = stream;
+    auto exec = stream->get_executor();
+    std::lock_guard lock(ctx.shared->mu);
+    ctx.shared->sessions[session_id] = [weak, exec] {
+      asio::post(exec, [weak] {
+        if (auto s = weak.lock()) {
+          beast::error_code ignored;
+          s->socket().shutdown(Protocol::socket::shutdown_both, ignored);
+          s->close();
+        }
+      });
+    };
+  }
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  for (;;) {
+    if (buffer.size() == 0) {
+      stream->expires_after(ctx.limits.idle_timeout);
+      size_t n = co_await stream->async_read_some(buffer.prepare(4096),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (ec == beast::error::timeout) ctx.stats->timed_out++;
+        break;
+      }
+      buffer.commit(n);
+    }
+    stream->expires_after(ctx.limits.request_timeout);
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_bytes));
+    parser.body_limit(ctx.limits.body_bytes);
+    co_await bhttp::async_read_header(*stream, buffer, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    Response res;
+    bool respond_error = false;
+    if (!ec) {
+      auto expect = parser.get()[bhttp::field::expect];
+      if (beast::iequals(expect, "100-continue") && !parser.is_done()) {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
+        co_await bhttp::async_write(*stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!ec && !parser.is_done())
+        co_await bhttp::async_read(*stream, buffer, parser,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        ctx.stats->timed_out++;
+        break;
+      }
+      if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
+        break;
+      ctx.stats->bad_requests++;
+      if (ec == bhttp::error::header_limit)
+        res = Plain(431, "Request Header Fields Too Large");
+      else if (ec == bhttp::error::body_limit)
+        res = Plain(413, "Payload Too Large");
+      else
+        res = Plain(400, "Bad Request");
+      respond_error = true;
+    }
+    Request req;
+    bool head = false;
+    unsigned version = 11;
+    bool keep_alive = false;
+    if (!respond_error) {
+      req.message = parser.release();
+      req.peer = peer;
+      req.local_address = local;
+      head = req.message.method() == bhttp::verb::head;
+      version = req.message.version();
+      keep_alive = req.message.keep_alive();
+      ctx.stats->requests++;
+      try {
+        res = co_await ctx.handler(req);
+      } catch (const std::exception&) {
+        res = Plain(500, "Internal Server Error");
+      }
+    }
+    {
+      std::lock_guard lock(ctx.shared->mu);
+      if (ctx.shared->stopped) res.close = true;
+    }
+    keep_alive = keep_alive && !res.close;
+    stream->expires_after(ctx.limits.write_timeout);
+    if (head) {
+      bhttp::response<bhttp::empty_body> out{static_cast<bhttp::status>(res.status), version};
+      if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
+      out.content_length(res.body.size());
+      out.set(bhttp::field::date, HttpDate());
+      for (const auto& [k, v] : res.headers) out.insert(k, v);
+      out.keep_alive(keep_alive);
+      bhttp::response_serializer<bhttp::empty_body> sr{out};
+      sr.split(true);
+      co_await bhttp::async_write_header(*stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
+      if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
+      out.set(bhttp::field::date, HttpDate());
+      for (const auto& [k, v] : res.headers) out.insert(k, v);
+      out.body() = std::move(res.body);
+      out.prepare_payload();
+      out.keep_alive(keep_alive);
+      co_await bhttp::async_write(*stream, out, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      if (ec == beast::error::timeout) ctx.stats->timed_out++;
+      break;
+    }
+    if (!keep_alive) {
+      stream->socket().shutdown(Protocol::socket::shutdown_send, ec);
+      break;
+    }
+  }
+  stream->close();
+  std::lock_guard lock(ctx.shared->mu);
+  ctx.shared->sessions.erase(session_id);
+  ctx.shared->open--;
+  if (!peer.address.empty()) {
+    auto it = ctx.shared->per_address.find(peer.address);
+    if (it != ctx.shared->per_address.end() && --it->second == 0) ctx.shared->per_address.erase(it);
+  }
+  ctx.stats->open--;
+}
+
+template <typename Acceptor>
+asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionContext ctx) {
+  using Protocol = typename Acceptor::protocol_type;
+  beast::error_code ec;
+  for (;;) {
+    typename Protocol::socket socket(acceptor->get_executor());
+    co_await acceptor->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+      // Out of descriptors or a transient failure: back off briefly instead of spinning.
+      asio::steady_timer t(acceptor->get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    Peer peer;
+    std::string local;
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      peer = PeerOf(socket.remote_endpoint(ec));
+      local = socket.local_endpoint(ec).address().to_string();
+      if (ec) continue;
+    }
+    uint64_t id;
+    {
+      std::lock_guard lock(ctx.shared->mu);
+      bool over = ctx.shared->stopped || ctx.shared->open >= ctx.limits.max_connections ||
+                  (!peer.address.empty() &&
+                   ctx.shared->per_address[peer.address] >= ctx.limits.max_connections_per_address);
+      if (over) {
+        if (!peer.address.empty() && ctx.shared->per_address[peer.address] == 0)
+          ctx.shared->per_address.erase(peer.address);
+        ctx.stats->refused++;
+        socket.close(ec);
+        continue;
+      }
+      ctx.shared->open++;
+      if (!peer.address.empty()) ctx.shared->per_address[peer.address]++;
+      id = ctx.shared->next_session++;
+    }
+    ctx.stats->accepted++;
+    ctx.stats->open++;
+    auto strand = asio::make_strand(acceptor->get_executor());
+    asio::co_spawn(strand, Session<Protocol>(std::move(socket), ctx, peer, local, id),
+                   asio::detached);
+  }
+}
+
+}  // namespace detail
+
+Server::Server(asio::io_context& ioc, Limits limits)
+    : ioc_(ioc), limits_(limits), shared_(std::make_shared<Shared>()) {}
+
+Server::~Server() { Stop(); }
+
+template <typename Acceptor>
+ListenerId Server::Start(Acceptor acceptor, Handler handler) {
+  auto a = std::make_shared<Acceptor>(std::move(acceptor));
+  ListenerId id = next_id_++;
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->listeners[id] = [a] {
+      asio::post(a->get_executor(), [a] {
+        beast::error_code ignored;
+        a->close(ignored);
+      });
+    };
+  }
+  SessionContext ctx{shared_, shared_.get(), stats_, limits_, std::move(handler)};
+  asio::co_spawn(ioc_, detail::AcceptLoop(a, std::move(ctx)), asio::detached);
+  return id;
+}
+
+Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t port,
+                                        Handler handler, ListenerId* id) {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(address, ec);
+  if (ec)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not an IP address", address));
+  tcp::endpoint ep(addr, port);
+  tcp::acceptor acceptor(ioc_);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && addr.is_v6()) acceptor.set_option(asio::ip::v6_only(false), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return std::unexpected(MakeError(ErrorCode::kUnavailable,
+                                     "cannot listen on " + address + ":" + std::to_string(port) +
+                                         ": " + ec.message()));
+  tcp::endpoint bound = acceptor.local_endpoint(ec);
+  ListenerId lid = Start(std::move(acceptor), std::move(handler));
+  if (id) *id = lid;
+  return bound;
+}
+
+Status Server::ListenUnix(const std::string& path, mode_t mode, Handler handler, ListenerId* id) {
+  std::error_code fec;
+  if (std::filesystem::is_socket(path, fec)) std::filesystem::remove(path, fec);
+  beast::error_code ec;
+  unix_socket::acceptor acceptor(ioc_);
+  acceptor.open(unix_socket(), ec);
+  if (!ec) acceptor.bind(unix_socket::endpoint(path), ec);
+  if (!ec && ::chmod(path.c_str(), mode) != 0) ec = beast::error_code(errno, beast::system_category());
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return std::unexpected(
+        MakeError(ErrorCode::kUnavailable, "cannot listen on " + path + ": " + ec.message()));
+  ListenerId lid = Start(std::move(acceptor), std::move(handler));
+  if (id) *id = lid;
+  return Ok();
+}
+
+Result<ListenerId> Server::AdoptTcp(int fd, Handler handler) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not a socket"));
+  beast::error_code ec;
+  tcp::acceptor acceptor(ioc_);
+  acceptor.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "cannot adopt socket: " + ec.message()));
+  return Start(std::move(acceptor), std::move(handler));
+}
+
+void Server::CloseListener(ListenerId id) {
+  std::function<void()> closer;
+  {
+    std::lock_guard lock(shared_->mu);
+    auto it = shared_->listeners.find(id);
+    if (it == shared_->listeners.end()) return;
+    closer = std::move(it->second);
+    shared_->listeners.erase(it);
+  }
+  closer();
+}
+
+void Server::Stop() {
+  std::vector<std::function<void()>> closers;
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->stopped = true;
+    for (auto& [_, c] : shared_->listeners) closers.push_back(std::move(c));
+    for (auto& [_, c] : shared_->sessions) closers.push_back(c);
+    shared_->listeners.clear();
+  }
+  for (auto& c : closers) c();
+}
+
+}  // namespace metastack::http

@@ -1,0 +1,219 @@
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "http/test_client.h"
+
+namespace metastack::http {
+namespace {
+
+using testing::RawClient;
+using namespace std::chrono_literals;
+
+// Echoes what it saw, so tests can check what reached the handler.
+asio::awaitable<Response> Echo(Request& req) {
+  Response r;
+  r.content_type = "text/plain";
+  if (req.message.target() == "/close") r.close = true;
+  r.body = std::string(req.message.method_string()) + " " + std::string(req.message.target()) +
+           " v" + std::to_string(req.message.version()) + " from=" + req.peer.address +
+           " body=" + req.message.body();
+  co_return r;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(Limits limits = {}) {
+    server_ = std::make_unique<Server>(ioc_, limits);
+    auto ep = server_->ListenTcp("127.0.0.1", 0, Echo);
+    ASSERT_TRUE(ep) << ep.error().ToString();
+    port_ = ep->port();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    if (server_) asio::post(ioc_, [this] { server_->Stop(); });
+    if (thread_.joinable()) thread_.join();
+  }
+
+  asio::io_context ioc_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ServerTest, KeepAliveServesSeveralRequests) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send("GET /a" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string r = c.ReadResponse();
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n")) << r;
+    EXPECT_NE(r.find("GET /a" + std::to_string(i) + " v11 from=127.0.0.1"), std::string::npos);
+    EXPECT_NE(r.find("Date: "), std::string::npos);
+  }
+}
+
+TEST_F(ServerTest, Http10WithoutHostClosesAfterTheAnswer) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("GET /openstack HTTP/1.0\r\n\r\n"));
+  std::string r = c.Read();
+  EXPECT_TRUE(r.starts_with("HTTP/1.0 200 OK\r\n")) << r;
+  EXPECT_NE(r.find("GET /openstack v10"), std::string::npos);
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ServerTest, HeadHasLengthButNoBody) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string head = c.ReadResponse(/*head=*/true);
+  // The length of "HEAD /x v11 from=127.0.0.1 body=", which is not sent.
+  EXPECT_NE(head.find("Content-Length: 32\r\n"), std::string::npos) << head;
+  EXPECT_TRUE(head.ends_with("\r\n\r\n")) << head;
+  ASSERT_TRUE(c.Send("GET /y HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string get = c.ReadResponse();
+  EXPECT_TRUE(get.starts_with("HTTP/1.1 200 OK")) << get;  // nothing of the HEAD body between
+  EXPECT_NE(get.find("GET /y"), std::string::npos);
+}
+
+TEST_F(ServerTest, PostBodyAndExpectContinue) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  std::string cont = c.Read(2000ms, 25);
+  EXPECT_TRUE(cont.starts_with("HTTP/1.1 100 Continue\r\n")) << cont;
+  ASSERT_TRUE(c.Send("hello"));
+  EXPECT_NE(c.ReadResponse().find("body=hello"), std::string::npos);
+}
+
+TEST_F(ServerTest, OversizedHeadersAre431) {
+  Limits l;
+  l.header_bytes = 1024;
+  Start(l);
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"));
+  std::string r = c.Read();
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 431 Request Header Fields Too Large")) << r;
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ServerTest, OversizedBodyIs413) {
+  Limits l;
+  l.body_bytes = 100;
+  Start(l);
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'b')));
+  EXPECT_TRUE(c.Read().starts_with("HTTP/1.1 413 Payload Too Large"));
+}
+
+TEST_F(ServerTest, GarbageIs400) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("NOT HTTP AT ALL\r\n\r\n"));
+  EXPECT_TRUE(c.Read().starts_with("HTTP/1.1 400 Bad Request"));
+}
+
+TEST_F(ServerTest, SlowClientIsCutOffAndOthersAreServed) {
+  Limits l;
+  l.request_timeout = 300ms;
+  Start(l);
+  RawClient slow = RawClient::Tcp(port_);
+  ASSERT_TRUE(slow.Send("GET / HTTP/1.1\r\nX-a: "));  // and then trickle forever
+  auto started = std::chrono::steady_clock::now();
+  // Meanwhile another client is served at once.
+  RawClient fast = RawClient::Tcp(port_);
+  ASSERT_TRUE(fast.Send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(fast.ReadResponse().find("GET /fast"), std::string::npos);
+  for (int i = 0; i < 20 && !slow.closed(); ++i) {
+    slow.Send("a");
+    slow.Read(50ms);
+  }
+  EXPECT_TRUE(slow.closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_GE(server_->stats().timed_out.load(), 1u);
+}
+
+TEST_F(ServerTest, IdleConnectionIsClosed) {
+  Limits l;
+  l.idle_timeout = 200ms;
+  Start(l);
+  RawClient c = RawClient::Tcp(port_);
+  c.Read(1000ms);
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(ServerTest, HalfClosedClientGetsItsAnswer) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("GET /half HTTP/1.1\r\nHost: x\r\n\r\n"));
+  c.ShutdownWrite();
+  std::string r = c.Read();
+  EXPECT_NE(r.find("GET /half"), std::string::npos) << r;
+}
+
+TEST_F(ServerTest, PerAddressLimitRefusesTheExtraConnection) {
+  Limits l;
+  l.max_connections_per_address = 2;
+  Start(l);
+  RawClient a = RawClient::Tcp(port_), b = RawClient::Tcp(port_);
+  ASSERT_TRUE(a.Send("GET /a HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(b.Send("GET /b HTTP/1.1\r\n\r\n"));
+  a.ReadResponse();
+  b.ReadResponse();
+  RawClient c = RawClient::Tcp(port_);
+  c.Send("GET /c HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(c.Read(2000ms), "");
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(server_->stats().refused.load(), 1u);
+  a.Close();
+  // Once one leaves, a new one is admitted.
+  for (int i = 0; i < 50; ++i) {
+    RawClient d = RawClient::Tcp(port_);
+    d.Send("GET /d HTTP/1.1\r\n\r\n");
+    if (d.ReadResponse().find("GET /d") != std::string::npos) return;
+    std::this_thread::sleep_for(20ms);
+  }
+  ADD_FAILURE() << "a freed slot was never reused";
+}
+
+TEST_F(ServerTest, HandlerAsksToClose) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("GET /close HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string r = c.Read();
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+  EXPECT_TRUE(c.closed());
+}
+
+TEST(ServerUnixTest, ServesOnAUnixSocketAndClosesOneListener) {
+  asio::io_context ioc;
+  Server server(ioc, {});
+  std::string path = ::testing::TempDir() + "/metastack-http-" + std::to_string(::getpid()) + ".sock";
+  ListenerId unix_id = 0;
+  ASSERT_TRUE(server.ListenUnix(path, 0600, Echo, &unix_id));
+  auto tcp = server.ListenTcp("127.0.0.1", 0, Echo);
+  ASSERT_TRUE(tcp);
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::thread t([&] { ioc.run(); });
+  RawClient c = RawClient::Unix(path);
+  ASSERT_TRUE(c.Send("GET /u HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(c.ReadResponse().find("GET /u v11 from= "), std::string::npos);
+  asio::post(ioc, [&] { server.CloseListener(unix_id); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(RawClient::Unix(path).Send("GET / HTTP/1.1\r\n\r\n") &&
+               !RawClient::Unix(path).Read(500ms).empty());
+  RawClient d = RawClient::Tcp(tcp->port());  // the other listener is untouched
+  ASSERT_TRUE(d.Send("GET /t HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(d.ReadResponse().find("GET /t"), std::string::npos);
+  asio::post(ioc, [&] { server.Stop(); });
+  t.join();
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace metastack::http
