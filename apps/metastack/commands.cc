@@ -1,4 +1,5 @@
 #include "commands.h"
+#include "verbs.h"
 
 #include <iostream>
 #include <memory>
@@ -175,6 +176,7 @@ constexpr Command kCommands[] = {
      SetupValidate},
     {"render", "Write an instance's config-drive tree into a directory", SetupRender},
     {"get", "Print what the metadata service answers for a path", SetupGet},
+    {"api", "Run the metadata API service (what nova-api-metadata does)", SetupApi},
 };
 
 }  // namespace

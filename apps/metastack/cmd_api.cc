@@ -1,0 +1,218 @@
+// metastack api: the metadata API service.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "api/admin.h"
+#include "api/service.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "http/server.h"
+#include "store/store.h"
+#include "verbs.h"
+
+namespace metastack::cli {
+
+std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) throw CLI::ValidationError(flag, "expected HOST:PORT: " + text);
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "::";
+  int port = -1;
+  try {
+    port = std::stoi(text.substr(colon + 1));
+  } catch (...) {
+  }
+  if (port < 0 || port > 65535) throw CLI::ValidationError(flag, "bad port in " + text);
+  return {host, static_cast<uint16_t>(port)};
+}
+
+namespace {
+
+struct ApiFlags {
+  std::string store = "sqlite:/var/lib/metastack/metastack.db";
+  std::vector<std::string> signed_listen;
+  std::vector<std::string> source_listen;
+  std::string admin_listen = "127.0.0.1:8776";
+  std::string secret_file;
+  std::vector<std::string> trusted_proxies;
+  std::vector<std::string> networks;
+  std::string dhcp_domain = "novalocal";
+  std::string vendor_data_file;
+  size_t threads = 0;
+  size_t store_threads = 4;
+  size_t cache_instances = 200'000;
+  size_t max_connections = 10'000;
+  size_t max_connections_per_address = 256;
+  size_t header_limit = 8192;
+  size_t body_limit = 65536;
+  double request_timeout = 10;
+  double idle_timeout = 30;
+  std::string ready_file;
+  std::string log_level = "info";
+};
+
+std::chrono::milliseconds Ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+int RunApi(const ApiFlags& f) {
+  SetLogLevel(f.log_level == "debug" ? LogLevel::kDebug
+              : f.log_level == "warning" ? LogLevel::kWarning
+              : f.log_level == "error" ? LogLevel::kError : LogLevel::kInfo);
+  api::ApiOptions options;
+  options.settings.dhcp_domain = f.dhcp_domain;
+  options.settings.today = TodayUtc();
+  options.networks = f.networks;
+  options.cache_instances = f.cache_instances;
+  if (!f.vendor_data_file.empty()) {
+    auto text = ReadFile(f.vendor_data_file);
+    if (!text) throw std::runtime_error(text.error().ToString());
+    auto j = core::Json::parse(*text, nullptr, false);
+    if (j.is_discarded()) throw std::runtime_error(f.vendor_data_file + ": not valid JSON");
+    options.settings.vendor_data = std::move(j);
+  }
+  for (const auto& p : f.trusted_proxies) {
+    auto cidr = core::ParseCidr(p.find('/') == std::string::npos
+                                    ? p + (p.find(':') == std::string::npos ? "/32" : "/128")
+                                    : p);
+    if (!cidr) throw std::runtime_error("--trusted-proxy: not an address or CIDR: " + p);
+    options.trusted_proxies.push_back(*cidr);
+  }
+  std::vector<std::string> signed_listen = f.signed_listen;
+  if (signed_listen.empty() && f.source_listen.empty()) signed_listen.push_back("0.0.0.0:8775");
+  if (!signed_listen.empty()) {
+    if (f.secret_file.empty())
+      throw std::runtime_error("--secret-file is required for signed listeners (--signed-listen)");
+    auto secret = ReadFile(f.secret_file);
+    if (!secret) throw std::runtime_error(secret.error().ToString());
+    std::string s = *secret;
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (s.empty()) throw std::runtime_error(f.secret_file + ": the shared secret is empty");
+    options.shared_secret = s;
+  }
+  auto store = store::OpenStore(f.store);
+  if (!store) throw std::runtime_error(store.error().ToString());
+
+  asio::io_context ioc;
+  asio::thread_pool pool(f.store_threads);
+  http::Metrics metrics;
+  api::MetadataApi api(**store, pool, options, metrics);
+  http::Limits limits;
+  limits.max_connections = f.max_connections;
+  limits.max_connections_per_address = f.max_connections_per_address;
+  limits.header_bytes = f.header_limit;
+  limits.body_bytes = f.body_limit;
+  limits.request_timeout = Ms(f.request_timeout);
+  limits.idle_timeout = Ms(f.idle_timeout);
+  http::Server server(ioc, limits);
+  http::Server admin_server(ioc, http::Limits{});
+  api::AdminEndpoints admin(**store, pool, metrics, &api, &server);
+
+  nlohmann::json ready = {{"signed", nlohmann::json::array()},
+                          {"source", nlohmann::json::array()}};
+  auto listen = [&](const std::string& spec, const char* flag, http::Handler handler,
+                    const char* kind) {
+    auto [host, port] = ParseHostPort(spec, flag);
+    auto ep = server.ListenTcp(host, port, std::move(handler));
+    if (!ep) throw std::runtime_error(ep.error().ToString());
+    std::string where = host + ":" + std::to_string(ep->port());
+    LogInfo("api", std::string("listening (") + kind + ") on " + where);
+    return ep->port();
+  };
+  for (const auto& l : signed_listen)
+    ready["signed"].push_back(listen(l, "--signed-listen", api.Handler(api::Identification::kSigned), "signed"));
+  for (const auto& l : f.source_listen)
+    ready["source"].push_back(
+        listen(l, "--source-listen", api.Handler(api::Identification::kSourceAddress), "source address"));
+  if (!f.admin_listen.empty()) {
+    auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
+    auto ep = admin_server.ListenTcp(host, port, admin.Handler());
+    if (!ep) throw std::runtime_error(ep.error().ToString());
+    ready["admin"] = ep->port();
+    LogInfo("api", "admin (healthz, metrics) on " + host + ":" + std::to_string(ep->port()));
+  }
+  if (!f.ready_file.empty()) {
+    std::ofstream(f.ready_file + ".tmp") << ready.dump() << "\n";
+    std::rename((f.ready_file + ".tmp").c_str(), f.ready_file.c_str());
+  }
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const beast::error_code&, int sig) {
+    LogInfo("api", "signal " + std::to_string(sig) + ": stopping");
+    server.Stop();
+    admin_server.Stop();
+  });
+  std::signal(SIGPIPE, SIG_IGN);
+  size_t threads = f.threads ? f.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < threads; ++i) workers.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : workers) t.join();
+  pool.join();
+  return kExitOk;
+}
+
+}  // namespace
+
+Run SetupApi(CLI::App& app) {
+  auto f = std::make_shared<ApiFlags>();
+  app.set_config("--config", "", "Read options from this file (INI or TOML: key = value)");
+  app.add_option("--store", f->store, "Store URL: sqlite:PATH, postgresql://..., memory:")
+      ->capture_default_str();
+  app.add_option("--signed-listen", f->signed_listen,
+                 "HOST:PORT for requests signed by the metadata agent (X-Instance-ID, "
+                 "X-Tenant-ID, X-Instance-ID-Signature); repeatable. Default 0.0.0.0:8775 when "
+                 "no listener is given");
+  app.add_option("--source-listen", f->source_listen,
+                 "HOST:PORT identifying callers by source address (flat networks, or "
+                 "169.254.169.254:80 itself); repeatable");
+  app.add_option("--admin-listen", f->admin_listen,
+                 "HOST:PORT for /healthz and /metrics ('' to disable); never guest-facing")
+      ->capture_default_str();
+  app.add_option("--secret-file", f->secret_file,
+                 "File holding the secret shared with the metadata agent (HMAC-SHA256 key)");
+  app.add_option("--trusted-proxy", f->trusted_proxies,
+                 "Address or CIDR of a proxy whose X-Forwarded-For names the caller "
+                 "(source-address listeners); repeatable");
+  app.add_option("--network", f->networks,
+                 "Network searched for callers of source-address listeners; repeatable "
+                 "(default: all networks)");
+  app.add_option("--dhcp-domain", f->dhcp_domain, "Domain appended to hostnames ('' for none)")
+      ->capture_default_str();
+  app.add_option("--vendor-data", f->vendor_data_file,
+                 "JSON file of vendor data for instances whose document has none");
+  app.add_option("--threads", f->threads, "Threads serving HTTP (default: one per core)");
+  app.add_option("--store-threads", f->store_threads, "Threads making store calls")
+      ->capture_default_str();
+  app.add_option("--cache-instances", f->cache_instances,
+                 "Instances whose rendered metadata is kept in memory")
+      ->capture_default_str();
+  app.add_option("--max-connections", f->max_connections, "Open connections in total")
+      ->capture_default_str();
+  app.add_option("--max-connections-per-address", f->max_connections_per_address,
+                 "Open connections per source address")
+      ->capture_default_str();
+  app.add_option("--header-limit", f->header_limit, "Bytes of request line and headers")
+      ->capture_default_str();
+  app.add_option("--body-limit", f->body_limit, "Bytes of request body")->capture_default_str();
+  app.add_option("--request-timeout", f->request_timeout,
+                 "Seconds for a whole request to arrive once it has started")
+      ->capture_default_str();
+  app.add_option("--idle-timeout", f->idle_timeout,
+                 "Seconds a connection may wait between requests")
+      ->capture_default_str();
+  app.add_option("--ready-file", f->ready_file,
+                 "Write the bound ports here as JSON once listening (for supervisors and tests)");
+  app.add_option("--log-level", f->log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
+  app.footer(
+      "Serves OpenStack and EC2 metadata as nova-api-metadata does, from memory: documents are\n"
+      "rendered once per instance and dropped the moment the store reports a change.\n"
+      "SIGTERM or SIGINT stops it.");
+  return [f] { return RunApi(*f); };
+}
+
+}  // namespace metastack::cli

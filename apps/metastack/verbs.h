@@ -1,0 +1,13 @@
+#pragma once
+// The setup function of each verb, one file per family (commands.cc keeps the table).
+
+#include "commands.h"
+
+namespace metastack::cli {
+
+Run SetupApi(CLI::App& app);
+
+// "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses). Throws CLI::ValidationError.
+std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag);
+
+}  // namespace metastack::cli

@@ -1,0 +1,112 @@
+#include "api/instance_cache.h"
+
+#include "core/base64.h"
+#include "core/network_data.h"
+
+namespace metastack::api {
+namespace {
+
+std::string RouteKey(const core::Route& r) {
+  std::string key = std::to_string(static_cast<int>(r.kind)) + ":" + std::to_string(r.version) +
+                    ":" + std::to_string(static_cast<int>(r.file));
+  for (const auto& t : r.tokens) key += "/" + t;
+  return key;
+}
+
+void ZeroRandom(std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); }
+
+const std::string& ZeroSeed() {
+  static const std::string seed = "\"random_seed\": \"" + core::Base64Encode(std::string(512, '\0')) + "\"";
+  return seed;
+}
+
+}  // namespace
+
+Result<core::Document> CachedInstance::Render(const core::Route& route,
+                                              const core::Settings& settings,
+                                              const core::RenderContext& ctx) const {
+  bool address_dependent = route.kind == core::RouteKind::kEc2 &&
+                           core::Ec2Addresses(record_.instance).fixed_ipv4.empty();
+  if (address_dependent) return core::Render(record_.instance, route, settings, ctx);
+  std::string key = RouteKey(route);
+  Entry entry;
+  bool found = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = docs_.find(key);
+    if (it != docs_.end()) {
+      entry = it->second;
+      found = true;
+    }
+  }
+  if (!found) {
+    core::RenderContext zero = ctx;
+    zero.random = ZeroRandom;
+    auto doc = core::Render(record_.instance, route, settings, zero);
+    if (!doc) return doc;
+    entry.content_type = doc->content_type;
+    size_t at = doc->body.find(ZeroSeed());
+    if (route.kind == core::RouteKind::kOpenStack && route.file == core::OpenStackFile::kMetaData &&
+        at != std::string::npos) {
+      size_t value = at + std::string_view("\"random_seed\": \"").size();
+      entry.head = doc->body.substr(0, value);
+      entry.tail = doc->body.substr(at + ZeroSeed().size() - 1);
+      entry.seeded = true;
+    } else {
+      entry.head = std::move(doc->body);
+    }
+    std::lock_guard lock(mu_);
+    docs_.emplace(key, entry);
+  }
+  if (!entry.seeded) return core::Document{std::move(entry.content_type), std::move(entry.head)};
+  uint8_t bytes[512];
+  ctx.random(bytes);
+  std::string body = std::move(entry.head);
+  body += core::Base64Encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+  body += entry.tail;
+  return core::Document{std::move(entry.content_type), std::move(body)};
+}
+
+std::shared_ptr<const CachedInstance> InstanceCache::Get(const std::string& uuid) {
+  std::lock_guard lock(mu_);
+  auto it = map_.find(uuid);
+  if (it == map_.end()) {
+    misses_++;
+    return nullptr;
+  }
+  hits_++;
+  return it->second;
+}
+
+std::shared_ptr<const CachedInstance> InstanceCache::Put(store::InstanceRecord record,
+                                                         uint64_t epoch) {
+  auto entry = std::make_shared<const CachedInstance>(std::move(record));
+  std::lock_guard lock(mu_);
+  if (epoch != epoch_.load()) return entry;  // something changed during the load: serve, don't keep
+  if (map_.size() >= max_ && !map_.empty()) map_.erase(map_.begin());
+  map_[entry->instance().uuid] = entry;
+  return entry;
+}
+
+void InstanceCache::Invalidate(const store::Change& change) {
+  std::lock_guard lock(mu_);
+  epoch_++;
+  if (change.kind != store::Change::Kind::kInstance) return;
+  if (change.id.empty())
+    map_.clear();
+  else
+    map_.erase(change.id);
+}
+
+void InstanceCache::Drop(const std::string& uuid) {
+  std::lock_guard lock(mu_);
+  epoch_++;
+  map_.erase(uuid);
+}
+
+size_t InstanceCache::size() const {
+  std::lock_guard lock(mu_);
+  return map_.size();
+}
+
+}  // namespace metastack::api

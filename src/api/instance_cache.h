@@ -1,0 +1,75 @@
+#pragma once
+// Rendered metadata per instance, kept in memory so that a warm request never waits on the
+// store, and dropped the moment the store's change feed reports an edit (no TTL).
+//
+// Each entry holds the parsed instance and, filled lazily, every document rendered for it.
+// meta_data.json is kept as the text around its random_seed so each answer still carries 512
+// fresh random bytes. Documents that depend on the caller's address (the EC2 tree of an
+// instance without an IPv4 address) are never kept.
+//
+// A fill races with invalidation: Put() refuses an entry loaded before the latest change,
+// so a stale read can never be cached after the change that made it stale.
+// Thread-safe.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/metadata.h"
+#include "store/store.h"
+
+namespace metastack::api {
+
+class CachedInstance {
+ public:
+  CachedInstance(store::InstanceRecord record) : record_(std::move(record)) {}
+
+  const core::Instance& instance() const { return record_.instance; }
+  int64_t revision() const { return record_.revision; }
+
+  // The answer for `route`, rendered once and then served from memory.
+  Result<core::Document> Render(const core::Route& route, const core::Settings& settings,
+                                const core::RenderContext& ctx) const;
+
+ private:
+  struct Entry {
+    std::string content_type;
+    std::string head;   // the whole body, or the part before the random seed
+    std::string tail;   // the part after the random seed
+    bool seeded = false;
+  };
+  store::InstanceRecord record_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, Entry> docs_;
+};
+
+class InstanceCache {
+ public:
+  explicit InstanceCache(size_t max_instances) : max_(max_instances) {}
+
+  std::shared_ptr<const CachedInstance> Get(const std::string& uuid);
+  // The epoch to pass to Put for a load that starts now.
+  uint64_t Epoch() const { return epoch_.load(); }
+  // Caches a record loaded when the epoch was `epoch`, unless something changed since.
+  std::shared_ptr<const CachedInstance> Put(store::InstanceRecord record, uint64_t epoch);
+  // Applies a change from the feed (an empty id drops everything).
+  void Invalidate(const store::Change& change);
+  void Drop(const std::string& uuid);
+
+  size_t size() const;
+  uint64_t hits() const { return hits_.load(); }
+  uint64_t misses() const { return misses_.load(); }
+
+ private:
+  size_t max_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const CachedInstance>> map_;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<uint64_t> hits_{0}, misses_{0};
+};
+
+}  // namespace metastack::api

@@ -1,0 +1,293 @@
+#include "api/service.h"
+
+#include "base/file.h"
+#include "base/log.h"
+#include "core/route.h"
+#include "core/signing.h"
+#include "http/blocking.h"
+#include "http/error_response.h"
+#include "http/headers.h"
+#include "http/url.h"
+
+namespace metastack::api {
+namespace {
+
+using http::Response;
+namespace header = http::header;
+
+Response FromError(const Error& e, bool head) {
+  auto a = http::ErrorResponse(e, head);
+  Response r;
+  r.status = a.status;
+  r.content_type = std::move(a.content_type);
+  r.body = std::move(a.body);
+  return r;
+}
+
+std::unexpected<Error> BadRequest(std::string message) {
+  return std::unexpected(MakeError(ErrorCode::kInvalidArgument, std::move(message)));
+}
+std::unexpected<Error> NotFound() {
+  return std::unexpected(MakeError(ErrorCode::kNotFound, "no such instance"));
+}
+
+std::string_view PathClass(const core::Route& r) {
+  switch (r.kind) {
+    case core::RouteKind::kEc2Versions: return "ec2";
+    case core::RouteKind::kEc2: return "ec2";
+    case core::RouteKind::kOpenStackVersions:
+    case core::RouteKind::kOpenStack:
+    case core::RouteKind::kContent: return "openstack";
+    case core::RouteKind::kNotFound: return "other";
+  }
+  return "other";
+}
+
+void OsRandom(std::span<uint8_t> out) { SystemRandom(out); }
+
+std::string_view FirstListItem(std::string_view v) {
+  size_t comma = v.find(',');
+  v = v.substr(0, comma);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  return v;
+}
+
+}  // namespace
+
+struct MetadataApi::Caller {
+  std::string uuid;
+  std::optional<std::string> tenant;   // must own the instance (signed mode)
+  std::optional<std::string> address;  // shown as EC2 local-ipv4 when the instance has none
+};
+
+MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOptions options,
+                         http::Metrics& metrics)
+    : store_(store),
+      pool_(pool),
+      options_(std::move(options)),
+      metrics_(metrics),
+      cache_(options_.cache_instances) {
+  metrics_.Describe("metastack_api_requests_total", "counter",
+                    "Metadata requests answered, by path class and status");
+  metrics_.Describe("metastack_api_request_seconds", "histogram",
+                    "Time from a parsed request to its answer");
+  metrics_.Describe("metastack_store_seconds", "histogram", "Store calls made by the API");
+  subscription_ = store_.Subscribe([this](const store::Change& change) {
+    cache_.Invalidate(change);
+    std::lock_guard lock(address_mu_);
+    by_address_.clear();
+  });
+}
+
+MetadataApi::~MetadataApi() { subscription_.reset(); }
+
+http::Handler MetadataApi::Handler(Identification mode) {
+  return [this, mode](http::Request& req) { return Handle(req, mode); };
+}
+
+void MetadataApi::Record(std::string_view path_class, unsigned status, double seconds) {
+  std::string cls = "path=\"" + std::string(path_class) + "\"";
+  metrics_.Add("metastack_api_requests_total", cls + ",status=\"" + std::to_string(status) + "\"");
+  metrics_.Observe("metastack_api_request_seconds", cls, seconds);
+}
+
+asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification mode) {
+  auto started = std::chrono::steady_clock::now();
+  auto verb = req.message.method();
+  bool head = verb == bhttp::verb::head;
+  http::Target target = http::SplitTarget(
+      std::string_view(req.message.target().data(), req.message.target().size()));
+  core::Route route = core::ResolvePath(target.path);
+  Response res;
+  auto done = [&](Response r) {
+    Record(PathClass(route), r.status,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return r;
+  };
+  bool password = route.kind == core::RouteKind::kOpenStack &&
+                  route.file == core::OpenStackFile::kPassword;
+  if (verb != bhttp::verb::get && !head && !(password && verb == bhttp::verb::post)) {
+    res = FromError(MakeError(ErrorCode::kMethodNotAllowed,
+                              "The method " + std::string(req.message.method_string()) +
+                                  " is not allowed for this resource."),
+                    head);
+    res.headers.emplace_back("Allow", password ? "GET, HEAD, POST" : "GET, HEAD");
+    co_return done(std::move(res));
+  }
+  std::string normalized = core::NormalizePath(target.path);
+  if (normalized == "/") {  // the EC2 version list is answered before any identification
+    res.content_type = core::kContentTypeText;
+    res.body = core::Ec2VersionListing();
+    co_return done(std::move(res));
+  }
+  if (normalized == "/healthcheck") {  // as Debian's nova-api-metadata pipeline
+    res.content_type = core::kContentTypeText;
+    res.body = "OK";
+    co_return done(std::move(res));
+  }
+  auto caller = co_await Identify(req, mode);
+  if (!caller) co_return done(FromError(caller.error(), head));
+  auto inst = co_await Load(caller->uuid);
+  if (!inst) co_return done(FromError(inst.error(), head));
+  if (caller->tenant && *caller->tenant != (*inst)->instance().project_id) {
+    LogWarning("api", "tenant " + *caller->tenant + " does not own instance " + caller->uuid);
+    co_return done(FromError(NotFound().error(), head));
+  }
+  if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
+  core::RenderContext ctx{core::Target::kService, caller->address, OsRandom};
+  auto doc = (*inst)->Render(route, options_.settings, ctx);
+  if (!doc) co_return done(FromError(doc.error(), head));
+  res.content_type = std::move(doc->content_type);
+  res.body = std::move(doc->body);
+  co_return done(std::move(res));
+}
+
+asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request& req,
+                                                                   Identification mode) {
+  if (mode == Identification::kSourceAddress) {
+    auto peer = core::ParseIp(req.peer.address);
+    if (!peer) co_return NotFound();
+    std::string client = peer->Unmapped().ToString();
+    auto trusted = [&](const core::IpAddress& ip) {
+      for (const auto& cidr : options_.trusted_proxies)
+        if (cidr.Contains(ip.Unmapped())) return true;
+      return false;
+    };
+    std::string_view xff = req.Header(header::kForwardedFor);
+    if (trusted(*peer) && !xff.empty()) {
+      // The right-most address that is not itself a trusted proxy is the client.
+      std::string list(xff);
+      std::optional<std::string> found;
+      while (!list.empty()) {
+        size_t comma = list.rfind(',');
+        std::string item(FirstListItem(comma == std::string::npos ? list : list.substr(comma + 1)));
+        list = comma == std::string::npos ? "" : list.substr(0, comma);
+        auto ip = core::ParseIp(item);
+        if (!ip) break;
+        if (!trusted(*ip)) {
+          found = ip->Unmapped().ToString();
+          break;
+        }
+      }
+      if (!found) co_return NotFound();
+      client = *found;
+    }
+    auto uuid = co_await InstanceByAddress(client);
+    if (!uuid) co_return std::unexpected(uuid.error());
+    co_return Caller{*uuid, std::nullopt, client};
+  }
+
+  if (req.Has(header::kMetadataProvider)) {
+    std::string_view xff = req.Header(header::kForwardedFor);
+    if (!req.Has(header::kForwardedFor)) co_return BadRequest("X-Forwarded-For is missing from request.");
+    std::string provider(req.Header(header::kMetadataProvider));
+    std::string address(FirstListItem(xff));
+    if (!options_.shared_secret.empty() &&
+        !core::VerifyInstanceSignature(options_.shared_secret, provider,
+                                       req.Header(header::kMetadataProviderSignature)))
+      co_return std::unexpected(
+          MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."));
+    auto port = co_await http::RunBlocking(
+        pool_, [&] { return store_.FindPortOnRouter(provider, address); });
+    if (!port)
+      co_return BadRequest("Expected a single port matching provider " + provider + " and IP " +
+                           address + ".");
+    co_return Caller{port->instance_id, port->project_id, address};
+  }
+
+  if (!req.Has(header::kInstanceId)) co_return BadRequest("X-Instance-ID header is missing from request.");
+  if (!req.Has(header::kInstanceIdSignature))
+    co_return BadRequest("X-Instance-ID-Signature header is missing from request.");
+  if (!req.Has(header::kTenantId)) co_return BadRequest("X-Tenant-ID header is missing from request.");
+  if (req.HeaderCount(header::kInstanceId) > 1)
+    co_return BadRequest("Multiple X-Instance-ID headers found within request.");
+  if (req.HeaderCount(header::kTenantId) > 1)
+    co_return BadRequest("Multiple X-Tenant-ID headers found within request.");
+  std::string uuid(req.Header(header::kInstanceId));
+  if (!core::VerifyInstanceSignature(options_.shared_secret, uuid,
+                                     req.Header(header::kInstanceIdSignature))) {
+    LogWarning("api", "bad signature for instance " + uuid + " from " + req.peer.address);
+    co_return std::unexpected(
+        MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."));
+  }
+  Caller caller{uuid, std::string(req.Header(header::kTenantId)), std::nullopt};
+  if (req.Has(header::kForwardedFor)) caller.address = std::string(FirstListItem(req.Header(header::kForwardedFor)));
+  co_return caller;
+}
+
+asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> MetadataApi::Load(
+    const std::string& uuid) {
+  if (auto hit = cache_.Get(uuid)) co_return hit;
+  uint64_t epoch = cache_.Epoch();
+  auto started = std::chrono::steady_clock::now();
+  auto rec = co_await http::RunBlocking(pool_, [&] { return store_.GetInstance(uuid); });
+  metrics_.Observe("metastack_store_seconds", "op=\"get_instance\"",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (!rec) {
+    if (rec.error().code != ErrorCode::kNotFound)
+      LogError("api", "loading instance " + uuid + ": " + rec.error().ToString());
+    co_return std::unexpected(rec.error());
+  }
+  co_return cache_.Put(std::move(*rec), epoch);
+}
+
+asio::awaitable<Result<std::string>> MetadataApi::InstanceByAddress(const std::string& address) {
+  {
+    std::lock_guard lock(address_mu_);
+    auto it = by_address_.find(address);
+    if (it != by_address_.end()) co_return it->second;
+  }
+  uint64_t epoch = cache_.Epoch();
+  auto found = co_await http::RunBlocking(pool_, [&]() -> Result<std::string> {
+    std::vector<std::string> networks = options_.networks;
+    if (networks.empty()) {
+      store::ListOptions opts;
+      opts.limit = 1000;
+      for (;;) {
+        auto page = store_.ListNetworks(opts);
+        if (!page) return std::unexpected(page.error());
+        for (const auto& n : page->items) networks.push_back(n.id);
+        if (page->next.empty()) break;
+        opts.after = page->next;
+      }
+    }
+    std::optional<std::string> uuid;
+    for (const auto& net : networks) {
+      auto port = store_.FindPortOnNetwork(net, address);
+      if (!port) {
+        if (port.error().code == ErrorCode::kNotFound) continue;
+        return std::unexpected(port.error());
+      }
+      if (uuid && *uuid != port->instance_id) {
+        LogWarning("api", "address " + address + " is on more than one network; not answering");
+        return NotFound();
+      }
+      uuid = port->instance_id;
+    }
+    if (!uuid) return NotFound();
+    return *uuid;
+  });
+  if (found && epoch == cache_.Epoch()) {
+    std::lock_guard lock(address_mu_);
+    by_address_[address] = *found;
+  }
+  co_return found;
+}
+
+asio::awaitable<Response> MetadataApi::PostPassword(const CachedInstance& inst, http::Request& req) {
+  const std::string& body = req.message.body();
+  if (body.size() > core::Limits::kMaxPasswordBytes)
+    co_return FromError(MakeError(ErrorCode::kTooLarge, "Request is too large."), false);
+  if (inst.instance().password && !inst.instance().password->empty())
+    co_return FromError(MakeError(ErrorCode::kConflict, "password already set"), false);
+  std::string uuid = inst.instance().uuid;
+  auto result = co_await http::RunBlocking(pool_, [&] { return store_.SetPassword(uuid, body); });
+  cache_.Drop(uuid);
+  if (!result) co_return FromError(result.error(), false);
+  Response r;
+  r.content_type = core::kContentTypeHtml;
+  co_return r;
+}
+
+}  // namespace metastack::api

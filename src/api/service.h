@@ -1,0 +1,79 @@
+#pragma once
+// The metadata API: what nova-api-metadata does. A request handler on top of http/ (transport),
+// core/ (rendering) and store/ (instances), shaped as:
+//
+//   identify the caller  ->  load the instance (cache, else the store on the worker pool)
+//                        ->  render the path (cache)  ->  answer
+//
+// Callers are identified per listener:
+//  * kSigned: behind the metadata agent. X-Instance-ID, X-Tenant-ID and
+//    X-Instance-ID-Signature = hex HMAC-SHA256(secret, instance id), compared in constant time;
+//    or Nova's provider variant (X-Metadata-Provider [+ -Signature]; the instance is the port
+//    with the X-Forwarded-For address behind that provider, a provider being a router id).
+//  * kSourceAddress: the peer's address (flat networks, or listening on 169.254.169.254), or the
+//    X-Forwarded-For address when the peer is a configured trusted proxy; searched among the
+//    configured networks (all networks when none are configured).
+//
+// Statuses follow Nova: a missing header 400, a bad signature 403, an unknown instance or a
+// tenant that does not own it 404; GET and HEAD everywhere, POST only on .../password (write
+// once: 409 after), any other method 405. Thread-safe: handlers may run on several io_context
+// threads at once.
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "api/instance_cache.h"
+#include "core/ip.h"
+#include "core/metadata.h"
+#include "http/asio.h"
+#include "http/metrics.h"
+#include "http/server.h"
+#include "store/store.h"
+
+namespace metastack::api {
+
+enum class Identification { kSigned, kSourceAddress };
+
+struct ApiOptions {
+  core::Settings settings;
+  std::string shared_secret;
+  std::vector<core::Cidr> trusted_proxies;
+  std::vector<std::string> networks;
+  size_t cache_instances = 200'000;
+};
+
+class MetadataApi {
+ public:
+  // `store`, `pool` and `metrics` must outlive this object. Subscribes to the store's change
+  // feed for as long as it lives.
+  MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOptions options,
+              http::Metrics& metrics);
+  ~MetadataApi();
+
+  http::Handler Handler(Identification mode);
+  asio::awaitable<http::Response> Handle(http::Request& req, Identification mode);
+
+  const InstanceCache& cache() const { return cache_; }
+  const ApiOptions& options() const { return options_; }
+
+ private:
+  struct Caller;
+  asio::awaitable<Result<Caller>> Identify(http::Request& req, Identification mode);
+  asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> Load(const std::string& uuid);
+  asio::awaitable<Result<std::string>> InstanceByAddress(const std::string& address);
+  asio::awaitable<http::Response> PostPassword(const CachedInstance& inst, http::Request& req);
+  void Record(std::string_view path_class, unsigned status, double seconds);
+
+  store::Store& store_;
+  asio::thread_pool& pool_;
+  ApiOptions options_;
+  http::Metrics& metrics_;
+  InstanceCache cache_;
+  std::mutex address_mu_;
+  std::unordered_map<std::string, std::string> by_address_;  // ip mode: address -> uuid
+  std::unique_ptr<store::Subscription> subscription_;
+};
+
+}  // namespace metastack::api

@@ -1,0 +1,278 @@
+#include "api/service.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "core/signing.h"
+#include "http/test_client.h"
+#include "store/memory_store.h"
+
+namespace metastack::api {
+namespace {
+
+using http::testing::RawClient;
+using namespace std::chrono_literals;
+
+constexpr char kSecret[] = "s3cret";
+constexpr char kUuid[] = "b65cee2f-8c69-4aeb-be2f-f79742548fc2";
+constexpr char kProject[] = "proj-a";
+
+core::Instance Example() {
+  core::Json doc = {
+      {"uuid", kUuid}, {"hostname", "web-01"}, {"project_id", kProject},
+      {"public_keys", {{"k", "ssh-ed25519 AAAA k@h"}}}, {"user_data", "#cloud-config\n"},
+      {"ports", {{{"id", "port-1"}, {"mac", "fa:16:3e:00:00:01"}, {"network_id", "net-a"},
+                  {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"},
+                                {"enable_dhcp", false}}}}}}}};
+  return *core::ParseInstanceJson(doc);
+}
+
+struct Reply {
+  unsigned status = 0;
+  std::string headers;
+  std::string body;
+};
+
+Reply Parse(const std::string& raw) {
+  Reply r;
+  if (raw.size() < 12) return r;
+  r.status = static_cast<unsigned>(std::stoi(raw.substr(9, 3)));
+  size_t end = raw.find("\r\n\r\n");
+  r.headers = raw.substr(0, end);
+  r.body = end == std::string::npos ? "" : raw.substr(end + 4);
+  return r;
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = store::NewMemoryStore();
+    ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", kProject, std::nullopt, 0}));
+    ASSERT_TRUE(store_->CreateInstance(Example()));
+    ApiOptions options;
+    options.shared_secret = kSecret;
+    options.trusted_proxies = {*core::ParseCidr("127.0.0.2/32")};
+    api_ = std::make_unique<MetadataApi>(*store_, pool_, options, metrics_);
+    server_ = std::make_unique<http::Server>(ioc_, http::Limits{});
+    signed_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSigned))->port();
+    ip_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSourceAddress))->port();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    asio::post(ioc_, [this] { server_->Stop(); });
+    thread_.join();
+  }
+
+  std::string Signed(const std::string& uuid = kUuid, const std::string& tenant = kProject) {
+    return "X-Instance-ID: " + uuid + "\r\nX-Tenant-ID: " + tenant +
+           "\r\nX-Instance-ID-Signature: " + core::SignInstanceId(kSecret, uuid) +
+           "\r\nX-Forwarded-For: 10.0.0.5\r\n";
+  }
+  Reply Send(uint16_t port, const std::string& request_head, const std::string& body = "") {
+    RawClient c = RawClient::Tcp(port);
+    c.Send(request_head + "\r\n" + body);
+    return Parse(c.ReadResponse(request_head.starts_with("HEAD")));
+  }
+  Reply Get(const std::string& path, const std::string& headers) {
+    return Send(signed_port_, "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + headers);
+  }
+
+  asio::thread_pool pool_{2};
+  http::Metrics metrics_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<MetadataApi> api_;
+  asio::io_context ioc_;
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+  uint16_t signed_port_ = 0, ip_port_ = 0;
+};
+
+TEST_F(ApiTest, SignedRequestGetsItsMetadata) {
+  Reply r = Get("/openstack/latest/meta_data.json", Signed());
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_NE(r.headers.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_TRUE(r.body.starts_with(std::string("{\"uuid\": \"") + kUuid)) << r.body;
+  Reply ec2 = Get("/latest/meta-data/local-ipv4", Signed());
+  EXPECT_EQ(ec2.body, "10.0.0.5");
+}
+
+TEST_F(ApiTest, RandomSeedIsFreshFromTheCache) {
+  Reply a = Get("/openstack/latest/meta_data.json", Signed());
+  Reply b = Get("/openstack/latest/meta_data.json", Signed());
+  ASSERT_EQ(a.status, 200u);
+  auto seed = [](const std::string& body) {
+    auto j = nlohmann::json::parse(body);
+    return j["random_seed"].get<std::string>();
+  };
+  EXPECT_EQ(seed(a.body).size(), 684u);
+  EXPECT_NE(seed(a.body), seed(b.body));
+  EXPECT_GE(api_->cache().hits(), 1u);
+}
+
+struct StatusCase {
+  const char* name;
+  std::string headers;
+  unsigned status;
+  std::string body;
+};
+
+TEST_F(ApiTest, NovasStatusesForBadCallers) {
+  std::string sig = core::SignInstanceId(kSecret, kUuid);
+  std::string unknown = "00000000-0000-4000-8000-000000000000";
+  const StatusCase cases[] = {
+      {"no headers", "", 400, "400 Bad Request\n\nX-Instance-ID header is missing from request.\n\n   "},
+      {"no signature", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: p\r\n", 400,
+       "400 Bad Request\n\nX-Instance-ID-Signature header is missing from request.\n\n   "},
+      {"no tenant", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Instance-ID-Signature: " + sig + "\r\n",
+       400, "400 Bad Request\n\nX-Tenant-ID header is missing from request.\n\n   "},
+      {"two ids", Signed() + "X-Instance-ID: " + unknown + "\r\n", 400,
+       "400 Bad Request\n\nMultiple X-Instance-ID headers found within request.\n\n   "},
+      {"bad signature", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: " + kProject +
+           "\r\nX-Instance-ID-Signature: " + std::string(64, '0') + "\r\n",
+       403, "403 Forbidden\n\nInvalid proxy request signature.\n\n   "},
+      {"upper-case signature", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: " + kProject +
+           "\r\nX-Instance-ID-Signature: " + [&] { std::string s = sig; for (auto& c : s) c = static_cast<char>(std::toupper(c)); return s; }() + "\r\n",
+       403, "403 Forbidden\n\nInvalid proxy request signature.\n\n   "},
+      {"wrong tenant", Signed(kUuid, "proj-b"), 404,
+       "404 Not Found\n\nThe resource could not be found.\n\n   "},
+      {"unknown instance", Signed(unknown), 404,
+       "404 Not Found\n\nThe resource could not be found.\n\n   "},
+  };
+  for (const auto& c : cases) {
+    Reply r = Get("/openstack/latest/meta_data.json", c.headers);
+    EXPECT_EQ(r.status, c.status) << c.name;
+    EXPECT_EQ(r.body, c.body) << c.name;
+  }
+}
+
+TEST_F(ApiTest, RootAndHealthcheckNeedNoIdentity) {
+  EXPECT_EQ(Get("/", "").status, 200u);
+  EXPECT_TRUE(Get("/", "").body.ends_with("2009-04-04\nlatest"));
+  EXPECT_EQ(Get("/healthcheck", "").body, "OK");
+  EXPECT_EQ(Get("/openstack", "").status, 400u);
+}
+
+TEST_F(ApiTest, MethodsAndHead) {
+  Reply post = Send(signed_port_, "POST /openstack/latest/meta_data.json HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
+  EXPECT_EQ(post.status, 405u);
+  EXPECT_NE(post.headers.find("Allow: GET, HEAD"), std::string::npos);
+  Reply put = Send(signed_port_, "PUT /openstack/latest/password HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
+  EXPECT_EQ(put.status, 405u);
+  EXPECT_NE(put.headers.find("Allow: GET, HEAD, POST"), std::string::npos);
+  Reply get = Get("/openstack/latest/user_data", Signed());
+  Reply head = Send(signed_port_, "HEAD /openstack/latest/user_data HTTP/1.1\r\n" + Signed());
+  EXPECT_EQ(head.status, 200u);
+  EXPECT_EQ(head.body, "");
+  EXPECT_NE(head.headers.find("Content-Length: " + std::to_string(get.body.size())), std::string::npos);
+}
+
+TEST_F(ApiTest, PasswordIsWriteOnceAndSeenAtOnce) {
+  auto post = [&](const std::string& body) {
+    return Send(signed_port_, "POST /openstack/2013-04-04/password HTTP/1.1\r\nContent-Length: " +
+                                  std::to_string(body.size()) + "\r\n" + Signed(),
+                body);
+  };
+  EXPECT_EQ(Get("/openstack/latest/password", Signed()).body, "");
+  EXPECT_EQ(post(std::string(1021, 'x')).status, 400u);
+  EXPECT_EQ(post(std::string(1021, 'x')).body, "400 Bad Request\n\nRequest is too large.\n\n   ");
+  Reply first = post("encrypted-pw");
+  EXPECT_EQ(first.status, 200u);
+  EXPECT_EQ(Get("/openstack/latest/password", Signed()).body, "encrypted-pw");
+  Reply second = post("other");
+  EXPECT_EQ(second.status, 409u);
+  EXPECT_EQ(*store_->GetInstance(kUuid)->instance.password, "encrypted-pw");
+}
+
+TEST_F(ApiTest, EditsAreVisibleOnTheNextRequest) {
+  EXPECT_EQ(Get("/latest/meta-data/hostname", Signed()).body, "web-01.novalocal");
+  auto rec = store_->GetInstance(kUuid);
+  core::Instance edited = rec->instance;
+  edited.hostname = "renamed";
+  ASSERT_TRUE(store_->ReplaceInstance(edited, rec->revision));
+  EXPECT_EQ(Get("/latest/meta-data/hostname", Signed()).body, "renamed.novalocal");
+  ASSERT_TRUE(store_->DeleteInstance(kUuid));
+  EXPECT_EQ(Get("/latest/meta-data/hostname", Signed()).status, 404u);
+}
+
+TEST_F(ApiTest, SourceAddressMode) {
+  // The peer 127.0.0.1 has no port; a trusted proxy (127.0.0.2) may name the client.
+  EXPECT_EQ(Send(ip_port_, "GET /latest/meta-data/instance-id HTTP/1.1\r\n").status, 404u);
+  core::Instance local = Example();
+  local.uuid = "11111111-1111-4111-8111-111111111111";
+  local.ports[0].id = "port-2";
+  local.ports[0].subnets[0].cidr = "127.0.0.0/8";
+  local.ports[0].subnets[0].ip_address = "127.0.0.1";
+  ASSERT_TRUE(store_->CreateInstance(local));
+  Reply r = Send(ip_port_, "GET /openstack/latest/meta_data.json HTTP/1.1\r\n");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_NE(r.body.find(local.uuid), std::string::npos);
+  // X-Forwarded-For from an untrusted peer is ignored.
+  Reply spoof = Send(ip_port_, "GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\n");
+  EXPECT_NE(spoof.body.find(local.uuid), std::string::npos);
+  EXPECT_EQ(spoof.body.find(kUuid), std::string::npos);
+}
+
+TEST_F(ApiTest, TrustedProxyNamesTheClient) {
+  RawClient c;
+  // Connect from 127.0.0.2 (a trusted proxy) by binding the client socket.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in me{};
+  me.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.2", &me.sin_addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&me), sizeof me), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(ip_port_);
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  std::string req = "GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: 192.0.2.1, 10.0.0.5\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  char buf[4096];
+  std::string got;
+  for (int i = 0; i < 50 && got.find("\r\n\r\n") == std::string::npos; ++i) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  Reply r = Parse(got);
+  EXPECT_EQ(r.status, 200u) << got;
+  EXPECT_TRUE(got.ends_with("i-b65cee2f")) << got;
+}
+
+TEST_F(ApiTest, ProviderVariant) {
+  ASSERT_TRUE(store_->CreateRouter({"edge-1", "edge", kProject, 0}));
+  ASSERT_TRUE(store_->SetNetworkRouter("net-a", "edge-1"));
+  std::string headers = "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: " +
+                        core::SignInstanceId(kSecret, "edge-1") + "\r\nX-Forwarded-For: 10.0.0.5\r\n";
+  Reply r = Get("/latest/meta-data/instance-id", headers);
+  EXPECT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.body, "i-b65cee2f");
+  Reply bad = Get("/latest/meta-data/instance-id",
+                  "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: x\r\nX-Forwarded-For: 10.0.0.5\r\n");
+  EXPECT_EQ(bad.status, 403u);
+  Reply none = Get("/latest/meta-data/instance-id",
+                   "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: " +
+                       core::SignInstanceId(kSecret, "edge-1") + "\r\nX-Forwarded-For: 10.0.0.6\r\n");
+  EXPECT_EQ(none.status, 400u);
+  EXPECT_EQ(none.body,
+            "400 Bad Request\n\nExpected a single port matching provider edge-1 and IP 10.0.0.6.\n\n   ");
+  EXPECT_EQ(Get("/latest/meta-data/instance-id", "X-Metadata-Provider: edge-1\r\n").body,
+            "400 Bad Request\n\nX-Forwarded-For is missing from request.\n\n   ");
+}
+
+TEST_F(ApiTest, MetricsCountRequests) {
+  Get("/openstack/latest/meta_data.json", Signed());
+  Get("/openstack/latest/nothing", Signed());
+  std::string text = metrics_.Render();
+  EXPECT_NE(text.find("metastack_api_requests_total{path=\"openstack\",status=\"200\"} 1"),
+            std::string::npos) << text;
+  // An unknown file is no OpenStack path: it is counted apart.
+  EXPECT_NE(text.find("metastack_api_requests_total{path=\"other\",status=\"404\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("metastack_api_request_seconds_count{path=\"openstack\"} 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace metastack::api
