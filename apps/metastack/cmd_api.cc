@@ -4,6 +4,7 @@
 #include <iostream>
 #include <thread>
 
+#include "admin/handler.h"
 #include "api/admin.h"
 #include "api/service.h"
 #include "base/file.h"
@@ -50,6 +51,7 @@ struct ApiFlags {
   size_t body_limit = 65536;
   double request_timeout = 10;
   double idle_timeout = 30;
+  std::string admin_token_file;
   std::string ready_file;
   std::string log_level = "info";
 };
@@ -129,7 +131,17 @@ int RunApi(const ApiFlags& f) {
         listen(l, "--source-listen", api.Handler(api::Identification::kSourceAddress), "source address"));
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
-    auto ep = admin_server.ListenTcp(host, port, admin.Handler());
+    std::string token;
+    if (!f.admin_token_file.empty()) {
+      auto t = ReadFile(f.admin_token_file);
+      if (!t) throw std::runtime_error(t.error().ToString());
+      token = *t;
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+      if (token.size() < 16)
+        throw std::runtime_error(f.admin_token_file + ": the admin token must be at least 16 characters");
+    }
+    auto ep = admin_server.ListenTcp(host, port,
+                                     admin::MakeAdminHandler(**store, pool, token, admin.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
     LogInfo("api", "admin (healthz, metrics) on " + host + ":" + std::to_string(ep->port()));
@@ -169,7 +181,7 @@ Run SetupApi(CLI::App& app) {
                  "HOST:PORT identifying callers by source address (flat networks, or "
                  "169.254.169.254:80 itself); repeatable");
   app.add_option("--admin-listen", f->admin_listen,
-                 "HOST:PORT for /healthz and /metrics ('' to disable); never guest-facing")
+                 "HOST:PORT for the admin API, /healthz and /metrics ('' to disable); never guest-facing")
       ->capture_default_str();
   app.add_option("--secret-file", f->secret_file,
                  "File holding the secret shared with the metadata agent (HMAC-SHA256 key)");
@@ -203,6 +215,9 @@ Run SetupApi(CLI::App& app) {
   app.add_option("--idle-timeout", f->idle_timeout,
                  "Seconds a connection may wait between requests")
       ->capture_default_str();
+  app.add_option("--admin-token-file", f->admin_token_file,
+                 "File with the bearer token of the admin API (/v1/...) on --admin-listen; "
+                 "without it the admin API refuses every request");
   app.add_option("--ready-file", f->ready_file,
                  "Write the bound ports here as JSON once listening (for supervisors and tests)");
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")

@@ -177,6 +177,10 @@ constexpr Command kCommands[] = {
     {"render", "Write an instance's config-drive tree into a directory", SetupRender},
     {"get", "Print what the metadata service answers for a path", SetupGet},
     {"api", "Run the metadata API service (what nova-api-metadata does)", SetupApi},
+    {"instance", "Create, list, show, change and delete instances", SetupInstanceVerb},
+    {"network", "Create, list, show and delete networks; attach them to routers", SetupNetworkVerb},
+    {"router", "Create, list, show and delete routers", SetupRouterVerb},
+    {"port", "List ports and resolve guest addresses as the metadata agent does", SetupPortVerb},
 };
 
 }  // namespace

@@ -6,6 +6,10 @@
 namespace metastack::cli {
 
 Run SetupApi(CLI::App& app);
+Run SetupInstanceVerb(CLI::App& app);
+Run SetupNetworkVerb(CLI::App& app);
+Run SetupRouterVerb(CLI::App& app);
+Run SetupPortVerb(CLI::App& app);
 
 // "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses). Throws CLI::ValidationError.
 std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag);

@@ -1,0 +1,386 @@
+// metastack instance|network|router|port ...: the operators' verbs. Each works against the admin
+// API (--url, --token-file) or directly on a store (--store), through admin::Dispatch in both
+// cases, so the two behave the same.
+#include <iostream>
+
+#include "admin/router.h"
+#include "base/file.h"
+#include "http/client.h"
+#include "store/store.h"
+#include "verbs.h"
+
+namespace metastack::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct Target {
+  std::string store;
+  std::string url;
+  std::string token_file;
+
+  void Declare(CLI::App& app) {
+    app.add_option("--store", store,
+                   "Work directly on this store (sqlite:PATH, postgresql://...); default "
+                   "$METASTACK_STORE or sqlite:/var/lib/metastack/metastack.db")
+        ->envname("METASTACK_STORE");
+    app.add_option("--url", url, "Admin API to talk to instead (http://HOST:PORT)")
+        ->envname("METASTACK_URL");
+    app.add_option("--token-file", token_file, "File with the admin API's bearer token")
+        ->envname("METASTACK_TOKEN_FILE");
+  }
+
+  Result<admin::AdminReply> Send(admin::AdminRequest req) const {
+    if (url.empty()) {
+      auto s = store::OpenStore(store.empty() ? "sqlite:/var/lib/metastack/metastack.db" : store);
+      if (!s) return std::unexpected(s.error());
+      return admin::Dispatch(**s, req);
+    }
+    std::string token;
+    if (!token_file.empty()) {
+      auto t = ReadFile(token_file);
+      if (!t) return std::unexpected(t.error());
+      token = *t;
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    }
+    http::ClientRequest cr;
+    cr.method = req.method;
+    cr.target = req.path + (req.query.empty() ? "" : "?" + req.query);
+    cr.body = req.body;
+    cr.headers.emplace_back("Content-Type", "application/json");
+    if (!token.empty()) cr.headers.emplace_back("Authorization", "Bearer " + token);
+    auto res = http::Fetch(url, cr);
+    if (!res) return std::unexpected(res.error());
+    admin::AdminReply reply{res->status, nullptr};
+    if (!res->body.empty()) {
+      reply.body = Json::parse(res->body, nullptr, false);
+      if (reply.body.is_discarded())
+        return std::unexpected(MakeError(ErrorCode::kUnavailable,
+                                         url + ": answered " + std::to_string(res->status) +
+                                             " with a body that is not JSON"));
+    }
+    return reply;
+  }
+};
+
+// Sends, prints the error or hands the body to `print`; returns the exit code.
+int Execute(const Target& t, admin::AdminRequest req, const std::function<void(const Json&)>& print) {
+  auto reply = t.Send(std::move(req));
+  if (!reply) {
+    std::cerr << "metastack: " << reply.error().ToString() << "\n";
+    return kExitFailure;
+  }
+  if (reply->status >= 400) {
+    const Json& e = reply->body.is_object() && reply->body.contains("error") ? reply->body["error"] : Json();
+    std::string msg = e.is_object() ? e.value("message", "") : "status " + std::to_string(reply->status);
+    if (e.is_object() && e.contains("field")) msg = e["field"].get<std::string>() + ": " + msg;
+    std::cerr << "metastack: " << msg << "\n";
+    return kExitFailure;
+  }
+  print(reply->body);
+  return kExitOk;
+}
+
+void PrintJson(const Json& j) {
+  if (!j.is_null()) std::cout << j.dump(2) << "\n";
+}
+
+std::string Enc(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Prints a list page as aligned columns (or JSON), following "next" to the end.
+int List(const Target& t, const std::string& path, std::string query, const char* key,
+         const std::vector<std::pair<std::string, std::function<std::string(const Json&)>>>& cols,
+         bool json) {
+  Json all = Json::array();
+  std::string after;
+  for (;;) {
+    std::string q = query + (after.empty() ? "" : (query.empty() ? "" : "&") + std::string("after=") + Enc(after));
+    Json page;
+    int rc = Execute(t, {"GET", path, q, ""}, [&](const Json& j) { page = j; });
+    if (rc != kExitOk) return rc;
+    for (const auto& item : page[key]) all.push_back(item);
+    if (!page.contains("next") || page["next"].is_null()) break;
+    after = page["next"].get<std::string>();
+  }
+  if (json) {
+    std::cout << all.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header;
+  for (const auto& [name, _] : cols) header.push_back(name);
+  rows.push_back(header);
+  for (const auto& item : all) {
+    std::vector<std::string> row;
+    for (const auto& [_, get] : cols) row.push_back(get(item));
+    rows.push_back(row);
+  }
+  std::vector<size_t> width(cols.size(), 0);
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i)
+      line += row[i] + (i + 1 < row.size() ? std::string(width[i] - row[i].size() + 2, ' ') : "");
+    std::cout << line << "\n";
+  }
+  return kExitOk;
+}
+
+std::string Str(const Json& j) { return j.is_string() ? j.get<std::string>() : j.is_null() ? "-" : j.dump(); }
+
+Run SetupInstance(CLI::App& app) {
+  struct F {
+    Target t;
+    std::string file, id, project;
+    std::vector<std::string> pairs, unset;
+    int64_t revision = -1;
+    bool json = false;
+  };
+  auto f = std::make_shared<F>();
+  auto run = std::make_shared<Run>();
+  app.require_subcommand(1);
+  auto sub = [&](const char* name, const char* help) {
+    CLI::App* s = app.add_subcommand(name, help);
+    f->t.Declare(*s);
+    return s;
+  };
+  auto read_doc = [f]() -> Result<std::string> { return ReadFile(f->file); };
+  CLI::App* create = sub("create", "Create an instance from a document (docs/instance-format.md)");
+  create->add_option("-f,--file", f->file, "Instance document (- for standard input)")->required();
+  create->callback([=] {
+    *run = [=] {
+      auto doc = read_doc();
+      if (!doc) return std::cerr << "metastack: " << doc.error().ToString() << "\n", kExitFailure;
+      return Execute(f->t, {"POST", "/v1/instances", "", *doc}, PrintJson);
+    };
+  });
+  CLI::App* list = sub("list", "List instances");
+  list->add_option("--project", f->project, "Only this project's");
+  list->add_flag("--json", f->json, "Print JSON");
+  list->callback([=] {
+    *run = [=] {
+      return List(f->t, "/v1/instances", f->project.empty() ? "" : "project_id=" + Enc(f->project),
+                  "instances",
+                  {{"UUID", [](const Json& j) { return Str(j["instance"]["uuid"]); }},
+                   {"HOSTNAME", [](const Json& j) { return Str(j["instance"]["hostname"]); }},
+                   {"PROJECT", [](const Json& j) { return Str(j["instance"]["project_id"]); }},
+                   {"REVISION", [](const Json& j) { return Str(j["revision"]); }}},
+                  f->json);
+    };
+  });
+  CLI::App* show = sub("show", "Show an instance's document and revision");
+  show->add_option("ID", f->id, "Instance uuid")->required();
+  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/instances/" + Enc(f->id), "", ""}, PrintJson); }; });
+  CLI::App* replace = sub("replace", "Replace an instance's whole document");
+  replace->add_option("ID", f->id, "Instance uuid")->required();
+  replace->add_option("-f,--file", f->file, "Instance document (- for standard input)")->required();
+  replace->add_option("--revision", f->revision, "Only if the instance is still at this revision");
+  replace->callback([=] {
+    *run = [=] {
+      auto doc = read_doc();
+      if (!doc) return std::cerr << "metastack: " << doc.error().ToString() << "\n", kExitFailure;
+      return Execute(f->t, {"PUT", "/v1/instances/" + Enc(f->id),
+                            f->revision >= 0 ? "revision=" + std::to_string(f->revision) : "", *doc},
+                     PrintJson);
+    };
+  });
+  CLI::App* set_meta = sub("set-meta", "Set (k=v) or remove (--unset k) metadata items");
+  set_meta->add_option("ID", f->id, "Instance uuid")->required();
+  set_meta->add_option("PAIRS", f->pairs, "key=value items");
+  set_meta->add_option("--unset", f->unset, "Keys to remove");
+  set_meta->callback([=] {
+    *run = [=] {
+      Json meta = Json::object();
+      for (const auto& p : f->pairs) {
+        size_t eq = p.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          std::cerr << "metastack: expected key=value: " << p << "\n";
+          return kExitUsage;
+        }
+        meta[p.substr(0, eq)] = p.substr(eq + 1);
+      }
+      for (const auto& k : f->unset) meta[k] = nullptr;
+      return Execute(f->t, {"PATCH", "/v1/instances/" + Enc(f->id), "", Json{{"meta", meta}}.dump()},
+                     PrintJson);
+    };
+  });
+  CLI::App* del = sub("delete", "Delete an instance");
+  del->add_option("ID", f->id, "Instance uuid")->required();
+  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + Enc(f->id), "", ""}, PrintJson); }; });
+  CLI::App* reset = sub("reset-password", "Forget the password the guest set, so it may set a new one");
+  reset->add_option("ID", f->id, "Instance uuid")->required();
+  reset->callback([=] {
+    *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + Enc(f->id) + "/password", "", ""}, [](const Json&) {}); };
+  });
+  return [run] { return (*run)(); };
+}
+
+Run SetupNetwork(CLI::App& app) {
+  struct F {
+    Target t;
+    std::string id, name, project, router;
+    bool detach = false, json = false;
+  };
+  auto f = std::make_shared<F>();
+  auto run = std::make_shared<Run>();
+  app.require_subcommand(1);
+  auto sub = [&](const char* name, const char* help) {
+    CLI::App* s = app.add_subcommand(name, help);
+    f->t.Declare(*s);
+    return s;
+  };
+  CLI::App* create = sub("create", "Create a network");
+  create->add_option("ID", f->id, "Network id (as Neutron's)")->required();
+  create->add_option("--name", f->name, "Label");
+  create->add_option("--project", f->project, "Owning project");
+  create->add_option("--router", f->router, "Router the network is attached to");
+  create->callback([=] {
+    *run = [=] {
+      Json body = {{"id", f->id}, {"name", f->name}, {"project_id", f->project}};
+      if (!f->router.empty()) body["router_id"] = f->router;
+      return Execute(f->t, {"POST", "/v1/networks", "", body.dump()}, PrintJson);
+    };
+  });
+  CLI::App* list = sub("list", "List networks");
+  list->add_flag("--json", f->json, "Print JSON");
+  list->callback([=] {
+    *run = [=] {
+      return List(f->t, "/v1/networks", "", "networks",
+                  {{"ID", [](const Json& j) { return Str(j["id"]); }},
+                   {"NAME", [](const Json& j) { return Str(j["name"]); }},
+                   {"PROJECT", [](const Json& j) { return Str(j["project_id"]); }},
+                   {"ROUTER", [](const Json& j) { return Str(j["router_id"]); }}},
+                  f->json);
+    };
+  });
+  CLI::App* show = sub("show", "Show a network");
+  show->add_option("ID", f->id, "Network id")->required();
+  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/networks/" + Enc(f->id), "", ""}, PrintJson); }; });
+  CLI::App* del = sub("delete", "Delete a network (refused while ports use it)");
+  del->add_option("ID", f->id, "Network id")->required();
+  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/networks/" + Enc(f->id), "", ""}, PrintJson); }; });
+  CLI::App* attach = sub("set-router", "Attach the network to a router, or --detach it");
+  attach->add_option("ID", f->id, "Network id")->required();
+  attach->add_option("ROUTER", f->router, "Router id");
+  attach->add_flag("--detach", f->detach, "Detach from its router");
+  attach->callback([=] {
+    *run = [=] {
+      if (f->detach == !f->router.empty()) {
+        std::cerr << "metastack: give a ROUTER or --detach\n";
+        return kExitUsage;
+      }
+      Json body = {{"router_id", f->detach ? Json(nullptr) : Json(f->router)}};
+      return Execute(f->t, {"PUT", "/v1/networks/" + Enc(f->id) + "/router", "", body.dump()}, PrintJson);
+    };
+  });
+  return [run] { return (*run)(); };
+}
+
+Run SetupRouter(CLI::App& app) {
+  struct F {
+    Target t;
+    std::string id, name, project;
+    bool json = false;
+  };
+  auto f = std::make_shared<F>();
+  auto run = std::make_shared<Run>();
+  app.require_subcommand(1);
+  auto sub = [&](const char* name, const char* help) {
+    CLI::App* s = app.add_subcommand(name, help);
+    f->t.Declare(*s);
+    return s;
+  };
+  CLI::App* create = sub("create", "Create a router");
+  create->add_option("ID", f->id, "Router id (as Neutron's)")->required();
+  create->add_option("--name", f->name, "Label");
+  create->add_option("--project", f->project, "Owning project");
+  create->callback([=] {
+    *run = [=] {
+      Json body = {{"id", f->id}, {"name", f->name}, {"project_id", f->project}};
+      return Execute(f->t, {"POST", "/v1/routers", "", body.dump()}, PrintJson);
+    };
+  });
+  CLI::App* list = sub("list", "List routers");
+  list->add_flag("--json", f->json, "Print JSON");
+  list->callback([=] {
+    *run = [=] {
+      return List(f->t, "/v1/routers", "", "routers",
+                  {{"ID", [](const Json& j) { return Str(j["id"]); }},
+                   {"NAME", [](const Json& j) { return Str(j["name"]); }},
+                   {"PROJECT", [](const Json& j) { return Str(j["project_id"]); }}},
+                  f->json);
+    };
+  });
+  CLI::App* show = sub("show", "Show a router");
+  show->add_option("ID", f->id, "Router id")->required();
+  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/routers/" + Enc(f->id), "", ""}, PrintJson); }; });
+  CLI::App* del = sub("delete", "Delete a router (refused while networks are attached)");
+  del->add_option("ID", f->id, "Router id")->required();
+  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/routers/" + Enc(f->id), "", ""}, PrintJson); }; });
+  return [run] { return (*run)(); };
+}
+
+Run SetupPort(CLI::App& app) {
+  struct F {
+    Target t;
+    std::string network, router, ip;
+    bool json = false;
+  };
+  auto f = std::make_shared<F>();
+  auto run = std::make_shared<Run>();
+  app.require_subcommand(1);
+  auto sub = [&](const char* name, const char* help) {
+    CLI::App* s = app.add_subcommand(name, help);
+    f->t.Declare(*s);
+    return s;
+  };
+  CLI::App* list = sub("list", "List every fixed IP of every port (ports come from instance documents)");
+  list->add_option("--network", f->network, "Only this network's");
+  list->add_flag("--json", f->json, "Print JSON");
+  list->callback([=] {
+    *run = [=] {
+      return Execute(f->t, {"GET", "/v1/ports", f->network.empty() ? "" : "network_id=" + Enc(f->network), ""},
+                     [&](const Json& j) {
+                       if (f->json) return PrintJson(j["ports"]);
+                       for (const auto& p : j["ports"])
+                         std::cout << Str(p["network_id"]) << "  " << Str(p["ip_address"]) << "  "
+                                   << Str(p["mac"]) << "  " << Str(p["port_id"]) << "  "
+                                   << Str(p["instance_id"]) << "\n";
+                     });
+    };
+  });
+  CLI::App* lookup = sub("lookup", "Resolve a guest address as the metadata agent does");
+  lookup->add_option("--ip", f->ip, "The guest's address")->required();
+  lookup->add_option("--network", f->network, "The network the request came from");
+  lookup->add_option("--router", f->router, "The router the request came through");
+  lookup->callback([=] {
+    *run = [=] {
+      std::string q = "ip=" + Enc(f->ip) + (f->network.empty() ? "" : "&network_id=" + Enc(f->network)) +
+                      (f->router.empty() ? "" : "&router_id=" + Enc(f->router));
+      return Execute(f->t, {"GET", "/v1/ports/lookup", q, ""}, PrintJson);
+    };
+  });
+  return [run] { return (*run)(); };
+}
+
+}  // namespace
+
+Run SetupInstanceVerb(CLI::App& app) { return SetupInstance(app); }
+Run SetupNetworkVerb(CLI::App& app) { return SetupNetwork(app); }
+Run SetupRouterVerb(CLI::App& app) { return SetupRouter(app); }
+Run SetupPortVerb(CLI::App& app) { return SetupPort(app); }
+
+}  // namespace metastack::cli

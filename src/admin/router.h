@@ -1,0 +1,48 @@
+#pragma once
+// The admin API's operations as one dispatch function over a Store, shared by the admin HTTP
+// listener and by the CLI's local mode (--store), so both behave identically.
+//
+// Resources (JSON in, JSON out):
+//   GET    /v1/instances[?limit=&after=&project_id=]   list (paginated: "next" is the cursor)
+//   POST   /v1/instances                               create from an instance document
+//   GET    /v1/instances/{uuid}                        {"instance": doc, "revision": n}
+//   PUT    /v1/instances/{uuid}[?revision=n]           replace (409 if the revision moved)
+//   PATCH  /v1/instances/{uuid}[?revision=n]           JSON merge patch (RFC 7386) of the doc
+//   DELETE /v1/instances/{uuid}
+//   DELETE /v1/instances/{uuid}/password               the operator's password reset
+//   GET|POST /v1/networks, GET|DELETE /v1/networks/{id}, PUT /v1/networks/{id}/router
+//   GET|POST /v1/routers,  GET|DELETE /v1/routers/{id}
+//   GET    /v1/ports[?network_id=]                     every fixed IP of every port
+//   GET    /v1/ports/lookup?ip=&(network_id=|router_id=)   what the metadata agent resolves
+// Errors: {"error": {"code": "conflict", "message": "...", "field": "ports[0].network_id"}}
+// with the status of http::ErrorResponse. Blocking (store calls): run it off the io_context.
+// Thread-safe as the Store is.
+
+#include <string>
+
+#include "core/py_json.h"
+#include "store/store.h"
+
+namespace metastack::admin {
+
+struct AdminRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // decoded, without query
+  std::string query;   // raw
+  std::string body;
+};
+
+struct AdminReply {
+  unsigned status = 200;
+  nlohmann::ordered_json body;  // null for 204
+};
+
+AdminReply Dispatch(store::Store& store, const AdminRequest& request);
+
+// The JSON error body for an Error, and its status.
+AdminReply ErrorReply(const Error& error);
+
+// Query-string parameters ("a=1&b=x%20y"), percent-decoded; "" when absent.
+std::string QueryParam(const std::string& query, const std::string& name);
+
+}  // namespace metastack::admin

@@ -1,0 +1,148 @@
+#include "admin/router.h"
+
+#include <gtest/gtest.h>
+
+#include "store/memory_store.h"
+
+namespace metastack::admin {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr char kUuid[] = "b65cee2f-8c69-4aeb-be2f-f79742548fc2";
+
+std::string Doc(const std::string& ip = "10.0.0.5", const std::string& network = "net-a") {
+  return Json{{"uuid", kUuid},
+              {"hostname", "web-01"},
+              {"project_id", "p"},
+              {"ports", {{{"id", "port-1"},
+                          {"mac", "fa:16:3e:00:00:01"},
+                          {"network_id", network},
+                          {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", ip}}}}}}}}
+      .dump();
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  AdminReply Call(const std::string& method, const std::string& target, const std::string& body = "") {
+    size_t q = target.find('?');
+    AdminRequest r{method, target.substr(0, q), q == std::string::npos ? "" : target.substr(q + 1), body};
+    return Dispatch(*store_, r);
+  }
+  std::unique_ptr<store::Store> store_ = store::NewMemoryStore();
+};
+
+TEST_F(RouterTest, InstanceLifecycle) {
+  EXPECT_EQ(Call("POST", "/v1/networks", R"({"id": "net-a", "name": "a"})").status, 201u);
+  AdminReply created = Call("POST", "/v1/instances", Doc());
+  ASSERT_EQ(created.status, 201u) << created.body.dump();
+  EXPECT_EQ(created.body["instance"]["uuid"], kUuid);
+  int64_t rev = created.body["revision"];
+  AdminReply got = Call("GET", std::string("/v1/instances/") + kUuid);
+  EXPECT_EQ(got.status, 200u);
+  EXPECT_EQ(got.body["revision"], rev);
+  AdminReply patched = Call("PATCH", std::string("/v1/instances/") + kUuid,
+                            R"({"meta": {"role": "db"}, "hostname": "db-01"})");
+  ASSERT_EQ(patched.status, 200u) << patched.body.dump();
+  EXPECT_EQ(patched.body["instance"]["meta"]["role"], "db");
+  EXPECT_EQ(patched.body["instance"]["hostname"], "db-01");
+  AdminReply stale = Call("PATCH", std::string("/v1/instances/") + kUuid + "?revision=" +
+                                       std::to_string(rev), R"({"meta": {"x": "y"}})");
+  EXPECT_EQ(stale.status, 409u);
+  EXPECT_EQ(Call("DELETE", std::string("/v1/instances/") + kUuid).status, 204u);
+  EXPECT_EQ(Call("GET", std::string("/v1/instances/") + kUuid).status, 404u);
+}
+
+TEST_F(RouterTest, ErrorsNameTheField) {
+  Call("POST", "/v1/networks", R"({"id": "net-a"})");
+  struct Case {
+    std::string method, target, body;
+    unsigned status;
+    std::string error;
+  } cases[] = {
+      {"POST", "/v1/instances", "{", 400,
+       R"({"error": {"code": "invalid_argument", "message": "request body is not valid JSON"}})"},
+      {"POST", "/v1/instances", Doc("10.0.0.5", "net-zz"), 400,
+       R"({"error": {"code": "invalid_argument", "message": "unknown network net-zz", "field": "ports[0].network_id"}})"},
+      {"POST", "/v1/instances", R"({"uuid": "x", "hostname": "h", "project_id": "p"})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "not a UUID", "field": "uuid"}})"},
+      {"POST", "/v1/networks", R"({"id": "net-a"})", 409,
+       R"({"error": {"code": "conflict", "message": "network net-a exists"}})"},
+      {"POST", "/v1/networks", R"({"id": "n", "colour": "red"})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "unknown field", "field": "colour"}})"},
+      {"GET", "/v1/instances?limit=0", "", 400,
+       R"({"error": {"code": "invalid_argument", "message": "expected a number from 1 to 1000", "field": "limit"}})"},
+      {"GET", "/v1/nothing", "", 404,
+       R"({"error": {"code": "not_found", "message": "no such resource"}})"},
+      {"GET", "/v1/ports/lookup?ip=10.0.0.5", "", 400,
+       R"({"error": {"code": "invalid_argument", "message": "give exactly one of network_id and router_id"}})"},
+  };
+  for (const auto& c : cases) {
+    AdminReply r = Call(c.method, c.target, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target;
+    EXPECT_EQ(core::DumpPython(r.body), c.error) << c.method << " " << c.target;
+  }
+}
+
+TEST_F(RouterTest, DuplicateIpIsAConflict) {
+  Call("POST", "/v1/networks", R"({"id": "net-a"})");
+  ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
+  Json other = Json::parse(Doc());
+  other["uuid"] = "11111111-1111-4111-8111-111111111111";
+  other["ports"][0]["id"] = "port-2";
+  AdminReply r = Call("POST", "/v1/instances", other.dump());
+  EXPECT_EQ(r.status, 409u);
+  EXPECT_EQ(r.body["error"]["message"],
+            std::string("IP 10.0.0.5 on network net-a belongs to instance ") + kUuid);
+}
+
+TEST_F(RouterTest, RoutersPortsAndLookups) {
+  ASSERT_EQ(Call("POST", "/v1/routers", R"({"id": "r1", "name": "edge"})").status, 201u);
+  ASSERT_EQ(Call("POST", "/v1/networks", R"({"id": "net-a", "router_id": "r1"})").status, 201u);
+  ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
+  AdminReply ports = Call("GET", "/v1/ports?network_id=net-a");
+  ASSERT_EQ(ports.body["ports"].size(), 1u);
+  EXPECT_EQ(ports.body["ports"][0]["ip_address"], "10.0.0.5");
+  AdminReply viaRouter = Call("GET", "/v1/ports/lookup?ip=%3A%3Affff%3A10.0.0.5&router_id=r1");
+  EXPECT_EQ(viaRouter.status, 200u) << viaRouter.body.dump();
+  EXPECT_EQ(viaRouter.body["instance_id"], kUuid);
+  EXPECT_EQ(Call("DELETE", "/v1/routers/r1").status, 409u);
+  EXPECT_EQ(Call("PUT", "/v1/networks/net-a/router", R"({"router_id": null})").body["router_id"],
+            nullptr);
+  EXPECT_EQ(Call("DELETE", "/v1/routers/r1").status, 204u);
+}
+
+TEST_F(RouterTest, Pagination) {
+  Call("POST", "/v1/networks", R"({"id": "net-a"})");
+  for (int i = 0; i < 5; ++i) {
+    Json d = Json::parse(Doc("10.0.0." + std::to_string(10 + i)));
+    d["uuid"] = "00000000-0000-4000-8000-00000000000" + std::to_string(i);
+    d["ports"][0]["id"] = "port-" + std::to_string(i);
+    ASSERT_EQ(Call("POST", "/v1/instances", d.dump()).status, 201u);
+  }
+  AdminReply page = Call("GET", "/v1/instances?limit=2");
+  EXPECT_EQ(page.body["instances"].size(), 2u);
+  std::string next = page.body["next"];
+  AdminReply page2 = Call("GET", "/v1/instances?limit=10&after=" + next);
+  EXPECT_EQ(page2.body["instances"].size(), 3u);
+  EXPECT_TRUE(page2.body["next"].is_null());
+}
+
+TEST_F(RouterTest, PasswordReset) {
+  Call("POST", "/v1/networks", R"({"id": "net-a"})");
+  Call("POST", "/v1/instances", Doc());
+  ASSERT_TRUE(store_->SetPassword(kUuid, "enc"));
+  AdminReply r = Call("DELETE", std::string("/v1/instances/") + kUuid + "/password");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_FALSE(r.body["instance"].contains("password"));
+  EXPECT_TRUE(store_->SetPassword(kUuid, "again"));
+}
+
+TEST(QueryParamTest, Decodes) {
+  EXPECT_EQ(QueryParam("a=1&b=x%20y+z&c", "b"), "x y z");
+  EXPECT_EQ(QueryParam("a=1", "b"), "");
+  EXPECT_EQ(QueryParam("c&a=1", "c"), "");
+}
+
+}  // namespace
+}  // namespace metastack::admin
