@@ -1,0 +1,134 @@
+#include "agent/agent.h"
+
+#include "base/log.h"
+#include "core/ip.h"
+#include "core/signing.h"
+#include "http/blocking.h"
+#include "http/error_response.h"
+#include "http/headers.h"
+
+namespace metastack::agent {
+namespace {
+
+namespace header = http::header;
+
+http::Response FromError(const Error& e) {
+  auto a = http::ErrorResponse(e);
+  return http::Response{a.status, a.content_type, a.body, {}, false};
+}
+
+http::Response NotFound() { return FromError(MakeError(ErrorCode::kNotFound, "no port")); }
+
+beast::string_view Bsv(std::string_view s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+MetadataAgent::MetadataAgent(store::Store& store, asio::thread_pool& pool,
+                             std::shared_ptr<http::Upstream> api, AgentOptions options,
+                             http::Metrics& metrics)
+    : store_(store), pool_(pool), api_(std::move(api)), options_(std::move(options)), metrics_(metrics) {
+  metrics_.Describe("metastack_agent_requests_total", "counter", "Requests answered, by status");
+  metrics_.Describe("metastack_agent_request_seconds", "histogram", "Time to answer a request");
+  subscription_ = store_.Subscribe([this](const store::Change&) {
+    std::lock_guard lock(mu_);
+    cache_.clear();
+    epoch_++;
+  });
+}
+
+MetadataAgent::~MetadataAgent() { subscription_.reset(); }
+
+void MetadataAgent::Record(unsigned status, double seconds) {
+  metrics_.Add("metastack_agent_requests_total", "status=\"" + std::to_string(status) + "\"");
+  metrics_.Observe("metastack_agent_request_seconds", "", seconds);
+}
+
+asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router, const std::string& id,
+                                                                  const std::string& ip) {
+  std::string key = (router ? "r:" : "n:") + id + ":" + ip;
+  uint64_t epoch;
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      if (it->second) co_return *it->second;
+      co_return std::unexpected(MakeError(ErrorCode::kNotFound, "no port"));
+    }
+    epoch = epoch_;
+  }
+  auto found = co_await http::RunBlocking(pool_, [&] {
+    return router ? store_.FindPortOnRouter(id, ip) : store_.FindPortOnNetwork(id, ip);
+  });
+  bool cacheable = found || found.error().code == ErrorCode::kNotFound;
+  if (cacheable) {
+    std::lock_guard lock(mu_);
+    if (epoch == epoch_) {
+      if (cache_.size() >= options_.cache_entries) cache_.clear();
+      cache_[key] = found ? std::optional<store::PortBinding>(*found) : std::nullopt;
+    }
+  }
+  co_return found;
+}
+
+asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
+  auto started = std::chrono::steady_clock::now();
+  auto done = [&](http::Response r) {
+    Record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return r;
+  };
+  std::string_view xff = req.Header(header::kForwardedFor);
+  if (xff.empty() || req.HeaderCount(header::kForwardedFor) > 1)
+    co_return done(FromError(MakeError(ErrorCode::kInvalidArgument,
+                                       "exactly one X-Forwarded-For header is required")));
+  auto ip = core::ParseIp(xff);
+  if (!ip)
+    co_return done(FromError(MakeError(ErrorCode::kInvalidArgument,
+                                       "X-Forwarded-For is not an IP address")));
+  std::string guest = ip->Unmapped().ToString();
+  bool has_router = req.Has(header::kRouterId);
+  bool has_network = req.Has(header::kNetworkId);
+  if (has_router == has_network) {
+    LogWarning("agent", std::string("request from ") + guest + " carries " +
+                            (has_router ? "both X-Neutron-Router-ID and X-Neutron-Network-ID"
+                                        : "neither X-Neutron-Router-ID nor X-Neutron-Network-ID"));
+    co_return done(NotFound());
+  }
+  std::string id(req.Header(has_router ? header::kRouterId : header::kNetworkId));
+  auto port = co_await Lookup(has_router, id, guest);
+  if (!port) {
+    if (port.error().code == ErrorCode::kConflict)
+      LogWarning("agent", port.error().message + "; answering 404");
+    else if (port.error().code != ErrorCode::kNotFound)
+      LogError("agent", "port lookup for " + guest + ": " + port.error().ToString());
+    co_return done(port.error().code == ErrorCode::kUnavailable ? FromError(port.error()) : NotFound());
+  }
+
+  http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
+  out.set(Bsv(header::kForwardedFor), Bsv(xff));
+  out.set(Bsv(header::kInstanceId), port->instance_id);
+  out.set(Bsv(header::kTenantId), port->project_id);
+  out.set(Bsv(header::kInstanceIdSignature),
+          core::SignInstanceId(options_.shared_secret, port->instance_id));
+  out.body() = req.message.body();
+  auto res = co_await api_->Send(std::move(out));
+  if (!res) {
+    LogError("agent", "metadata API " + api_->name() + ": " + res.error().message);
+    co_return done(FromError(res.error()));
+  }
+  unsigned status = res->result_int();
+  if (status >= 500) {
+    LogError("agent", "metadata API answered " + std::to_string(status) + " for instance " +
+                          port->instance_id);
+    co_return done(FromError(MakeError(ErrorCode::kInternal, "upstream failed")));
+  }
+  http::Response r;
+  r.status = status;
+  auto ct = (*res)[bhttp::field::content_type];
+  r.content_type = std::string(ct.data(), ct.size());
+  if (auto allow = (*res)[bhttp::field::allow]; !allow.empty())
+    r.headers.emplace_back("Allow", std::string(allow.data(), allow.size()));
+  r.body = std::move(res->body());
+  co_return done(std::move(r));
+}
+
+}  // namespace metastack::agent

@@ -1,0 +1,65 @@
+#pragma once
+// The metadata agent: what neutron-metadata-agent does. Listens (usually on a UNIX socket) for
+// requests the ns-proxy forwards from guests, names the instance behind each and forwards the
+// request to the metadata API, signed:
+//
+//   X-Forwarded-For (the guest, as the proxy saw it; v4-mapped IPv6 looked up as IPv4)
+//   + X-Neutron-Router-ID or X-Neutron-Network-ID (the namespace the request came from)
+//   -> port (store lookup through a cache the change feed clears) -> instance id + project id
+//   -> X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature = hex HMAC-SHA256(secret, id)
+//   -> metadata API (pooled keep-alive connections).
+//
+// Answers: the API's 2xx and 4xx pass through; no port, an ambiguous one, or both/neither id
+// headers -> 404 (400 for a missing or malformed X-Forwarded-For); the API's 5xx -> 500; the
+// API down -> 502 and its timeout -> 504, each with one log line. Works with Nova's
+// nova-api-metadata as the upstream too (same headers, same signature).
+// Thread-safe: handlers may run on several io_context threads at once.
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "http/metrics.h"
+#include "http/server.h"
+#include "http/upstream.h"
+#include "store/store.h"
+
+namespace metastack::agent {
+
+struct AgentOptions {
+  std::string shared_secret;
+  size_t cache_entries = 200'000;
+};
+
+class MetadataAgent {
+ public:
+  // `store`, `pool` and `metrics` must outlive the agent.
+  MetadataAgent(store::Store& store, asio::thread_pool& pool, std::shared_ptr<http::Upstream> api,
+                AgentOptions options, http::Metrics& metrics);
+  ~MetadataAgent();
+
+  http::Handler Handler() {
+    return [this](http::Request& req) { return Handle(req); };
+  }
+  asio::awaitable<http::Response> Handle(http::Request& req);
+
+ private:
+  asio::awaitable<Result<store::PortBinding>> Lookup(bool router, const std::string& id,
+                                                     const std::string& ip);
+  void Record(unsigned status, double seconds);
+
+  store::Store& store_;
+  asio::thread_pool& pool_;
+  std::shared_ptr<http::Upstream> api_;
+  AgentOptions options_;
+  http::Metrics& metrics_;
+  std::mutex mu_;
+  // (r|n):id:ip -> binding, or nullopt for "no such port" (also worth remembering).
+  std::unordered_map<std::string, std::optional<store::PortBinding>> cache_;
+  uint64_t epoch_ = 0;
+  std::unique_ptr<store::Subscription> subscription_;
+};
+
+}  // namespace metastack::agent

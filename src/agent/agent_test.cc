@@ -1,0 +1,138 @@
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "api/service.h"
+#include "http/test_client.h"
+#include "store/memory_store.h"
+
+namespace metastack::agent {
+namespace {
+
+using http::testing::RawClient;
+
+constexpr char kSecret[] = "shared";
+constexpr char kA[] = "aaaaaaaa-0000-4000-8000-000000000001";
+constexpr char kB[] = "bbbbbbbb-0000-4000-8000-000000000002";
+
+core::Instance Instance(const std::string& uuid, const std::string& project, const std::string& net) {
+  core::Json doc = {{"uuid", uuid}, {"hostname", "vm"}, {"project_id", project},
+                    {"ports", {{{"id", "port-" + uuid}, {"mac", "fa:16:3e:00:00:01"}, {"network_id", net},
+                                {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
+  return *core::ParseInstanceJson(doc);
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = store::NewMemoryStore();
+    ASSERT_TRUE(store_->CreateRouter({"router-a", "", "proj-a", 0}));
+    ASSERT_TRUE(store_->CreateNetwork({"net-a", "", "proj-a", "router-a", 0}));
+    ASSERT_TRUE(store_->CreateNetwork({"net-b", "", "proj-b", std::nullopt, 0}));
+    ASSERT_TRUE(store_->CreateInstance(Instance(kA, "proj-a", "net-a")));
+    ASSERT_TRUE(store_->CreateInstance(Instance(kB, "proj-b", "net-b")));
+    api::ApiOptions api_options;
+    api_options.shared_secret = kSecret;
+    api_ = std::make_unique<api::MetadataApi>(*store_, pool_, api_options, metrics_);
+    server_ = std::make_unique<http::Server>(ioc_, http::Limits{});
+    api_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(api::Identification::kSigned))->port();
+    StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(api_port_));
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void StartAgent(const std::string& secret, const std::string& upstream) {
+    auto up = http::MakeUpstream(ioc_.get_executor(), upstream, {});
+    ASSERT_TRUE(up);
+    agents_.push_back(std::make_unique<MetadataAgent>(*store_, pool_, *up, AgentOptions{secret}, metrics_));
+    socket_ = ::testing::TempDir() + "/agent-" + std::to_string(::getpid()) + "-" +
+              std::to_string(agents_.size()) + ".sock";
+    ASSERT_TRUE(server_->ListenUnix(socket_, 0600, agents_.back()->Handler()));
+  }
+  void TearDown() override {
+    asio::post(ioc_, [this] { server_->Stop(); });
+    thread_.join();
+  }
+  std::pair<unsigned, std::string> Send(const std::string& head, const std::string& body = "") {
+    RawClient c = RawClient::Unix(socket_);
+    c.Send(head + "\r\n" + body);
+    std::string raw = c.ReadResponse();
+    if (raw.size() < 12) return {0, raw};
+    size_t end = raw.find("\r\n\r\n");
+    return {static_cast<unsigned>(std::stoi(raw.substr(9, 3))), raw.substr(end + 4)};
+  }
+
+  asio::thread_pool pool_{2};
+  http::Metrics metrics_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<api::MetadataApi> api_;
+  asio::io_context ioc_;
+  std::unique_ptr<http::Server> server_;
+  std::vector<std::unique_ptr<MetadataAgent>> agents_;
+  std::thread thread_;
+  std::string socket_;
+  uint16_t api_port_ = 0;
+};
+
+TEST_F(AgentTest, SameAddressTwoTenants) {
+  auto viaRouter = Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: ::ffff:10.0.0.5\r\nX-Neutron-Router-ID: router-a\r\n");
+  EXPECT_EQ(viaRouter.first, 200u) << viaRouter.second;
+  EXPECT_NE(viaRouter.second.find(kA), std::string::npos);
+  auto viaNetwork = Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+  EXPECT_EQ(viaNetwork.first, 200u);
+  EXPECT_NE(viaNetwork.second.find(kB), std::string::npos);
+  EXPECT_EQ(viaNetwork.second.find(kA), std::string::npos);
+}
+
+TEST_F(AgentTest, WhoCannotBeNamedGets404Or400) {
+  struct Case {
+    std::string headers;
+    unsigned status;
+  } cases[] = {
+      {"X-Neutron-Router-ID: router-a\r\n", 400},
+      {"X-Forwarded-For: not-an-ip\r\nX-Neutron-Router-ID: router-a\r\n", 400},
+      {"X-Forwarded-For: 10.0.0.5\r\nX-Forwarded-For: 10.0.0.6\r\nX-Neutron-Router-ID: router-a\r\n", 400},
+      {"X-Forwarded-For: 10.0.0.5\r\n", 404},
+      {"X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Router-ID: router-a\r\nX-Neutron-Network-ID: net-a\r\n", 404},
+      {"X-Forwarded-For: 10.0.0.9\r\nX-Neutron-Router-ID: router-a\r\n", 404},
+      {"X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Router-ID: router-zz\r\n", 404},
+      {"X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-zz\r\n", 404},
+  };
+  for (const auto& c : cases)
+    EXPECT_EQ(Send("GET /latest/meta-data/ HTTP/1.1\r\n" + c.headers).first, c.status) << c.headers;
+}
+
+TEST_F(AgentTest, NewPortsAreSeenAtOnce) {
+  std::string req = "GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: 10.0.0.7\r\nX-Neutron-Network-ID: net-b\r\n";
+  EXPECT_EQ(Send(req).first, 404u);  // remembered as absent...
+  core::Instance c = Instance("cccccccc-0000-4000-8000-000000000003", "proj-b", "net-b");
+  c.ports[0].id = "port-c";
+  c.ports[0].subnets[0].ip_address = "10.0.0.7";
+  ASSERT_TRUE(store_->CreateInstance(c));
+  auto r = Send(req);  // ...until the change feed says otherwise
+  EXPECT_EQ(r.first, 200u);
+  EXPECT_EQ(r.second, "i-cccccccc");
+}
+
+TEST_F(AgentTest, PasswordPostPassesThrough) {
+  std::string head = "POST /openstack/latest/password HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\nContent-Length: 3\r\n";
+  EXPECT_EQ(Send(head, "pw1").first, 200u);
+  EXPECT_EQ(Send(head, "pw2").first, 409u);
+  EXPECT_EQ(*store_->GetInstance(kB)->instance.password, "pw1");
+}
+
+TEST_F(AgentTest, WrongSecretIsTheApis403) {
+  StartAgent("not-the-secret", "http://127.0.0.1:" + std::to_string(api_port_));
+  auto r = Send("GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+  EXPECT_EQ(r.first, 403u);
+  EXPECT_EQ(r.second, "403 Forbidden\n\nInvalid proxy request signature.\n\n   ");
+}
+
+TEST_F(AgentTest, ApiDownIs502) {
+  StartAgent(kSecret, "http://127.0.0.1:1");
+  auto r = Send("GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+  EXPECT_EQ(r.first, 502u);
+}
+
+}  // namespace
+}  // namespace metastack::agent

@@ -1,0 +1,154 @@
+#include "http/upstream.h"
+
+namespace metastack::http {
+namespace {
+
+template <typename Protocol>
+class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Protocol>> {
+ public:
+  using Stream = beast::basic_stream<Protocol>;
+  using Endpoint = typename Protocol::endpoint;
+
+  Pool(asio::any_io_executor ex, std::string name, std::string host, std::vector<Endpoint> endpoints,
+       UpstreamOptions options)
+      : ex_(std::move(ex)),
+        name_(std::move(name)),
+        host_(std::move(host)),
+        endpoints_(std::move(endpoints)),
+        options_(options) {}
+
+  const std::string& name() const override { return name_; }
+
+  asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request) override {
+    request.set(bhttp::field::host, host_);
+    request.keep_alive(true);
+    request.prepare_payload();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool reused = false;
+      std::unique_ptr<Stream> stream = TakeIdle();
+      if (stream) {
+        reused = true;
+      } else {
+        auto opened = co_await Connect();
+        if (!opened) co_return std::unexpected(opened.error());
+        stream = std::move(*opened);
+      }
+      beast::error_code ec;
+      bool got_bytes = false;
+      auto response = co_await Exchange(*stream, request, ec, got_bytes);
+      if (!ec) {
+        if (response.keep_alive()) Release(std::move(stream));
+        co_return std::move(response);
+      }
+      if (reused && !got_bytes && ec != beast::error::timeout) continue;  // stale keep-alive
+      if (ec == beast::error::timeout)
+        co_return std::unexpected(
+            MakeError(ErrorCode::kTimeout, name_ + ": no answer within the response timeout"));
+      co_return std::unexpected(MakeError(ErrorCode::kUnavailable, name_ + ": " + ec.message()));
+    }
+    co_return std::unexpected(MakeError(ErrorCode::kUnavailable, name_ + ": connection lost"));
+  }
+
+ private:
+  std::unique_ptr<Stream> TakeIdle() {
+    std::lock_guard lock(mu_);
+    if (idle_.empty()) return nullptr;
+    auto s = std::move(idle_.back());
+    idle_.pop_back();
+    return s;
+  }
+
+  void Release(std::unique_ptr<Stream> stream) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < options_.max_idle) idle_.push_back(std::move(stream));
+  }
+
+  asio::awaitable<Result<std::unique_ptr<Stream>>> Connect() {
+    auto stream = std::make_unique<Stream>(ex_);
+    stream->expires_after(options_.connect_timeout);
+    beast::error_code ec;
+    for (const auto& ep : endpoints_) {
+      co_await stream->async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) break;
+      if (ec == beast::error::timeout) break;
+    }
+    if (ec == beast::error::timeout)
+      co_return std::unexpected(MakeError(ErrorCode::kTimeout, name_ + ": connect timed out"));
+    if (ec)
+      co_return std::unexpected(MakeError(ErrorCode::kUnavailable, name_ + ": " + ec.message()));
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      beast::error_code ignored;
+      stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+    co_return std::move(stream);
+  }
+
+  asio::awaitable<UpstreamResponse> Exchange(Stream& stream, UpstreamRequest& request,
+                                             beast::error_code& ec, bool& got_bytes) {
+    stream.expires_after(options_.response_timeout);
+    co_await bhttp::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+    UpstreamResponse out;
+    if (ec) co_return out;
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(options_.max_response_bytes);
+    if (request.method() == bhttp::verb::head) parser.skip(true);
+    co_await bhttp::async_read_header(stream, buffer, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    got_bytes = buffer.size() > 0 || parser.got_some();
+    if (!ec && !parser.is_done())
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return out;
+    out = parser.release();
+    // Bytes beyond this answer mean the upstream is confused; never reuse such a connection.
+    if (buffer.size() > 0) out.keep_alive(false);
+    co_return out;
+  }
+
+  asio::any_io_executor ex_;
+  std::string name_;
+  std::string host_;
+  std::vector<Endpoint> endpoints_;
+  UpstreamOptions options_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Stream>> idle_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Upstream>> MakeUpstream(asio::any_io_executor executor,
+                                               const std::string& url, UpstreamOptions options) {
+  if (url.starts_with("unix:")) {
+    std::string path = url.substr(5);
+    if (path.empty())
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "empty socket path in " + url));
+    return std::make_shared<Pool<asio::local::stream_protocol>>(
+        executor, url, "localhost",
+        std::vector<asio::local::stream_protocol::endpoint>{asio::local::stream_protocol::endpoint(path)},
+        options);
+  }
+  if (url.starts_with("http://")) {
+    std::string hostport = url.substr(7);
+    if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
+    size_t colon = hostport.rfind(':');
+    if (colon == std::string::npos)
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT: " + url));
+    std::string host = hostport.substr(0, colon);
+    std::string port = hostport.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    asio::io_context resolver_ctx;
+    asio::ip::tcp::resolver resolver(resolver_ctx);
+    beast::error_code ec;
+    auto results = resolver.resolve(host, port, ec);
+    if (ec)
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                       "cannot resolve " + url + ": " + ec.message()));
+    std::vector<asio::ip::tcp::endpoint> eps;
+    for (const auto& r : results) eps.push_back(r.endpoint());
+    return std::make_shared<Pool<asio::ip::tcp>>(executor, url, hostport, std::move(eps), options);
+  }
+  return std::unexpected(
+      MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT or unix:PATH: " + url));
+}
+
+}  // namespace metastack::http

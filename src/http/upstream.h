@@ -1,0 +1,45 @@
+#pragma once
+// A pool of keep-alive HTTP/1.1 connections to one upstream — a TCP host:port or a UNIX socket —
+// used from coroutines: the agent's hop to the metadata API and the proxy's hop to the agent.
+//
+// Send() takes an idle connection (or opens one), writes the request and reads the answer under
+// deadlines. A reused connection that the upstream had already closed fails before any answer
+// arrives; Send() then retries once on a fresh connection, which is safe because the upstream
+// never saw the request. Failures are values: kUnavailable (cannot connect, connection lost),
+// kTimeout (no complete answer in time).
+// Thread-safe: any number of coroutines on any threads may Send() at once.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "http/asio.h"
+
+namespace metastack::http {
+
+struct UpstreamOptions {
+  std::chrono::milliseconds connect_timeout{2'000};
+  std::chrono::milliseconds response_timeout{30'000};
+  size_t max_idle = 64;              // idle connections kept for reuse
+  size_t max_response_bytes = 8 << 20;
+};
+
+using UpstreamRequest = bhttp::request<bhttp::string_body>;
+using UpstreamResponse = bhttp::response<bhttp::string_body>;
+
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  virtual asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request) = 0;
+  // "http://127.0.0.1:8775" or "unix:/run/metastack/agent.sock", for logs.
+  virtual const std::string& name() const = 0;
+};
+
+// "http://HOST:PORT" or "unix:PATH"; kInvalidArgument for anything else.
+Result<std::shared_ptr<Upstream>> MakeUpstream(asio::any_io_executor executor,
+                                               const std::string& url, UpstreamOptions options);
+
+}  // namespace metastack::http
