@@ -15,6 +15,8 @@ packages=(
   python3 cloud-init python3-nova
   postgresql iproute2 iptables dnsmasq-base udhcpc curl wrk nginx-light haproxy
   dosfstools mtools xorriso genisoimage util-linux
+  # a real kernel mounting our images: QEMU (TCG), Debian's cloud kernel, a static busybox
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static
 )
 
 missing=()

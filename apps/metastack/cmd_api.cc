@@ -1,6 +1,4 @@
 // metastack api: the metadata API service.
-#include <csignal>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -11,6 +9,7 @@
 #include "base/log.h"
 #include "http/server.h"
 #include "store/store.h"
+#include "daemon.h"
 #include "verbs.h"
 
 namespace metastack::cli {
@@ -45,25 +44,14 @@ struct ApiFlags {
   size_t threads = 0;
   size_t store_threads = 4;
   size_t cache_instances = 200'000;
-  size_t max_connections = 10'000;
-  size_t max_connections_per_address = 256;
-  size_t header_limit = 8192;
-  size_t body_limit = 65536;
-  double request_timeout = 10;
-  double idle_timeout = 30;
+  LimitFlags limits;
   std::string admin_token_file;
   std::string ready_file;
   std::string log_level = "info";
 };
 
-std::chrono::milliseconds Ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-}
-
 int RunApi(const ApiFlags& f) {
-  SetLogLevel(f.log_level == "debug" ? LogLevel::kDebug
-              : f.log_level == "warning" ? LogLevel::kWarning
-              : f.log_level == "error" ? LogLevel::kError : LogLevel::kInfo);
+  SetLogLevelFlag(f.log_level);
   api::ApiOptions options;
   options.settings.dhcp_domain = f.dhcp_domain;
   options.settings.today = TodayUtc();
@@ -88,12 +76,7 @@ int RunApi(const ApiFlags& f) {
   if (!signed_listen.empty()) {
     if (f.secret_file.empty())
       throw std::runtime_error("--secret-file is required for signed listeners (--signed-listen)");
-    auto secret = ReadFile(f.secret_file);
-    if (!secret) throw std::runtime_error(secret.error().ToString());
-    std::string s = *secret;
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    if (s.empty()) throw std::runtime_error(f.secret_file + ": the shared secret is empty");
-    options.shared_secret = s;
+    options.shared_secret = ReadSecretFile(f.secret_file);
   }
   auto store = store::OpenStore(f.store);
   if (!store) throw std::runtime_error(store.error().ToString());
@@ -102,14 +85,7 @@ int RunApi(const ApiFlags& f) {
   asio::thread_pool pool(f.store_threads);
   http::Metrics metrics;
   api::MetadataApi api(**store, pool, options, metrics);
-  http::Limits limits;
-  limits.max_connections = f.max_connections;
-  limits.max_connections_per_address = f.max_connections_per_address;
-  limits.header_bytes = f.header_limit;
-  limits.body_bytes = f.body_limit;
-  limits.request_timeout = Ms(f.request_timeout);
-  limits.idle_timeout = Ms(f.idle_timeout);
-  http::Server server(ioc, limits);
+  http::Server server(ioc, f.limits.Build());
   http::Server admin_server(ioc, http::Limits{});
   api::AdminEndpoints admin(**store, pool, metrics, &api, &server);
 
@@ -131,37 +107,18 @@ int RunApi(const ApiFlags& f) {
         listen(l, "--source-listen", api.Handler(api::Identification::kSourceAddress), "source address"));
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
-    std::string token;
-    if (!f.admin_token_file.empty()) {
-      auto t = ReadFile(f.admin_token_file);
-      if (!t) throw std::runtime_error(t.error().ToString());
-      token = *t;
-      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-      if (token.size() < 16)
-        throw std::runtime_error(f.admin_token_file + ": the admin token must be at least 16 characters");
-    }
+    std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);
     auto ep = admin_server.ListenTcp(host, port,
                                      admin::MakeAdminHandler(**store, pool, token, admin.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
     LogInfo("api", "admin (healthz, metrics) on " + host + ":" + std::to_string(ep->port()));
   }
-  if (!f.ready_file.empty()) {
-    std::ofstream(f.ready_file + ".tmp") << ready.dump() << "\n";
-    std::rename((f.ready_file + ".tmp").c_str(), f.ready_file.c_str());
-  }
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const beast::error_code&, int sig) {
-    LogInfo("api", "signal " + std::to_string(sig) + ": stopping");
+  WriteReadyFile(f.ready_file, ready.dump());
+  RunUntilSignalled(ioc, f.threads, [&] {
     server.Stop();
     admin_server.Stop();
   });
-  std::signal(SIGPIPE, SIG_IGN);
-  size_t threads = f.threads ? f.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> workers;
-  for (size_t i = 1; i < threads; ++i) workers.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  for (auto& t : workers) t.join();
   pool.join();
   return kExitOk;
 }
@@ -201,20 +158,7 @@ Run SetupApi(CLI::App& app) {
   app.add_option("--cache-instances", f->cache_instances,
                  "Instances whose rendered metadata is kept in memory")
       ->capture_default_str();
-  app.add_option("--max-connections", f->max_connections, "Open connections in total")
-      ->capture_default_str();
-  app.add_option("--max-connections-per-address", f->max_connections_per_address,
-                 "Open connections per source address")
-      ->capture_default_str();
-  app.add_option("--header-limit", f->header_limit, "Bytes of request line and headers")
-      ->capture_default_str();
-  app.add_option("--body-limit", f->body_limit, "Bytes of request body")->capture_default_str();
-  app.add_option("--request-timeout", f->request_timeout,
-                 "Seconds for a whole request to arrive once it has started")
-      ->capture_default_str();
-  app.add_option("--idle-timeout", f->idle_timeout,
-                 "Seconds a connection may wait between requests")
-      ->capture_default_str();
+  f->limits.Declare(app);
   app.add_option("--admin-token-file", f->admin_token_file,
                  "File with the bearer token of the admin API (/v1/...) on --admin-listen; "
                  "without it the admin API refuses every request");

@@ -175,12 +175,18 @@ constexpr Command kCommands[] = {
     {"validate", "Check an instance document and name the first field that is wrong",
      SetupValidate},
     {"render", "Write an instance's config-drive tree into a directory", SetupRender},
+    {"configdrive", "Build config drive images: ISO9660, VFAT or NoCloud", SetupConfigDriveVerb},
     {"get", "Print what the metadata service answers for a path", SetupGet},
     {"api", "Run the metadata API service (what nova-api-metadata does)", SetupApi},
+    {"agent", "Run the metadata agent (what neutron-metadata-agent does)", SetupAgentVerb},
+    {"proxy", "Run the ns-proxy: listeners in many router and DHCP namespaces", SetupProxyVerb},
+    {"proxy-ctl", "Add, remove and list a running proxy's listeners", SetupProxyCtlVerb},
+    {"serve", "Run API, agent and proxy in one process", SetupServeVerb},
     {"instance", "Create, list, show, change and delete instances", SetupInstanceVerb},
     {"network", "Create, list, show and delete networks; attach them to routers", SetupNetworkVerb},
     {"router", "Create, list, show and delete routers", SetupRouterVerb},
     {"port", "List ports and resolve guest addresses as the metadata agent does", SetupPortVerb},
+    {"net", "Metadata plumbing in router and DHCP namespaces (iptables, dnsmasq)", SetupNetVerb},
 };
 
 }  // namespace

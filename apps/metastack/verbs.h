@@ -10,6 +10,12 @@ Run SetupInstanceVerb(CLI::App& app);
 Run SetupNetworkVerb(CLI::App& app);
 Run SetupRouterVerb(CLI::App& app);
 Run SetupPortVerb(CLI::App& app);
+Run SetupAgentVerb(CLI::App& app);
+Run SetupProxyVerb(CLI::App& app);
+Run SetupProxyCtlVerb(CLI::App& app);
+Run SetupServeVerb(CLI::App& app);
+Run SetupNetVerb(CLI::App& app);
+Run SetupConfigDriveVerb(CLI::App& app);
 
 // "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses). Throws CLI::ValidationError.
 std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag);

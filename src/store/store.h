@@ -74,6 +74,8 @@ struct Page {
   std::string next;  // pass as ListOptions::after for the next page; empty on the last page
 };
 
+// One committed write. An empty id (with kind kInstance) means "flush all": the feed may have
+// missed changes (the PostgreSQL listener reconnected); drop every cached item and reload.
 struct Change {
   enum class Kind { kInstance, kNetwork, kRouter };
   int64_t revision = 0;

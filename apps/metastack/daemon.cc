@@ -1,0 +1,93 @@
+#include "daemon.h"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "base/file.h"
+#include "base/log.h"
+
+namespace metastack::cli {
+
+std::string ReadSecretFile(const std::string& path, size_t min_length) {
+  auto text = ReadFile(path);
+  if (!text) throw std::runtime_error(text.error().ToString());
+  std::string s = *text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (s.size() < min_length)
+    throw std::runtime_error(path + (s.empty() ? ": is empty"
+                                               : ": must hold at least " + std::to_string(min_length) +
+                                                     " characters"));
+  return s;
+}
+
+void LimitFlags::Declare(CLI::App& app) {
+  app.add_option("--max-connections", max_connections, "Open connections in total")->capture_default_str();
+  app.add_option("--max-connections-per-address", max_connections_per_address,
+                 "Open connections per source address")->capture_default_str();
+  app.add_option("--header-limit", header_limit, "Bytes of request line and headers")->capture_default_str();
+  app.add_option("--body-limit", body_limit, "Bytes of request body")->capture_default_str();
+  app.add_option("--request-timeout", request_timeout,
+                 "Seconds for a whole request to arrive once it has started")->capture_default_str();
+  app.add_option("--idle-timeout", idle_timeout, "Seconds a connection may wait between requests")
+      ->capture_default_str();
+}
+
+http::Limits LimitFlags::Build() const {
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  http::Limits l;
+  l.max_connections = max_connections;
+  l.max_connections_per_address = max_connections_per_address;
+  l.header_bytes = header_limit;
+  l.body_bytes = body_limit;
+  l.request_timeout = ms(request_timeout);
+  l.idle_timeout = ms(idle_timeout);
+  return l;
+}
+
+void SetLogLevelFlag(const std::string& level) {
+  SetLogLevel(level == "debug" ? LogLevel::kDebug
+              : level == "warning" ? LogLevel::kWarning
+              : level == "error" ? LogLevel::kError : LogLevel::kInfo);
+}
+
+void RunUntilSignalled(asio::io_context& ioc, size_t threads, std::function<void()> on_stop,
+                       std::function<void()> on_hup) {
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::signal_set stop(ioc, SIGINT, SIGTERM);
+  asio::signal_set hup(ioc, SIGHUP);
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](const beast::error_code& ec, int) {
+      if (ec) return;
+      LogInfo("main", "SIGHUP: reloading");
+      if (on_hup) on_hup();
+      arm_hup();
+    });
+  };
+  arm_hup();
+  stop.async_wait([&](const beast::error_code& ec, int sig) {
+    if (ec) return;
+    LogInfo("main", "signal " + std::to_string(sig) + ": stopping");
+    on_stop();
+    beast::error_code ignored;
+    hup.cancel(ignored);  // with the servers stopped, the io_context then runs out of work
+  });
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < threads; ++i) workers.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : workers) t.join();
+}
+
+void WriteReadyFile(const std::string& path, const std::string& json) {
+  if (path.empty()) return;
+  std::ofstream(path + ".tmp") << json << "\n";
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
+
+}  // namespace metastack::cli

@@ -1,0 +1,41 @@
+#pragma once
+// What every long-running verb shares: reading secrets, running the io_context on N threads
+// until SIGINT/SIGTERM, and SIGHUP delivery.
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "http/asio.h"
+#include "http/server.h"
+
+namespace metastack::cli {
+
+// A secret or token file's contents without a trailing newline; throws with a clear message
+// when missing, empty or shorter than `min_length`.
+std::string ReadSecretFile(const std::string& path, size_t min_length = 1);
+
+// The shared --max-connections ... --idle-timeout flags.
+struct LimitFlags {
+  size_t max_connections = 10'000;
+  size_t max_connections_per_address = 256;
+  size_t header_limit = 8192;
+  size_t body_limit = 65536;
+  double request_timeout = 10;
+  double idle_timeout = 30;
+  void Declare(CLI::App& app);
+  http::Limits Build() const;
+};
+
+void SetLogLevelFlag(const std::string& level);
+
+// Runs `ioc` on `threads` threads (0: one per core) until SIGINT or SIGTERM, when `on_stop`
+// runs (it should stop servers so the io_context runs out of work). `on_hup` runs on SIGHUP.
+void RunUntilSignalled(asio::io_context& ioc, size_t threads, std::function<void()> on_stop,
+                       std::function<void()> on_hup = {});
+
+// Writes `json` to `path` atomically (for --ready-file).
+void WriteReadyFile(const std::string& path, const std::string& json);
+
+}  // namespace metastack::cli

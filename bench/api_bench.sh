@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Metadata API vs nginx, on this machine.
+#
+#   bash bench/api_bench.sh [path-to-metastack]
+#
+# Starts `metastack api` (signed mode, one instance: examples/instance.json) and nginx (Debian's
+# nginx-light, a private config in a temporary directory) serving the SAME rendered
+# meta_data.json from disk, then runs wrk against both: GET /openstack/latest/meta_data.json
+# with the three signed-mode headers (bench/api_bench.lua), $CONNS connections, $THREADS wrk
+# threads, $DURATION s, after a short warm-up; $ROUNDS rounds, alternating. Prints requests/s,
+# p50/p99 for both and the ratio ours/nginx (of the best round each).
+# Then the API's resident memory (VmRSS, and RssAnon: without mapped files): empty, after creating $INSTANCES instances through
+# the admin API (nothing cached), and after one signed GET of meta_data.json each (all cached).
+#
+# Environment: STORE (sqlite | memory:, default sqlite: a file in the temporary directory), DURATION (10), CONNS (64),
+# THREADS (2), ROUNDS (2), INSTANCES (10000), API_THREADS (default: the API's own, one per core),
+# NGINX_WORKERS (auto), LIGHT_CONNS (8; 0 skips the light-load run), PERF=1 to record a perf
+# profile of the API during one extra run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$(realpath "${1:-$ROOT/build/release/apps/metastack/metastack}")
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-2}
+INSTANCES=${INSTANCES:-10000}
+STORE=${STORE:-sqlite}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+PY=/usr/bin/python3
+PATH_MD=/openstack/latest/meta_data.json
+EXAMPLE=$ROOT/examples/instance.json
+
+for tool in wrk nginx "$PY" openssl; do
+  command -v "$tool" >/dev/null || { echo "api_bench: $tool is missing (bash scripts/setup.sh)" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "api_bench: no metastack binary at $BIN" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/api-bench.XXXXXX)
+chmod 755 "$work"  # nginx's workers run as nobody
+api_pid=""
+nginx_pid=""
+cleanup() {
+  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mem_kb() { awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r "," a}' "/proc/$1/status"; }
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json_field() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
+
+# --- the API --------------------------------------------------------------------------------
+[ "$STORE" = sqlite ] && STORE="sqlite:$work/metastack.db"
+secret=bench-shared-secret
+token=bench-admin-token-0123456789
+printf '%s\n' "$secret" >"$work/secret"
+printf '%s\n' "$token" >"$work/token"
+api_args=(api --store "$STORE" --signed-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
+          --admin-token-file "$work/token" --secret-file "$work/secret"
+          --ready-file "$work/ready.json" --log-level warning)
+[ -n "${API_THREADS:-}" ] && api_args+=(--threads "$API_THREADS")
+"$BIN" "${api_args[@]}" >"$work/api.log" 2>&1 &
+api_pid=$!
+for _ in $(seq 200); do [ -s "$work/ready.json" ] && break; sleep 0.05; done
+[ -s "$work/ready.json" ] || { cat "$work/api.log" >&2; echo "api_bench: API did not start" >&2; exit 1; }
+api_port=$(json_field "$work/ready.json" 'd["signed"][0]')
+admin_port=$(json_field "$work/ready.json" 'd["admin"]')
+admin_url=http://127.0.0.1:$admin_port
+mem_empty=$(mem_kb "$api_pid")
+
+uuid=$(json_field "$EXAMPLE" 'd["uuid"]')
+tenant=$(json_field "$EXAMPLE" 'd["project_id"]')
+network=$(json_field "$EXAMPLE" 'd["ports"][0]["network_id"]')
+router=$(json_field "$EXAMPLE" 'd["ports"][0]["router_id"]')
+cli() { "$BIN" "$@" --url "$admin_url" --token-file "$work/token" >/dev/null; }
+cli router create "$router" --project "$tenant"
+cli network create "$network" --project "$tenant" --router "$router"
+cli instance create -f "$EXAMPLE"
+signature=$(printf '%s' "$uuid" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)
+export BENCH_INSTANCE_ID=$uuid BENCH_TENANT_ID=$tenant BENCH_SIGNATURE=$signature
+
+# --- nginx, serving the same document from disk ---------------------------------------------
+mkdir -p "$work/www/openstack/latest" "$work/nginx-tmp"
+"$BIN" get "$EXAMPLE" "$PATH_MD" >"$work/www$PATH_MD"
+chmod -R a+rX "$work/www"
+nginx_port=$(free_port)
+cat >"$work/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/json;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  open_file_cache max=16 inactive=60s;
+  open_file_cache_valid 60s;
+  client_body_temp_path $work/nginx-tmp/body;
+  proxy_temp_path $work/nginx-tmp/proxy;
+  fastcgi_temp_path $work/nginx-tmp/fastcgi;
+  uwsgi_temp_path $work/nginx-tmp/uwsgi;
+  scgi_temp_path $work/nginx-tmp/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/www;
+  }
+}
+EOF
+nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
+nginx_pid=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$nginx_port$PATH_MD" && break; sleep 0.05; done
+curl -sf -o /dev/null "http://127.0.0.1:$nginx_port$PATH_MD" ||
+  { cat "$work/nginx-error.log" >&2; echo "api_bench: nginx does not serve $PATH_MD" >&2; exit 1; }
+
+# Both answer the same document (ours with a fresh random_seed, of the same length).
+ours_len=$(curl -sf -H "X-Instance-ID: $uuid" -H "X-Tenant-ID: $tenant" \
+  -H "X-Instance-ID-Signature: $signature" "http://127.0.0.1:$api_port$PATH_MD" | wc -c)
+nginx_len=$(curl -sf "http://127.0.0.1:$nginx_port$PATH_MD" | wc -c)
+[ "$ours_len" = "$nginx_len" ] || { echo "api_bench: bodies differ: ours $ours_len bytes, nginx $nginx_len" >&2; exit 1; }
+
+# --- wrk -------------------------------------------------------------------------------------
+run_wrk() {  # port seconds -> the RESULT line
+  wrk -t"$THREADS" -c"$CONNS" -d"$2"s -s "$ROOT/bench/api_bench.lua" "http://127.0.0.1:$1$PATH_MD" |
+    grep '^RESULT'
+}
+field() { sed -E "s/.* $2=([^ ]+).*/\1/" <<<"$1"; }
+
+echo "== Metadata API vs nginx: GET $PATH_MD, signed mode, wrk -t$THREADS -c$CONNS -d${DURATION}s"
+echo "   machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
+echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg); body $ours_len bytes; store $STORE"
+echo "   metastack: $BIN"
+echo "   nginx: $(nginx -v 2>&1 | sed 's/.*: //'), worker_processes $NGINX_WORKERS; wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+run_wrk "$api_port" 2 >/dev/null    # warm-up
+run_wrk "$nginx_port" 2 >/dev/null
+best_ours="" best_nginx=""
+for round in $(seq "$ROUNDS"); do
+  for who in ours nginx; do
+    port=$api_port; [ "$who" = nginx ] && port=$nginx_port
+    line=$(run_wrk "$port" "$DURATION")
+    printf '   round %d %-5s %s\n' "$round" "$who" "${line#RESULT }"
+    rps=$(field "$line" rps)
+    if [ "$who" = ours ]; then
+      [ -z "$best_ours" ] || [ "$rps" -gt "$(field "$best_ours" rps)" ] && best_ours=$line
+    else
+      [ -z "$best_nginx" ] || [ "$rps" -gt "$(field "$best_nginx" rps)" ] && best_nginx=$line
+    fi
+  done
+done
+ratio=$(awk -v a="$(field "$best_ours" rps)" -v b="$(field "$best_nginx" rps)" 'BEGIN {printf "%.2f", a / b}')
+echo
+printf '%-8s %12s %10s %10s %10s %8s\n' "" "requests/s" "p50 ms" "p99 ms" "max ms" "non-2xx"
+for who in ours nginx; do
+  line=$best_ours; [ "$who" = nginx ] && line=$best_nginx
+  printf '%-8s %12s %10s %10s %10s %8s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+    "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)"
+done
+echo "ratio ours/nginx (requests/s): $ratio   (goal >= 0.70; p99 goal < 2 ms)"
+if [ "${LIGHT_CONNS:-8}" != 0 ]; then
+  # At 64 connections both servers and wrk saturate the cores, so latency is mostly queueing
+  # (p50 ~ connections / requests/s); a light load shows the service time.
+  echo "light load, wrk -t1 -c${LIGHT_CONNS:-8} -d$((DURATION / 2))s:"
+  for who in ours nginx; do
+    port=$api_port; [ "$who" = nginx ] && port=$nginx_port
+    line=$(THREADS=1 CONNS=${LIGHT_CONNS:-8} run_wrk "$port" $((DURATION / 2)))
+    printf '%-8s %12s %10s %10s %10s %8s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+      "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)"
+  done
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+  echo
+  echo "== perf profile of the API during one ${DURATION}s run (self time, top 40)"
+  perf record -F 999 -g -o "$work/perf.data" -p "$api_pid" -- sleep "$DURATION" >/dev/null 2>&1 &
+  perf_pid=$!
+  run_wrk "$api_port" "$DURATION" >/dev/null
+  wait "$perf_pid" || true
+  perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
+    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | head -40
+fi
+
+# --- resident memory with 10,000 instances ---------------------------------------------------
+mem_one=$(mem_kb "$api_pid")
+fill=$("$PY" - "$EXAMPLE" "$admin_port" "$api_port" "$token" "$secret" "$INSTANCES" "$api_pid" <<'EOF'
+import copy, hashlib, hmac, http.client, json, sys, time
+example, admin_port, api_port, token, secret, count, pid = sys.argv[1:]
+count = int(count)
+base = json.load(open(example))
+
+def rss():
+    fields = dict(line.split(':', 1) for line in open(f'/proc/{pid}/status'))
+    return f"{fields['VmRSS'].split()[0]},{fields['RssAnon'].split()[0]}"
+
+def doc(i):
+    d = copy.deepcopy(base)
+    d['uuid'] = f'{i:08x}-0000-4000-8000-{i:012x}'
+    d['name'] = d['hostname'] = f'vm-{i:05d}'
+    p = d['ports'][0]
+    p['id'] = f'{i:08x}-1111-4000-8000-{i:012x}'
+    p['mac'] = 'fa:16:3f:%02x:%02x:%02x' % (i >> 16 & 255, i >> 8 & 255, i & 255)
+    h = i + 2
+    s = p['subnets'][0]
+    s['id'] = f'{i:08x}-2222-4000-8000-{i:012x}'
+    s['cidr'] = '10.128.0.0/9'
+    s['gateway_ip'] = '10.128.0.1'
+    s['ip_address'] = f'10.{128 + (h >> 16)}.{h >> 8 & 255}.{h & 255}'
+    return d
+
+admin = http.client.HTTPConnection('127.0.0.1', int(admin_port))
+auth = {'Authorization': f'Bearer {token}', 'Content-Type': 'application/json'}
+t0 = time.monotonic()
+for i in range(1, count + 1):
+    admin.request('POST', '/v1/instances', json.dumps(doc(i)), auth)
+    r = admin.getresponse()
+    body = r.read()
+    if r.status not in (200, 201):
+        sys.exit(f'create {i}: {r.status} {body[:200]!r}')
+created = time.monotonic() - t0
+time.sleep(0.5)
+rss_created = rss()
+
+api = http.client.HTTPConnection('127.0.0.1', int(api_port))
+t0 = time.monotonic()
+size = 0
+for i in range(1, count + 1):
+    uuid = doc(i)['uuid']
+    api.request('GET', '/openstack/latest/meta_data.json', headers={
+        'X-Instance-ID': uuid, 'X-Tenant-ID': base['project_id'],
+        'X-Instance-ID-Signature': hmac.new(secret.encode(), uuid.encode(), hashlib.sha256).hexdigest()})
+    r = api.getresponse()
+    size += len(r.read())
+    if r.status != 200:
+        sys.exit(f'GET {uuid}: {r.status}')
+filled = time.monotonic() - t0
+time.sleep(0.5)
+rss_cached = rss()
+admin.request('GET', '/metrics')
+metrics = admin.getresponse().read().decode()
+cached = [l.split()[-1] for l in metrics.splitlines() if l.startswith('metastack_api_cache_instances')]
+print(f'created {count} instances through the admin API in {created:.1f} s ({count / created:.0f}/s); '
+      f'first GET of each in {filled:.1f} s ({count / filled:.0f}/s, {size / count:.0f} bytes each); '
+      f'cache holds {cached[0] if cached else "?"} instances')
+print(f'MEM_CREATED={rss_created} MEM_CACHED={rss_cached}')
+EOF
+)
+mem_created=$(sed -nE 's/^MEM_CREATED=([0-9,]+).*/\1/p' <<<"$fill")
+mem_cached=$(sed -nE 's/.*MEM_CACHED=([0-9,]+).*/\1/p' <<<"$fill")
+echo
+echo "== resident memory of the API, store $STORE: VmRSS (RssAnon, i.e. without mapped files)"
+grep -v '^MEM_' <<<"$fill"
+awk -v e="$mem_empty" -v o="$mem_one" -v c="$mem_created" -v f="$mem_cached" -v n="$INSTANCES" 'BEGIN {
+  split(e, E, ","); split(o, O, ","); split(c, C, ","); split(f, F, ",")
+  printf "empty store, nothing cached:             %7.1f MiB (%7.1f)\n", E[1] / 1024, E[2] / 1024
+  printf "1 instance cached, after the wrk runs:   %7.1f MiB (%7.1f)\n", O[1] / 1024, O[2] / 1024
+  printf "+%d instances in the store, not cached: %7.1f MiB (%7.1f)\n", n, C[1] / 1024, C[2] / 1024
+  printf "all %d cached (one GET each):          %7.1f MiB (%7.1f)\n", n + 1, F[1] / 1024, F[2] / 1024
+  printf "cache cost: %.1f KiB per instance (RssAnon %.1f KiB)\n", (F[1] - C[1]) / n, (F[2] - C[2]) / n
+}'

@@ -1,0 +1,279 @@
+// The VFAT writer, read back by a small independent FAT reader that decides the FAT type from
+// the cluster count and takes names from LFN entries only when their checksum matches, as the
+// kernel does. (fsck.fat, mtools, blkid and a real kernel read the images in
+// tests/integration/test_configdrive_images.py.)
+#include "configdrive/vfat_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "configdrive/test_util.h"
+#include "configdrive/vfat_names.h"
+
+namespace metastack::configdrive {
+namespace {
+
+uint32_t Get16(const std::string& s, size_t at) {
+  return static_cast<uint8_t>(s[at]) | static_cast<uint8_t>(s[at + 1]) << 8;
+}
+uint32_t Get32(const std::string& s, size_t at) { return Get16(s, at) | Get16(s, at + 2) << 16; }
+
+// Reads an Image in place (a 600 MiB FAT32 image is mostly holes; no need to flatten it).
+struct FatReader {
+  explicit FatReader(Image image) : img(std::move(image)) {
+    std::string boot = At(0, 512);
+    spc = static_cast<uint8_t>(boot[13]);
+    reserved = Get16(boot, 14);
+    root_entries = Get16(boot, 17);
+    total = Get16(boot, 19) ? Get16(boot, 19) : Get32(boot, 32);
+    fat_sectors = Get16(boot, 22) ? Get16(boot, 22) : Get32(boot, 36);
+    uint32_t root_sectors = root_entries * 32 / 512;
+    data_start = reserved + 2 * fat_sectors + root_sectors;
+    clusters = (total - data_start) / spc;
+    bits = Get16(boot, 22) == 0 ? 32 : clusters <= 4084 ? 12 : 16;
+    root_cluster = Get32(boot, 44);
+  }
+
+  // `len` bytes at `offset`: extents over zeros.
+  std::string At(uint64_t offset, size_t len) const {
+    std::string out(len, '\0');
+    for (const auto& e : img.extents) {
+      uint64_t lo = std::max(offset, e.offset);
+      uint64_t hi = std::min(offset + len, e.offset + e.bytes.size());
+      if (lo < hi) out.replace(lo - offset, hi - lo, e.bytes, lo - e.offset, hi - lo);
+    }
+    return out;
+  }
+
+  uint32_t Next(uint32_t c) const {
+    uint64_t fat = uint64_t{reserved} * 512;
+    if (bits == 16) return Get16(At(fat + c * 2, 2), 0);
+    if (bits == 32) return Get32(At(fat + c * 4, 4), 0) & 0x0FFFFFFF;
+    uint32_t v = Get16(At(fat + c * 3 / 2, 2), 0);
+    return c % 2 ? v >> 4 : v & 0xFFF;
+  }
+  bool Eoc(uint32_t c) const {
+    return c >= (bits == 12 ? 0xFF8u : bits == 16 ? 0xFFF8u : 0x0FFFFFF8u);
+  }
+
+  std::string Chain(uint32_t first) const {
+    std::string out;
+    for (uint32_t c = first; !Eoc(c); c = Next(c)) {
+      if (c < 2 || c >= clusters + 2) {
+        ADD_FAILURE() << "bad cluster " << c;
+        break;
+      }
+      out += At((uint64_t{data_start} + uint64_t{c - 2} * spc) * 512, size_t{spc} * 512);
+    }
+    return out;
+  }
+
+  // Every file under the directory, by path; checks "." and ".." on the way.
+  void Walk(const std::string& dir_bytes, const std::string& prefix, uint32_t self, uint32_t parent,
+            std::map<std::string, std::string>& out) {
+    std::u16string lfn;
+    int lfn_sum = -1;
+    for (size_t at = 0; at + 32 <= dir_bytes.size(); at += 32) {
+      std::string e = dir_bytes.substr(at, 32);
+      if (e[0] == 0) break;
+      uint8_t attr = static_cast<uint8_t>(e[11]);
+      if (attr == 0x0F) {
+        std::u16string part;
+        for (int k : {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30}) {
+          char16_t ch = static_cast<char16_t>(Get16(e, static_cast<size_t>(k)));
+          if (ch == 0 || ch == 0xFFFF) break;
+          part += ch;
+        }
+        lfn = (e[0] & 0x40) ? part : part + lfn;
+        lfn_sum = static_cast<uint8_t>(e[13]);
+        continue;
+      }
+      ShortName sn;
+      std::copy_n(e.begin(), 11, sn.begin());
+      std::string name = ShortNameText(sn);
+      if (lfn_sum == LfnChecksum(sn)) name = std::string(lfn.begin(), lfn.end());  // ASCII here
+      lfn.clear();
+      lfn_sum = -1;
+      uint32_t first = Get16(e, 26) | (bits == 32 ? Get16(e, 20) << 16 : 0);
+      if (attr & 0x08) {
+        label = std::string(e, 0, 11);
+      } else if (name == ".") {
+        EXPECT_EQ(first, self) << prefix;
+      } else if (name == "..") {
+        EXPECT_EQ(first, parent) << prefix;
+      } else if (attr & 0x10) {
+        Walk(Chain(first), prefix + name + "/", first, self, out);
+      } else {
+        uint32_t size = Get32(e, 28);
+        out[prefix + name] = size ? Chain(first).substr(0, size) : "";
+      }
+    }
+  }
+
+  std::map<std::string, std::string> Files() {
+    std::map<std::string, std::string> out;
+    if (bits == 32) {
+      Walk(Chain(root_cluster), "", 0, 0, out);
+    } else {
+      uint64_t root = (uint64_t{reserved} + 2 * fat_sectors) * 512;
+      Walk(At(root, size_t{root_entries} * 32), "", 0, 0, out);
+    }
+    return out;
+  }
+
+  Image img;
+  uint32_t spc, reserved, root_entries, total, fat_sectors, data_start, clusters, root_cluster;
+  int bits;
+  std::string label;
+};
+
+Image BuildImage(uint64_t size, const std::vector<core::DriveFile>& files,
+                 int64_t timestamp = testing::kCreatedAt) {
+  VfatOptions o;
+  o.size_bytes = size;
+  o.image.timestamp = timestamp;
+  auto w = VfatWriter::Create(o);
+  EXPECT_TRUE(w);
+  auto image = (*w)->Build(files);
+  EXPECT_TRUE(image) << (image ? "" : image.error().ToString());
+  return image ? std::move(*image) : Image{};
+}
+
+class VfatRoundTrip : public ::testing::TestWithParam<std::pair<uint64_t, int>> {};
+
+TEST_P(VfatRoundTrip, EveryFileReadsBackUnderItsLongName) {
+  auto [mib, want_bits] = GetParam();
+  auto files = testing::ExampleFiles();
+  files.push_back({"openstack/content/big", std::string(300000, 'z')});  // a long chain
+  FatReader r(BuildImage(mib << 20, files));
+  EXPECT_EQ(r.bits, want_bits);
+  std::map<std::string, std::string> want;
+  for (const auto& f : files) want[f.path] = f.contents;
+  EXPECT_EQ(r.Files(), want);
+  EXPECT_EQ(r.label, "config-2   ");
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, VfatRoundTrip,
+                         ::testing::Values(std::pair<uint64_t, int>{1, 12},
+                                           std::pair<uint64_t, int>{64, 16},
+                                           std::pair<uint64_t, int>{600, 32}),
+                         [](const auto& info) { return "MiB" + std::to_string(info.param.first); });
+
+TEST(FatGeometry, SixtyFourMiBIsNovasFat16) {
+  auto g = ChooseFatGeometry(kDefaultVfatBytes);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->fat_bits, 16);
+  EXPECT_EQ(g->sectors_per_cluster, 4u);
+  EXPECT_EQ(g->fat_sectors, 128u);
+  EXPECT_EQ(g->cluster_count, 32695u);
+}
+
+TEST(FatGeometry, TheTypeAlwaysAgreesWithTheClusterCount) {
+  for (uint64_t mib = 1; mib <= 1100; ++mib) {
+    auto g = ChooseFatGeometry(mib << 20);
+    ASSERT_TRUE(g) << mib;
+    uint32_t c = g->cluster_count;
+    switch (g->fat_bits) {
+      case 12:
+        EXPECT_LE(c, 4084u) << mib;
+        break;
+      case 16:
+        EXPECT_TRUE(c >= 4085 && c <= 65524) << mib << " MiB: " << c;
+        break;
+      default:
+        EXPECT_GE(c, 65525u) << mib;
+        break;
+    }
+    // The FAT describes every cluster, and everything fits in the image.
+    EXPECT_GE(uint64_t{g->fat_sectors} * 512 * 8 / g->fat_bits, uint64_t{c} + 2) << mib;
+    EXPECT_LE(uint64_t{g->DataStartSector()} + uint64_t{c} * g->sectors_per_cluster,
+              g->total_sectors);
+  }
+  EXPECT_EQ(ChooseFatGeometry(512 << 20)->fat_bits, 16);
+  EXPECT_EQ(ChooseFatGeometry(513 << 20)->fat_bits, 32);
+}
+
+TEST(FatGeometry, SizesOutOfRangeAreRefused) {
+  for (uint64_t size : {uint64_t{0}, uint64_t{512} << 10, (uint64_t{32} << 30) + 512}) {
+    auto g = ChooseFatGeometry(size);
+    ASSERT_FALSE(g);
+    EXPECT_EQ(g.error().ToString(), "image size must be between 1 MiB and 32 GiB");
+  }
+}
+
+TEST(VfatWriter, BootSectorCarriesLabelTypeAndSignature) {
+  Image image = BuildImage(kDefaultVfatBytes, testing::ExampleFiles());
+  EXPECT_EQ(image.size, kDefaultVfatBytes);
+  std::string img = FatReader(image).At(0, 512);
+  EXPECT_EQ(img.substr(3, 8), "MSWIN4.1");
+  EXPECT_EQ(static_cast<uint8_t>(img[38]), 0x29);
+  EXPECT_EQ(img.substr(43, 11), "config-2   ");
+  EXPECT_EQ(img.substr(54, 8), "FAT16   ");
+  EXPECT_EQ(img.substr(510, 2), "\x55\xAA");
+  FatReader r(BuildImage(600 << 20, testing::ExampleFiles()));
+  std::string fat32 = r.At(0, 8 * 512);
+  EXPECT_EQ(fat32.substr(71, 11), "config-2   ");
+  EXPECT_EQ(fat32.substr(82, 8), "FAT32   ");
+  EXPECT_EQ(fat32.substr(6 * 512, 512), fat32.substr(0, 512));  // backup boot sector
+  uint32_t used = 0;
+  for (uint32_t c = 2; c < r.clusters + 2; ++c) used += r.Next(c) != 0;
+  EXPECT_GT(used, 0u);
+  EXPECT_EQ(Get32(fat32, 512 + 488), r.clusters - used);  // FSInfo: free clusters
+  EXPECT_EQ(Get32(fat32, 512 + 492), used + 2);           // and the next free one
+}
+
+TEST(VfatWriter, SerialNumberFollowsTheContent) {
+  auto files = testing::ExampleFiles();
+  auto serial = [&] {
+    return Get32(FatReader(BuildImage(kDefaultVfatBytes, files)).At(0, 64), 39);
+  };
+  uint32_t a = serial();
+  EXPECT_EQ(serial(), a);
+  files.back().contents += "!";
+  EXPECT_NE(serial(), a);
+}
+
+TEST(VfatWriter, EveryTimeFieldIsTheGivenTime) {
+  FatReader r(BuildImage(kDefaultVfatBytes, {{"f", "x"}}));
+  const uint64_t root_at = (uint64_t{r.reserved} + 2 * r.fat_sectors) * 512;
+  std::string img = r.At(root_at, 96);
+  const size_t root = 0;
+  // Entry 0: the label; entry 1: f's LFN; entry 2: "F".
+  for (size_t e : {root, root + 64}) {
+    EXPECT_EQ(static_cast<uint8_t>(img[e + 13]), 100) << e;  // 07:08:09 is 07:08:08 + 1 s
+    EXPECT_EQ(Get16(img, e + 14), (7u << 11) | (8u << 5) | 4u) << e;
+    EXPECT_EQ(Get16(img, e + 16), (44u << 9) | (5u << 5) | 6u) << e;  // 2024-05-06
+    EXPECT_EQ(Get16(img, e + 18), (44u << 9) | (5u << 5) | 6u) << e;
+    EXPECT_EQ(Get16(img, e + 22), (7u << 11) | (8u << 5) | 4u) << e;
+    EXPECT_EQ(Get16(img, e + 24), (44u << 9) | (5u << 5) | 6u) << e;
+  }
+  // Before 1980 there is no FAT time: clamped to its epoch.
+  std::string old = FatReader(BuildImage(kDefaultVfatBytes, {{"f", "x"}}, 0)).At(root_at, 96);
+  EXPECT_EQ(Get16(old, root + 64 + 24), (0u << 9) | (1u << 5) | 1u);
+  EXPECT_EQ(Get16(old, root + 64 + 22), 0u);
+}
+
+TEST(VfatWriter, LabelsAreChecked) {
+  VfatOptions o;
+  o.image.label = "much-too-long";
+  auto w = VfatWriter::Create(o);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().ToString(), "label: a FAT label has 1 to 11 characters");
+  o.image.label = "a/b";
+  w = VfatWriter::Create(o);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().ToString(), "label: character not allowed in a FAT label");
+  o.image.label = "cidata";
+  ASSERT_TRUE(VfatWriter::Create(o));
+}
+
+TEST(VfatWriter, EmptyFilesHaveNoClusters) {
+  FatReader r(BuildImage(kMinVfatBytes, {{"empty", ""}, {"d/also-empty", ""}}));
+  auto files = r.Files();
+  EXPECT_EQ(files["empty"], "");
+  EXPECT_EQ(files["d/also-empty"], "");
+}
+
+}  // namespace
+}  // namespace metastack::configdrive

@@ -1,0 +1,80 @@
+#pragma once
+// The metadata part of Neutron's DHCP agent, for one DHCP namespace: 169.254.169.254/32 on the
+// DHCP port's interface, and dnsmasq handing guests the option-121 route to it
+// (dhcp_options.h has the options themselves).
+//
+// Setup records what it did in <state_dir>/<netns>/state (default /run/metastack/dhcp: state
+// lives as long as the namespaces do, until reboot) next to the dnsmasq files it uses (pid,
+// host, opts, leases, dnsmasq.log), so that Teardown undoes exactly that:
+//   - the address, only if Setup added it (it is left alone when it was there before);
+//   - the dnsmasq Setup started, identified by its pid file AND its command line naming that
+//     pid file, so a recycled pid is never signalled;
+//   - the file Setup wrote into a dnsmasq conf dir ("<conf_dir>/metastack-<netns>.conf").
+// Nothing outside the named namespace, the state directory and that one file is touched.
+//
+// Setup is idempotent: run again it rewrites the files, sends the running dnsmasq SIGHUP
+// (it re-reads hosts and opts) or restarts it when its command line changed, and undoes
+// what the new configuration no longer asks for.
+//
+// Blocking (runs ip and dnsmasq); not safe against concurrent calls for the same namespace.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "net/dhcp_options.h"
+
+namespace metastack::net {
+
+inline constexpr std::string_view kDefaultDhcpStateDir = "/run/metastack/dhcp";
+
+struct DhcpMetadataSetup {
+  std::string netns;
+  DhcpSubnet subnet;  // interface, dhcp_ip (must already be on the interface), subnet, gateway
+  bool start_dnsmasq = false;
+  DnsmasqSettings dnsmasq;  // used with start_dnsmasq
+  // If set (an existing directory), the options are also written there in conf-file syntax,
+  // for a dnsmasq we do not run. They are tagged with the interface name, a tag dnsmasq sets
+  // on every request that arrives on that interface. That dnsmasq reads conf dirs only at
+  // start: restart it.
+  std::string conf_dir;
+  std::string state_dir = std::string(kDefaultDhcpStateDir);
+};
+
+// What Setup recorded for a namespace.
+struct DhcpMetadataState {
+  std::string netns;
+  DhcpSubnet subnet;
+  bool address_added = false;  // we added 169.254.169.254/32 (false: it was already there)
+  std::string conf_file;       // the conf-dir file we wrote, or empty
+  bool dnsmasq = false;        // we started a dnsmasq
+  int dnsmasq_pid = 0;         // that dnsmasq's pid while it runs, else 0 (filled by List/Setup)
+  std::string dir;             // <state_dir>/<netns>
+};
+
+// "metastack-<netns>.conf" and its lines ("dhcp-option=tag:<interface>,...").
+std::string ConfDirFileName(std::string_view netns);
+std::vector<std::string> ConfDirLines(const DhcpSubnet& subnet);
+
+// Whether `interface` in `netns` carries 169.254.169.254/32.
+Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface);
+// Adds it unless present; true when this call added it.
+Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface);
+// Removes it if present.
+Status RemoveMetadataAddress(std::string_view netns, std::string_view interface);
+
+Result<DhcpMetadataState> SetupDhcpMetadata(const DhcpMetadataSetup& setup);
+
+// The recorded states, sorted by namespace; only `netns`'s when it is not empty.
+Result<std::vector<DhcpMetadataState>> ListDhcpMetadata(std::string_view state_dir,
+                                                        std::string_view netns = {});
+
+// Undoes what Setup recorded for `netns` and deletes the record; returns what it undid, or
+// nullopt when nothing was recorded. Works after the namespace is gone (then only the dnsmasq,
+// the conf file and the record remain to remove).
+Result<std::optional<DhcpMetadataState>> TeardownDhcpMetadata(std::string_view state_dir,
+                                                              std::string_view netns);
+
+}  // namespace metastack::net

@@ -1,0 +1,53 @@
+#pragma once
+// The two iptables implementations Debian ships, driven through their save/restore tools.
+//
+// iptables-nft (Debian 12's default `iptables`) and iptables-legacy keep separate rule sets in
+// the kernel; both are consulted for every packet, but each tool sees only its own. So a rule
+// must be removed with the backend that added it, which is why every caller names one
+// explicitly or lets auto-detection find where our chains already are.
+//
+// Everything here runs the tools inside a named namespace (net::RunCommand with netns set).
+// Blocking; thread-safe (no state). Concurrent writers to the same namespace's tables are
+// serialized by the kernel per restore (atomic per table for legacy, one transaction for nft),
+// not across the read-then-write pairs callers build from these.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace metastack::net {
+
+enum class IptablesBackend { kAuto, kNft, kLegacy };
+
+std::string_view BackendName(IptablesBackend backend);  // "auto", "nft", "legacy"
+Result<IptablesBackend> ParseBackend(std::string_view name);
+
+// True when the backend's save and restore tools are installed.
+bool BackendAvailable(IptablesBackend backend);
+
+// The installed concrete backends, nft first.
+std::vector<IptablesBackend> AvailableBackends();
+
+// What plain `iptables` is on this host (the Debian alternative), from `iptables --version`.
+Result<IptablesBackend> DefaultBackend();
+
+// One table of iptables-save output.
+struct IptablesTable {
+  std::string name;                 // "filter", "nat", "mangle", ...
+  std::vector<std::string> chains;  // every declared chain, built-in and user-defined
+  std::vector<std::string> rules;   // the "-A CHAIN ..." lines, in order
+};
+
+// Parses iptables-save output; comments and counters are dropped.
+std::vector<IptablesTable> ParseIptablesSave(std::string_view text);
+
+// iptables-save of `backend` (not kAuto) inside namespace `netns`.
+Result<std::vector<IptablesTable>> IptablesSave(std::string_view netns, IptablesBackend backend);
+
+// iptables-restore --noflush of `backend` inside `netns`, fed `script` on standard input.
+// Errors carry the tool's own message ("... line 3 failed").
+Status IptablesRestore(std::string_view netns, IptablesBackend backend, const std::string& script);
+
+}  // namespace metastack::net

@@ -1,0 +1,270 @@
+#include "proxy/proxy.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+
+#include "base/log.h"
+#include "http/error_response.h"
+#include "http/headers.h"
+#include "http/url.h"
+
+namespace metastack::proxy {
+namespace {
+
+using Json = nlohmann::json;
+namespace header = http::header;
+
+http::Response FromError(const Error& e) {
+  auto a = http::ErrorResponse(e);
+  return http::Response{a.status, a.content_type, a.body, {}, false};
+}
+
+http::Response JsonReply(unsigned status, const Json& body) {
+  http::Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = body.dump();
+  return r;
+}
+
+// Headers a guest may never pass through, and hop-by-hop headers a proxy never forwards.
+bool Dropped(beast::string_view name) {
+  for (auto h : header::kHopOnly)
+    if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
+  static constexpr std::string_view kProvider = header::kMetadataProvider;
+  if (name.size() >= kProvider.size() &&
+      beast::iequals(name.substr(0, kProvider.size()), beast::string_view(kProvider.data(), kProvider.size())))
+    return true;
+  static constexpr std::string_view kHopByHop[] = {"Connection", "Keep-Alive", "Proxy-Connection",
+                                                   "Proxy-Authorization", "TE", "Trailer",
+                                                   "Transfer-Encoding", "Upgrade", "Host",
+                                                   "Content-Length", "Expect"};
+  for (auto h : kHopByHop)
+    if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
+  return false;
+}
+
+bool SameSpec(const ListenerSpec& a, const ListenerSpec& b) {
+  return a.name == b.name && a.netns == b.netns && a.kind == b.kind && a.id == b.id &&
+         a.address == b.address && a.port == b.port;
+}
+
+}  // namespace
+
+Result<ListenerSpec> ListenerFromJson(const Json& j) {
+  auto bad = [](std::string field, std::string msg) {
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, std::move(msg), std::move(field)));
+  };
+  if (!j.is_object()) return bad("", "a listener must be a JSON object");
+  for (const auto& [k, _] : j.items())
+    if (k != "name" && k != "netns" && k != "kind" && k != "id" && k != "address" && k != "port")
+      return bad(k, "unknown field");
+  ListenerSpec s;
+  auto str = [&](const char* key, std::string& out, bool required) -> Status {
+    if (!j.contains(key)) return required ? Status(bad(key, "is required")) : Ok();
+    if (!j[key].is_string() || (required && j[key].get<std::string>().empty()))
+      return bad(key, "expected a non-empty string");
+    out = j[key].get<std::string>();
+    return Ok();
+  };
+  METASTACK_RETURN_IF_ERROR(str("name", s.name, true));
+  METASTACK_RETURN_IF_ERROR(str("netns", s.netns, false));
+  METASTACK_RETURN_IF_ERROR(str("id", s.id, true));
+  std::string kind;
+  METASTACK_RETURN_IF_ERROR(str("kind", kind, true));
+  if (kind == "router") {
+    s.kind = ListenerSpec::Kind::kRouter;
+    s.address = "::";
+    s.port = 9697;
+  } else if (kind == "network") {
+    s.kind = ListenerSpec::Kind::kNetwork;
+    s.address = "169.254.169.254";
+    s.port = 80;
+  } else {
+    return bad("kind", "expected router or network");
+  }
+  METASTACK_RETURN_IF_ERROR(str("address", s.address, false));
+  if (j.contains("port")) {
+    if (!j["port"].is_number_unsigned() || j["port"].get<uint64_t>() > 65535)
+      return bad("port", "expected a port number");
+    s.port = static_cast<uint16_t>(j["port"].get<uint64_t>());
+  }
+  return s;
+}
+
+Json ListenerToJson(const ListenerSpec& s, uint16_t bound_port) {
+  return Json{{"name", s.name},
+              {"netns", s.netns},
+              {"kind", s.kind == ListenerSpec::Kind::kRouter ? "router" : "network"},
+              {"id", s.id},
+              {"address", s.address},
+              {"port", bound_port}};
+}
+
+Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("listeners") || !j["listeners"].is_array())
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     "expected {\"listeners\": [...]} in JSON"));
+  std::vector<ListenerSpec> out;
+  for (size_t i = 0; i < j["listeners"].size(); ++i) {
+    auto s = ListenerFromJson(j["listeners"][i]);
+    if (!s) {
+      Error e = s.error();
+      e.field = "listeners[" + std::to_string(i) + "]" + (e.field.empty() ? "" : "." + e.field);
+      return std::unexpected(e);
+    }
+    for (const auto& prior : out)
+      if (prior.name == s->name)
+        return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "duplicate name " + s->name,
+                                         "listeners[" + std::to_string(i) + "].name"));
+    out.push_back(*s);
+  }
+  return out;
+}
+
+NsProxy::NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
+                 http::Metrics& metrics)
+    : server_(server), agent_(std::move(agent)), binder_(std::move(binder)), metrics_(metrics) {
+  metrics_.Describe("metastack_proxy_requests_total", "counter", "Guest requests, by status");
+}
+
+Result<uint16_t> NsProxy::Add(const ListenerSpec& spec) {
+  {
+    std::lock_guard lock(mu_);
+    if (open_.count(spec.name))
+      return std::unexpected(MakeError(ErrorCode::kConflict, "listener " + spec.name + " exists"));
+  }
+  METASTACK_ASSIGN_OR_RETURN(int fd, binder_(spec));
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  uint16_t port = spec.port;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  auto shared = std::make_shared<const ListenerSpec>(spec);
+  std::lock_guard lock(mu_);
+  if (open_.count(spec.name)) {
+    ::close(fd);
+    return std::unexpected(MakeError(ErrorCode::kConflict, "listener " + spec.name + " exists"));
+  }
+  auto id = server_.AdoptTcp(fd, [this, shared](http::Request& req) { return Handle(req, *shared); });
+  if (!id) {
+    ::close(fd);
+    return std::unexpected(id.error());
+  }
+  open_[spec.name] = Open{spec, *id, port};
+  LogInfo("proxy", "listening for " + std::string(spec.kind == ListenerSpec::Kind::kRouter ? "router " : "network ") +
+                       spec.id + " in " + (spec.netns.empty() ? "this namespace" : "netns " + spec.netns) +
+                       " on " + spec.address + ":" + std::to_string(port));
+  return port;
+}
+
+Status NsProxy::Remove(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(name);
+  if (it == open_.end()) return std::unexpected(MakeError(ErrorCode::kNotFound, "no listener " + name));
+  server_.CloseListener(it->second.id);
+  open_.erase(it);
+  LogInfo("proxy", "closed listener " + name);
+  return Ok();
+}
+
+Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
+  std::vector<std::string> stale;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, open] : open_) {
+      auto it = std::find_if(desired.begin(), desired.end(), [&](const auto& d) { return d.name == name; });
+      if (it == desired.end() || !SameSpec(*it, open.spec)) stale.push_back(name);
+    }
+  }
+  for (const auto& name : stale) (void)Remove(name);
+  Status result = Ok();
+  for (const auto& d : desired) {
+    {
+      std::lock_guard lock(mu_);
+      if (open_.count(d.name)) continue;
+    }
+    if (auto added = Add(d); !added) {
+      LogError("proxy", "listener " + d.name + ": " + added.error().ToString());
+      if (result) result = std::unexpected(added.error());
+    }
+  }
+  return result;
+}
+
+Json NsProxy::List() const {
+  std::lock_guard lock(mu_);
+  Json list = Json::array();
+  for (const auto& [_, open] : open_) list.push_back(ListenerToJson(open.spec, open.port));
+  return Json{{"listeners", list}};
+}
+
+asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const ListenerSpec& spec) {
+  http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
+  for (const auto& field : req.message)
+    if (!Dropped(field.name_string())) out.insert(field.name_string(), field.value());
+  out.set(beast::string_view(header::kForwardedFor.data(), header::kForwardedFor.size()),
+          req.peer.address);
+  std::string_view id_header = spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId
+                                                                        : header::kNetworkId;
+  out.set(beast::string_view(id_header.data(), id_header.size()), spec.id);
+  out.body() = req.message.body();
+  auto res = co_await agent_->Send(std::move(out));
+  http::Response r;
+  if (!res) {
+    LogError("proxy", "agent " + agent_->name() + ": " + res.error().message);
+    r = FromError(res.error());
+  } else {
+    r.status = res->result_int();
+    auto ct = (*res)[bhttp::field::content_type];
+    r.content_type = std::string(ct.data(), ct.size());
+    if (auto allow = (*res)[bhttp::field::allow]; !allow.empty())
+      r.headers.emplace_back("Allow", std::string(allow.data(), allow.size()));
+    r.body = std::move(res->body());
+  }
+  metrics_.Add("metastack_proxy_requests_total", "status=\"" + std::to_string(r.status) + "\"");
+  co_return r;
+}
+
+http::Handler NsProxy::ControlHandler() {
+  return [this](http::Request& req) -> asio::awaitable<http::Response> {
+    std::string path = http::SplitTarget(std::string_view(req.message.target().data(),
+                                                          req.message.target().size())).path;
+    auto method = req.message.method();
+    auto error = [](const Error& e) {
+      Json body = {{"error", {{"code", std::string(ErrorCodeName(e.code))}, {"message", e.message}}}};
+      if (!e.field.empty()) body["error"]["field"] = e.field;
+      return JsonReply(http::ErrorResponse(e).status, body);
+    };
+    if (path == "/listeners" && method == bhttp::verb::get) co_return JsonReply(200, List());
+    if (path == "/listeners" && method == bhttp::verb::post) {
+      Json j = Json::parse(req.message.body(), nullptr, false);
+      if (j.is_discarded()) co_return error(MakeError(ErrorCode::kInvalidArgument, "body is not JSON"));
+      auto spec = ListenerFromJson(j);
+      if (!spec) co_return error(spec.error());
+      auto port = Add(*spec);
+      if (!port) co_return error(port.error());
+      co_return JsonReply(201, ListenerToJson(*spec, *port));
+    }
+    if (path.starts_with("/listeners/") && method == bhttp::verb::delete_) {
+      auto st = Remove(http::PercentDecode(path.substr(11)));
+      if (!st) co_return error(st.error());
+      http::Response r;
+      r.status = 204;
+      co_return r;
+    }
+    if (path == "/metrics" && method == bhttp::verb::get) {
+      http::Response r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = metrics_.Render();
+      co_return r;
+    }
+    co_return error(MakeError(ErrorCode::kNotFound, "no such resource"));
+  };
+}
+
+}  // namespace metastack::proxy

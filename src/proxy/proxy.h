@@ -1,0 +1,82 @@
+#pragma once
+// The ns-proxy: what neutron-ns-metadata-proxy (haproxy in today's Neutron) does, for many
+// namespaces from one process. Each listener is a TCP socket bound inside one router or DHCP
+// namespace (by the Binder, which enters the namespace to bind and comes back) and stamped with
+// that namespace's router or network id.
+//
+// Per request: every X-Neutron-Router-ID, X-Neutron-Network-ID, X-Instance-ID,
+// X-Instance-ID-Signature, X-Tenant-ID, X-Forwarded-For and X-Metadata-Provider* the guest sent
+// is deleted (with the hop-by-hop headers); X-Forwarded-For is set to the guest's address as the
+// socket saw it and the listener's id header is set; the request goes to the metadata agent over
+// its UNIX socket on pooled keep-alive connections, and the answer comes back with its status,
+// Content-Type and body. Agent down -> 502, agent too slow -> 504, promptly; service resumes by
+// itself when the agent is back. Same protocol as Neutron's proxy: either side can be swapped.
+//
+// Listeners are added and removed at run time (the control API below, or Reconcile from a
+// listeners file on SIGHUP) without disturbing the others. Thread-safe.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "http/metrics.h"
+#include "http/server.h"
+#include "http/upstream.h"
+
+namespace metastack::proxy {
+
+struct ListenerSpec {
+  enum class Kind { kRouter, kNetwork };
+  std::string name;   // unique key, e.g. "qrouter-<router id>"
+  std::string netns;  // "" for the proxy's own namespace
+  Kind kind = Kind::kRouter;
+  std::string id;     // the router or network id stamped on each request
+  std::string address = "::";  // router namespaces: "::" port 9697; DHCP: 169.254.169.254:80
+  uint16_t port = 9697;
+};
+
+// Binds and listens on spec.address:port inside spec.netns; returns the socket's descriptor.
+using Binder = std::function<Result<int>(const ListenerSpec& spec)>;
+
+// {"name", "netns", "kind": "router"|"network", "id", "address", "port"}; errors name the field.
+Result<ListenerSpec> ListenerFromJson(const nlohmann::json& j);
+nlohmann::json ListenerToJson(const ListenerSpec& spec, uint16_t bound_port);
+// A listeners file: {"listeners": [ ... ]}.
+Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text);
+
+class NsProxy {
+ public:
+  NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
+          http::Metrics& metrics);
+
+  // kConflict for a name already in use; returns the bound port.
+  Result<uint16_t> Add(const ListenerSpec& spec);
+  Status Remove(const std::string& name);
+  // Adds and removes listeners until exactly `desired` (by name and content) are open.
+  Status Reconcile(const std::vector<ListenerSpec>& desired);
+  nlohmann::json List() const;
+
+  asio::awaitable<http::Response> Handle(http::Request& req, const ListenerSpec& spec);
+  // GET /listeners, POST /listeners (a listener object), DELETE /listeners/{name}.
+  http::Handler ControlHandler();
+
+ private:
+  struct Open {
+    ListenerSpec spec;
+    http::ListenerId id;
+    uint16_t port;
+  };
+  http::Server& server_;
+  std::shared_ptr<http::Upstream> agent_;
+  Binder binder_;
+  http::Metrics& metrics_;
+  mutable std::mutex mu_;
+  std::map<std::string, Open> open_;
+};
+
+}  // namespace metastack::proxy

@@ -1,0 +1,146 @@
+#include "proxy/proxy.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "http/test_client.h"
+#include "net/netns.h"
+
+namespace metastack::proxy {
+namespace {
+
+using http::testing::RawClient;
+using namespace std::chrono_literals;
+
+// A stand-in agent that answers with the headers it received, one per line.
+asio::awaitable<http::Response> EchoHeaders(http::Request& req) {
+  http::Response r;
+  r.content_type = "text/plain";
+  if (req.message.target() == "/slow") {
+    asio::steady_timer t(co_await asio::this_coro::executor, 2s);
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  for (const auto& f : req.message)
+    r.body += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
+  r.body += "body=" + req.message.body();
+  co_return r;
+}
+
+Binder LocalBinder() {
+  return [](const ListenerSpec& s) {
+    net::ListenOptions o;
+    o.nonblocking = true;
+    return net::BindTcpInNamespace("", s.address, s.port, o);
+  };
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    socket_ = ::testing::TempDir() + "/proxy-agent-" + std::to_string(::getpid()) + ".sock";
+    server_ = std::make_unique<http::Server>(ioc_, http::Limits{});
+    StartAgent();
+    http::UpstreamOptions o;
+    o.response_timeout = 500ms;
+    proxy_ = std::make_unique<NsProxy>(*server_, *http::MakeUpstream(ioc_.get_executor(), "unix:" + socket_, o),
+                                       LocalBinder(), metrics_);
+    router_port_ = *proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0});
+    network_port_ = *proxy_->Add({"qdhcp-n1", "", ListenerSpec::Kind::kNetwork, "n1", "::", 0});
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void StartAgent() { ASSERT_TRUE(server_->ListenUnix(socket_, 0600, EchoHeaders, &agent_id_)); }
+  void TearDown() override {
+    asio::post(ioc_, [this] { server_->Stop(); });
+    thread_.join();
+  }
+  std::pair<unsigned, std::string> Get(uint16_t port, const std::string& extra, const std::string& target = "/x") {
+    RawClient c = RawClient::Tcp(port);
+    c.Send("GET " + target + " HTTP/1.1\r\nHost: 169.254.169.254\r\n" + extra + "\r\n");
+    std::string raw = c.ReadResponse();
+    if (raw.size() < 12) return {0, raw};
+    return {static_cast<unsigned>(std::stoi(raw.substr(9, 3))), raw.substr(raw.find("\r\n\r\n") + 4)};
+  }
+
+  asio::io_context ioc_;
+  http::Metrics metrics_;
+  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<NsProxy> proxy_;
+  std::thread thread_;
+  std::string socket_;
+  http::ListenerId agent_id_ = 0;
+  uint16_t router_port_ = 0, network_port_ = 0;
+};
+
+TEST_F(ProxyTest, GuestHeadersNeverPassAndOursAreSet) {
+  auto [status, body] = Get(router_port_,
+                            "X-Forwarded-For: 10.9.9.9\r\nX-Neutron-Router-ID: evil\r\n"
+                            "X-Neutron-Network-ID: evil\r\nX-Instance-ID: evil\r\nx-tenant-id: evil\r\n"
+                            "X-Instance-ID-Signature: evil\r\nX-Metadata-Provider: evil\r\n"
+                            "X-Metadata-Provider-Signature: evil\r\nX-Kept: yes\r\n");
+  EXPECT_EQ(status, 200u);
+  EXPECT_EQ(body.find("evil"), std::string::npos) << body;
+  EXPECT_EQ(body.find("10.9.9.9"), std::string::npos) << body;
+  EXPECT_NE(body.find("X-Forwarded-For: 127.0.0.1\n"), std::string::npos) << body;
+  EXPECT_NE(body.find("X-Neutron-Router-ID: r1\n"), std::string::npos) << body;
+  EXPECT_NE(body.find("X-Kept: yes\n"), std::string::npos) << body;
+  auto net = Get(network_port_, "");
+  EXPECT_NE(net.second.find("X-Neutron-Network-ID: n1\n"), std::string::npos) << net.second;
+  EXPECT_NE(net.second.find("X-Forwarded-For: ::ffff:127.0.0.1\n"), std::string::npos) << net.second;
+}
+
+TEST_F(ProxyTest, AgentDownThenBack) {
+  asio::post(ioc_, [this] { server_->CloseListener(agent_id_); });
+  std::this_thread::sleep_for(100ms);
+  std::filesystem::remove(socket_);
+  auto down = Get(router_port_, "");
+  EXPECT_EQ(down.first, 502u);
+  asio::post(ioc_, [this] { StartAgent(); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(Get(router_port_, "").first, 200u);
+}
+
+TEST_F(ProxyTest, SlowAgentIs504) {
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(router_port_, "", "/slow").first, 504u);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+}
+
+TEST_F(ProxyTest, ListenersComeAndGoAlone) {
+  EXPECT_EQ(proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0}).error().code,
+            ErrorCode::kConflict);
+  ASSERT_TRUE(proxy_->Remove("qdhcp-n1"));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(Get(network_port_, "").first, 0u);     // gone
+  EXPECT_EQ(Get(router_port_, "").first, 200u);    // untouched
+  EXPECT_EQ(proxy_->List()["listeners"].size(), 1u);
+  EXPECT_EQ(proxy_->Remove("nope").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(ProxyTest, Reconcile) {
+  std::vector<ListenerSpec> want = {{"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0},
+                                    {"qrouter-r2", "", ListenerSpec::Kind::kRouter, "r2", "127.0.0.1", 0}};
+  ASSERT_TRUE(proxy_->Reconcile(want));
+  auto list = proxy_->List()["listeners"];
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["name"], "qrouter-r1");
+  EXPECT_EQ(list[0]["port"], router_port_);  // kept, not re-bound
+  EXPECT_EQ(list[1]["name"], "qrouter-r2");
+}
+
+TEST(ListenerFileTest, ErrorsNameTheField) {
+  auto ok = ParseListenersFile(R"({"listeners": [{"name": "a", "kind": "network", "id": "n"}]})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ((*ok)[0].address, "169.254.169.254");
+  EXPECT_EQ((*ok)[0].port, 80);
+  auto bad = ParseListenersFile(R"({"listeners": [{"name": "a", "kind": "bridge", "id": "n"}]})");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().ToString(), "listeners[0].kind: expected router or network");
+  EXPECT_EQ(ParseListenersFile(R"({"listeners": [{"name": "a", "kind": "router"}]})").error().ToString(),
+            "listeners[0].id: is required");
+  EXPECT_EQ(ParseListenersFile("[]").error().ToString(), "expected {\"listeners\": [...]} in JSON");
+}
+
+}  // namespace
+}  // namespace metastack::proxy

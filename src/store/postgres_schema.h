@@ -1,0 +1,17 @@
+#pragma once
+// The PostgreSQL store's schema and its migrations. Internal to store/.
+//
+// Versions are ordered steps in code (postgres_schema.cc; 1 = the initial schema), recorded in
+// the one-row table schema_version. Migrate() applies the missing steps in one transaction
+// under pg_advisory_xact_lock, so processes starting at once neither race nor see half a schema.
+
+#include "base/error.h"
+#include "store/postgres_conn.h"
+
+namespace metastack::store::pg {
+
+// Brings the database to kPostgresSchemaVersion. kInvalidArgument when the database is newer:
+// "postgresql: schema version N is newer than this metastack supports (M)".
+Status Migrate(Session& session);
+
+}  // namespace metastack::store::pg

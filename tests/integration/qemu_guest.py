@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+"""A throw-away guest for tests that need a real kernel: Debian's cloud kernel booted by QEMU
+(software emulation, -accel tcg: no KVM needed) from a busybox initramfs built here.
+
+The test machines' own kernel has no iso9660 or vfat driver, so anything that must be mounted
+(a config drive, a NoCloud seed) is proven in such a guest instead.
+
+    guest = Guest.find()                       # None when kernel, modules or QEMU are missing
+    initrd = guest.build_initramfs(dir, init_script, modules=["isofs", "sr_mod", "ata_piix"])
+    result = guest.boot(initrd, drives=[["-drive", "file=x.iso,media=cdrom,if=ide"]])
+    result.between("=====BEGIN=====", "=====END=====")
+
+Packages: qemu-system-x86, linux-image-cloud-amd64, busybox-static (scripts/setup.sh).
+Modules are resolved through modules.dep, so a module built into a future kernel, or one that
+grows a dependency, needs no change here.
+"""
+import glob
+import gzip
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import time
+from typing import List, NamedTuple, Optional
+
+BUSYBOX = "/bin/busybox"  # busybox-static: runs with no libraries in the initramfs
+QEMU = "qemu-system-x86_64"
+DEFAULT_APPEND = "console=ttyS0 panic=-1 quiet"
+
+
+class BootResult(NamedTuple):
+    output: str     # the serial console, as text
+    seconds: float  # wall time from starting QEMU to its exit
+    returncode: int
+
+    def between(self, begin: str, end: str) -> Optional[str]:
+        """The console text between two marker lines, without the markers' line breaks."""
+        text = self.output.replace("\r\n", "\n")
+        start = text.find(begin + "\n")
+        if start < 0:
+            return None
+        start += len(begin) + 1
+        stop = text.find("\n" + end, start)
+        return None if stop < 0 else text[start:stop]
+
+
+def _cpio_newc(entries) -> bytes:
+    """An uncompressed 'newc' cpio archive (what the kernel unpacks as an initramfs) of
+    (name, mode, data-or-None-for-directories, symlink-target-or-None) entries."""
+    out = bytearray()
+    for ino, (name, mode, data, link) in enumerate(entries + [("TRAILER!!!", 0, b"", None)], 1):
+        body = link.encode() if link is not None else (data or b"")
+        nlink = 2 if data is None and link is None and name != "TRAILER!!!" else 1
+        fields = [ino, mode, 0, 0, nlink, 0, len(body), 0, 0, 0, 0, len(name) + 1, 0]
+        out += b"070701" + b"".join(b"%08X" % f for f in fields) + name.encode() + b"\0"
+        out += b"\0" * (-len(out) % 4)
+        out += body
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out)
+
+
+class Guest:
+    def __init__(self, kernel: str, moddir: str):
+        self.kernel = kernel
+        self.moddir = moddir
+
+    @classmethod
+    def find(cls) -> Optional["Guest"]:
+        """Debian's newest cloud kernel and its modules, if those and QEMU are installed."""
+        kernels = sorted(glob.glob("/boot/vmlinuz-*-cloud-amd64"))
+        if not kernels or not shutil.which(QEMU) or not os.access(BUSYBOX, os.X_OK):
+            return None
+        version = os.path.basename(kernels[-1])[len("vmlinuz-"):]
+        moddir = os.path.join("/lib/modules", version)
+        if not os.path.isfile(os.path.join(moddir, "modules.dep")):
+            return None
+        return cls(kernels[-1], moddir)
+
+    @staticmethod
+    def missing_reason() -> str:
+        return ("needs %s, /boot/vmlinuz-*-cloud-amd64 with its /lib/modules and %s "
+                "(packages qemu-system-x86, linux-image-cloud-amd64, busybox-static)"
+                % (QEMU, BUSYBOX))
+
+    def module_files(self, names: List[str]) -> List[str]:
+        """The .ko files (relative to moddir) for `names` and their dependencies, each after
+        what it needs. A name that is built into the kernel yields nothing."""
+        deps = {}
+        with open(os.path.join(self.moddir, "modules.dep")) as f:
+            for line in f:
+                path, _, rest = line.partition(":")
+                deps[path] = rest.split()
+        by_name = {}
+        for path in deps:
+            base = re.sub(r"\.ko(\.\w+)?$", "", os.path.basename(path))
+            by_name[base.replace("-", "_")] = path
+        builtin = set()
+        builtin_list = os.path.join(self.moddir, "modules.builtin")
+        if os.path.exists(builtin_list):
+            with open(builtin_list) as f:
+                builtin = {re.sub(r"\.ko$", "", os.path.basename(l.strip())).replace("-", "_")
+                           for l in f}
+        order: List[str] = []
+
+        def visit(path):
+            if path in order:
+                return
+            for dep in reversed(deps.get(path, [])):  # modules.dep lists the deepest last
+                visit(dep)
+            order.append(path)
+
+        for name in names:
+            key = name.replace("-", "_")
+            if key in by_name:
+                visit(by_name[key])
+            elif key not in builtin:
+                raise LookupError("module %s is neither in %s nor built in" % (name, self.moddir))
+        return order
+
+    def _module_bytes(self, rel: str) -> bytes:
+        with open(os.path.join(self.moddir, rel), "rb") as f:
+            data = f.read()
+        if rel.endswith(".xz"):
+            return lzma.decompress(data)
+        if rel.endswith(".gz"):
+            return gzip.decompress(data)
+        if rel.endswith(".zst"):
+            return subprocess.run(["zstd", "-dc"], input=data, capture_output=True,
+                                  check=True).stdout
+        return data
+
+    def build_initramfs(self, directory: str, init_script: str, modules: List[str]) -> str:
+        """Writes initramfs.cpio.gz into `directory`: busybox, the modules (and their
+        dependencies) as /lib/modules/NN-name.ko in load order, /modules.order, and `init_script`
+        as /init. Returns its path."""
+        files = self.module_files(modules)
+        with open(BUSYBOX, "rb") as f:
+            busybox = f.read()
+        entries = [(d, 0o40755, None, None) for d in
+                   ("bin", "dev", "proc", "sys", "mnt", "tmp", "lib", "lib/modules")]
+        entries.append(("bin/busybox", 0o100755, busybox, None))
+        entries.append(("bin/sh", 0o120777, None, "busybox"))
+        names = []
+        for i, rel in enumerate(files):
+            name = "%02d-%s" % (i, re.sub(r"\.(xz|gz|zst)$", "", os.path.basename(rel)))
+            names.append(name)
+            entries.append(("lib/modules/" + name, 0o100644, self._module_bytes(rel), None))
+        entries.append(("modules.order", 0o100644, "".join(n + "\n" for n in names).encode(),
+                        None))
+        entries.append(("init", 0o100755, init_script.encode(), None))
+        path = os.path.join(directory, "initramfs.cpio.gz")
+        with open(path, "wb") as f:
+            f.write(gzip.compress(_cpio_newc(entries), compresslevel=1, mtime=0))
+        return path
+
+    def boot(self, initrd: str, drives: List[List[str]], timeout: float = 90,
+             append: str = DEFAULT_APPEND, memory_mib: int = 256) -> BootResult:
+        """Boots to completion (the init script powers off) or kills QEMU after `timeout`
+        seconds, which raises subprocess.TimeoutExpired with whatever was printed."""
+        cmd = [QEMU, "-accel", "tcg", "-m", str(memory_mib), "-nographic", "-no-reboot",
+               "-nic", "none", "-kernel", self.kernel, "-initrd", initrd, "-append", append]
+        for d in drives:
+            cmd += d
+        start = time.monotonic()
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout)
+        seconds = time.monotonic() - start
+        return BootResult(proc.stdout.decode("utf-8", "replace") +
+                          proc.stderr.decode("utf-8", "replace"), seconds, proc.returncode)
+
+
+def mount_and_print_init(label: str, fstype: str, files: List[str]) -> str:
+    """An /init that loads every module, finds the volume labelled `label` with busybox findfs
+    (its own label prober, as a guest's udev/blkid would), mounts it read-only as `fstype`,
+    prints the kernel's list of files between '=====BEGIN LISTING=====' and
+    '=====END LISTING=====', each of `files` between '=====BEGIN path=====' and
+    '=====END path=====' lines, then powers off. Devices appear asynchronously: findfs is
+    retried for up to 10 s."""
+    prints = "".join(
+        'echo "=====BEGIN %s====="; cat "/mnt/%s"; echo; echo "=====END %s====="\n'
+        % (f, f, f) for f in files)
+    return """#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.order); do insmod /lib/modules/$m || echo "insmod $m failed"; done
+dev=""
+i=0
+while [ -z "$dev" ] && [ $i -lt 100 ]; do
+  dev=$(findfs LABEL=%(label)s 2>/dev/null) || sleep 0.1
+  i=$((i+1))
+done
+echo "=====DEVICE $dev====="
+if [ -n "$dev" ] && mount -o ro -t %(fstype)s "$dev" /mnt; then
+  echo "=====MOUNTED====="
+  echo "=====BEGIN LISTING====="
+  cd /mnt && find . -type f | sort && cd /
+  echo "=====END LISTING====="
+%(prints)s  umount /mnt
+else
+  echo "=====MOUNT FAILED====="
+fi
+poweroff -f
+""" % {"label": label, "fstype": fstype, "prints": prints}
