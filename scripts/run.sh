@@ -78,8 +78,10 @@ for path in /openstack /openstack/latest/meta_data.json /latest/meta-data/instan
   ip netns exec "$guest_ns" curl -sS --max-time 5 "http://169.254.169.254$path"; echo
 done
 
-echo "== an edit is served at once (no cache TTL)"
-"$bin" instance set-meta "$uuid" role=db >/dev/null
+echo "== an edit through the admin API is served at once (no cache TTL)"
+admin_port=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$work/ready.json")
+METASTACK_STORE= "$bin" instance set-meta "$uuid" role=db \
+  --url "http://127.0.0.1:$admin_port" --token-file "$work/admin.token" >/dev/null
 ip netns exec "$guest_ns" curl -sS --max-time 5 http://169.254.169.254/openstack/latest/meta_data.json \
   | /usr/bin/python3 -c 'import json,sys; print("meta:", json.load(sys.stdin)["meta"])'
 
