@@ -46,32 +46,37 @@ Result<ClientResponse> Fetch(const std::string& base_url, const ClientRequest& r
   ClientResponse out;
   beast::error_code ec;
   std::string where = base_url;
+  // The coroutine lambdas are named so their captures outlive ioc.run(): a coroutine made
+  // from a temporary lambda would read its captures after the temporary is gone.
+  std::string path, host, port, hostport;
+  auto over_unix = [&]() -> asio::awaitable<void> {
+    beast::basic_stream<asio::local::stream_protocol> stream(ioc);
+    stream.expires_after(timeout);
+    co_await stream.async_connect(asio::local::stream_protocol::endpoint(path),
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_await Exchange(stream, request, "localhost", out, ec, timeout);
+  };
+  auto over_tcp = [&]() -> asio::awaitable<void> {
+    asio::ip::tcp::resolver resolver(ioc);
+    auto results = co_await resolver.async_resolve(host, port,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(timeout);
+    co_await stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_await Exchange(stream, request, hostport, out, ec, timeout);
+  };
   if (base_url.starts_with("unix:")) {
-    std::string path = base_url.substr(5);
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
-      beast::basic_stream<asio::local::stream_protocol> stream(ioc);
-      stream.expires_after(timeout);
-      co_await stream.async_connect(asio::local::stream_protocol::endpoint(path),
-                                    asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec) co_await Exchange(stream, request, "localhost", out, ec, timeout);
-    }, asio::detached);
+    path = base_url.substr(5);
+    asio::co_spawn(ioc, over_unix(), asio::detached);
   } else if (base_url.starts_with("http://")) {
-    std::string hostport = base_url.substr(7);
+    hostport = base_url.substr(7);
     if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
     size_t colon = hostport.rfind(':');
-    std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
-    std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+    host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+    port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
-      asio::ip::tcp::resolver resolver(ioc);
-      auto results = co_await resolver.async_resolve(host, port,
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return;
-      beast::tcp_stream stream(ioc);
-      stream.expires_after(timeout);
-      co_await stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec) co_await Exchange(stream, request, hostport, out, ec, timeout);
-    }, asio::detached);
+    asio::co_spawn(ioc, over_tcp(), asio::detached);
   } else {
     return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
                                      "expected http://HOST:PORT or unix:PATH: " + base_url));

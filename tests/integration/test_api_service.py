@@ -889,9 +889,16 @@ class LoadTest(unittest.TestCase):
             while len(connected) < CLIENTS and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             peak['connected'] = len(connected)
-            peak['open'] = await asyncio.get_running_loop().run_in_executor(
-                None, API.metric, 'metastack_http_connections_open')
-            peak['fds'] = API.fds()
+            # Connected means the kernel completed the handshake; the server may still be
+            # accepting its backlog (slowly, under sanitizers), so wait for it, bounded.
+            loop = asyncio.get_running_loop()
+            while True:
+                peak['open'] = await loop.run_in_executor(
+                    None, API.metric, 'metastack_http_connections_open')
+                peak['fds'] = API.fds()
+                if peak['open'] >= CLIENTS or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
             t0 = time.monotonic()
             all_connected.set()
             out = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
