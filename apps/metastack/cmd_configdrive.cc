@@ -11,6 +11,7 @@
 #include "core/instance.h"
 #include "core/metadata.h"
 #include "store/store.h"
+#include "render_flags.h"
 #include "verbs.h"
 
 namespace metastack::cli {
@@ -23,8 +24,7 @@ struct BuildFlags {
   std::string out;
   std::string format = "iso";
   uint64_t size_mib = 0;  // 0: the default (64 MiB, Nova's)
-  std::string dhcp_domain = "novalocal";
-  std::string vendor_data_file;
+  RenderFlags render;
   std::string seed;
   bool seed_given = false;
   bool libvirt_xml = false;
@@ -36,34 +36,10 @@ int Fail(const std::string& message, int code = kExitFailure) {
 }
 
 Result<core::Instance> LoadInstance(const BuildFlags& f) {
-  if (!f.file.empty()) {
-    METASTACK_ASSIGN_OR_RETURN(std::string text, ReadFile(f.file));
-    auto inst = core::ParseInstance(text);
-    if (!inst) {
-      Error e = inst.error();
-      e.message = f.file + ": " + e.ToString();
-      e.field.clear();
-      return std::unexpected(std::move(e));
-    }
-    return inst;
-  }
+  if (!f.file.empty()) return cli::LoadInstance(f.file);
   METASTACK_ASSIGN_OR_RETURN(auto store, store::OpenStore(f.store));
   METASTACK_ASSIGN_OR_RETURN(store::InstanceRecord record, store->GetInstance(f.instance_id));
   return std::move(record.instance);
-}
-
-Result<core::Settings> LoadSettings(const BuildFlags& f) {
-  core::Settings s;
-  s.dhcp_domain = f.dhcp_domain;
-  if (!f.vendor_data_file.empty()) {
-    METASTACK_ASSIGN_OR_RETURN(std::string text, ReadFile(f.vendor_data_file));
-    auto j = core::Json::parse(text, nullptr, false);
-    if (j.is_discarded())
-      return std::unexpected(
-          MakeError(ErrorCode::kInvalidArgument, "not valid JSON", f.vendor_data_file));
-    s.vendor_data = std::move(j);
-  }
-  return s;
 }
 
 // random_seed: from --seed, else SOURCE_DATE_EPOCH's text, else the OS (the drive is then
@@ -164,7 +140,7 @@ int RunBuild(const BuildFlags& f) {
 
   auto inst = LoadInstance(f);
   if (!inst) return Fail(inst.error().ToString());
-  auto settings = LoadSettings(f);
+  auto settings = f.render.Build();
   if (!settings) return Fail(settings.error().ToString());
   auto timestamp = configdrive::BuildTime(inst->created_at);
   if (!timestamp) return Fail(timestamp.error().ToString());
@@ -206,11 +182,7 @@ void DeclareBuild(CLI::App& app, BuildFlags& f) {
       ->capture_default_str();
   app.add_option("--size", f.size_mib, "VFAT image size in MiB (1..32768; default 64, as Nova)")
       ->check(CLI::Range(1, 32768));
-  app.add_option("--dhcp-domain", f.dhcp_domain,
-                 "Domain appended to the hostname (\"web-01.novalocal\"); '' for bare names")
-      ->capture_default_str();
-  app.add_option("--vendor-data", f.vendor_data_file,
-                 "JSON file of vendor data for instances whose document has none");
+  f.render.Declare(app);
   app.add_option("--seed", f.seed,
                  "Build seed for random_seed (keep it secret if the guest's entropy matters); "
                  "default: SOURCE_DATE_EPOCH if set, else the OS's random generator")
