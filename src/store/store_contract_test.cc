@@ -1,6 +1,9 @@
 #include "store/store_contract_test.h"
 
 #include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -300,6 +303,194 @@ TEST_P(StoreContractTest, ChangeFeed) {
   EXPECT_TRUE(changes[3].deleted);
   for (size_t i = 1; i < changes.size(); ++i)
     EXPECT_GT(changes[i].revision, changes[i - 1].revision);
+}
+
+// Everything a reader can observe, as one string: documents with revisions, networks, routers,
+// the port index and the revision counter.
+std::string Snapshot(Store& store) {
+  std::string out;
+  auto instances = store.ListInstances({1000, "", ""});
+  if (!instances) return "error: " + instances.error().ToString();
+  for (const auto& r : instances->items)
+    out += "instance @" + std::to_string(r.revision) + " " +
+           core::DumpPython(core::InstanceToJson(r.instance)) + "\n";
+  auto networks = store.ListNetworks({1000, "", ""});
+  if (!networks) return "error: " + networks.error().ToString();
+  for (const auto& n : networks->items)
+    out += "network @" + std::to_string(n.revision) + " " + n.id + " " +
+           n.router_id.value_or("-") + "\n";
+  auto routers = store.ListRouters({1000, "", ""});
+  if (!routers) return "error: " + routers.error().ToString();
+  for (const auto& r : routers->items) out += "router @" + std::to_string(r.revision) + " " + r.id + "\n";
+  auto ports = store.ListPorts("");
+  if (!ports) return "error: " + ports.error().ToString();
+  for (const auto& b : *ports)
+    out += "port " + b.network_id + " " + b.ip_address + " " + b.port_id + " " + b.instance_id + "\n";
+  auto revision = store.CurrentRevision();
+  out += "revision " + (revision ? std::to_string(*revision) : revision.error().ToString());
+  return out;
+}
+
+template <typename R>
+Status AsStatus(const R& result) {
+  if (!result) return std::unexpected(result.error());
+  return Ok();
+}
+
+// A write the store refuses changes nothing a reader can see, announces nothing, and leaves
+// no part of itself behind (a document whose first port was indexed before its second failed).
+TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-a", std::nullopt, 0}));
+  auto u1 = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  auto u2 = store_->CreateInstance(MakeInstance(kU2, "net-a", "10.0.0.6"));
+  ASSERT_TRUE(u1 && u2);
+  ASSERT_TRUE(store_->SetPassword(kU1, "set"));
+  const std::string before = Snapshot(*store_);
+
+  std::mutex mu;
+  std::vector<Change> announced;
+  auto sub = store_->Subscribe([&](const Change& c) {
+    std::lock_guard lock(mu);
+    announced.push_back(c);
+  });
+
+  auto with = [&](core::Instance inst, const std::function<void(core::Instance&)>& edit) {
+    edit(inst);
+    return inst;
+  };
+  const core::Instance u2_doc = u2->instance;
+  // A second port whose IP is free and a third whose IP is taken: the free one must not stay.
+  core::Instance two_ports = MakeInstance(kU3, "net-b", "10.9.0.1");
+  core::Instance taken = MakeInstance(kU3, "net-a", "10.0.0.5");
+  two_ports.ports.push_back(taken.ports[0]);
+  two_ports.ports.back().id = "port-second";
+  struct Case {
+    std::string name;
+    Status status;
+    ErrorCode code;
+  };
+  const Case cases[] = {
+      {"create: duplicate uuid", AsStatus(store_->CreateInstance(MakeInstance(kU1, "net-b", "10.9.0.2"))),
+       ErrorCode::kConflict},
+      {"create: second port's IP taken", AsStatus(store_->CreateInstance(two_ports)),
+       ErrorCode::kConflict},
+      {"create: same IP twice in one document",
+       AsStatus(store_->CreateInstance(with(MakeInstance(kU3, "net-b", "10.9.0.3"),
+                                            [](core::Instance& i) {
+                                              i.ports.push_back(i.ports[0]);
+                                              i.ports.back().id = "port-twin";
+                                            }))),
+       ErrorCode::kConflict},
+      {"replace: onto a taken IP",
+       AsStatus(store_->ReplaceInstance(
+           with(u2_doc, [](core::Instance& i) { i.ports[0].subnets[0].ip_address = "10.0.0.5"; }),
+           std::nullopt)),
+       ErrorCode::kConflict},
+      {"replace: unknown network",
+       AsStatus(store_->ReplaceInstance(
+           with(u2_doc, [](core::Instance& i) { i.ports[0].network_id = "net-zz"; }), std::nullopt)),
+       ErrorCode::kInvalidArgument},
+      {"replace: a router the network is not attached to",
+       AsStatus(store_->ReplaceInstance(
+           with(u2_doc, [](core::Instance& i) { i.ports[0].router_id = "r9"; }), std::nullopt)),
+       ErrorCode::kInvalidArgument},
+      {"replace: stale revision",
+       AsStatus(store_->ReplaceInstance(
+           with(u2_doc, [](core::Instance& i) { i.hostname = "stale"; }), u2->revision - 1)),
+       ErrorCode::kConflict},
+      {"password: already set", AsStatus(store_->SetPassword(kU1, "again")), ErrorCode::kConflict},
+      {"password: too long", AsStatus(store_->SetPassword(kU2, std::string(1021, 'x'))),
+       ErrorCode::kInvalidArgument},
+      {"delete: network in use", store_->DeleteNetwork("net-a"), ErrorCode::kConflict},
+      {"delete: router in use", store_->DeleteRouter("r1"), ErrorCode::kConflict},
+      {"delete: unknown instance", store_->DeleteInstance(kU3), ErrorCode::kNotFound},
+      {"network: duplicate id",
+       AsStatus(store_->CreateNetwork({"net-b", "again", "proj-a", std::nullopt, 0})),
+       ErrorCode::kConflict},
+      {"network: unknown router", AsStatus(store_->CreateNetwork({"net-c", "c", "proj-a", "r9", 0})),
+       ErrorCode::kInvalidArgument},
+      {"network: attach to unknown router", AsStatus(store_->SetNetworkRouter("net-b", "r9")),
+       ErrorCode::kNotFound},
+      {"router: duplicate id", AsStatus(store_->CreateRouter({"r1", "again", "proj-a", 0})),
+       ErrorCode::kConflict},
+  };
+  for (const Case& c : cases) {
+    ASSERT_FALSE(c.status) << c.name;
+    EXPECT_EQ(c.status.error().code, c.code) << c.name << ": " << c.status.error().ToString();
+  }
+  EXPECT_EQ(Snapshot(*store_), before);
+  EXPECT_EQ(store_->FindPortOnNetwork("net-b", "10.9.0.1").error().code, ErrorCode::kNotFound);
+
+  // The feed: the next committed write is the first thing announced since the subscription.
+  auto marker = store_->CreateRouter({"r-marker", "m", "proj-a", 0});
+  ASSERT_TRUE(marker);
+  for (int i = 0; i < 500; ++i) {  // delivery may be asynchronous (PostgreSQL): bounded wait
+    {
+      std::lock_guard lock(mu);
+      if (!announced.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(announced.size(), 1u);
+  EXPECT_EQ(announced[0].id, "r-marker");
+  EXPECT_EQ(announced[0].revision, marker->revision);
+}
+
+// Many writers race to create instances that claim the same IPs while readers resolve those
+// IPs: each IP goes to exactly one instance, every lookup that succeeds names an instance whose
+// document holds that IP, and afterwards the port index and the documents agree.
+TEST_P(StoreContractTest, ConcurrentCreatesClaimEachIpOnce) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  constexpr int kWriters = 6, kIps = 10;
+  std::atomic<int> created{0};
+  std::atomic<bool> writing{true};
+  std::vector<std::thread> writers, readers;
+  for (int w = 0; w < kWriters; ++w)
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < kIps; ++i) {
+        auto r = store_->CreateInstance(
+            MakeInstance(Uuid(w * 100 + i + 1), "net-a", "10.0.1." + std::to_string(i + 1)));
+        if (r)
+          ++created;
+        else
+          EXPECT_EQ(r.error().code, ErrorCode::kConflict) << r.error().ToString();
+      }
+    });
+  for (int t = 0; t < 2; ++t)
+    readers.emplace_back([&] {
+      while (writing.load()) {
+        for (int i = 0; i < kIps; ++i) {
+          std::string ip = "10.0.1." + std::to_string(i + 1);
+          auto port = store_->FindPortOnNetwork("net-a", ip);
+          if (!port) {
+            EXPECT_EQ(port.error().code, ErrorCode::kNotFound) << port.error().ToString();
+            continue;
+          }
+          auto owner = store_->GetInstance(port->instance_id);
+          ASSERT_TRUE(owner) << owner.error().ToString();
+          EXPECT_EQ(*owner->instance.ports[0].subnets[0].ip_address, ip);
+        }
+      }
+    });
+  for (auto& th : writers) th.join();
+  writing = false;
+  for (auto& th : readers) th.join();
+  EXPECT_EQ(created.load(), kIps);
+  auto ports = store_->ListPorts("net-a");
+  ASSERT_TRUE(ports);
+  ASSERT_EQ(ports->size(), size_t{kIps});
+  std::set<std::string> owners;
+  for (const auto& b : *ports) {
+    auto owner = store_->GetInstance(b.instance_id);
+    ASSERT_TRUE(owner) << b.instance_id;
+    EXPECT_EQ(*owner->instance.ports[0].subnets[0].ip_address, b.ip_address);
+    owners.insert(b.instance_id);
+  }
+  EXPECT_EQ(owners.size(), size_t{kIps});
+  EXPECT_EQ(store_->ListInstances({1000, "", ""})->items.size(), size_t{kIps});
 }
 
 INSTANTIATE_TEST_SUITE_P(Memory, StoreContractTest,
