@@ -14,4 +14,11 @@ namespace metastack::store::pg {
 // "postgresql: schema version N is newer than this metastack supports (M)".
 Status Migrate(Session& session);
 
+// The look-ups on the metadata path (postgres_store.cc), named so that a test can check that
+// an index serves each one. Parameters: network id or router id or uuid, then the IP.
+extern const char kGetInstanceSql[];
+extern const char kRouterExistsSql[];
+extern const char kFindPortOnNetworkSql[];
+extern const char kFindPortOnRouterSql[];
+
 }  // namespace metastack::store::pg

@@ -9,6 +9,20 @@
 #include "store/postgres_schema.h"
 
 namespace metastack::store {
+
+namespace pg {
+const char kGetInstanceSql[] = "SELECT uuid, revision, document FROM instances WHERE uuid = $1";
+const char kRouterExistsSql[] = "SELECT 1 FROM routers WHERE id = $1";
+const char kFindPortOnNetworkSql[] =
+    "SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id FROM port_index "
+    "WHERE network_id = $1 AND ip_address = $2";
+// count(*) OVER () is taken before LIMIT: the number of matches, for the message.
+const char kFindPortOnRouterSql[] =
+    "SELECT p.port_id, p.mac, p.network_id, p.ip_address, p.instance_uuid, p.project_id, "
+    "count(*) OVER () FROM port_index p JOIN networks n ON n.id = p.network_id "
+    "WHERE n.router_id = $1 AND p.ip_address = $2 LIMIT 1";
+}  // namespace pg
+
 namespace {
 
 using internal::Conflict;
@@ -143,9 +157,7 @@ class PostgresStore final : public Store {
 
   Result<InstanceRecord> GetInstance(std::string_view uuid) override {
     return pg::Query(pool_, [&](Session& s) -> Result<InstanceRecord> {
-      METASTACK_ASSIGN_OR_RETURN(
-          Rows rows,
-          s.Exec("SELECT uuid, revision, document FROM instances WHERE uuid = $1", {uuid}));
+      METASTACK_ASSIGN_OR_RETURN(Rows rows, s.Exec(pg::kGetInstanceSql, {uuid}));
       if (rows.empty()) return NotFound("instance", uuid);
       return RecordAt(rows, 0);
     });
@@ -387,10 +399,8 @@ class PostgresStore final : public Store {
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
     METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
     return pg::Query(pool_, [&](Session& s) -> Result<PortBinding> {
-      METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT port_id, mac, network_id, ip_address, instance_uuid, "
-                            "project_id FROM port_index WHERE network_id = $1 AND ip_address = $2",
-                            {network_id, canonical}));
+      METASTACK_ASSIGN_OR_RETURN(Rows rows,
+                                 s.Exec(pg::kFindPortOnNetworkSql, {network_id, canonical}));
       if (rows.empty()) return NotFound("port with IP " + canonical + " on network", network_id);
       return BindingAt(rows, 0);
     });
@@ -399,16 +409,10 @@ class PostgresStore final : public Store {
   Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) override {
     METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
     return pg::Query(pool_, [&](Session& s) -> Result<PortBinding> {
-      METASTACK_ASSIGN_OR_RETURN(Rows router,
-                                 s.Exec("SELECT 1 FROM routers WHERE id = $1", {router_id}));
+      METASTACK_ASSIGN_OR_RETURN(Rows router, s.Exec(pg::kRouterExistsSql, {router_id}));
       if (router.empty()) return NotFound("router", router_id);
-      // count(*) OVER () is taken before LIMIT: the number of matches, for the message.
-      METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT p.port_id, p.mac, p.network_id, p.ip_address, p.instance_uuid, "
-                            "p.project_id, count(*) OVER () FROM port_index p "
-                            "JOIN networks n ON n.id = p.network_id "
-                            "WHERE n.router_id = $1 AND p.ip_address = $2 LIMIT 1",
-                            {router_id, canonical}));
+      METASTACK_ASSIGN_OR_RETURN(Rows rows,
+                                 s.Exec(pg::kFindPortOnRouterSql, {router_id, canonical}));
       if (rows.empty()) return NotFound("port with IP " + canonical + " behind router", router_id);
       if (int64_t count = rows.Int(0, 6); count > 1)
         return Conflict(std::to_string(count) + " ports have IP " + canonical + " behind router " +

@@ -17,6 +17,7 @@
 
 #include "store/memory_store.h"
 #include "store/postgres_listener.h"
+#include "store/postgres_schema.h"
 #include "store/postgres_test_cluster.h"
 #include "store/store_contract_test.h"
 
@@ -130,6 +131,25 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
   EXPECT_EQ(opened.load(), 4);
   EXPECT_EQ(*cluster_->Exec(db_, "SELECT count(*) || ' ' || max(version) FROM schema_version"),
             "1 1");
+}
+
+// The metadata path's look-ups are served by indexes. With sequential scans priced out
+// (enable_seqscan = off) the planner still picks one when, and only when, no index can serve.
+TEST_F(PostgresStoreTest, LookupsSearchIndexesNeverScan) {
+  ASSERT_TRUE(Open());
+  const std::pair<const char*, const char*> queries[] = {
+      {pg::kGetInstanceSql, "('00000000-0000-4000-8000-000000000001')"},
+      {pg::kRouterExistsSql, "('r1')"},
+      {pg::kFindPortOnNetworkSql, "('net-a', '10.0.0.5')"},
+      {pg::kFindPortOnRouterSql, "('r1', '10.0.0.5')"},
+  };
+  for (const auto& [sql, args] : queries) {
+    auto plan = cluster_->Exec(db_, std::string("SET enable_seqscan = off; PREPARE q AS ") + sql +
+                                        "; EXPLAIN (FORMAT JSON) EXECUTE q" + args);
+    ASSERT_TRUE(plan) << plan.error().ToString();
+    EXPECT_EQ(plan->find("Seq Scan"), std::string::npos) << sql << "\n  plan: " << *plan;
+    EXPECT_NE(plan->find("Index"), std::string::npos) << sql << "\n  plan: " << *plan;
+  }
 }
 
 TEST(PostgresStoreOpenTest, BadConnectionString) {
