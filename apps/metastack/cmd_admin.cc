@@ -352,14 +352,13 @@ Run SetupPort(CLI::App& app) {
   list->add_flag("--json", f->json, "Print JSON");
   list->callback([=] {
     *run = [=] {
-      return Execute(f->t, {"GET", "/v1/ports", f->network.empty() ? "" : "network_id=" + Enc(f->network), ""},
-                     [&](const Json& j) {
-                       if (f->json) return PrintJson(j["ports"]);
-                       for (const auto& p : j["ports"])
-                         std::cout << Str(p["network_id"]) << "  " << Str(p["ip_address"]) << "  "
-                                   << Str(p["mac"]) << "  " << Str(p["port_id"]) << "  "
-                                   << Str(p["instance_id"]) << "\n";
-                     });
+      return List(f->t, "/v1/ports", f->network.empty() ? "" : "network_id=" + Enc(f->network), "ports",
+                  {{"NETWORK", [](const Json& j) { return Str(j["network_id"]); }},
+                   {"IP", [](const Json& j) { return Str(j["ip_address"]); }},
+                   {"MAC", [](const Json& j) { return Str(j["mac"]); }},
+                   {"PORT", [](const Json& j) { return Str(j["port_id"]); }},
+                   {"INSTANCE", [](const Json& j) { return Str(j["instance_id"]); }}},
+                  f->json);
     };
   });
   CLI::App* lookup = sub("lookup", "Resolve a guest address as the metadata agent does");

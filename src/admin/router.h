@@ -12,7 +12,8 @@
 //   DELETE /v1/instances/{uuid}/password               the operator's password reset
 //   GET|POST /v1/networks, GET|DELETE /v1/networks/{id}, PUT /v1/networks/{id}/router
 //   GET|POST /v1/routers,  GET|DELETE /v1/routers/{id}
-//   GET    /v1/ports[?network_id=]                     every fixed IP of every port
+//   GET    /v1/ports[?network_id=&limit=&after=]       every fixed IP of every port, paginated
+//                                                      by (network, IP): "next" is "NETWORK IP"
 //   GET    /v1/ports/lookup?ip=&(network_id=|router_id=)   what the metadata agent resolves
 // Errors: {"error": {"code": "conflict", "message": "...", "field": "ports[0].network_id"}}
 // with the status of http::ErrorResponse. Blocking (store calls): run it off the io_context.

@@ -128,6 +128,40 @@ TEST_F(RouterTest, Pagination) {
   EXPECT_TRUE(page2.body["next"].is_null());
 }
 
+TEST_F(RouterTest, PortsArePagedLikeEveryList) {
+  Call("POST", "/v1/networks", R"({"id": "net-a"})");
+  Call("POST", "/v1/networks", R"({"id": "net-a2"})");
+  for (int i = 0; i < 5; ++i) {
+    Json d = Json::parse(Doc("10.0.0." + std::to_string(10 + i), i % 2 ? "net-a2" : "net-a"));
+    d["uuid"] = "00000000-0000-4000-8000-00000000000" + std::to_string(i);
+    d["ports"][0]["id"] = "port-" + std::to_string(i);
+    ASSERT_EQ(Call("POST", "/v1/instances", d.dump()).status, 201u);
+  }
+  std::vector<std::string> seen, cursors;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    AdminReply page = Call("GET", "/v1/ports?limit=2" + (after.empty() ? "" : "&after=" + after));
+    ASSERT_EQ(page.status, 200u) << page.body.dump();
+    EXPECT_LE(page.body["ports"].size(), 2u);
+    for (const auto& b : page.body["ports"])
+      seen.push_back(b["network_id"].get<std::string>() + "/" + b["ip_address"].get<std::string>());
+    if (page.body["next"].is_null()) break;
+    after = page.body["next"].get<std::string>();
+    cursors.push_back(after);
+    for (auto& c : after)
+      if (c == ' ') c = '+';
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"net-a/10.0.0.10", "net-a/10.0.0.12", "net-a/10.0.0.14",
+                                            "net-a2/10.0.0.11", "net-a2/10.0.0.13"}));
+  EXPECT_EQ(cursors, (std::vector<std::string>{"net-a 10.0.0.12", "net-a2 10.0.0.11"}));
+  AdminReply filtered = Call("GET", "/v1/ports?network_id=net-a2&limit=1000");
+  EXPECT_EQ(filtered.body["ports"].size(), 2u);
+  EXPECT_TRUE(filtered.body["next"].is_null());
+  AdminReply bad = Call("GET", "/v1/ports?limit=1001");
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_EQ(bad.body["error"]["field"], "limit");
+}
+
 TEST_F(RouterTest, PasswordReset) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   Call("POST", "/v1/instances", Doc());
