@@ -1,6 +1,10 @@
 #include "admin/router.h"
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <random>
+#include <thread>
 #include <vector>
 
 #include "http/error_response.h"
@@ -94,6 +98,18 @@ void MergePatch(Json& target, const Json& patch) {
   }
 }
 
+// A PATCH without ?revision= is a merge, not a bet: it retries while other writers keep winning
+// the race for the instance, backing off a random while (up to 25 ms) so that a crowd of
+// writers on one instance, through one node or many, drains instead of colliding again.
+constexpr int kPatchAttempts = 100;
+
+void BackOff(int attempt) {
+  thread_local std::minstd_rand random(std::random_device{}());
+  int ceiling_us = std::min(250 << std::min(attempt, 7), 25'000);
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(std::uniform_int_distribution<int>(0, ceiling_us)(random)));
+}
+
 template <typename T, typename F>
 Result<Json> Page(const Result<store::Page<T>>& page, const char* key, F to_json) {
   if (!page) return std::unexpected(page.error());
@@ -180,9 +196,11 @@ Result<AdminReply> Instances(store::Store& s, const AdminRequest& req,
           METASTACK_ASSIGN_OR_RETURN(auto inst, core::ParseInstanceJson(doc));
           auto rec = s.ReplaceInstance(inst, cur.revision);
           if (rec) return AdminReply{200, InstanceJson(*rec)};
-          if (rec.error().code != ErrorCode::kConflict || revision || attempt >= 10 ||
+          if (rec.error().code != ErrorCode::kConflict || revision ||
+              attempt + 1 >= kPatchAttempts ||
               rec.error().message.find("changed (revision") == std::string::npos)
             return std::unexpected(rec.error());
+          BackOff(attempt);
         }
       }
       METASTACK_ASSIGN_OR_RETURN(auto inst, core::ParseInstanceJson(body));

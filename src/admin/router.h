@@ -7,7 +7,8 @@
 //   POST   /v1/instances                               create from an instance document
 //   GET    /v1/instances/{uuid}                        {"instance": doc, "revision": n}
 //   PUT    /v1/instances/{uuid}[?revision=n]           replace (409 if the revision moved)
-//   PATCH  /v1/instances/{uuid}[?revision=n]           JSON merge patch (RFC 7386) of the doc
+//   PATCH  /v1/instances/{uuid}[?revision=n]           JSON merge patch (RFC 7386) of the doc;
+//                                                      without n it retries lost races itself
 //   DELETE /v1/instances/{uuid}
 //   DELETE /v1/instances/{uuid}/password               the operator's password reset
 //   GET|POST /v1/networks, GET|DELETE /v1/networks/{id}, PUT /v1/networks/{id}/router

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string_view>
+
 #include "store/memory_store.h"
 
 namespace metastack::admin {
@@ -160,6 +162,74 @@ TEST_F(RouterTest, PortsArePagedLikeEveryList) {
   AdminReply bad = Call("GET", "/v1/ports?limit=1001");
   EXPECT_EQ(bad.status, 400u);
   EXPECT_EQ(bad.body["error"]["field"], "limit");
+}
+
+// A store on which another writer edits the instance just before each of this caller's first
+// `losses` replaces, so that each of them finds its revision stale.
+class RivalWriterStore : public store::Store {
+ public:
+  RivalWriterStore(store::Store& inner, int losses) : inner_(inner), losses_(losses) {}
+  int rival_edits() const { return rival_edits_; }
+
+  Result<store::InstanceRecord> ReplaceInstance(const core::Instance& instance,
+                                                std::optional<int64_t> expected) override {
+    if (rival_edits_ < losses_) {
+      auto current = inner_.GetInstance(instance.uuid);
+      if (!current) return std::unexpected(current.error());
+      current->instance.meta.emplace_back("rival-" + std::to_string(rival_edits_++), "x");
+      if (auto r = inner_.ReplaceInstance(current->instance, std::nullopt); !r) return r;
+    }
+    return inner_.ReplaceInstance(instance, expected);
+  }
+  Result<store::InstanceRecord> CreateInstance(const core::Instance& i) override { return inner_.CreateInstance(i); }
+  Result<store::InstanceRecord> GetInstance(std::string_view u) override { return inner_.GetInstance(u); }
+  Result<store::Page<store::InstanceRecord>> ListInstances(const store::ListOptions& o) override { return inner_.ListInstances(o); }
+  Status DeleteInstance(std::string_view u) override { return inner_.DeleteInstance(u); }
+  Result<store::InstanceRecord> SetPassword(std::string_view u, std::string_view p) override { return inner_.SetPassword(u, p); }
+  Result<store::InstanceRecord> ResetPassword(std::string_view u) override { return inner_.ResetPassword(u); }
+  Result<store::Network> CreateNetwork(const store::Network& n) override { return inner_.CreateNetwork(n); }
+  Result<store::Network> GetNetwork(std::string_view id) override { return inner_.GetNetwork(id); }
+  Result<store::Page<store::Network>> ListNetworks(const store::ListOptions& o) override { return inner_.ListNetworks(o); }
+  Status DeleteNetwork(std::string_view id) override { return inner_.DeleteNetwork(id); }
+  Result<store::Router> CreateRouter(const store::Router& r) override { return inner_.CreateRouter(r); }
+  Result<store::Router> GetRouter(std::string_view id) override { return inner_.GetRouter(id); }
+  Result<store::Page<store::Router>> ListRouters(const store::ListOptions& o) override { return inner_.ListRouters(o); }
+  Status DeleteRouter(std::string_view id) override { return inner_.DeleteRouter(id); }
+  Result<store::Network> SetNetworkRouter(std::string_view n, std::string_view r) override { return inner_.SetNetworkRouter(n, r); }
+  Result<store::PortBinding> FindPortOnNetwork(std::string_view n, std::string_view ip) override { return inner_.FindPortOnNetwork(n, ip); }
+  Result<store::PortBinding> FindPortOnRouter(std::string_view r, std::string_view ip) override { return inner_.FindPortOnRouter(r, ip); }
+  Result<std::vector<store::PortBinding>> ListPorts(std::string_view n) override { return inner_.ListPorts(n); }
+  Result<int64_t> CurrentRevision() override { return inner_.CurrentRevision(); }
+  std::unique_ptr<store::Subscription> Subscribe(std::function<void(const store::Change&)> cb) override {
+    return inner_.Subscribe(std::move(cb));
+  }
+
+ private:
+  store::Store& inner_;
+  int losses_;
+  int rival_edits_ = 0;
+};
+
+// Many writers on one instance (several API nodes on one PostgreSQL) make a PATCH lose the
+// race again and again; without ?revision= it must still apply, and keep the others' edits.
+TEST_F(RouterTest, PatchWithoutRevisionOutlastsRivalWriters) {
+  Call("POST", "/v1/networks", R"({"id": "net-a"})");
+  ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
+  RivalWriterStore rivals(*store_, 30);
+  AdminReply r = Dispatch(rivals, {"PATCH", std::string("/v1/instances/") + kUuid, "",
+                                   R"({"meta": {"mine": "yes"}})"});
+  ASSERT_EQ(r.status, 200u) << r.body.dump();
+  EXPECT_EQ(rivals.rival_edits(), 30);
+  const Json& meta = r.body["instance"]["meta"];
+  EXPECT_EQ(meta["mine"], "yes");
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(meta["rival-" + std::to_string(i)], "x") << i;
+  // With an explicit revision a lost race is the caller's to handle: 409 at once.
+  int64_t revision = r.body["revision"];
+  RivalWriterStore one_rival(*store_, 1);
+  AdminReply pinned = Dispatch(one_rival, {"PATCH", std::string("/v1/instances/") + kUuid,
+                                           "revision=" + std::to_string(revision),
+                                           R"({"meta": {"pinned": "yes"}})"});
+  EXPECT_EQ(pinned.status, 409u) << pinned.body.dump();
 }
 
 TEST_F(RouterTest, PasswordReset) {
