@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """The metastack command line as an operator uses it: exit codes, messages read verbatim, and
-that a failed render writes nothing."""
+that a failed render writes nothing. The operators' verbs (instance, network, router, port) run
+one script twice, directly on a SQLite store (--store) and through a running admin API (--url,
+--token-file), and must print the same thing both ways."""
 import base64
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -144,6 +148,106 @@ class CliTest(unittest.TestCase):
         self.assertIn(b'--out is required', r.stderr)
         r = run('frobnicate')
         self.assertEqual(r.returncode, 2)
+
+
+ROUTER = 'c0ffee00-1234-4abc-8def-0123456789ab'
+NETWORK = '7e5a1b2c-3d4e-4f50-9a8b-7c6d5e4f3a2b'
+UUID = 'b65cee2f-8c69-4aeb-be2f-f79742548fc2'
+PORT = '1f8b2e6a-3c4d-4e5f-8a9b-0c1d2e3f4a5b'
+PROJECT = '3d2b1fa1c2e84b6d9f4e0d7c9a6b5e41'
+TOKEN = 'operator-token-0123456789abcdef'
+
+
+class OperatorVerbsTest(unittest.TestCase):
+    """(arguments, exit code, stdout, stderr) of each step, in order; stdout None = not compared
+    (JSON whose shape other tests check)."""
+
+    SCRIPT = [
+        (['router', 'create', ROUTER, '--name', 'edge', '--project', PROJECT], 0, None, ''),
+        (['router', 'create', ROUTER], 1, '', f'metastack: router {ROUTER} exists\n'),
+        (['network', 'create', NETWORK, '--name', 'private', '--project', PROJECT, '--router',
+          'nope'], 1, '', 'metastack: router_id: unknown router nope\n'),
+        (['network', 'create', NETWORK, '--name', 'private', '--project', PROJECT, '--router',
+          ROUTER], 0, None, ''),
+        (['instance', 'create', '-f', EXAMPLE], 0, None, ''),
+        (['instance', 'create', '-f', EXAMPLE], 1, '', f'metastack: instance {UUID} exists\n'),
+        (['instance', 'list'], 0,
+         'UUID                                  HOSTNAME  PROJECT                           REVISION\n'
+         f'{UUID}  web-01    {PROJECT}  3\n', ''),
+        (['network', 'list'], 0,
+         'ID                                    NAME     PROJECT                           ROUTER\n'
+         f'{NETWORK}  private  {PROJECT}  {ROUTER}\n', ''),
+        (['router', 'list'], 0,
+         'ID                                    NAME  PROJECT\n'
+         f'{ROUTER}  edge  {PROJECT}\n', ''),
+        (['port', 'list'], 0,
+         'NETWORK                               IP        MAC                PORT'
+         '                                  INSTANCE\n'
+         f'{NETWORK}  10.0.0.5  fa:16:3e:12:34:56  {PORT}  {UUID}\n', ''),
+        (['port', 'lookup', '--ip', '::ffff:10.0.0.5', '--router', ROUTER], 0,
+         json.dumps({'port_id': PORT, 'mac': 'fa:16:3e:12:34:56', 'network_id': NETWORK,
+                     'ip_address': '10.0.0.5', 'instance_id': UUID, 'project_id': PROJECT},
+                    indent=2) + '\n', ''),
+        (['port', 'lookup', '--ip', '10.0.0.6', '--network', NETWORK], 1, '',
+         f'metastack: no port with IP 10.0.0.6 on network {NETWORK}\n'),
+        (['instance', 'set-meta', UUID, 'role=db', '--unset', 'tier'], 0, None, ''),
+        (['instance', 'set-meta', UUID, 'nonsense'], 2, '',
+         'metastack: expected key=value: nonsense\n'),
+        (['instance', 'show', UUID], 0, None, ''),
+        (['network', 'delete', NETWORK], 1, '',
+         f'metastack: network {NETWORK} has port {PORT} of instance {UUID}\n'),
+        (['router', 'delete', ROUTER], 1, '',
+         f'metastack: router {ROUTER} has network {NETWORK} attached\n'),
+        (['instance', 'delete', UUID], 0, '', ''),
+        (['instance', 'delete', UUID], 1, '', f'metastack: no instance {UUID}\n'),
+        (['network', 'delete', NETWORK], 0, '', ''),
+        (['router', 'delete', ROUTER], 0, '', ''),
+        (['instance', 'list'], 0, 'UUID  HOSTNAME  PROJECT  REVISION\n', ''),
+        (['port', 'list', '--json'], 0, '[]\n', ''),
+    ]
+
+    def play(self, target):
+        transcript = []
+        for args, code, stdout, stderr in self.SCRIPT:
+            r = run(*args, *target)
+            out = r.stdout.decode()
+            transcript.append((args, r.returncode, out if stdout is not None else None,
+                               r.stderr.decode()))
+            if args[:2] == ['instance', 'show'] and r.returncode == 0:
+                shown = json.loads(out)
+                self.assertEqual(shown['instance']['meta'], {'role': 'db'})
+                self.assertEqual(shown['revision'], 4)
+        return transcript
+
+    def test_same_script_on_a_store_and_through_the_admin_api(self):
+        want = [(args, code, stdout, stderr) for args, code, stdout, stderr in self.SCRIPT]
+        with tempfile.TemporaryDirectory() as d:
+            d = pathlib.Path(d)
+            on_store = self.play(['--store', f'sqlite:{d}/store.db'])
+            self.assertEqual(on_store, want)
+            (d / 'token').write_text(TOKEN + '\n')
+            ready = d / 'ready.json'
+            api = subprocess.Popen(
+                [METASTACK, 'api', '--store', 'memory:', '--source-listen', '127.0.0.1:0',
+                 '--admin-listen', '127.0.0.1:0', '--admin-token-file', d / 'token',
+                 '--ready-file', ready, '--log-level', 'error'],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 15
+                while not ready.exists():
+                    self.assertIsNone(api.poll(), 'metastack api exited')
+                    self.assertLess(time.monotonic(), deadline, 'metastack api did not start')
+                    time.sleep(0.02)
+                url = f'http://127.0.0.1:{json.loads(ready.read_text())["admin"]}'
+                through_api = self.play(['--url', url, '--token-file', d / 'token'])
+                self.assertEqual(through_api, want)
+                (d / 'wrong').write_text('x' * 32)
+                r = run('router', 'list', '--url', url, '--token-file', d / 'wrong')
+                self.assertEqual((r.returncode, r.stderr.decode()),
+                                 (1, 'metastack: wrong token\n'))
+            finally:
+                api.send_signal(signal.SIGTERM)
+                api.wait(10)
 
 
 if __name__ == '__main__':
