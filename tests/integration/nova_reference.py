@@ -11,7 +11,9 @@ asks Nova's metadata code for
   ``nova.api.metadata.handler.MetadataRequestHandler`` in signed (Neutron
   proxy) mode, and
 * the config drive file set, through ``InstanceMetadata(...)
-  .metadata_for_config_drive()`` called the way the libvirt driver calls it.
+  .metadata_for_config_drive()`` called the way the libvirt driver calls it,
+* or, with --serve, the same WSGI app over HTTP/1.1 under eventlet.wsgi (as
+  nova-api-metadata runs it), for a metadata agent to use as its upstream.
 
 Only database-ish look-ups are stubbed: the instance load, its security
 groups, its block device mappings and Neutron's API.
@@ -19,11 +21,14 @@ groups, its block device mappings and Neutron's API.
 Run it with Debian's interpreter (it needs python3-nova):
 
     /usr/bin/python3 nova_reference.py INSTANCE.json [--dhcp-domain D] \
-        [--address IP] (--paths-file F | --config-drive)
+        [--address IP] [--shared-secret S] \
+        (--paths-file F | --config-drive | --serve PORT_FILE)
 
 --paths-file holds one request per line, ``PATH`` or ``METHOD PATH``.
 Output is JSON on stdout: a list of {"method", "path", "status",
 "content_type", "body_b64"} for HTTP, {relpath: body_b64} for a config drive.
+--serve listens on a free loopback port, writes its number to PORT_FILE once
+accepting, and serves until killed.
 
 Document conventions beyond reference/nova.md: a device field that is null
 counts as absent; ``vendor_data`` null counts as absent; a subnet without
@@ -88,9 +93,9 @@ def _present(mapping, key):
     return mapping.get(key) is not None
 
 
-def signed_headers(instance_uuid, project_id, address):
+def signed_headers(instance_uuid, project_id, address, secret=SHARED_SECRET):
     """Headers the Neutron metadata agent adds to a proxied request."""
-    sig = hmac.new(SHARED_SECRET.encode(), instance_uuid.encode(),
+    sig = hmac.new(secret.encode(), instance_uuid.encode(),
                    hashlib.sha256).hexdigest()
     return {
         'X-Instance-ID': instance_uuid,
@@ -308,8 +313,10 @@ class NovaReference:
 
     Use as a context manager (it owns a temporary vendor data file)."""
 
-    def __init__(self, doc, dhcp_domain=None, address=DEFAULT_ADDRESS):
+    def __init__(self, doc, dhcp_domain=None, address=DEFAULT_ADDRESS,
+                 shared_secret=SHARED_SECRET):
         self.doc = doc
+        self.shared_secret = shared_secret
         self.address = address
         self.dhcp_domain = dhcp_domain
         self.ctxt = nova_context.get_admin_context()
@@ -340,7 +347,7 @@ class NovaReference:
             ('api', 'metadata_cache_expiration'): 0,
             ('api', 'dhcp_domain'): DEFAULT_DHCP_DOMAIN,
             ('neutron', 'service_metadata_proxy'): True,
-            ('neutron', 'metadata_proxy_shared_secret'): SHARED_SECRET,
+            ('neutron', 'metadata_proxy_shared_secret'): self.shared_secret,
         }
         for group, opts in (self.doc.get('conf') or {}).items():
             for name, value in opts.items():
@@ -376,7 +383,7 @@ class NovaReference:
     def http(self, requests):
         """Answers to [(method, path)], each through Nova's WSGI app."""
         headers = signed_headers(self.doc['uuid'], self.doc['project_id'],
-                                 self.address)
+                                 self.address, self.shared_secret)
         answers = []
         with self._configured():
             app = handler.MetadataRequestHandler()
@@ -402,6 +409,20 @@ class NovaReference:
                                 'status': status, 'content_type': ctype,
                                 'body': body})
         return answers
+
+    def serve(self, port_file, host='127.0.0.1'):
+        """Nova's WSGI app over HTTP/1.1 with keep-alive, under eventlet.wsgi
+        as nova-api-metadata serves it; never returns."""
+        import eventlet  # noqa: E402 (only this mode needs it)
+        import eventlet.wsgi  # noqa: E402
+        with self._configured():
+            app = handler.MetadataRequestHandler()
+            sock = eventlet.listen((host, 0))
+            tmp = port_file + '.tmp'
+            with open(tmp, 'w', encoding='ascii') as f:
+                f.write(str(sock.getsockname()[1]))
+            os.rename(tmp, port_file)
+            eventlet.wsgi.server(sock, app, log_output=False)
 
     def config_drive(self):
         """{relpath: bytes} as the libvirt driver's config drive holds."""
@@ -439,14 +460,18 @@ def main(argv=None):
     ap.add_argument('instance')
     ap.add_argument('--dhcp-domain', default=None)
     ap.add_argument('--address', default=DEFAULT_ADDRESS)
+    ap.add_argument('--shared-secret', default=SHARED_SECRET)
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument('--paths-file')
     mode.add_argument('--config-drive', action='store_true')
+    mode.add_argument('--serve', metavar='PORT_FILE')
     args = ap.parse_args(argv)
 
     b64 = lambda b: base64.b64encode(b).decode('ascii')  # noqa: E731
     with NovaReference(load_doc(args.instance), args.dhcp_domain,
-                       args.address) as ref:
+                       args.address, args.shared_secret) as ref:
+        if args.serve:
+            ref.serve(args.serve)
         if args.config_drive:
             out = {p: b64(b) for p, b in ref.config_drive().items()}
         else:
