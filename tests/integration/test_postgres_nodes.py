@@ -79,7 +79,7 @@ def free_port():
 class Cluster:
     """A throwaway PostgreSQL server on a unix socket in a temp dir (see module docstring)."""
 
-    def __init__(self):
+    def __init__(self, also_remove):
         found = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'),
                        key=lambda p: int(p.split('/')[4]))
         if not found:
@@ -96,14 +96,15 @@ class Cluster:
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             self.user_prefix = [shutil.which('runuser') or '/usr/sbin/runuser', '-u',
                                 'postgres', '--']
-        # Cleans up when our end of its stdin closes: at stop(), or when this process dies.
+        # Cleans up when our end of its stdin closes: at stop(), or when this process dies
+        # (then `also_remove`, the test's own temp dir, goes too).
         script = ('read _; "$@" "$PGCTL" stop -D "$DATA" -m immediate -s >/dev/null 2>&1; '
-                  'rm -rf "$DIR"')
+                  'rm -rf "$DIR" "$ALSO"')
         self.watchdog = subprocess.Popen(
             ['/bin/sh', '-c', script, 'sh', *self.user_prefix], stdin=subprocess.PIPE,
             start_new_session=True,
             env=dict(os.environ, PGCTL=str(self.bin / 'pg_ctl'), DATA=str(self.data),
-                     DIR=str(self.dir)))
+                     DIR=str(self.dir), ALSO=str(also_remove)))
         self.run('initdb', '-D', self.data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8',
                  '--locale=C', '-N')
         self.run('pg_ctl', '-D', self.data, '-l', self.dir / 'server.log', '-w', '-t', '60',
@@ -280,7 +281,7 @@ def setUpModule():
     global TMP, CLUSTER, STORE, A, B
     TMP = tempfile.TemporaryDirectory(prefix='metastack-pg-nodes-')
     try:
-        CLUSTER = Cluster()
+        CLUSTER = Cluster(also_remove=TMP.name)
         STORE = CLUSTER.create_database('metastack')
         # Both start together: their schema migrations race on the fresh database.
         A, B = Node('a', TMP.name, STORE), Node('b', TMP.name, STORE)
