@@ -123,9 +123,28 @@ nginx_len=$(curl -sf "http://127.0.0.1:$nginx_port$PATH_MD" | wc -c)
 [ "$ours_len" = "$nginx_len" ] || { echo "api_bench: bodies differ: ours $ours_len bytes, nginx $nginx_len" >&2; exit 1; }
 
 # --- wrk -------------------------------------------------------------------------------------
-run_wrk() {  # port seconds -> the RESULT line
-  wrk -t"$THREADS" -c"$CONNS" -d"$2"s -s "$ROOT/bench/api_bench.lua" "http://127.0.0.1:$1$PATH_MD" |
-    grep '^RESULT'
+# CPU time (user + system, in clock ticks) of a server: the process and its children (nginx's
+# workers). CPU per request is what a run on a busy machine still measures fairly: requests/s
+# there depends on what else runs, CPU microseconds per answer much less.
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+run_wrk() {  # port seconds [server pid] -> the RESULT line, with cpu_us (per request) if a pid
+  local before=0 line
+  [ -n "${3:-}" ] && before=$(cpu_ticks "$3")
+  line=$(wrk -t"$THREADS" -c"$CONNS" -d"$2"s -s "$ROOT/bench/api_bench.lua" "http://127.0.0.1:$1$PATH_MD" |
+    grep '^RESULT')
+  if [ -n "${3:-}" ]; then
+    local ticks=$(( $(cpu_ticks "$3") - before )) hz
+    hz=$(getconf CLK_TCK)
+    line+=" cpu_us=$(awk -v t="$ticks" -v hz="$hz" -v n="$(field "$line" requests)" \
+      'BEGIN {printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0)}')"
+  fi
+  echo "$line"
 }
 field() { sed -E "s/.* $2=([^ ]+).*/\1/" <<<"$1"; }
 
@@ -139,8 +158,8 @@ run_wrk "$nginx_port" 2 >/dev/null
 best_ours="" best_nginx=""
 for round in $(seq "$ROUNDS"); do
   for who in ours nginx; do
-    port=$api_port; [ "$who" = nginx ] && port=$nginx_port
-    line=$(run_wrk "$port" "$DURATION")
+    port=$api_port pid=$api_pid; [ "$who" = nginx ] && port=$nginx_port pid=$nginx_pid
+    line=$(run_wrk "$port" "$DURATION" "$pid")
     printf '   round %d %-5s %s\n' "$round" "$who" "${line#RESULT }"
     rps=$(field "$line" rps)
     if [ "$who" = ours ]; then
@@ -152,13 +171,15 @@ for round in $(seq "$ROUNDS"); do
 done
 ratio=$(awk -v a="$(field "$best_ours" rps)" -v b="$(field "$best_nginx" rps)" 'BEGIN {printf "%.2f", a / b}')
 echo
-printf '%-8s %12s %10s %10s %10s %8s\n' "" "requests/s" "p50 ms" "p99 ms" "max ms" "non-2xx"
+printf '%-8s %12s %10s %10s %10s %8s %12s\n' "" "requests/s" "p50 ms" "p99 ms" "max ms" "non-2xx" "CPU us/req"
 for who in ours nginx; do
   line=$best_ours; [ "$who" = nginx ] && line=$best_nginx
-  printf '%-8s %12s %10s %10s %10s %8s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
-    "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)"
+  printf '%-8s %12s %10s %10s %10s %8s %12s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+    "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)" "$(field "$line" cpu_us)"
 done
 echo "ratio ours/nginx (requests/s): $ratio   (goal >= 0.70; p99 goal < 2 ms)"
+cpu_ratio=$(awk -v a="$(field "$best_nginx" cpu_us)" -v b="$(field "$best_ours" cpu_us)" 'BEGIN {printf "%.2f", a / b}')
+echo "ratio nginx/ours (CPU per request): $cpu_ratio   (what requests/s would be with both alone on the cores)"
 if [ "${LIGHT_CONNS:-8}" != 0 ]; then
   # At 64 connections both servers and wrk saturate the cores, so latency is mostly queueing
   # (p50 ~ connections / requests/s); a light load shows the service time.

@@ -7,9 +7,9 @@
 #include "api/service.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "daemon.h"
 #include "http/server.h"
 #include "store/store.h"
-#include "daemon.h"
 #include "verbs.h"
 
 namespace metastack::cli {
@@ -18,7 +18,8 @@ std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const st
   size_t colon = text.rfind(':');
   if (colon == std::string::npos) throw CLI::ValidationError(flag, "expected HOST:PORT: " + text);
   std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "::";
   int port = -1;
   try {
@@ -85,12 +86,12 @@ int RunApi(const ApiFlags& f) {
   asio::thread_pool pool(f.store_threads);
   http::Metrics metrics;
   api::MetadataApi api(**store, pool, options, metrics);
-  http::Server server(ioc, f.limits.Build());
+  http::IoPool connections(f.threads);  // metadata requests run here, one context per thread
+  http::Server server(ioc, f.limits.Build(), &connections);
   http::Server admin_server(ioc, http::Limits{});
   api::AdminEndpoints admin(**store, pool, metrics, &api, &server);
 
-  nlohmann::json ready = {{"signed", nlohmann::json::array()},
-                          {"source", nlohmann::json::array()}};
+  nlohmann::json ready = {{"signed", nlohmann::json::array()}, {"source", nlohmann::json::array()}};
   auto listen = [&](const std::string& spec, const char* flag, http::Handler handler,
                     const char* kind) {
     auto [host, port] = ParseHostPort(spec, flag);
@@ -101,24 +102,28 @@ int RunApi(const ApiFlags& f) {
     return ep->port();
   };
   for (const auto& l : signed_listen)
-    ready["signed"].push_back(listen(l, "--signed-listen", api.Handler(api::Identification::kSigned), "signed"));
+    ready["signed"].push_back(
+        listen(l, "--signed-listen", api.Handler(api::Identification::kSigned), "signed"));
   for (const auto& l : f.source_listen)
-    ready["source"].push_back(
-        listen(l, "--source-listen", api.Handler(api::Identification::kSourceAddress), "source address"));
+    ready["source"].push_back(listen(
+        l, "--source-listen", api.Handler(api::Identification::kSourceAddress), "source address"));
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
     std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);
-    auto ep = admin_server.ListenTcp(host, port,
-                                     admin::MakeAdminHandler(**store, pool, token, admin.Handler()));
+    auto ep = admin_server.ListenTcp(
+        host, port, admin::MakeAdminHandler(**store, pool, token, admin.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
     LogInfo("api", "admin (healthz, metrics) on " + host + ":" + std::to_string(ep->port()));
   }
   WriteReadyFile(f.ready_file, ready.dump());
-  RunUntilSignalled(ioc, f.threads, [&] {
+  // The io_context itself only accepts, answers the admin listener and waits for signals.
+  RunUntilSignalled(ioc, 1, [&] {
     server.Stop();
     admin_server.Stop();
   });
+  connections.Stop();
+  connections.Join();
   pool.join();
   return kExitOk;
 }
@@ -137,8 +142,9 @@ Run SetupApi(CLI::App& app) {
   app.add_option("--source-listen", f->source_listen,
                  "HOST:PORT identifying callers by source address (flat networks, or "
                  "169.254.169.254:80 itself); repeatable");
-  app.add_option("--admin-listen", f->admin_listen,
-                 "HOST:PORT for the admin API, /healthz and /metrics ('' to disable); never guest-facing")
+  app.add_option(
+         "--admin-listen", f->admin_listen,
+         "HOST:PORT for the admin API, /healthz and /metrics ('' to disable); never guest-facing")
       ->capture_default_str();
   app.add_option("--secret-file", f->secret_file,
                  "File holding the secret shared with the metadata agent (HMAC-SHA256 key)");

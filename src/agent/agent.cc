@@ -26,7 +26,12 @@ beast::string_view Bsv(std::string_view s) { return {s.data(), s.size()}; }
 MetadataAgent::MetadataAgent(store::Store& store, asio::thread_pool& pool,
                              std::shared_ptr<http::Upstream> api, AgentOptions options,
                              http::Metrics& metrics)
-    : store_(store), pool_(pool), api_(std::move(api)), options_(std::move(options)), metrics_(metrics) {
+    : store_(store),
+      pool_(pool),
+      api_(std::move(api)),
+      options_(std::move(options)),
+      metrics_(metrics),
+      signer_(options_.shared_secret) {
   metrics_.Describe("metastack_agent_requests_total", "counter", "Requests answered, by status");
   metrics_.Describe("metastack_agent_request_seconds", "histogram", "Time to answer a request");
   subscription_ = store_.Subscribe([this](const store::Change&) {
@@ -43,7 +48,8 @@ void MetadataAgent::Record(unsigned status, double seconds) {
   metrics_.Observe("metastack_agent_request_seconds", "", seconds);
 }
 
-asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router, const std::string& id,
+asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
+                                                                  const std::string& id,
                                                                   const std::string& ip) {
   std::string key = (router ? "r:" : "n:") + id + ":" + ip;
   uint64_t epoch;
@@ -73,17 +79,18 @@ asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router, c
 asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   auto started = std::chrono::steady_clock::now();
   auto done = [&](http::Response r) {
-    Record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    Record(r.status,
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return r;
   };
   std::string_view xff = req.Header(header::kForwardedFor);
   if (xff.empty() || req.HeaderCount(header::kForwardedFor) > 1)
-    co_return done(FromError(MakeError(ErrorCode::kInvalidArgument,
-                                       "exactly one X-Forwarded-For header is required")));
+    co_return done(FromError(
+        MakeError(ErrorCode::kInvalidArgument, "exactly one X-Forwarded-For header is required")));
   auto ip = core::ParseIp(xff);
   if (!ip)
-    co_return done(FromError(MakeError(ErrorCode::kInvalidArgument,
-                                       "X-Forwarded-For is not an IP address")));
+    co_return done(
+        FromError(MakeError(ErrorCode::kInvalidArgument, "X-Forwarded-For is not an IP address")));
   std::string guest = ip->Unmapped().ToString();
   bool has_router = req.Has(header::kRouterId);
   bool has_network = req.Has(header::kNetworkId);
@@ -100,15 +107,15 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
       LogWarning("agent", port.error().message + "; answering 404");
     else if (port.error().code != ErrorCode::kNotFound)
       LogError("agent", "port lookup for " + guest + ": " + port.error().ToString());
-    co_return done(port.error().code == ErrorCode::kUnavailable ? FromError(port.error()) : NotFound());
+    co_return done(port.error().code == ErrorCode::kUnavailable ? FromError(port.error())
+                                                                : NotFound());
   }
 
   http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
   out.set(Bsv(header::kForwardedFor), Bsv(xff));
   out.set(Bsv(header::kInstanceId), port->instance_id);
   out.set(Bsv(header::kTenantId), port->project_id);
-  out.set(Bsv(header::kInstanceIdSignature),
-          core::SignInstanceId(options_.shared_secret, port->instance_id));
+  out.set(Bsv(header::kInstanceIdSignature), signer_.Sign(port->instance_id));
   out.body() = req.message.body();
   auto res = co_await api_->Send(std::move(out));
   if (!res) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/signing.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "http/upstream.h"
@@ -55,6 +56,7 @@ class MetadataAgent {
   std::shared_ptr<http::Upstream> api_;
   AgentOptions options_;
   http::Metrics& metrics_;
+  core::InstanceSigner signer_;
   std::mutex mu_;
   // (r|n):id:ip -> binding, or nullopt for "no such port" (also worth remembering).
   std::unordered_map<std::string, std::optional<store::PortBinding>> cache_;

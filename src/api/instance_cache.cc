@@ -13,10 +13,13 @@ std::string RouteKey(const core::Route& r) {
   return key;
 }
 
+constexpr size_t kSeedBytes = 512;  // Nova's random_seed
+
 void ZeroRandom(std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); }
 
 const std::string& ZeroSeed() {
-  static const std::string seed = "\"random_seed\": \"" + core::Base64Encode(std::string(512, '\0')) + "\"";
+  static const std::string seed =
+      "\"random_seed\": \"" + core::Base64Encode(std::string(kSeedBytes, '\0')) + "\"";
   return seed;
 }
 
@@ -29,42 +32,41 @@ Result<core::Document> CachedInstance::Render(const core::Route& route,
                            core::Ec2Addresses(record_.instance).fixed_ipv4.empty();
   if (address_dependent) return core::Render(record_.instance, route, settings, ctx);
   std::string key = RouteKey(route);
-  Entry entry;
-  bool found = false;
+  std::shared_ptr<const Entry> entry;
   {
     std::lock_guard lock(mu_);
     auto it = docs_.find(key);
-    if (it != docs_.end()) {
-      entry = it->second;
-      found = true;
-    }
+    if (it != docs_.end()) entry = it->second;
   }
-  if (!found) {
+  if (!entry) {
     core::RenderContext zero = ctx;
     zero.random = ZeroRandom;
     auto doc = core::Render(record_.instance, route, settings, zero);
     if (!doc) return doc;
-    entry.content_type = doc->content_type;
+    auto fresh = std::make_shared<Entry>();
+    fresh->content_type = doc->content_type;
     size_t at = doc->body.find(ZeroSeed());
     if (route.kind == core::RouteKind::kOpenStack && route.file == core::OpenStackFile::kMetaData &&
         at != std::string::npos) {
       size_t value = at + std::string_view("\"random_seed\": \"").size();
-      entry.head = doc->body.substr(0, value);
-      entry.tail = doc->body.substr(at + ZeroSeed().size() - 1);
-      entry.seeded = true;
+      fresh->head = doc->body.substr(0, value);
+      fresh->tail = doc->body.substr(at + ZeroSeed().size() - 1);
+      fresh->seeded = true;
     } else {
-      entry.head = std::move(doc->body);
+      fresh->head = std::move(doc->body);
     }
     std::lock_guard lock(mu_);
-    docs_.emplace(key, entry);
+    entry = docs_.emplace(key, std::move(fresh)).first->second;
   }
-  if (!entry.seeded) return core::Document{std::move(entry.content_type), std::move(entry.head)};
-  uint8_t bytes[512];
+  if (!entry->seeded) return core::Document{entry->content_type, entry->head};
+  uint8_t bytes[kSeedBytes];
   ctx.random(bytes);
-  std::string body = std::move(entry.head);
-  body += core::Base64Encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
-  body += entry.tail;
-  return core::Document{std::move(entry.content_type), std::move(body)};
+  std::string body;
+  body.reserve(entry->head.size() + core::Base64Length(kSeedBytes) + entry->tail.size());
+  body += entry->head;
+  core::AppendBase64(body, std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+  body += entry->tail;
+  return core::Document{entry->content_type, std::move(body)};
 }
 
 std::shared_ptr<const CachedInstance> InstanceCache::Get(const std::string& uuid) {

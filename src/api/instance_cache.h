@@ -38,13 +38,13 @@ class CachedInstance {
  private:
   struct Entry {
     std::string content_type;
-    std::string head;   // the whole body, or the part before the random seed
-    std::string tail;   // the part after the random seed
+    std::string head;  // the whole body, or the part before the random seed
+    std::string tail;  // the part after the random seed
     bool seeded = false;
   };
   store::InstanceRecord record_;
   mutable std::mutex mu_;
-  mutable std::unordered_map<std::string, Entry> docs_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const Entry>> docs_;
 };
 
 class InstanceCache {

@@ -1,5 +1,7 @@
 #include "api/service.h"
 
+#include <openssl/rand.h>
+
 #include "base/file.h"
 #include "base/log.h"
 #include "core/route.h"
@@ -31,19 +33,38 @@ std::unexpected<Error> NotFound() {
   return std::unexpected(MakeError(ErrorCode::kNotFound, "no such instance"));
 }
 
-std::string_view PathClass(const core::Route& r) {
+MetadataApi::PathClass ClassOf(const core::Route& r) {
   switch (r.kind) {
-    case core::RouteKind::kEc2Versions: return "ec2";
-    case core::RouteKind::kEc2: return "ec2";
+    case core::RouteKind::kEc2Versions:
+    case core::RouteKind::kEc2:
+      return MetadataApi::PathClass::kEc2;
     case core::RouteKind::kOpenStackVersions:
     case core::RouteKind::kOpenStack:
-    case core::RouteKind::kContent: return "openstack";
-    case core::RouteKind::kNotFound: return "other";
+    case core::RouteKind::kContent:
+      return MetadataApi::PathClass::kOpenStack;
+    case core::RouteKind::kNotFound:
+      return MetadataApi::PathClass::kOther;
+  }
+  return MetadataApi::PathClass::kOther;
+}
+
+std::string_view PathClassName(MetadataApi::PathClass cls) {
+  switch (cls) {
+    case MetadataApi::PathClass::kEc2:
+      return "ec2";
+    case MetadataApi::PathClass::kOpenStack:
+      return "openstack";
+    case MetadataApi::PathClass::kOther:
+      return "other";
   }
   return "other";
 }
 
-void OsRandom(std::span<uint8_t> out) { SystemRandom(out); }
+// random_seed's bytes: OpenSSL's DRBG (seeded from the kernel, reseeded after fork), which
+// spares a getrandom(2) call per answer; the kernel directly should it ever fail.
+void SeedRandom(std::span<uint8_t> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) SystemRandom(out);
+}
 
 std::string_view FirstListItem(std::string_view v) {
   size_t comma = v.find(',');
@@ -67,12 +88,16 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
       pool_(pool),
       options_(std::move(options)),
       metrics_(metrics),
+      signer_(options_.shared_secret),
       cache_(options_.cache_instances) {
   metrics_.Describe("metastack_api_requests_total", "counter",
                     "Metadata requests answered, by path class and status");
   metrics_.Describe("metastack_api_request_seconds", "histogram",
                     "Time from a parsed request to its answer");
   metrics_.Describe("metastack_store_seconds", "histogram", "Store calls made by the API");
+  for (auto cls : {PathClass::kEc2, PathClass::kOpenStack, PathClass::kOther})
+    latency_[static_cast<size_t>(cls)] = &metrics_.Histogram(
+        "metastack_api_request_seconds", "path=\"" + std::string(PathClassName(cls)) + "\"");
   subscription_ = store_.Subscribe([this](const store::Change& change) {
     cache_.Invalidate(change);
     std::lock_guard lock(address_mu_);
@@ -86,27 +111,40 @@ http::Handler MetadataApi::Handler(Identification mode) {
   return [this, mode](http::Request& req) { return Handle(req, mode); };
 }
 
-void MetadataApi::Record(std::string_view path_class, unsigned status, double seconds) {
-  std::string cls = "path=\"" + std::string(path_class) + "\"";
-  metrics_.Add("metastack_api_requests_total", cls + ",status=\"" + std::to_string(status) + "\"");
-  metrics_.Observe("metastack_api_request_seconds", cls, seconds);
+http::Metrics::CounterSeries& MetadataApi::RequestCounter(PathClass cls, unsigned status) {
+  std::atomic<http::Metrics::CounterSeries*>* slot =
+      status >= kFirstStatus && status < kFirstStatus + kStatuses
+          ? &requests_[static_cast<size_t>(cls)][status - kFirstStatus]
+          : nullptr;
+  if (slot)
+    if (auto* series = slot->load(std::memory_order_acquire)) return *series;
+  auto& series = metrics_.Counter(
+      "metastack_api_requests_total",
+      "path=\"" + std::string(PathClassName(cls)) + "\",status=\"" + std::to_string(status) + "\"");
+  if (slot) slot->store(&series, std::memory_order_release);
+  return series;
+}
+
+void MetadataApi::Record(PathClass cls, unsigned status, double seconds) {
+  RequestCounter(cls, status).Add(1);
+  latency_[static_cast<size_t>(cls)]->Observe(seconds);
 }
 
 asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification mode) {
   auto started = std::chrono::steady_clock::now();
   auto verb = req.message.method();
   bool head = verb == bhttp::verb::head;
-  http::Target target = http::SplitTarget(
-      std::string_view(req.message.target().data(), req.message.target().size()));
+  http::Target target =
+      http::SplitTarget(std::string_view(req.message.target().data(), req.message.target().size()));
   core::Route route = core::ResolvePath(target.path);
   Response res;
   auto done = [&](Response r) {
-    Record(PathClass(route), r.status,
+    Record(ClassOf(route), r.status,
            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return r;
   };
-  bool password = route.kind == core::RouteKind::kOpenStack &&
-                  route.file == core::OpenStackFile::kPassword;
+  bool password =
+      route.kind == core::RouteKind::kOpenStack && route.file == core::OpenStackFile::kPassword;
   if (verb != bhttp::verb::get && !head && !(password && verb == bhttp::verb::post)) {
     res = FromError(MakeError(ErrorCode::kMethodNotAllowed,
                               "The method " + std::string(req.message.method_string()) +
@@ -135,7 +173,7 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     co_return done(FromError(NotFound().error(), head));
   }
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
-  core::RenderContext ctx{core::Target::kService, caller->address, OsRandom};
+  core::RenderContext ctx{core::Target::kService, caller->address, SeedRandom};
   auto doc = (*inst)->Render(route, options_.settings, ctx);
   if (!doc) co_return done(FromError(doc.error(), head));
   res.content_type = std::move(doc->content_type);
@@ -180,12 +218,12 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request
 
   if (req.Has(header::kMetadataProvider)) {
     std::string_view xff = req.Header(header::kForwardedFor);
-    if (!req.Has(header::kForwardedFor)) co_return BadRequest("X-Forwarded-For is missing from request.");
+    if (!req.Has(header::kForwardedFor))
+      co_return BadRequest("X-Forwarded-For is missing from request.");
     std::string provider(req.Header(header::kMetadataProvider));
     std::string address(FirstListItem(xff));
     if (!options_.shared_secret.empty() &&
-        !core::VerifyInstanceSignature(options_.shared_secret, provider,
-                                       req.Header(header::kMetadataProviderSignature)))
+        !signer_.Verify(provider, req.Header(header::kMetadataProviderSignature)))
       co_return std::unexpected(
           MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."));
     auto port = co_await http::RunBlocking(
@@ -196,23 +234,25 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request
     co_return Caller{port->instance_id, port->project_id, address};
   }
 
-  if (!req.Has(header::kInstanceId)) co_return BadRequest("X-Instance-ID header is missing from request.");
+  if (!req.Has(header::kInstanceId))
+    co_return BadRequest("X-Instance-ID header is missing from request.");
   if (!req.Has(header::kInstanceIdSignature))
     co_return BadRequest("X-Instance-ID-Signature header is missing from request.");
-  if (!req.Has(header::kTenantId)) co_return BadRequest("X-Tenant-ID header is missing from request.");
+  if (!req.Has(header::kTenantId))
+    co_return BadRequest("X-Tenant-ID header is missing from request.");
   if (req.HeaderCount(header::kInstanceId) > 1)
     co_return BadRequest("Multiple X-Instance-ID headers found within request.");
   if (req.HeaderCount(header::kTenantId) > 1)
     co_return BadRequest("Multiple X-Tenant-ID headers found within request.");
   std::string uuid(req.Header(header::kInstanceId));
-  if (!core::VerifyInstanceSignature(options_.shared_secret, uuid,
-                                     req.Header(header::kInstanceIdSignature))) {
+  if (!signer_.Verify(uuid, req.Header(header::kInstanceIdSignature))) {
     LogWarning("api", "bad signature for instance " + uuid + " from " + req.peer.address);
     co_return std::unexpected(
         MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."));
   }
   Caller caller{uuid, std::string(req.Header(header::kTenantId)), std::nullopt};
-  if (req.Has(header::kForwardedFor)) caller.address = std::string(FirstListItem(req.Header(header::kForwardedFor)));
+  if (req.Has(header::kForwardedFor))
+    caller.address = std::string(FirstListItem(req.Header(header::kForwardedFor)));
   co_return caller;
 }
 
@@ -222,8 +262,9 @@ asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> MetadataApi::Load
   uint64_t epoch = cache_.Epoch();
   auto started = std::chrono::steady_clock::now();
   auto rec = co_await http::RunBlocking(pool_, [&] { return store_.GetInstance(uuid); });
-  metrics_.Observe("metastack_store_seconds", "op=\"get_instance\"",
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  metrics_.Observe(
+      "metastack_store_seconds", "op=\"get_instance\"",
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!rec) {
     if (rec.error().code != ErrorCode::kNotFound)
       LogError("api", "loading instance " + uuid + ": " + rec.error().ToString());
@@ -275,7 +316,8 @@ asio::awaitable<Result<std::string>> MetadataApi::InstanceByAddress(const std::s
   co_return found;
 }
 
-asio::awaitable<Response> MetadataApi::PostPassword(const CachedInstance& inst, http::Request& req) {
+asio::awaitable<Response> MetadataApi::PostPassword(const CachedInstance& inst,
+                                                    http::Request& req) {
   const std::string& body = req.message.body();
   if (body.size() > core::Limits::kMaxPasswordBytes)
     co_return FromError(MakeError(ErrorCode::kTooLarge, "Request is too large."), false);

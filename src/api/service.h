@@ -19,6 +19,8 @@
 // once: 409 after), any other method 405. Thread-safe: handlers may run on several io_context
 // threads at once.
 
+#include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -27,6 +29,7 @@
 #include "api/instance_cache.h"
 #include "core/ip.h"
 #include "core/metadata.h"
+#include "core/signing.h"
 #include "http/asio.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -56,6 +59,9 @@ class MetadataApi {
   asio::awaitable<http::Response> Handle(http::Request& req, Identification mode);
 
   const InstanceCache& cache() const { return cache_; }
+
+  // The `path` label of the request metrics.
+  enum class PathClass { kEc2, kOpenStack, kOther };
   const ApiOptions& options() const { return options_; }
 
  private:
@@ -64,13 +70,19 @@ class MetadataApi {
   asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> Load(const std::string& uuid);
   asio::awaitable<Result<std::string>> InstanceByAddress(const std::string& address);
   asio::awaitable<http::Response> PostPassword(const CachedInstance& inst, http::Request& req);
-  void Record(std::string_view path_class, unsigned status, double seconds);
+  void Record(PathClass cls, unsigned status, double seconds);
+  http::Metrics::CounterSeries& RequestCounter(PathClass cls, unsigned status);
 
   store::Store& store_;
   asio::thread_pool& pool_;
   ApiOptions options_;
   http::Metrics& metrics_;
+  core::InstanceSigner signer_;
   InstanceCache cache_;
+  // Each request updates its metrics through these, without the registry's lock.
+  static constexpr unsigned kFirstStatus = 100, kStatuses = 500;
+  std::array<std::array<std::atomic<http::Metrics::CounterSeries*>, kStatuses>, 3> requests_{};
+  std::array<http::Metrics::HistogramSeries*, 3> latency_{};
   std::mutex address_mu_;
   std::unordered_map<std::string, std::string> by_address_;  // ip mode: address -> uuid
   std::unique_ptr<store::Subscription> subscription_;

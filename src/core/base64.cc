@@ -17,31 +17,32 @@ constexpr auto kReverse = MakeReverse();
 
 }  // namespace
 
-std::string Base64Encode(std::string_view bytes) {
-  std::string out;
-  out.reserve(Base64Length(bytes.size()));
+void AppendBase64(std::string& out, std::string_view bytes) {
+  size_t at = out.size();
+  out.resize(at + Base64Length(bytes.size()));
+  char* o = out.data() + at;
+  auto in = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k])); };
   size_t i = 0;
-  auto at = [&](size_t k) { return static_cast<unsigned char>(bytes[k]); };
   for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
+    uint32_t v = (in(i) << 16) | (in(i + 1) << 8) | in(i + 2);
+    *o++ = kAlphabet[(v >> 18) & 63];
+    *o++ = kAlphabet[(v >> 12) & 63];
+    *o++ = kAlphabet[(v >> 6) & 63];
+    *o++ = kAlphabet[v & 63];
   }
   size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    uint32_t v = at(i) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    uint32_t v = (at(i) << 16) | (at(i + 1) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
+  if (rest == 0) return;
+  uint32_t v = in(i) << 16;
+  if (rest == 2) v |= in(i + 1) << 8;
+  *o++ = kAlphabet[(v >> 18) & 63];
+  *o++ = kAlphabet[(v >> 12) & 63];
+  *o++ = rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+  *o++ = '=';
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  AppendBase64(out, bytes);
   return out;
 }
 

@@ -9,6 +9,8 @@
 namespace metastack::core {
 
 std::string Base64Encode(std::string_view bytes);
+// Appends the encoding of `bytes` to `out` (one resize, no per-character appends).
+void AppendBase64(std::string& out, std::string_view bytes);
 
 // Strict decoding: the alphabet, correct padding and length; whitespace is not accepted.
 // Returns nullopt on malformed input.

@@ -20,13 +20,23 @@ TEST(Base64Test, KnownValues) {
   EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
   EXPECT_EQ(Base64Encode(std::string("\xff\xfe\x00", 3)), "//4A");
   EXPECT_EQ(*Base64Decode("aGVsbG8="), "hello");
+  EXPECT_EQ(Base64Encode("hell"), "aGVsbA==");
+  EXPECT_EQ(Base64Encode(""), "");
+}
+
+TEST(Base64Test, AppendKeepsWhatWasThere) {
+  std::string out = "seed: ";
+  AppendBase64(out, "hello");
+  AppendBase64(out, "");
+  AppendBase64(out, "hi!");
+  EXPECT_EQ(out, "seed: aGVsbG8=aGkh");
 }
 
 TEST(Base64Test, RejectsMalformed) {
-  EXPECT_FALSE(Base64Decode("aGVsbG8"));     // length
-  EXPECT_FALSE(Base64Decode("aGV=bG8="));    // padding in the middle
-  EXPECT_FALSE(Base64Decode("aGVs bG8="));   // whitespace
-  EXPECT_FALSE(Base64Decode("aGVsbG8*"));    // alphabet
+  EXPECT_FALSE(Base64Decode("aGVsbG8"));    // length
+  EXPECT_FALSE(Base64Decode("aGV=bG8="));   // padding in the middle
+  EXPECT_FALSE(Base64Decode("aGVs bG8="));  // whitespace
+  EXPECT_FALSE(Base64Decode("aGVsbG8*"));   // alphabet
   EXPECT_TRUE(Base64Decode(""));
 }
 

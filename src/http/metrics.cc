@@ -1,12 +1,9 @@
 #include "http/metrics.h"
 
-#include <array>
 #include <cstdio>
 
 namespace metastack::http {
 namespace {
-constexpr std::array<double, 12> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                            0.01,   0.025,   0.05,   0.1,   0.5,    2.5};
 std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -19,29 +16,30 @@ std::string Braced(const std::string& labels, const std::string& extra = {}) {
 }
 }  // namespace
 
+void Metrics::HistogramSeries::Observe(double seconds) {
+  for (size_t i = 0; i < kBounds.size(); ++i)
+    if (seconds <= kBounds[i]) buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(seconds, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Metrics::CounterSeries& Metrics::Counter(const std::string& name, const std::string& labels) {
+  std::lock_guard lock(mu_);
+  auto& slot = values_[name][labels];
+  if (!slot) slot = std::make_unique<CounterSeries>();
+  return *slot;
+}
+
+Metrics::HistogramSeries& Metrics::Histogram(const std::string& name, const std::string& labels) {
+  std::lock_guard lock(mu_);
+  auto& slot = histograms_[name][labels];
+  if (!slot) slot = std::make_unique<HistogramSeries>();
+  return *slot;
+}
+
 void Metrics::Describe(const std::string& name, const std::string& type, const std::string& help) {
   std::lock_guard lock(mu_);
   meta_[name] = {type, help};
-}
-
-void Metrics::Add(const std::string& name, const std::string& labels, double value) {
-  std::lock_guard lock(mu_);
-  values_[name][labels] += value;
-}
-
-void Metrics::Set(const std::string& name, const std::string& labels, double value) {
-  std::lock_guard lock(mu_);
-  values_[name][labels] = value;
-}
-
-void Metrics::Observe(const std::string& name, const std::string& labels, double seconds) {
-  std::lock_guard lock(mu_);
-  Histogram& h = histograms_[name][labels];
-  if (h.buckets.empty()) h.buckets.assign(kBounds.size(), 0);
-  for (size_t i = 0; i < kBounds.size(); ++i)
-    if (seconds <= kBounds[i]) h.buckets[i]++;
-  h.count++;
-  h.sum += seconds;
 }
 
 std::string Metrics::Render() const {
@@ -58,17 +56,21 @@ std::string Metrics::Render() const {
   };
   for (const auto& [name, series] : values_) {
     header(name, "counter");
-    for (const auto& [labels, v] : series) out += name + Braced(labels) + " " + Num(v) + "\n";
+    for (const auto& [labels, v] : series)
+      out += name + Braced(labels) + " " + Num(v->value()) + "\n";
   }
   for (const auto& [name, series] : histograms_) {
     header(name, "histogram");
     for (const auto& [labels, h] : series) {
+      // Read the count first: a concurrent Observe then shows in the buckets no less than in
+      // the count, so +Inf never falls below a finite bucket.
+      uint64_t count = h->count_.load();
       for (size_t i = 0; i < kBounds.size(); ++i)
         out += name + "_bucket" + Braced(labels, "le=\"" + Num(kBounds[i]) + "\"") + " " +
-               std::to_string(h.buckets[i]) + "\n";
-      out += name + "_bucket" + Braced(labels, "le=\"+Inf\"") + " " + std::to_string(h.count) + "\n";
-      out += name + "_sum" + Braced(labels) + " " + Num(h.sum) + "\n";
-      out += name + "_count" + Braced(labels) + " " + std::to_string(h.count) + "\n";
+               std::to_string(std::min(h->buckets_[i].load(), count)) + "\n";
+      out += name + "_bucket" + Braced(labels, "le=\"+Inf\"") + " " + std::to_string(count) + "\n";
+      out += name + "_sum" + Braced(labels) + " " + Num(h->sum_.load()) + "\n";
+      out += name + "_count" + Braced(labels) + " " + std::to_string(count) + "\n";
     }
   }
   return out;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <ctime>
 #include <filesystem>
 
@@ -26,6 +27,35 @@ Response Plain(unsigned status, std::string_view reason) {
   r.body = std::to_string(status) + " " + std::string(reason) + "\n";
   r.close = true;
   return r;
+}
+
+// The status line and header block of an answer (the body follows as is): what Beast's
+// serializer writes for a response, formatted directly into one string. Content-Length is the
+// body's even for HEAD; Connection says what differs from the version's default.
+std::string ResponseHead(const Response& res, unsigned version, bool keep_alive) {
+  auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
+  std::string h;
+  h.reserve(128 + res.content_type.size() + res.headers.size() * 64);
+  h += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  h += std::to_string(res.status);
+  h += ' ';
+  h.append(reason.data(), reason.size());
+  h += "\r\n";
+  auto field = [&](std::string_view name, std::string_view value) {
+    h += name;
+    h += ": ";
+    h += value;
+    h += "\r\n";
+  };
+  if (!res.content_type.empty()) field("Content-Type", res.content_type);
+  field("Date", HttpDate());
+  for (const auto& [k, v] : res.headers) field(k, v);
+  bool bodiless = res.status / 100 == 1 || res.status == 204 || res.status == 304;
+  if (!bodiless) field("Content-Length", std::to_string(res.body.size()));
+  if (version == 10 && keep_alive) field("Connection", "keep-alive");
+  if (version != 10 && !keep_alive) field("Connection", "close");
+  h += "\r\n";
+  return h;
 }
 
 template <typename Endpoint>
@@ -73,7 +103,7 @@ struct Server::Shared {
   std::map<std::string, size_t> per_address;
   size_t open = 0;
   uint64_t next_session = 0;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};  // written under mu; read per request without it
 };
 
 namespace {
@@ -84,6 +114,7 @@ struct SessionContext {
   std::shared_ptr<ServerStats> stats;
   Limits limits;
   Handler handler;
+  IoPool* sessions = nullptr;  // where connections run; null: the acceptor's context
 };
 
 }  // namespace
@@ -174,31 +205,16 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
         res = Plain(500, "Internal Server Error");
       }
     }
-    {
-      std::lock_guard lock(ctx.shared->mu);
-      if (ctx.shared->stopped) res.close = true;
-    }
+    if (ctx.shared->stopped.load(std::memory_order_relaxed)) res.close = true;
     keep_alive = keep_alive && !res.close;
     stream->expires_after(ctx.limits.write_timeout);
-    if (head) {
-      bhttp::response<bhttp::empty_body> out{static_cast<bhttp::status>(res.status), version};
-      if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
-      out.content_length(res.body.size());
-      out.set(bhttp::field::date, HttpDate());
-      for (const auto& [k, v] : res.headers) out.insert(k, v);
-      out.keep_alive(keep_alive);
-      bhttp::response_serializer<bhttp::empty_body> sr{out};
-      sr.split(true);
-      co_await bhttp::async_write_header(*stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+    std::string out_head = ResponseHead(res, version, keep_alive);
+    if (head || res.body.empty()) {
+      co_await asio::async_write(*stream, asio::buffer(out_head),
+                                 asio::redirect_error(asio::use_awaitable, ec));
     } else {
-      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
-      if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
-      out.set(bhttp::field::date, HttpDate());
-      for (const auto& [k, v] : res.headers) out.insert(k, v);
-      out.body() = std::move(res.body);
-      out.prepare_payload();
-      out.keep_alive(keep_alive);
-      co_await bhttp::async_write(*stream, out, asio::redirect_error(asio::use_awaitable, ec));
+      std::array<asio::const_buffer, 2> out{asio::buffer(out_head), asio::buffer(res.body)};
+      co_await asio::async_write(*stream, out, asio::redirect_error(asio::use_awaitable, ec));
     }
     if (ec) {
       if (ec == beast::error::timeout) ctx.stats->timed_out++;
@@ -225,7 +241,8 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionCont
   using Protocol = typename Acceptor::protocol_type;
   beast::error_code ec;
   for (;;) {
-    typename Protocol::socket socket(acceptor->get_executor());
+    typename Protocol::socket socket(ctx.sessions ? ctx.sessions->Next().get_executor()
+                                                  : acceptor->get_executor());
     co_await acceptor->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
@@ -260,16 +277,22 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionCont
     }
     ctx.stats->accepted++;
     ctx.stats->open++;
-    auto strand = asio::make_strand(acceptor->get_executor());
-    asio::co_spawn(strand, Session<Protocol>(std::move(socket), ctx, peer, local, id),
-                   asio::detached);
+    if (ctx.sessions) {  // a context of its own thread: no strand needed
+      auto exec = socket.get_executor();
+      asio::co_spawn(exec, Session<Protocol>(std::move(socket), ctx, peer, local, id),
+                     asio::detached);
+    } else {
+      auto strand = asio::make_strand(acceptor->get_executor());
+      asio::co_spawn(strand, Session<Protocol>(std::move(socket), ctx, peer, local, id),
+                     asio::detached);
+    }
   }
 }
 
 }  // namespace detail
 
-Server::Server(asio::io_context& ioc, Limits limits)
-    : ioc_(ioc), limits_(limits), shared_(std::make_shared<Shared>()) {}
+Server::Server(asio::io_context& ioc, Limits limits, IoPool* sessions)
+    : ioc_(ioc), limits_(limits), sessions_(sessions), shared_(std::make_shared<Shared>()) {}
 
 Server::~Server() { Stop(); }
 
@@ -286,13 +309,13 @@ ListenerId Server::Start(Acceptor acceptor, Handler handler) {
       });
     };
   }
-  SessionContext ctx{shared_, shared_.get(), stats_, limits_, std::move(handler)};
+  SessionContext ctx{shared_, shared_.get(), stats_, limits_, std::move(handler), sessions_};
   asio::co_spawn(ioc_, detail::AcceptLoop(a, std::move(ctx)), asio::detached);
   return id;
 }
 
-Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t port,
-                                        Handler handler, ListenerId* id) {
+Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t port, Handler handler,
+                                        ListenerId* id) {
   beast::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec)
@@ -305,9 +328,9 @@ Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t por
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return std::unexpected(MakeError(ErrorCode::kUnavailable,
-                                     "cannot listen on " + address + ":" + std::to_string(port) +
-                                         ": " + ec.message()));
+    return std::unexpected(MakeError(
+        ErrorCode::kUnavailable,
+        "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message()));
   tcp::endpoint bound = acceptor.local_endpoint(ec);
   ListenerId lid = Start(std::move(acceptor), std::move(handler));
   if (id) *id = lid;
@@ -321,7 +344,8 @@ Status Server::ListenUnix(const std::string& path, mode_t mode, Handler handler,
   unix_socket::acceptor acceptor(ioc_);
   acceptor.open(unix_socket(), ec);
   if (!ec) acceptor.bind(unix_socket::endpoint(path), ec);
-  if (!ec && ::chmod(path.c_str(), mode) != 0) ec = beast::error_code(errno, beast::system_category());
+  if (!ec && ::chmod(path.c_str(), mode) != 0)
+    ec = beast::error_code(errno, beast::system_category());
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
     return std::unexpected(
@@ -340,7 +364,8 @@ Result<ListenerId> Server::AdoptTcp(int fd, Handler handler) {
   tcp::acceptor acceptor(ioc_);
   acceptor.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
   if (ec)
-    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "cannot adopt socket: " + ec.message()));
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "cannot adopt socket: " + ec.message()));
   return Start(std::move(acceptor), std::move(handler));
 }
 

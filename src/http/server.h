@@ -9,8 +9,10 @@
 // without Host) are served; HEAD answers carry the GET's Content-Length and no body.
 //
 // Thread-safety: Server is used from the thread that created it (its io_context's); Handlers
-// are called on the io_context's threads, concurrently if several threads run it. Stop() closes
-// listeners and every open connection; the io_context then runs out of work.
+// are called on the io_context's threads, concurrently if several threads run it. Given an
+// IoPool, listeners still accept on the io_context but each connection then lives on one of the
+// pool's single-threaded contexts, and Handlers run there. Stop() closes listeners and every
+// open connection; the io_context (and the pool's contexts, once stopped) then run out of work.
 
 #include <sys/types.h>
 
@@ -25,6 +27,7 @@
 
 #include "base/error.h"
 #include "http/asio.h"
+#include "http/io_pool.h"
 
 namespace metastack::http {
 
@@ -80,7 +83,8 @@ using ListenerId = uint64_t;
 
 class Server {
  public:
-  Server(asio::io_context& ioc, Limits limits);
+  // `sessions`, if given, must outlive the server's connections (stop it after Stop()).
+  Server(asio::io_context& ioc, Limits limits, IoPool* sessions = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -101,7 +105,7 @@ class Server {
   const ServerStats& stats() const { return *stats_; }
   const Limits& limits() const { return limits_; }
 
- // Implementation detail shared by listeners and sessions (defined in server.cc).
+  // Implementation detail shared by listeners and sessions (defined in server.cc).
   struct Shared;
 
  private:
@@ -110,6 +114,7 @@ class Server {
 
   asio::io_context& ioc_;
   Limits limits_;
+  IoPool* sessions_;
   std::shared_ptr<ServerStats> stats_ = std::make_shared<ServerStats>();
   std::shared_ptr<Shared> shared_;
   ListenerId next_id_ = 1;

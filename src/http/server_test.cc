@@ -24,10 +24,13 @@ asio::awaitable<Response> Echo(Request& req) {
   co_return r;
 }
 
-class ServerTest : public ::testing::Test {
+// Every case runs twice: connections on the listener's io_context (strands), and on an IoPool
+// of single-threaded contexts.
+class ServerTest : public ::testing::TestWithParam<bool> {
  protected:
   void Start(Limits limits = {}) {
-    server_ = std::make_unique<Server>(ioc_, limits);
+    if (GetParam()) pool_ = std::make_unique<IoPool>(2);
+    server_ = std::make_unique<Server>(ioc_, limits, pool_.get());
     auto ep = server_->ListenTcp("127.0.0.1", 0, Echo);
     ASSERT_TRUE(ep) << ep.error().ToString();
     port_ = ep->port();
@@ -36,15 +39,18 @@ class ServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) asio::post(ioc_, [this] { server_->Stop(); });
     if (thread_.joinable()) thread_.join();
+    if (pool_) pool_->Stop();  // the server stopped every connection: the pool runs out
+    pool_.reset();
   }
 
+  std::unique_ptr<IoPool> pool_;
   asio::io_context ioc_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
   uint16_t port_ = 0;
 };
 
-TEST_F(ServerTest, KeepAliveServesSeveralRequests) {
+TEST_P(ServerTest, KeepAliveServesSeveralRequests) {
   Start();
   RawClient c = RawClient::Tcp(port_);
   for (int i = 0; i < 3; ++i) {
@@ -56,7 +62,7 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequests) {
   }
 }
 
-TEST_F(ServerTest, Http10WithoutHostClosesAfterTheAnswer) {
+TEST_P(ServerTest, Http10WithoutHostClosesAfterTheAnswer) {
   Start();
   RawClient c = RawClient::Tcp(port_);
   ASSERT_TRUE(c.Send("GET /openstack HTTP/1.0\r\n\r\n"));
@@ -66,7 +72,7 @@ TEST_F(ServerTest, Http10WithoutHostClosesAfterTheAnswer) {
   EXPECT_TRUE(c.closed());
 }
 
-TEST_F(ServerTest, HeadHasLengthButNoBody) {
+TEST_P(ServerTest, HeadHasLengthButNoBody) {
   Start();
   RawClient c = RawClient::Tcp(port_);
   ASSERT_TRUE(c.Send("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -80,17 +86,18 @@ TEST_F(ServerTest, HeadHasLengthButNoBody) {
   EXPECT_NE(get.find("GET /y"), std::string::npos);
 }
 
-TEST_F(ServerTest, PostBodyAndExpectContinue) {
+TEST_P(ServerTest, PostBodyAndExpectContinue) {
   Start();
   RawClient c = RawClient::Tcp(port_);
-  ASSERT_TRUE(c.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
   std::string cont = c.Read(2000ms, 25);
   EXPECT_TRUE(cont.starts_with("HTTP/1.1 100 Continue\r\n")) << cont;
   ASSERT_TRUE(c.Send("hello"));
   EXPECT_NE(c.ReadResponse().find("body=hello"), std::string::npos);
 }
 
-TEST_F(ServerTest, OversizedHeadersAre431) {
+TEST_P(ServerTest, OversizedHeadersAre431) {
   Limits l;
   l.header_bytes = 1024;
   Start(l);
@@ -101,7 +108,7 @@ TEST_F(ServerTest, OversizedHeadersAre431) {
   EXPECT_TRUE(c.closed());
 }
 
-TEST_F(ServerTest, OversizedBodyIs413) {
+TEST_P(ServerTest, OversizedBodyIs413) {
   Limits l;
   l.body_bytes = 100;
   Start(l);
@@ -110,14 +117,14 @@ TEST_F(ServerTest, OversizedBodyIs413) {
   EXPECT_TRUE(c.Read().starts_with("HTTP/1.1 413 Payload Too Large"));
 }
 
-TEST_F(ServerTest, GarbageIs400) {
+TEST_P(ServerTest, GarbageIs400) {
   Start();
   RawClient c = RawClient::Tcp(port_);
   ASSERT_TRUE(c.Send("NOT HTTP AT ALL\r\n\r\n"));
   EXPECT_TRUE(c.Read().starts_with("HTTP/1.1 400 Bad Request"));
 }
 
-TEST_F(ServerTest, SlowClientIsCutOffAndOthersAreServed) {
+TEST_P(ServerTest, SlowClientIsCutOffAndOthersAreServed) {
   Limits l;
   l.request_timeout = 300ms;
   Start(l);
@@ -128,16 +135,16 @@ TEST_F(ServerTest, SlowClientIsCutOffAndOthersAreServed) {
   RawClient fast = RawClient::Tcp(port_);
   ASSERT_TRUE(fast.Send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_NE(fast.ReadResponse().find("GET /fast"), std::string::npos);
-  for (int i = 0; i < 20 && !slow.closed(); ++i) {
+  for (int i = 0; i < 100 && !slow.closed(); ++i) {  // up to 5 s: the machine may be busy
     slow.Send("a");
     slow.Read(50ms);
   }
   EXPECT_TRUE(slow.closed());
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
   EXPECT_GE(server_->stats().timed_out.load(), 1u);
 }
 
-TEST_F(ServerTest, IdleConnectionIsClosed) {
+TEST_P(ServerTest, IdleConnectionIsClosed) {
   Limits l;
   l.idle_timeout = 200ms;
   Start(l);
@@ -146,7 +153,7 @@ TEST_F(ServerTest, IdleConnectionIsClosed) {
   EXPECT_TRUE(c.closed());
 }
 
-TEST_F(ServerTest, HalfClosedClientGetsItsAnswer) {
+TEST_P(ServerTest, HalfClosedClientGetsItsAnswer) {
   Start();
   RawClient c = RawClient::Tcp(port_);
   ASSERT_TRUE(c.Send("GET /half HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -155,7 +162,7 @@ TEST_F(ServerTest, HalfClosedClientGetsItsAnswer) {
   EXPECT_NE(r.find("GET /half"), std::string::npos) << r;
 }
 
-TEST_F(ServerTest, PerAddressLimitRefusesTheExtraConnection) {
+TEST_P(ServerTest, PerAddressLimitRefusesTheExtraConnection) {
   Limits l;
   l.max_connections_per_address = 2;
   Start(l);
@@ -180,7 +187,7 @@ TEST_F(ServerTest, PerAddressLimitRefusesTheExtraConnection) {
   ADD_FAILURE() << "a freed slot was never reused";
 }
 
-TEST_F(ServerTest, HandlerAsksToClose) {
+TEST_P(ServerTest, HandlerAsksToClose) {
   Start();
   RawClient c = RawClient::Tcp(port_);
   ASSERT_TRUE(c.Send("GET /close HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -189,10 +196,14 @@ TEST_F(ServerTest, HandlerAsksToClose) {
   EXPECT_TRUE(c.closed());
 }
 
+INSTANTIATE_TEST_SUITE_P(Connections, ServerTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "IoPool" : "Strands"; });
+
 TEST(ServerUnixTest, ServesOnAUnixSocketAndClosesOneListener) {
   asio::io_context ioc;
   Server server(ioc, {});
-  std::string path = ::testing::TempDir() + "/metastack-http-" + std::to_string(::getpid()) + ".sock";
+  std::string path =
+      ::testing::TempDir() + "/metastack-http-" + std::to_string(::getpid()) + ".sock";
   ListenerId unix_id = 0;
   ASSERT_TRUE(server.ListenUnix(path, 0600, Echo, &unix_id));
   auto tcp = server.ListenTcp("127.0.0.1", 0, Echo);
