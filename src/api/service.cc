@@ -1,7 +1,5 @@
 #include "api/service.h"
 
-#include <openssl/rand.h>
-
 #include "base/file.h"
 #include "base/log.h"
 #include "core/route.h"
@@ -58,12 +56,6 @@ std::string_view PathClassName(MetadataApi::PathClass cls) {
       return "other";
   }
   return "other";
-}
-
-// random_seed's bytes: OpenSSL's DRBG (seeded from the kernel, reseeded after fork), which
-// spares a getrandom(2) call per answer; the kernel directly should it ever fail.
-void SeedRandom(std::span<uint8_t> out) {
-  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) SystemRandom(out);
 }
 
 std::string_view FirstListItem(std::string_view v) {
@@ -173,7 +165,8 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     co_return done(FromError(NotFound().error(), head));
   }
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
-  core::RenderContext ctx{core::Target::kService, caller->address, SeedRandom};
+  // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
+  core::RenderContext ctx{core::Target::kService, caller->address, BufferedSystemRandom};
   auto doc = (*inst)->Render(route, options_.settings, ctx);
   if (!doc) co_return done(FromError(doc.error(), head));
   res.content_type = std::move(doc->content_type);

@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -22,12 +23,12 @@ Result<std::string> ReadFile(const std::string& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return std::unexpected(MakeError(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
-                                     std::string("cannot read: ") + std::strerror(errno), path));
+    return std::unexpected(
+        MakeError(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
+                  std::string("cannot read: ") + std::strerror(errno), path));
   }
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad())
-    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "read failed", path));
+  if (in.bad()) return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "read failed", path));
   return data;
 }
 
@@ -42,6 +43,20 @@ void SystemRandom(std::span<uint8_t> out) {
     }
     done += static_cast<size_t>(n);
   }
+}
+
+void BufferedSystemRandom(std::span<uint8_t> out) {
+  static constexpr size_t kPool = 16 * 1024;
+  thread_local std::array<uint8_t, kPool> pool;
+  thread_local size_t used = kPool;
+  if (out.size() > kPool / 4) return SystemRandom(out);
+  if (kPool - used < out.size()) {
+    SystemRandom(pool);
+    used = 0;
+  }
+  std::memcpy(out.data(), pool.data() + used, out.size());
+  std::memset(pool.data() + used, 0, out.size());
+  used += out.size();
 }
 
 std::string TodayUtc() {
