@@ -39,6 +39,8 @@ import tempfile
 import time
 import unittest
 
+from harness import metastack_binary
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
@@ -46,16 +48,7 @@ NOVA_REFERENCE = HERE / 'nova_reference.py'
 PYTHON = '/usr/bin/python3'  # Debian's: python3-nova lives in its dist-packages
 
 
-def _binary():
-    if '--metastack' in sys.argv:
-        i = sys.argv.index('--metastack')
-        path = sys.argv[i + 1]
-        del sys.argv[i:i + 2]
-        return path
-    return os.environ.get('METASTACK_BIN', str(ROOT / 'build/release/apps/metastack/metastack'))
-
-
-METASTACK = _binary()
+METASTACK = metastack_binary()
 
 SECRET = 'nova-and-agent-share-this-secret'
 WRONG_SECRET = 'not-the-secret-nova-was-given'

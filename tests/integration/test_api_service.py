@@ -50,20 +50,13 @@ from cloudinit.sources import DataSourceOpenStack as ci_ds_openstack
 from cloudinit.sources.helpers import ec2 as ci_ec2
 from cloudinit.sources.helpers import openstack as ci_openstack
 
+from harness import metastack_binary
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
 
 
-def _binary():
-    if '--metastack' in sys.argv:
-        i = sys.argv.index('--metastack')
-        path = sys.argv[i + 1]
-        del sys.argv[i:i + 2]
-        return path
-    return os.environ.get('METASTACK_BIN', str(ROOT / 'build/release/apps/metastack/metastack'))
-
-
-METASTACK = _binary()
+METASTACK = metastack_binary()
 
 SECRET = 'shared-secret-of-the-metadata-agent'
 TOKEN = 'admin-token-0123456789abcdef'

@@ -14,20 +14,13 @@ import tempfile
 import time
 import unittest
 
+from harness import metastack_binary
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
 
 
-def _binary():
-    if '--metastack' in sys.argv:
-        i = sys.argv.index('--metastack')
-        path = sys.argv[i + 1]
-        del sys.argv[i:i + 2]
-        return path
-    return os.environ.get('METASTACK_BIN', str(ROOT / 'build/release/apps/metastack/metastack'))
-
-
-METASTACK = _binary()
+METASTACK = metastack_binary()
 
 
 def run(*args, stdin=None):

@@ -20,19 +20,10 @@ import tempfile
 import time
 import unittest
 
+from harness import metastack_binary
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def _binary():
-    if '--metastack' in sys.argv:
-        i = sys.argv.index('--metastack')
-        path = sys.argv[i + 1]
-        del sys.argv[i:i + 2]
-        return path
-    return os.environ.get('METASTACK_BIN', str(ROOT / 'build/release/apps/metastack/metastack'))
-
-
-METASTACK = _binary()
+METASTACK = metastack_binary()
 RUN = f'{os.getpid() % 100000:05d}'
 GUEST_MAC = 'fa:16:3e:00:02:05'
 

@@ -1,0 +1,17 @@
+"""What the integration tests share: which metastack binary they run."""
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def metastack_binary():
+    """The binary under test: `--metastack PATH` on the command line (taken out of sys.argv so
+    that unittest does not see it), else $METASTACK_BIN, else the release build's."""
+    if '--metastack' in sys.argv:
+        i = sys.argv.index('--metastack')
+        path = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
+        return path
+    return os.environ.get('METASTACK_BIN', str(ROOT / 'build/release/apps/metastack/metastack'))
