@@ -1,6 +1,8 @@
 """What the integration tests share: which metastack binary they run."""
 import os
 import pathlib
+import signal
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -15,3 +17,16 @@ def metastack_binary():
         del sys.argv[i:i + 2]
         return path
     return os.environ.get('METASTACK_BIN', str(ROOT / 'build/release/apps/metastack/metastack'))
+
+
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; returns its exit
+    code (negative: the signal that ended it)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -35,7 +35,6 @@ import os
 import pathlib
 import re
 import resource
-import signal
 import socket
 import subprocess
 import sys
@@ -50,7 +49,7 @@ from cloudinit.sources import DataSourceOpenStack as ci_ds_openstack
 from cloudinit.sources.helpers import ec2 as ci_ec2
 from cloudinit.sources.helpers import openstack as ci_openstack
 
-from harness import metastack_binary
+from harness import metastack_binary, stop_process
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
@@ -252,14 +251,7 @@ class Api:
         """SIGTERM; returns the exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
+        rc = stop_process(self.proc)
         self.proc = None
         self.log.close()
         return rc

@@ -37,7 +37,7 @@ import tempfile
 import time
 import unittest
 
-from harness import metastack_binary
+from harness import metastack_binary, stop_process
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
@@ -169,13 +169,7 @@ class Node:
         return self
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def api(self, method, path, body=None, token=None):
