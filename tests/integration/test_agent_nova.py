@@ -29,12 +29,10 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import pathlib
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
