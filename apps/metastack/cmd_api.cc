@@ -93,20 +93,22 @@ int RunApi(const ApiFlags& f) {
 
   nlohmann::json ready = {{"signed", nlohmann::json::array()}, {"source", nlohmann::json::array()}};
   auto listen = [&](const std::string& spec, const char* flag, http::Handler handler,
-                    const char* kind) {
+                    const char* kind, http::PeerLimit peer_limit) {
     auto [host, port] = ParseHostPort(spec, flag);
-    auto ep = server.ListenTcp(host, port, std::move(handler));
+    auto ep = server.ListenTcp(host, port, std::move(handler), nullptr, peer_limit);
     if (!ep) throw std::runtime_error(ep.error().ToString());
     std::string where = host + ":" + std::to_string(ep->port());
     LogInfo("api", std::string("listening (") + kind + ") on " + where);
     return ep->port();
   };
   for (const auto& l : signed_listen)
-    ready["signed"].push_back(
-        listen(l, "--signed-listen", api.Handler(api::Identification::kSigned), "signed"));
+    ready["signed"].push_back(listen(l, "--signed-listen",
+                                     api.Handler(api::Identification::kSigned), "signed",
+                                     http::PeerLimit::kTotalOnly));
   for (const auto& l : f.source_listen)
-    ready["source"].push_back(listen(
-        l, "--source-listen", api.Handler(api::Identification::kSourceAddress), "source address"));
+    ready["source"].push_back(listen(l, "--source-listen",
+                                     api.Handler(api::Identification::kSourceAddress),
+                                     "source address", http::PeerLimit::kPerAddress));
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
     std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);

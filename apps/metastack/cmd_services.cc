@@ -321,7 +321,8 @@ int RunServe(const ServeFlags& f) {
   http::Server guest(ioc, f.limits.Build());
   http::Server internal(ioc, http::Limits{});
   auto [api_host, api_port] = ParseHostPort(f.api_listen, "--api-listen");
-  auto api_ep = internal.ListenTcp(api_host, api_port, api.Handler(api::Identification::kSigned));
+  auto api_ep = internal.ListenTcp(api_host, api_port, api.Handler(api::Identification::kSigned),
+                                   nullptr, http::PeerLimit::kTotalOnly);
   if (!api_ep) throw std::runtime_error(api_ep.error().ToString());
   for (const auto& l : f.source_listen) {
     auto [host, port] = ParseHostPort(l, "--source-listen");

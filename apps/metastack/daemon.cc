@@ -29,7 +29,9 @@ std::string ReadSecretFile(const std::string& path, size_t min_length) {
 void LimitFlags::Declare(CLI::App& app) {
   app.add_option("--max-connections", max_connections, "Open connections in total")->capture_default_str();
   app.add_option("--max-connections-per-address", max_connections_per_address,
-                 "Open connections per source address")->capture_default_str();
+                 "Open connections per source address on guest-facing TCP listeners (not on "
+                 "the signed listener, whose peers are metadata agents)")
+      ->capture_default_str();
   app.add_option("--header-limit", header_limit, "Bytes of request line and headers")->capture_default_str();
   app.add_option("--body-limit", body_limit, "Bytes of request body")->capture_default_str();
   app.add_option("--request-timeout", request_timeout,

@@ -297,7 +297,7 @@ Server::Server(asio::io_context& ioc, Limits limits, IoPool* sessions)
 Server::~Server() { Stop(); }
 
 template <typename Acceptor>
-ListenerId Server::Start(Acceptor acceptor, Handler handler) {
+ListenerId Server::Start(Acceptor acceptor, Handler handler, PeerLimit peer_limit) {
   auto a = std::make_shared<Acceptor>(std::move(acceptor));
   ListenerId id = next_id_++;
   {
@@ -310,12 +310,13 @@ ListenerId Server::Start(Acceptor acceptor, Handler handler) {
     };
   }
   SessionContext ctx{shared_, shared_.get(), stats_, limits_, std::move(handler), sessions_};
+  if (peer_limit == PeerLimit::kTotalOnly) ctx.limits.max_connections_per_address = SIZE_MAX;
   asio::co_spawn(ioc_, detail::AcceptLoop(a, std::move(ctx)), asio::detached);
   return id;
 }
 
 Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t port, Handler handler,
-                                        ListenerId* id) {
+                                        ListenerId* id, PeerLimit peer_limit) {
   beast::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec)
@@ -332,7 +333,7 @@ Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t por
         ErrorCode::kUnavailable,
         "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message()));
   tcp::endpoint bound = acceptor.local_endpoint(ec);
-  ListenerId lid = Start(std::move(acceptor), std::move(handler));
+  ListenerId lid = Start(std::move(acceptor), std::move(handler), peer_limit);
   if (id) *id = lid;
   return bound;
 }

@@ -81,6 +81,12 @@ struct ServerStats {
 
 using ListenerId = uint64_t;
 
+// Whom a TCP listener's per-address limit protects. Guests each have their own address, so a
+// guest-facing listener limits each; a listener for the metadata agent sees every guest of a
+// host (hundreds of requests at once) arrive from that host's one address, so only the total
+// limit applies there.
+enum class PeerLimit { kPerAddress, kTotalOnly };
+
 class Server {
  public:
   // `sessions`, if given, must outlive the server's connections (stop it after Stop()).
@@ -91,7 +97,8 @@ class Server {
 
   // Binds and listens; port 0 picks a free port. Returns the bound endpoint.
   Result<asio::ip::tcp::endpoint> ListenTcp(const std::string& address, uint16_t port,
-                                            Handler handler, ListenerId* id = nullptr);
+                                            Handler handler, ListenerId* id = nullptr,
+                                            PeerLimit peer_limit = PeerLimit::kPerAddress);
   // Creates the socket file (replacing a stale one) with `mode` permissions.
   Status ListenUnix(const std::string& path, mode_t mode, Handler handler,
                     ListenerId* id = nullptr);
@@ -110,7 +117,8 @@ class Server {
 
  private:
   template <typename Acceptor>
-  ListenerId Start(Acceptor acceptor, Handler handler);
+  ListenerId Start(Acceptor acceptor, Handler handler,
+                   PeerLimit peer_limit = PeerLimit::kPerAddress);
 
   asio::io_context& ioc_;
   Limits limits_;

@@ -191,6 +191,30 @@ TEST_P(ServerTest, PerAddressLimitRefusesTheExtraConnection) {
   ADD_FAILURE() << "a freed slot was never reused";
 }
 
+TEST(ServerPeerLimitTest, TotalOnlyListenerAdmitsManyConnectionsFromOneAddress) {
+  asio::io_context ioc;
+  Limits l;
+  l.max_connections_per_address = 2;
+  l.max_connections = 5;
+  Server server(ioc, l);
+  auto ep = server.ListenTcp("127.0.0.1", 0, Echo, nullptr, PeerLimit::kTotalOnly);
+  ASSERT_TRUE(ep);
+  std::thread t([&] { ioc.run(); });
+  std::vector<RawClient> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(RawClient::Tcp(ep->port()));
+    ASSERT_TRUE(clients.back().Send("GET /" + std::to_string(i) + " HTTP/1.1\r\n\r\n"));
+    EXPECT_NE(clients.back().ReadResponse().find("GET /" + std::to_string(i)), std::string::npos)
+        << i;
+  }
+  RawClient over = RawClient::Tcp(ep->port());  // the total limit still holds
+  over.Send("GET /over HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(over.Read(2000ms), "");
+  EXPECT_EQ(server.stats().refused.load(), 1u);
+  asio::post(ioc, [&] { server.Stop(); });
+  t.join();
+}
+
 TEST_P(ServerTest, HandlerAsksToClose) {
   Start();
   RawClient c = RawClient::Tcp(port_);

@@ -24,11 +24,11 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
     request.keep_alive(true);
     request.prepare_payload();
     for (int attempt = 0; attempt < 2; ++attempt) {
-      bool reused = false;
-      std::unique_ptr<Stream> stream = TakeIdle();
-      if (stream) {
-        reused = true;
-      } else {
+      // Only the first attempt may take a pooled connection: after an upstream restart every
+      // pooled one is dead, and the retry must not pick another of them.
+      std::unique_ptr<Stream> stream = attempt == 0 ? TakeIdle() : nullptr;
+      bool reused = stream != nullptr;
+      if (!stream) {
         auto opened = co_await Connect();
         if (!opened) co_return std::unexpected(opened.error());
         stream = std::move(*opened);

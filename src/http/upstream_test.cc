@@ -1,0 +1,99 @@
+#include "http/upstream.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "http/server.h"
+
+namespace metastack::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Answers after a short pause, so concurrent requests each hold a connection of their own.
+asio::awaitable<Response> SlowOk(Request& req) {
+  asio::steady_timer t(co_await asio::this_coro::executor, 50ms);
+  co_await t.async_wait(asio::use_awaitable);
+  Response r;
+  r.content_type = "text/plain";
+  r.body = "ok " + std::string(req.message.target());
+  co_return r;
+}
+
+class UpstreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "/metastack-upstream-" + std::to_string(::getpid()) + ".sock";
+    StartServer();
+    upstream_ = *MakeUpstream(ioc_.get_executor(), "unix:" + path_, {});
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    Post([this] { server_->Stop(); });
+    work_.reset();
+    thread_.join();
+    std::filesystem::remove(path_);
+  }
+  void StartServer() {
+    server_ = std::make_unique<Server>(ioc_, Limits{});
+    ASSERT_TRUE(server_->ListenUnix(path_, 0600, SlowOk));
+  }
+  void Post(std::function<void()> fn) {
+    std::promise<void> done;
+    asio::post(ioc_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  // Sends `n` requests at once and returns each one's status (0 for a failure).
+  std::vector<unsigned> SendConcurrently(int n) {
+    std::vector<std::future<unsigned>> futures;
+    for (int i = 0; i < n; ++i) {
+      UpstreamRequest req{bhttp::verb::get, "/" + std::to_string(i), 11};
+      futures.push_back(asio::co_spawn(
+          ioc_,
+          [up = upstream_, req]() -> asio::awaitable<unsigned> {
+            auto res = co_await up->Send(req);
+            co_return res ? res->result_int() : 0u;
+          },
+          asio::use_future));
+    }
+    std::vector<unsigned> out;
+    for (auto& f : futures) out.push_back(f.get());
+    return out;
+  }
+
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
+  std::string path_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<Upstream> upstream_;
+  std::thread thread_;
+};
+
+TEST_F(UpstreamTest, ServesAfterTheUpstreamRestartsWithManyIdleConnections) {
+  EXPECT_EQ(SendConcurrently(4), (std::vector<unsigned>{200, 200, 200, 200}));
+  // The upstream restarts: every pooled keep-alive connection is now dead.
+  Post([this] { server_->Stop(); });
+  std::this_thread::sleep_for(50ms);
+  Post([this] { StartServer(); });
+  // The upstream is back, so no request may fail because of the pool's stale connections.
+  EXPECT_EQ(SendConcurrently(1), (std::vector<unsigned>{200}));
+  EXPECT_EQ(SendConcurrently(4), (std::vector<unsigned>{200, 200, 200, 200}));
+}
+
+TEST_F(UpstreamTest, DownIsUnavailableAndBackIsServed) {
+  EXPECT_EQ(SendConcurrently(2), (std::vector<unsigned>{200, 200}));
+  Post([this] { server_->Stop(); });
+  std::filesystem::remove(path_);
+  EXPECT_EQ(SendConcurrently(3), (std::vector<unsigned>{0, 0, 0}));
+  Post([this] { StartServer(); });
+  EXPECT_EQ(SendConcurrently(2), (std::vector<unsigned>{200, 200}));
+}
+
+}  // namespace
+}  // namespace metastack::http
