@@ -34,27 +34,17 @@ import pathlib
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
+from harness import metastack_binary, stop_process
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
-
-
-def _binary():
-    if '--metastack' in sys.argv:
-        i = sys.argv.index('--metastack')
-        path = sys.argv[i + 1]
-        del sys.argv[i:i + 2]
-        return path
-    return os.environ.get('METASTACK_BIN', str(ROOT / 'build/release/apps/metastack/metastack'))
-
-
-METASTACK = _binary()
+METASTACK = metastack_binary()
 PYTHON = '/usr/bin/python3'  # Debian's: cloud-init lives in its dist-packages
 RUN = f'{os.getpid() % 100000:05d}'
 SECRET = 'namespace-path-shared-secret'
@@ -271,15 +261,7 @@ def start(key, *args, ready=None):
     log.close()
     Env.procs[key] = p
 
-    def stop():
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-    cleanup(stop)
+    cleanup(lambda: stop_process(p, timeout=5))
     if ready:
         try:
             wait_for(lambda: p.poll() is not None or ready(), f'{key} to start')
