@@ -19,6 +19,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/common.sh"
 BIN=$(realpath "${1:-$ROOT/build/release/apps/metastack/metastack}")
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
@@ -27,7 +28,6 @@ ROUNDS=${ROUNDS:-2}
 INSTANCES=${INSTANCES:-10000}
 STORE=${STORE:-sqlite}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
-PY=/usr/bin/python3
 PATH_MD=/openstack/latest/meta_data.json
 EXAMPLE=$ROOT/examples/instance.json
 
@@ -49,7 +49,6 @@ trap cleanup EXIT
 
 mem_kb() { awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r "," a}' "/proc/$1/status"; }
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json_field() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
 
 # --- the API --------------------------------------------------------------------------------
 [ "$STORE" = sqlite ] && STORE="sqlite:$work/metastack.db"
@@ -146,7 +145,6 @@ run_wrk() {  # port seconds [server pid] -> the RESULT line, with cpu_us (per re
   fi
   echo "$line"
 }
-field() { sed -E "s/.* $2=([^ ]+).*/\1/" <<<"$1"; }
 
 echo "== Metadata API vs nginx: GET $PATH_MD, signed mode, wrk -t$THREADS -c$CONNS -d${DURATION}s"
 echo "   machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
@@ -169,7 +167,7 @@ for round in $(seq "$ROUNDS"); do
     fi
   done
 done
-ratio=$(awk -v a="$(field "$best_ours" rps)" -v b="$(field "$best_nginx" rps)" 'BEGIN {printf "%.2f", a / b}')
+rps_ratio=$(ratio "$(field "$best_ours" rps)" "$(field "$best_nginx" rps)")
 echo
 printf '%-8s %12s %10s %10s %10s %8s %12s\n' "" "requests/s" "p50 ms" "p99 ms" "max ms" "non-2xx" "CPU us/req"
 for who in ours nginx; do
@@ -177,8 +175,8 @@ for who in ours nginx; do
   printf '%-8s %12s %10s %10s %10s %8s %12s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
     "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)" "$(field "$line" cpu_us)"
 done
-echo "ratio ours/nginx (requests/s): $ratio   (goal >= 0.70; p99 goal < 2 ms)"
-cpu_ratio=$(awk -v a="$(field "$best_nginx" cpu_us)" -v b="$(field "$best_ours" cpu_us)" 'BEGIN {printf "%.2f", a / b}')
+echo "ratio ours/nginx (requests/s): $rps_ratio   (goal >= 0.70; p99 goal < 2 ms)"
+cpu_ratio=$(ratio "$(field "$best_nginx" cpu_us)" "$(field "$best_ours" cpu_us)")
 echo "ratio nginx/ours (CPU per request): $cpu_ratio   (what requests/s would be with both alone on the cores)"
 if [ "${LIGHT_CONNS:-8}" != 0 ]; then
   # At 64 connections both servers and wrk saturate the cores, so latency is mostly queueing

