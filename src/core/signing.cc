@@ -46,11 +46,6 @@ std::string SignInstanceId(std::string_view secret, std::string_view id) {
   return Hex(mac, len);
 }
 
-bool VerifyInstanceSignature(std::string_view secret, std::string_view id,
-                             std::string_view signature) {
-  return ConstantTimeEqual(SignInstanceId(secret, id), signature);
-}
-
 // RFC 2104: HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)), K' the key hashed when longer
 // than a block and zero-padded. The two prefixes are one block each, so their hash states are
 // kept and copied per signature.

@@ -8,13 +8,9 @@
 
 namespace metastack::core {
 
-// Lower-case hex HMAC-SHA256 of `id` under `secret` (64 characters).
+// Lower-case hex HMAC-SHA256 of `id` under `secret` (64 characters), keyed per call: for tools
+// and tests that sign once; request paths use InstanceSigner.
 std::string SignInstanceId(std::string_view secret, std::string_view id);
-
-// Compares in time independent of where the strings differ; upper-case hex does not match
-// (as in Nova).
-bool VerifyInstanceSignature(std::string_view secret, std::string_view id,
-                             std::string_view signature);
 
 // The same signature under one secret, keyed once: the HMAC's inner and outer SHA-256 states
 // are computed at construction, so a signature costs two short hash finalisations instead of
@@ -29,6 +25,8 @@ class InstanceSigner {
   InstanceSigner& operator=(const InstanceSigner&) = delete;
 
   std::string Sign(std::string_view id) const;
+  // Compares in time independent of where the strings differ; upper-case hex does not match
+  // (as in Nova).
   bool Verify(std::string_view id, std::string_view signature) const;
 
  private:

@@ -13,12 +13,12 @@ constexpr char kSignature[] = "71c0cded01c12ebb660afdcad5aac96dded2802e971ba09cf
 TEST(SigningTest, MatchesNeutron) { EXPECT_EQ(SignInstanceId(kSecret, kInstance), kSignature); }
 
 TEST(SigningTest, Verify) {
-  EXPECT_TRUE(VerifyInstanceSignature(kSecret, kInstance, kSignature));
-  EXPECT_FALSE(VerifyInstanceSignature("other", kInstance, kSignature));
-  EXPECT_FALSE(VerifyInstanceSignature(kSecret, kInstance, ""));
+  EXPECT_TRUE(InstanceSigner(kSecret).Verify(kInstance, kSignature));
+  EXPECT_FALSE(InstanceSigner("other").Verify(kInstance, kSignature));
+  EXPECT_FALSE(InstanceSigner(kSecret).Verify(kInstance, ""));
   std::string upper = kSignature;
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  EXPECT_FALSE(VerifyInstanceSignature(kSecret, kInstance, upper));
+  EXPECT_FALSE(InstanceSigner(kSecret).Verify(kInstance, upper));
 }
 
 // The keyed signer equals the one-shot HMAC for keys shorter than, equal to and longer than
