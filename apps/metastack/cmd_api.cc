@@ -120,12 +120,10 @@ int RunApi(const ApiFlags& f) {
   }
   WriteReadyFile(f.ready_file, ready.dump());
   // The io_context itself only accepts, answers the admin listener and waits for signals.
-  RunUntilSignalled(ioc, 1, [&] {
+  RunUntilSignalled(ioc, connections, [&] {
     server.Stop();
     admin_server.Stop();
   });
-  connections.Stop();
-  connections.Join();
   pool.join();
   return kExitOk;
 }

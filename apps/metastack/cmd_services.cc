@@ -161,9 +161,7 @@ int RunAgent(const AgentVerbFlags& f) {
       !st)
     throw std::runtime_error(st.error().ToString());
   LogInfo("agent", "listening on " + f.agent.socket + ", forwarding to " + f.agent.api_url);
-  RunUntilSignalled(ioc, 1, [&] { server.Stop(); });
-  connections.Stop();
-  connections.Join();
+  RunUntilSignalled(ioc, connections, [&] { server.Stop(); });
   pool.join();
   return kExitOk;
 }
@@ -199,7 +197,7 @@ int RunProxy(const ProxyVerbFlags& f) {
   LogInfo("proxy", "control API on " + f.proxy.control + "; " + std::to_string(listeners.size()) +
                        " listeners");
   RunUntilSignalled(
-      ioc, 1,
+      ioc, connections,
       [&] {
         server.Stop();
         control.Stop();
@@ -211,8 +209,6 @@ int RunProxy(const ProxyVerbFlags& f) {
           LogError("proxy", std::string("reload refused: ") + e.what());
         }
       });
-  connections.Stop();  // before the agent's connections on those contexts are destroyed
-  connections.Join();
   return kExitOk;
 }
 

@@ -1,13 +1,12 @@
 #include "daemon.h"
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "base/file.h"
 #include "base/log.h"
@@ -20,22 +19,25 @@ std::string ReadSecretFile(const std::string& path, size_t min_length) {
   std::string s = *text;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   if (s.size() < min_length)
-    throw std::runtime_error(path + (s.empty() ? ": is empty"
-                                               : ": must hold at least " + std::to_string(min_length) +
-                                                     " characters"));
+    throw std::runtime_error(
+        path + (s.empty() ? ": is empty"
+                          : ": must hold at least " + std::to_string(min_length) + " characters"));
   return s;
 }
 
 void LimitFlags::Declare(CLI::App& app) {
-  app.add_option("--max-connections", max_connections, "Open connections in total")->capture_default_str();
+  app.add_option("--max-connections", max_connections, "Open connections in total")
+      ->capture_default_str();
   app.add_option("--max-connections-per-address", max_connections_per_address,
                  "Open connections per source address on guest-facing TCP listeners (not on "
                  "the signed listener, whose peers are metadata agents)")
       ->capture_default_str();
-  app.add_option("--header-limit", header_limit, "Bytes of request line and headers")->capture_default_str();
+  app.add_option("--header-limit", header_limit, "Bytes of request line and headers")
+      ->capture_default_str();
   app.add_option("--body-limit", body_limit, "Bytes of request body")->capture_default_str();
   app.add_option("--request-timeout", request_timeout,
-                 "Seconds for a whole request to arrive once it has started")->capture_default_str();
+                 "Seconds for a whole request to arrive once it has started")
+      ->capture_default_str();
   app.add_option("--idle-timeout", idle_timeout, "Seconds a connection may wait between requests")
       ->capture_default_str();
 }
@@ -53,9 +55,10 @@ http::Limits LimitFlags::Build() const {
 }
 
 void SetLogLevelFlag(const std::string& level) {
-  SetLogLevel(level == "debug" ? LogLevel::kDebug
+  SetLogLevel(level == "debug"     ? LogLevel::kDebug
               : level == "warning" ? LogLevel::kWarning
-              : level == "error" ? LogLevel::kError : LogLevel::kInfo);
+              : level == "error"   ? LogLevel::kError
+                                   : LogLevel::kInfo);
 }
 
 void RunUntilSignalled(asio::io_context& ioc, size_t threads, std::function<void()> on_stop,
@@ -84,6 +87,13 @@ void RunUntilSignalled(asio::io_context& ioc, size_t threads, std::function<void
   for (size_t i = 1; i < threads; ++i) workers.emplace_back([&] { ioc.run(); });
   ioc.run();
   for (auto& t : workers) t.join();
+}
+
+void RunUntilSignalled(asio::io_context& ioc, http::IoPool& connections,
+                       std::function<void()> on_stop, std::function<void()> on_hup) {
+  RunUntilSignalled(ioc, 1, std::move(on_stop), std::move(on_hup));
+  connections.Stop();
+  connections.Join();
 }
 
 void WriteReadyFile(const std::string& path, const std::string& json) {

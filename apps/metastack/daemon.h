@@ -2,10 +2,9 @@
 // What every long-running verb shares: reading secrets, running the io_context on N threads
 // until SIGINT/SIGTERM, and SIGHUP delivery.
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "http/asio.h"
 #include "http/server.h"
@@ -34,6 +33,11 @@ void SetLogLevelFlag(const std::string& level);
 // runs (it should stop servers so the io_context runs out of work). `on_hup` runs on SIGHUP.
 void RunUntilSignalled(asio::io_context& ioc, size_t threads, std::function<void()> on_stop,
                        std::function<void()> on_hup = {});
+// The same for a daemon whose connections run on `connections`: `ioc` (accepting, control,
+// signals) runs on this thread alone; once it is out of work the pool is stopped and joined, so
+// nothing declared after the pool (upstream connections opened on its contexts) outlives it.
+void RunUntilSignalled(asio::io_context& ioc, http::IoPool& connections,
+                       std::function<void()> on_stop, std::function<void()> on_hup = {});
 
 // Writes `json` to `path` atomically (for --ready-file).
 void WriteReadyFile(const std::string& path, const std::string& json);
