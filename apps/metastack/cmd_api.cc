@@ -45,6 +45,7 @@ struct ApiFlags {
   size_t threads = 0;
   size_t store_threads = 4;
   size_t cache_instances = 200'000;
+  bool check_forwarded_address = true;
   LimitFlags limits;
   std::string admin_token_file;
   std::string ready_file;
@@ -58,6 +59,7 @@ int RunApi(const ApiFlags& f) {
   options.settings.today = TodayUtc();
   options.networks = f.networks;
   options.cache_instances = f.cache_instances;
+  options.check_forwarded_address = f.check_forwarded_address;
   if (!f.vendor_data_file.empty()) {
     auto text = ReadFile(f.vendor_data_file);
     if (!text) throw std::runtime_error(text.error().ToString());
@@ -164,6 +166,10 @@ Run SetupApi(CLI::App& app) {
   app.add_option("--cache-instances", f->cache_instances,
                  "Instances whose rendered metadata is kept in memory")
       ->capture_default_str();
+  app.add_flag("!--no-check-forwarded-address", f->check_forwarded_address,
+               "Signed listeners: serve an instance even when it does not own the "
+               "X-Forwarded-For address the agent forwards (by default such a request is "
+               "answered 404: a stale port cache in front must not cross tenants)");
   f->limits.Declare(app);
   app.add_option("--admin-token-file", f->admin_token_file,
                  "File with the bearer token of the admin API (/v1/...) on --admin-listen; "

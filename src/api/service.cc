@@ -2,6 +2,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "core/ownership.h"
 #include "core/route.h"
 #include "core/signing.h"
 #include "http/blocking.h"
@@ -87,6 +88,10 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
   metrics_.Describe("metastack_api_request_seconds", "histogram",
                     "Time from a parsed request to its answer");
   metrics_.Describe("metastack_store_seconds", "histogram", "Store calls made by the API");
+  metrics_.Describe("metastack_api_address_mismatch_total", "counter",
+                    "Signed requests refused because the instance does not own the forwarded "
+                    "address");
+  address_mismatches_ = &metrics_.Counter("metastack_api_address_mismatch_total", "");
   for (auto cls : {PathClass::kEc2, PathClass::kOpenStack, PathClass::kOther})
     latency_[static_cast<size_t>(cls)] = &metrics_.Histogram(
         "metastack_api_request_seconds", "path=\"" + std::string(PathClassName(cls)) + "\"");
@@ -164,6 +169,8 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     LogWarning("api", "tenant " + *caller->tenant + " does not own instance " + caller->uuid);
     co_return done(FromError(NotFound().error(), head));
   }
+  if (mode == Identification::kSigned && !Vouched(*caller, (*inst)->instance()))
+    co_return done(FromError(NotFound().error(), head));
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Target::kService, caller->address, BufferedSystemRandom};
@@ -247,6 +254,17 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request
   if (req.Has(header::kForwardedFor))
     caller.address = std::string(FirstListItem(req.Header(header::kForwardedFor)));
   co_return caller;
+}
+
+bool MetadataApi::Vouched(const Caller& caller, const core::Instance& instance) {
+  if (!options_.check_forwarded_address || !caller.address || !core::HasFixedIps(instance))
+    return true;
+  auto address = core::ParseIp(*caller.address);
+  if (address && core::OwnsAddress(instance, *address)) return true;
+  address_mismatches_->Add(1);
+  LogWarning("api", "instance " + caller.uuid + " does not own the forwarded address " +
+                        *caller.address + " (a stale port cache in front?); answering 404");
+  return false;
 }
 
 asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> MetadataApi::Load(

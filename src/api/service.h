@@ -15,9 +15,10 @@
 //    configured networks (all networks when none are configured).
 //
 // Statuses follow Nova: a missing header 400, a bad signature 403, an unknown instance or a
-// tenant that does not own it 404; GET and HEAD everywhere, POST only on .../password (write
-// once: 409 after), any other method 405. Thread-safe: handlers may run on several io_context
-// threads at once.
+// tenant that does not own it 404, as is a signed instance that does not own the forwarded
+// address (ApiOptions::check_forwarded_address); GET and HEAD everywhere, POST only on
+// .../password (write once: 409 after), any other method 405. Thread-safe: handlers may run on
+// several io_context threads at once.
 
 #include <array>
 #include <atomic>
@@ -45,6 +46,11 @@ struct ApiOptions {
   std::vector<core::Cidr> trusted_proxies;
   std::vector<std::string> networks;
   size_t cache_instances = 200'000;
+  // Signed mode: refuse (404) a request whose X-Forwarded-For the signed instance does not own
+  // (none of its fixed IPs, nor the EUI-64 link-local address of a port's MAC), so that a stale
+  // port cache in front can never hand one tenant's guest another's instance. Instances without
+  // fixed IPs, and requests without X-Forwarded-For, are not checked.
+  bool check_forwarded_address = true;
 };
 
 class MetadataApi {
@@ -70,6 +76,7 @@ class MetadataApi {
   asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> Load(const std::string& uuid);
   asio::awaitable<Result<std::string>> InstanceByAddress(const std::string& address);
   asio::awaitable<http::Response> PostPassword(const CachedInstance& inst, http::Request& req);
+  bool Vouched(const Caller& caller, const core::Instance& instance);
   void Record(PathClass cls, unsigned status, double seconds);
   http::Metrics::CounterSeries& RequestCounter(PathClass cls, unsigned status);
 
@@ -83,6 +90,7 @@ class MetadataApi {
   static constexpr unsigned kFirstStatus = 100, kStatuses = 500;
   std::array<std::array<std::atomic<http::Metrics::CounterSeries*>, kStatuses>, 3> requests_{};
   std::array<http::Metrics::HistogramSeries*, 3> latency_{};
+  http::Metrics::CounterSeries* address_mismatches_ = nullptr;
   std::mutex address_mu_;
   std::unordered_map<std::string, std::string> by_address_;  // ip mode: address -> uuid
   std::unique_ptr<store::Subscription> subscription_;

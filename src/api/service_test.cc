@@ -110,6 +110,75 @@ TEST_F(ApiTest, RandomSeedIsFreshFromTheCache) {
   EXPECT_GE(api_->cache().hits(), 1u);
 }
 
+std::string SignedFrom(const std::string& forwarded_for) {
+  return "X-Instance-ID: " + std::string(kUuid) + "\r\nX-Tenant-ID: " + kProject +
+         "\r\nX-Instance-ID-Signature: " + core::SignInstanceId(kSecret, kUuid) +
+         "\r\nX-Forwarded-For: " + forwarded_for + "\r\n";
+}
+
+TEST_F(ApiTest, SignedInstanceMustOwnTheForwardedAddress) {
+  const std::string not_found = "404 Not Found\n\nThe resource could not be found.\n\n   ";
+  struct Case {
+    std::string forwarded_for;
+    unsigned status;
+  } cases[] = {
+      {"10.0.0.5", 200},
+      {"::ffff:10.0.0.5", 200},            // the proxy's dual-stack form
+      {"fe80::f816:3eff:fe00:1", 200},     // the EUI-64 link-local address of the port's MAC
+      {"10.0.0.5, 192.0.2.1", 200},        // the first item is the guest
+      {"10.0.0.7", 404},                   // the port moved away: a stale cache in front
+      {"fe80::f816:3eff:fe00:2", 404},
+      {"not-an-address", 404},
+  };
+  for (const auto& c : cases) {
+    Reply r = Get("/openstack/latest/meta_data.json", SignedFrom(c.forwarded_for));
+    EXPECT_EQ(r.status, c.status) << c.forwarded_for;
+    if (c.status == 404) {
+      EXPECT_EQ(r.body, not_found) << c.forwarded_for;
+    }
+  }
+  // Without X-Forwarded-For there is nothing to check (Nova's own callers may omit it).
+  std::string bare = "X-Instance-ID: " + std::string(kUuid) + "\r\nX-Tenant-ID: " + kProject +
+                     "\r\nX-Instance-ID-Signature: " + core::SignInstanceId(kSecret, kUuid) +
+                     "\r\n";
+  EXPECT_EQ(Get("/openstack/latest/meta_data.json", bare).status, 200u);
+  EXPECT_NE(metrics_.Render().find("metastack_api_address_mismatch_total 3"), std::string::npos)
+      << metrics_.Render();
+}
+
+TEST_F(ApiTest, ForwardedAddressCheckFollowsAMove) {
+  // The instance's port moves from 10.0.0.5 to 10.0.0.7: the old address stops being vouched
+  // for as soon as the change is announced, the new one starts.
+  ASSERT_EQ(Get("/openstack/latest/meta_data.json", SignedFrom("10.0.0.5")).status, 200u);
+  core::Instance moved = Example();
+  moved.ports[0].subnets[0].ip_address = "10.0.0.7";
+  ASSERT_TRUE(store_->ReplaceInstance(moved, std::nullopt));
+  EXPECT_EQ(Get("/openstack/latest/meta_data.json", SignedFrom("10.0.0.5")).status, 404u);
+  EXPECT_EQ(Get("/openstack/latest/meta_data.json", SignedFrom("10.0.0.7")).status, 200u);
+}
+
+TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
+  auto store = store::NewMemoryStore();
+  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", kProject, std::nullopt, 0}));
+  ASSERT_TRUE(store->CreateInstance(Example()));
+  asio::thread_pool pool{1};
+  http::Metrics metrics;
+  ApiOptions options;
+  options.shared_secret = kSecret;
+  options.check_forwarded_address = false;
+  MetadataApi api(*store, pool, options, metrics);
+  asio::io_context ioc;
+  http::Server server(ioc, http::Limits{});
+  uint16_t port = server.ListenTcp("127.0.0.1", 0, api.Handler(Identification::kSigned))->port();
+  std::thread t([&] { ioc.run(); });
+  RawClient c = RawClient::Tcp(port);
+  c.Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: x\r\n" + SignedFrom("10.0.0.99") +
+         "\r\n");
+  EXPECT_EQ(Parse(c.ReadResponse(false)).status, 200u);
+  asio::post(ioc, [&] { server.Stop(); });
+  t.join();
+}
+
 struct StatusCase {
   const char* name;
   std::string headers;

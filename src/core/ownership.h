@@ -1,0 +1,28 @@
+#pragma once
+// Whether a guest address belongs to an instance: the API's second check of the identity the
+// metadata agent vouches for. The agent names the instance behind (network or router, address)
+// from its port cache; if that cache were ever stale (a lagging change feed on another host),
+// the signed instance would not own the forwarded address any more, and the API refuses rather
+// than serve one tenant's data to another's guest. Pure; thread-compatible.
+
+#include <optional>
+#include <string_view>
+
+#include "core/instance.h"
+#include "core/ip.h"
+
+namespace metastack::core {
+
+// fe80::/64 with the modified EUI-64 interface id of `mac` (RFC 4291 appendix A: the
+// universal/local bit flipped, ff:fe in the middle), as a SLAAC guest configures its
+// link-local address. nullopt when `mac` is not six hex pairs.
+std::optional<IpAddress> Eui64LinkLocal(std::string_view mac);
+
+// True when the instance has at least one fixed IP on any port.
+bool HasFixedIps(const Instance& instance);
+
+// True when `address` (IPv4-mapped IPv6 compared as IPv4) is one of the instance's fixed IPs,
+// or the EUI-64 link-local address of one of its ports' MACs.
+bool OwnsAddress(const Instance& instance, const IpAddress& address);
+
+}  // namespace metastack::core

@@ -1,0 +1,65 @@
+#include "core/ownership.h"
+
+#include <gtest/gtest.h>
+
+namespace metastack::core {
+namespace {
+
+Instance WithPorts() {
+  Instance inst;
+  Port a;
+  a.mac = "fa:16:3e:12:34:56";
+  Subnet v4;
+  v4.ip_address = "10.0.0.5";
+  Subnet v6;
+  v6.ip_address = "2001:db8::5";
+  Subnet unaddressed;  // a subnet the port has no fixed IP in
+  a.subnets = {v4, v6, unaddressed};
+  Port b;
+  b.mac = "02:00:00:00:00:01";
+  Subnet b4;
+  b4.ip_address = "192.168.1.9";
+  b.subnets = {b4};
+  inst.ports = {a, b};
+  return inst;
+}
+
+TEST(Eui64LinkLocalTest, FlipsTheUniversalLocalBitAndInsertsFffe) {
+  EXPECT_EQ(Eui64LinkLocal("fa:16:3e:12:34:56")->ToString(), "fe80::f816:3eff:fe12:3456");
+  EXPECT_EQ(Eui64LinkLocal("02:00:00:00:00:01")->ToString(), "fe80::ff:fe00:1");
+  EXPECT_EQ(Eui64LinkLocal("FA:16:3E:12:34:56")->ToString(), "fe80::f816:3eff:fe12:3456");
+  EXPECT_FALSE(Eui64LinkLocal("fa:16:3e:12:34"));
+  EXPECT_FALSE(Eui64LinkLocal("not a mac"));
+}
+
+TEST(OwnsAddressTest, FixedIpsAndLinkLocalOfEveryPort) {
+  Instance inst = WithPorts();
+  struct Case {
+    const char* address;
+    bool owned;
+  } cases[] = {
+      {"10.0.0.5", true},
+      {"::ffff:10.0.0.5", true},  // as the proxy forwards an IPv4 guest on a dual-stack socket
+      {"2001:db8::5", true},
+      {"2001:db8:0:0::5", true},
+      {"192.168.1.9", true},  // the second port
+      {"fe80::f816:3eff:fe12:3456", true},
+      {"fe80::ff:fe00:1", true},
+      {"10.0.0.7", false},
+      {"10.0.0.50", false},
+      {"2001:db8::6", false},
+      {"fe80::f816:3eff:fe12:3457", false},
+      {"::ffff:10.0.0.7", false},
+  };
+  for (const auto& c : cases) EXPECT_EQ(OwnsAddress(inst, *ParseIp(c.address)), c.owned) << c.address;
+}
+
+TEST(OwnsAddressTest, AnInstanceWithoutPortsOwnsNothing) {
+  Instance inst;
+  EXPECT_FALSE(HasFixedIps(inst));
+  EXPECT_FALSE(OwnsAddress(inst, *ParseIp("10.0.0.5")));
+  EXPECT_TRUE(HasFixedIps(WithPorts()));
+}
+
+}  // namespace
+}  // namespace metastack::core
