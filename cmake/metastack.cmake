@@ -4,9 +4,12 @@
 #   One static library per src/<module>. DEPS is the module's whole allowed dependency list;
 #   tests/layering_test.py checks that no file includes a header from a module it does not list.
 # metastack_test(NAME SOURCES ... DEPS ...)
-#   A GoogleTest binary registered with CTest (one CTest entry per test case).
+#   A GoogleTest binary registered with CTest (one CTest entry per test case). Not built with
+#   METASTACK_FUZZ (the fuzz build runs no unit tests).
 
-include(GoogleTest)
+if(NOT METASTACK_FUZZ)
+  include(GoogleTest)
+endif()
 
 function(metastack_module name)
   cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
@@ -18,6 +21,9 @@ function(metastack_module name)
 endfunction()
 
 function(metastack_test name)
+  if(METASTACK_FUZZ)
+    return()
+  endif()
   cmake_parse_arguments(T "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)

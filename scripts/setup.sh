@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git clang-format clang-tidy
+  # the fuzz preset: clang 16 (clang 14 cannot compile libstdc++'s std::expected) and libFuzzer
+  clang-16 libclang-rt-16-dev
   # libraries
   libboost-dev libboost-system-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libpq-dev
   libisofs-dev libcli11-dev

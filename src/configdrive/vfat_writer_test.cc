@@ -1,132 +1,20 @@
-// The VFAT writer, read back by a small independent FAT reader that decides the FAT type from
-// the cluster count and takes names from LFN entries only when their checksum matches, as the
-// kernel does. (fsck.fat, mtools, blkid and a real kernel read the images in
-// tests/integration/test_configdrive_images.py.)
+// The VFAT writer, read back by a small independent FAT reader (fat_reader.h). (fsck.fat,
+// mtools, blkid and a real kernel read the images in tests/integration/test_configdrive_images.py.)
 #include "configdrive/vfat_writer.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
+#include "configdrive/fat_reader.h"
 #include "configdrive/test_util.h"
 #include "configdrive/vfat_names.h"
 
 namespace metastack::configdrive {
 namespace {
 
-uint32_t Get16(const std::string& s, size_t at) {
-  return static_cast<uint8_t>(s[at]) | static_cast<uint8_t>(s[at + 1]) << 8;
-}
-uint32_t Get32(const std::string& s, size_t at) { return Get16(s, at) | Get16(s, at + 2) << 16; }
-
-// Reads an Image in place (a 600 MiB FAT32 image is mostly holes; no need to flatten it).
-struct FatReader {
-  explicit FatReader(Image image) : img(std::move(image)) {
-    std::string boot = At(0, 512);
-    spc = static_cast<uint8_t>(boot[13]);
-    reserved = Get16(boot, 14);
-    root_entries = Get16(boot, 17);
-    total = Get16(boot, 19) ? Get16(boot, 19) : Get32(boot, 32);
-    fat_sectors = Get16(boot, 22) ? Get16(boot, 22) : Get32(boot, 36);
-    uint32_t root_sectors = root_entries * 32 / 512;
-    data_start = reserved + 2 * fat_sectors + root_sectors;
-    clusters = (total - data_start) / spc;
-    bits = Get16(boot, 22) == 0 ? 32 : clusters <= 4084 ? 12 : 16;
-    root_cluster = Get32(boot, 44);
-  }
-
-  // `len` bytes at `offset`: extents over zeros.
-  std::string At(uint64_t offset, size_t len) const {
-    std::string out(len, '\0');
-    for (const auto& e : img.extents) {
-      uint64_t lo = std::max(offset, e.offset);
-      uint64_t hi = std::min(offset + len, e.offset + e.bytes.size());
-      if (lo < hi) out.replace(lo - offset, hi - lo, e.bytes, lo - e.offset, hi - lo);
-    }
-    return out;
-  }
-
-  uint32_t Next(uint32_t c) const {
-    uint64_t fat = uint64_t{reserved} * 512;
-    if (bits == 16) return Get16(At(fat + c * 2, 2), 0);
-    if (bits == 32) return Get32(At(fat + c * 4, 4), 0) & 0x0FFFFFFF;
-    uint32_t v = Get16(At(fat + c * 3 / 2, 2), 0);
-    return c % 2 ? v >> 4 : v & 0xFFF;
-  }
-  bool Eoc(uint32_t c) const {
-    return c >= (bits == 12 ? 0xFF8u : bits == 16 ? 0xFFF8u : 0x0FFFFFF8u);
-  }
-
-  std::string Chain(uint32_t first) const {
-    std::string out;
-    for (uint32_t c = first; !Eoc(c); c = Next(c)) {
-      if (c < 2 || c >= clusters + 2) {
-        ADD_FAILURE() << "bad cluster " << c;
-        break;
-      }
-      out += At((uint64_t{data_start} + uint64_t{c - 2} * spc) * 512, size_t{spc} * 512);
-    }
-    return out;
-  }
-
-  // Every file under the directory, by path; checks "." and ".." on the way.
-  void Walk(const std::string& dir_bytes, const std::string& prefix, uint32_t self, uint32_t parent,
-            std::map<std::string, std::string>& out) {
-    std::u16string lfn;
-    int lfn_sum = -1;
-    for (size_t at = 0; at + 32 <= dir_bytes.size(); at += 32) {
-      std::string e = dir_bytes.substr(at, 32);
-      if (e[0] == 0) break;
-      uint8_t attr = static_cast<uint8_t>(e[11]);
-      if (attr == 0x0F) {
-        std::u16string part;
-        for (int k : {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30}) {
-          char16_t ch = static_cast<char16_t>(Get16(e, static_cast<size_t>(k)));
-          if (ch == 0 || ch == 0xFFFF) break;
-          part += ch;
-        }
-        lfn = (e[0] & 0x40) ? part : part + lfn;
-        lfn_sum = static_cast<uint8_t>(e[13]);
-        continue;
-      }
-      ShortName sn;
-      std::copy_n(e.begin(), 11, sn.begin());
-      std::string name = ShortNameText(sn);
-      if (lfn_sum == LfnChecksum(sn)) name = std::string(lfn.begin(), lfn.end());  // ASCII here
-      lfn.clear();
-      lfn_sum = -1;
-      uint32_t first = Get16(e, 26) | (bits == 32 ? Get16(e, 20) << 16 : 0);
-      if (attr & 0x08) {
-        label = std::string(e, 0, 11);
-      } else if (name == ".") {
-        EXPECT_EQ(first, self) << prefix;
-      } else if (name == "..") {
-        EXPECT_EQ(first, parent) << prefix;
-      } else if (attr & 0x10) {
-        Walk(Chain(first), prefix + name + "/", first, self, out);
-      } else {
-        uint32_t size = Get32(e, 28);
-        out[prefix + name] = size ? Chain(first).substr(0, size) : "";
-      }
-    }
-  }
-
-  std::map<std::string, std::string> Files() {
-    std::map<std::string, std::string> out;
-    if (bits == 32) {
-      Walk(Chain(root_cluster), "", 0, 0, out);
-    } else {
-      uint64_t root = (uint64_t{reserved} + 2 * fat_sectors) * 512;
-      Walk(At(root, size_t{root_entries} * 32), "", 0, 0, out);
-    }
-    return out;
-  }
-
-  Image img;
-  uint32_t spc, reserved, root_entries, total, fat_sectors, data_start, clusters, root_cluster;
-  int bits;
-  std::string label;
-};
+uint32_t Get16(const std::string& s, size_t at) { return FatReader::Get16(s, at); }
+uint32_t Get32(const std::string& s, size_t at) { return FatReader::Get32(s, at); }
 
 Image BuildImage(uint64_t size, const std::vector<core::DriveFile>& files,
                  int64_t timestamp = testing::kCreatedAt) {
@@ -151,6 +39,7 @@ TEST_P(VfatRoundTrip, EveryFileReadsBackUnderItsLongName) {
   std::map<std::string, std::string> want;
   for (const auto& f : files) want[f.path] = f.contents;
   EXPECT_EQ(r.Files(), want);
+  EXPECT_EQ(r.problems, std::vector<std::string>{});
   EXPECT_EQ(r.label, "config-2   ");
 }
 

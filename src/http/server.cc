@@ -80,6 +80,11 @@ size_t Request::HeaderCount(std::string_view name) const {
   return message.count(beast::string_view(name.data(), name.size()));
 }
 
+void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const Limits& limits) {
+  parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+  parser.body_limit(limits.body_bytes);
+}
+
 std::string HttpDate() {
   thread_local std::time_t cached_at = 0;
   thread_local std::string cached;
@@ -154,8 +159,7 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
     }
     stream->expires_after(ctx.limits.request_timeout);
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_bytes));
-    parser.body_limit(ctx.limits.body_bytes);
+    LimitParser(parser, ctx.limits);
     co_await bhttp::async_read_header(*stream, buffer, parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
     Response res;

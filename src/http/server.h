@@ -70,6 +70,10 @@ struct Limits {
   size_t max_connections_per_address = 256;  // per source IP, IPv4 and IPv6 alike
 };
 
+// Sets the header and body limits every listener's request parser has (also what the request
+// parsing fuzz target uses, so that it parses exactly as the server does).
+void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const Limits& limits);
+
 struct ServerStats {
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> refused{0};    // over a connection limit

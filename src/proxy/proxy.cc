@@ -125,6 +125,22 @@ Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
   return out;
 }
 
+http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSpec& spec) {
+  http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
+  // A method Beast has no verb for ("FOO") would otherwise go out as an empty method.
+  if (req.message.method() == bhttp::verb::unknown)
+    out.method_string(req.message.method_string());
+  for (const auto& field : req.message)
+    if (!Dropped(field.name_string())) out.insert(field.name_string(), field.value());
+  out.set(beast::string_view(header::kForwardedFor.data(), header::kForwardedFor.size()),
+          req.peer.address);
+  std::string_view id_header = spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId
+                                                                        : header::kNetworkId;
+  out.set(beast::string_view(id_header.data(), id_header.size()), spec.id);
+  out.body() = req.message.body();
+  return out;
+}
+
 NsProxy::NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
                  http::Metrics& metrics)
     : server_(server), agent_(std::move(agent)), binder_(std::move(binder)), metrics_(metrics) {
@@ -204,16 +220,7 @@ Json NsProxy::List() const {
 }
 
 asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const ListenerSpec& spec) {
-  http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
-  for (const auto& field : req.message)
-    if (!Dropped(field.name_string())) out.insert(field.name_string(), field.value());
-  out.set(beast::string_view(header::kForwardedFor.data(), header::kForwardedFor.size()),
-          req.peer.address);
-  std::string_view id_header = spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId
-                                                                        : header::kNetworkId;
-  out.set(beast::string_view(id_header.data(), id_header.size()), spec.id);
-  out.body() = req.message.body();
-  auto res = co_await agent_->Send(std::move(out));
+  auto res = co_await agent_->Send(RewriteForAgent(req, spec));
   http::Response r;
   if (!res) {
     LogError("proxy", "agent " + agent_->name() + ": " + res.error().message);

@@ -49,6 +49,13 @@ nlohmann::json ListenerToJson(const ListenerSpec& spec, uint16_t bound_port);
 // A listeners file: {"listeners": [ ... ]}.
 Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text);
 
+// The request the agent is sent for a guest's `req` on `spec`'s listener: the guest's method,
+// target and body and its headers, less every hop-only header (http/headers.h kHopOnly, the
+// X-Metadata-Provider* prefix included) and every hop-by-hop one; then X-Forwarded-For is the
+// peer's address and the listener's id header (router or network) is spec.id, each once. Host,
+// Content-Length and Connection are left to the upstream pool. Pure; thread-safe.
+http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSpec& spec);
+
 class NsProxy {
  public:
   NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
