@@ -54,7 +54,7 @@ Result<int64_t> Announce(Session& s, Change::Kind kind, std::string_view id, boo
   }();
   const std::string& sql = kStatements[deleted ? 3 : static_cast<int>(kind)];
   METASTACK_ASSIGN_OR_RETURN(Rows rows,
-                             s.Exec(sql.c_str(), {id, pg::KindName(kind), deleted ? "1" : "0"}));
+                             s.Exec(sql.c_str(), {id, internal::KindName(kind), deleted ? "1" : "0"}));
   return rows.Int(0, 0);
 }
 

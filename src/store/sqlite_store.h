@@ -39,6 +39,14 @@ struct SqliteOptions {
   // 24 to 15 us (bench/RESULTS.md). The price is SQLite's documented one: an I/O error on the
   // mapped file raises SIGBUS instead of returning an error. 0 turns it off.
   int64_t reader_mmap_bytes = int64_t{1} << 30;
+  // How often the change feed's watcher asks whether any process committed (PRAGMA
+  // data_version, about 2 us): the bound on how late another process's commit is announced.
+  std::chrono::milliseconds feed_poll_interval{5};
+  // Rows of the feed table each write keeps (the last N revisions, ~60 bytes each). A process
+  // that falls further behind than this (stopped, or one transaction of more changes) gets a
+  // "flush all" instead of the changes. 10,000 is 10 s of writes at a rate no admin API
+  // sustains on one fsync'd file, in well under 1 MiB.
+  int64_t changes_kept = 10000;
 };
 
 // Opens (creating if missing) the database at `path`. Errors name it as "sqlite:PATH: ...".
