@@ -10,7 +10,8 @@
 // Feed latency (FeedLatency/sqlite/cross-process): a child process (this binary, re-executed
 // with --feed-writer) replaces an instance 200 times on the same file; this process, subscribed,
 // records when each revision is announced. Latency = announce time - the time the child's write
-// returned (steady_clock is CLOCK_MONOTONIC, shared by processes).
+// returned (steady_clock is CLOCK_MONOTONIC, shared by processes). FeedIdle/sqlite: the CPU an
+// idle subscribed process spends polling.
 //
 // Population: 16 networks, 4 per router; instance i has one port with a globally unique IP on
 // network i % 16, so router lookups are never ambiguous. SQLite is populated in one transaction
@@ -18,19 +19,21 @@
 #include <benchmark/benchmark.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
-#include <map>
-#include <mutex>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/memory_store.h"
@@ -297,6 +300,25 @@ void MeasureFeedLatency(benchmark::State& state) {
   Percentiles(state, std::move(samples));
 }
 
+// What an idle subscribed process pays for the watcher: CPU time over 5 s of nothing else (the
+// main thread sleeps), as a percentage of one core.
+void MeasureFeedIdle(benchmark::State& state) {
+  auto opened = store::OpenSqliteStore(ScratchDir() + "/idle.db");
+  if (!opened) Die("open", opened.error());
+  auto subscription = (*opened)->Subscribe([](const store::Change&) {});
+  auto cpu = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  for (auto _ : state) {
+    double before = cpu();
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    state.counters["cpu_percent"] = (cpu() - before) / 5 * 100;
+  }
+}
+
 const std::pair<const char*, Lookup> kLookups[] = {
     {"FindPortOnNetwork",
      [](store::Store& s, int i) { return s.FindPortOnNetwork(NetworkOf(i), IpOf(i)).has_value(); }},
@@ -339,6 +361,7 @@ int main(int argc, char** argv) {
       ->UseManualTime()
       ->Iterations(1)
       ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("FeedIdle/sqlite", MeasureFeedIdle)->Iterations(1);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   std::error_code ignored;

@@ -10,8 +10,7 @@ Status RecordChanges(Connection& db, const std::vector<Change>& changes, int64_t
   for (const Change& change : changes)
     METASTACK_RETURN_IF_ERROR(
         Run(db, "INSERT INTO changes (revision, kind, id, deleted) VALUES (?1, ?2, ?3, ?4)",
-            change.revision, internal::KindName(change.kind), change.id,
-            int64_t{change.deleted}));
+            change.revision, internal::KindName(change.kind), change.id, int64_t{change.deleted}));
   return Run(db, "DELETE FROM changes WHERE revision <= ?1", changes.back().revision - keep);
 }
 
@@ -25,11 +24,10 @@ Result<FeedBatch> ReadFeed(Connection& db, int64_t after, int64_t max_rows) {
     return batch;
   }
   METASTACK_ASSIGN_OR_RETURN(
-      Statement stmt,
-      Bound(db,
-            "SELECT revision, kind, id, deleted FROM changes WHERE revision > ?1 "
-            "ORDER BY revision",
-            after));
+      Statement stmt, Bound(db,
+                            "SELECT revision, kind, id, deleted FROM changes WHERE revision > ?1 "
+                            "ORDER BY revision",
+                            after));
   int64_t expected = after + 1;
   while (true) {
     METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
