@@ -1,5 +1,6 @@
 #include "store/sqlite_store.h"
 
+#include <algorithm>
 #include <mutex>
 #include <type_traits>
 
@@ -64,12 +65,12 @@ class SqliteStore final : public Store {
   // `revision`: the store's revision at open, where the feed starts.
   SqliteStore(const std::string& path, const std::string& label, const SqliteOptions& options,
               std::unique_ptr<Connection> writer, int64_t revision)
-      : changes_kept_(options.changes_kept),
+      : changes_kept_(std::max<int64_t>(options.changes_kept, 1)),
         writer_(std::move(writer)),
         readers_(path, label, {false, options.busy_timeout, options.reader_mmap_bytes},
                  options.max_idle_readers),
         cursor_(hub_, revision),
-        watcher_(path, label, {options.feed_poll_interval, options.changes_kept}, cursor_) {}
+        watcher_(path, label, {options.feed_poll_interval, changes_kept_}, cursor_) {}
 
   // --- instances -----------------------------------------------------------------------------
 

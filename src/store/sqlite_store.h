@@ -62,7 +62,7 @@ struct SqliteOptions {
   // Rows of the feed table each write keeps (the last N revisions, ~60 bytes each). A process
   // that falls further behind than this (stopped, or one transaction of more changes) gets a
   // "flush all" instead of the changes. 10,000 is 10 s of writes at a rate no admin API
-  // sustains on one fsync'd file, in well under 1 MiB.
+  // sustains on one fsync'd file, in well under 1 MiB. At least 1.
   int64_t changes_kept = 10000;
 };
 
