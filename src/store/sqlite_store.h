@@ -21,8 +21,9 @@
 // - On the first Subscribe a watcher thread starts (one read connection; the CLI, which never
 //   subscribes, has none). Every `feed_poll_interval` (5 ms) it checks PRAGMA data_version and
 //   announces what other processes committed. Bound: a commit by any process is announced in
-//   every subscribed process within the poll interval plus one read of the table, measured
-//   p50 2.9 ms / p99 7.5 ms across processes (bench/RESULTS.md); 50 ms is the stated bound.
+//   every subscribed process within the poll interval plus one read of the table: measured
+//   across processes p50 3-5 ms, p99 8-22 ms on a loaded 2-vCPU machine (bench/RESULTS.md);
+//   50 ms is the stated bound.
 // - Each subscriber hears each revision at most once, in increasing order, whichever thread
 //   announces it (a restore to an older revision starts the count again, after its flush). A revision the feed cannot tell (its row pruned before this process read it,
 //   written by a binary older than the table, a file restored to an older revision) is covered
