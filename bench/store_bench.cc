@@ -3,18 +3,37 @@
 // timed on its own (steady_clock) and the run reports p50/p99/max as counters: the claim under
 // test is that the SQLite store's p99 stays flat as the population grows (indexed, O(log n)).
 //
+// Writes: ReplaceInstance on the 1,000-instance SQLite store, each its own fsync'd transaction
+// (what the admin API does per edit), and the bulk population's time per instance (no fsync per
+// row: the CPU cost of a write).
+//
+// Feed latency (FeedLatency/sqlite/cross-process): a child process (this binary, re-executed
+// with --feed-writer) replaces an instance 200 times on the same file; this process, subscribed,
+// records when each revision is announced. Latency = announce time - the time the child's write
+// returned (steady_clock is CLOCK_MONOTONIC, shared by processes). FeedIdle/sqlite: the CPU an
+// idle subscribed process spends polling.
+//
 // Population: 16 networks, 4 per router; instance i has one port with a globally unique IP on
 // network i % 16, so router lookups are never ambiguous. SQLite is populated in one transaction
 // (BulkCreateInstancesForTesting); the memory store through CreateInstance.
 #include <benchmark/benchmark.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/memory_store.h"
@@ -140,6 +159,15 @@ store::Store& Populated(Backend backend, int n) {
 
 using Lookup = std::function<bool(store::Store&, int)>;
 
+void Percentiles(benchmark::State& state, std::vector<double> samples) {
+  if (samples.empty()) return;
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) { return samples[static_cast<size_t>(q * double(samples.size() - 1))]; };
+  state.counters["p50_us"] = at(0.50);
+  state.counters["p99_us"] = at(0.99);
+  state.counters["max_us"] = samples.back();
+}
+
 void Measure(benchmark::State& state, Backend backend, int n, const Lookup& lookup) {
   store::Store& store = Populated(backend, n);
   std::vector<double> samples;
@@ -159,12 +187,136 @@ void Measure(benchmark::State& state, Backend backend, int n, const Lookup& look
     state.SetIterationTime(elapsed);
     samples.push_back(elapsed * 1e6);
   }
-  if (samples.empty()) return;
-  std::sort(samples.begin(), samples.end());
-  auto at = [&](double q) { return samples[static_cast<size_t>(q * double(samples.size() - 1))]; };
-  state.counters["p50_us"] = at(0.50);
-  state.counters["p99_us"] = at(0.99);
-  state.counters["max_us"] = samples.back();
+  Percentiles(state, std::move(samples));
+}
+
+// Replaces instance i with a changed "meta" each iteration; only ReplaceInstance is timed.
+void MeasureWrites(benchmark::State& state, int n) {
+  store::Store& store = Populated(Backend::kSqlite, n);
+  std::vector<double> samples;
+  int i = 0;
+  for (auto _ : state) {
+    core::Instance inst = MakeInstance(1 + i % n);
+    inst.meta.emplace_back("edit", std::to_string(i++));
+    auto t0 = Clock::now();
+    auto replaced = store.ReplaceInstance(inst, std::nullopt);
+    auto elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!replaced) {
+      state.SkipWithError(replaced.error().ToString().c_str());
+      break;
+    }
+    state.SetIterationTime(elapsed);
+    samples.push_back(elapsed * 1e6);
+  }
+  Percentiles(state, std::move(samples));
+}
+
+constexpr int kFeedWrites = 200;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// The child's side: `kFeedWrites` replaces of instance 1 on `path`, each answered on stdout as
+// "<revision> <ns when it returned>", each after the parent's go-ahead byte on stdin.
+int FeedWriter(const std::string& path) {
+  auto opened = store::OpenSqliteStore(path);
+  if (!opened) Die("feed writer open", opened.error());
+  char go;
+  for (int i = 0; i < kFeedWrites && read(0, &go, 1) == 1; ++i) {
+    core::Instance inst = MakeInstance(1);
+    inst.ports[0].router_id.reset();
+    inst.meta.emplace_back("edit", std::to_string(i));
+    auto replaced = (*opened)->ReplaceInstance(inst, std::nullopt);
+    int64_t returned = NowNs();
+    if (!replaced) Die("feed writer", replaced.error());
+    std::printf("%lld %lld\n", static_cast<long long>(replaced->revision),
+                static_cast<long long>(returned));
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+void MeasureFeedLatency(benchmark::State& state) {
+  std::string path = ScratchDir() + "/feed.db";
+  auto opened = store::OpenSqliteStore(path);
+  if (!opened) Die("open", opened.error());
+  store::Store& store = **opened;
+  (void)store.CreateNetwork({NetworkOf(1), "", "admin", std::nullopt, 0});
+  core::Instance first = MakeInstance(1);
+  first.ports[0].router_id.reset();
+  if (auto c = store.CreateInstance(first); !c) Die("create", c.error());
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<int64_t, int64_t> announced;  // revision -> ns
+  auto subscription = store.Subscribe([&](const store::Change& change) {
+    int64_t now = NowNs();
+    std::lock_guard lock(mu);
+    announced.emplace(change.revision, now);
+    cv.notify_all();
+  });
+
+  int to_child[2], from_child[2];
+  if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
+  std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  std::string flag = "--feed-writer=" + path;
+  char* argv[] = {self.data(), flag.data(), nullptr};
+  pid_t pid;
+  if (posix_spawn(&pid, self.c_str(), &actions, nullptr, argv, environ) != 0) std::abort();
+  close(to_child[0]);
+  close(from_child[1]);
+  FILE* lines = fdopen(from_child[0], "r");
+
+  std::vector<double> samples;
+  for (auto _ : state) {
+    for (int i = 0; i < kFeedWrites; ++i) {
+      if (write(to_child[1], "g", 1) != 1) std::abort();
+      long long revision = 0, returned = 0;
+      if (std::fscanf(lines, "%lld %lld", &revision, &returned) != 2) {
+        state.SkipWithError("the writer process failed");
+        break;
+      }
+      std::unique_lock lock(mu);
+      if (!cv.wait_for(lock, std::chrono::seconds(10),
+                       [&] { return announced.count(revision) != 0; })) {
+        state.SkipWithError("a change was not announced within 10 s");
+        break;
+      }
+      samples.push_back(double(announced[revision] - returned) / 1e3);
+      state.SetIterationTime(double(announced[revision] - returned) / 1e9);
+    }
+  }
+  close(to_child[1]);
+  fclose(lines);
+  int status;
+  waitpid(pid, &status, 0);
+  posix_spawn_file_actions_destroy(&actions);
+  Percentiles(state, std::move(samples));
+}
+
+// What an idle subscribed process pays for the watcher: CPU time over 5 s of nothing else (the
+// main thread sleeps), as a percentage of one core.
+void MeasureFeedIdle(benchmark::State& state) {
+  auto opened = store::OpenSqliteStore(ScratchDir() + "/idle.db");
+  if (!opened) Die("open", opened.error());
+  auto subscription = (*opened)->Subscribe([](const store::Change&) {});
+  auto cpu = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  for (auto _ : state) {
+    double before = cpu();
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    state.counters["cpu_percent"] = (cpu() - before) / 5 * 100;
+  }
 }
 
 const std::pair<const char*, Lookup> kLookups[] = {
@@ -178,6 +330,8 @@ const std::pair<const char*, Lookup> kLookups[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::strncmp(argv[1], "--feed-writer=", 14) == 0)
+    return FeedWriter(argv[1] + 14);
   benchmark::Initialize(&argc, argv);
   // The memory store (a test fake) checks IPs and looks ports up by scanning every instance, so
   // populating it is O(n^2): 100,000 would take tens of minutes. It stops at 10,000.
@@ -198,6 +352,16 @@ int main(int argc, char** argv) {
             ->MinTime(1.0)
             ->Unit(benchmark::kMicrosecond);
       }
+  benchmark::RegisterBenchmark("Write/ReplaceInstance/sqlite/1000",
+                               [](benchmark::State& state) { MeasureWrites(state, 1000); })
+      ->UseManualTime()
+      ->MinTime(2.0)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("FeedLatency/sqlite/cross-process", MeasureFeedLatency)
+      ->UseManualTime()
+      ->Iterations(1)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("FeedIdle/sqlite", MeasureFeedIdle)->Iterations(1);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   std::error_code ignored;

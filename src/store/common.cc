@@ -96,6 +96,25 @@ Status CheckPassword(std::string_view password) {
   return Ok();
 }
 
+std::string_view KindName(Change::Kind kind) {
+  switch (kind) {
+    case Change::Kind::kInstance:
+      return "instance";
+    case Change::Kind::kNetwork:
+      return "network";
+    case Change::Kind::kRouter:
+      return "router";
+  }
+  return "instance";
+}
+
+std::optional<Change::Kind> KindFromName(std::string_view name) {
+  if (name == "instance") return Change::Kind::kInstance;
+  if (name == "network") return Change::Kind::kNetwork;
+  if (name == "router") return Change::Kind::kRouter;
+  return std::nullopt;
+}
+
 namespace {
 class HubSubscription : public Subscription {
  public:

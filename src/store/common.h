@@ -8,7 +8,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/store.h"
@@ -33,6 +35,11 @@ size_t PageLimit(const ListOptions& options);
 Status CheckNetworkFields(const Network& network);
 Status CheckRouterFields(const Router& router);
 Status CheckPassword(std::string_view password);
+
+// A change's kind as the feeds spell it ("instance", "network", "router"), and back (nullopt
+// for anything else).
+std::string_view KindName(Change::Kind kind);
+std::optional<Change::Kind> KindFromName(std::string_view name);
 
 std::unexpected<Error> NotFound(std::string what, std::string_view id);
 std::unexpected<Error> Conflict(std::string message);

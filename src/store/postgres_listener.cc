@@ -13,18 +13,6 @@ namespace metastack::store::pg {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-std::string_view KindName(Change::Kind kind) {
-  switch (kind) {
-    case Change::Kind::kInstance:
-      return "instance";
-    case Change::Kind::kNetwork:
-      return "network";
-    case Change::Kind::kRouter:
-      return "router";
-  }
-  return "instance";
-}
-
 std::optional<Change> ParseChangePayload(std::string_view payload) {
   size_t first = payload.find(' ');
   size_t second = first == std::string_view::npos ? first : payload.find(' ', first + 1);
@@ -36,14 +24,9 @@ std::optional<Change> ParseChangePayload(std::string_view payload) {
       std::from_chars(revision.data(), revision.data() + revision.size(), change.revision);
   if (ec != std::errc() || end != revision.data() + revision.size()) return std::nullopt;
   std::string_view kind = payload.substr(first + 1, second - first - 1);
-  if (kind == "instance")
-    change.kind = Change::Kind::kInstance;
-  else if (kind == "network")
-    change.kind = Change::Kind::kNetwork;
-  else if (kind == "router")
-    change.kind = Change::Kind::kRouter;
-  else
-    return std::nullopt;
+  std::optional<Change::Kind> parsed = internal::KindFromName(kind);
+  if (!parsed) return std::nullopt;
+  change.kind = *parsed;
   change.id = std::string(payload.substr(second + 1, last - second - 1));
   std::string_view deleted = payload.substr(last + 1);
   if (deleted != "0" && deleted != "1") return std::nullopt;

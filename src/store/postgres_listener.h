@@ -24,7 +24,6 @@ namespace metastack::store::pg {
 
 // "<revision> <instance|network|router> <id> <0|1>" -> Change; nullopt if malformed.
 std::optional<Change> ParseChangePayload(std::string_view payload);
-std::string_view KindName(Change::Kind kind);
 
 class Listener {
  public:

@@ -53,8 +53,8 @@ Result<int64_t> Announce(Session& s, Change::Kind kind, std::string_view id, boo
     return out;
   }();
   const std::string& sql = kStatements[deleted ? 3 : static_cast<int>(kind)];
-  METASTACK_ASSIGN_OR_RETURN(Rows rows,
-                             s.Exec(sql.c_str(), {id, pg::KindName(kind), deleted ? "1" : "0"}));
+  METASTACK_ASSIGN_OR_RETURN(
+      Rows rows, s.Exec(sql.c_str(), {id, internal::KindName(kind), deleted ? "1" : "0"}));
   return rows.Int(0, 0);
 }
 

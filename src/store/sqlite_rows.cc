@@ -65,6 +65,16 @@ Result<bool> RouterExists(Connection& db, std::string_view id) {
 }
 
 // Takes the next value of the store-wide revision counter (inside the write transaction).
+Result<int64_t> ReadRevision(Connection& db) {
+  METASTACK_ASSIGN_OR_RETURN(Statement stmt,
+                             db.Prepare("SELECT revision FROM store_revision WHERE id = 1"));
+  METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row)
+    return std::unexpected(
+        MakeError(ErrorCode::kInternal, db.label() + ": the revision counter row is missing"));
+  return stmt.Int(0);
+}
+
 Result<int64_t> NextRevision(Connection& db) {
   METASTACK_ASSIGN_OR_RETURN(
       Statement stmt,

@@ -34,6 +34,8 @@ Result<std::optional<int64_t>> InstanceRevision(Connection& db, std::string_view
 Result<std::optional<Network>> LoadNetwork(Connection& db, std::string_view id);
 Result<bool> RouterExists(Connection& db, std::string_view id);
 
+// The store-wide revision counter: the newest committed revision as this connection sees it.
+Result<int64_t> ReadRevision(Connection& db);
 // Takes the next value of the store-wide revision counter (inside the write transaction).
 Result<int64_t> NextRevision(Connection& db);
 

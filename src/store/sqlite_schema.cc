@@ -76,6 +76,17 @@ CREATE TABLE ports (
 ) WITHOUT ROWID;
 CREATE INDEX ports_instance ON ports (instance_uuid);
 )sql"},
+    {2, R"sql(
+-- The cross-process change feed (sqlite_feed.h): one row per revision, written in the same
+-- transaction as the change it names and pruned to the last SqliteOptions::changes_kept.
+-- kind: 'instance', 'network' or 'router'.
+CREATE TABLE changes (
+  revision INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  id TEXT NOT NULL,
+  deleted INTEGER NOT NULL
+);
+)sql"},
 };
 
 Result<int> ReadVersion(Connection& db) {

@@ -1,10 +1,12 @@
 #include "store/sqlite_store.h"
 
+#include <algorithm>
 #include <mutex>
 #include <type_traits>
 
 #include "store/common.h"
 #include "store/sqlite_db.h"
+#include "store/sqlite_feed.h"
 #include "store/sqlite_rows.h"
 #include "store/sqlite_schema.h"
 
@@ -60,11 +62,15 @@ Result<Page<T>> ListPage(Connection& db, std::string_view select, std::string_vi
 
 class SqliteStore final : public Store {
  public:
+  // `revision`: the store's revision at open, where the feed starts.
   SqliteStore(const std::string& path, const std::string& label, const SqliteOptions& options,
-              std::unique_ptr<Connection> writer)
-      : writer_(std::move(writer)),
+              std::unique_ptr<Connection> writer, int64_t revision)
+      : changes_kept_(std::max<int64_t>(options.changes_kept, 1)),
+        writer_(std::move(writer)),
         readers_(path, label, {false, options.busy_timeout, options.reader_mmap_bytes},
-                 options.max_idle_readers) {}
+                 options.max_idle_readers),
+        cursor_(hub_, revision),
+        watcher_(path, label, {options.feed_poll_interval, changes_kept_}, cursor_) {}
 
   // --- instances -----------------------------------------------------------------------------
 
@@ -371,40 +377,42 @@ class SqliteStore final : public Store {
   // --- change feed ---------------------------------------------------------------------------
 
   Result<int64_t> CurrentRevision() override {
-    return Read([&](Connection& db) -> Result<int64_t> {
-      METASTACK_ASSIGN_OR_RETURN(
-          Statement stmt, db.Prepare("SELECT revision FROM store_revision WHERE id = 1"));
-      METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row)
-        return std::unexpected(
-            MakeError(ErrorCode::kInternal, db.label() + ": the revision counter row is missing"));
-      return stmt.Int(0);
-    });
+    return Read([](Connection& db) { return sqlite::ReadRevision(db); });
   }
 
   std::unique_ptr<Subscription> Subscribe(std::function<void(const Change&)> callback) override {
-    return hub_.Subscribe(std::move(callback));
+    auto subscription = hub_.Subscribe(std::move(callback));
+    watcher_.Start();
+    return subscription;
   }
 
  private:
-  // Runs `body(writer, changes)` in one BEGIN IMMEDIATE transaction: commits when it succeeds,
-  // rolls back when it or the COMMIT fails, and announces `changes` only after a commit.
-  // Announcing under write_mu_ keeps the feed in revision order.
+  // Runs `body(writer, changes)` in one BEGIN IMMEDIATE transaction, which also records
+  // `changes` in the feed table and reads the feed past what this process has announced:
+  // commits when all that succeeds, rolls back when any of it or the COMMIT fails. After the
+  // commit it announces what it read: other processes' changes not announced yet, then its
+  // own, in revision order (sqlite_feed.h), so a write that returned has been announced here.
   template <typename Body>
   auto Write(Body&& body) -> std::invoke_result_t<Body, Connection&, std::vector<Change>&> {
     std::lock_guard lock(write_mu_);
     METASTACK_RETURN_IF_ERROR(writer_->BeginImmediate());
     std::vector<Change> changes;
+    sqlite::FeedBatch batch;
     auto result = body(*writer_, changes);
     if (result) {
-      if (auto committed = writer_->Commit(); !committed)
-        result = std::unexpected(std::move(committed).error());
+      Status recorded = [&]() -> Status {
+        METASTACK_RETURN_IF_ERROR(sqlite::RecordChanges(*writer_, changes, changes_kept_));
+        METASTACK_ASSIGN_OR_RETURN(
+            batch, sqlite::ReadFeed(*writer_, cursor_.announced(), changes_kept_));
+        return writer_->Commit();
+      }();
+      if (!recorded) result = std::unexpected(std::move(recorded).error());
     }
     if (!result) {
       writer_->Rollback();
       return result;
     }
-    for (const auto& change : changes) hub_.Publish(change);
+    cursor_.Publish(batch);
     return result;
   }
 
@@ -433,10 +441,13 @@ class SqliteStore final : public Store {
     });
   }
 
+  const int64_t changes_kept_;
   std::mutex write_mu_;
   std::unique_ptr<Connection> writer_;  // guarded by write_mu_
   sqlite::ConnectionPool readers_;
   internal::ChangeHub hub_;
+  sqlite::FeedCursor cursor_;  // publishes into hub_
+  sqlite::Watcher watcher_;    // last: stops before what it uses goes
 };
 
 }  // namespace
@@ -461,7 +472,9 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
   // A large transaction grows the WAL file; give the space back after each checkpoint.
   METASTACK_RETURN_IF_ERROR(writer->Exec("PRAGMA journal_size_limit = 67108864"));
   METASTACK_RETURN_IF_ERROR(sqlite::Migrate(*writer));
-  return std::make_unique<SqliteStore>(path, label, options, std::move(writer));
+  // The feed starts here: the process has seen (and cached) nothing older.
+  METASTACK_ASSIGN_OR_RETURN(int64_t revision, sqlite::ReadRevision(*writer));
+  return std::make_unique<SqliteStore>(path, label, options, std::move(writer), revision);
 }
 
 Status BulkCreateInstancesForTesting(Store& store, const std::vector<core::Instance>& instances) {

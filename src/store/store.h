@@ -11,8 +11,10 @@
 //
 // Writes are transactions: a write that returns an error changed nothing. Every committed write
 // takes the next value of one store-wide revision counter and is announced to subscribers
-// (Subscribe) after it commits, on every process sharing the store: in-process for memory and
-// SQLite, through LISTEN/NOTIFY for PostgreSQL.
+// (Subscribe) after it commits, in every process sharing the store: in-process for memory, a
+// feed table polled by each process for SQLite (within 50 ms, sqlite_store.h), LISTEN/NOTIFY for
+// PostgreSQL. A subscriber hears revisions in increasing order; what a feed cannot tell (missed
+// notifications, pruned feed rows) it announces as "flush all" (see Change).
 //
 // Errors: kNotFound (no such id), kConflict (duplicate id, duplicate IP on a network, an
 // ambiguous lookup, a revision mismatch, a password already set), kInvalidArgument (a document
