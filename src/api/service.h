@@ -16,8 +16,14 @@
 //
 // Statuses follow Nova: a missing header 400, a bad signature 403, an unknown instance or a
 // tenant that does not own it 404; GET and HEAD everywhere, POST only on .../password (write
-// once: 409 after), any other method 405. Thread-safe: handlers may run on several io_context
-// threads at once.
+// once: 409 after), any other method 405.
+//
+// Once the caller is identified (the signed X-Instance-ID after verification, the provider's
+// port, or the instance found by address), each request takes a token from that instance's
+// bucket (ApiOptions::rate_limit): keyed on the instance, not the address, so the IPv4 and IPv6
+// addresses of one instance share one. Over it: 429 with Retry-After (whole seconds, >= 1),
+// counted in metastack_api_rate_limited_total. "/" and "/healthcheck" need no identity and take
+// no token. Thread-safe: handlers may run on several io_context threads at once.
 
 #include <array>
 #include <atomic>
@@ -32,6 +38,7 @@
 #include "core/signing.h"
 #include "http/asio.h"
 #include "http/metrics.h"
+#include "http/rate_limiter.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -45,6 +52,9 @@ struct ApiOptions {
   std::vector<core::Cidr> trusted_proxies;
   std::vector<std::string> networks;
   size_t cache_instances = 200'000;
+  // Per instance. cloud-init's boot crawl is ~30 requests: the burst allows it several times
+  // over at once, the rate a crawl every 1.5 s for as long as a guest keeps at it.
+  http::RateLimit rate_limit{20, 200};
 };
 
 class MetadataApi {
@@ -59,6 +69,7 @@ class MetadataApi {
   asio::awaitable<http::Response> Handle(http::Request& req, Identification mode);
 
   const InstanceCache& cache() const { return cache_; }
+  const http::RateLimiter& rate_limiter() const { return limiter_; }
 
   // The `path` label of the request metrics.
   enum class PathClass { kEc2, kOpenStack, kOther };
@@ -79,6 +90,8 @@ class MetadataApi {
   http::Metrics& metrics_;
   core::InstanceSigner signer_;
   InstanceCache cache_;
+  http::RateLimiter limiter_;
+  http::Metrics::CounterSeries& rate_limited_;
   // Each request updates its metrics through these, without the registry's lock.
   static constexpr unsigned kFirstStatus = 100, kStatuses = 500;
   std::array<std::array<std::atomic<http::Metrics::CounterSeries*>, kStatuses>, 3> requests_{};
