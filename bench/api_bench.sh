@@ -15,7 +15,9 @@
 # Environment: STORE (sqlite | memory:, default sqlite: a file in the temporary directory), DURATION (10), CONNS (64),
 # THREADS (2), ROUNDS (2), INSTANCES (10000), API_THREADS (default: the API's own, one per core),
 # NGINX_WORKERS (auto), LIGHT_CONNS (8; 0 skips the light-load run), PERF=1 to record a perf
-# profile of the API during one extra run.
+# profile of the API during one extra run, RATE_LIMIT (the API's --rate-limit; default 0, off:
+# wrk asks as one instance, far over any real guest's rate; RATE_LIMIT=1e9 keeps the limiter on
+# with every request taking a token, to measure what it costs).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,6 +62,7 @@ api_args=(api --store "$STORE" --signed-listen 127.0.0.1:0 --admin-listen 127.0.
           --admin-token-file "$work/token" --secret-file "$work/secret"
           --ready-file "$work/ready.json" --log-level warning)
 [ -n "${API_THREADS:-}" ] && api_args+=(--threads "$API_THREADS")
+api_args+=(--rate-limit "${RATE_LIMIT:-0}")
 "$BIN" "${api_args[@]}" >"$work/api.log" 2>&1 &
 api_pid=$!
 for _ in $(seq 200); do [ -s "$work/ready.json" ] && break; sleep 0.05; done
@@ -149,7 +152,7 @@ run_wrk() {  # port seconds [server pid] -> the RESULT line, with cpu_us (per re
 echo "== Metadata API vs nginx: GET $PATH_MD, signed mode, wrk -t$THREADS -c$CONNS -d${DURATION}s"
 echo "   machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg); body $ours_len bytes; store $STORE"
-echo "   metastack: $BIN"
+echo "   metastack: $BIN (--rate-limit ${RATE_LIMIT:-0})"
 echo "   nginx: $(nginx -v 2>&1 | sed 's/.*: //'), worker_processes $NGINX_WORKERS; wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 run_wrk "$api_port" 2 >/dev/null    # warm-up
 run_wrk "$nginx_port" 2 >/dev/null

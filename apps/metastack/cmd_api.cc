@@ -47,6 +47,7 @@ struct ApiFlags {
   size_t cache_instances = 200'000;
   bool check_forwarded_address = true;
   LimitFlags limits;
+  RateLimitFlags rate_limit;
   std::string admin_token_file;
   std::string ready_file;
   std::string log_level = "info";
@@ -60,6 +61,8 @@ int RunApi(const ApiFlags& f) {
   options.networks = f.networks;
   options.cache_instances = f.cache_instances;
   options.check_forwarded_address = f.check_forwarded_address;
+  options.rate_limit = f.rate_limit.Build();
+  http::Limits limits = f.limits.Build();
   if (!f.vendor_data_file.empty()) {
     auto text = ReadFile(f.vendor_data_file);
     if (!text) throw std::runtime_error(text.error().ToString());
@@ -89,7 +92,7 @@ int RunApi(const ApiFlags& f) {
   http::Metrics metrics;
   api::MetadataApi api(**store, pool, options, metrics);
   http::IoPool connections(f.threads);  // metadata requests run here, one context per thread
-  http::Server server(ioc, f.limits.Build(), &connections);
+  http::Server server(ioc, limits, &connections, &metrics);
   http::Server admin_server(ioc, http::Limits{});
   api::AdminEndpoints admin(**store, pool, metrics, &api, &server);
 
@@ -171,6 +174,7 @@ Run SetupApi(CLI::App& app) {
                "X-Forwarded-For address the agent forwards (by default such a request is "
                "answered 404: a stale port cache in front must not cross tenants)");
   f->limits.Declare(app);
+  f->rate_limit.Declare(app);
   app.add_option("--admin-token-file", f->admin_token_file,
                  "File with the bearer token of the admin API (/v1/...) on --admin-listen; "
                  "without it the admin API refuses every request");

@@ -155,7 +155,7 @@ int RunAgent(const AgentVerbFlags& f) {
   auto api = http::MakeUpstream(f.agent.api_url, up);
   if (!api) throw std::runtime_error("--api-url: " + api.error().ToString());
   agent::MetadataAgent agent(**store, pool, *api, options, metrics);
-  http::Server server(ioc, f.limits.Build(), &connections);
+  http::Server server(ioc, f.limits.Build(), &connections, &metrics);
   EnsureParentDir(f.agent.socket);
   if (auto st = server.ListenUnix(f.agent.socket, ParseMode(f.agent.socket_mode), agent.Handler());
       !st)
@@ -187,7 +187,7 @@ int RunProxy(const ProxyVerbFlags& f) {
       std::chrono::milliseconds(static_cast<int64_t>(f.proxy.agent_timeout * 1000));
   auto agent = http::MakeUpstream(f.proxy.agent_url, up);
   if (!agent) throw std::runtime_error("--agent: " + agent.error().ToString());
-  http::Server server(ioc, f.limits.Build(), &connections);
+  http::Server server(ioc, f.limits.Build(), &connections, &metrics);
   http::Server control(ioc, http::Limits{});
   proxy::NsProxy ns_proxy(server, *agent, NamespaceBinder(), metrics);
   EnsureParentDir(f.proxy.control);
@@ -314,6 +314,7 @@ struct ServeFlags {
   ProxyFlags proxy;
   size_t threads = 0, store_threads = 4;
   LimitFlags limits;
+  RateLimitFlags rate_limit;
   std::string ready_file;
   std::string log_level = "info";
 };
@@ -338,9 +339,11 @@ int RunServe(const ServeFlags& f) {
   api_options.settings.dhcp_domain = f.dhcp_domain;
   api_options.settings.today = TodayUtc();
   api_options.shared_secret = secret;
+  api_options.rate_limit = f.rate_limit.Build();
+  http::Limits limits = f.limits.Build();
   api::MetadataApi api(**store, pool, api_options, metrics);
-  http::Server guest(ioc, f.limits.Build());
-  http::Server internal(ioc, http::Limits{});
+  http::Server guest(ioc, limits, nullptr, &metrics);
+  http::Server internal(ioc, http::Limits{}, nullptr, &metrics);
   auto [api_host, api_port] = ParseHostPort(f.api_listen, "--api-listen");
   auto api_ep = internal.ListenTcp(api_host, api_port, api.Handler(api::Identification::kSigned),
                                    nullptr, http::PeerLimit::kTotalOnly);
@@ -420,6 +423,7 @@ Run SetupServe(CLI::App& app) {
   app.add_option("--store-threads", f->store_threads, "Threads making store calls")
       ->capture_default_str();
   f->limits.Declare(app);
+  f->rate_limit.Declare(app);
   app.add_option("--ready-file", f->ready_file,
                  "Write the bound ports here as JSON once listening");
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")

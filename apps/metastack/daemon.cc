@@ -28,9 +28,22 @@ std::string ReadSecretFile(const std::string& path, size_t min_length) {
 void LimitFlags::Declare(CLI::App& app) {
   app.add_option("--max-connections", max_connections, "Open connections in total")
       ->capture_default_str();
+  app.add_option("--max-connections-per-listener", max_connections_per_listener,
+                 "Open connections per guest-facing listener (each router or DHCP namespace the "
+                 "proxy listens in; each --source-listen of the API)")
+      ->capture_default_str();
+  app.add_option("--reserved-connections", reserved_connections,
+                 "Connections of --max-connections kept for guest-facing listeners below their "
+                 "fair share (the total divided by the number of such listeners). A listener at "
+                 "or over its share is refused once the total reaches max-connections minus "
+                 "this, so however many connections some listeners hold, a listener below its "
+                 "share is refused only when the total is full and listeners below their share "
+                 "hold part of this reserve")
+      ->capture_default_str();
   app.add_option("--max-connections-per-address", max_connections_per_address,
-                 "Open connections per source address on guest-facing TCP listeners (not on "
-                 "the signed listener, whose peers are metadata agents)")
+                 "Open connections per source address on each guest-facing listener (the same "
+                 "address behind another router is another guest); not on the signed "
+                 "listener, whose peers are metadata agents, nor on UNIX sockets")
       ->capture_default_str();
   app.add_option("--header-limit", header_limit, "Bytes of request line and headers")
       ->capture_default_str();
@@ -45,13 +58,44 @@ void LimitFlags::Declare(CLI::App& app) {
 http::Limits LimitFlags::Build() const {
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   http::Limits l;
+  if (max_connections == 0) throw std::runtime_error("--max-connections: must be at least 1");
+  if (max_connections_per_listener == 0)
+    throw std::runtime_error("--max-connections-per-listener: must be at least 1");
+  if (max_connections_per_address == 0)
+    throw std::runtime_error("--max-connections-per-address: must be at least 1");
+  if (reserved_connections >= max_connections)
+    throw std::runtime_error("--reserved-connections (" + std::to_string(reserved_connections) +
+                             ") must be below --max-connections (" +
+                             std::to_string(max_connections) + ")");
   l.max_connections = max_connections;
+  l.max_connections_per_listener = max_connections_per_listener;
+  l.reserved_connections = reserved_connections;
   l.max_connections_per_address = max_connections_per_address;
   l.header_bytes = header_limit;
   l.body_bytes = body_limit;
   l.request_timeout = ms(request_timeout);
   l.idle_timeout = ms(idle_timeout);
   return l;
+}
+
+void RateLimitFlags::Declare(CLI::App& app) {
+  app.add_option("--rate-limit", rate,
+                 "Metadata requests per second per instance, once the instance is identified "
+                 "(its IPv4 and IPv6 addresses share one budget); over it the answer is 429 "
+                 "with Retry-After. 0 disables. cloud-init's boot is ~30 requests")
+      ->capture_default_str();
+  app.add_option("--rate-burst", burst,
+                 "Requests an instance may make at once after a quiet period (the bucket size)")
+      ->capture_default_str();
+}
+
+http::RateLimit RateLimitFlags::Build() const {
+  if (!(rate >= 0)) throw std::runtime_error("--rate-limit: must be 0 (off) or more");
+  if (rate > 0 && !(burst >= 1)) throw std::runtime_error("--rate-burst: must be at least 1");
+  http::RateLimit r;
+  r.rate = rate;
+  r.burst = burst;
+  return r;
 }
 
 void SetLogLevelFlag(const std::string& level) {

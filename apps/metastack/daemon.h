@@ -7,6 +7,7 @@
 #include <string>
 
 #include "http/asio.h"
+#include "http/rate_limiter.h"
 #include "http/server.h"
 
 namespace metastack::cli {
@@ -15,16 +16,27 @@ namespace metastack::cli {
 // when missing, empty or shorter than `min_length`.
 std::string ReadSecretFile(const std::string& path, size_t min_length = 1);
 
-// The shared --max-connections ... --idle-timeout flags.
+// The shared --max-connections ... --idle-timeout flags (http::Limits states what the
+// connection limits guarantee).
 struct LimitFlags {
   size_t max_connections = 10'000;
+  size_t max_connections_per_listener = 2'500;
+  size_t reserved_connections = 2'500;
   size_t max_connections_per_address = 256;
   size_t header_limit = 8192;
   size_t body_limit = 65536;
   double request_timeout = 10;
   double idle_timeout = 30;
   void Declare(CLI::App& app);
-  http::Limits Build() const;
+  http::Limits Build() const;  // throws on a combination that cannot work
+};
+
+// --rate-limit and --rate-burst: the metadata API's per-instance request rate.
+struct RateLimitFlags {
+  double rate = 20;
+  double burst = 200;
+  void Declare(CLI::App& app);
+  http::RateLimit Build() const;  // throws on a negative rate or a burst below 1
 };
 
 void SetLogLevelFlag(const std::string& level);

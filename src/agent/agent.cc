@@ -132,8 +132,7 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   r.status = status;
   auto ct = (*res)[bhttp::field::content_type];
   r.content_type = std::string(ct.data(), ct.size());
-  if (auto allow = (*res)[bhttp::field::allow]; !allow.empty())
-    r.headers.emplace_back("Allow", std::string(allow.data(), allow.size()));
+  http::CopyPassedHeaders(*res, r.headers);
   r.body = std::move(res->body());
   co_return done(std::move(r));
 }

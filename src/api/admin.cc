@@ -54,15 +54,22 @@ asio::awaitable<http::Response> AdminEndpoints::Health() {
 std::string AdminEndpoints::Metrics() {
   metrics_.Describe("metastack_api_cache_instances", "gauge", "Instances held in the API cache");
   metrics_.Describe("metastack_http_connections_open", "gauge", "Open guest connections");
+  metrics_.Describe("metastack_api_rate_limit_instances", "gauge",
+                    "Instances with a request-rate bucket (idle buckets expire)");
+  metrics_.Describe("metastack_api_rate_limit_untracked_total", "counter",
+                    "Requests admitted without a bucket: every bucket slot was in use");
   if (api_) {
     metrics_.Set("metastack_api_cache_hits_total", "", static_cast<double>(api_->cache().hits()));
     metrics_.Set("metastack_api_cache_misses_total", "", static_cast<double>(api_->cache().misses()));
     metrics_.Set("metastack_api_cache_instances", "", static_cast<double>(api_->cache().size()));
+    const auto& limiter = api_->rate_limiter();
+    metrics_.Set("metastack_api_rate_limit_instances", "", static_cast<double>(limiter.tracked()));
+    metrics_.Set("metastack_api_rate_limit_untracked_total", "",
+                 static_cast<double>(limiter.untracked()));
   }
   if (server_) {
     const auto& s = server_->stats();
     metrics_.Set("metastack_http_connections_open", "", static_cast<double>(s.open.load()));
-    metrics_.Set("metastack_http_connections_refused_total", "", static_cast<double>(s.refused.load()));
     metrics_.Set("metastack_http_timeouts_total", "", static_cast<double>(s.timed_out.load()));
     metrics_.Set("metastack_http_bad_requests_total", "", static_cast<double>(s.bad_requests.load()));
   }

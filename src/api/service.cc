@@ -16,12 +16,14 @@ namespace {
 using http::Response;
 namespace header = http::header;
 
-Response FromError(const Error& e, bool head) {
-  auto a = http::ErrorResponse(e, head);
+Response FromError(const Error& e, bool head,
+                   std::chrono::seconds retry_after = std::chrono::seconds(0)) {
+  auto a = http::ErrorResponse(e, head, retry_after);
   Response r;
   r.status = a.status;
   r.content_type = std::move(a.content_type);
   r.body = std::move(a.body);
+  r.headers = std::move(a.headers);
   return r;
 }
 
@@ -82,7 +84,10 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
       options_(std::move(options)),
       metrics_(metrics),
       signer_(options_.shared_secret),
-      cache_(options_.cache_instances) {
+      cache_(options_.cache_instances),
+      limiter_(options_.rate_limit),
+      rate_limited_(metrics_.Counter("metastack_api_rate_limited_total", "")),
+      address_mismatches_(metrics_.Counter("metastack_api_address_mismatch_total", "")) {
   metrics_.Describe("metastack_api_requests_total", "counter",
                     "Metadata requests answered, by path class and status");
   metrics_.Describe("metastack_api_request_seconds", "histogram",
@@ -91,7 +96,8 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
   metrics_.Describe("metastack_api_address_mismatch_total", "counter",
                     "Signed requests refused because the instance does not own the forwarded "
                     "address");
-  address_mismatches_ = &metrics_.Counter("metastack_api_address_mismatch_total", "");
+  metrics_.Describe("metastack_api_rate_limited_total", "counter",
+                    "Requests answered 429: the instance was over its request rate");
   for (auto cls : {PathClass::kEc2, PathClass::kOpenStack, PathClass::kOther})
     latency_[static_cast<size_t>(cls)] = &metrics_.Histogram(
         "metastack_api_request_seconds", "path=\"" + std::string(PathClassName(cls)) + "\"");
@@ -147,7 +153,7 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
                               "The method " + std::string(req.message.method_string()) +
                                   " is not allowed for this resource."),
                     head);
-    res.headers.emplace_back("Allow", password ? "GET, HEAD, POST" : "GET, HEAD");
+    res.headers.emplace_back(header::kAllow, password ? "GET, HEAD, POST" : "GET, HEAD");
     co_return done(std::move(res));
   }
   std::string normalized = core::NormalizePath(target.path);
@@ -163,6 +169,11 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   }
   auto caller = co_await Identify(req, mode);
   if (!caller) co_return done(FromError(caller.error(), head));
+  if (auto d = limiter_.Take(caller->uuid); !d.allowed) {
+    rate_limited_.Add(1);
+    co_return done(FromError(MakeError(ErrorCode::kResourceExhausted, "over the request rate"),
+                             head, d.retry_after));
+  }
   auto inst = co_await Load(caller->uuid);
   if (!inst) co_return done(FromError(inst.error(), head));
   if (caller->tenant && *caller->tenant != (*inst)->instance().project_id) {
@@ -261,7 +272,7 @@ bool MetadataApi::Vouched(const Caller& caller, const core::Instance& instance) 
     return true;
   auto address = core::ParseIp(*caller.address);
   if (address && core::OwnsAddress(instance, *address)) return true;
-  address_mismatches_->Add(1);
+  address_mismatches_.Add(1);
   LogWarning("api", "instance " + caller.uuid + " does not own the forwarded address " +
                         *caller.address + " (a stale port cache in front?); answering 404");
   return false;

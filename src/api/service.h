@@ -17,8 +17,14 @@
 // Statuses follow Nova: a missing header 400, a bad signature 403, an unknown instance or a
 // tenant that does not own it 404, as is a signed instance that does not own the forwarded
 // address (ApiOptions::check_forwarded_address); GET and HEAD everywhere, POST only on
-// .../password (write once: 409 after), any other method 405. Thread-safe: handlers may run on
-// several io_context threads at once.
+// .../password (write once: 409 after), any other method 405.
+//
+// Once the caller is identified (the signed X-Instance-ID after verification, the provider's
+// port, or the instance found by address), each request takes a token from that instance's
+// bucket (ApiOptions::rate_limit): keyed on the instance, not the address, so the IPv4 and IPv6
+// addresses of one instance share one. Over it: 429 with Retry-After (whole seconds, >= 1),
+// counted in metastack_api_rate_limited_total. "/" and "/healthcheck" need no identity and take
+// no token. Thread-safe: handlers may run on several io_context threads at once.
 
 #include <array>
 #include <atomic>
@@ -33,6 +39,7 @@
 #include "core/signing.h"
 #include "http/asio.h"
 #include "http/metrics.h"
+#include "http/rate_limiter.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -51,6 +58,9 @@ struct ApiOptions {
   // port cache in front can never hand one tenant's guest another's instance. Instances without
   // fixed IPs, and requests without X-Forwarded-For, are not checked.
   bool check_forwarded_address = true;
+  // Per instance. cloud-init's boot crawl is ~30 requests: the burst allows it several times
+  // over at once, the rate a crawl every 1.5 s for as long as a guest keeps at it.
+  http::RateLimit rate_limit{20, 200};
 };
 
 class MetadataApi {
@@ -65,6 +75,7 @@ class MetadataApi {
   asio::awaitable<http::Response> Handle(http::Request& req, Identification mode);
 
   const InstanceCache& cache() const { return cache_; }
+  const http::RateLimiter& rate_limiter() const { return limiter_; }
 
   // The `path` label of the request metrics.
   enum class PathClass { kEc2, kOpenStack, kOther };
@@ -86,11 +97,13 @@ class MetadataApi {
   http::Metrics& metrics_;
   core::InstanceSigner signer_;
   InstanceCache cache_;
+  http::RateLimiter limiter_;
+  http::Metrics::CounterSeries& rate_limited_;
+  http::Metrics::CounterSeries& address_mismatches_;
   // Each request updates its metrics through these, without the registry's lock.
   static constexpr unsigned kFirstStatus = 100, kStatuses = 500;
   std::array<std::array<std::atomic<http::Metrics::CounterSeries*>, kStatuses>, 3> requests_{};
   std::array<http::Metrics::HistogramSeries*, 3> latency_{};
-  http::Metrics::CounterSeries* address_mismatches_ = nullptr;
   std::mutex address_mu_;
   std::unordered_map<std::string, std::string> by_address_;  // ip mode: address -> uuid
   std::unique_ptr<store::Subscription> subscription_;

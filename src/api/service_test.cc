@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include "core/signing.h"
@@ -53,6 +54,7 @@ class ApiTest : public ::testing::Test {
     ApiOptions options;
     options.shared_secret = kSecret;
     options.trusted_proxies = {*core::ParseCidr("127.0.0.2/32")};
+    Configure(options);
     api_ = std::make_unique<MetadataApi>(*store_, pool_, options, metrics_);
     server_ = std::make_unique<http::Server>(ioc_, http::Limits{});
     signed_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSigned))->port();
@@ -63,6 +65,7 @@ class ApiTest : public ::testing::Test {
     asio::post(ioc_, [this] { server_->Stop(); });
     thread_.join();
   }
+  virtual void Configure(ApiOptions&) {}
 
   std::string Signed(const std::string& uuid = kUuid, const std::string& tenant = kProject) {
     return "X-Instance-ID: " + uuid + "\r\nX-Tenant-ID: " + tenant +
@@ -341,6 +344,98 @@ TEST_F(ApiTest, MetricsCountRequests) {
   EXPECT_NE(text.find("metastack_api_requests_total{path=\"other\",status=\"404\"} 1"),
             std::string::npos);
   EXPECT_NE(text.find("metastack_api_request_seconds_count{path=\"openstack\"} 1"), std::string::npos);
+}
+
+// An instance may make 3 requests at once, then one an hour: the fourth is refused, told to
+// come back in 3600 s (the test never runs for a second of it).
+class RateLimitTest : public ApiTest {
+ protected:
+  void Configure(ApiOptions& options) override { options.rate_limit = {1.0 / 3600, 3}; }
+
+  // A second instance owning 127.0.0.1 and ::1, found by source address.
+  void AddLocalInstance() {
+    core::Instance local = Example();
+    local.uuid = kLocal;
+    local.ec2.instance_id = "i-11111111";
+    local.ports[0].id = "port-2";
+    local.ports[0].subnets[0].cidr = "127.0.0.0/8";
+    local.ports[0].subnets[0].ip_address = "127.0.0.1";
+    local.ports[0].subnets.push_back(local.ports[0].subnets[0]);
+    local.ports[0].subnets[1].cidr = "::1/128";
+    local.ports[0].subnets[1].ip_address = "::1";
+    ASSERT_TRUE(store_->CreateInstance(local));
+  }
+  Reply SendFrom(bool v6, uint16_t port, const std::string& path) {
+    RawClient c = v6 ? RawClient::Tcp6(port) : RawClient::Tcp(port);
+    c.Send("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    return Parse(c.ReadResponse());
+  }
+  double RateLimited() {
+    std::string text = metrics_.Render();
+    std::string name = "\nmetastack_api_rate_limited_total ";
+    size_t at = text.find(name);
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size()));
+  }
+
+  static constexpr char kLocal[] = "11111111-1111-4111-8111-111111111111";
+  const std::string kTooMany =
+      "429 Too Many Requests\n\nThe client has sent too many requests in a given amount of "
+      "time.\n\n   ";
+};
+
+TEST_F(RateLimitTest, AfterTheBurstAnInstanceGets429WithRetryAfter) {
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(Get("/latest/meta-data/instance-id", Signed()).status, 200u);
+  Reply r = Get("/openstack/latest/meta_data.json", Signed());
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(r.body, kTooMany);
+  EXPECT_NE(r.headers.find("\r\nRetry-After: 3600\r\n"), std::string::npos) << r.headers;
+  Reply head = Send(signed_port_, "HEAD /openstack/latest/meta_data.json HTTP/1.1\r\n" + Signed());
+  EXPECT_EQ(head.status, 429u);
+  EXPECT_NE(head.headers.find("\r\nRetry-After: 3600\r\n"), std::string::npos);
+  // Answers that need no identity take no token.
+  EXPECT_EQ(Get("/", Signed()).status, 200u);
+  // Another instance has its own bucket.
+  AddLocalInstance();
+  EXPECT_EQ(Get("/latest/meta-data/instance-id", Signed(kLocal)).status, 200u);
+  EXPECT_EQ(RateLimited(), 2);
+  EXPECT_NE(
+      metrics_.Render().find("metastack_api_requests_total{path=\"openstack\",status=\"429\"} 2"),
+      std::string::npos);
+}
+
+TEST_F(RateLimitTest, TheIPv4AndIPv6AddressesOfAnInstanceShareABucket) {
+  AddLocalInstance();
+  http::Server dual(ioc_, http::Limits{});
+  auto ep = dual.ListenTcp("::", 0, api_->Handler(Identification::kSourceAddress));
+  ASSERT_TRUE(ep) << ep.error().ToString();
+  const std::string path = "/latest/meta-data/instance-id";
+  EXPECT_EQ(SendFrom(false, ep->port(), path).body, "i-11111111");
+  EXPECT_EQ(SendFrom(true, ep->port(), path).body, "i-11111111");
+  EXPECT_EQ(SendFrom(false, ep->port(), path).status, 200u);
+  Reply v6 = SendFrom(true, ep->port(), path);
+  EXPECT_EQ(v6.status, 429u);
+  EXPECT_EQ(v6.body, kTooMany);
+  EXPECT_EQ(SendFrom(false, ep->port(), path).status, 429u);
+  // The instance behind the agent is unaffected.
+  EXPECT_EQ(Get(path, Signed()).body, "i-b65cee2f");
+  std::promise<void> stopped;
+  asio::post(ioc_, [&] {
+    dual.Stop();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+}
+
+class NoRateLimitTest : public ApiTest {
+ protected:
+  void Configure(ApiOptions& options) override { options.rate_limit.rate = 0; }
+};
+
+TEST_F(NoRateLimitTest, ZeroRateNeverRefuses) {
+  for (int i = 0; i < 300; ++i)
+    ASSERT_EQ(Get("/latest/meta-data/instance-id", Signed()).status, 200u) << i;
+  EXPECT_EQ(api_->rate_limiter().tracked(), 0u);
 }
 
 }  // namespace

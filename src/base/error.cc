@@ -10,6 +10,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnauthenticated: return "unauthenticated";
     case ErrorCode::kPermissionDenied: return "permission_denied";
     case ErrorCode::kTooLarge: return "too_large";
+    case ErrorCode::kResourceExhausted: return "resource_exhausted";
     case ErrorCode::kMethodNotAllowed: return "method_not_allowed";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kTimeout: return "timeout";

@@ -13,16 +13,17 @@
 namespace metastack {
 
 enum class ErrorCode {
-  kInvalidArgument,   // the caller sent something malformed (400)
-  kNotFound,          // no such resource (404)
-  kConflict,          // the resource exists / is already set (409)
-  kUnauthenticated,   // credentials missing (401)
-  kPermissionDenied,  // credentials present but wrong (403)
-  kTooLarge,          // over a configured size limit (413, or 400 where Nova says so)
-  kMethodNotAllowed,  // verb not accepted on this path (405)
-  kUnavailable,       // a dependency is down; retrying may help (502/503)
-  kTimeout,           // a dependency did not answer in time (504)
-  kInternal,          // a bug or an unexpected library failure (500)
+  kInvalidArgument,    // the caller sent something malformed (400)
+  kNotFound,           // no such resource (404)
+  kConflict,           // the resource exists / is already set (409)
+  kUnauthenticated,    // credentials missing (401)
+  kPermissionDenied,   // credentials present but wrong (403)
+  kTooLarge,           // over a configured size limit (413, or 400 where Nova says so)
+  kResourceExhausted,  // over a rate limit; retrying later helps (429)
+  kMethodNotAllowed,   // verb not accepted on this path (405)
+  kUnavailable,        // a dependency is down; retrying may help (502/503)
+  kTimeout,            // a dependency did not answer in time (504)
+  kInternal,           // a bug or an unexpected library failure (500)
 };
 
 // The short name of a code, e.g. "invalid_argument"; used in logs and JSON error bodies.

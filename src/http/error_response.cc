@@ -1,5 +1,7 @@
 #include "http/error_response.h"
 
+#include "http/headers.h"
+
 namespace metastack::http {
 namespace {
 
@@ -20,6 +22,9 @@ constexpr Mapping kMappings[] = {
     {ErrorCode::kMethodNotAllowed, 405, "The method is not allowed for this resource.", true},
     {ErrorCode::kConflict, 409, "There was a conflict when trying to complete your request.", false},
     {ErrorCode::kTooLarge, 400, "Request is too large.", true},
+    // webob's HTTPTooManyRequests; the message (whose limit, whose identity) is not shown.
+    {ErrorCode::kResourceExhausted, 429,
+     "The client has sent too many requests in a given amount of time.", false},
     {ErrorCode::kInternal, 500, "An unknown error has occurred. Please try your request again.",
      false},
     {ErrorCode::kUnavailable, 502, "The upstream server is unavailable.", true},
@@ -49,7 +54,7 @@ std::string_view ReasonPhrase(unsigned status) {
   }
 }
 
-ErrorAnswer ErrorResponse(const Error& error, bool head) {
+ErrorAnswer ErrorResponse(const Error& error, bool head, std::chrono::seconds retry_after) {
   const Mapping* m = &kMappings[0];
   for (const auto& candidate : kMappings)
     if (candidate.code == error.code) m = &candidate;
@@ -61,6 +66,8 @@ ErrorAnswer ErrorResponse(const Error& error, bool head) {
   a.content_type = "text/plain; charset=UTF-8";
   a.body = std::to_string(m->status) + " " + std::string(ReasonPhrase(m->status)) + "\n\n" +
            explanation + "\n\n   ";
+  if (retry_after.count() > 0)
+    a.headers.emplace_back(header::kRetryAfter, std::to_string(retry_after.count()));
   if (head) {
     a.content_type = "text/html; charset=UTF-8";
     a.body.clear();

@@ -5,8 +5,11 @@
 // answer never echoes the error's message, so internal detail never reaches a guest.
 // Pure; thread-safe.
 
+#include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "base/error.h"
 
@@ -16,11 +19,14 @@ struct ErrorAnswer {
   unsigned status = 500;
   std::string content_type;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Retry-After)
 };
 
 // `head`: the answer to a HEAD request, which (as from Nova) has no body and webob's default
-// content type.
-ErrorAnswer ErrorResponse(const Error& error, bool head = false);
+// content type. A positive `retry_after` adds a Retry-After header (whole seconds)
+// for a client told to come back later (429 kResourceExhausted).
+ErrorAnswer ErrorResponse(const Error& error, bool head = false,
+                          std::chrono::seconds retry_after = std::chrono::seconds(0));
 
 // "Not Found" for 404, and so on (the reason phrase of the statuses metastack sends).
 std::string_view ReasonPhrase(unsigned status);

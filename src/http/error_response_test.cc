@@ -35,5 +35,21 @@ TEST(ErrorResponseTest, InternalNeverLeaksDetail) {
             "again.\n\n   ");
 }
 
+TEST(ErrorResponseTest, TooManyRequestsSaysWhenToComeBack) {
+  auto a = ErrorResponse(MakeError(ErrorCode::kResourceExhausted, "instance 42 over its rate"),
+                         false, std::chrono::seconds(3));
+  EXPECT_EQ(a.status, 429u);
+  EXPECT_EQ(a.body,
+            "429 Too Many Requests\n\nThe client has sent too many requests in a given amount of "
+            "time.\n\n   ");
+  ASSERT_EQ(a.headers.size(), 1u);
+  EXPECT_EQ(a.headers[0], (std::pair<std::string, std::string>{"Retry-After", "3"}));
+  auto head =
+      ErrorResponse(MakeError(ErrorCode::kResourceExhausted, ""), true, std::chrono::seconds(1));
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.headers.size(), 1u);
+  EXPECT_TRUE(ErrorResponse(MakeError(ErrorCode::kNotFound, "")).headers.empty());
+}
+
 }  // namespace
 }  // namespace metastack::http

@@ -17,6 +17,12 @@ inline constexpr std::string_view kMetadataProviderSignature = "X-Metadata-Provi
 inline constexpr std::string_view kAuthorization = "Authorization";
 inline constexpr std::string_view kETag = "ETag";
 inline constexpr std::string_view kIfNoneMatch = "If-None-Match";
+inline constexpr std::string_view kAllow = "Allow";
+inline constexpr std::string_view kRetryAfter = "Retry-After";
+
+// End-to-end headers of an upstream's answer that a hop (agent, ns-proxy) passes on to the
+// guest with the status and body: everything else in the answer is the hop's own business.
+inline constexpr std::array<std::string_view, 2> kPassedFromUpstream = {kAllow, kRetryAfter};
 
 // Headers only the metadata path's own hops may set: the proxy deletes every one a guest sends
 // (prefix match for X-Metadata-Provider*), and the API trusts them only from a signed hop.

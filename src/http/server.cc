@@ -7,6 +7,8 @@
 #include <array>
 #include <ctime>
 #include <filesystem>
+#include <optional>
+#include <unordered_map>
 
 namespace metastack::http {
 namespace {
@@ -100,16 +102,84 @@ std::string HttpDate() {
   return cached;
 }
 
+// The connection counters of one listener.
+struct ListenerCounters {
+  bool guest_facing = true;  // PeerLimit::kPerAddress
+  bool closed = false;
+  size_t open = 0;
+  std::unordered_map<std::string, size_t> per_address;
+};
+
 // State shared by listeners and sessions; lives as long as any of them.
 struct Server::Shared {
   std::mutex mu;
   std::map<ListenerId, std::function<void()>> listeners;  // closers
   std::map<uint64_t, std::function<void()>> sessions;     // closers
-  std::map<std::string, size_t> per_address;
+  std::unordered_map<ListenerId, ListenerCounters> counters;
+  size_t guest_listeners = 0;  // open guest-facing listeners: the fair share's divisor
   size_t open = 0;
   uint64_t next_session = 0;
   std::atomic<bool> stopped{false};  // written under mu; read per request without it
+  std::array<Metrics::CounterSeries*, kRefusalKinds> refused_series{};
+
+  // Whether a listener still takes connections (one accepted just as it closed does not).
+  bool Accepting(ListenerId id) const {
+    auto it = counters.find(id);
+    return !stopped && it != counters.end() && !it->second.closed;
+  }
+
+  // Counts a connection in, or says which limit refuses it. Called with mu held, for a listener
+  // that is Accepting().
+  std::optional<Refusal> Admit(const Limits& l, ListenerId id, const std::string& address) {
+    ListenerCounters& c = counters.at(id);
+    if (open >= l.max_connections) return Refusal::kTotal;
+    if (c.guest_facing) {
+      if (c.open >= l.max_connections_per_listener) return Refusal::kListener;
+      size_t share = l.max_connections / std::max<size_t>(1, guest_listeners);
+      size_t unreserved = l.max_connections > l.reserved_connections
+                              ? l.max_connections - l.reserved_connections
+                              : 0;
+      if (c.open >= share && open >= unreserved) return Refusal::kShare;
+      if (!address.empty()) {
+        auto [it, inserted] = c.per_address.try_emplace(address, 0);
+        if (it->second >= l.max_connections_per_address) {
+          if (inserted) c.per_address.erase(it);
+          return Refusal::kAddress;
+        }
+        it->second++;
+      }
+    }
+    open++;
+    c.open++;
+    return std::nullopt;
+  }
+
+  // Counts a connection out. Called with mu held.
+  void Release(ListenerId id, const std::string& address) {
+    open--;
+    auto it = counters.find(id);
+    if (it == counters.end()) return;
+    ListenerCounters& c = it->second;
+    c.open--;
+    if (auto a = c.per_address.find(address); a != c.per_address.end() && --a->second == 0)
+      c.per_address.erase(a);
+    if (c.closed && c.open == 0) counters.erase(it);
+  }
 };
+
+std::string_view RefusalName(Refusal r) {
+  switch (r) {
+    case Refusal::kTotal:
+      return "total";
+    case Refusal::kShare:
+      return "share";
+    case Refusal::kListener:
+      return "listener";
+    case Refusal::kAddress:
+      return "address";
+  }
+  return "total";
+}
 
 namespace {
 
@@ -120,6 +190,7 @@ struct SessionContext {
   Limits limits;
   Handler handler;
   IoPool* sessions = nullptr;  // where connections run; null: the acceptor's context
+  ListenerId listener = 0;
 };
 
 }  // namespace
@@ -232,11 +303,7 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
   stream->close();
   std::lock_guard lock(ctx.shared->mu);
   ctx.shared->sessions.erase(session_id);
-  ctx.shared->open--;
-  if (!peer.address.empty()) {
-    auto it = ctx.shared->per_address.find(peer.address);
-    if (it != ctx.shared->per_address.end() && --it->second == 0) ctx.shared->per_address.erase(it);
-  }
+  ctx.shared->Release(ctx.listener, peer.address);
   ctx.stats->open--;
 }
 
@@ -265,18 +332,18 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionCont
     uint64_t id;
     {
       std::lock_guard lock(ctx.shared->mu);
-      bool over = ctx.shared->stopped || ctx.shared->open >= ctx.limits.max_connections ||
-                  (!peer.address.empty() &&
-                   ctx.shared->per_address[peer.address] >= ctx.limits.max_connections_per_address);
-      if (over) {
-        if (!peer.address.empty() && ctx.shared->per_address[peer.address] == 0)
-          ctx.shared->per_address.erase(peer.address);
-        ctx.stats->refused++;
+      if (!ctx.shared->Accepting(ctx.listener)) {
         socket.close(ec);
         continue;
       }
-      ctx.shared->open++;
-      if (!peer.address.empty()) ctx.shared->per_address[peer.address]++;
+      if (auto refusal = ctx.shared->Admit(ctx.limits, ctx.listener, peer.address)) {
+        auto kind = static_cast<size_t>(*refusal);
+        ctx.stats->refused++;
+        ctx.stats->refused_by[kind]++;
+        if (auto* series = ctx.shared->refused_series[kind]) series->Add(1);
+        socket.close(ec);
+        continue;
+      }
       id = ctx.shared->next_session++;
     }
     ctx.stats->accepted++;
@@ -293,10 +360,28 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionCont
   }
 }
 
+// A closed listener no longer counts toward the fair share; its counters go with its last
+// connection. Called with mu held.
+void ReleaseListener(Server::Shared& shared, ListenerId id) {
+  auto it = shared.counters.find(id);
+  if (it == shared.counters.end() || it->second.closed) return;
+  it->second.closed = true;
+  if (it->second.guest_facing) shared.guest_listeners--;
+  if (it->second.open == 0) shared.counters.erase(it);
+}
+
 }  // namespace detail
 
-Server::Server(asio::io_context& ioc, Limits limits, IoPool* sessions)
-    : ioc_(ioc), limits_(limits), sessions_(sessions), shared_(std::make_shared<Shared>()) {}
+Server::Server(asio::io_context& ioc, Limits limits, IoPool* sessions, Metrics* metrics)
+    : ioc_(ioc), limits_(limits), sessions_(sessions), shared_(std::make_shared<Shared>()) {
+  if (!metrics) return;
+  metrics->Describe("metastack_http_connections_refused_total", "counter",
+                    "Connections refused, by the limit that refused them (see --help)");
+  for (size_t i = 0; i < kRefusalKinds; ++i)
+    shared_->refused_series[i] =
+        &metrics->Counter("metastack_http_connections_refused_total",
+                          "limit=\"" + std::string(RefusalName(static_cast<Refusal>(i))) + "\"");
+}
 
 Server::~Server() { Stop(); }
 
@@ -312,9 +397,11 @@ ListenerId Server::Start(Acceptor acceptor, Handler handler, PeerLimit peer_limi
         a->close(ignored);
       });
     };
+    bool guest_facing = peer_limit == PeerLimit::kPerAddress;
+    shared_->counters[id].guest_facing = guest_facing;
+    if (guest_facing) shared_->guest_listeners++;
   }
-  SessionContext ctx{shared_, shared_.get(), stats_, limits_, std::move(handler), sessions_};
-  if (peer_limit == PeerLimit::kTotalOnly) ctx.limits.max_connections_per_address = SIZE_MAX;
+  SessionContext ctx{shared_, shared_.get(), stats_, limits_, std::move(handler), sessions_, id};
   asio::co_spawn(ioc_, detail::AcceptLoop(a, std::move(ctx)), asio::detached);
   return id;
 }
@@ -355,7 +442,7 @@ Status Server::ListenUnix(const std::string& path, mode_t mode, Handler handler,
   if (ec)
     return std::unexpected(
         MakeError(ErrorCode::kUnavailable, "cannot listen on " + path + ": " + ec.message()));
-  ListenerId lid = Start(std::move(acceptor), std::move(handler));
+  ListenerId lid = Start(std::move(acceptor), std::move(handler), PeerLimit::kTotalOnly);
   if (id) *id = lid;
   return Ok();
 }
@@ -382,8 +469,18 @@ void Server::CloseListener(ListenerId id) {
     if (it == shared_->listeners.end()) return;
     closer = std::move(it->second);
     shared_->listeners.erase(it);
+    detail::ReleaseListener(*shared_, id);
   }
   closer();
+}
+
+ConnectionCounts Server::counts() const {
+  std::lock_guard lock(shared_->mu);
+  ConnectionCounts c;
+  c.open = shared_->open;
+  c.listeners = shared_->counters.size();
+  for (const auto& [_, l] : shared_->counters) c.addresses += l.per_address.size();
+  return c;
 }
 
 void Server::Stop() {
@@ -391,7 +488,10 @@ void Server::Stop() {
   {
     std::lock_guard lock(shared_->mu);
     shared_->stopped = true;
-    for (auto& [_, c] : shared_->listeners) closers.push_back(std::move(c));
+    for (auto& [id, c] : shared_->listeners) {
+      closers.push_back(std::move(c));
+      detail::ReleaseListener(*shared_, id);
+    }
     for (auto& [_, c] : shared_->sessions) closers.push_back(c);
     shared_->listeners.clear();
   }

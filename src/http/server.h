@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -28,6 +29,7 @@
 #include "base/error.h"
 #include "http/asio.h"
 #include "http/io_pool.h"
+#include "http/metrics.h"
 
 namespace metastack::http {
 
@@ -57,6 +59,25 @@ struct Response {
 
 using Handler = std::function<asio::awaitable<Response>(Request&)>;
 
+// Connection limits, so that no guest or tenant can exhaust what another guest needs. One server
+// may hold the listeners of many tenants (the ns-proxy: one per router or DHCP namespace, whose
+// guests' addresses overlap by design), so guest-facing listeners (PeerLimit::kPerAddress) are
+// limited three ways, all checked when a connection is accepted:
+//  1. per (listener, source address): max_connections_per_address. The same address behind
+//     another listener is another guest, with its own count.
+//  2. per listener: max_connections_per_listener.
+//  3. a fair share of the total: a listener's share is max_connections divided by the number of
+//     open guest-facing listeners. A listener holding its share or more is refused once the
+//     server's total reaches max_connections - reserved_connections; only listeners below their
+//     share may take the last reserved_connections.
+// What that guarantees: a listener below its fair share is refused for the total only when the
+// whole total is in use *and* listeners below their share hold part of the reserve — whatever
+// other listeners hoard, they never take the reserve. A guest holding all it may on one listener
+// does not refuse the same address on another. Trusted-hop listeners (PeerLimit::kTotalOnly,
+// e.g. the API's signed listener, whose peers are metadata agents; and every UNIX socket) are
+// limited by max_connections alone, are not counted as listeners for the share, and are never
+// refused by 1-3. Counters are released as connections end: an address's entry is erased at
+// zero, a closed listener's once its last connection ends.
 struct Limits {
   size_t header_bytes = 8 * 1024;  // request line + headers
   size_t body_bytes = 64 * 1024;
@@ -67,34 +88,54 @@ struct Limits {
   // How long writing an answer may take.
   std::chrono::milliseconds write_timeout{10'000};
   size_t max_connections = 10'000;
-  size_t max_connections_per_address = 256;  // per source IP, IPv4 and IPv6 alike
+  size_t max_connections_per_listener = 2'500;
+  size_t reserved_connections = 2'500;       // of max_connections, for listeners below their share
+  size_t max_connections_per_address = 256;  // per (listener, source IP), IPv4 and IPv6 alike
 };
 
 // Sets the header and body limits every listener's request parser has (also what the request
 // parsing fuzz target uses, so that it parses exactly as the server does).
 void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const Limits& limits);
 
+// Which limit refused a connection (the `limit` label of metastack_http_connections_refused_total).
+enum class Refusal { kTotal, kShare, kListener, kAddress };
+inline constexpr size_t kRefusalKinds = 4;
+std::string_view RefusalName(Refusal r);  // "total", "share", "listener", "address"
+
 struct ServerStats {
   std::atomic<uint64_t> accepted{0};
-  std::atomic<uint64_t> refused{0};    // over a connection limit
+  std::atomic<uint64_t> refused{0};                               // over a connection limit (any)
+  std::array<std::atomic<uint64_t>, kRefusalKinds> refused_by{};  // indexed by Refusal
   std::atomic<uint64_t> timed_out{0};  // closed for a read or write deadline
   std::atomic<uint64_t> bad_requests{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<int64_t> open{0};
+
+  uint64_t RefusedBy(Refusal r) const { return refused_by[static_cast<size_t>(r)].load(); }
+};
+
+// What the connection limits track now (tests check that nothing leaks).
+struct ConnectionCounts {
+  size_t open = 0;
+  size_t listeners = 0;  // listeners with counters: open ones, and closed ones with connections
+  size_t addresses = 0;  // (listener, address) entries
 };
 
 using ListenerId = uint64_t;
 
-// Whom a TCP listener's per-address limit protects. Guests each have their own address, so a
-// guest-facing listener limits each; a listener for the metadata agent sees every guest of a
-// host (hundreds of requests at once) arrive from that host's one address, so only the total
-// limit applies there.
+// Whom a TCP listener's peers are. Guests each have their own address, so a guest-facing
+// listener limits each, and the listener as a whole (see Limits); a listener for the metadata
+// agent sees every guest of a host (hundreds of requests at once) arrive from that host's one
+// address, so only the total limit applies there.
 enum class PeerLimit { kPerAddress, kTotalOnly };
 
 class Server {
  public:
   // `sessions`, if given, must outlive the server's connections (stop it after Stop()).
-  Server(asio::io_context& ioc, Limits limits, IoPool* sessions = nullptr);
+  // `metrics`, if given, must outlive the server: refusals are counted there as they happen, in
+  // metastack_http_connections_refused_total{limit="total|share|listener|address"}.
+  Server(asio::io_context& ioc, Limits limits, IoPool* sessions = nullptr,
+         Metrics* metrics = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -106,14 +147,16 @@ class Server {
   // Creates the socket file (replacing a stale one) with `mode` permissions.
   Status ListenUnix(const std::string& path, mode_t mode, Handler handler,
                     ListenerId* id = nullptr);
-  // Takes ownership of a bound, listening TCP socket.
+  // Takes ownership of a bound, listening TCP socket (guest-facing: PeerLimit::kPerAddress).
   Result<ListenerId> AdoptTcp(int fd, Handler handler);
 
-  // Stops accepting on one listener; its open connections finish their current exchange.
+  // Stops accepting on one listener; its open connections finish their current exchange. It
+  // stops counting toward the fair share at once; its counters go when its last connection does.
   void CloseListener(ListenerId id);
   void Stop();
 
   const ServerStats& stats() const { return *stats_; }
+  ConnectionCounts counts() const;
   const Limits& limits() const { return limits_; }
 
   // Implementation detail shared by listeners and sessions (defined in server.cc).

@@ -26,6 +26,16 @@ class RawClient {
     if (::connect(c.fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) c.Close();
     return c;
   }
+  static RawClient Tcp6(uint16_t port, const char* address = "::1") {
+    RawClient c;
+    c.fd_ = ::socket(AF_INET6, SOCK_STREAM, 0);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(port);
+    ::inet_pton(AF_INET6, address, &sa.sin6_addr);
+    if (::connect(c.fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) c.Close();
+    return c;
+  }
   static RawClient Unix(const std::string& path) {
     RawClient c;
     c.fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);

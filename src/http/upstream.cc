@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "http/headers.h"
+
 namespace metastack::http {
 namespace {
 
@@ -161,6 +163,15 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamO
   }
   return std::unexpected(
       MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT or unix:PATH: " + url));
+}
+
+void CopyPassedHeaders(const UpstreamResponse& from,
+                       std::vector<std::pair<std::string, std::string>>& to) {
+  for (std::string_view name : header::kPassedFromUpstream) {
+    auto [first, last] = from.equal_range(beast::string_view(name.data(), name.size()));
+    for (auto it = first; it != last; ++it)
+      to.emplace_back(std::string(name), std::string(it->value().data(), it->value().size()));
+  }
 }
 
 }  // namespace metastack::http

@@ -41,6 +41,11 @@ class Upstream {
   virtual const std::string& name() const = 0;
 };
 
+// Appends to `to` the end-to-end headers of `from` that a hop passes on to the guest with the
+// status and body (header::kPassedFromUpstream: Allow, Retry-After); every value of each.
+void CopyPassedHeaders(const UpstreamResponse& from,
+                       std::vector<std::pair<std::string, std::string>>& to);
+
 // "http://HOST:PORT" or "unix:PATH"; kInvalidArgument for anything else. Connections are
 // opened on the executor of the coroutine that sends, and reused only by coroutines on the
 // same io_context.

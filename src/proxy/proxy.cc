@@ -229,8 +229,7 @@ asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const Listen
     r.status = res->result_int();
     auto ct = (*res)[bhttp::field::content_type];
     r.content_type = std::string(ct.data(), ct.size());
-    if (auto allow = (*res)[bhttp::field::allow]; !allow.empty())
-      r.headers.emplace_back("Allow", std::string(allow.data(), allow.size()));
+    http::CopyPassedHeaders(*res, r.headers);
     r.body = std::move(res->body());
   }
   metrics_.Add("metastack_proxy_requests_total", "status=\"" + std::to_string(r.status) + "\"");
