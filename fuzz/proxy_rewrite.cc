@@ -65,6 +65,8 @@ void CheckIdentity(const Message& m, const proxy::ListenerSpec& spec, std::strin
       FUZZ_CHECK(!IsHopOnly(name), std::string(where) + ": guest header " + std::string(name));
       FUZZ_CHECK(!Is(name, other), std::string(where) + ": other id header");
     }
+    FUZZ_CHECK(name.find('_') == beast::string_view::npos,
+               std::string(where) + ": a name WSGI reads as another " + std::string(name));
     FUZZ_CHECK(!IsHopByHop(name) || (where == "agent" && Is(name, "Connection")),
                std::string(where) + ": hop-by-hop " + std::string(name));
   }

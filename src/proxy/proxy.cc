@@ -31,6 +31,9 @@ http::Response JsonReply(unsigned status, const Json& body) {
 
 // Headers a guest may never pass through, and hop-by-hop headers a proxy never forwards.
 bool Dropped(beast::string_view name) {
+  // WSGI servers (Neutron's own agent among them) read X_Neutron_Router_ID as
+  // X-Neutron-Router-ID: a name with '_' never passes, as nginx drops them by default.
+  if (name.find('_') != beast::string_view::npos) return true;
   for (auto h : header::kHopOnly)
     if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
   static constexpr std::string_view kProvider = header::kMetadataProvider;

@@ -87,6 +87,14 @@ TEST_F(ProxyTest, GuestHeadersNeverPassAndOursAreSet) {
   EXPECT_NE(body.find("X-Kept: yes\n"), std::string::npos) << body;
   auto net = Get(network_port_, "");
   EXPECT_NE(net.second.find("X-Neutron-Network-ID: n1\n"), std::string::npos) << net.second;
+  // The spellings a WSGI server behind the agent would read as the real headers.
+  auto wsgi = Get(router_port_,
+                  "X_Neutron_Router_ID: evil\r\nX-Neutron_Network-ID: evil\r\n"
+                  "x_instance_id: evil\r\nX_Forwarded_For: 10.9.9.9\r\nX-Kept_Too: yes\r\n");
+  EXPECT_EQ(wsgi.first, 200u);
+  EXPECT_EQ(wsgi.second.find("evil"), std::string::npos) << wsgi.second;
+  EXPECT_EQ(wsgi.second.find("10.9.9.9"), std::string::npos) << wsgi.second;
+  EXPECT_EQ(wsgi.second.find("_"), std::string::npos) << wsgi.second;
   EXPECT_NE(net.second.find("X-Forwarded-For: ::ffff:127.0.0.1\n"), std::string::npos) << net.second;
 }
 
