@@ -7,8 +7,8 @@
 // Per request: every X-Neutron-Router-ID, X-Neutron-Network-ID, X-Instance-ID,
 // X-Instance-ID-Signature, X-Tenant-ID, X-Forwarded-For and X-Metadata-Provider* the guest sent
 // is deleted (with the hop-by-hop headers, and every header whose name has a '_', which a WSGI
-// server behind the agent would read as its '-' twin); X-Forwarded-For is set to the guest's address as the
-// socket saw it and the listener's id header is set; the request goes to the metadata agent over
+// server behind the agent would read as its '-' twin); X-Forwarded-For is set to the guest's
+// address as the socket saw it and the listener's id header is set; the request goes to the metadata agent over
 // its UNIX socket on pooled keep-alive connections, and the answer comes back with its status,
 // Content-Type and body. Agent down -> 502, agent too slow -> 504, promptly; service resumes by
 // itself when the agent is back. Same protocol as Neutron's proxy: either side can be swapped.
