@@ -17,6 +17,12 @@ inline constexpr std::string_view kMetadataProviderSignature = "X-Metadata-Provi
 inline constexpr std::string_view kAuthorization = "Authorization";
 inline constexpr std::string_view kETag = "ETag";
 inline constexpr std::string_view kIfNoneMatch = "If-None-Match";
+inline constexpr std::string_view kAllow = "Allow";
+inline constexpr std::string_view kLocation = "Location";
+
+// Response headers (besides Content-Type) an upstream's answer keeps on its way back to the
+// guest through the agent and the proxy (http::PassBack); every other one stays behind.
+inline constexpr std::array<std::string_view, 2> kPassedBack = {kAllow, kLocation};
 
 // Headers only the metadata path's own hops may set: the proxy deletes every one a guest sends
 // (prefix match for X-Metadata-Provider*), and the API trusts them only from a signed hop.

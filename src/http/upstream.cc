@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "http/headers.h"
+
 namespace metastack::http {
 namespace {
 
@@ -126,6 +128,19 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
 };
 
 }  // namespace
+
+Response PassBack(UpstreamResponse&& upstream) {
+  Response r;
+  r.status = upstream.result_int();
+  auto ct = upstream[bhttp::field::content_type];
+  r.content_type = std::string(ct.data(), ct.size());
+  for (std::string_view name : header::kPassedBack) {
+    auto value = upstream[beast::string_view(name.data(), name.size())];
+    if (!value.empty()) r.headers.emplace_back(name, std::string(value.data(), value.size()));
+  }
+  r.body = std::move(upstream.body());
+  return r;
+}
 
 Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options) {
   if (url.starts_with("unix:")) {

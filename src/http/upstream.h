@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "http/asio.h"
+#include "http/server.h"
 
 namespace metastack::http {
 
@@ -40,6 +41,10 @@ class Upstream {
   // "http://127.0.0.1:8775" or "unix:/run/metastack/agent.sock", for logs.
   virtual const std::string& name() const = 0;
 };
+
+// The answer to send back for an upstream's answer: its status, Content-Type, body and the
+// header::kPassedBack headers; nothing else of it.
+Response PassBack(UpstreamResponse&& upstream);
 
 // "http://HOST:PORT" or "unix:PATH"; kInvalidArgument for anything else. Connections are
 // opened on the executor of the coroutine that sends, and reused only by coroutines on the
