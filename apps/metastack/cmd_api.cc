@@ -46,6 +46,7 @@ struct ApiFlags {
   size_t store_threads = 4;
   size_t cache_instances = 200'000;
   LimitFlags limits;
+  AdminLimitFlags admin_limits;
   std::string admin_token_file;
   std::string ready_file;
   std::string log_level = "info";
@@ -88,7 +89,7 @@ int RunApi(const ApiFlags& f) {
   api::MetadataApi api(**store, pool, options, metrics);
   http::IoPool connections(f.threads);  // metadata requests run here, one context per thread
   http::Server server(ioc, f.limits.Build(), &connections);
-  http::Server admin_server(ioc, http::Limits{});
+  http::Server admin_server(ioc, f.admin_limits.Build());
   api::AdminEndpoints admin(**store, pool, metrics, &api, &server);
 
   nlohmann::json ready = {{"signed", nlohmann::json::array()}, {"source", nlohmann::json::array()}};
@@ -165,6 +166,7 @@ Run SetupApi(CLI::App& app) {
                  "Instances whose rendered metadata is kept in memory")
       ->capture_default_str();
   f->limits.Declare(app);
+  f->admin_limits.Declare(app);
   app.add_option("--admin-token-file", f->admin_token_file,
                  "File with the bearer token of the admin API (/v1/...) on --admin-listen; "
                  "without it the admin API refuses every request");

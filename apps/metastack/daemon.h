@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "core/instance.h"
 #include "http/asio.h"
 #include "http/server.h"
 
@@ -23,6 +24,14 @@ struct LimitFlags {
   size_t body_limit = 65536;
   double request_timeout = 10;
   double idle_timeout = 30;
+  void Declare(CLI::App& app);
+  http::Limits Build() const;
+};
+
+// The admin listener's own limits (--admin-body-limit): its bodies are instance documents, so
+// the default admits the largest one the format allows; the rest are http::Limits' defaults.
+struct AdminLimitFlags {
+  size_t body_limit = core::Limits::kMaxDocumentBytes;
   void Declare(CLI::App& app);
   http::Limits Build() const;
 };
