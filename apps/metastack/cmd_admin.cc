@@ -6,6 +6,7 @@
 #include "admin/router.h"
 #include "base/file.h"
 #include "http/client.h"
+#include "http/error_response.h"
 #include "store/store.h"
 #include "verbs.h"
 
@@ -13,6 +14,18 @@ namespace metastack::cli {
 namespace {
 
 using Json = nlohmann::ordered_json;
+
+// An answer without a JSON body: not the admin API's own (its errors are JSON) but the HTTP
+// layer's (413 for an over-limit body) or something else listening at the URL.
+Error NotJsonAnswer(const std::string& url, unsigned status, size_t sent_bytes) {
+  std::string text = url + ": answered " + std::to_string(status);
+  if (status < 400) return MakeError(ErrorCode::kUnavailable, text + " with a body that is not JSON");
+  text += " " + std::string(http::ReasonPhrase(status));
+  if (status == 413)
+    text += ": the request body (" + std::to_string(sent_bytes) +
+            " bytes) is over the admin listener's limit (--admin-body-limit)";
+  return MakeError(ErrorCode::kUnavailable, text);
+}
 
 struct Target {
   std::string store;
@@ -55,9 +68,7 @@ struct Target {
     if (!res->body.empty()) {
       reply.body = Json::parse(res->body, nullptr, false);
       if (reply.body.is_discarded())
-        return std::unexpected(MakeError(ErrorCode::kUnavailable,
-                                         url + ": answered " + std::to_string(res->status) +
-                                             " with a body that is not JSON"));
+        return std::unexpected(NotJsonAnswer(url, res->status, cr.body.size()));
     }
     return reply;
   }

@@ -48,6 +48,7 @@ struct ApiFlags {
   bool check_forwarded_address = true;
   LimitFlags limits;
   RateLimitFlags rate_limit;
+  AdminLimitFlags admin_limits;
   std::string admin_token_file;
   std::string ready_file;
   std::string log_level = "info";
@@ -93,7 +94,7 @@ int RunApi(const ApiFlags& f) {
   api::MetadataApi api(**store, pool, options, metrics);
   http::IoPool connections(f.threads);  // metadata requests run here, one context per thread
   http::Server server(ioc, limits, &connections, &metrics);
-  http::Server admin_server(ioc, http::Limits{});
+  http::Server admin_server(ioc, f.admin_limits.Build(), nullptr, &metrics);
   api::AdminEndpoints admin(**store, pool, metrics, &api, &server);
 
   nlohmann::json ready = {{"signed", nlohmann::json::array()}, {"source", nlohmann::json::array()}};
@@ -175,6 +176,7 @@ Run SetupApi(CLI::App& app) {
                "answered 404: a stale port cache in front must not cross tenants)");
   f->limits.Declare(app);
   f->rate_limit.Declare(app);
+  f->admin_limits.Declare(app);
   app.add_option("--admin-token-file", f->admin_token_file,
                  "File with the bearer token of the admin API (/v1/...) on --admin-listen; "
                  "without it the admin API refuses every request");

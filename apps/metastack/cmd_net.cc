@@ -39,12 +39,16 @@ std::string StateDirHelp() {
 
 void PrintRouter(const std::string& netns, const std::vector<net::InstalledRules>& installed) {
   for (const auto& [backend, lines] : installed) {
-    std::cout << "netns " << netns << ": router metadata rules (iptables-"
-              << net::BackendName(backend) << ")\n";
-    std::string table;
-    for (const auto& l : lines) {
-      if (l.table != table) std::cout << "  *" << (table = l.table) << "\n";
-      std::cout << "  " << l.line << "\n";
+    for (auto family : {net::IpFamily::kV4, net::IpFamily::kV6}) {
+      std::string table;
+      for (const auto& l : lines) {
+        if (l.family != family) continue;
+        if (table.empty())
+          std::cout << "netns " << netns << ": router metadata rules ("
+                    << net::ToolName(family, backend) << ")\n";
+        if (l.table != table) std::cout << "  *" << (table = l.table) << "\n";
+        std::cout << "  " << l.line << "\n";
+      }
     }
   }
 }
@@ -66,7 +70,9 @@ Json RouterJson(const std::vector<net::InstalledRules>& installed) {
   Json out = Json::array();
   for (const auto& [backend, lines] : installed) {
     Json rules = Json::array();
-    for (const auto& l : lines) rules.push_back({{"table", l.table}, {"line", l.line}});
+    for (const auto& l : lines)
+      rules.push_back(
+          {{"family", net::FamilyName(l.family)}, {"table", l.table}, {"line", l.line}});
     out.push_back({{"backend", net::BackendName(backend)}, {"rules", rules}});
   }
   return out;
@@ -105,9 +111,10 @@ Run RouterSetup(CLI::App* app) {
   app->add_option("--mark-mask", f->mask, "Mask of that mark")->capture_default_str();
   app->footer(
       "Installs Neutron's metadata rules in the router namespace, in chains named metastack-*:\n"
-      "guests behind PREFIX+ interfaces that connect to 169.254.169.254:80 are redirected to\n"
-      "PORT, and connecting to PORT directly is dropped. Running it again updates the rules\n"
-      "in place; foreign rules are never touched.");
+      "guests behind PREFIX+ interfaces that connect to 169.254.169.254:80 (or, over IPv6,\n"
+      "[fe80::a9fe:a9fe]:80) are redirected to PORT, and connecting to PORT directly is\n"
+      "dropped, over IPv4 and IPv6 (ip6tables, whenever the kernel has IPv6). Running it again\n"
+      "updates the rules in place; foreign rules are never touched.");
   return [f] {
     f->config.backend = *net::ParseBackend(f->backend);
     auto mark = ParseMark(f->mark, "--mark");
@@ -119,8 +126,9 @@ Run RouterSetup(CLI::App* app) {
     auto used = net::InstallRouterMetadata(f->config);
     if (!used) return Fail(used.error());
     std::cout << "netns " << f->config.netns << ": metadata rules installed (iptables-"
-              << net::BackendName(*used) << ", 169.254.169.254:80 -> port " << f->config.proxy_port
-              << ")\n";
+              << net::BackendName(used->backend) << ", 169.254.169.254:80"
+              << (used->ipv6 ? " and [" + std::string(net::kMetadataAddressV6) + "]:80" : "")
+              << " -> port " << f->config.proxy_port << ")\n";
     return kExitOk;
   };
 }
@@ -238,7 +246,8 @@ Run List(CLI::App* app) {
   app->add_option("--netns", f->netns, "Only this namespace");
   app->add_option("--state-dir", f->state_dir, StateDirHelp())->capture_default_str();
   app->add_flag("--json", f->json,
-                "Print {NS: {\"router\": [{backend, rules}], \"dhcp\": {...} or null}}");
+                "Print {NS: {\"router\": [{backend, rules: [{family, table, line}]}], \"dhcp\": "
+                "{...} or null}}");
   app->footer("Shows the router rules and DHCP metadata metastack has set up, per namespace.");
   return [f] {
     std::vector<std::string> names;
@@ -294,7 +303,8 @@ Run SetupNetVerb(CLI::App& app) {
     Run (*setup)(CLI::App*);
   };
   static constexpr Sub kSubs[] = {
-      {"router-setup", "Install the metadata REDIRECT/MARK/DROP rules in a router namespace",
+      {"router-setup",
+       "Install the metadata REDIRECT/MARK/DROP rules (IPv4 and IPv6) in a router namespace",
        RouterSetup},
       {"router-teardown", "Remove what router-setup installed, and nothing else", RouterTeardown},
       {"dhcp-setup", "Metadata for a subnet without a router: address, DHCP option 121, dnsmasq",

@@ -315,6 +315,7 @@ struct ServeFlags {
   size_t threads = 0, store_threads = 4;
   LimitFlags limits;
   RateLimitFlags rate_limit;
+  AdminLimitFlags admin_limits;
   std::string ready_file;
   std::string log_level = "info";
 };
@@ -344,6 +345,7 @@ int RunServe(const ServeFlags& f) {
   api::MetadataApi api(**store, pool, api_options, metrics);
   http::Server guest(ioc, limits, nullptr, &metrics);
   http::Server internal(ioc, http::Limits{}, nullptr, &metrics);
+  http::Server admin_server(ioc, f.admin_limits.Build(), nullptr, &metrics);
   auto [api_host, api_port] = ParseHostPort(f.api_listen, "--api-listen");
   auto api_ep = internal.ListenTcp(api_host, api_port, api.Handler(api::Identification::kSigned),
                                    nullptr, http::PeerLimit::kTotalOnly);
@@ -373,7 +375,7 @@ int RunServe(const ServeFlags& f) {
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
     std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);
-    auto ep = internal.ListenTcp(
+    auto ep = admin_server.ListenTcp(
         host, port, admin::MakeAdminHandler(**store, pool, token, endpoints.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
@@ -388,6 +390,7 @@ int RunServe(const ServeFlags& f) {
       [&] {
         guest.Stop();
         internal.Stop();
+        admin_server.Stop();
       },
       [&] {
         try {
@@ -413,6 +416,7 @@ Run SetupServe(CLI::App& app) {
                  "HOST:PORT of the admin API, /healthz, /metrics")
       ->capture_default_str();
   app.add_option("--admin-token-file", f->admin_token_file, "Bearer token of the admin API");
+  f->admin_limits.Declare(app);
   app.add_option("--secret-file", f->agent.secret_file,
                  "Secret shared by agent and API (default: a random one per run)");
   app.add_option("--dhcp-domain", f->dhcp_domain, "Domain appended to hostnames ('' for none)")

@@ -98,6 +98,19 @@ http::RateLimit RateLimitFlags::Build() const {
   return r;
 }
 
+void AdminLimitFlags::Declare(CLI::App& app) {
+  app.add_option("--admin-body-limit", body_limit,
+                 "Bytes of request body on the admin listener (default: the largest instance "
+                 "document the format allows)")
+      ->capture_default_str();
+}
+
+http::Limits AdminLimitFlags::Build() const {
+  http::Limits l;
+  l.body_bytes = body_limit;
+  return l;
+}
+
 void SetLogLevelFlag(const std::string& level) {
   SetLogLevel(level == "debug"     ? LogLevel::kDebug
               : level == "warning" ? LogLevel::kWarning

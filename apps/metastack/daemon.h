@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "core/instance.h"
 #include "http/asio.h"
 #include "http/rate_limiter.h"
 #include "http/server.h"
@@ -37,6 +38,14 @@ struct RateLimitFlags {
   double burst = 200;
   void Declare(CLI::App& app);
   http::RateLimit Build() const;  // throws on a negative rate or a burst below 1
+};
+
+// The admin listener's own limits (--admin-body-limit): its bodies are instance documents, so
+// the default admits the largest one the format allows; the rest are http::Limits' defaults.
+struct AdminLimitFlags {
+  size_t body_limit = core::Limits::kMaxDocumentBytes;
+  void Declare(CLI::App& app);
+  http::Limits Build() const;
 };
 
 void SetLogLevelFlag(const std::string& level);

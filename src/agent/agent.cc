@@ -106,10 +106,13 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
     if (port.error().code == ErrorCode::kConflict)
       LogWarning("agent", port.error().message + "; answering 404");
     else if (port.error().code != ErrorCode::kNotFound)
-      LogError("agent", "port lookup for " + guest + ": " + port.error().ToString());
+      store_log_.Failure(guest + ": " + port.error().ToString());
+    else
+      store_log_.Success();
     co_return done(port.error().code == ErrorCode::kUnavailable ? FromError(port.error())
                                                                 : NotFound());
   }
+  store_log_.Success();
 
   http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
   out.set(Bsv(header::kForwardedFor), Bsv(xff));
@@ -119,22 +122,16 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   out.body() = req.message.body();
   auto res = co_await api_->Send(std::move(out));
   if (!res) {
-    LogError("agent", "metadata API " + api_->name() + ": " + res.error().message);
+    api_log_.Failure(res.error().message);
     co_return done(FromError(res.error()));
   }
   unsigned status = res->result_int();
   if (status >= 500) {
-    LogError("agent", "metadata API answered " + std::to_string(status) + " for instance " +
-                          port->instance_id);
+    api_log_.Failure("answered " + std::to_string(status) + " for instance " + port->instance_id);
     co_return done(FromError(MakeError(ErrorCode::kInternal, "upstream failed")));
   }
-  http::Response r;
-  r.status = status;
-  auto ct = (*res)[bhttp::field::content_type];
-  r.content_type = std::string(ct.data(), ct.size());
-  http::CopyPassedHeaders(*res, r.headers);
-  r.body = std::move(res->body());
-  co_return done(std::move(r));
+  api_log_.Success();
+  co_return done(http::PassBack(std::move(*res)));
 }
 
 }  // namespace metastack::agent

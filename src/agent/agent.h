@@ -9,9 +9,11 @@
 //   -> X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature = hex HMAC-SHA256(secret, id)
 //   -> metadata API (pooled keep-alive connections).
 //
-// Answers: the API's 2xx and 4xx pass through; no port, an ambiguous one, or both/neither id
-// headers -> 404 (400 for a missing or malformed X-Forwarded-For); the API's 5xx -> 500; the
-// API down -> 502 and its timeout -> 504, each with one log line. Works with Nova's
+// Answers: the API's 2xx, 3xx and 4xx pass through (status, Content-Type, body and the
+// header::kPassedBack headers); no port, an ambiguous one, or both/neither id headers -> 404
+// (400 for a missing or malformed X-Forwarded-For); the API's 5xx -> 500; the API down -> 502
+// and its timeout -> 504, with generic bodies that never name the API's address (that goes to
+// the log, once per outage and then at most every 10 s: FailureLog). Works with Nova's
 // nova-api-metadata as the upstream too (same headers, same signature).
 // Thread-safe: handlers may run on several io_context threads at once.
 
@@ -21,6 +23,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/failure_log.h"
 #include "core/signing.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -62,6 +65,8 @@ class MetadataAgent {
   std::unordered_map<std::string, std::optional<store::PortBinding>> cache_;
   uint64_t epoch_ = 0;
   std::unique_ptr<store::Subscription> subscription_;
+  FailureLog api_log_{"agent", "metadata API"};
+  FailureLog store_log_{"agent", "port lookup"};
 };
 
 }  // namespace metastack::agent

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include "api/service.h"
@@ -53,10 +54,13 @@ class AgentTest : public ::testing::Test {
     asio::post(ioc_, [this] { server_->Stop(); });
     thread_.join();
   }
-  std::pair<unsigned, std::string> Send(const std::string& head, const std::string& body = "") {
+  std::string SendRaw(const std::string& head, const std::string& body = "") {
     RawClient c = RawClient::Unix(socket_);
     c.Send(head + "\r\n" + body);
-    std::string raw = c.ReadResponse();
+    return c.ReadResponse();
+  }
+  std::pair<unsigned, std::string> Send(const std::string& head, const std::string& body = "") {
+    std::string raw = SendRaw(head, body);
     if (raw.size() < 12) return {0, raw};
     size_t end = raw.find("\r\n\r\n");
     return {static_cast<unsigned>(std::stoi(raw.substr(9, 3))), raw.substr(end + 4)};
@@ -128,10 +132,40 @@ TEST_F(AgentTest, WrongSecretIsTheApis403) {
   EXPECT_EQ(r.second, "403 Forbidden\n\nInvalid proxy request signature.\n\n   ");
 }
 
-TEST_F(AgentTest, ApiDownIs502) {
+TEST_F(AgentTest, ApiDownIs502WithAGenericBodyAndOneLogLine) {
   StartAgent(kSecret, "http://127.0.0.1:1");
-  auto r = Send("GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
-  EXPECT_EQ(r.first, 502u);
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 50; ++i) {
+    auto r = Send("GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+    EXPECT_EQ(r.first, 502u);
+    EXPECT_EQ(r.second, "502 Bad Gateway\n\nThe upstream server is unavailable.\n\n   ");
+  }
+  std::string log = ::testing::internal::GetCapturedStderr();
+  // The address is in the log, once for the whole outage (FailureLog), never in the answer.
+  EXPECT_EQ(log.find("metadata API: http://127.0.0.1:1: Connection refused"), log.rfind("metadata API")) << log;
+  EXPECT_NE(log.find("ERROR agent: metadata API: http://127.0.0.1:1: Connection refused\n"), std::string::npos) << log;
+}
+
+// The API's redirect keeps its Location (header::kPassedBack), and nothing else of its headers.
+asio::awaitable<http::Response> Redirecting(http::Request&) {
+  http::Response r;
+  r.status = 302;
+  r.content_type = "text/plain";
+  r.headers = {{"Location", "/openstack/latest/"}, {"X-Internal", "10.1.2.3:8775"}};
+  r.body = "moved";
+  co_return r;
+}
+
+TEST_F(AgentTest, RedirectKeepsItsLocation) {
+  std::promise<uint16_t> bound;
+  asio::post(ioc_, [&] { bound.set_value(server_->ListenTcp("127.0.0.1", 0, Redirecting)->port()); });
+  uint16_t port = bound.get_future().get();
+  StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(port));
+  std::string raw = SendRaw("GET /openstack HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+  EXPECT_TRUE(raw.starts_with("HTTP/1.1 302 Found\r\n")) << raw;
+  EXPECT_NE(raw.find("\r\nLocation: /openstack/latest/\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("X-Internal"), std::string::npos) << raw;
+  EXPECT_TRUE(raw.ends_with("\r\n\r\nmoved")) << raw;
 }
 
 }  // namespace

@@ -27,8 +27,10 @@ constexpr Mapping kMappings[] = {
      "The client has sent too many requests in a given amount of time.", false},
     {ErrorCode::kInternal, 500, "An unknown error has occurred. Please try your request again.",
      false},
-    {ErrorCode::kUnavailable, 502, "The upstream server is unavailable.", true},
-    {ErrorCode::kTimeout, 504, "The upstream server did not answer in time.", true},
+    // The message names an internal address or socket ("http://127.0.0.1:8775: Connection
+    // refused"): it goes to the log, never to the client.
+    {ErrorCode::kUnavailable, 502, "The upstream server is unavailable.", false},
+    {ErrorCode::kTimeout, 504, "The upstream server did not answer in time.", false},
 };
 
 }  // namespace

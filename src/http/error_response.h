@@ -1,8 +1,9 @@
 #pragma once
 // The one mapping from Error to an HTTP answer, used by every service and by the CLI's view of
 // the service. Bodies follow Nova's (webob's plain-text error page: "<status>\n\n<explanation>
-// \n\n   "), so clients that print or match them see what they see from Nova. A not-found
-// answer never echoes the error's message, so internal detail never reaches a guest.
+// \n\n   "), so clients that print or match them see what they see from Nova. Not-found,
+// conflict, internal, unavailable (502) and timeout (504) answers never echo the error's
+// message, so internal detail (paths, addresses, sockets) never reaches a guest.
 // Pure; thread-safe.
 
 #include <chrono>

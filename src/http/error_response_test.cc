@@ -51,5 +51,14 @@ TEST(ErrorResponseTest, TooManyRequestsSaysWhenToComeBack) {
   EXPECT_TRUE(ErrorResponse(MakeError(ErrorCode::kNotFound, "")).headers.empty());
 }
 
+TEST(ErrorResponseTest, UpstreamFailuresNeverNameTheUpstream) {
+  auto down = ErrorResponse(MakeError(ErrorCode::kUnavailable, "http://127.0.0.1:8775: Connection refused"));
+  EXPECT_EQ(down.status, 502u);
+  EXPECT_EQ(down.body, "502 Bad Gateway\n\nThe upstream server is unavailable.\n\n   ");
+  auto slow = ErrorResponse(MakeError(ErrorCode::kTimeout, "unix:/run/metastack/agent.sock: no answer"));
+  EXPECT_EQ(slow.status, 504u);
+  EXPECT_EQ(slow.body, "504 Gateway Timeout\n\nThe upstream server did not answer in time.\n\n   ");
+}
+
 }  // namespace
 }  // namespace metastack::http

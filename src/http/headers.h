@@ -19,10 +19,11 @@ inline constexpr std::string_view kETag = "ETag";
 inline constexpr std::string_view kIfNoneMatch = "If-None-Match";
 inline constexpr std::string_view kAllow = "Allow";
 inline constexpr std::string_view kRetryAfter = "Retry-After";
+inline constexpr std::string_view kLocation = "Location";
 
-// End-to-end headers of an upstream's answer that a hop (agent, ns-proxy) passes on to the
-// guest with the status and body: everything else in the answer is the hop's own business.
-inline constexpr std::array<std::string_view, 2> kPassedFromUpstream = {kAllow, kRetryAfter};
+// Response headers (besides Content-Type) an upstream's answer keeps on its way back to the
+// guest through the agent and the proxy (http::PassBack); every other one stays behind.
+inline constexpr std::array<std::string_view, 3> kPassedBack = {kAllow, kLocation, kRetryAfter};
 
 // Headers only the metadata path's own hops may set: the proxy deletes every one a guest sends
 // (prefix match for X-Metadata-Provider*), and the API trusts them only from a signed hop.

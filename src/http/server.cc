@@ -60,6 +60,19 @@ std::string ResponseHead(const Response& res, unsigned version, bool keep_alive)
   return h;
 }
 
+// RFC 9112 6.1: a request whose final transfer coding is not chunked has no determinable
+// length. Beast reads "chunked, identity" as a body-less request and the body as the next
+// request (smuggling past anything in front of us), and several Transfer-Encoding lines may
+// be read differently by another hop; so only one field of exactly "chunked" is accepted.
+bool TransferEncodingAcceptable(const bhttp::request_header<>& h) {
+  size_t n = h.count(bhttp::field::transfer_encoding);
+  if (n == 0) return true;
+  if (n > 1) return false;
+  auto v = h[bhttp::field::transfer_encoding];
+  std::string_view value = Trim(std::string_view(v.data(), v.size()));
+  return beast::iequals(beast::string_view(value.data(), value.size()), "chunked");
+}
+
 template <typename Endpoint>
 Peer PeerOf(const Endpoint& ep) {
   if constexpr (std::is_same_v<Endpoint, tcp::endpoint>) {
@@ -235,6 +248,8 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
                                       asio::redirect_error(asio::use_awaitable, ec));
     Response res;
     bool respond_error = false;
+    if (!ec && !TransferEncodingAcceptable(parser.get()))
+      ec = bhttp::error::bad_transfer_encoding;
     if (!ec) {
       auto expect = parser.get()[bhttp::field::expect];
       if (beast::iequals(expect, "100-continue") && !parser.is_done()) {

@@ -124,6 +124,36 @@ TEST_P(ServerTest, GarbageIs400) {
   EXPECT_TRUE(c.Read().starts_with("HTTP/1.1 400 Bad Request"));
 }
 
+TEST_P(ServerTest, OnlyExactlyChunkedTransferEncodingIsAccepted) {
+  Start();
+  const std::string chunked_body = "5\r\nhello\r\n0\r\n\r\n";
+  // Any other coding list would leave the body's length to interpretation: the chunks (here
+  // smuggling a second request) must never be read as the next request.
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string body = std::to_string(smuggled.size()) + "\r\n" + smuggled + "\r\n0\r\n\r\n";
+  for (const char* te : {"Transfer-Encoding: chunked, identity\r\n",
+                         "Transfer-Encoding: identity, chunked\r\n",
+                         "Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: chunked, gzip\r\n",
+                         "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked,\r\n",
+                         "Transfer-Encoding: chunked, chunked\r\n",
+                         "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                         "Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n",
+                         "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
+    RawClient c = RawClient::Tcp(port_);
+    ASSERT_TRUE(c.Send(std::string("POST /p HTTP/1.1\r\nHost: x\r\n") + te + "\r\n" + body));
+    std::string r = c.Read();
+    EXPECT_EQ(r.substr(0, r.find("\r\n")), "HTTP/1.1 400 Bad Request") << te;
+    EXPECT_EQ(r.find("smuggled"), std::string::npos) << te << r;
+    EXPECT_TRUE(c.closed()) << te;
+  }
+  for (const char* te : {"chunked", "Chunked", " chunked "}) {
+    RawClient c = RawClient::Tcp(port_);
+    ASSERT_TRUE(c.Send(std::string("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:") + te +
+                       "\r\n\r\n" + chunked_body));
+    EXPECT_NE(c.ReadResponse().find("body=hello"), std::string::npos) << te;
+  }
+}
+
 TEST_P(ServerTest, SlowClientIsCutOffAndOthersAreServed) {
   Limits l;
   l.request_timeout = 300ms;

@@ -129,6 +129,20 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
 
 }  // namespace
 
+Response PassBack(UpstreamResponse&& upstream) {
+  Response r;
+  r.status = upstream.result_int();
+  auto ct = upstream[bhttp::field::content_type];
+  r.content_type = std::string(ct.data(), ct.size());
+  for (std::string_view name : header::kPassedBack) {
+    auto [first, last] = upstream.equal_range(beast::string_view(name.data(), name.size()));
+    for (auto it = first; it != last; ++it)
+      r.headers.emplace_back(name, std::string(it->value().data(), it->value().size()));
+  }
+  r.body = std::move(upstream.body());
+  return r;
+}
+
 Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options) {
   if (url.starts_with("unix:")) {
     std::string path = url.substr(5);
@@ -163,15 +177,6 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamO
   }
   return std::unexpected(
       MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT or unix:PATH: " + url));
-}
-
-void CopyPassedHeaders(const UpstreamResponse& from,
-                       std::vector<std::pair<std::string, std::string>>& to) {
-  for (std::string_view name : header::kPassedFromUpstream) {
-    auto [first, last] = from.equal_range(beast::string_view(name.data(), name.size()));
-    for (auto it = first; it != last; ++it)
-      to.emplace_back(std::string(name), std::string(it->value().data(), it->value().size()));
-  }
 }
 
 }  // namespace metastack::http

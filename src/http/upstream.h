@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "http/asio.h"
+#include "http/server.h"
 
 namespace metastack::http {
 
@@ -41,10 +42,9 @@ class Upstream {
   virtual const std::string& name() const = 0;
 };
 
-// Appends to `to` the end-to-end headers of `from` that a hop passes on to the guest with the
-// status and body (header::kPassedFromUpstream: Allow, Retry-After); every value of each.
-void CopyPassedHeaders(const UpstreamResponse& from,
-                       std::vector<std::pair<std::string, std::string>>& to);
+// The answer to send back for an upstream's answer: its status, Content-Type, body and the
+// header::kPassedBack headers (Allow, Location, Retry-After; every value of each); nothing else.
+Response PassBack(UpstreamResponse&& upstream);
 
 // "http://HOST:PORT" or "unix:PATH"; kInvalidArgument for anything else. Connections are
 // opened on the executor of the coroutine that sends, and reused only by coroutines on the

@@ -1,28 +1,33 @@
 #include "net/iptables.h"
 
+#include <unistd.h>
+
 #include "net/command.h"
 
 namespace metastack::net {
 namespace {
 
 struct Tools {
-  const char* save;
-  const char* restore;
+  std::string save;
+  std::string restore;
 };
 
-Tools ToolsOf(IptablesBackend backend) {
-  if (backend == IptablesBackend::kLegacy)
-    return {"iptables-legacy-save", "iptables-legacy-restore"};
-  return {"iptables-nft-save", "iptables-nft-restore"};
+Tools ToolsOf(IptablesBackend backend, IpFamily family = IpFamily::kV4) {
+  std::string tool = ToolName(family, backend);
+  return {tool + "-save", tool + "-restore"};
 }
 
-Status NeedConcrete(IptablesBackend backend) {
+bool ToolsInstalled(const Tools& t) {
+  return FindExecutable(t.save).has_value() && FindExecutable(t.restore).has_value();
+}
+
+Status NeedConcrete(IptablesBackend backend, IpFamily family) {
   if (backend == IptablesBackend::kAuto)
     return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
                                      "an iptables backend (nft or legacy) must be chosen here"));
-  if (!BackendAvailable(backend))
-    return std::unexpected(MakeError(
-        ErrorCode::kNotFound, std::string(ToolsOf(backend).restore) + ": command not found"));
+  Tools t = ToolsOf(backend, family);
+  if (!ToolsInstalled(t))
+    return std::unexpected(MakeError(ErrorCode::kNotFound, t.restore + ": command not found"));
   return Ok();
 }
 
@@ -40,6 +45,17 @@ std::string_view BackendName(IptablesBackend backend) {
   return "auto";
 }
 
+std::string_view FamilyName(IpFamily family) {
+  return family == IpFamily::kV6 ? "ipv6" : "ipv4";
+}
+
+std::string ToolName(IpFamily family, IptablesBackend backend) {
+  return std::string(family == IpFamily::kV6 ? "ip6tables-" : "iptables-") +
+         std::string(backend == IptablesBackend::kLegacy ? "legacy" : "nft");
+}
+
+bool KernelHasIpv6() { return ::access("/proc/sys/net/ipv6", F_OK) == 0; }
+
 Result<IptablesBackend> ParseBackend(std::string_view name) {
   if (name == "nft") return IptablesBackend::kNft;
   if (name == "legacy") return IptablesBackend::kLegacy;
@@ -51,8 +67,7 @@ Result<IptablesBackend> ParseBackend(std::string_view name) {
 
 bool BackendAvailable(IptablesBackend backend) {
   if (backend == IptablesBackend::kAuto) return false;
-  Tools t = ToolsOf(backend);
-  return FindExecutable(t.save).has_value() && FindExecutable(t.restore).has_value();
+  return ToolsInstalled(ToolsOf(backend));
 }
 
 std::vector<IptablesBackend> AvailableBackends() {
@@ -96,17 +111,20 @@ std::vector<IptablesTable> ParseIptablesSave(std::string_view text) {
   return tables;
 }
 
-Result<std::vector<IptablesTable>> IptablesSave(std::string_view netns, IptablesBackend backend) {
-  METASTACK_RETURN_IF_ERROR(NeedConcrete(backend));
+Result<std::vector<IptablesTable>> IptablesSave(std::string_view netns, IptablesBackend backend,
+                                                IpFamily family) {
+  METASTACK_RETURN_IF_ERROR(NeedConcrete(backend, family));
   METASTACK_ASSIGN_OR_RETURN(
-      std::string text, RunChecked({.argv = {ToolsOf(backend).save}, .netns = std::string(netns)}));
+      std::string text,
+      RunChecked({.argv = {ToolsOf(backend, family).save}, .netns = std::string(netns)}));
   return ParseIptablesSave(text);
 }
 
-Status IptablesRestore(std::string_view netns, IptablesBackend backend, const std::string& script) {
-  METASTACK_RETURN_IF_ERROR(NeedConcrete(backend));
+Status IptablesRestore(std::string_view netns, IptablesBackend backend, const std::string& script,
+                       IpFamily family) {
+  METASTACK_RETURN_IF_ERROR(NeedConcrete(backend, family));
   // --wait: legacy serializes writers with a lock file shared by every namespace.
-  std::vector<std::string> argv = {ToolsOf(backend).restore, "--noflush"};
+  std::vector<std::string> argv = {ToolsOf(backend, family).restore, "--noflush"};
   if (backend == IptablesBackend::kLegacy) argv.push_back("--wait=10");
   METASTACK_ASSIGN_OR_RETURN(
       std::string ignored,

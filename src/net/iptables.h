@@ -4,7 +4,9 @@
 // iptables-nft (Debian 12's default `iptables`) and iptables-legacy keep separate rule sets in
 // the kernel; both are consulted for every packet, but each tool sees only its own. So a rule
 // must be removed with the backend that added it, which is why every caller names one
-// explicitly or lets auto-detection find where our chains already are.
+// explicitly or lets auto-detection find where our chains already are. Each backend has an
+// IPv4 tool (iptables-*) and an IPv6 one (ip6tables-*) with separate tables; both come in
+// Debian's iptables package.
 //
 // Everything here runs the tools inside a named namespace (net::RunCommand with netns set).
 // Blocking; thread-safe (no state). Concurrent writers to the same namespace's tables are
@@ -20,11 +22,19 @@
 namespace metastack::net {
 
 enum class IptablesBackend { kAuto, kNft, kLegacy };
+enum class IpFamily { kV4, kV6 };
+
+std::string_view FamilyName(IpFamily family);  // "ipv4", "ipv6"
+// "iptables-nft", "ip6tables-legacy": the tool family as operators know it.
+std::string ToolName(IpFamily family, IptablesBackend backend);
+
+// True when the kernel has IPv6 (then ip6tables rules matter and must be installed).
+bool KernelHasIpv6();
 
 std::string_view BackendName(IptablesBackend backend);  // "auto", "nft", "legacy"
 Result<IptablesBackend> ParseBackend(std::string_view name);
 
-// True when the backend's save and restore tools are installed.
+// True when the backend's IPv4 save and restore tools are installed.
 bool BackendAvailable(IptablesBackend backend);
 
 // The installed concrete backends, nft first.
@@ -43,11 +53,13 @@ struct IptablesTable {
 // Parses iptables-save output; comments and counters are dropped.
 std::vector<IptablesTable> ParseIptablesSave(std::string_view text);
 
-// iptables-save of `backend` (not kAuto) inside namespace `netns`.
-Result<std::vector<IptablesTable>> IptablesSave(std::string_view netns, IptablesBackend backend);
+// iptables-save (ip6tables-save for kV6) of `backend` (not kAuto) inside namespace `netns`.
+Result<std::vector<IptablesTable>> IptablesSave(std::string_view netns, IptablesBackend backend,
+                                                IpFamily family = IpFamily::kV4);
 
-// iptables-restore --noflush of `backend` inside `netns`, fed `script` on standard input.
-// Errors carry the tool's own message ("... line 3 failed").
-Status IptablesRestore(std::string_view netns, IptablesBackend backend, const std::string& script);
+// iptables-restore --noflush (ip6tables-restore for kV6) of `backend` inside `netns`, fed
+// `script` on standard input. Errors carry the tool's own message ("... line 3 failed").
+Status IptablesRestore(std::string_view netns, IptablesBackend backend, const std::string& script,
+                       IpFamily family = IpFamily::kV4);
 
 }  // namespace metastack::net

@@ -58,17 +58,75 @@ std::string_view RuleChain(std::string_view rule) {
   return rule.substr(0, rule.find(' '));
 }
 
-// Our chains and rules in one backend's tables, in iptables-save order.
-std::vector<RuleLine> Ours(const std::vector<IptablesTable>& tables, std::string_view prefix) {
+// Our chains and rules in one backend's tables of one family, in iptables-save order.
+std::vector<RuleLine> Ours(const std::vector<IptablesTable>& tables, std::string_view prefix,
+                           IpFamily family) {
   std::vector<RuleLine> out;
   for (const auto& t : tables) {
     for (const auto& c : t.chains)
-      if (IsOurChain(t.name, c, prefix)) out.push_back({t.name, ":" + c});
+      if (IsOurChain(t.name, c, prefix)) out.push_back({t.name, ":" + c, family});
     for (const auto& r : t.rules)
       if (IsOurChain(t.name, RuleChain(r), prefix) || IsOurJump(t.name, r, prefix))
-        out.push_back({t.name, r});
+        out.push_back({t.name, r, family});
   }
   return out;
+}
+
+// The families whose rules matter here: IPv6 only when the kernel has it.
+std::vector<IpFamily> Families() {
+  if (KernelHasIpv6()) return {IpFamily::kV4, IpFamily::kV6};
+  return {IpFamily::kV4};
+}
+
+// The iptables-restore script that makes `rules` ours in `tables` (what is there now).
+std::string InstallScript(const RouterMetadataConfig& config, const std::vector<RuleLine>& rules,
+                          const std::vector<IptablesTable>& tables) {
+  std::string script;
+  for (const char* table : kTables) {
+    const IptablesTable* existing = nullptr;
+    for (const auto& t : tables)
+      if (t.name == table) existing = &t;
+    script += std::string("*") + table + "\n";
+    // Declaring an existing chain under --noflush empties it: our chains are rewritten whole,
+    // in the same commit, so there is no moment without the rules.
+    for (const auto& spec : kChains)
+      if (spec.table == std::string_view(table))
+        script += ":" + ChainName(config.chain_prefix, spec) + " - [0:0]\n";
+    for (const auto& r : rules) {
+      if (r.table != table) continue;
+      if (!IsOurJump(table, r.line, config.chain_prefix)) {
+        script += r.line + "\n";
+      } else if (!existing || std::find(existing->rules.begin(), existing->rules.end(), r.line) ==
+                                  existing->rules.end()) {
+        script += "-I " + r.line.substr(3) + "\n";  // -I without a number: first in the chain
+      }
+    }
+    script += "COMMIT\n";
+  }
+  return script;
+}
+
+// The iptables-restore script that removes `lines` (what List found of one family).
+std::string RemoveScript(const std::vector<RuleLine>& lines, IpFamily family,
+                         std::string_view prefix) {
+  std::string script;
+  for (const char* table : kTables) {
+    std::string flush, unjump, drop;
+    for (const auto& l : lines) {
+      if (l.table != table || l.family != family) continue;
+      if (l.line.starts_with(":")) {
+        // Emptied first: our FORWARD chain jumps to our scope chain, and a chain still
+        // referenced cannot be deleted.
+        flush += l.line + " - [0:0]\n";
+        drop += "-X " + l.line.substr(1) + "\n";
+      } else if (IsOurJump(table, l.line, prefix)) {
+        unjump += "-D " + l.line.substr(3) + "\n";
+      }
+    }
+    if (!flush.empty() || !unjump.empty())
+      script += std::string("*") + table + "\n" + flush + unjump + drop + "COMMIT\n";
+  }
+  return script;
 }
 
 bool ValidName(std::string_view s, size_t max) {
@@ -114,18 +172,21 @@ Status ValidateRouterConfig(const RouterMetadataConfig& c) {
   return Ok();
 }
 
-std::vector<RuleLine> RouterMetadataRules(const RouterMetadataConfig& c) {
+std::vector<RuleLine> RouterMetadataRules(const RouterMetadataConfig& c, IpFamily family) {
   const std::string& p = c.chain_prefix;
   const std::string mark = Hex(c.mark) + "/" + Hex(c.mark_mask);
-  const std::string match = "-d " + std::string(kMetadataAddress) + "/32 -i " + c.interface_prefix +
-                            "+ -p tcp -m tcp --dport 80";
+  const std::string address = family == IpFamily::kV6
+                                  ? std::string(kMetadataAddressV6) + "/128"
+                                  : std::string(kMetadataAddress) + "/32";
+  const std::string match =
+      "-d " + address + " -i " + c.interface_prefix + "+ -p tcp -m tcp --dport 80";
   const std::string port = std::to_string(c.proxy_port);
   const ChainSpec& mangle = kChains[0];
   const ChainSpec& nat = kChains[1];
   const ChainSpec& input = kChains[2];
   const ChainSpec& forward = kChains[3];
   const ChainSpec& scope = kChains[4];
-  return {
+  std::vector<RuleLine> rules = {
       {"mangle", Jump(mangle, p)},
       {"mangle", "-A " + ChainName(p, mangle) + " " + match + " -j MARK --set-xmark " + mark},
       {"nat", Jump(nat, p)},
@@ -137,57 +198,32 @@ std::vector<RuleLine> RouterMetadataRules(const RouterMetadataConfig& c) {
       {"filter", "-A " + ChainName(p, forward) + " -j " + ChainName(p, scope)},
       {"filter", "-A " + ChainName(p, scope) + " -m mark --mark " + mark + " -j DROP"},
   };
+  for (auto& r : rules) r.family = family;
+  return rules;
 }
 
-Result<IptablesBackend> InstallRouterMetadata(const RouterMetadataConfig& config) {
+Result<RouterInstall> InstallRouterMetadata(const RouterMetadataConfig& config) {
   METASTACK_RETURN_IF_ERROR(ValidateRouterConfig(config));
   METASTACK_RETURN_IF_ERROR(NeedNamespace(config.netns));
+  const auto families = Families();
   IptablesBackend backend = config.backend;
-  std::vector<IptablesTable> tables;
   if (backend == IptablesBackend::kAuto) {
     // Where our chains already are, so that a re-install updates them in place instead of
     // leaving a second copy in the other backend.
-    METASTACK_ASSIGN_OR_RETURN(auto candidates, BackendsToSearch(backend));
-    for (auto b : candidates) {
-      METASTACK_ASSIGN_OR_RETURN(auto t, IptablesSave(config.netns, b));
-      if (!Ours(t, config.chain_prefix).empty()) {
-        backend = b;
-        tables = std::move(t);
-        break;
-      }
-    }
-    if (backend == IptablesBackend::kAuto) {
+    METASTACK_ASSIGN_OR_RETURN(auto installed, ListRouterMetadata(config.netns, backend,
+                                                                  config.chain_prefix));
+    if (!installed.empty()) {
+      backend = installed.front().backend;
+    } else {
       METASTACK_ASSIGN_OR_RETURN(backend, DefaultBackend());
     }
   }
-  if (tables.empty()) {
-    METASTACK_ASSIGN_OR_RETURN(tables, IptablesSave(config.netns, backend));
+  for (IpFamily family : families) {
+    METASTACK_ASSIGN_OR_RETURN(auto tables, IptablesSave(config.netns, backend, family));
+    METASTACK_RETURN_IF_ERROR(IptablesRestore(
+        config.netns, backend, InstallScript(config, RouterMetadataRules(config, family), tables),
+        family));
   }
-
-  const auto rules = RouterMetadataRules(config);
-  std::string script;
-  for (const char* table : kTables) {
-    const IptablesTable* existing = nullptr;
-    for (const auto& t : tables)
-      if (t.name == table) existing = &t;
-    script += std::string("*") + table + "\n";
-    // Declaring an existing chain under --noflush empties it: our chains are rewritten whole,
-    // in the same commit, so there is no moment without the rules.
-    for (const auto& spec : kChains)
-      if (spec.table == std::string_view(table))
-        script += ":" + ChainName(config.chain_prefix, spec) + " - [0:0]\n";
-    for (const auto& r : rules) {
-      if (r.table != table) continue;
-      if (!IsOurJump(table, r.line, config.chain_prefix)) {
-        script += r.line + "\n";
-      } else if (!existing || std::find(existing->rules.begin(), existing->rules.end(), r.line) ==
-                                  existing->rules.end()) {
-        script += "-I " + r.line.substr(3) + "\n";  // -I without a number: first in the chain
-      }
-    }
-    script += "COMMIT\n";
-  }
-  METASTACK_RETURN_IF_ERROR(IptablesRestore(config.netns, backend, script));
   // Switching backends must not leave a second copy behind in the other one.
   for (auto other : AvailableBackends()) {
     if (other == backend) continue;
@@ -195,7 +231,7 @@ Result<IptablesBackend> InstallRouterMetadata(const RouterMetadataConfig& config
                                RemoveRouterMetadata(config.netns, other, config.chain_prefix));
     (void)removed;
   }
-  return backend;
+  return RouterInstall{backend, families.size() > 1};
 }
 
 Result<std::vector<InstalledRules>> ListRouterMetadata(std::string_view netns,
@@ -205,9 +241,13 @@ Result<std::vector<InstalledRules>> ListRouterMetadata(std::string_view netns,
   METASTACK_ASSIGN_OR_RETURN(auto backends, BackendsToSearch(backend));
   std::vector<InstalledRules> out;
   for (auto b : backends) {
-    METASTACK_ASSIGN_OR_RETURN(auto tables, IptablesSave(netns, b));
-    auto ours = Ours(tables, chain_prefix);
-    if (!ours.empty()) out.push_back({b, std::move(ours)});
+    InstalledRules found{b, {}};
+    for (IpFamily family : Families()) {
+      METASTACK_ASSIGN_OR_RETURN(auto tables, IptablesSave(netns, b, family));
+      auto ours = Ours(tables, chain_prefix, family);
+      found.lines.insert(found.lines.end(), ours.begin(), ours.end());
+    }
+    if (!found.lines.empty()) out.push_back(std::move(found));
   }
   return out;
 }
@@ -217,24 +257,10 @@ Result<std::vector<InstalledRules>> RemoveRouterMetadata(std::string_view netns,
                                                          std::string_view chain_prefix) {
   METASTACK_ASSIGN_OR_RETURN(auto installed, ListRouterMetadata(netns, backend, chain_prefix));
   for (const auto& [b, lines] : installed) {
-    std::string script;
-    for (const char* table : kTables) {
-      std::string flush, unjump, drop;
-      for (const auto& l : lines) {
-        if (l.table != table) continue;
-        if (l.line.starts_with(":")) {
-          // Emptied first: our FORWARD chain jumps to our scope chain, and a chain still
-          // referenced cannot be deleted.
-          flush += l.line + " - [0:0]\n";
-          drop += "-X " + l.line.substr(1) + "\n";
-        } else if (IsOurJump(table, l.line, chain_prefix)) {
-          unjump += "-D " + l.line.substr(3) + "\n";
-        }
-      }
-      if (!flush.empty() || !unjump.empty())
-        script += std::string("*") + table + "\n" + flush + unjump + drop + "COMMIT\n";
+    for (IpFamily family : Families()) {
+      std::string script = RemoveScript(lines, family, chain_prefix);
+      if (!script.empty()) METASTACK_RETURN_IF_ERROR(IptablesRestore(netns, b, script, family));
     }
-    METASTACK_RETURN_IF_ERROR(IptablesRestore(netns, b, script));
   }
   return installed;
 }

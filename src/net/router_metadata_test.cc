@@ -31,10 +31,35 @@ const std::vector<RuleLine> kNeutronRules = {
     {"filter", "-A metastack-scope -m mark --mark 0x1/0xffff -j DROP"},
 };
 
+// Neutron's IPv6 rules (router_info.initialize_metadata_iptables and the metadata driver's
+// rules with METADATA_V6_CIDR): the same chains, in ip6tables, for fe80::a9fe:a9fe/128.
+std::vector<RuleLine> NeutronV6Rules() {
+  std::vector<RuleLine> v6 = kNeutronRules;
+  for (auto& r : v6) {
+    if (auto at = r.line.find("169.254.169.254/32"); at != std::string::npos)
+      r.line.replace(at, 18, "fe80::a9fe:a9fe/128");
+    r.family = IpFamily::kV6;
+  }
+  return v6;
+}
+
 TEST(RouterMetadataTest, RulesAreNeutronsInOurChains) {
   RouterMetadataConfig c;
   c.netns = "r";
   EXPECT_EQ(RouterMetadataRules(c), kNeutronRules);
+}
+
+TEST(RouterMetadataTest, Ipv6RulesAreNeutronsInOurChains) {
+  RouterMetadataConfig c;
+  c.netns = "r";
+  auto rules = RouterMetadataRules(c, IpFamily::kV6);
+  EXPECT_EQ(rules, NeutronV6Rules());
+  EXPECT_EQ(rules[3].line,
+            "-A metastack-PREROUTING -d fe80::a9fe:a9fe/128 -i qr-+ -p tcp -m tcp --dport 80 -j "
+            "REDIRECT --to-ports 9697");
+  EXPECT_EQ(rules[7].line, "-A metastack-INPUT -p tcp -m tcp --dport 9697 -j DROP");
+  EXPECT_EQ(ToolName(IpFamily::kV6, IptablesBackend::kLegacy), "ip6tables-legacy");
+  EXPECT_EQ(ToolName(IpFamily::kV4, IptablesBackend::kNft), "iptables-nft");
 }
 
 TEST(RouterMetadataTest, PortPrefixAndMarkAreConfigurable) {
@@ -86,18 +111,27 @@ TEST(RouterMetadataTest, ParsesIptablesSave) {
 
 std::vector<std::string> Sorted(std::vector<RuleLine> lines) {
   std::vector<std::string> out;
-  for (auto& l : lines) out.push_back(l.table + " " + l.line);
+  for (auto& l : lines)
+    out.push_back(std::string(FamilyName(l.family)) + " " + l.table + " " + l.line);
   std::sort(out.begin(), out.end());
   return out;
 }
 
+// Both families' chains and rules (IPv6 only where the kernel has it, as Install does).
 std::vector<std::string> Expected() {
   auto lines = kNeutronRules;
-  for (const char* c :
-       {"mangle :metastack-PREROUTING", "nat :metastack-PREROUTING", "filter :metastack-INPUT",
-        "filter :metastack-FORWARD", "filter :metastack-scope"}) {
-    std::string s = c;
-    lines.push_back({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1)});
+  if (KernelHasIpv6()) {
+    auto v6 = NeutronV6Rules();
+    lines.insert(lines.end(), v6.begin(), v6.end());
+  }
+  for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
+    if (family == IpFamily::kV6 && !KernelHasIpv6()) continue;
+    for (const char* c :
+         {"mangle :metastack-PREROUTING", "nat :metastack-PREROUTING", "filter :metastack-INPUT",
+          "filter :metastack-FORWARD", "filter :metastack-scope"}) {
+      std::string s = c;
+      lines.push_back({s.substr(0, s.find(' ')), s.substr(s.find(' ') + 1), family});
+    }
   }
   return Sorted(lines);
 }
@@ -119,11 +153,16 @@ TEST_P(RouterBackendTest, InstallIsIdempotentAndRemoveLeavesForeignRules) {
       "REDIRECT --to-ports 9999\nCOMMIT\n";
   ASSERT_TRUE(IptablesRestore(ns.name(), b, foreign));
 
+  ASSERT_TRUE(IptablesRestore(ns.name(), b,
+                              "*filter\n-A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT\nCOMMIT\n",
+                              IpFamily::kV6));
+
   RouterMetadataConfig c{.netns = ns.name(), .backend = b};
   for (int i = 0; i < 2; ++i) {
     auto used = InstallRouterMetadata(c);
     ASSERT_TRUE(used) << used.error().ToString();
-    EXPECT_EQ(*used, b);
+    EXPECT_EQ(used->backend, b);
+    EXPECT_EQ(used->ipv6, KernelHasIpv6());
   }
   auto listed = ListRouterMetadata(ns.name());
   ASSERT_TRUE(listed) << listed.error().ToString();
@@ -131,12 +170,15 @@ TEST_P(RouterBackendTest, InstallIsIdempotentAndRemoveLeavesForeignRules) {
   EXPECT_EQ((*listed)[0].backend, b);
   EXPECT_EQ(Sorted((*listed)[0].lines), Expected());
 
-  // Our jumps come before the foreign ACCEPT, so it cannot bypass our DROP.
-  auto tables = IptablesSave(ns.name(), b);
-  ASSERT_TRUE(tables);
-  for (const auto& t : *tables) {
-    if (t.name == "filter") {
-      EXPECT_EQ(t.rules.front(), "-A INPUT -j metastack-INPUT");
+  // Our jumps come before the foreign ACCEPT, so it cannot bypass our DROP (in both families).
+  for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
+    if (family == IpFamily::kV6 && !KernelHasIpv6()) continue;
+    auto tables = IptablesSave(ns.name(), b, family);
+    ASSERT_TRUE(tables);
+    for (const auto& t : *tables) {
+      if (t.name == "filter") {
+        EXPECT_EQ(t.rules.front(), "-A INPUT -j metastack-INPUT") << FamilyName(family);
+      }
     }
   }
 
@@ -145,7 +187,7 @@ TEST_P(RouterBackendTest, InstallIsIdempotentAndRemoveLeavesForeignRules) {
   c.proxy_port = 9698;
   auto used = InstallRouterMetadata(c);
   ASSERT_TRUE(used) << used.error().ToString();
-  EXPECT_EQ(*used, b);
+  EXPECT_EQ(used->backend, b);
 
   // Switching backend moves the rules: never one copy in each.
   const IptablesBackend other =
@@ -169,12 +211,21 @@ TEST_P(RouterBackendTest, InstallIsIdempotentAndRemoveLeavesForeignRules) {
   ASSERT_TRUE(listed);
   EXPECT_TRUE(listed->empty());
 
-  tables = IptablesSave(ns.name(), b);
+  auto tables = IptablesSave(ns.name(), b);
   ASSERT_TRUE(tables);
   std::vector<std::string> left;
   for (const auto& t : *tables)
     for (const auto& r : t.rules) left.push_back(t.name + " " + r);
   std::sort(left.begin(), left.end());
+  if (KernelHasIpv6()) {
+    auto v6 = IptablesSave(ns.name(), b, IpFamily::kV6);
+    ASSERT_TRUE(v6);
+    std::vector<std::string> left6;
+    for (const auto& t : *v6)
+      for (const auto& r : t.rules) left6.push_back(t.name + " " + r);
+    EXPECT_EQ(left6,
+              std::vector<std::string>{"filter -A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT"});
+  }
   EXPECT_EQ(left, (std::vector<std::string>{
                       "filter -A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT",
                       "filter -A foreign -j RETURN",

@@ -226,14 +226,11 @@ asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const Listen
   auto res = co_await agent_->Send(RewriteForAgent(req, spec));
   http::Response r;
   if (!res) {
-    LogError("proxy", "agent " + agent_->name() + ": " + res.error().message);
+    agent_log_.Failure(res.error().message);
     r = FromError(res.error());
   } else {
-    r.status = res->result_int();
-    auto ct = (*res)[bhttp::field::content_type];
-    r.content_type = std::string(ct.data(), ct.size());
-    http::CopyPassedHeaders(*res, r.headers);
-    r.body = std::move(res->body());
+    agent_log_.Success();
+    r = http::PassBack(std::move(*res));
   }
   metrics_.Add("metastack_proxy_requests_total", "status=\"" + std::to_string(r.status) + "\"");
   co_return r;

@@ -10,8 +10,10 @@
 // server behind the agent would read as its '-' twin); X-Forwarded-For is set to the guest's
 // address as the socket saw it and the listener's id header is set; the request goes to the metadata agent over
 // its UNIX socket on pooled keep-alive connections, and the answer comes back with its status,
-// Content-Type and body. Agent down -> 502, agent too slow -> 504, promptly; service resumes by
-// itself when the agent is back. Same protocol as Neutron's proxy: either side can be swapped.
+// Content-Type, body and the header::kPassedBack headers (http::PassBack). Agent down -> 502,
+// agent too slow -> 504, promptly, with generic bodies that never name the agent's socket (the
+// log does, once per outage and then at most every 10 s); service resumes by itself when the
+// agent is back. Same protocol as Neutron's proxy: either side can be swapped.
 //
 // Listeners are added and removed at run time (the control API below, or Reconcile from a
 // listeners file on SIGHUP) without disturbing the others. Thread-safe.
@@ -25,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/failure_log.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "http/upstream.h"
@@ -85,6 +88,7 @@ class NsProxy {
   http::Metrics& metrics_;
   mutable std::mutex mu_;
   std::map<std::string, Open> open_;
+  FailureLog agent_log_{"proxy", "agent"};
 };
 
 }  // namespace metastack::proxy

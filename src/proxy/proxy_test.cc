@@ -18,6 +18,12 @@ using namespace std::chrono_literals;
 asio::awaitable<http::Response> EchoHeaders(http::Request& req) {
   http::Response r;
   r.content_type = "text/plain";
+  if (req.message.target() == "/redirect") {
+    r.status = 301;
+    r.headers = {{"Location", "http://169.254.169.254/openstack/"},
+                 {"Allow", "GET, HEAD"},
+                 {"X-Agent-Socket", "/run/metastack/agent.sock"}};
+  }
   if (req.message.target() == "/slow") {
     asio::steady_timer t(co_await asio::this_coro::executor, 2s);
     co_await t.async_wait(asio::use_awaitable);
@@ -102,11 +108,30 @@ TEST_F(ProxyTest, AgentDownThenBack) {
   asio::post(ioc_, [this] { server_->CloseListener(agent_id_); });
   std::this_thread::sleep_for(100ms);
   std::filesystem::remove(socket_);
-  auto down = Get(router_port_, "");
-  EXPECT_EQ(down.first, 502u);
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 20; ++i) {
+    auto down = Get(router_port_, "");
+    EXPECT_EQ(down.first, 502u);
+    // The socket's path is for the log, never for the guest.
+    EXPECT_EQ(down.second, "502 Bad Gateway\n\nThe upstream server is unavailable.\n\n   ");
+  }
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("ERROR proxy: agent: unix:" + socket_ + ": "), std::string::npos) << log;
+  EXPECT_EQ(log.find("ERROR proxy: agent"), log.rfind("ERROR proxy: agent")) << log;
   asio::post(ioc_, [this] { StartAgent(); });
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(Get(router_port_, "").first, 200u);
+}
+
+TEST_F(ProxyTest, RedirectKeepsLocationAndAllowOnly) {
+  RawClient c = RawClient::Tcp(router_port_);
+  c.Send("GET /redirect HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n");
+  std::string raw = c.ReadResponse();
+  EXPECT_TRUE(raw.starts_with("HTTP/1.1 301 Moved Permanently\r\n")) << raw;
+  EXPECT_NE(raw.find("\r\nLocation: http://169.254.169.254/openstack/\r\n"), std::string::npos)
+      << raw;
+  EXPECT_NE(raw.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("X-Agent-Socket"), std::string::npos) << raw;
 }
 
 TEST_F(ProxyTest, SlowAgentIs504) {

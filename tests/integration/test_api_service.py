@@ -26,6 +26,7 @@ a posted password and an edit survive a restart (skipped, with the reason, while
 store cannot open sqlite: URLs).
 """
 import asyncio
+import base64
 import hashlib
 import hmac
 import http.client
@@ -733,6 +734,40 @@ class LimitsTest(unittest.TestCase):
         # Nothing was set by any of these.
         status, _, body = request(API.signed, 'GET', path, signed(WEB))
         self.assertEqual((status, body), (200, b''))
+
+    def test_admin_takes_every_document_the_format_allows(self):
+        """The admin listener has its own body limit (--admin-body-limit, default the largest
+        document), apart from the guests' --body-limit (2048 here)."""
+        # The longest user data Nova allows (65535 bytes once base64-encoded), of characters JSON
+        # escapes: a 98 KB request body. And a 200 KB binary injected file.
+        user_data = ('#!/bin/sh\n' + '"\\\t' * 20000)[:49149]
+        blob = os.urandom(200 * 1024)
+        doc = derived('5a5a5a5a-0000-4000-8000-00000000cccc', '10.0.1.3', hostname='big-01',
+                      name='big-01', user_data=user_data,
+                      files=[{'path': '/etc/big.bin',
+                              'contents_b64': base64.b64encode(blob).decode()}])
+        body = json.dumps(doc).encode()
+        self.assertGreater(len(body), 64 * 1024 + 200 * 1024)
+        API.create(doc)
+        status, _, served = request(API.signed, 'GET', '/openstack/latest/user_data', signed(doc))
+        self.assertEqual((status, served), (200, user_data.encode()))
+        status, _, served = request(API.signed, 'GET', '/latest/user-data', signed(doc))
+        self.assertEqual((status, served), (200, user_data.encode()))
+        shown = json.loads(API.cli('instance', 'show', doc['uuid']).stdout)
+        self.assertEqual([base64.b64decode(f['contents_b64']) for f in shown['instance']['files']],
+                         [blob])
+
+        # Over the admin listener's limit: the CLI says what happened, with the status.
+        with tempfile.TemporaryDirectory() as d:
+            small = Api(d, extra=['--admin-body-limit', 100000, '--log-level', 'error']).start()
+            try:
+                r = small.cli('instance', 'create', '-f', '-', stdin=body, check=False)
+                self.assertEqual((r.returncode, r.stderr.decode()), (
+                    1, f'metastack: {small.url}: answered 413 Payload Too Large: the request body '
+                       f'({len(body)} bytes) is over the admin listener\'s limit '
+                       '(--admin-body-limit)\n'))
+            finally:
+                small.stop()
 
     def test_slow_clients_cut_off_while_others_are_served(self):
         before = API.metric('metastack_http_timeouts_total')

@@ -2,8 +2,9 @@
 """`metastack net` against the real thing: network namespaces joined by veth pairs, iptables
 (nft and legacy), dnsmasq and busybox udhcpc.
 
-Router: a guest behind a qr- interface reaches 169.254.169.254:80 through the REDIRECT to the
-proxy port, and the proxy port itself is dropped; teardown leaves foreign rules alone.
+Router: a guest behind a qr- interface reaches 169.254.169.254:80 (and [fe80::a9fe:a9fe]:80)
+through the REDIRECT to the proxy port, and the proxy port itself is dropped, over IPv4 and over
+the router's IPv6 link-local and global addresses; teardown leaves foreign rules alone.
 DHCP: a guest takes a lease from the dnsmasq `dhcp-setup` starts, gets the option-121 host
 route to the DHCP port and reaches a server on 169.254.169.254:80 in the DHCP namespace.
 
@@ -96,7 +97,7 @@ def metastack(*args):
 
 def curl(ns, url, max_time=5):
     """(exit code, body) of a GET from inside `ns`; 28 is curl's timeout."""
-    r = run('ip', 'netns', 'exec', ns, 'curl', '-sS', '--max-time', max_time, url,
+    r = run('ip', 'netns', 'exec', ns, 'curl', '-gsS', '--max-time', max_time, url,
             timeout=max_time + 10)
     return r.returncode, r.stdout
 
@@ -109,7 +110,8 @@ def backend_works(backend):
     if run('ip', 'netns', 'add', ns).returncode != 0:
         return False
     try:
-        return run('ip', 'netns', 'exec', ns, f'iptables-{backend}', '-t', 'nat', '-S').returncode == 0
+        return all(run('ip', 'netns', 'exec', ns, f'{tool}-{backend}', '-t', 'nat', '-S').returncode
+                   == 0 for tool in ('iptables', 'ip6tables'))
     finally:
         run('ip', 'netns', 'del', ns)
 
@@ -136,6 +138,9 @@ class NetTest(unittest.TestCase):
             run('ip', 'netns', 'del', name)
         self.addCleanup(remove)
         check('ip', '-n', name, 'link', 'set', 'lo', 'up')
+        # Addresses usable at once, without duplicate address detection's wait.
+        check('ip', 'netns', 'exec', name, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0',
+              'net.ipv6.conf.default.accept_dad=0')
         return name
 
     def link(self, ns_a, name_a, ns_b, name_b):
@@ -159,72 +164,102 @@ class NetTest(unittest.TestCase):
         return p
 
 
+V6_RULES = [
+    ':metastack-PREROUTING - [0:0]',
+    '-A PREROUTING -j metastack-PREROUTING',
+    '-A metastack-PREROUTING -d fe80::a9fe:a9fe/128 -i qr-+ -p tcp -m tcp --dport 80 '
+    '-j MARK --set-xmark 0x1/0xffff',
+    ':metastack-PREROUTING - [0:0]',
+    '-A PREROUTING -j metastack-PREROUTING',
+    '-A metastack-PREROUTING -d fe80::a9fe:a9fe/128 -i qr-+ -p tcp -m tcp --dport 80 '
+    '-j REDIRECT --to-ports 9697',
+    ':metastack-FORWARD - [0:0]',
+    ':metastack-INPUT - [0:0]',
+    ':metastack-scope - [0:0]',
+    '-A INPUT -j metastack-INPUT',
+    '-A FORWARD -j metastack-FORWARD',
+    '-A metastack-FORWARD -j metastack-scope',
+    '-A metastack-INPUT -m mark --mark 0x1/0xffff -j ACCEPT',
+    '-A metastack-INPUT -p tcp -m tcp --dport 9697 -j DROP',
+    '-A metastack-scope -m mark --mark 0x1/0xffff -j DROP',
+]
+V4_RULES = [r.replace('fe80::a9fe:a9fe/128', '169.254.169.254/32') for r in V6_RULES]
+
+
 class RouterTest(NetTest):
+    def ours(self, router, tool):
+        saved = check('ip', 'netns', 'exec', router, f'{tool}-save')
+        return sorted(line for line in saved.splitlines() if 'metastack' in line)
+
     def router_case(self, backend):
         guest, router = self.namespace('g'), self.namespace('r')
         qr = f'qr-{RUN}'
         self.link(guest, 'eth0', router, qr)
         check('ip', '-n', router, 'addr', 'add', '10.50.0.1/24', 'dev', qr)
+        for addr in ('fe80::1/64', 'fd50::1/64'):
+            check('ip', '-n', router, 'addr', 'add', addr, 'dev', qr, 'nodad')
         check('ip', '-n', router, 'link', 'set', qr, 'up')
         check('ip', '-n', guest, 'addr', 'add', '10.50.0.5/24', 'dev', 'eth0')
+        for addr in ('fe80::5/64', 'fd50::5/64'):
+            check('ip', '-n', guest, 'addr', 'add', addr, 'dev', 'eth0', 'nodad')
         check('ip', '-n', guest, 'link', 'set', 'eth0', 'up')
         check('ip', '-n', guest, 'route', 'add', 'default', 'via', '10.50.0.1')
-        ipt = ('ip', 'netns', 'exec', router, f'iptables-{backend}')
-        check(*ipt, '-A', 'INPUT', '-p', 'tcp', '--dport', '7777', '-j', 'ACCEPT')
-        check(*ipt, '-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '8888',
-              '-j', 'REDIRECT', '--to-ports', '9999')
+        # The guest reaches fe80::a9fe:a9fe through the router, as Neutron's router answers
+        # neighbour discovery for it.
+        mac = json.loads(check('ip', '-n', router, '-j', 'link', 'show', qr))[0]['address']
+        check('ip', '-n', guest, '-6', 'neigh', 'add', 'fe80::a9fe:a9fe', 'lladdr', mac,
+              'dev', 'eth0', 'nud', 'permanent')
+        for tool in ('iptables', 'ip6tables'):
+            ipt = ('ip', 'netns', 'exec', router, f'{tool}-{backend}')
+            check(*ipt, '-A', 'INPUT', '-p', 'tcp', '--dport', '7777', '-j', 'ACCEPT')
+            check(*ipt, '-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '8888',
+                  '-j', 'REDIRECT', '--to-ports', '9999')
         self.serve(router, '::', 9697, 'router-ok')
+        direct = ['http://10.50.0.1:9697/', 'http://[fe80::1%25eth0]:9697/',
+                  'http://[fd50::1]:9697/']
 
-        self.assertEqual(curl(guest, 'http://10.50.0.1:9697/'), (0, 'router-ok'))
+        for url in direct:
+            self.assertEqual(curl(guest, url), (0, 'router-ok'), url)
         self.assertNotEqual(curl(guest, 'http://169.254.169.254/', max_time=2)[0], 0)
 
         for _ in range(2):  # idempotent
             r = metastack('router-setup', '--netns', router, '--backend', backend)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout, f'netns {router}: metadata rules installed '
-                                       f'(iptables-{backend}, 169.254.169.254:80 -> port 9697)\n')
-        saved = check('ip', 'netns', 'exec', router, f'iptables-{backend}-save')
-        ours = sorted(line for line in saved.splitlines() if 'metastack' in line)
-        self.assertEqual(ours, sorted([
-            ':metastack-PREROUTING - [0:0]',
-            '-A PREROUTING -j metastack-PREROUTING',
-            '-A metastack-PREROUTING -d 169.254.169.254/32 -i qr-+ -p tcp -m tcp --dport 80 '
-            '-j MARK --set-xmark 0x1/0xffff',
-            ':metastack-PREROUTING - [0:0]',
-            '-A PREROUTING -j metastack-PREROUTING',
-            '-A metastack-PREROUTING -d 169.254.169.254/32 -i qr-+ -p tcp -m tcp --dport 80 '
-            '-j REDIRECT --to-ports 9697',
-            ':metastack-FORWARD - [0:0]',
-            ':metastack-INPUT - [0:0]',
-            ':metastack-scope - [0:0]',
-            '-A INPUT -j metastack-INPUT',
-            '-A FORWARD -j metastack-FORWARD',
-            '-A metastack-FORWARD -j metastack-scope',
-            '-A metastack-INPUT -m mark --mark 0x1/0xffff -j ACCEPT',
-            '-A metastack-INPUT -p tcp -m tcp --dport 9697 -j DROP',
-            '-A metastack-scope -m mark --mark 0x1/0xffff -j DROP',
-        ]))
+                                       f'(iptables-{backend}, 169.254.169.254:80 and '
+                                       '[fe80::a9fe:a9fe]:80 -> port 9697)\n')
+        self.assertEqual(self.ours(router, f'iptables-{backend}'), sorted(V4_RULES))
+        self.assertEqual(self.ours(router, f'ip6tables-{backend}'), sorted(V6_RULES))
 
-        start = time.monotonic()
-        self.assertEqual(curl(guest, 'http://169.254.169.254/'), (0, 'router-ok'))
-        self.assertLess(time.monotonic() - start, 2)
-        code, _ = curl(guest, 'http://10.50.0.1:9697/', max_time=2)
-        self.assertEqual(code, 28, 'a direct connection to the proxy port must be dropped')
+        for url in ('http://169.254.169.254/', 'http://[fe80::a9fe:a9fe%25eth0]/'):
+            start = time.monotonic()
+            self.assertEqual(curl(guest, url), (0, 'router-ok'), url)
+            self.assertLess(time.monotonic() - start, 2)
+        for url in direct:
+            code, _ = curl(guest, url, max_time=2)
+            self.assertEqual(code, 28, f'a direct connection to the proxy port must be dropped: {url}')
 
         listed = json.loads(metastack('list', '--netns', router, '--json').stdout)
         self.assertEqual([b['backend'] for b in listed[router]['router']], [backend])
-        self.assertEqual(len(listed[router]['router'][0]['rules']), 15)
+        rules = listed[router]['router'][0]['rules']
+        self.assertEqual([sum(r['family'] == f for r in rules) for f in ('ipv4', 'ipv6')], [15, 15])
         self.assertIsNone(listed[router]['dhcp'])
+        shown = metastack('list', '--netns', router).stdout
+        self.assertIn(f'netns {router}: router metadata rules (iptables-{backend})\n', shown)
+        self.assertIn(f'netns {router}: router metadata rules (ip6tables-{backend})\n', shown)
 
         r = metastack('router-teardown', '--netns', router)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, f'netns {router}: removed 15 chains and rules '
+        self.assertEqual(r.stdout, f'netns {router}: removed 30 chains and rules '
                                    f'(iptables-{backend})\n')
-        saved = check('ip', 'netns', 'exec', router, f'iptables-{backend}-save')
-        self.assertNotIn('metastack', saved)
-        self.assertIn('-A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT', saved)
-        self.assertIn('-A PREROUTING -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 9999', saved)
-        self.assertEqual(curl(guest, 'http://10.50.0.1:9697/'), (0, 'router-ok'))
+        for tool in ('iptables', 'ip6tables'):
+            saved = check('ip', 'netns', 'exec', router, f'{tool}-{backend}-save')
+            self.assertNotIn('metastack', saved)
+            self.assertIn('-A INPUT -p tcp -m tcp --dport 7777 -j ACCEPT', saved)
+            self.assertIn('-A PREROUTING -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 9999',
+                          saved)
+        for url in direct:
+            self.assertEqual(curl(guest, url), (0, 'router-ok'), url)
         r = metastack('router-teardown', '--netns', router)
         self.assertEqual(r.stdout, f'netns {router}: no metadata rules to remove\n')
 
