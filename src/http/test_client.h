@@ -17,24 +17,18 @@ namespace metastack::http::testing {
 class RawClient {
  public:
   static RawClient Tcp(uint16_t port, const char* address = "127.0.0.1") {
-    RawClient c;
-    c.fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     ::inet_pton(AF_INET, address, &sa.sin_addr);
-    if (::connect(c.fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) c.Close();
-    return c;
+    return Connect(AF_INET, &sa, sizeof sa);
   }
   static RawClient Tcp6(uint16_t port, const char* address = "::1") {
-    RawClient c;
-    c.fd_ = ::socket(AF_INET6, SOCK_STREAM, 0);
     sockaddr_in6 sa{};
     sa.sin6_family = AF_INET6;
     sa.sin6_port = htons(port);
     ::inet_pton(AF_INET6, address, &sa.sin6_addr);
-    if (::connect(c.fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) c.Close();
-    return c;
+    return Connect(AF_INET6, &sa, sizeof sa);
   }
   static RawClient Unix(const std::string& path) {
     RawClient c;
@@ -110,6 +104,12 @@ class RawClient {
   }
 
  private:
+  static RawClient Connect(int family, const void* address, socklen_t length) {
+    RawClient c;
+    c.fd_ = ::socket(family, SOCK_STREAM, 0);
+    if (::connect(c.fd_, static_cast<const sockaddr*>(address), length) != 0) c.Close();
+    return c;
+  }
   int fd_ = -1;
   bool closed_ = false;
 };
