@@ -29,6 +29,14 @@ core::Instance Example() {
   return *core::ParseInstanceJson(doc);
 }
 
+// The headers the metadata agent adds for a guest at `forwarded_for`.
+std::string Signed(const std::string& uuid = kUuid, const std::string& tenant = kProject,
+                   const std::string& forwarded_for = "10.0.0.5") {
+  return "X-Instance-ID: " + uuid + "\r\nX-Tenant-ID: " + tenant +
+         "\r\nX-Instance-ID-Signature: " + core::SignInstanceId(kSecret, uuid) +
+         "\r\nX-Forwarded-For: " + forwarded_for + "\r\n";
+}
+
 struct Reply {
   unsigned status = 0;
   std::string headers;
@@ -67,11 +75,6 @@ class ApiTest : public ::testing::Test {
   }
   virtual void Configure(ApiOptions&) {}
 
-  std::string Signed(const std::string& uuid = kUuid, const std::string& tenant = kProject) {
-    return "X-Instance-ID: " + uuid + "\r\nX-Tenant-ID: " + tenant +
-           "\r\nX-Instance-ID-Signature: " + core::SignInstanceId(kSecret, uuid) +
-           "\r\nX-Forwarded-For: 10.0.0.5\r\n";
-  }
   Reply Send(uint16_t port, const std::string& request_head, const std::string& body = "") {
     RawClient c = RawClient::Tcp(port);
     c.Send(request_head + "\r\n" + body);
@@ -113,12 +116,6 @@ TEST_F(ApiTest, RandomSeedIsFreshFromTheCache) {
   EXPECT_GE(api_->cache().hits(), 1u);
 }
 
-std::string SignedFrom(const std::string& forwarded_for) {
-  return "X-Instance-ID: " + std::string(kUuid) + "\r\nX-Tenant-ID: " + kProject +
-         "\r\nX-Instance-ID-Signature: " + core::SignInstanceId(kSecret, kUuid) +
-         "\r\nX-Forwarded-For: " + forwarded_for + "\r\n";
-}
-
 TEST_F(ApiTest, SignedInstanceMustOwnTheForwardedAddress) {
   const std::string not_found = "404 Not Found\n\nThe resource could not be found.\n\n   ";
   struct Case {
@@ -134,7 +131,7 @@ TEST_F(ApiTest, SignedInstanceMustOwnTheForwardedAddress) {
       {"not-an-address", 404},
   };
   for (const auto& c : cases) {
-    Reply r = Get("/openstack/latest/meta_data.json", SignedFrom(c.forwarded_for));
+    Reply r = Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, c.forwarded_for));
     EXPECT_EQ(r.status, c.status) << c.forwarded_for;
     if (c.status == 404) {
       EXPECT_EQ(r.body, not_found) << c.forwarded_for;
@@ -152,12 +149,12 @@ TEST_F(ApiTest, SignedInstanceMustOwnTheForwardedAddress) {
 TEST_F(ApiTest, ForwardedAddressCheckFollowsAMove) {
   // The instance's port moves from 10.0.0.5 to 10.0.0.7: the old address stops being vouched
   // for as soon as the change is announced, the new one starts.
-  ASSERT_EQ(Get("/openstack/latest/meta_data.json", SignedFrom("10.0.0.5")).status, 200u);
+  ASSERT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.5")).status, 200u);
   core::Instance moved = Example();
   moved.ports[0].subnets[0].ip_address = "10.0.0.7";
   ASSERT_TRUE(store_->ReplaceInstance(moved, std::nullopt));
-  EXPECT_EQ(Get("/openstack/latest/meta_data.json", SignedFrom("10.0.0.5")).status, 404u);
-  EXPECT_EQ(Get("/openstack/latest/meta_data.json", SignedFrom("10.0.0.7")).status, 200u);
+  EXPECT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.5")).status, 404u);
+  EXPECT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.7")).status, 200u);
 }
 
 TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
@@ -175,7 +172,7 @@ TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
   uint16_t port = server.ListenTcp("127.0.0.1", 0, api.Handler(Identification::kSigned))->port();
   std::thread t([&] { ioc.run(); });
   RawClient c = RawClient::Tcp(port);
-  c.Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: x\r\n" + SignedFrom("10.0.0.99") +
+  c.Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: x\r\n" + Signed(kUuid, kProject, "10.0.0.99") +
          "\r\n");
   EXPECT_EQ(Parse(c.ReadResponse(false)).status, 200u);
   asio::post(ioc, [&] { server.Stop(); });
@@ -397,7 +394,8 @@ TEST_F(RateLimitTest, AfterTheBurstAnInstanceGets429WithRetryAfter) {
   EXPECT_EQ(Get("/", Signed()).status, 200u);
   // Another instance has its own bucket.
   AddLocalInstance();
-  EXPECT_EQ(Get("/latest/meta-data/instance-id", Signed(kLocal)).status, 200u);
+  EXPECT_EQ(Get("/latest/meta-data/instance-id", Signed(kLocal, kProject, "127.0.0.1")).status,
+            200u);
   EXPECT_EQ(RateLimited(), 2);
   EXPECT_NE(
       metrics_.Render().find("metastack_api_requests_total{path=\"openstack\",status=\"429\"} 2"),
