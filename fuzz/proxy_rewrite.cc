@@ -85,7 +85,8 @@ void Check(Message&& guest, const proxy::ListenerSpec& spec) {
   FUZZ_CHECK(out.body() == req.message.body(), "body changed");
   for (const auto& f : req.message) {
     auto name = f.name_string();
-    if (IsHopOnly(name) || IsHopByHop(name) || Is(name, "Host") || Is(name, "Content-Length"))
+    if (IsHopOnly(name) || IsHopByHop(name) || Is(name, "Host") || Is(name, "Content-Length") ||
+        name.find('_') != beast::string_view::npos)  // dropped: a WSGI server reads '_' as '-'
       continue;
     FUZZ_CHECK(out.count(name) == req.message.count(name), "dropped " + std::string(name));
   }
