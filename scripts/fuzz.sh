@@ -3,7 +3,8 @@
 # bounded time on its committed corpus (docs/fuzzing.md).
 #
 # Usage: scripts/fuzz.sh [seconds-per-target] [target...]
-#   seconds-per-target  default 20 (what CI runs); e.g. 3600 for an hour each
+#        scripts/fuzz.sh --build-only [target...]
+#   seconds-per-target  default 20 (CI runs 10); e.g. 3600 for an hour each
 #   target              default: every fuzz/<name>.cc
 # Env: FUZZ_JOBS (targets run at once, default 2), FUZZ_OUT (default build/fuzz/out).
 # A crash, leak, sanitizer report or broken invariant saves the input as
@@ -11,8 +12,16 @@
 # New corpus entries stay in $FUZZ_OUT; the committed corpus is only read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-20}
-shift || true
+build_only=false
+if [ "${1:-}" = "--build-only" ]; then
+  build_only=true
+  shift
+fi
+seconds=20
+if ! $build_only; then
+  seconds=${1:-20}
+  shift || true
+fi
 jobs=${FUZZ_JOBS:-2}
 out=${FUZZ_OUT:-build/fuzz/out}
 targets=("$@")
@@ -22,6 +31,7 @@ fi
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
+$build_only && exit 0
 
 root=$(pwd)
 run_one() {
