@@ -20,15 +20,19 @@
 #include <unordered_map>
 
 #include "core/metadata.h"
+#include "core/ownership.h"
 #include "store/store.h"
 
 namespace metastack::api {
 
 class CachedInstance {
  public:
-  CachedInstance(store::InstanceRecord record) : record_(std::move(record)) {}
+  CachedInstance(store::InstanceRecord record)
+      : record_(std::move(record)), owned_(core::AddressesOf(record_.instance)) {}
 
   const core::Instance& instance() const { return record_.instance; }
+  // The addresses the instance answers from, parsed once per cached instance.
+  const core::OwnedAddresses& owned() const { return owned_; }
   int64_t revision() const { return record_.revision; }
 
   // The answer for `route`, rendered once and then served from memory.
@@ -43,6 +47,7 @@ class CachedInstance {
     bool seeded = false;
   };
   store::InstanceRecord record_;
+  core::OwnedAddresses owned_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, std::shared_ptr<const Entry>> docs_;
 };

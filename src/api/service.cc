@@ -2,7 +2,6 @@
 
 #include "base/file.h"
 #include "base/log.h"
-#include "core/ownership.h"
 #include "core/route.h"
 #include "core/signing.h"
 #include "http/blocking.h"
@@ -180,7 +179,7 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     LogWarning("api", "tenant " + *caller->tenant + " does not own instance " + caller->uuid);
     co_return done(FromError(NotFound().error(), head));
   }
-  if (mode == Identification::kSigned && !Vouched(*caller, (*inst)->instance()))
+  if (mode == Identification::kSigned && !Vouched(*caller, **inst))
     co_return done(FromError(NotFound().error(), head));
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
@@ -267,11 +266,11 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request
   co_return caller;
 }
 
-bool MetadataApi::Vouched(const Caller& caller, const core::Instance& instance) {
-  if (!options_.check_forwarded_address || !caller.address || !core::HasFixedIps(instance))
+bool MetadataApi::Vouched(const Caller& caller, const CachedInstance& instance) {
+  if (!options_.check_forwarded_address || !caller.address || instance.owned().fixed.empty())
     return true;
   auto address = core::ParseIp(*caller.address);
-  if (address && core::OwnsAddress(instance, *address)) return true;
+  if (address && instance.owned().Contains(*address)) return true;
   address_mismatches_.Add(1);
   LogWarning("api", "instance " + caller.uuid + " does not own the forwarded address " +
                         *caller.address + " (a stale port cache in front?); answering 404");

@@ -87,7 +87,7 @@ class MetadataApi {
   asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> Load(const std::string& uuid);
   asio::awaitable<Result<std::string>> InstanceByAddress(const std::string& address);
   asio::awaitable<http::Response> PostPassword(const CachedInstance& inst, http::Request& req);
-  bool Vouched(const Caller& caller, const core::Instance& instance);
+  bool Vouched(const Caller& caller, const CachedInstance& instance);
   void Record(PathClass cls, unsigned status, double seconds);
   http::Metrics::CounterSeries& RequestCounter(PathClass cls, unsigned status);
 

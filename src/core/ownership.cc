@@ -1,5 +1,6 @@
 #include "core/ownership.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace metastack::core {
@@ -16,24 +17,21 @@ std::optional<IpAddress> Eui64LinkLocal(std::string_view mac) {
   return ip;
 }
 
-bool HasFixedIps(const Instance& instance) {
-  for (const auto& port : instance.ports)
-    for (const auto& subnet : port.subnets)
-      if (subnet.ip_address) return true;
-  return false;
+bool OwnedAddresses::Contains(const IpAddress& address) const {
+  IpAddress wanted = address.Unmapped();
+  return std::find(fixed.begin(), fixed.end(), wanted) != fixed.end() ||
+         std::find(link_local.begin(), link_local.end(), wanted) != link_local.end();
 }
 
-bool OwnsAddress(const Instance& instance, const IpAddress& address) {
-  IpAddress wanted = address.Unmapped();
+OwnedAddresses AddressesOf(const Instance& instance) {
+  OwnedAddresses owned;
   for (const auto& port : instance.ports) {
-    for (const auto& subnet : port.subnets) {
-      if (!subnet.ip_address) continue;
-      auto fixed = ParseIp(*subnet.ip_address);
-      if (fixed && fixed->Unmapped() == wanted) return true;
-    }
-    if (wanted.version == 6 && Eui64LinkLocal(port.mac) == wanted) return true;
+    for (const auto& subnet : port.subnets)
+      if (subnet.ip_address)
+        if (auto ip = ParseIp(*subnet.ip_address)) owned.fixed.push_back(ip->Unmapped());
+    if (auto ll = Eui64LinkLocal(port.mac)) owned.link_local.push_back(*ll);
   }
-  return false;
+  return owned;
 }
 
 }  // namespace metastack::core

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "core/instance.h"
 #include "core/ip.h"
@@ -18,11 +19,16 @@ namespace metastack::core {
 // link-local address. nullopt when `mac` is not six hex pairs.
 std::optional<IpAddress> Eui64LinkLocal(std::string_view mac);
 
-// True when the instance has at least one fixed IP on any port.
-bool HasFixedIps(const Instance& instance);
+// The addresses an instance answers from, parsed once (the API keeps them with its cached
+// instance, so the per-request check parses nothing).
+struct OwnedAddresses {
+  std::vector<IpAddress> fixed;       // every port's fixed IPs, IPv4-mapped ones as IPv4
+  std::vector<IpAddress> link_local;  // the EUI-64 link-local address of every port's MAC
 
-// True when `address` (IPv4-mapped IPv6 compared as IPv4) is one of the instance's fixed IPs,
-// or the EUI-64 link-local address of one of its ports' MACs.
-bool OwnsAddress(const Instance& instance, const IpAddress& address);
+  // True when `address` (IPv4-mapped IPv6 compared as IPv4) is one of them.
+  bool Contains(const IpAddress& address) const;
+};
+
+OwnedAddresses AddressesOf(const Instance& instance);
 
 }  // namespace metastack::core

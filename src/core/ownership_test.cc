@@ -51,14 +51,15 @@ TEST(OwnsAddressTest, FixedIpsAndLinkLocalOfEveryPort) {
       {"fe80::f816:3eff:fe12:3457", false},
       {"::ffff:10.0.0.7", false},
   };
-  for (const auto& c : cases) EXPECT_EQ(OwnsAddress(inst, *ParseIp(c.address)), c.owned) << c.address;
+  OwnedAddresses owned = AddressesOf(inst);
+  for (const auto& c : cases) EXPECT_EQ(owned.Contains(*ParseIp(c.address)), c.owned) << c.address;
 }
 
 TEST(OwnsAddressTest, AnInstanceWithoutPortsOwnsNothing) {
   Instance inst;
-  EXPECT_FALSE(HasFixedIps(inst));
-  EXPECT_FALSE(OwnsAddress(inst, *ParseIp("10.0.0.5")));
-  EXPECT_TRUE(HasFixedIps(WithPorts()));
+  EXPECT_TRUE(AddressesOf(inst).fixed.empty());
+  EXPECT_FALSE(AddressesOf(inst).Contains(*ParseIp("10.0.0.5")));
+  EXPECT_FALSE(AddressesOf(WithPorts()).fixed.empty());
 }
 
 }  // namespace
