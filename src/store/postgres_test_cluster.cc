@@ -1,6 +1,7 @@
 #include "store/postgres_test_cluster.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <glob.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -134,6 +136,22 @@ Status PostgresTestCluster::Run(std::vector<std::string> argv, const std::string
 }
 
 Result<std::unique_ptr<PostgresTestCluster>> PostgresTestCluster::Start() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return std::unexpected(Fail("pipe2 failed"));
+  auto cluster = Create("read _", fds[0]);
+  close(fds[0]);
+  if (!cluster) {
+    close(fds[1]);
+    return cluster;
+  }
+  (*cluster)->watchdog_pipe_ = fds[1];
+  return cluster;
+}
+
+// initdb and start, with a watchdog that runs the shell command `watchdog_wait` (stdin from
+// `watchdog_stdin`, or /dev/null when -1) and then stops the server and removes the directory.
+Result<std::unique_ptr<PostgresTestCluster>> PostgresTestCluster::Create(
+    const std::string& watchdog_wait, int watchdog_stdin) {
   std::unique_ptr<PostgresTestCluster> c(new PostgresTestCluster());
   METASTACK_ASSIGN_OR_RETURN(c->bin_, FindBinDir());
   c->as_root_ = geteuid() == 0;
@@ -147,22 +165,15 @@ Result<std::unique_ptr<PostgresTestCluster>> PostgresTestCluster::Start() {
                                   " (install the postgresql package)"));
   }
   // The watchdog first, so that every later failure is cleaned up too.
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return std::unexpected(Fail("pipe2 failed"));
   std::string script =
-      "read _; if [ \"$4\" = 1 ]; then " + Runuser() +
+      watchdog_wait + "; if [ \"$4\" = 1 ]; then " + Runuser() +
       " -u postgres -- \"$1\" stop -D \"$2\" -m immediate -s; else \"$1\" stop -D \"$2\" -m "
       "immediate -s; fi; rm -rf \"$3\"";
-  auto watchdog = Spawn({"/bin/sh", "-c", script, "sh", c->bin_ + "pg_ctl", c->dir_ + "/data",
-                         c->dir_, c->as_root_ ? "1" : "0"},
-                        "/dev/null", fds[0], /*new_process_group=*/true);
-  close(fds[0]);
-  if (!watchdog) {
-    close(fds[1]);
-    return std::unexpected(watchdog.error());
-  }
-  c->watchdog_pipe_ = fds[1];
-  c->watchdog_pid_ = *watchdog;
+  METASTACK_ASSIGN_OR_RETURN(
+      c->watchdog_pid_,
+      Spawn({"/bin/sh", "-c", script, "sh", c->bin_ + "pg_ctl", c->dir_ + "/data", c->dir_,
+             c->as_root_ ? "1" : "0"},
+            "/dev/null", watchdog_stdin, /*new_process_group=*/true));
 
   METASTACK_RETURN_IF_ERROR(c->Run({c->bin_ + "initdb", "-D", c->dir_ + "/data", "-U", "postgres",
                                     "-A", "trust", "-E", "UTF8", "--locale=C", "-N"},
@@ -170,6 +181,66 @@ Result<std::unique_ptr<PostgresTestCluster>> PostgresTestCluster::Start() {
   c->port_ = FreePort();
   METASTACK_RETURN_IF_ERROR(c->StartServer());
   return c;
+}
+
+// The state file: one line, "<dir> <port> <bin> <as_root> <watchdog pid>".
+Status PostgresTestCluster::StartDetached(const std::string& state_file, pid_t guardian) {
+  METASTACK_ASSIGN_OR_RETURN(
+      auto cluster,
+      Create("tail --pid=" + std::to_string(guardian) + " -f /dev/null 2>/dev/null", -1));
+  std::ofstream out(state_file, std::ios::trunc);
+  out << cluster->dir_ << ' ' << cluster->port_ << ' ' << cluster->bin_ << ' '
+      << (cluster->as_root_ ? 1 : 0) << ' ' << cluster->watchdog_pid_ << '\n';
+  out.close();
+  if (!out) return std::unexpected(Fail("cannot write " + state_file));
+  cluster->running_ = false;  // the server outlives this object; the watchdog is not waited
+  cluster->watchdog_pid_ = -1;
+  return Ok();
+}
+
+namespace {
+
+struct State {
+  std::string dir, bin;
+  int port = 0, as_root = 0;
+  pid_t watchdog = -1;
+};
+
+Result<State> ReadState(const std::string& state_file) {
+  std::ifstream in(state_file);
+  State state;
+  if (!(in >> state.dir >> state.port >> state.bin >> state.as_root >> state.watchdog))
+    return std::unexpected(
+        MakeError(ErrorCode::kNotFound, "postgres test cluster: no cluster in " + state_file));
+  return state;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PostgresTestCluster>> PostgresTestCluster::Attach(
+    const std::string& state_file) {
+  METASTACK_ASSIGN_OR_RETURN(State state, ReadState(state_file));
+  std::unique_ptr<PostgresTestCluster> c(new PostgresTestCluster());
+  c->dir_ = state.dir;
+  c->port_ = state.port;
+  c->bin_ = state.bin;
+  c->as_root_ = state.as_root == 1;
+  c->attached_ = true;
+  return c;
+}
+
+Status PostgresTestCluster::StopDetached(const std::string& state_file) {
+  if (!std::filesystem::exists(state_file)) return Ok();
+  METASTACK_ASSIGN_OR_RETURN(State state, ReadState(state_file));
+  METASTACK_ASSIGN_OR_RETURN(auto cluster, Attach(state_file));
+  cluster->attached_ = false;
+  cluster->running_ = true;
+  Status stopped = cluster->Stop();
+  if (state.watchdog > 0) kill(-state.watchdog, SIGKILL);  // its own process group
+  std::error_code ignored;
+  std::filesystem::remove_all(state.dir, ignored);
+  std::filesystem::remove(state_file, ignored);
+  return stopped;
 }
 
 Status PostgresTestCluster::StartServer() {
@@ -195,13 +266,19 @@ Status PostgresTestCluster::StartServer() {
 }
 
 Status PostgresTestCluster::Stop() {
+  if (attached_)
+    return std::unexpected(Fail("the cluster is shared by the whole test run; use Start()"));
   if (!running_) return Ok();
   running_ = false;
   return Run({bin_ + "pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-s", "stop"},
              dir_ + "/pg_ctl.log", true);
 }
 
-Status PostgresTestCluster::Restart() { return StartServer(); }
+Status PostgresTestCluster::Restart() {
+  if (attached_)
+    return std::unexpected(Fail("the cluster is shared by the whole test run; use Start()"));
+  return StartServer();
+}
 
 PostgresTestCluster::~PostgresTestCluster() {
   (void)Stop();
@@ -230,7 +307,7 @@ Result<std::string> PostgresTestCluster::CreateDatabase() {
   std::string name;
   {
     std::lock_guard lock(mu_);
-    name = "t_" + std::to_string(next_database_++);
+    name = "t_" + std::to_string(getpid()) + "_" + std::to_string(next_database_++);
   }
   // Identifiers cannot be parameters; `name` is ours, never input.
   METASTACK_RETURN_IF_ERROR(Exec("postgres", "CREATE DATABASE " + name));
@@ -262,7 +339,8 @@ class SharedClusterEnvironment : public ::testing::Environment {
 Result<PostgresTestCluster*> PostgresTestCluster::Shared() {
   SharedState& state = SharedCluster();
   std::call_once(state.once, [&] {
-    auto started = Start();
+    const char* shared = std::getenv("METASTACK_TEST_POSTGRES");
+    auto started = shared && *shared ? Attach(shared) : Start();
     if (started)
       state.cluster = std::move(*started);
     else

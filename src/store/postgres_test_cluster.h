@@ -8,6 +8,13 @@
 // as root the server runs as the `postgres` user (PostgreSQL refuses to run as root).
 // Missing server binaries (/usr/lib/postgresql/*/bin) are an error, never a skip: CI installs
 // them (scripts/setup.sh). Not thread-safe except CreateDatabase() and Exec().
+//
+// One cluster for a whole CTest run: CTest starts every test case as its own process, and an
+// initdb costs seconds, so CTest's fixture `postgres` runs `pg_test_cluster start STATE` once
+// (StartDetached: the cluster outlives that process and is stopped by `pg_test_cluster stop
+// STATE`, or by its watchdog when the CTest process ends) and passes STATE to every test in
+// METASTACK_TEST_POSTGRES; Shared() then attaches to that cluster instead of starting one.
+// Database names carry the process id, so processes sharing the cluster never collide.
 
 #include <sys/types.h>
 
@@ -29,6 +36,16 @@ class PostgresTestCluster {
   // test (a GoogleTest environment), or by the watchdog if the binary dies first.
   static Result<PostgresTestCluster*> Shared();
 
+  // Starts a cluster that outlives this process: its watchdog stops it and removes its
+  // directory when process `guardian` ends. Writes what Attach() needs to `state_file`.
+  static Status StartDetached(const std::string& state_file, pid_t guardian);
+  // The cluster StartDetached() described in `state_file`; Stop() and Restart() are refused
+  // (other processes use it) and destroying the object leaves the server running.
+  static Result<std::unique_ptr<PostgresTestCluster>> Attach(const std::string& state_file);
+  // Stops the cluster described in `state_file`, removes its directory, its watchdog and the
+  // file. A missing file is not an error (nothing was started).
+  static Status StopDetached(const std::string& state_file);
+
   ~PostgresTestCluster();
   PostgresTestCluster(const PostgresTestCluster&) = delete;
   PostgresTestCluster& operator=(const PostgresTestCluster&) = delete;
@@ -46,6 +63,8 @@ class PostgresTestCluster {
 
  private:
   PostgresTestCluster() = default;
+  static Result<std::unique_ptr<PostgresTestCluster>> Create(const std::string& watchdog_wait,
+                                                               int watchdog_stdin);
   Status StartServer();
   Status Run(std::vector<std::string> argv, const std::string& log, bool as_server_user);
 
@@ -54,6 +73,7 @@ class PostgresTestCluster {
   int port_ = 0;
   bool as_root_ = false;
   bool running_ = false;
+  bool attached_ = false;  // another process owns the server (Attach)
   int watchdog_pipe_ = -1;  // write end; closing it tells the watchdog to clean up
   pid_t watchdog_pid_ = -1;
   std::mutex mu_;
