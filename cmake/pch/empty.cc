@@ -1,0 +1,1 @@
+// The translation unit that carries one of cmake/metastack.cmake's precompiled headers.
