@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git clang-format clang-tidy
+  build-essential cmake ninja-build mold pkg-config git clang-format clang-tidy
   # the fuzz preset: clang 16 (clang 14 cannot compile libstdc++'s std::expected) and libFuzzer
   clang-16 libclang-rt-16-dev
   # libraries
