@@ -28,6 +28,9 @@ EC2 instance id, SSH key, user data); each mode prints how many requests were tr
 cross-tenant answers came back, and asserts the latter is 0.
 
 Needs root. Run:  /usr/bin/python3 tests/integration/test_tenant_isolation.py --metastack BIN
+[MODE ...], MODE one of SqliteSeparate, SqliteServe, PostgresSeparate, PostgresServe (all four
+when none is named). Each run builds its own topology (names carry its process id), so modes may
+run in parallel, one process each.
 """
 import concurrent.futures
 import json
