@@ -1,13 +1,28 @@
 #include "http/metrics.h"
 
-#include <cstdio>
+#include <charconv>
 
 namespace metastack::http {
 namespace {
+// The shortest text that reads back as `v`, in %g form ("0.1", not "0.10000000000000001";
+// "0.0001", not "1e-04"), as Prometheus' own clients write bucket bounds and values.
 std::string Num(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general).ptr;
+  return std::string(buf, end);
+}
+// HELP text escapes backslash and line feed (the text exposition format).
+std::string EscapeHelp(const std::string& help) {
+  std::string out;
+  for (char c : help) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
 }
 std::string Braced(const std::string& labels, const std::string& extra = {}) {
   std::string all = labels;
@@ -48,7 +63,7 @@ std::string Metrics::Render() const {
   auto header = [&](const std::string& name, const char* fallback_type) {
     auto it = meta_.find(name);
     if (it != meta_.end()) {
-      out += "# HELP " + name + " " + it->second.second + "\n";
+      out += "# HELP " + name + " " + EscapeHelp(it->second.second) + "\n";
       out += "# TYPE " + name + " " + it->second.first + "\n";
     } else {
       out += "# TYPE " + name + " " + fallback_type + "\n";

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 namespace metastack::http::testing {
 
@@ -113,5 +114,19 @@ class RawClient {
   int fd_ = -1;
   bool closed_ = false;
 };
+
+// Polls `done` until it holds or `timeout` passes; returns whether it held. Only for what a test
+// cannot wait on directly: a state another thread or process changes without telling anyone
+// (e.g. the server's connection count after a client left). Anything that signals (a future, a
+// callback, a posted handler) is waited on instead.
+template <typename Predicate>
+bool WaitUntil(Predicate done, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 }  // namespace metastack::http::testing

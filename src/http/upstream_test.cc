@@ -79,7 +79,7 @@ TEST_F(UpstreamTest, ServesAfterTheUpstreamRestartsWithManyIdleConnections) {
   EXPECT_EQ(SendConcurrently(4), (std::vector<unsigned>{200, 200, 200, 200}));
   // The upstream restarts: every pooled keep-alive connection is now dead.
   Post([this] { server_->Stop(); });
-  std::this_thread::sleep_for(50ms);
+  Post([] {});  // Stop posted each connection's close to this thread: they have now run
   Post([this] { StartServer(); });
   // The upstream is back, so no request may fail because of the pool's stale connections.
   EXPECT_EQ(SendConcurrently(1), (std::vector<unsigned>{200}));

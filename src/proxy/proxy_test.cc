@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <thread>
 
 #include "http/test_client.h"
@@ -61,6 +63,16 @@ class ProxyTest : public ::testing::Test {
     asio::post(ioc_, [this] { server_->Stop(); });
     thread_.join();
   }
+  // Runs `fn` on the server's (one) thread, then waits until what it posted there has run too
+  // (a closed listener's acceptor is closed by a handler CloseListener posts).
+  void OnServerThread(std::function<void()> fn) {
+    std::promise<void> done;
+    asio::post(ioc_, [&] {
+      fn();
+      asio::post(ioc_, [&] { done.set_value(); });
+    });
+    done.get_future().wait();
+  }
   std::pair<unsigned, std::string> Get(uint16_t port, const std::string& extra, const std::string& target = "/x") {
     RawClient c = RawClient::Tcp(port);
     c.Send("GET " + target + " HTTP/1.1\r\nHost: 169.254.169.254\r\n" + extra + "\r\n");
@@ -105,8 +117,7 @@ TEST_F(ProxyTest, GuestHeadersNeverPassAndOursAreSet) {
 }
 
 TEST_F(ProxyTest, AgentDownThenBack) {
-  asio::post(ioc_, [this] { server_->CloseListener(agent_id_); });
-  std::this_thread::sleep_for(100ms);
+  OnServerThread([this] { server_->CloseListener(agent_id_); });
   std::filesystem::remove(socket_);
   ::testing::internal::CaptureStderr();
   for (int i = 0; i < 20; ++i) {
@@ -118,8 +129,7 @@ TEST_F(ProxyTest, AgentDownThenBack) {
   std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("ERROR proxy: agent: unix:" + socket_ + ": "), std::string::npos) << log;
   EXPECT_EQ(log.find("ERROR proxy: agent"), log.rfind("ERROR proxy: agent")) << log;
-  asio::post(ioc_, [this] { StartAgent(); });
-  std::this_thread::sleep_for(100ms);
+  OnServerThread([this] { StartAgent(); });  // listening once it returns
   EXPECT_EQ(Get(router_port_, "").first, 200u);
 }
 
@@ -144,7 +154,7 @@ TEST_F(ProxyTest, ListenersComeAndGoAlone) {
   EXPECT_EQ(proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0}).error().code,
             ErrorCode::kConflict);
   ASSERT_TRUE(proxy_->Remove("qdhcp-n1"));
-  std::this_thread::sleep_for(100ms);
+  OnServerThread([] {});  // the acceptor's close, which Remove posted, has run
   EXPECT_EQ(Get(network_port_, "").first, 0u);     // gone
   EXPECT_EQ(Get(router_port_, "").first, 200u);    // untouched
   EXPECT_EQ(proxy_->List()["listeners"].size(), 1u);

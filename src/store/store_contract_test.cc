@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -271,13 +272,33 @@ TEST_P(StoreContractTest, DeleteNetworkInUse) {
   EXPECT_EQ(store_->GetNetwork("net-a").error().code, ErrorCode::kNotFound);
 }
 
+// Records what a store's feed announces, so that a test waits on the announcement itself:
+// delivery may be asynchronous (PostgreSQL's LISTEN/NOTIFY, SQLite's feed watcher).
+class Announcements {
+ public:
+  explicit Announcements(Store& store)
+      : subscription_(store.Subscribe([this](const Change& c) {
+          std::lock_guard lock(mu_);
+          changes_.push_back(c);
+          arrived_.notify_all();
+        })) {}
+
+  // What was announced, once `done` holds for it (or whatever arrived within 5 s).
+  std::vector<Change> Await(const std::function<bool(const std::vector<Change>&)>& done) {
+    std::unique_lock lock(mu_);
+    arrived_.wait_for(lock, std::chrono::seconds(5), [&] { return done(changes_); });
+    return changes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable arrived_;
+  std::vector<Change> changes_;
+  std::unique_ptr<Subscription> subscription_;  // last: unsubscribes before the rest goes
+};
+
 TEST_P(StoreContractTest, ChangeFeed) {
-  std::mutex mu;
-  std::vector<Change> changes;
-  auto sub = store_->Subscribe([&](const Change& c) {
-    std::lock_guard lock(mu);
-    changes.push_back(c);
-  });
+  Announcements feed(*store_);
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
   auto created = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(created);
@@ -285,15 +306,8 @@ TEST_P(StoreContractTest, ChangeFeed) {
   ASSERT_TRUE(store_->DeleteInstance(kU1));
   auto rev = store_->CurrentRevision();
   ASSERT_TRUE(rev);
-  // Delivery may be asynchronous (PostgreSQL): wait for the last revision, bounded.
-  for (int i = 0; i < 500; ++i) {
-    {
-      std::lock_guard lock(mu);
-      if (!changes.empty() && changes.back().revision == *rev) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  std::lock_guard lock(mu);
+  std::vector<Change> changes = feed.Await(
+      [&](const std::vector<Change>& c) { return !c.empty() && c.back().revision == *rev; });
   ASSERT_EQ(changes.size(), 4u);
   EXPECT_EQ(changes[0].kind, Change::Kind::kNetwork);
   EXPECT_EQ(changes[1].kind, Change::Kind::kInstance);
@@ -349,12 +363,7 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
   ASSERT_TRUE(store_->SetPassword(kU1, "set"));
   const std::string before = Snapshot(*store_);
 
-  std::mutex mu;
-  std::vector<Change> announced;
-  auto sub = store_->Subscribe([&](const Change& c) {
-    std::lock_guard lock(mu);
-    announced.push_back(c);
-  });
+  Announcements feed(*store_);
 
   auto with = [&](core::Instance inst, const std::function<void(core::Instance&)>& edit) {
     edit(inst);
@@ -426,14 +435,8 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
   // The feed: the next committed write is the first thing announced since the subscription.
   auto marker = store_->CreateRouter({"r-marker", "m", "proj-a", 0});
   ASSERT_TRUE(marker);
-  for (int i = 0; i < 500; ++i) {  // delivery may be asynchronous (PostgreSQL): bounded wait
-    {
-      std::lock_guard lock(mu);
-      if (!announced.empty()) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  std::lock_guard lock(mu);
+  std::vector<Change> announced =
+      feed.Await([](const std::vector<Change>& c) { return !c.empty(); });
   ASSERT_EQ(announced.size(), 1u);
   EXPECT_EQ(announced[0].id, "r-marker");
   EXPECT_EQ(announced[0].revision, marker->revision);

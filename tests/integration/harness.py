@@ -1,9 +1,12 @@
-"""What the integration tests share: which metastack binary they run."""
+"""What the integration tests share: which metastack binary they run, and how a daemon of it
+is started, awaited and stopped."""
+import json
 import os
 import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -38,3 +41,89 @@ def stop_process(proc, timeout=10):
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+class Daemon:
+    """One long-running `metastack VERB ...` process for a test.
+
+    start() launches it with its stdout and stderr appended to `log` (a path), then waits until
+    it is ready: its --ready-file exists (`ready_file`, removed first so that a stale one from a
+    previous run cannot answer), or `ready()` holds (e.g. a UNIX socket accepts), whichever is
+    given. It fails with an AssertionError naming the daemon and carrying its log when the
+    process exits first or `timeout` seconds pass. stop() sends SIGTERM (SIGKILL after
+    `timeout`) and returns the exit code; kill() sends SIGKILL. As a context manager it starts
+    on entry and stops on exit. `popen` goes to subprocess.Popen (e.g. preexec_fn).
+    """
+
+    def __init__(self, args, log, ready_file=None, ready=None, timeout=20, **popen):
+        self.args = [str(a) for a in args]
+        self.name = 'metastack ' + (self.args[0] if self.args else '')
+        self.log = pathlib.Path(log)
+        self.ready_file = pathlib.Path(ready_file) if ready_file else None
+        self.ready = ready
+        self.timeout = timeout
+        self.popen = popen
+        self.proc = None
+
+    def start(self):
+        """Launches and waits until ready; returns self."""
+        return self.launch().wait_ready()
+
+    def launch(self):
+        """Launches without waiting (several daemons may then start at once); returns self."""
+        if self.ready_file:
+            self.ready_file.unlink(missing_ok=True)
+        with open(self.log, 'ab') as log:
+            self.proc = subprocess.Popen([metastack_binary(), *self.args], stdout=log,
+                                         stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, **self.popen)
+        return self
+
+    def wait_ready(self):
+        """Waits until the daemon is ready (see the class); returns self."""
+        def is_ready():
+            if self.ready_file and not self.ready_file.exists():
+                return False
+            return self.ready is None or self.ready()
+        deadline = time.monotonic() + self.timeout
+        while not is_ready():
+            if self.proc.poll() is not None:
+                self.fail(f'exited {self.proc.returncode} before it was ready')
+            if time.monotonic() > deadline:
+                self.stop()
+                self.fail(f'was not ready within {self.timeout} s')
+            time.sleep(0.02)
+        return self
+
+    def fail(self, what):
+        raise AssertionError(f'{self.name} {what}; its log ({self.log}):\n{self.log_text()}')
+
+    def ports(self):
+        """What the ready file says (listener name -> port(s))."""
+        return json.loads(self.ready_file.read_text())
+
+    def log_text(self):
+        return self.log.read_text(errors='replace') if self.log.exists() else ''
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=10):
+        """SIGTERM, then SIGKILL after `timeout` s; the exit code (None if never started)."""
+        return stop_process(self.proc, timeout) if self.proc else None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait() if self.proc else None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False

@@ -321,6 +321,7 @@ class NovaReference:
         self.dhcp_domain = dhcp_domain
         self.ctxt = nova_context.get_admin_context()
         self._vendor_path = None
+        self._metadata = {}
         if _present(doc, 'vendor_data'):
             fd, self._vendor_path = tempfile.mkstemp(suffix='.json')
             with os.fdopen(fd, 'w', encoding='utf-8') as f:
@@ -360,6 +361,7 @@ class NovaReference:
                       for g in (self.doc.get('ec2') or {}).get(
                           'security_groups') or []]
         doc, ctxt = self.doc, self.ctxt
+        self._metadata = {}
         try:
             with mock.patch.object(
                     security_group_api, 'get_instance_security_groups',
@@ -372,13 +374,26 @@ class NovaReference:
                         self._metadata_by_instance_id):
                 yield
         finally:
+            self._metadata = {}
             for group, name in overrides:
                 CONF.clear_override(name, group=group)
 
     def _metadata_by_instance_id(self, instance_id, address, ctxt=None):
+        """One InstanceMetadata per (instance, address) while configured.
+
+        Nova builds it once and answers many requests from it ("the user should
+        then get a single instance and make multiple method calls on it",
+        base.InstanceMetadata), and its handler keeps it for
+        metadata_cache_expiration (15 s by default). That cache is off here
+        because its key, the instance uuid, is shared by fixtures; this one
+        lives only as long as one configuration of one document. Building it
+        per request was most of the comparison's time."""
         if instance_id != self.instance.uuid:
             raise exception.InstanceNotFound(instance_id=instance_id)
-        return base.InstanceMetadata(self.instance, address)
+        key = (instance_id, address)
+        if key not in self._metadata:
+            self._metadata[key] = base.InstanceMetadata(self.instance, address)
+        return self._metadata[key]
 
     def http(self, requests):
         """Answers to [(method, path)], each through Nova's WSGI app."""

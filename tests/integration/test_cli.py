@@ -7,13 +7,11 @@ import base64
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
-from harness import metastack_binary
+from harness import Daemon, metastack_binary
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
@@ -219,28 +217,17 @@ class OperatorVerbsTest(unittest.TestCase):
             self.assertEqual(on_store, want)
             (d / 'token').write_text(TOKEN + '\n')
             ready = d / 'ready.json'
-            api = subprocess.Popen(
-                [METASTACK, 'api', '--store', 'memory:', '--source-listen', '127.0.0.1:0',
-                 '--admin-listen', '127.0.0.1:0', '--admin-token-file', d / 'token',
-                 '--ready-file', ready, '--log-level', 'error'],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                deadline = time.monotonic() + 15
-                while not ready.exists():
-                    self.assertIsNone(api.poll(), 'metastack api exited')
-                    self.assertLess(time.monotonic(), deadline, 'metastack api did not start')
-                    time.sleep(0.02)
-                url = f'http://127.0.0.1:{json.loads(ready.read_text())["admin"]}'
+            with Daemon(['api', '--store', 'memory:', '--source-listen', '127.0.0.1:0',
+                         '--admin-listen', '127.0.0.1:0', '--admin-token-file', d / 'token',
+                         '--ready-file', ready, '--log-level', 'error'],
+                        log=d / 'api.log', ready_file=ready) as api:
+                url = f'http://127.0.0.1:{api.ports()["admin"]}'
                 through_api = self.play(['--url', url, '--token-file', d / 'token'])
                 self.assertEqual(through_api, want)
                 (d / 'wrong').write_text('x' * 32)
                 r = run('router', 'list', '--url', url, '--token-file', d / 'wrong')
                 self.assertEqual((r.returncode, r.stderr.decode()),
                                  (1, 'metastack: wrong token\n'))
-            finally:
-                api.send_signal(signal.SIGTERM)
-                api.wait(10)
-
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)

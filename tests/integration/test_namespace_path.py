@@ -40,7 +40,7 @@ import urllib.request
 import guestnet
 from guestnet import (METASTACK, PYTHON, RUN, Tenant, accepting, check, cleanup, curl, fd_count,
                       free_port, in_ns, router_topology, run, uid, wait_for)
-from harness import stop_process
+from harness import Daemon
 
 SECRET = 'namespace-path-shared-secret'
 BIG = 500  # namespaces held by one proxy
@@ -153,27 +153,18 @@ def dhcp_topology(tenant):
     return guestnet.dhcp_topology(tenant, Env.tmp / 'dhcp-state')
 
 
-def start(key, *args, ready=None):
-    """Starts `metastack ARGS` (stderr to a log file); waits for ready() when given."""
-    log = open(Env.tmp / f'{key}.log', 'a')
-    p = subprocess.Popen([METASTACK, *map(str, args)], stdout=log, stderr=log)
-    log.close()
-    Env.procs[key] = p
-
-    cleanup(lambda: stop_process(p, timeout=5))
-    if ready:
-        try:
-            wait_for(lambda: p.poll() is not None or ready(), f'{key} to start')
-        finally:
-            if p.poll() is not None:
-                raise AssertionError(f'{key} exited {p.returncode}: '
-                                     f'{(Env.tmp / f"{key}.log").read_text()}')
-    return p
+def start(key, *args, ready_file=None, ready=None):
+    """Starts `metastack ARGS` (output to KEY.log), waits until it is ready (harness.Daemon) and
+    returns its process."""
+    daemon = Daemon(args, log=Env.tmp / f'{key}.log', ready_file=ready_file, ready=ready,
+                    timeout=10)
+    cleanup(lambda: daemon.stop(timeout=5))
+    Env.procs[key] = daemon.start().proc
+    return Env.procs[key]
 
 
 def start_api():
     ready = Env.tmp / 'api.ready'
-    ready.unlink(missing_ok=True)
     # Every request reaches the signed listener from the one agent's address: a per-address
     # limit (tiny here, so a burst exceeds it) must not apply there.
     return start('api', 'api', '--store', Env.store, '--signed-listen',
@@ -182,7 +173,7 @@ def start_api():
                  '--max-connections-per-address', 2,
                  # RestartTest asks as one guest ~100 times a second on purpose, far over any
                  # guest's rate (test_rate_limit.py tests the limit itself).
-                 '--rate-burst', 10000, ready=ready.exists)
+                 '--rate-burst', 10000, ready_file=ready)
 
 
 def start_agent(key, api_url):

@@ -30,7 +30,7 @@ import tempfile
 import time
 import unittest
 
-from harness import metastack_binary, stop_process
+from harness import Daemon, metastack_binary
 from pgcluster import Cluster, die_with_parent
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -60,34 +60,23 @@ class Node:
         (self.dir / 'secret').write_text(SECRET + '\n')
         (self.dir / 'token').write_text(TOKENS[name] + '\n')
         self.token = TOKENS[name]
-        self.ready = self.dir / 'ready.json'
-        self.log_path = self.dir / 'api.log'
-        self.log = open(self.log_path, 'ab')
+        ready = self.dir / 'ready.json'
         # Spawned from the main thread: PR_SET_PDEATHSIG fires when the spawning thread ends.
-        self.proc = subprocess.Popen(
-            [METASTACK, 'api', '--store', store, '--signed-listen', '127.0.0.1:0',
+        self.daemon = Daemon(
+            ['api', '--store', store, '--signed-listen', '127.0.0.1:0',
              '--admin-listen', '127.0.0.1:0', '--admin-token-file', self.dir / 'token',
-             '--secret-file', self.dir / 'secret', '--ready-file', self.ready, '--log-level',
+             '--secret-file', self.dir / 'secret', '--ready-file', ready, '--log-level',
              'warning'],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent)
+            log=self.dir / 'api.log', ready_file=ready, preexec_fn=die_with_parent).launch()
 
     def wait_ready(self):
-        deadline = time.monotonic() + 20
-        while not self.ready.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f'metastack api ({self.name}) did not start:\n' +
-                                     self.log_path.read_text(errors='replace'))
-            time.sleep(0.02)
-        ports = json.loads(self.ready.read_text())
+        ports = self.daemon.wait_ready().ports()
         self.signed, self.admin = ports['signed'][0], ports['admin']
         self.url = f'http://127.0.0.1:{self.admin}'
         return self
 
     def stop(self):
-        stop_process(self.proc)
-        self.log.close()
+        self.daemon.stop()
 
     def api(self, method, path, body=None, token=None):
         """One admin API call -> (status, parsed JSON or None)."""

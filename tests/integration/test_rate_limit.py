@@ -20,10 +20,9 @@ import pathlib
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
-from harness import metastack_binary, stop_process
+from harness import Daemon, metastack_binary
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
@@ -44,17 +43,6 @@ def check(*args):
     if r.returncode != 0:
         raise AssertionError(f'{" ".join(map(str, args))}: exit {r.returncode}: {r.stderr}')
     return r.stdout
-
-
-def wait_for(predicate, what, proc, log, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f'{what}: exited {proc.returncode}: {log.read_text()}')
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f'timed out waiting for {what}: {log.read_text()}')
 
 
 def unix_get(path, target):
@@ -109,18 +97,18 @@ class Chain:
     """The processes of one deployment mode, their logs in a temporary directory."""
 
     def __init__(self, tmp):
-        self.tmp, self.procs = tmp, []
+        self.tmp, self.daemons = tmp, []
 
-    def start(self, name, *args):
-        log = self.tmp / f'{name}.log'
-        with open(log, 'a') as out:
-            p = subprocess.Popen([METASTACK, *map(str, args)], stdout=out, stderr=out)
-        self.procs.append(p)
-        return p, log
+    def start(self, name, *args, ready_file=None, ready=None):
+        """Starts `metastack ARGS` and waits until it is ready (see harness.Daemon)."""
+        daemon = Daemon(args, log=self.tmp / f'{name}.log', ready_file=ready_file, ready=ready,
+                        timeout=10)
+        self.daemons.append(daemon)
+        return daemon.start()
 
     def stop(self):
-        for p in reversed(self.procs):
-            stop_process(p, timeout=5)
+        for d in reversed(self.daemons):
+            d.stop(timeout=5)
 
 
 class RateLimitThroughTheChain:
@@ -173,23 +161,21 @@ class SeparateProcessesTest(RateLimitThroughTheChain, unittest.TestCase):
         cls.chain = Chain(tmp)
         cls.addClassCleanup(cls.chain.stop)
         ready = tmp / 'api.ready'
-        api, log = cls.chain.start('api', 'api', '--store', STORE, '--signed-listen', '127.0.0.1:0',
-                                   '--admin-listen', '127.0.0.1:0', '--secret-file', SECRET,
-                                   '--ready-file', ready, '--threads', 1, *RATE)
-        wait_for(ready.exists, 'the API', api, log)
-        ports = json.loads(ready.read_text())
+        ports = cls.chain.start('api', 'api', '--store', STORE, '--signed-listen', '127.0.0.1:0',
+                                '--admin-listen', '127.0.0.1:0', '--secret-file', SECRET,
+                                '--ready-file', ready, '--threads', 1, *RATE,
+                                ready_file=ready).ports()
         cls.admin = ports['admin']
         agent_sock = tmp / 'agent.sock'
-        agent, log = cls.chain.start('agent', 'agent', '--store', STORE, '--api-url',
-                                     f'http://127.0.0.1:{ports["signed"][0]}', '--agent-socket',
-                                     agent_sock, '--secret-file', SECRET, '--threads', 1)
-        wait_for(agent_sock.exists, 'the agent', agent, log)
+        cls.chain.start('agent', 'agent', '--store', STORE, '--api-url',
+                        f'http://127.0.0.1:{ports["signed"][0]}', '--agent-socket', agent_sock,
+                        '--secret-file', SECRET, '--threads', 1, ready=agent_sock.exists)
         control = tmp / 'proxy.sock'
-        proxy, log = cls.chain.start('proxy', 'proxy', '--agent', f'unix:{agent_sock}',
-                                     '--control', control, '--threads', 1, *listen_flags('rl'),
-                                     '--listen', f'other,,network,{NETWORK},127.0.0.1,0',
-                                     '--max-connections-per-address', PER_ADDRESS)
-        wait_for(lambda: unix_get(control, '/listeners'), 'the proxy', proxy, log)
+        cls.chain.start('proxy', 'proxy', '--agent', f'unix:{agent_sock}', '--control', control,
+                        '--threads', 1, *listen_flags('rl'),
+                        '--listen', f'other,,network,{NETWORK},127.0.0.1,0',
+                        '--max-connections-per-address', PER_ADDRESS,
+                        ready=lambda: unix_get(control, '/listeners'))
         cls.control = control
         listeners = json.loads(unix_get(control, '/listeners')[1])['listeners']
         cls.ports = listener_ports(listeners, 'rl')
@@ -233,13 +219,11 @@ class ServeTest(RateLimitThroughTheChain, unittest.TestCase):
         cls.chain = Chain(tmp)
         cls.addClassCleanup(cls.chain.stop)
         ready = tmp / 'serve.ready'
-        serve, log = cls.chain.start('serve', 'serve', '--store', STORE, '--api-listen',
-                                     '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
-                                     '--agent-socket', tmp / 'agent.sock', '--control',
-                                     tmp / 'proxy.sock', '--ready-file', ready, '--threads', 1,
-                                     *RATE, *listen_flags('sv'))
-        wait_for(ready.exists, 'serve', serve, log)
-        ports = json.loads(ready.read_text())
+        ports = cls.chain.start('serve', 'serve', '--store', STORE, '--api-listen',
+                                '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
+                                '--agent-socket', tmp / 'agent.sock', '--control',
+                                tmp / 'proxy.sock', '--ready-file', ready, '--threads', 1,
+                                *RATE, *listen_flags('sv'), ready_file=ready).ports()
         cls.admin = ports['admin']
         cls.ports = listener_ports(ports['proxy'], 'sv')
 

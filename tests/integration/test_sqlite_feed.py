@@ -28,7 +28,7 @@ import tempfile
 import time
 import unittest
 
-from harness import metastack_binary, stop_process
+from harness import Daemon, metastack_binary
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((ROOT / 'examples' / 'instance.json').read_text())
@@ -52,14 +52,6 @@ def instance(uuid, tenant, ip, user_data):
     port.pop('router_id', None)
     port['subnets'][0]['ip_address'] = ip
     return doc
-
-
-def wait_for(predicate, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out waiting for {what}')
-        time.sleep(0.02)
 
 
 def accepting(path):
@@ -94,15 +86,15 @@ class SqliteFeedAcrossProcessesTest(unittest.TestCase):
         cls.dir = pathlib.Path(cls.tmp.name)
         cls.store = f'sqlite:{cls.dir / "metastack.db"}'
         (cls.dir / 'secret').write_text(SECRET + '\n')
-        cls.procs = []
+        cls.daemons = []
         cls.cli('network', 'create', NETWORK, '--name', 'shared', '--project', TENANT_A)
         cls.cli('instance', 'create', '-f', '-',
                 stdin=json.dumps(instance(A, TENANT_A, '10.0.0.5', "A's user data")))
         ready = cls.dir / 'api.ready'
-        cls.start('api', '--store', cls.store, '--signed-listen', '127.0.0.1:0',
-                  '--admin-listen', '', '--secret-file', cls.dir / 'secret',
-                  '--ready-file', ready, ready=ready.exists)
-        cls.signed_port = json.loads(ready.read_text())['signed'][0]
+        api = cls.start('api', '--store', cls.store, '--signed-listen', '127.0.0.1:0',
+                        '--admin-listen', '', '--secret-file', cls.dir / 'secret',
+                        '--ready-file', ready, ready_file=ready)
+        cls.signed_port = api.ports()['signed'][0]
         cls.sock = cls.dir / 'agent.sock'
         cls.start('agent', '--store', cls.store, '--api-url', f'http://127.0.0.1:{cls.signed_port}',
                   '--agent-socket', cls.sock, '--secret-file', cls.dir / 'secret',
@@ -110,21 +102,16 @@ class SqliteFeedAcrossProcessesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in cls.procs:
-            stop_process(p)
+        for d in cls.daemons:
+            d.stop()
         cls.tmp.cleanup()
 
     @classmethod
-    def start(cls, verb, *args, ready):
-        log = open(cls.dir / f'{verb}.log', 'ab')
-        p = subprocess.Popen([METASTACK, verb, *map(str, args)], stdout=log, stderr=log)
-        log.close()
-        cls.procs.append(p)
-        wait_for(lambda: p.poll() is not None or ready(), f'metastack {verb} to start')
-        if p.poll() is not None:
-            raise AssertionError(f'metastack {verb} exited {p.returncode}: '
-                                 f'{(cls.dir / f"{verb}.log").read_text()}')
-        return p
+    def start(cls, verb, *args, ready_file=None, ready=None):
+        daemon = Daemon([verb, *args], log=cls.dir / f'{verb}.log', ready_file=ready_file,
+                        ready=ready, timeout=15)
+        cls.daemons.append(daemon)
+        return daemon.start()
 
     @classmethod
     def cli(cls, *args, stdin=None):

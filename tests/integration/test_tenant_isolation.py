@@ -28,6 +28,9 @@ EC2 instance id, SSH key, user data); each mode prints how many requests were tr
 cross-tenant answers came back, and asserts the latter is 0.
 
 Needs root. Run:  /usr/bin/python3 tests/integration/test_tenant_isolation.py --metastack BIN
+[MODE ...], MODE one of SqliteSeparate, SqliteServe, PostgresSeparate, PostgresServe (all four
+when none is named). Each run builds its own topology (names carry its process id), so modes may
+run in parallel, one process each.
 """
 import concurrent.futures
 import json
@@ -40,8 +43,8 @@ import unittest
 
 import guestnet
 from guestnet import (METASTACK, PYTHON, RUN, Tenant, accepting, check, cleanup, free_port,
-                      in_ns, router_topology, run, wait_for)
-from harness import stop_process
+                      in_ns, router_topology, run)
+from harness import Daemon
 from pgcluster import Cluster, die_with_parent
 
 SECRET = 'tenant-isolation-shared-secret'
@@ -280,31 +283,23 @@ class Deployment:
         return lambda: accepting(self.control) and accepting(self.agent_sock)
 
     def start(self, name):
-        log = open(self.dir / f'{name}.log', 'ab')
-        p = subprocess.Popen([METASTACK, *map(str, self.args(name))], stdout=log, stderr=log,
-                             stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        log.close()
-        self.procs[name] = p
-        cleanup(stop_process, p, 5)
-        ready = self.ready(name)
-        wait_for(lambda: p.poll() is not None or ready(), f'{name} to start', timeout=20)
-        if p.poll() is not None:
-            raise AssertionError(f'{name} exited {p.returncode}: '
-                                 f'{(self.dir / f"{name}.log").read_text()}')
+        daemon = Daemon(self.args(name), log=self.dir / f'{name}.log', ready=self.ready(name),
+                        timeout=20, preexec_fn=die_with_parent)
+        self.procs[name] = daemon
+        cleanup(daemon.stop, 5)
+        daemon.start()
 
     def restart(self, name, kill=False):
-        p = self.procs[name]
         if kill:
-            p.kill()
-            p.wait()
+            self.procs[name].kill()
         else:
-            stop_process(p)
+            self.procs[name].stop()
         time.sleep(0.3)  # down for a moment while guests keep asking
         self.start(name)
 
     def stop(self):
-        for p in self.procs.values():
-            stop_process(p)
+        for d in self.procs.values():
+            d.stop()
 
     def cli(self, *args, direct=False):
         """The CLI through the admin API, or (direct) on the store itself."""

@@ -1,0 +1,192 @@
+// The instance cache's one subtle rule: a load that a change overtook is served but never kept,
+// so a stale document cannot outlive the change that made it stale.
+#include "api/instance_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "api/service.h"
+#include "core/signing.h"
+#include "store/forwarding_store.h"
+#include "store/memory_store.h"
+
+namespace metastack::api {
+namespace {
+
+constexpr char kUuid[] = "b65cee2f-8c69-4aeb-be2f-f79742548fc2";
+constexpr char kOther[] = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
+constexpr char kSecret[] = "s3cret";
+
+core::Instance Example(const std::string& uuid = kUuid, const std::string& hostname = "web-01") {
+  core::Json doc = {
+      {"uuid", uuid}, {"hostname", hostname}, {"project_id", "proj-a"},
+      {"ports", {{{"id", "port-" + uuid}, {"mac", "fa:16:3e:00:00:01"}, {"network_id", "net-a"},
+                  {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
+  return *core::ParseInstanceJson(doc);
+}
+
+store::InstanceRecord Record(const std::string& uuid = kUuid) { return {Example(uuid), 1}; }
+
+store::Change InstanceChange(const std::string& uuid) {
+  return {2, store::Change::Kind::kInstance, uuid, false};
+}
+
+TEST(InstanceCacheTest, ALoadNothingOvertookIsKept) {
+  InstanceCache cache(10);
+  EXPECT_EQ(cache.Get(kUuid), nullptr);
+  auto put = cache.Put(Record(), cache.Epoch());
+  ASSERT_NE(put, nullptr);
+  EXPECT_EQ(cache.Get(kUuid), put);
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_EQ(cache.misses(), 1u);
+}
+
+// Whatever the feed announces while a load is in flight (even a change to another object:
+// the cache cannot tell what a load depended on), the load's result is served, not kept.
+TEST(InstanceCacheTest, ALoadAnyChangeOvertookIsServedButNotKept) {
+  struct Case {
+    const char* name;
+    std::function<void(InstanceCache&)> overtake;
+  } cases[] = {
+      {"this instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kUuid)); }},
+      {"another instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kOther)); }},
+      {"a network changed",
+       [](InstanceCache& c) { c.Invalidate({2, store::Change::Kind::kNetwork, "net-a", false}); }},
+      {"flush all", [](InstanceCache& c) { c.Invalidate(InstanceChange("")); }},
+      {"dropped (a password was set)", [](InstanceCache& c) { c.Drop(kUuid); }},
+  };
+  for (const Case& c : cases) {
+    InstanceCache cache(10);
+    uint64_t epoch = cache.Epoch();
+    c.overtake(cache);
+    auto served = cache.Put(Record(), epoch);
+    ASSERT_NE(served, nullptr) << c.name;
+    EXPECT_EQ(served->instance().uuid, kUuid) << c.name;
+    EXPECT_EQ(cache.Get(kUuid), nullptr) << c.name;
+    EXPECT_EQ(cache.size(), 0u) << c.name;
+  }
+}
+
+TEST(InstanceCacheTest, AChangeDropsOnlyWhatItNames) {
+  InstanceCache cache(10);
+  cache.Put(Record(kUuid), cache.Epoch());
+  cache.Put(Record(kOther), cache.Epoch());
+  cache.Invalidate({2, store::Change::Kind::kNetwork, kUuid, false});  // not an instance
+  EXPECT_EQ(cache.size(), 2u);
+  cache.Invalidate(InstanceChange(kOther));
+  EXPECT_NE(cache.Get(kUuid), nullptr);
+  EXPECT_EQ(cache.Get(kOther), nullptr);
+  cache.Invalidate(InstanceChange(""));
+  EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST(InstanceCacheTest, HoldsAtMostItsLimit) {
+  InstanceCache cache(1);
+  cache.Put(Record(kUuid), cache.Epoch());
+  cache.Put(Record(kOther), cache.Epoch());
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_NE(cache.Get(kOther), nullptr);
+}
+
+// A store whose instance loads, once armed, read the instance and then wait for the test's word
+// before returning it: the test publishes a change in between, exactly the race of a change
+// committed while a cache miss is being loaded.
+class HeldLoadStore : public store::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  // The next load signals `read` once it has read, and returns when `release` is set.
+  void HoldNextLoad() { held_ = true; }
+  std::future<void> read() { return read_.get_future(); }
+  // Lets the held load return (once; later calls do nothing).
+  void Release() {
+    std::call_once(released_, [this] { release_.set_value(); });
+  }
+
+  Result<store::InstanceRecord> GetInstance(std::string_view uuid) override {
+    auto record = inner().GetInstance(uuid);
+    if (held_.exchange(false)) {
+      read_.set_value();
+      release_.get_future().wait();
+    }
+    return record;
+  }
+
+ private:
+  std::atomic<bool> held_{false};
+  std::promise<void> read_, release_;
+  std::once_flag released_;
+};
+
+class CacheRaceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(inner_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+    ASSERT_TRUE(inner_->CreateInstance(Example()));
+    ApiOptions options;
+    options.shared_secret = kSecret;
+    api_ = std::make_unique<MetadataApi>(held_, pool_, options, metrics_);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    held_.Release();  // a test that failed while a load was held must not hang here
+    work_.reset();
+    thread_.join();
+  }
+
+  // Starts a signed request for the instance's meta_data.json; the future holds the answer.
+  std::future<http::Response> MetaData() {
+    auto req = std::make_shared<http::Request>();
+    req->message = bhttp::request<bhttp::string_body>(bhttp::verb::get,
+                                                      "/openstack/latest/meta_data.json", 11);
+    req->message.set("X-Instance-ID", kUuid);
+    req->message.set("X-Tenant-ID", "proj-a");
+    req->message.set("X-Instance-ID-Signature", core::SignInstanceId(kSecret, kUuid));
+    req->message.set("X-Forwarded-For", "10.0.0.5");
+    req->peer.address = "127.0.0.1";
+    return asio::co_spawn(
+        ioc_,
+        [this, req]() -> asio::awaitable<http::Response> {
+          co_return co_await api_->Handle(*req, Identification::kSigned);
+        },
+        asio::use_future);
+  }
+  static std::string Hostname(const http::Response& r) {
+    return nlohmann::json::parse(r.body).value("hostname", "(none)");
+  }
+
+  asio::thread_pool pool_{2};
+  http::Metrics metrics_;
+  std::unique_ptr<store::Store> inner_ = store::NewMemoryStore();
+  HeldLoadStore held_{*inner_};
+  std::unique_ptr<MetadataApi> api_;
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
+  std::thread thread_;
+};
+
+TEST_F(CacheRaceTest, AChangeCommittedDuringAMissIsNotHiddenByTheMiss) {
+  held_.HoldNextLoad();
+  std::future<void> read = held_.read();
+  std::future<http::Response> first = MetaData();
+  read.wait();  // the miss has read web-01 and not yet returned
+  ASSERT_TRUE(inner_->ReplaceInstance(Example(kUuid, "web-02"), std::nullopt));
+  held_.Release();
+  http::Response overtaken = first.get();
+  ASSERT_EQ(overtaken.status, 200u) << overtaken.body;
+  EXPECT_EQ(Hostname(overtaken), "web-01.novalocal");  // what it read, served: nothing newer was
+  EXPECT_EQ(api_->cache().size(), 0u);  // but not kept
+  http::Response next = MetaData().get();
+  ASSERT_EQ(next.status, 200u) << next.body;
+  EXPECT_EQ(Hostname(next), "web-02.novalocal");
+  EXPECT_EQ(api_->cache().size(), 1u);  // a load nothing overtook is kept
+  EXPECT_EQ(Hostname(MetaData().get()), "web-02.novalocal");
+  EXPECT_EQ(api_->cache().hits(), 1u);
+}
+
+}  // namespace
+}  // namespace metastack::api
