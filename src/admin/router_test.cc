@@ -198,7 +198,7 @@ class RivalWriterStore : public store::Store {
   Result<store::Network> SetNetworkRouter(std::string_view n, std::string_view r) override { return inner_.SetNetworkRouter(n, r); }
   Result<store::PortBinding> FindPortOnNetwork(std::string_view n, std::string_view ip) override { return inner_.FindPortOnNetwork(n, ip); }
   Result<store::PortBinding> FindPortOnRouter(std::string_view r, std::string_view ip) override { return inner_.FindPortOnRouter(r, ip); }
-  Result<std::vector<store::PortBinding>> ListPorts(std::string_view n) override { return inner_.ListPorts(n); }
+  Result<store::Page<store::PortBinding>> ListPorts(std::string_view n, const store::ListOptions& o) override { return inner_.ListPorts(n, o); }
   Result<int64_t> CurrentRevision() override { return inner_.CurrentRevision(); }
   std::unique_ptr<store::Subscription> Subscribe(std::function<void(const store::Change&)> cb) override {
     return inner_.Subscribe(std::move(cb));
