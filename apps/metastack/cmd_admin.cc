@@ -3,7 +3,7 @@
 // cases, so the two behave the same.
 #include <iostream>
 
-#include "admin/router.h"
+#include "admin/dispatcher.h"
 #include "base/file.h"
 #include "http/client.h"
 #include "http/error_response.h"

@@ -2,7 +2,7 @@
 
 #include <openssl/crypto.h>
 
-#include "admin/router.h"
+#include "admin/dispatcher.h"
 #include "http/blocking.h"
 #include "http/headers.h"
 #include "http/url.h"

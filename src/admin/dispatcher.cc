@@ -1,4 +1,4 @@
-#include "admin/router.h"
+#include "admin/dispatcher.h"
 
 #include <algorithm>
 #include <charconv>
