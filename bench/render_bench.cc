@@ -36,7 +36,7 @@ const Instance& Example() {
 
 void BM_Path(benchmark::State& state, const char* path) {
   Settings settings;
-  RenderContext ctx{Target::kService, "10.0.0.5", FastRandom};
+  RenderContext ctx{Delivery::kService, "10.0.0.5", FastRandom};
   for (auto _ : state) {
     auto doc = Lookup(Example(), path, settings, ctx);
     benchmark::DoNotOptimize(doc);

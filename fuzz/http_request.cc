@@ -34,13 +34,13 @@ bool SameRoute(const core::Route& a, const core::Route& b) {
 
 void Route(const bhttp::request<bhttp::string_body>& message) {
   std::string_view raw(message.target().data(), message.target().size());
-  http::Target target = http::SplitTarget(raw);
+  http::PathAndQuery target = http::SplitTarget(raw);
   std::string normal = core::NormalizePath(target.path);
   FUZZ_CHECK(normal.starts_with("/"), normal);
   FUZZ_CHECK(core::NormalizePath(normal) == normal, target.path);
   core::Route route = core::ResolvePath(target.path);
   FUZZ_CHECK(SameRoute(route, core::ResolvePath(normal)), target.path);
-  core::RenderContext ctx{core::Target::kService, "10.0.0.5", ZeroRandom};
+  core::RenderContext ctx{core::Delivery::kService, "10.0.0.5", ZeroRandom};
   Result<core::Document> doc = std::unexpected(MakeError(ErrorCode::kInternal, "not rendered"));
   try {
     doc = core::Render(Sample(), route, core::Settings{}, ctx);
@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   size_t piece = data[0] == 0 ? 256 : data[0];
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  fuzz::ParseRequests(input, piece, http::Limits{},
+  fuzz::ParseRequests(input, piece, http::ServerLimits{},
                       [](bhttp::request<bhttp::string_body>&& m) { fuzz::Route(m); });
   return 0;
 }

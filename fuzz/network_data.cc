@@ -48,7 +48,7 @@ void CheckNetworkData(const core::Json& nd) {
 
 void Render(const core::Instance& inst) {
   core::Settings settings;
-  core::RenderContext ctx{core::Target::kService, std::nullopt, ZeroRandom};
+  core::RenderContext ctx{core::Delivery::kService, std::nullopt, ZeroRandom};
   std::optional<core::Json> nd = core::NetworkData(inst);
   if (nd) CheckNetworkData(*nd);
   auto served = core::Lookup(inst, "/openstack/latest/network_data.json", settings, ctx);

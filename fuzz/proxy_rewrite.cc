@@ -108,7 +108,7 @@ void Check(Message&& guest, const proxy::ListenerSpec& spec) {
       FUZZ_CHECK(!ec, ec.message());
     }
   }
-  http::Limits agent_limits;
+  http::ServerLimits agent_limits;
   agent_limits.header_bytes = SIZE_MAX >> 33;  // the agent's limits are not under test here
   agent_limits.body_bytes = SIZE_MAX;
   int parsed = 0;
@@ -134,7 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   spec.id = "4d8a4a0e-5b1c-4f0e-9c61-3f4f2f6f4a11";
   size_t piece = data[0] >> 1 ? data[0] >> 1 : 128;
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  fuzz::ParseRequests(input, piece, http::Limits{},
+  fuzz::ParseRequests(input, piece, http::ServerLimits{},
                       [&](bhttp::request<bhttp::string_body>&& m) { fuzz::Check(std::move(m), spec); });
   return 0;
 }

@@ -3,10 +3,11 @@
 // cases, so the two behave the same.
 #include <iostream>
 
-#include "admin/router.h"
+#include "admin/dispatcher.h"
 #include "base/file.h"
 #include "http/client.h"
 #include "http/error_response.h"
+#include "http/url.h"
 #include "store/store.h"
 #include "verbs.h"
 
@@ -27,7 +28,8 @@ Error NotJsonAnswer(const std::string& url, unsigned status, size_t sent_bytes) 
   return MakeError(ErrorCode::kUnavailable, text);
 }
 
-struct Target {
+// Where the verbs go: the admin API at --url, or a store opened here (--store).
+struct AdminBackend {
   std::string store;
   std::string url;
   std::string token_file;
@@ -75,7 +77,7 @@ struct Target {
 };
 
 // Sends, prints the error or hands the body to `print`; returns the exit code.
-int Execute(const Target& t, admin::AdminRequest req, const std::function<void(const Json&)>& print) {
+int Execute(const AdminBackend& t, admin::AdminRequest req, const std::function<void(const Json&)>& print) {
   auto reply = t.Send(std::move(req));
   if (!reply) {
     std::cerr << "metastack: " << reply.error().ToString() << "\n";
@@ -96,28 +98,14 @@ void PrintJson(const Json& j) {
   if (!j.is_null()) std::cout << j.dump(2) << "\n";
 }
 
-std::string Enc(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 // Prints a list page as aligned columns (or JSON), following "next" to the end.
-int List(const Target& t, const std::string& path, std::string query, const char* key,
+int List(const AdminBackend& t, const std::string& path, std::string query, const char* key,
          const std::vector<std::pair<std::string, std::function<std::string(const Json&)>>>& cols,
          bool json) {
   Json all = Json::array();
   std::string after;
   for (;;) {
-    std::string q = query + (after.empty() ? "" : (query.empty() ? "" : "&") + std::string("after=") + Enc(after));
+    std::string q = query + (after.empty() ? "" : (query.empty() ? "" : "&") + std::string("after=") + http::PercentEncode(after));
     Json page;
     int rc = Execute(t, {"GET", path, q, ""}, [&](const Json& j) { page = j; });
     if (rc != kExitOk) return rc;
@@ -152,14 +140,39 @@ int List(const Target& t, const std::string& path, std::string query, const char
 
 std::string Str(const Json& j) { return j.is_string() ? j.get<std::string>() : j.is_null() ? "-" : j.dump(); }
 
+struct InstanceFlags {
+  AdminBackend t;
+  std::string file, id, project;
+  std::vector<std::string> pairs, unset;
+  int64_t revision = -1;
+  bool json = false;
+};
+
+// Sends the document in --file as the body of `method` on `path`.
+int SendDocument(const InstanceFlags& f, const char* method, std::string path, std::string query) {
+  auto doc = ReadFile(f.file);
+  if (!doc) return std::cerr << "metastack: " << doc.error().ToString() << "\n", kExitFailure;
+  return Execute(f.t, {method, std::move(path), std::move(query), *doc}, PrintJson);
+}
+
+// set-meta: a merge patch of the metadata items, k=v setting one and --unset k removing one.
+int SetMeta(const InstanceFlags& f) {
+  Json meta = Json::object();
+  for (const auto& p : f.pairs) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "metastack: expected key=value: " << p << "\n";
+      return kExitUsage;
+    }
+    meta[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  for (const auto& k : f.unset) meta[k] = nullptr;
+  return Execute(f.t, {"PATCH", "/v1/instances/" + http::PercentEncode(f.id), "", Json{{"meta", meta}}.dump()},
+                 PrintJson);
+}
+
 Run SetupInstance(CLI::App& app) {
-  struct F {
-    Target t;
-    std::string file, id, project;
-    std::vector<std::string> pairs, unset;
-    int64_t revision = -1;
-    bool json = false;
-  };
+  using F = InstanceFlags;
   auto f = std::make_shared<F>();
   auto run = std::make_shared<Run>();
   app.require_subcommand(1);
@@ -168,22 +181,15 @@ Run SetupInstance(CLI::App& app) {
     f->t.Declare(*s);
     return s;
   };
-  auto read_doc = [f]() -> Result<std::string> { return ReadFile(f->file); };
   CLI::App* create = sub("create", "Create an instance from a document (docs/instance-format.md)");
   create->add_option("-f,--file", f->file, "Instance document (- for standard input)")->required();
-  create->callback([=] {
-    *run = [=] {
-      auto doc = read_doc();
-      if (!doc) return std::cerr << "metastack: " << doc.error().ToString() << "\n", kExitFailure;
-      return Execute(f->t, {"POST", "/v1/instances", "", *doc}, PrintJson);
-    };
-  });
+  create->callback([=] { *run = [=] { return SendDocument(*f, "POST", "/v1/instances", ""); }; });
   CLI::App* list = sub("list", "List instances");
   list->add_option("--project", f->project, "Only this project's");
   list->add_flag("--json", f->json, "Print JSON");
   list->callback([=] {
     *run = [=] {
-      return List(f->t, "/v1/instances", f->project.empty() ? "" : "project_id=" + Enc(f->project),
+      return List(f->t, "/v1/instances", f->project.empty() ? "" : "project_id=" + http::PercentEncode(f->project),
                   "instances",
                   {{"UUID", [](const Json& j) { return Str(j["instance"]["uuid"]); }},
                    {"HOSTNAME", [](const Json& j) { return Str(j["instance"]["hostname"]); }},
@@ -194,54 +200,36 @@ Run SetupInstance(CLI::App& app) {
   });
   CLI::App* show = sub("show", "Show an instance's document and revision");
   show->add_option("ID", f->id, "Instance uuid")->required();
-  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/instances/" + Enc(f->id), "", ""}, PrintJson); }; });
+  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/instances/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
   CLI::App* replace = sub("replace", "Replace an instance's whole document");
   replace->add_option("ID", f->id, "Instance uuid")->required();
   replace->add_option("-f,--file", f->file, "Instance document (- for standard input)")->required();
   replace->add_option("--revision", f->revision, "Only if the instance is still at this revision");
   replace->callback([=] {
     *run = [=] {
-      auto doc = read_doc();
-      if (!doc) return std::cerr << "metastack: " << doc.error().ToString() << "\n", kExitFailure;
-      return Execute(f->t, {"PUT", "/v1/instances/" + Enc(f->id),
-                            f->revision >= 0 ? "revision=" + std::to_string(f->revision) : "", *doc},
-                     PrintJson);
+      return SendDocument(*f, "PUT", "/v1/instances/" + http::PercentEncode(f->id),
+                          f->revision >= 0 ? "revision=" + std::to_string(f->revision) : "");
     };
   });
   CLI::App* set_meta = sub("set-meta", "Set (k=v) or remove (--unset k) metadata items");
   set_meta->add_option("ID", f->id, "Instance uuid")->required();
   set_meta->add_option("PAIRS", f->pairs, "key=value items");
   set_meta->add_option("--unset", f->unset, "Keys to remove");
-  set_meta->callback([=] {
-    *run = [=] {
-      Json meta = Json::object();
-      for (const auto& p : f->pairs) {
-        size_t eq = p.find('=');
-        if (eq == std::string::npos || eq == 0) {
-          std::cerr << "metastack: expected key=value: " << p << "\n";
-          return kExitUsage;
-        }
-        meta[p.substr(0, eq)] = p.substr(eq + 1);
-      }
-      for (const auto& k : f->unset) meta[k] = nullptr;
-      return Execute(f->t, {"PATCH", "/v1/instances/" + Enc(f->id), "", Json{{"meta", meta}}.dump()},
-                     PrintJson);
-    };
-  });
+  set_meta->callback([=] { *run = [=] { return SetMeta(*f); }; });
   CLI::App* del = sub("delete", "Delete an instance");
   del->add_option("ID", f->id, "Instance uuid")->required();
-  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + Enc(f->id), "", ""}, PrintJson); }; });
+  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
   CLI::App* reset = sub("reset-password", "Forget the password the guest set, so it may set a new one");
   reset->add_option("ID", f->id, "Instance uuid")->required();
   reset->callback([=] {
-    *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + Enc(f->id) + "/password", "", ""}, [](const Json&) {}); };
+    *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + http::PercentEncode(f->id) + "/password", "", ""}, [](const Json&) {}); };
   });
   return [run] { return (*run)(); };
 }
 
 Run SetupNetwork(CLI::App& app) {
   struct F {
-    Target t;
+    AdminBackend t;
     std::string id, name, project, router;
     bool detach = false, json = false;
   };
@@ -279,10 +267,10 @@ Run SetupNetwork(CLI::App& app) {
   });
   CLI::App* show = sub("show", "Show a network");
   show->add_option("ID", f->id, "Network id")->required();
-  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/networks/" + Enc(f->id), "", ""}, PrintJson); }; });
+  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/networks/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
   CLI::App* del = sub("delete", "Delete a network (refused while ports use it)");
   del->add_option("ID", f->id, "Network id")->required();
-  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/networks/" + Enc(f->id), "", ""}, PrintJson); }; });
+  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/networks/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
   CLI::App* attach = sub("set-router", "Attach the network to a router, or --detach it");
   attach->add_option("ID", f->id, "Network id")->required();
   attach->add_option("ROUTER", f->router, "Router id");
@@ -294,7 +282,7 @@ Run SetupNetwork(CLI::App& app) {
         return kExitUsage;
       }
       Json body = {{"router_id", f->detach ? Json(nullptr) : Json(f->router)}};
-      return Execute(f->t, {"PUT", "/v1/networks/" + Enc(f->id) + "/router", "", body.dump()}, PrintJson);
+      return Execute(f->t, {"PUT", "/v1/networks/" + http::PercentEncode(f->id) + "/router", "", body.dump()}, PrintJson);
     };
   });
   return [run] { return (*run)(); };
@@ -302,7 +290,7 @@ Run SetupNetwork(CLI::App& app) {
 
 Run SetupRouter(CLI::App& app) {
   struct F {
-    Target t;
+    AdminBackend t;
     std::string id, name, project;
     bool json = false;
   };
@@ -337,16 +325,16 @@ Run SetupRouter(CLI::App& app) {
   });
   CLI::App* show = sub("show", "Show a router");
   show->add_option("ID", f->id, "Router id")->required();
-  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/routers/" + Enc(f->id), "", ""}, PrintJson); }; });
+  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/routers/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
   CLI::App* del = sub("delete", "Delete a router (refused while networks are attached)");
   del->add_option("ID", f->id, "Router id")->required();
-  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/routers/" + Enc(f->id), "", ""}, PrintJson); }; });
+  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/routers/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
   return [run] { return (*run)(); };
 }
 
 Run SetupPort(CLI::App& app) {
   struct F {
-    Target t;
+    AdminBackend t;
     std::string network, router, ip;
     bool json = false;
   };
@@ -363,7 +351,7 @@ Run SetupPort(CLI::App& app) {
   list->add_flag("--json", f->json, "Print JSON");
   list->callback([=] {
     *run = [=] {
-      return List(f->t, "/v1/ports", f->network.empty() ? "" : "network_id=" + Enc(f->network), "ports",
+      return List(f->t, "/v1/ports", f->network.empty() ? "" : "network_id=" + http::PercentEncode(f->network), "ports",
                   {{"NETWORK", [](const Json& j) { return Str(j["network_id"]); }},
                    {"IP", [](const Json& j) { return Str(j["ip_address"]); }},
                    {"MAC", [](const Json& j) { return Str(j["mac"]); }},
@@ -378,8 +366,8 @@ Run SetupPort(CLI::App& app) {
   lookup->add_option("--router", f->router, "The router the request came through");
   lookup->callback([=] {
     *run = [=] {
-      std::string q = "ip=" + Enc(f->ip) + (f->network.empty() ? "" : "&network_id=" + Enc(f->network)) +
-                      (f->router.empty() ? "" : "&router_id=" + Enc(f->router));
+      std::string q = "ip=" + http::PercentEncode(f->ip) + (f->network.empty() ? "" : "&network_id=" + http::PercentEncode(f->network)) +
+                      (f->router.empty() ? "" : "&router_id=" + http::PercentEncode(f->router));
       return Execute(f->t, {"GET", "/v1/ports/lookup", q, ""}, PrintJson);
     };
   });

@@ -63,7 +63,7 @@ int RunApi(const ApiFlags& f) {
   options.cache_instances = f.cache_instances;
   options.check_forwarded_address = f.check_forwarded_address;
   options.rate_limit = f.rate_limit.Build();
-  http::Limits limits = f.limits.Build();
+  http::ServerLimits limits = f.limits.Build();
   if (!f.vendor_data_file.empty()) {
     auto text = ReadFile(f.vendor_data_file);
     if (!text) throw std::runtime_error(text.error().ToString());

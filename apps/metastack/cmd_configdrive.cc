@@ -6,6 +6,7 @@
 
 #include "base/file.h"
 #include "configdrive/image_writer.h"
+#include "configdrive/libvirt_xml.h"
 #include "configdrive/nocloud.h"
 #include "configdrive/reproducible.h"
 #include "core/instance.h"
@@ -51,84 +52,6 @@ Result<core::RandomBytes> RandomFor(const BuildFlags& f, const core::Instance& i
   return core::RandomBytes([](std::span<uint8_t> out) { SystemRandom(out); });
 }
 
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-// The libvirt domain XML pieces that attach the image and make cloud-init on x86 consider the
-// OpenStack datasources (it checks DMI system-product-name for "OpenStack Nova").
-std::string LibvirtXml(const std::string& image_path, bool cdrom, bool openstack,
-                       const core::Instance& inst) {
-  std::string path = XmlEscape(std::filesystem::absolute(image_path).lexically_normal().string());
-  std::string x;
-  if (cdrom) {
-    x += "<!-- devices: the config drive as Nova attaches it (q35 machines: bus='sata' dev='sda') "
-         "-->\n"
-         "<disk type='file' device='cdrom'>\n"
-         "  <driver name='qemu' type='raw'/>\n"
-         "  <source file='" +
-         path +
-         "'/>\n"
-         "  <target dev='hdd' bus='ide'/>\n"
-         "  <readonly/>\n"
-         "</disk>\n";
-  } else {
-    x += "<!-- devices: the config drive as a virtio disk -->\n"
-         "<disk type='file' device='disk'>\n"
-         "  <driver name='qemu' type='raw'/>\n"
-         "  <source file='" +
-         path +
-         "'/>\n"
-         "  <target dev='vdz' bus='virtio'/>\n"
-         "  <readonly/>\n"
-         "</disk>\n";
-  }
-  if (!openstack) return x;
-  std::string uuid = XmlEscape(inst.uuid);
-  x += "<!-- domain: SMBIOS as Nova sets it; the domain's <uuid> must be " + uuid +
-       " too -->\n"
-       "<sysinfo type='smbios'>\n"
-       "  <system>\n"
-       "    <entry name='manufacturer'>OpenStack Foundation</entry>\n"
-       "    <entry name='product'>OpenStack Nova</entry>\n"
-       "    <entry name='version'>metastack 0.1.0</entry>\n"
-       "    <entry name='serial'>" +
-       uuid +
-       "</entry>\n"
-       "    <entry name='uuid'>" +
-       uuid +
-       "</entry>\n"
-       "    <entry name='family'>Virtual Machine</entry>\n"
-       "  </system>\n"
-       "</sysinfo>\n"
-       "<os>\n"
-       "  <smbios mode='sysinfo'/>\n"
-       "</os>\n";
-  return x;
-}
-
 int RunBuild(const BuildFlags& f) {
   if (f.file.empty() == f.instance_id.empty())
     return Fail("give an instance document (-f FILE) or an INSTANCE_ID with --store", kExitUsage);
@@ -164,7 +87,10 @@ int RunBuild(const BuildFlags& f) {
   if (auto st = (*writer)->Write(files, f.out); !st) return Fail(st.error().ToString());
   std::cerr << "metastack: wrote " << f.out << " (" << (*writer)->FormatName() << ", label "
             << options.label << ", " << files.size() << " files)\n";
-  if (f.libvirt_xml) std::cout << LibvirtXml(f.out, !vfat, !nocloud, *inst);
+  if (f.libvirt_xml)
+    std::cout << configdrive::LibvirtXml(
+        {std::filesystem::absolute(f.out).lexically_normal().string(), !vfat,
+         nocloud ? "" : inst->uuid});
   return kExitOk;
 }
 

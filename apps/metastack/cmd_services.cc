@@ -188,7 +188,7 @@ int RunProxy(const ProxyVerbFlags& f) {
   auto agent = http::MakeUpstream(f.proxy.agent_url, up);
   if (!agent) throw std::runtime_error("--agent: " + agent.error().ToString());
   http::Server server(ioc, f.limits.Build(), &connections, &metrics);
-  http::Server control(ioc, http::Limits{});
+  http::Server control(ioc, http::ServerLimits{});
   proxy::NsProxy ns_proxy(server, *agent, NamespaceBinder(), metrics);
   EnsureParentDir(f.proxy.control);
   if (auto st = control.ListenUnix(f.proxy.control, 0600, ns_proxy.ControlHandler()); !st)
@@ -320,17 +320,19 @@ struct ServeFlags {
   std::string log_level = "info";
 };
 
+// The agent's signing secret: from --secret-file, else a fresh one per run (all hops are in
+// this process).
+std::string ServeSecret(const ServeFlags& f) {
+  if (!f.agent.secret_file.empty()) return ReadSecretFile(f.agent.secret_file);
+  uint8_t bytes[32];
+  SystemRandom(bytes);
+  return core::Base64Encode(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
+}
+
 int RunServe(const ServeFlags& f) {
   SetLogLevelFlag(f.log_level);
   auto listeners = LoadListeners(f.proxy.listeners_file, f.proxy.listen);
-  std::string secret;
-  if (!f.agent.secret_file.empty()) {
-    secret = ReadSecretFile(f.agent.secret_file);
-  } else {  // all hops are in this process: a fresh secret per run is enough
-    uint8_t bytes[32];
-    SystemRandom(bytes);
-    secret = core::Base64Encode(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
-  }
+  const std::string secret = ServeSecret(f);
   auto store = store::OpenStore(f.store);
   if (!store) throw std::runtime_error(store.error().ToString());
   asio::io_context ioc;
@@ -341,10 +343,10 @@ int RunServe(const ServeFlags& f) {
   api_options.settings.today = TodayUtc();
   api_options.shared_secret = secret;
   api_options.rate_limit = f.rate_limit.Build();
-  http::Limits limits = f.limits.Build();
+  http::ServerLimits limits = f.limits.Build();
   api::MetadataApi api(**store, pool, api_options, metrics);
   http::Server guest(ioc, limits, nullptr, &metrics);
-  http::Server internal(ioc, http::Limits{}, nullptr, &metrics);
+  http::Server internal(ioc, http::ServerLimits{}, nullptr, &metrics);
   http::Server admin_server(ioc, f.admin_limits.Build(), nullptr, &metrics);
   auto [api_host, api_port] = ParseHostPort(f.api_listen, "--api-listen");
   auto api_ep = internal.ListenTcp(api_host, api_port, api.Handler(api::Identification::kSigned),

@@ -5,13 +5,13 @@
 #include <iostream>
 #include <memory>
 
+#include "api/answer.h"
 #include "base/file.h"
 #include "configdrive/tree_writer.h"
 #include "core/base64.h"
 #include "core/instance.h"
 #include "core/metadata.h"
 #include "http/error_response.h"
-#include "http/url.h"
 
 namespace metastack::cli {
 namespace {
@@ -93,25 +93,18 @@ Run SetupGet(CLI::App& app) {
     if (!settings) return Fail(settings.error().ToString());
     if (!f->json && f->paths.size() != 1) return Fail("give exactly one PATH, or use --json");
     core::RenderContext ctx;
-    ctx.target = core::Target::kService;
+    ctx.delivery = core::Delivery::kService;
     if (!f->address.empty()) ctx.address = f->address;
     ctx.random = OsRandom;
     nlohmann::json out = nlohmann::json::array();
     int rc = kExitOk;
     for (const auto& path : f->paths) {
-      unsigned status = 200;
-      std::string content_type, body;
       bool head = f->method == "HEAD";
-      if (auto doc = core::Lookup(*inst, http::SplitTarget(path).path, *settings, ctx)) {
-        content_type = doc->content_type;
-        body = std::move(doc->body);
-      } else {
-        auto answer = http::ErrorResponse(doc.error(), head);
-        status = answer.status;
-        content_type = answer.content_type;
-        body = std::move(answer.body);
-      }
-      if (head) body.clear();
+      http::Response answer = api::Answer(*inst, path, head, *settings, ctx);
+      const unsigned status = answer.status;
+      const std::string& content_type = answer.content_type;
+      std::string& body = answer.body;
+      if (head) body.clear();  // the server sends none
       if (f->json) {
         out.push_back({{"path", path},
                        {"status", status},

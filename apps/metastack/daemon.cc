@@ -55,9 +55,9 @@ void LimitFlags::Declare(CLI::App& app) {
       ->capture_default_str();
 }
 
-http::Limits LimitFlags::Build() const {
+http::ServerLimits LimitFlags::Build() const {
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
-  http::Limits l;
+  http::ServerLimits l;
   if (max_connections == 0) throw std::runtime_error("--max-connections: must be at least 1");
   if (max_connections_per_listener == 0)
     throw std::runtime_error("--max-connections-per-listener: must be at least 1");
@@ -105,8 +105,8 @@ void AdminLimitFlags::Declare(CLI::App& app) {
       ->capture_default_str();
 }
 
-http::Limits AdminLimitFlags::Build() const {
-  http::Limits l;
+http::ServerLimits AdminLimitFlags::Build() const {
+  http::ServerLimits l;
   l.body_bytes = body_limit;
   return l;
 }

@@ -17,7 +17,7 @@ namespace metastack::cli {
 // when missing, empty or shorter than `min_length`.
 std::string ReadSecretFile(const std::string& path, size_t min_length = 1);
 
-// The shared --max-connections ... --idle-timeout flags (http::Limits states what the
+// The shared --max-connections ... --idle-timeout flags (http::ServerLimits states what the
 // connection limits guarantee).
 struct LimitFlags {
   size_t max_connections = 10'000;
@@ -29,7 +29,7 @@ struct LimitFlags {
   double request_timeout = 10;
   double idle_timeout = 30;
   void Declare(CLI::App& app);
-  http::Limits Build() const;  // throws on a combination that cannot work
+  http::ServerLimits Build() const;  // throws on a combination that cannot work
 };
 
 // --rate-limit and --rate-burst: the metadata API's per-instance request rate.
@@ -41,11 +41,11 @@ struct RateLimitFlags {
 };
 
 // The admin listener's own limits (--admin-body-limit): its bodies are instance documents, so
-// the default admits the largest one the format allows; the rest are http::Limits' defaults.
+// the default admits the largest one the format allows; the rest are http::ServerLimits' defaults.
 struct AdminLimitFlags {
-  size_t body_limit = core::Limits::kMaxDocumentBytes;
+  size_t body_limit = core::DocumentLimits::kMaxDocumentBytes;
   void Declare(CLI::App& app);
-  http::Limits Build() const;
+  http::ServerLimits Build() const;
 };
 
 void SetLogLevelFlag(const std::string& level);

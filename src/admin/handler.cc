@@ -2,7 +2,7 @@
 
 #include <openssl/crypto.h>
 
-#include "admin/router.h"
+#include "admin/dispatcher.h"
 #include "http/blocking.h"
 #include "http/headers.h"
 #include "http/url.h"
@@ -30,7 +30,7 @@ http::Handler MakeAdminHandler(store::Store& store, asio::thread_pool& pool, std
                                http::Handler fallback) {
   return [&store, &pool, token = std::move(token),
           fallback = std::move(fallback)](http::Request& req) -> asio::awaitable<http::Response> {
-    http::Target target = http::SplitTarget(
+    http::PathAndQuery target = http::SplitTarget(
         std::string_view(req.message.target().data(), req.message.target().size()));
     if (!target.path.starts_with("/v1/") && target.path != "/v1") co_return co_await fallback(req);
     std::string_view auth = req.Header(http::header::kAuthorization);

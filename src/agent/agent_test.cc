@@ -37,7 +37,7 @@ class AgentTest : public ::testing::Test {
     api::ApiOptions api_options;
     api_options.shared_secret = kSecret;
     api_ = std::make_unique<api::MetadataApi>(*store_, pool_, api_options, metrics_);
-    server_ = std::make_unique<http::Server>(ioc_, http::Limits{});
+    server_ = std::make_unique<http::Server>(ioc_, http::ServerLimits{});
     api_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(api::Identification::kSigned))->port();
     StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(api_port_));
     thread_ = std::thread([this] { ioc_.run(); });

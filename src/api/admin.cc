@@ -38,7 +38,7 @@ asio::awaitable<http::Response> AdminEndpoints::Health() {
   core::Instance probe;
   probe.uuid = "00000000-0000-4000-8000-000000000000";
   probe.hostname = "healthz";
-  core::RenderContext ctx{core::Target::kService, std::nullopt,
+  core::RenderContext ctx{core::Delivery::kService, std::nullopt,
                           [](std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); }};
   auto doc = core::Lookup(probe, "/openstack/latest/meta_data.json",
                           api_ ? api_->options().settings : core::Settings{}, ctx);

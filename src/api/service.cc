@@ -1,5 +1,6 @@
 #include "api/service.h"
 
+#include "api/answer.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "core/route.h"
@@ -136,7 +137,7 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   auto started = std::chrono::steady_clock::now();
   auto verb = req.message.method();
   bool head = verb == bhttp::verb::head;
-  http::Target target =
+  http::PathAndQuery target =
       http::SplitTarget(std::string_view(req.message.target().data(), req.message.target().size()));
   core::Route route = core::ResolvePath(target.path);
   Response res;
@@ -155,17 +156,8 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     res.headers.emplace_back(header::kAllow, password ? "GET, HEAD, POST" : "GET, HEAD");
     co_return done(std::move(res));
   }
-  std::string normalized = core::NormalizePath(target.path);
-  if (normalized == "/") {  // the EC2 version list is answered before any identification
-    res.content_type = core::kContentTypeText;
-    res.body = core::Ec2VersionListing();
-    co_return done(std::move(res));
-  }
-  if (normalized == "/healthcheck") {  // as Debian's nova-api-metadata pipeline
-    res.content_type = core::kContentTypeText;
-    res.body = "OK";
-    co_return done(std::move(res));
-  }
+  if (auto early = AnswerWithoutCaller(core::NormalizePath(target.path)))
+    co_return done(std::move(*early));
   auto caller = co_await Identify(req, mode);
   if (!caller) co_return done(FromError(caller.error(), head));
   if (auto d = limiter_.Take(caller->uuid); !d.allowed) {
@@ -183,67 +175,75 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     co_return done(FromError(NotFound().error(), head));
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
-  core::RenderContext ctx{core::Target::kService, caller->address, BufferedSystemRandom};
-  auto doc = (*inst)->Render(route, options_.settings, ctx);
-  if (!doc) co_return done(FromError(doc.error(), head));
-  res.content_type = std::move(doc->content_type);
-  res.body = std::move(doc->body);
-  co_return done(std::move(res));
+  core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
+  co_return done(DocumentAnswer((*inst)->Render(route, options_.settings, ctx), head));
 }
 
 asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request& req,
                                                                    Identification mode) {
-  if (mode == Identification::kSourceAddress) {
-    auto peer = core::ParseIp(req.peer.address);
-    if (!peer) co_return NotFound();
-    std::string client = peer->Unmapped().ToString();
-    auto trusted = [&](const core::IpAddress& ip) {
-      for (const auto& cidr : options_.trusted_proxies)
-        if (cidr.Contains(ip.Unmapped())) return true;
-      return false;
-    };
-    std::string_view xff = req.Header(header::kForwardedFor);
-    if (trusted(*peer) && !xff.empty()) {
-      // The right-most address that is not itself a trusted proxy is the client.
-      std::string list(xff);
-      std::optional<std::string> found;
-      while (!list.empty()) {
-        size_t comma = list.rfind(',');
-        std::string item(FirstListItem(comma == std::string::npos ? list : list.substr(comma + 1)));
-        list = comma == std::string::npos ? "" : list.substr(0, comma);
-        auto ip = core::ParseIp(item);
-        if (!ip) break;
-        if (!trusted(*ip)) {
-          found = ip->Unmapped().ToString();
-          break;
-        }
+  if (mode == Identification::kSourceAddress) return IdentifyByAddress(req);
+  if (req.Has(header::kMetadataProvider)) return IdentifyByProvider(req);
+  return IdentifySigned(req);
+}
+
+// The client is the peer, or behind a trusted proxy the right-most X-Forwarded-For address that
+// is not itself a trusted proxy; its instance is the one with that address on the networks.
+asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByAddress(
+    http::Request& req) {
+  auto peer = core::ParseIp(req.peer.address);
+  if (!peer) co_return NotFound();
+  std::string client = peer->Unmapped().ToString();
+  auto trusted = [&](const core::IpAddress& ip) {
+    for (const auto& cidr : options_.trusted_proxies)
+      if (cidr.Contains(ip.Unmapped())) return true;
+    return false;
+  };
+  std::string_view xff = req.Header(header::kForwardedFor);
+  if (trusted(*peer) && !xff.empty()) {
+    std::string list(xff);
+    std::optional<std::string> found;
+    while (!list.empty()) {
+      size_t comma = list.rfind(',');
+      std::string item(FirstListItem(comma == std::string::npos ? list : list.substr(comma + 1)));
+      list = comma == std::string::npos ? "" : list.substr(0, comma);
+      auto ip = core::ParseIp(item);
+      if (!ip) break;
+      if (!trusted(*ip)) {
+        found = ip->Unmapped().ToString();
+        break;
       }
-      if (!found) co_return NotFound();
-      client = *found;
     }
-    auto uuid = co_await InstanceByAddress(client);
-    if (!uuid) co_return std::unexpected(uuid.error());
-    co_return Caller{*uuid, std::nullopt, client};
+    if (!found) co_return NotFound();
+    client = *found;
   }
+  auto uuid = co_await InstanceByAddress(client);
+  if (!uuid) co_return std::unexpected(uuid.error());
+  co_return Caller{*uuid, std::nullopt, client};
+}
 
-  if (req.Has(header::kMetadataProvider)) {
-    std::string_view xff = req.Header(header::kForwardedFor);
-    if (!req.Has(header::kForwardedFor))
-      co_return BadRequest("X-Forwarded-For is missing from request.");
-    std::string provider(req.Header(header::kMetadataProvider));
-    std::string address(FirstListItem(xff));
-    if (!options_.shared_secret.empty() &&
-        !signer_.Verify(provider, req.Header(header::kMetadataProviderSignature)))
-      co_return std::unexpected(
-          MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."));
-    auto port = co_await http::RunBlocking(
-        pool_, [&] { return store_.FindPortOnRouter(provider, address); });
-    if (!port)
-      co_return BadRequest("Expected a single port matching provider " + provider + " and IP " +
-                           address + ".");
-    co_return Caller{port->instance_id, port->project_id, address};
-  }
+// Nova's provider variant: the port with the X-Forwarded-For address behind the router that
+// X-Metadata-Provider names (signed with X-Metadata-Provider-Signature when a secret is set).
+asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByProvider(
+    http::Request& req) {
+  std::string_view xff = req.Header(header::kForwardedFor);
+  if (!req.Has(header::kForwardedFor))
+    co_return BadRequest("X-Forwarded-For is missing from request.");
+  std::string provider(req.Header(header::kMetadataProvider));
+  std::string address(FirstListItem(xff));
+  if (!options_.shared_secret.empty() &&
+      !signer_.Verify(provider, req.Header(header::kMetadataProviderSignature)))
+    co_return std::unexpected(
+        MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."));
+  auto port = co_await http::RunBlocking(
+      pool_, [&] { return store_.FindPortOnRouter(provider, address); });
+  if (!port)
+    co_return BadRequest("Expected a single port matching provider " + provider + " and IP " +
+                         address + ".");
+  co_return Caller{port->instance_id, port->project_id, address};
+}
 
+// X-Instance-ID signed by the metadata agent, for X-Tenant-ID.
+asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifySigned(http::Request& req) {
   if (!req.Has(header::kInstanceId))
     co_return BadRequest("X-Instance-ID header is missing from request.");
   if (!req.Has(header::kInstanceIdSignature))
@@ -340,10 +340,10 @@ asio::awaitable<Result<std::string>> MetadataApi::InstanceByAddress(const std::s
 asio::awaitable<Response> MetadataApi::PostPassword(const CachedInstance& inst,
                                                     http::Request& req) {
   const std::string& body = req.message.body();
-  if (body.size() > core::Limits::kMaxPasswordBytes)
+  if (body.size() > core::DocumentLimits::kMaxPasswordBytes)
     co_return FromError(MakeError(ErrorCode::kTooLarge, "Request is too large."), false);
-  if (inst.instance().password && !inst.instance().password->empty())
-    co_return FromError(MakeError(ErrorCode::kConflict, "password already set"), false);
+  if (auto writable = store::PasswordWritable(inst.instance()); !writable)
+    co_return FromError(writable.error(), false);
   std::string uuid = inst.instance().uuid;
   auto result = co_await http::RunBlocking(pool_, [&] { return store_.SetPassword(uuid, body); });
   cache_.Drop(uuid);

@@ -84,6 +84,10 @@ class MetadataApi {
  private:
   struct Caller;
   asio::awaitable<Result<Caller>> Identify(http::Request& req, Identification mode);
+  // One per identification mode (see the top of this file).
+  asio::awaitable<Result<Caller>> IdentifyByAddress(http::Request& req);
+  asio::awaitable<Result<Caller>> IdentifyByProvider(http::Request& req);
+  asio::awaitable<Result<Caller>> IdentifySigned(http::Request& req);
   asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> Load(const std::string& uuid);
   asio::awaitable<Result<std::string>> InstanceByAddress(const std::string& address);
   asio::awaitable<http::Response> PostPassword(const CachedInstance& inst, http::Request& req);

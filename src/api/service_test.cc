@@ -64,7 +64,7 @@ class ApiTest : public ::testing::Test {
     options.trusted_proxies = {*core::ParseCidr("127.0.0.2/32")};
     Configure(options);
     api_ = std::make_unique<MetadataApi>(*store_, pool_, options, metrics_);
-    server_ = std::make_unique<http::Server>(ioc_, http::Limits{});
+    server_ = std::make_unique<http::Server>(ioc_, http::ServerLimits{});
     signed_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSigned))->port();
     ip_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSourceAddress))->port();
     thread_ = std::thread([this] { ioc_.run(); });
@@ -168,7 +168,7 @@ TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
   options.check_forwarded_address = false;
   MetadataApi api(*store, pool, options, metrics);
   asio::io_context ioc;
-  http::Server server(ioc, http::Limits{});
+  http::Server server(ioc, http::ServerLimits{});
   uint16_t port = server.ListenTcp("127.0.0.1", 0, api.Handler(Identification::kSigned))->port();
   std::thread t([&] { ioc.run(); });
   RawClient c = RawClient::Tcp(port);
@@ -404,7 +404,7 @@ TEST_F(RateLimitTest, AfterTheBurstAnInstanceGets429WithRetryAfter) {
 
 TEST_F(RateLimitTest, TheIPv4AndIPv6AddressesOfAnInstanceShareABucket) {
   AddLocalInstance();
-  http::Server dual(ioc_, http::Limits{});
+  http::Server dual(ioc_, http::ServerLimits{});
   auto ep = dual.ListenTcp("::", 0, api_->Handler(Identification::kSourceAddress));
   ASSERT_TRUE(ep) << ep.error().ToString();
   const std::string path = "/latest/meta-data/instance-id";

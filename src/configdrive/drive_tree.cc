@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/utf8.h"
+
 namespace metastack::configdrive {
 namespace {
 
@@ -63,39 +65,15 @@ Result<std::u16string> Utf8ToUtf16(std::string_view s) {
   std::u16string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    uint32_t cp;
-    size_t len;
-    if (c < 0x80) {
-      cp = c, len = 1;
-    } else if ((c & 0xE0) == 0xC0) {
-      cp = c & 0x1F, len = 2;
-    } else if ((c & 0xF0) == 0xE0) {
-      cp = c & 0x0F, len = 3;
-    } else if ((c & 0xF8) == 0xF0) {
-      cp = c & 0x07, len = 4;
+    std::optional<char32_t> cp = NextCodePoint(s, i);
+    if (!cp) return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not valid UTF-8"));
+    if (*cp >= 0x10000) {
+      char32_t above = *cp - 0x10000;
+      out.push_back(static_cast<char16_t>(0xD800 + (above >> 10)));
+      out.push_back(static_cast<char16_t>(0xDC00 + (above & 0x3FF)));
     } else {
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not valid UTF-8"));
+      out.push_back(static_cast<char16_t>(*cp));
     }
-    if (i + len > s.size())
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not valid UTF-8"));
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80)
-        return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not valid UTF-8"));
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMinForLen[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLen[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not valid UTF-8"));
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out.push_back(static_cast<char16_t>(0xD800 + (cp >> 10)));
-      out.push_back(static_cast<char16_t>(0xDC00 + (cp & 0x3FF)));
-    } else {
-      out.push_back(static_cast<char16_t>(cp));
-    }
-    i += len;
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdio>
 
+#include "base/utf8.h"
 #include "core/ip.h"
 #include "core/network_data.h"
 
@@ -15,45 +16,11 @@ std::unexpected<Error> Bad(std::string message) {
       MakeError(ErrorCode::kInvalidArgument, std::move(message), "network_data.json"));
 }
 
-// Decodes one UTF-8 character at s[i] (advancing i); U+FFFD for a malformed sequence.
-uint32_t NextCodePoint(std::string_view s, size_t& i) {
-  unsigned char c = static_cast<unsigned char>(s[i++]);
-  if (c < 0x80) return c;
-  int extra = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-  if (extra < 0 || i + static_cast<size_t>(extra) > s.size()) return 0xFFFD;
-  uint32_t cp = c & (0x3F >> extra);
-  for (int k = 0; k < extra; ++k) {
-    unsigned char cc = static_cast<unsigned char>(s[i]);
-    if ((cc & 0xC0) != 0x80) return 0xFFFD;
-    cp = (cp << 6) | (cc & 0x3F);
-    ++i;
-  }
-  return cp;
-}
-
 // What we write unescaped: what a YAML 1.1 reader (PyYAML) accepts as printable, minus TAB, LF
 // and CR, since a raw line break inside a double-quoted scalar folds into a space.
 bool YamlPrintable(uint32_t cp) {
   return (cp >= 0x20 && cp <= 0x7E) || cp == 0x85 || (cp >= 0xA0 && cp <= 0xD7FF) ||
          (cp >= 0xE000 && cp <= 0xFFFD) || (cp >= 0x10000 && cp <= 0x10FFFF);
-}
-
-void AppendUtf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 // Prefix length of a netmask ("255.255.255.0" -> 24); nullopt when not contiguous.
@@ -156,7 +123,7 @@ void EmitEthernet(std::string& y, const std::string& name, const Ethernet& e) {
 std::string YamlQuote(std::string_view s) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size();) {
-    uint32_t cp = NextCodePoint(s, i);
+    char32_t cp = NextCodePoint(s, i).value_or(kReplacementCharacter);
     if (cp == '"' || cp == '\\') {
       out.push_back('\\');
       out.push_back(static_cast<char>(cp));
@@ -164,7 +131,7 @@ std::string YamlQuote(std::string_view s) {
       AppendUtf8(out, cp);
     } else {
       char buf[12];
-      std::snprintf(buf, sizeof buf, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", cp);
+      std::snprintf(buf, sizeof buf, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", static_cast<unsigned>(cp));
       out += buf;
     }
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/utf8.h"
+
 namespace metastack::configdrive {
 namespace {
 
@@ -24,7 +26,9 @@ std::string Squeeze(std::string_view in, bool& lossy) {
       continue;
     }
     if (c >= 0x80) {  // one "_" per UTF-8 character, not per byte
-      while (i + 1 < in.size() && (static_cast<unsigned char>(in[i + 1]) & 0xC0) == 0x80) ++i;
+      size_t next = i;
+      NextCodePoint(in, next);
+      i = next - 1;
       out.push_back('_');
       lossy = true;
       continue;

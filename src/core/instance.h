@@ -124,7 +124,7 @@ struct Instance {
 };
 
 // Nova's limits, and ours where Nova has only quotas.
-struct Limits {
+struct DocumentLimits {
   static constexpr size_t kMaxUserDataBase64 = 65535;  // Nova: user_data column
   static constexpr size_t kMaxMetaItems = 128;
   static constexpr size_t kMaxMetaChars = 255;  // keys and values, in characters

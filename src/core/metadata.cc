@@ -24,7 +24,7 @@ Result<Document> RenderOpenStack(const Instance& instance, const Route& route,
       return Text(internal::OpenStackListing(instance, v));
     case OpenStackFile::kMetaData:
       return JsonDoc(internal::MetaDataJson(instance, v, settings, ctx,
-                                            internal::BuildContent(instance, ctx.target)));
+                                            internal::BuildContent(instance, ctx.delivery)));
     case OpenStackFile::kUserData:
       if (!instance.user_data) return NotFound();
       return Text(*instance.user_data);
@@ -68,7 +68,7 @@ Result<Document> Render(const Instance& instance, const Route& route, const Sett
     case RouteKind::kOpenStackVersions: return Text(OpenStackVersionListing(settings));
     case RouteKind::kOpenStack: return RenderOpenStack(instance, route, settings, ctx);
     case RouteKind::kContent: {
-      Content content = internal::BuildContent(instance, ctx.target);
+      Content content = internal::BuildContent(instance, ctx.delivery);
       auto it = content.files.find(route.tokens.at(0));
       if (it == content.files.end()) return NotFound();
       return Text(it->second);
@@ -86,7 +86,7 @@ Result<Document> Lookup(const Instance& instance, std::string_view path, const S
 
 std::vector<DriveFile> ConfigDriveFiles(const Instance& instance, const Settings& settings,
                                         const RandomBytes& random) {
-  RenderContext ctx{Target::kConfigDrive, std::nullopt, random};
+  RenderContext ctx{Delivery::kConfigDrive, std::nullopt, random};
   std::vector<DriveFile> files;
   // EC2: Nova skips every version but the newest (config_drive_skip_versions).
   const int ec2_newest = static_cast<int>(kEc2Versions.size()) - 1;
@@ -95,7 +95,7 @@ std::vector<DriveFile> ConfigDriveFiles(const Instance& instance, const Settings
     files.push_back({"ec2/" + version + "/meta-data.json",
                      DumpPython(Ec2MetaData(instance, ec2_newest, settings, ctx))});
   }
-  Content content = internal::BuildContent(instance, Target::kConfigDrive);
+  Content content = internal::BuildContent(instance, Delivery::kConfigDrive);
   const int os_count = static_cast<int>(kOpenStackVersions.size());
   for (int i = 0; i <= os_count; ++i) {
     bool latest = i == os_count;

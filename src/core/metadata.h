@@ -38,13 +38,14 @@ struct Settings {
 
 using RandomBytes = std::function<void(std::span<uint8_t>)>;
 
-enum class Target {
+// How the metadata reaches the guest.
+enum class Delivery {
   kService,      // the HTTP metadata service
   kConfigDrive,  // a config drive: adds injected files and admin_pass
 };
 
 struct RenderContext {
-  Target target = Target::kService;
+  Delivery delivery = Delivery::kService;
   // The caller's address, shown as EC2 local-ipv4 when the instance has no IPv4 fixed IP.
   std::optional<std::string> address;
   RandomBytes random;  // required whenever meta_data.json is rendered

@@ -55,13 +55,13 @@ const Json& StaticVendorData(const Instance& instance, const Settings& settings)
 
 }  // namespace
 
-Content BuildContent(const Instance& instance, Target target) {
+Content BuildContent(const Instance& instance, Delivery delivery) {
   Content c;
   if (auto interfaces = InjectedInterfaces(instance)) {
     c.network_config_key = ContentKey(c.files.size());
     c.files[*c.network_config_key] = std::move(*interfaces);
   }
-  if (target == Target::kConfigDrive) {
+  if (delivery == Delivery::kConfigDrive) {
     for (const auto& f : instance.files) {
       std::string key = ContentKey(c.files.size());
       c.injected.emplace_back(f.path, key);
@@ -86,7 +86,7 @@ std::string MetaDataJson(const Instance& instance, int v, const Settings& settin
       files.push_back(Json{{"path", path}, {"content_path", "/content/" + key}});
     md["files"] = std::move(files);
   }
-  if (ctx.target == Target::kConfigDrive && instance.admin_pass && !instance.admin_pass->empty())
+  if (ctx.delivery == Delivery::kConfigDrive && instance.admin_pass && !instance.admin_pass->empty())
     md["admin_pass"] = *instance.admin_pass;
   if (content.network_config_key)
     md["network_config"] =

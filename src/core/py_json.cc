@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/utf8.h"
+
 namespace metastack::core {
 namespace {
 
@@ -15,22 +17,6 @@ void AppendU16(std::string& out, unsigned unit) {
   out += kHex[(unit >> 8) & 0xf];
   out += kHex[(unit >> 4) & 0xf];
   out += kHex[unit & 0xf];
-}
-
-// Decodes one UTF-8 sequence starting at s[i]; advances i. Input comes from nlohmann's parser or
-// our own validated documents, so it is well formed; a stray byte is passed through as U+FFFD.
-char32_t NextCodePoint(std::string_view s, size_t& i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-  if (len == 0 || i + len > s.size()) {
-    ++i;
-    return 0xfffd;
-  }
-  char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
-  for (int k = 1; k < len; ++k) cp = (cp << 6) | (byte(i + k) & 0x3f);
-  i += len;
-  return cp;
 }
 
 // Python's float repr: the shortest digits that round-trip; scientific notation when the
@@ -118,7 +104,9 @@ void AppendPythonString(std::string& out, std::string_view s) {
   out += '"';
   size_t i = 0;
   while (i < s.size()) {
-    char32_t cp = NextCodePoint(s, i);
+    // Input comes from nlohmann's parser or our own validated documents, so it is well formed;
+    // a stray byte is passed through as U+FFFD.
+    char32_t cp = NextCodePoint(s, i).value_or(kReplacementCharacter);
     switch (cp) {
       case '"': out += "\\\""; continue;
       case '\\': out += "\\\\"; continue;

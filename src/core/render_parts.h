@@ -20,7 +20,7 @@ struct Content {
   std::optional<std::string> network_config_key;
   std::vector<std::pair<std::string, std::string>> injected;  // guest path, key
 };
-Content BuildContent(const Instance& instance, Target target);
+Content BuildContent(const Instance& instance, Delivery delivery);
 
 std::string MetaDataJson(const Instance& instance, int os_version, const Settings& settings,
                          const RenderContext& ctx, const Content& content);

@@ -95,7 +95,7 @@ size_t Request::HeaderCount(std::string_view name) const {
   return message.count(beast::string_view(name.data(), name.size()));
 }
 
-void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const Limits& limits) {
+void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const ServerLimits& limits) {
   parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
   parser.body_limit(limits.body_bytes);
 }
@@ -143,7 +143,7 @@ struct Server::Shared {
 
   // Counts a connection in, or says which limit refuses it. Called with mu held, for a listener
   // that is Accepting().
-  std::optional<Refusal> Admit(const Limits& l, ListenerId id, const std::string& address) {
+  std::optional<Refusal> Admit(const ServerLimits& l, ListenerId id, const std::string& address) {
     ListenerCounters& c = counters.at(id);
     if (open >= l.max_connections) return Refusal::kTotal;
     if (c.guest_facing) {
@@ -200,7 +200,7 @@ struct SessionContext {
   std::shared_ptr<void> shared_owner;
   Server::Shared* shared = nullptr;
   std::shared_ptr<ServerStats> stats;
-  Limits limits;
+  ServerLimits limits;
   Handler handler;
   IoPool* sessions = nullptr;  // where connections run; null: the acceptor's context
   ListenerId listener = 0;
@@ -387,7 +387,7 @@ void ReleaseListener(Server::Shared& shared, ListenerId id) {
 
 }  // namespace detail
 
-Server::Server(asio::io_context& ioc, Limits limits, IoPool* sessions, Metrics* metrics)
+Server::Server(asio::io_context& ioc, ServerLimits limits, IoPool* sessions, Metrics* metrics)
     : ioc_(ioc), limits_(limits), sessions_(sessions), shared_(std::make_shared<Shared>()) {
   if (!metrics) return;
   metrics->Describe("metastack_http_connections_refused_total", "counter",

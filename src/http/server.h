@@ -78,7 +78,7 @@ using Handler = std::function<asio::awaitable<Response>(Request&)>;
 // limited by max_connections alone, are not counted as listeners for the share, and are never
 // refused by 1-3. Counters are released as connections end: an address's entry is erased at
 // zero, a closed listener's once its last connection ends.
-struct Limits {
+struct ServerLimits {
   size_t header_bytes = 8 * 1024;  // request line + headers
   size_t body_bytes = 64 * 1024;
   // A whole request (headers and body) must arrive within this, once its first byte has.
@@ -95,7 +95,7 @@ struct Limits {
 
 // Sets the header and body limits every listener's request parser has (also what the request
 // parsing fuzz target uses, so that it parses exactly as the server does).
-void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const Limits& limits);
+void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const ServerLimits& limits);
 
 // Which limit refused a connection (the `limit` label of metastack_http_connections_refused_total).
 enum class Refusal { kTotal, kShare, kListener, kAddress };
@@ -124,7 +124,7 @@ struct ConnectionCounts {
 using ListenerId = uint64_t;
 
 // Whom a TCP listener's peers are. Guests each have their own address, so a guest-facing
-// listener limits each, and the listener as a whole (see Limits); a listener for the metadata
+// listener limits each, and the listener as a whole (see ServerLimits); a listener for the metadata
 // agent sees every guest of a host (hundreds of requests at once) arrive from that host's one
 // address, so only the total limit applies there.
 enum class PeerLimit { kPerAddress, kTotalOnly };
@@ -134,7 +134,7 @@ class Server {
   // `sessions`, if given, must outlive the server's connections (stop it after Stop()).
   // `metrics`, if given, must outlive the server: refusals are counted there as they happen, in
   // metastack_http_connections_refused_total{limit="total|share|listener|address"}.
-  Server(asio::io_context& ioc, Limits limits, IoPool* sessions = nullptr,
+  Server(asio::io_context& ioc, ServerLimits limits, IoPool* sessions = nullptr,
          Metrics* metrics = nullptr);
   ~Server();
   Server(const Server&) = delete;
@@ -157,7 +157,7 @@ class Server {
 
   const ServerStats& stats() const { return *stats_; }
   ConnectionCounts counts() const;
-  const Limits& limits() const { return limits_; }
+  const ServerLimits& limits() const { return limits_; }
 
   // Implementation detail shared by listeners and sessions (defined in server.cc).
   struct Shared;
@@ -168,7 +168,7 @@ class Server {
                    PeerLimit peer_limit = PeerLimit::kPerAddress);
 
   asio::io_context& ioc_;
-  Limits limits_;
+  ServerLimits limits_;
   IoPool* sessions_;
   std::shared_ptr<ServerStats> stats_ = std::make_shared<ServerStats>();
   std::shared_ptr<Shared> shared_;

@@ -1,4 +1,4 @@
-// The connection limits of Server (see Limits in server.h): per (listener, source address), per
+// The connection limits of Server (see ServerLimits in server.h): per (listener, source address), per
 // listener, the fair share of the total, and their counters' release.
 #include <gtest/gtest.h>
 
@@ -27,7 +27,7 @@ asio::awaitable<Response> Ok(Request& req) {
 // connections on the io_context's strands or on an IoPool.
 class ListenerLimitTest : public ::testing::TestWithParam<bool> {
  protected:
-  void Start(Limits limits) {
+  void Start(ServerLimits limits) {
     if (GetParam()) pool_ = std::make_unique<IoPool>(2);
     server_ = std::make_unique<Server>(ioc_, limits, pool_.get(), &metrics_);
     for (auto* l : {&a_, &b_}) {
@@ -97,7 +97,7 @@ class ListenerLimitTest : public ::testing::TestWithParam<bool> {
 };
 
 TEST_P(ListenerLimitTest, AnAddressFullOnOneListenerIsServedOnAnother) {
-  Limits l;
+  ServerLimits l;
   l.max_connections_per_address = 3;
   Start(l);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Hold(a_)) << i;
@@ -111,7 +111,7 @@ TEST_P(ListenerLimitTest, AnAddressFullOnOneListenerIsServedOnAnother) {
 }
 
 TEST_P(ListenerLimitTest, OneListenerCannotTakeMoreThanItsCap) {
-  Limits l;
+  ServerLimits l;
   l.max_connections_per_listener = 2;
   Start(l);
   ASSERT_TRUE(Hold(a_));
@@ -123,7 +123,7 @@ TEST_P(ListenerLimitTest, OneListenerCannotTakeMoreThanItsCap) {
 }
 
 TEST_P(ListenerLimitTest, TheReserveIsLeftToListenersBelowTheirShare) {
-  Limits l;
+  ServerLimits l;
   l.max_connections = 6;
   l.reserved_connections = 2;  // two listeners: a share of 3 each
   Start(l);
@@ -141,7 +141,7 @@ TEST_P(ListenerLimitTest, TheReserveIsLeftToListenersBelowTheirShare) {
 }
 
 TEST_P(ListenerLimitTest, ClosingAListenerReleasesItsShareAndItsCounters) {
-  Limits l;
+  ServerLimits l;
   l.max_connections = 4;
   l.reserved_connections = 2;  // shares of 2 while both listeners are open
   Start(l);
@@ -170,7 +170,7 @@ INSTANTIATE_TEST_SUITE_P(Connections, ListenerLimitTest, ::testing::Bool(),
 
 TEST(ServerLimitTest, UnixListenersAreLimitedByTheTotalAlone) {
   asio::io_context ioc;
-  Limits l;
+  ServerLimits l;
   l.max_connections = 3;
   l.max_connections_per_listener = 1;
   Server server(ioc, l);

@@ -29,7 +29,7 @@ asio::awaitable<Response> Echo(Request& req) {
 // of single-threaded contexts.
 class ServerTest : public ::testing::TestWithParam<bool> {
  protected:
-  void Start(Limits limits = {}) {
+  void Start(ServerLimits limits = {}) {
     if (GetParam()) pool_ = std::make_unique<IoPool>(2);
     server_ = std::make_unique<Server>(ioc_, limits, pool_.get());
     auto ep = server_->ListenTcp("127.0.0.1", 0, Echo);
@@ -109,7 +109,7 @@ TEST_P(ServerTest, PostBodyAndExpectContinue) {
 }
 
 TEST_P(ServerTest, OversizedHeadersAre431) {
-  Limits l;
+  ServerLimits l;
   l.header_bytes = 1024;
   Start(l);
   RawClient c = RawClient::Tcp(port_);
@@ -120,7 +120,7 @@ TEST_P(ServerTest, OversizedHeadersAre431) {
 }
 
 TEST_P(ServerTest, OversizedBodyIs413) {
-  Limits l;
+  ServerLimits l;
   l.body_bytes = 100;
   Start(l);
   RawClient c = RawClient::Tcp(port_);
@@ -166,7 +166,7 @@ TEST_P(ServerTest, OnlyExactlyChunkedTransferEncodingIsAccepted) {
 }
 
 TEST_P(ServerTest, SlowClientIsCutOffAndOthersAreServed) {
-  Limits l;
+  ServerLimits l;
   l.request_timeout = 300ms;
   Start(l);
   RawClient slow = RawClient::Tcp(port_);
@@ -189,7 +189,7 @@ TEST_P(ServerTest, SlowClientIsCutOffAndOthersAreServed) {
 }
 
 TEST_P(ServerTest, IdleConnectionIsClosed) {
-  Limits l;
+  ServerLimits l;
   l.idle_timeout = 200ms;
   Start(l);
   RawClient c = RawClient::Tcp(port_);
@@ -207,7 +207,7 @@ TEST_P(ServerTest, HalfClosedClientGetsItsAnswer) {
 }
 
 TEST_P(ServerTest, PerAddressLimitRefusesTheExtraConnection) {
-  Limits l;
+  ServerLimits l;
   l.max_connections_per_address = 2;
   Start(l);
   RawClient a = RawClient::Tcp(port_), b = RawClient::Tcp(port_);
@@ -233,7 +233,7 @@ TEST_P(ServerTest, PerAddressLimitRefusesTheExtraConnection) {
 
 TEST(ServerPeerLimitTest, TotalOnlyListenerAdmitsManyConnectionsFromOneAddress) {
   asio::io_context ioc;
-  Limits l;
+  ServerLimits l;
   l.max_connections_per_address = 2;
   l.max_connections = 5;
   Server server(ioc, l);

@@ -38,7 +38,7 @@ class UpstreamTest : public ::testing::Test {
     std::filesystem::remove(path_);
   }
   void StartServer() {
-    server_ = std::make_unique<Server>(ioc_, Limits{});
+    server_ = std::make_unique<Server>(ioc_, ServerLimits{});
     ASSERT_TRUE(server_->ListenUnix(path_, 0600, SlowOk));
   }
   void Post(std::function<void()> fn) {

@@ -30,8 +30,26 @@ std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-Target SplitTarget(std::string_view target) {
-  Target t;
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+PathAndQuery SplitTarget(std::string_view target) {
+  PathAndQuery t;
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
   // An absolute-form target ("http://host/path") carries the path after the authority.

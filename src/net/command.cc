@@ -101,6 +101,131 @@ std::string TrimNewlines(std::string s) {
   return s;
 }
 
+std::unexpected<Error> SystemError(const std::string& line, const char* what) {
+  return std::unexpected(
+      MakeError(ErrorCode::kUnavailable, line + ": " + what + ": " + ::strerror(errno)));
+}
+
+// The child's standard streams and its exec report: each pipe's two ends. The child's ends are
+// closed in the parent once it has forked.
+struct Pipes {
+  Fd in_child, in_parent, out_parent, out_child, err_parent, err_child, report_parent,
+      report_child;
+};
+
+Status OpenPipes(Pipes& p, const std::string& line) {
+  // Standard input is a socket so that writing to a child that stopped reading returns EPIPE
+  // (MSG_NOSIGNAL) instead of raising SIGPIPE in this process.
+  int in[2], out[2], err[2], report[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0)
+    return SystemError(line, "socketpair");
+  p.in_child.Reset(in[0]), p.in_parent.Reset(in[1]);
+  if (::pipe2(out, O_CLOEXEC) != 0) return SystemError(line, "pipe");
+  p.out_parent.Reset(out[0]), p.out_child.Reset(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return SystemError(line, "pipe");
+  p.err_parent.Reset(err[0]), p.err_child.Reset(err[1]);
+  if (::pipe2(report, O_CLOEXEC) != 0) return SystemError(line, "pipe");
+  p.report_parent.Reset(report[0]), p.report_child.Reset(report[1]);
+  return Ok();
+}
+
+// Forks the child and waits until it has exec'd (the report pipe closes) or failed to.
+Result<pid_t> Spawn(const Command& command, const std::string& path, const std::string& line,
+                    int ns_fd, Pipes& p) {
+  std::vector<char*> argv;
+  for (const auto& a : command.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return SystemError(line, "fork");
+  if (pid == 0)
+    ExecChild(ns_fd, p.in_child.get(), p.out_child.get(), p.err_child.get(),
+              p.report_child.get(), path.c_str(), argv.data());
+  p.in_child.Reset();
+  p.out_child.Reset();
+  p.err_child.Reset();
+  p.report_child.Reset();
+
+  ChildFailure failure{0, 0};
+  ssize_t got;
+  do got = ::read(p.report_parent.get(), &failure, sizeof failure);
+  while (got < 0 && errno == EINTR);
+  if (got != static_cast<ssize_t>(sizeof failure)) return pid;
+  int status;
+  ::waitpid(pid, &status, 0);
+  errno = failure.err;
+  if (failure.stage == 1)
+    return std::unexpected(
+        MakeError(ErrorCode::kUnavailable,
+                  "netns " + command.netns + ": cannot enter: " + ::strerror(failure.err)));
+  return SystemError(line, "cannot execute");
+}
+
+void KillAndReap(pid_t pid, int& status) {
+  ::kill(-pid, SIGKILL);  // its process group: whatever it started too
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+}
+
+// Sends what the child's standard input can take now; closes it once all is sent (EOF for the
+// child) or the child stopped reading.
+void Feed(Fd& in, std::string_view data, size_t& written) {
+  ssize_t w = ::send(in.get(), data.data() + written, data.size() - written, MSG_NOSIGNAL);
+  if (w > 0) written += static_cast<size_t>(w);
+  if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == data.size()) in.Reset();
+}
+
+// Feeds standard input and collects the output until the child exits or the deadline passes.
+Result<CommandOutput> Supervise(const Command& command, const std::string& line, pid_t pid,
+                                Pipes& p) {
+  // pidfd: the child's exit wakes poll(); then the pipes are drained and left behind, so a
+  // daemon that keeps them open (dnsmasq's grandchild) cannot hold us until the timeout.
+  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  for (const Fd* fd : {&p.out_parent, &p.err_parent, &p.in_parent})
+    ::fcntl(fd->get(), F_SETFL, O_NONBLOCK);
+  size_t written = 0;
+  if (command.stdin_data.empty()) p.in_parent.Reset();
+
+  CommandOutput result;
+  const auto deadline = std::chrono::steady_clock::now() + command.timeout;
+  bool out_open = true, err_open = true;
+  int status = 0;
+  for (;;) {
+    pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid) break;
+    if (reaped < 0 && errno == ECHILD)  // SIGCHLD set to SIG_IGN: the kernel reaped it
+      return std::unexpected(MakeError(ErrorCode::kInternal,
+                                       line + ": exit status lost (this process ignores SIGCHLD)"));
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      KillAndReap(pid, status);
+      return std::unexpected(
+          MakeError(ErrorCode::kTimeout,
+                    line + ": timed out after " + std::to_string(command.timeout.count()) + " ms"));
+    }
+    pollfd fds[4];
+    nfds_t n = 0;
+    if (out_open) fds[n++] = {p.out_parent.get(), POLLIN, 0};
+    if (err_open) fds[n++] = {p.err_parent.get(), POLLIN, 0};
+    if (p.in_parent.get() >= 0) fds[n++] = {p.in_parent.get(), POLLOUT, 0};
+    if (pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
+    // Without a pidfd (old kernels) the child's exit is noticed by polling waitpid.
+    int wait_ms = static_cast<int>(std::min<int64_t>(left.count(), pidfd.get() >= 0 ? 60'000 : 10));
+    if (::poll(fds, n, wait_ms) < 0 && errno != EINTR) {
+      auto error = SystemError(line, "poll");
+      KillAndReap(pid, status);
+      return error;
+    }
+    if (out_open) out_open = Drain(p.out_parent.get(), result.out);
+    if (err_open) err_open = Drain(p.err_parent.get(), result.err);
+    if (p.in_parent.get() >= 0) Feed(p.in_parent, command.stdin_data, written);
+  }
+  if (out_open) Drain(p.out_parent.get(), result.out);
+  if (err_open) Drain(p.err_parent.get(), result.err);
+  result.exit_code = ExitCode(status);
+  return result;
+}
+
 }  // namespace
 
 std::string FormatCommandLine(const std::vector<std::string>& argv) {
@@ -151,114 +276,15 @@ Result<CommandOutput> RunCommand(const Command& command) {
     return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "empty command line"));
   METASTACK_ASSIGN_OR_RETURN(std::string path, FindExecutable(command.argv[0]));
   const std::string line = FormatCommandLine(command.argv);
-
   Fd ns_fd;
   if (!command.netns.empty()) {
     METASTACK_ASSIGN_OR_RETURN(int fd, OpenNamespace(command.netns));
     ns_fd.Reset(fd);
   }
-  auto fail = [&](const char* what) {
-    return std::unexpected(
-        MakeError(ErrorCode::kUnavailable, line + ": " + what + ": " + ::strerror(errno)));
-  };
-  // Standard input is a socket so that writing to a child that stopped reading returns EPIPE
-  // (MSG_NOSIGNAL) instead of raising SIGPIPE in this process.
-  int in[2], out[2], err[2], report[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) return fail("socketpair");
-  Fd in_child(in[0]), in_parent(in[1]);
-  if (::pipe2(out, O_CLOEXEC) != 0) return fail("pipe");
-  Fd out_parent(out[0]), out_child(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0) return fail("pipe");
-  Fd err_parent(err[0]), err_child(err[1]);
-  if (::pipe2(report, O_CLOEXEC) != 0) return fail("pipe");
-  Fd report_parent(report[0]), report_child(report[1]);
-
-  std::vector<char*> argv;
-  for (const auto& a : command.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  pid_t pid = ::fork();
-  if (pid < 0) return fail("fork");
-  if (pid == 0)
-    ExecChild(ns_fd.get(), in_child.get(), out_child.get(), err_child.get(), report_child.get(),
-              path.c_str(), argv.data());
-  in_child.Reset();
-  out_child.Reset();
-  err_child.Reset();
-  report_child.Reset();
-
-  ChildFailure failure{0, 0};
-  ssize_t got;
-  do got = ::read(report_parent.get(), &failure, sizeof failure);
-  while (got < 0 && errno == EINTR);
-  if (got == static_cast<ssize_t>(sizeof failure)) {
-    int status;
-    ::waitpid(pid, &status, 0);
-    errno = failure.err;
-    if (failure.stage == 1)
-      return std::unexpected(
-          MakeError(ErrorCode::kUnavailable,
-                    "netns " + command.netns + ": cannot enter: " + ::strerror(failure.err)));
-    return fail("cannot execute");
-  }
-
-  // pidfd: the child's exit wakes poll(); then the pipes are drained and left behind, so a
-  // daemon that keeps them open (dnsmasq's grandchild) cannot hold us until the timeout.
-  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  ::fcntl(out_parent.get(), F_SETFL, O_NONBLOCK);
-  ::fcntl(err_parent.get(), F_SETFL, O_NONBLOCK);
-  ::fcntl(in_parent.get(), F_SETFL, O_NONBLOCK);
-  size_t written = 0;
-  if (command.stdin_data.empty()) in_parent.Reset();
-
-  CommandOutput result;
-  const auto deadline = std::chrono::steady_clock::now() + command.timeout;
-  bool out_open = true, err_open = true;
-  int status = 0;
-  for (;;) {
-    pid_t reaped = ::waitpid(pid, &status, WNOHANG);
-    if (reaped == pid) break;
-    if (reaped < 0 && errno == ECHILD)  // SIGCHLD set to SIG_IGN: the kernel reaped it
-      return std::unexpected(MakeError(ErrorCode::kInternal,
-                                       line + ": exit status lost (this process ignores SIGCHLD)"));
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return std::unexpected(
-          MakeError(ErrorCode::kTimeout,
-                    line + ": timed out after " + std::to_string(command.timeout.count()) + " ms"));
-    }
-    pollfd fds[4];
-    nfds_t n = 0;
-    if (out_open) fds[n++] = {out_parent.get(), POLLIN, 0};
-    if (err_open) fds[n++] = {err_parent.get(), POLLIN, 0};
-    if (in_parent.get() >= 0) fds[n++] = {in_parent.get(), POLLOUT, 0};
-    if (pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
-    // Without a pidfd (old kernels) the child's exit is noticed by polling waitpid.
-    int wait_ms = static_cast<int>(std::min<int64_t>(left.count(), pidfd.get() >= 0 ? 60'000 : 10));
-    if (::poll(fds, n, wait_ms) < 0 && errno != EINTR) {
-      auto error = fail("poll");
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return error;
-    }
-    if (out_open) out_open = Drain(out_parent.get(), result.out);
-    if (err_open) err_open = Drain(err_parent.get(), result.err);
-    if (in_parent.get() >= 0) {
-      ssize_t w = ::send(in_parent.get(), command.stdin_data.data() + written,
-                         command.stdin_data.size() - written, MSG_NOSIGNAL);
-      if (w > 0) written += static_cast<size_t>(w);
-      if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == command.stdin_data.size())
-        in_parent.Reset();  // all sent (EOF for the child), or the child stopped reading
-    }
-  }
-  if (out_open) Drain(out_parent.get(), result.out);
-  if (err_open) Drain(err_parent.get(), result.err);
-  result.exit_code = ExitCode(status);
-  return result;
+  Pipes pipes;
+  METASTACK_RETURN_IF_ERROR(OpenPipes(pipes, line));
+  METASTACK_ASSIGN_OR_RETURN(pid_t pid, Spawn(command, path, line, ns_fd.get(), pipes));
+  return Supervise(command, line, pid, pipes);
 }
 
 Result<std::string> RunChecked(const Command& command) {

@@ -48,7 +48,7 @@ class ProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     socket_ = ::testing::TempDir() + "/proxy-agent-" + std::to_string(::getpid()) + ".sock";
-    server_ = std::make_unique<http::Server>(ioc_, http::Limits{});
+    server_ = std::make_unique<http::Server>(ioc_, http::ServerLimits{});
     StartAgent();
     http::UpstreamOptions o;
     o.response_timeout = 500ms;

@@ -89,11 +89,19 @@ Status CheckNetworkFields(const Network& network) {
 
 Status CheckRouterFields(const Router& router) { return CheckId("id", router.id); }
 
-Status CheckPassword(std::string_view password) {
-  if (password.size() > core::Limits::kMaxPasswordBytes)
+Status SetGuestPassword(core::Instance& instance, std::string_view password) {
+  if (password.size() > core::DocumentLimits::kMaxPasswordBytes)
     return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "longer than 1020 bytes",
                                      "password"));
+  METASTACK_RETURN_IF_ERROR(PasswordWritable(instance));
+  instance.password = std::string(password);
   return Ok();
+}
+
+std::pair<std::string, std::string> SplitPortKey(std::string_view key) {
+  size_t space = key.find(' ');
+  if (space == std::string_view::npos) return {std::string(key), ""};
+  return {std::string(key.substr(0, space)), std::string(key.substr(space + 1))};
 }
 
 std::string_view KindName(Change::Kind kind) {
@@ -149,3 +157,17 @@ void ChangeHub::Publish(const Change& change) {
 }
 
 }  // namespace metastack::store::internal
+
+namespace metastack::store {
+
+std::string PortKey(const PortBinding& binding) {
+  return binding.network_id + " " + binding.ip_address;
+}
+
+Status PasswordWritable(const core::Instance& instance) {
+  if (instance.password && !instance.password->empty())
+    return internal::Conflict("instance " + instance.uuid + " already has a password");
+  return Ok();
+}
+
+}  // namespace metastack::store

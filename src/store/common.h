@@ -34,7 +34,13 @@ size_t PageLimit(const ListOptions& options);
 
 Status CheckNetworkFields(const Network& network);
 Status CheckRouterFields(const Router& router);
-Status CheckPassword(std::string_view password);
+// A guest's password post applied to `instance`: kInvalidArgument over 1020 bytes, kConflict
+// when one is already set (PasswordWritable), else sets it.
+Status SetGuestPassword(core::Instance& instance, std::string_view password);
+
+// ListOptions::after for ports ("NETWORK IP") as its (network, ip) pair. A key without a space
+// is a network id with an empty IP: as bytewise, every binding of that network follows it.
+std::pair<std::string, std::string> SplitPortKey(std::string_view key);
 
 // A change's kind as the feeds spell it ("instance", "network", "router"), and back (nullopt
 // for anything else).

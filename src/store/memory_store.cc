@@ -78,12 +78,8 @@ class MemoryStore final : public Store {
   }
 
   Result<InstanceRecord> SetPassword(std::string_view uuid, std::string_view password) override {
-    METASTACK_RETURN_IF_ERROR(internal::CheckPassword(password));
-    return EditInstance(uuid, [&](core::Instance& inst) -> Status {
-      if (inst.password && !inst.password->empty())
-        return Conflict("instance " + inst.uuid + " already has a password");
-      inst.password = std::string(password);
-      return Ok();
+    return EditInstance(uuid, [&](core::Instance& inst) {
+      return internal::SetGuestPassword(inst, password);
     });
   }
 
@@ -231,16 +227,31 @@ class MemoryStore final : public Store {
     return found[0];
   }
 
-  Result<std::vector<PortBinding>> ListPorts(std::string_view network_id) override {
-    std::lock_guard lock(mu_);
-    std::vector<PortBinding> out;
-    for (const auto& [_, rec] : instances_)
-      for (auto& b : internal::Bindings(rec.instance))
-        if (network_id.empty() || b.network_id == network_id) out.push_back(std::move(b));
-    std::sort(out.begin(), out.end(), [](const PortBinding& a, const PortBinding& b) {
+  Result<Page<PortBinding>> ListPorts(std::string_view network_id,
+                                      const ListOptions& options) override {
+    auto [after_network, after_ip] = internal::SplitPortKey(options.after);
+    auto after = std::tie(after_network, after_ip);
+    std::vector<PortBinding> matches;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [_, rec] : instances_)
+        for (auto& b : internal::Bindings(rec.instance))
+          if ((network_id.empty() || b.network_id == network_id) &&
+              (options.project_id.empty() || b.project_id == options.project_id) &&
+              std::tie(b.network_id, b.ip_address) > after)
+            matches.push_back(std::move(b));
+    }
+    std::sort(matches.begin(), matches.end(), [](const PortBinding& a, const PortBinding& b) {
       return std::tie(a.network_id, a.ip_address) < std::tie(b.network_id, b.ip_address);
     });
-    return out;
+    Page<PortBinding> page;
+    size_t limit = internal::PageLimit(options);
+    if (matches.size() > limit) {
+      matches.resize(limit);
+      page.next = PortKey(matches.back());
+    }
+    page.items = std::move(matches);
+    return page;
   }
 
   Result<int64_t> CurrentRevision() override {

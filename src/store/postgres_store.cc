@@ -221,12 +221,8 @@ class PostgresStore final : public Store {
   }
 
   Result<InstanceRecord> SetPassword(std::string_view uuid, std::string_view password) override {
-    METASTACK_RETURN_IF_ERROR(internal::CheckPassword(password));
-    return EditInstance(uuid, [&](core::Instance& inst) -> Status {
-      if (inst.password && !inst.password->empty())
-        return Conflict("instance " + inst.uuid + " already has a password");
-      inst.password = std::string(password);
-      return Ok();
+    return EditInstance(uuid, [&](core::Instance& inst) {
+      return internal::SetGuestPassword(inst, password);
     });
   }
 
@@ -421,16 +417,23 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<std::vector<PortBinding>> ListPorts(std::string_view network_id) override {
-    return pg::Query(pool_, [&](Session& s) -> Result<std::vector<PortBinding>> {
+  Result<Page<PortBinding>> ListPorts(std::string_view network_id,
+                                      const ListOptions& options) override {
+    size_t limit = internal::PageLimit(options);
+    auto [after_network, after_ip] = internal::SplitPortKey(options.after);
+    return pg::Query(pool_, [&](Session& s) -> Result<Page<PortBinding>> {
+      // A keyset page: a range scan of UNIQUE (network_id, ip_address) from the marker on.
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT port_id, mac, network_id, ip_address, instance_uuid, "
-                            "project_id FROM port_index WHERE $1 = '' OR network_id = $1 "
-                            "ORDER BY network_id, ip_address",
-                            {network_id}));
-      std::vector<PortBinding> out;
-      for (int i = 0; i < rows.size(); ++i) out.push_back(BindingAt(rows, i));
-      return out;
+          Rows rows,
+          s.Exec("SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id "
+                 "FROM port_index WHERE (network_id, ip_address) > ($1, $2) "
+                 "AND ($3 = '' OR network_id = $3) AND ($4 = '' OR project_id = $4) "
+                 "ORDER BY network_id, ip_address LIMIT $5::bigint",
+                 {after_network, after_ip, network_id, options.project_id,
+                  std::to_string(limit + 1)}));
+      std::vector<PortBinding> items;
+      for (int i = 0; i < rows.size(); ++i) items.push_back(BindingAt(rows, i));
+      return MakePage<PortBinding>(std::move(items), limit, PortKey);
     });
   }
 

@@ -321,10 +321,12 @@ std::string Outcome(const R& result) {
 }
 
 std::string PortsOutcome(Store& store) {
-  auto ports = store.ListPorts("");
+  ListOptions all;
+  all.limit = 1000;
+  auto ports = store.ListPorts("", all);
   std::string out = Outcome(ports);
   if (ports)
-    for (const auto& b : *ports)
+    for (const auto& b : ports->items)
       out += " " + b.network_id + "/" + b.ip_address + "/" + b.port_id + "/" + b.instance_id;
   return out;
 }

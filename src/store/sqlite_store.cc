@@ -143,12 +143,8 @@ class SqliteStore final : public Store {
   }
 
   Result<InstanceRecord> SetPassword(std::string_view uuid, std::string_view password) override {
-    METASTACK_RETURN_IF_ERROR(internal::CheckPassword(password));
-    return EditInstance(uuid, [&](core::Instance& inst) -> Status {
-      if (inst.password && !inst.password->empty())
-        return Conflict("instance " + inst.uuid + " already has a password");
-      inst.password = std::string(password);
-      return Ok();
+    return EditInstance(uuid, [&](core::Instance& inst) {
+      return internal::SetGuestPassword(inst, password);
     });
   }
 
@@ -356,20 +352,31 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<std::vector<PortBinding>> ListPorts(std::string_view network_id) override {
-    return Read([&](Connection& db) -> Result<std::vector<PortBinding>> {
-      constexpr char kAll[] =
-          "SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id FROM ports";
-      std::string sql = kAll;
-      if (!network_id.empty()) sql += " WHERE network_id = ?1";
-      sql += " ORDER BY network_id, ip_address";
+  Result<Page<PortBinding>> ListPorts(std::string_view network_id,
+                                      const ListOptions& options) override {
+    size_t limit = internal::PageLimit(options);
+    auto [after_network, after_ip] = internal::SplitPortKey(options.after);
+    return Read([&](Connection& db) -> Result<Page<PortBinding>> {
+      // A keyset page: one range scan of the primary key from the marker on.
+      std::string sql =
+          "SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id FROM ports "
+          "WHERE (network_id, ip_address) > (?1, ?2)";
+      if (!network_id.empty()) sql += " AND network_id = ?3";
+      if (!options.project_id.empty()) sql += " AND project_id = ?4";
+      sql += " ORDER BY network_id, ip_address LIMIT ?5";
       METASTACK_ASSIGN_OR_RETURN(Statement stmt, db.Prepare(sql));
-      if (!network_id.empty()) stmt.Bind(1, network_id);
-      std::vector<PortBinding> out;
+      stmt.Bind(1, after_network).Bind(2, after_ip).Bind(5, static_cast<int64_t>(limit + 1));
+      if (!network_id.empty()) stmt.Bind(3, network_id);
+      if (!options.project_id.empty()) stmt.Bind(4, options.project_id);
+      Page<PortBinding> page;
       while (true) {
         METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
-        if (!row) return out;
-        out.push_back(BindingFromRow(stmt));
+        if (!row) return page;
+        if (page.items.size() == limit) {  // one more exists: this page is not the last
+          page.next = PortKey(page.items.back());
+          return page;
+        }
+        page.items.push_back(BindingFromRow(stmt));
       }
     });
   }

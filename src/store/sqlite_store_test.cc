@@ -109,11 +109,17 @@ void ExpectConsistent(Store& store, const std::string& path) {
   }
   std::sort(implied.begin(), implied.end(),
             [](const auto& a, const auto& b) { return Key(a) < Key(b); });
-  auto indexed = store.ListPorts("");
-  ASSERT_TRUE(indexed) << indexed.error().ToString();
-  ASSERT_EQ(indexed->size(), implied.size());
+  std::vector<PortBinding> indexed;
+  for (options.after.clear();;) {
+    auto page = store.ListPorts("", options);
+    ASSERT_TRUE(page) << page.error().ToString();
+    indexed.insert(indexed.end(), page->items.begin(), page->items.end());
+    if (page->next.empty()) break;
+    options.after = page->next;
+  }
+  ASSERT_EQ(indexed.size(), implied.size());
   for (size_t i = 0; i < implied.size(); ++i)
-    EXPECT_TRUE(Key((*indexed)[i]) == Key(implied[i])) << "binding " << i;
+    EXPECT_TRUE(Key(indexed[i]) == Key(implied[i])) << "binding " << i;
   auto db = RawConnection(path);
   ASSERT_TRUE(db);
   EXPECT_EQ(db->QueryText("PRAGMA integrity_check").value_or("error"), "ok");
@@ -291,7 +297,7 @@ TEST_F(SqliteStoreTest, BulkCreateIsAllOrNothing) {
   EXPECT_EQ(rejected.error().message,
             "IP 10.0.0.1 on network net-a belongs to instance " + Uuid(1));
   EXPECT_EQ(*store->CurrentRevision(), 1);
-  EXPECT_TRUE(store->ListPorts("")->empty());
+  EXPECT_TRUE(store->ListPorts("", {})->items.empty());
   batch.pop_back();
   ASSERT_TRUE(BulkCreateInstancesForTesting(*store, batch));
   EXPECT_EQ(store->GetInstance(Uuid(2))->revision, 3);
@@ -391,9 +397,9 @@ TEST_F(SqliteStoreTest, RandomWalkMatchesTheMemoryStore) {
           return Outcome(s.FindPortOnRouter(router, ip), [](auto& b) { return Show(b); });
         },
         [&](Store& s) {
-          return Outcome(s.ListPorts(rng() % 2 ? net : ""), [](const auto& ports) {
+          return Outcome(s.ListPorts(rng() % 2 ? net : "", {}), [](const auto& ports) {
             std::string out;
-            for (const auto& b : ports) out += Show(b) + " ";
+            for (const auto& b : ports.items) out += Show(b) + " ";
             return out;
           });
         },

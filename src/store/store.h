@@ -142,14 +142,27 @@ class Store {
   // Among the networks attached to the router. kNotFound for an unknown router or no match;
   // kConflict when more than one port matches (the agent answers 404 then, as Neutron).
   virtual Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) = 0;
-  // Every fixed IP of every port, optionally of one network, ordered by (network, ip).
-  virtual Result<std::vector<PortBinding>> ListPorts(std::string_view network_id) = 0;
+  // Every fixed IP of every port, optionally of one network (non-empty `network_id`) and of one
+  // project (options.project_id), ordered by (network, ip), one page at a time. A port's key
+  // is "NETWORK IP" (PortKey): Page::next is the last key of a page, and options.after returns
+  // the bindings whose (network, ip) is greater than the key's. Ids hold no spaces, so
+  // the keys sort bytewise as the pairs do.
+  virtual Result<Page<PortBinding>> ListPorts(std::string_view network_id,
+                                              const ListOptions& options) = 0;
 
   // --- change feed --------------------------------------------------------------------------
   // The newest committed revision.
   virtual Result<int64_t> CurrentRevision() = 0;
   virtual std::unique_ptr<Subscription> Subscribe(std::function<void(const Change&)> callback) = 0;
 };
+
+// A port binding's paging key: "NETWORK IP".
+std::string PortKey(const PortBinding& binding);
+
+// The write-once rule of guest passwords: kConflict when `instance` already has one (an empty
+// password counts as none). Stores apply it inside the write; a service may ask first to
+// spare the store a write that must fail.
+Status PasswordWritable(const core::Instance& instance);
 
 // Opens a store from its URL: "memory:", "sqlite:PATH" (created if missing, schema migrated)
 // or "postgresql://..." (libpq connection URI; schema migrated). A database whose schema is

@@ -189,6 +189,23 @@ TEST_P(StoreContractTest, PasswordIsWriteOnce) {
   EXPECT_FALSE(store_->GetInstance(kU1)->instance.password);
   EXPECT_TRUE(store_->SetPassword(kU1, std::string(1020, 'y')));
   EXPECT_EQ(store_->SetPassword(kU2, "x").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->SetPassword(kU1, "z").error().ToString(),
+            "instance " + std::string(kU1) + " already has a password");
+  EXPECT_EQ(store_->SetPassword(kU1, std::string(1021, 'x')).error().ToString(),
+            "password: longer than 1020 bytes");  // the size is checked first
+}
+
+// An empty password is none: the guest may still post one.
+TEST_P(StoreContractTest, EmptyPasswordIsNone) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(store_->SetPassword(kU1, ""));
+  EXPECT_TRUE(PasswordWritable(store_->GetInstance(kU1)->instance));
+  auto set = store_->SetPassword(kU1, "enc-1");
+  ASSERT_TRUE(set);
+  auto refused = PasswordWritable(set->instance);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
 }
 
 TEST_P(StoreContractTest, ConcurrentPasswordPostsOneWins) {
@@ -255,10 +272,54 @@ TEST_P(StoreContractTest, ListPagination) {
   ListOptions odd;
   odd.project_id = "odd";
   EXPECT_EQ(store_->ListInstances(odd)->items.size(), 4u);
-  auto ports = store_->ListPorts("net-a");
-  ASSERT_TRUE(ports);
-  EXPECT_EQ(ports->size(), 7u);
   EXPECT_EQ(store_->ListNetworks({})->items.size(), 1u);
+}
+
+// Ports page by (network, IP) with "NETWORK IP" keys, filtered by network and project.
+TEST_P(StoreContractTest, PortPagination) {
+  for (const char* net : {"net-a", "net-b"})
+    ASSERT_TRUE(store_->CreateNetwork({net, net, "proj-a", std::nullopt, 0}));
+  for (int i = 1; i <= 5; ++i)
+    ASSERT_TRUE(store_->CreateInstance(MakeInstance(
+        Uuid(i), i <= 3 ? "net-b" : "net-a", "10.0.0." + std::to_string(i), i % 2 ? "odd" : "even")));
+  auto keys = [&](std::string_view network, ListOptions opts) {
+    std::vector<std::string> seen, nexts;
+    for (int pages = 0; pages < 10; ++pages) {
+      auto page = store_->ListPorts(network, opts);
+      EXPECT_TRUE(page) << page.error().ToString();
+      if (!page) break;
+      EXPECT_LE(page->items.size(), opts.limit);
+      for (const auto& b : page->items) seen.push_back(PortKey(b));
+      if (page->next.empty()) break;
+      EXPECT_EQ(page->next, seen.back());
+      nexts.push_back(page->next);
+      opts.after = page->next;
+    }
+    return std::pair(seen, nexts);
+  };
+  ListOptions two;
+  two.limit = 2;
+  auto [all, nexts] = keys("", two);
+  EXPECT_EQ(all, (std::vector<std::string>{"net-a 10.0.0.4", "net-a 10.0.0.5", "net-b 10.0.0.1",
+                                           "net-b 10.0.0.2", "net-b 10.0.0.3"}));
+  EXPECT_EQ(nexts, (std::vector<std::string>{"net-a 10.0.0.5", "net-b 10.0.0.2"}));
+  EXPECT_EQ(keys("net-b", two).first,
+            (std::vector<std::string>{"net-b 10.0.0.1", "net-b 10.0.0.2", "net-b 10.0.0.3"}));
+  ListOptions odd;
+  odd.project_id = "odd";
+  EXPECT_EQ(keys("", odd).first,
+            (std::vector<std::string>{"net-a 10.0.0.5", "net-b 10.0.0.1", "net-b 10.0.0.3"}));
+  odd.after = "net-a 10.0.0.5";
+  EXPECT_EQ(keys("", odd).first, (std::vector<std::string>{"net-b 10.0.0.1", "net-b 10.0.0.3"}));
+  odd.after = "net-b";  // a network alone sorts before its bindings
+  EXPECT_EQ(keys("", odd).first, (std::vector<std::string>{"net-b 10.0.0.1", "net-b 10.0.0.3"}));
+  ListOptions exact;
+  exact.limit = 5;  // a page that ends at the last binding is the last page
+  auto page = store_->ListPorts("", exact);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->items.size(), 5u);
+  EXPECT_EQ(page->next, "");
+  EXPECT_TRUE(store_->ListPorts("net-zz", {})->items.empty());
 }
 
 TEST_P(StoreContractTest, DeleteNetworkInUse) {
@@ -336,9 +397,9 @@ std::string Snapshot(Store& store) {
   auto routers = store.ListRouters({1000, "", ""});
   if (!routers) return "error: " + routers.error().ToString();
   for (const auto& r : routers->items) out += "router @" + std::to_string(r.revision) + " " + r.id + "\n";
-  auto ports = store.ListPorts("");
+  auto ports = store.ListPorts("", {1000, "", ""});
   if (!ports) return "error: " + ports.error().ToString();
-  for (const auto& b : *ports)
+  for (const auto& b : ports->items)
     out += "port " + b.network_id + " " + b.ip_address + " " + b.port_id + " " + b.instance_id + "\n";
   auto revision = store.CurrentRevision();
   out += "revision " + (revision ? std::to_string(*revision) : revision.error().ToString());
@@ -482,11 +543,11 @@ TEST_P(StoreContractTest, ConcurrentCreatesClaimEachIpOnce) {
   writing = false;
   for (auto& th : readers) th.join();
   EXPECT_EQ(created.load(), kIps);
-  auto ports = store_->ListPorts("net-a");
+  auto ports = store_->ListPorts("net-a", {1000, "", ""});
   ASSERT_TRUE(ports);
-  ASSERT_EQ(ports->size(), size_t{kIps});
+  ASSERT_EQ(ports->items.size(), size_t{kIps});
   std::set<std::string> owners;
-  for (const auto& b : *ports) {
+  for (const auto& b : ports->items) {
     auto owner = store_->GetInstance(b.instance_id);
     ASSERT_TRUE(owner) << b.instance_id;
     EXPECT_EQ(*owner->instance.ports[0].subnets[0].ip_address, b.ip_address);

@@ -1,4 +1,4 @@
-#include "admin/router.h"
+#include "admin/dispatcher.h"
 
 #include <gtest/gtest.h>
 
@@ -24,7 +24,7 @@ std::string Doc(const std::string& ip = "10.0.0.5", const std::string& network =
       .dump();
 }
 
-class RouterTest : public ::testing::Test {
+class DispatchTest : public ::testing::Test {
  protected:
   AdminReply Call(const std::string& method, const std::string& target, const std::string& body = "") {
     size_t q = target.find('?');
@@ -34,7 +34,7 @@ class RouterTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_ = store::NewMemoryStore();
 };
 
-TEST_F(RouterTest, InstanceLifecycle) {
+TEST_F(DispatchTest, InstanceLifecycle) {
   EXPECT_EQ(Call("POST", "/v1/networks", R"({"id": "net-a", "name": "a"})").status, 201u);
   AdminReply created = Call("POST", "/v1/instances", Doc());
   ASSERT_EQ(created.status, 201u) << created.body.dump();
@@ -55,7 +55,7 @@ TEST_F(RouterTest, InstanceLifecycle) {
   EXPECT_EQ(Call("GET", std::string("/v1/instances/") + kUuid).status, 404u);
 }
 
-TEST_F(RouterTest, ErrorsNameTheField) {
+TEST_F(DispatchTest, ErrorsNameTheField) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   struct Case {
     std::string method, target, body;
@@ -86,7 +86,7 @@ TEST_F(RouterTest, ErrorsNameTheField) {
   }
 }
 
-TEST_F(RouterTest, DuplicateIpIsAConflict) {
+TEST_F(DispatchTest, DuplicateIpIsAConflict) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
   Json other = Json::parse(Doc());
@@ -98,7 +98,7 @@ TEST_F(RouterTest, DuplicateIpIsAConflict) {
             std::string("IP 10.0.0.5 on network net-a belongs to instance ") + kUuid);
 }
 
-TEST_F(RouterTest, RoutersPortsAndLookups) {
+TEST_F(DispatchTest, RoutersPortsAndLookups) {
   ASSERT_EQ(Call("POST", "/v1/routers", R"({"id": "r1", "name": "edge"})").status, 201u);
   ASSERT_EQ(Call("POST", "/v1/networks", R"({"id": "net-a", "router_id": "r1"})").status, 201u);
   ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
@@ -114,7 +114,7 @@ TEST_F(RouterTest, RoutersPortsAndLookups) {
   EXPECT_EQ(Call("DELETE", "/v1/routers/r1").status, 204u);
 }
 
-TEST_F(RouterTest, Pagination) {
+TEST_F(DispatchTest, Pagination) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   for (int i = 0; i < 5; ++i) {
     Json d = Json::parse(Doc("10.0.0." + std::to_string(10 + i)));
@@ -130,7 +130,7 @@ TEST_F(RouterTest, Pagination) {
   EXPECT_TRUE(page2.body["next"].is_null());
 }
 
-TEST_F(RouterTest, PortsArePagedLikeEveryList) {
+TEST_F(DispatchTest, PortsArePagedLikeEveryList) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   Call("POST", "/v1/networks", R"({"id": "net-a2"})");
   for (int i = 0; i < 5; ++i) {
@@ -198,7 +198,7 @@ class RivalWriterStore : public store::Store {
   Result<store::Network> SetNetworkRouter(std::string_view n, std::string_view r) override { return inner_.SetNetworkRouter(n, r); }
   Result<store::PortBinding> FindPortOnNetwork(std::string_view n, std::string_view ip) override { return inner_.FindPortOnNetwork(n, ip); }
   Result<store::PortBinding> FindPortOnRouter(std::string_view r, std::string_view ip) override { return inner_.FindPortOnRouter(r, ip); }
-  Result<std::vector<store::PortBinding>> ListPorts(std::string_view n) override { return inner_.ListPorts(n); }
+  Result<store::Page<store::PortBinding>> ListPorts(std::string_view n, const store::ListOptions& o) override { return inner_.ListPorts(n, o); }
   Result<int64_t> CurrentRevision() override { return inner_.CurrentRevision(); }
   std::unique_ptr<store::Subscription> Subscribe(std::function<void(const store::Change&)> cb) override {
     return inner_.Subscribe(std::move(cb));
@@ -212,7 +212,7 @@ class RivalWriterStore : public store::Store {
 
 // Many writers on one instance (several API nodes on one PostgreSQL) make a PATCH lose the
 // race again and again; without ?revision= it must still apply, and keep the others' edits.
-TEST_F(RouterTest, PatchWithoutRevisionOutlastsRivalWriters) {
+TEST_F(DispatchTest, PatchWithoutRevisionOutlastsRivalWriters) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
   RivalWriterStore rivals(*store_, 30);
@@ -232,7 +232,7 @@ TEST_F(RouterTest, PatchWithoutRevisionOutlastsRivalWriters) {
   EXPECT_EQ(pinned.status, 409u) << pinned.body.dump();
 }
 
-TEST_F(RouterTest, PasswordReset) {
+TEST_F(DispatchTest, PasswordReset) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   Call("POST", "/v1/instances", Doc());
   ASSERT_TRUE(store_->SetPassword(kUuid, "enc"));

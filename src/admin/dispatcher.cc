@@ -1,4 +1,4 @@
-#include "admin/router.h"
+#include "admin/dispatcher.h"
 
 #include <algorithm>
 #include <charconv>
@@ -280,23 +280,9 @@ Result<AdminReply> Ports(store::Store& s, const AdminRequest& req,
   if (req.method != "GET") return std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));
   if (p.size() == 2) {
     METASTACK_ASSIGN_OR_RETURN(auto opts, ListOptionsFrom(req.query));
-    METASTACK_ASSIGN_OR_RETURN(auto ports, s.ListPorts(QueryParam(req.query, "network_id")));
-    // Paged like every list. The store orders by (network, IP); "NETWORK IP" keys sort the same
-    // way bytewise, since ids cannot hold spaces or control characters.
-    Json items = Json::array();
-    std::string next;
-    for (const auto& b : ports) {
-      std::string key = b.network_id + " " + b.ip_address;
-      if (!opts.after.empty() && key <= opts.after) continue;
-      if (!opts.project_id.empty() && b.project_id != opts.project_id) continue;
-      if (items.size() == opts.limit) {
-        const Json& last = items.back();
-        next = last["network_id"].get<std::string>() + " " + last["ip_address"].get<std::string>();
-        break;
-      }
-      items.push_back(PortJson(b));
-    }
-    return AdminReply{200, Json{{"ports", std::move(items)}, {"next", next.empty() ? Json(nullptr) : Json(next)}}};
+    METASTACK_ASSIGN_OR_RETURN(
+        Json j, Page(s.ListPorts(QueryParam(req.query, "network_id"), opts), "ports", PortJson));
+    return AdminReply{200, std::move(j)};
   }
   if (p.size() == 3 && p[2] == "lookup") {
     std::string ip = QueryParam(req.query, "ip");

@@ -1,0 +1,31 @@
+#pragma once
+// What the metadata API answers for a path, apart from who asks: the answers that need no
+// caller, and a rendered document (or its error) as an HTTP answer. MetadataApi::Handle uses
+// these around identification and its cache; `metastack get` uses Answer, so the CLI prints
+// exactly what the service sends. Pure; thread-safe.
+
+#include <optional>
+#include <string_view>
+
+#include "base/error.h"
+#include "core/instance.h"
+#include "core/metadata.h"
+#include "http/server.h"
+
+namespace metastack::api {
+
+// The answers given before any identification, for a normalised path (core::NormalizePath):
+// "/" the EC2 version list, "/healthcheck" "OK" (as Debian's nova-api-metadata pipeline).
+// nullopt for every other path.
+std::optional<http::Response> AnswerWithoutCaller(std::string_view normalized_path);
+
+// A rendered document as a 200, or its error as http::ErrorResponse maps it. `head`: the
+// answer to HEAD (the server sends no body either way).
+http::Response DocumentAnswer(Result<core::Document> doc, bool head);
+
+// The service's answer to a GET (or HEAD, `head`) of `target` (a request target: the path is
+// percent-decoded and any ?query ignored) from a caller identified as `instance`'s.
+http::Response Answer(const core::Instance& instance, std::string_view target, bool head,
+                      const core::Settings& settings, const core::RenderContext& ctx);
+
+}  // namespace metastack::api
