@@ -57,8 +57,9 @@ class ForwardingStore : public Store {
   Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) override {
     return inner_.FindPortOnRouter(router_id, ip);
   }
-  Result<std::vector<PortBinding>> ListPorts(std::string_view network_id) override {
-    return inner_.ListPorts(network_id);
+  Result<Page<PortBinding>> ListPorts(std::string_view network_id,
+                                     const ListOptions& options) override {
+    return inner_.ListPorts(network_id, options);
   }
   Result<int64_t> CurrentRevision() override { return inner_.CurrentRevision(); }
   std::unique_ptr<Subscription> Subscribe(std::function<void(const Change&)> callback) override {
