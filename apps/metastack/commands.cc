@@ -106,7 +106,7 @@ Run SetupGet(CLI::App& app) {
         content_type = doc->content_type;
         body = std::move(doc->body);
       } else {
-        auto answer = http::ErrorResponse(doc.error(), head);
+        auto answer = http::ErrorResponse(doc.error(), {.head = head});
         status = answer.status;
         content_type = answer.content_type;
         body = std::move(answer.body);
