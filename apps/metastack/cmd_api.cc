@@ -3,7 +3,7 @@
 #include <thread>
 
 #include "admin/handler.h"
-#include "api/admin.h"
+#include "api/ops.h"
 #include "api/service.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -95,7 +95,7 @@ int RunApi(const ApiFlags& f) {
   http::IoPool connections(f.threads);  // metadata requests run here, one context per thread
   http::Server server(ioc, limits, &connections, &metrics);
   http::Server admin_server(ioc, f.admin_limits.Build(), nullptr, &metrics);
-  api::AdminEndpoints admin(**store, pool, metrics, &api, &server);
+  api::OpsEndpoints ops(**store, pool, metrics, &api, &server);
 
   nlohmann::json ready = {{"signed", nlohmann::json::array()}, {"source", nlohmann::json::array()}};
   auto listen = [&](const std::string& spec, const char* flag, http::Handler handler,
@@ -119,7 +119,7 @@ int RunApi(const ApiFlags& f) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
     std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);
     auto ep = admin_server.ListenTcp(
-        host, port, admin::MakeAdminHandler(**store, pool, token, admin.Handler()));
+        host, port, admin::MakeAdminHandler(**store, pool, token, ops.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
     LogInfo("api", "admin (healthz, metrics) on " + host + ":" + std::to_string(ep->port()));

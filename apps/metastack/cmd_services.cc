@@ -7,7 +7,7 @@
 
 #include "admin/handler.h"
 #include "agent/agent.h"
-#include "api/admin.h"
+#include "api/ops.h"
 #include "api/service.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -204,7 +204,7 @@ int RunProxy(const ProxyVerbFlags& f) {
       },
       [&] {
         try {
-          (void)ns_proxy.Reconcile(LoadListeners(f.proxy.listeners_file, f.proxy.listen));
+          ns_proxy.ReconcileInBackground(LoadListeners(f.proxy.listeners_file, f.proxy.listen));
         } catch (const std::exception& e) {
           LogError("proxy", std::string("reload refused: ") + e.what());
         }
@@ -372,13 +372,13 @@ int RunServe(const ServeFlags& f) {
   if (auto st = internal.ListenUnix(f.proxy.control, 0600, ns_proxy.ControlHandler()); !st)
     throw std::runtime_error(st.error().ToString());
   if (auto st = ns_proxy.Reconcile(listeners); !st) throw std::runtime_error(st.error().ToString());
-  api::AdminEndpoints endpoints(**store, pool, metrics, &api, &guest);
+  api::OpsEndpoints ops(**store, pool, metrics, &api, &guest);
   nlohmann::json ready = {{"api", api_ep->port()}};
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
     std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);
     auto ep = admin_server.ListenTcp(
-        host, port, admin::MakeAdminHandler(**store, pool, token, endpoints.Handler()));
+        host, port, admin::MakeAdminHandler(**store, pool, token, ops.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
   }
@@ -396,7 +396,7 @@ int RunServe(const ServeFlags& f) {
       },
       [&] {
         try {
-          (void)ns_proxy.Reconcile(LoadListeners(f.proxy.listeners_file, f.proxy.listen));
+          ns_proxy.ReconcileInBackground(LoadListeners(f.proxy.listeners_file, f.proxy.listen));
         } catch (const std::exception& e) {
           LogError("serve", std::string("reload refused: ") + e.what());
         }

@@ -98,16 +98,22 @@ void MergePatch(Json& target, const Json& patch) {
   }
 }
 
-// A PATCH without ?revision= is a merge, not a bet: it retries while other writers keep winning
-// the race for the instance, backing off a random while (up to 25 ms) so that a crowd of
+// A PATCH without ?revision= is a merge, not a bet: it is tried again while other writers keep
+// winning the race for the instance, after a random while (up to 25 ms) so that a crowd of
 // writers on one instance, through one node or many, drains instead of colliding again.
 constexpr int kPatchAttempts = 100;
 
-void BackOff(int attempt) {
+std::chrono::microseconds BackOff(int attempt) {
   thread_local std::minstd_rand random(std::random_device{}());
   int ceiling_us = std::min(250 << std::min(attempt, 7), 25'000);
-  std::this_thread::sleep_for(
-      std::chrono::microseconds(std::uniform_int_distribution<int>(0, ceiling_us)(random)));
+  return std::chrono::microseconds(std::uniform_int_distribution<int>(0, ceiling_us)(random));
+}
+
+// Whether a failed request is a PATCH to try again: it lost the race (kAborted) and the caller
+// named no revision (with one, the lost race is the caller's to handle).
+bool Retryable(const AdminRequest& req, const Error& error) {
+  return error.code == ErrorCode::kAborted && req.method == "PATCH" &&
+         QueryParam(req.query, "revision").empty();
 }
 
 template <typename T, typename F>
@@ -182,26 +188,17 @@ Result<AdminReply> Instances(store::Store& s, const AdminRequest& req,
       METASTACK_ASSIGN_OR_RETURN(Json body, ParseBody(req.body));
       METASTACK_ASSIGN_OR_RETURN(auto revision, RevisionFrom(req.query));
       if (m == "PATCH") {
-        // Read, patch, replace; without an explicit revision, retry if someone else wrote.
-        for (int attempt = 0;; ++attempt) {
-          METASTACK_ASSIGN_OR_RETURN(auto cur, s.GetInstance(uuid));
-          if (revision && *revision != cur.revision)
-            return std::unexpected(MakeError(ErrorCode::kConflict,
-                                             "instance " + uuid + " changed (revision " +
-                                                 std::to_string(cur.revision) + ", expected " +
-                                                 std::to_string(*revision) + ")"));
-          Json doc = core::InstanceToJson(cur.instance);
-          MergePatch(doc, body);
-          if (doc.value("uuid", "") != uuid) return Invalid("the uuid cannot change", "uuid");
-          METASTACK_ASSIGN_OR_RETURN(auto inst, core::ParseInstanceJson(doc));
-          auto rec = s.ReplaceInstance(inst, cur.revision);
-          if (rec) return AdminReply{200, InstanceJson(*rec)};
-          if (rec.error().code != ErrorCode::kConflict || revision ||
-              attempt + 1 >= kPatchAttempts ||
-              rec.error().message.find("changed (revision") == std::string::npos)
-            return std::unexpected(rec.error());
-          BackOff(attempt);
-        }
+        // Read, patch, replace at the revision read: kAborted if someone else wrote meanwhile
+        // (DispatchAttempt then asks for another try).
+        METASTACK_ASSIGN_OR_RETURN(auto cur, s.GetInstance(uuid));
+        if (revision && *revision != cur.revision)
+          return std::unexpected(store::StaleRevision(uuid, cur.revision, *revision));
+        Json doc = core::InstanceToJson(cur.instance);
+        MergePatch(doc, body);
+        if (doc.value("uuid", "") != uuid) return Invalid("the uuid cannot change", "uuid");
+        METASTACK_ASSIGN_OR_RETURN(auto inst, core::ParseInstanceJson(doc));
+        METASTACK_ASSIGN_OR_RETURN(auto rec, s.ReplaceInstance(inst, cur.revision));
+        return AdminReply{200, InstanceJson(rec)};
       }
       METASTACK_ASSIGN_OR_RETURN(auto inst, core::ParseInstanceJson(body));
       if (inst.uuid != uuid) return Invalid("does not match the URL", "uuid");
@@ -320,15 +317,10 @@ std::string QueryParam(const std::string& query, const std::string& name) {
 }
 
 AdminReply ErrorReply(const Error& error) {
-  AdminReply r;
-  r.status = http::ErrorResponse(error).status;
-  Json e = {{"code", std::string(ErrorCodeName(error.code))}, {"message", error.message}};
-  if (!error.field.empty()) e["field"] = error.field;
-  r.body = Json{{"error", std::move(e)}};
-  return r;
+  return AdminReply{http::ErrorStatus(error), http::ErrorJson(error)};
 }
 
-AdminReply Dispatch(store::Store& store, const AdminRequest& req) {
+AdminAttempt DispatchAttempt(store::Store& store, const AdminRequest& req, int attempt) {
   std::vector<std::string> p = Split(req.path);
   Result<AdminReply> reply = std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));
   if (p.size() >= 2 && p[0] == "v1") {
@@ -337,8 +329,19 @@ AdminReply Dispatch(store::Store& store, const AdminRequest& req) {
     else if (p[1] == "routers") reply = Routers(store, req, p);
     else if (p[1] == "ports") reply = Ports(store, req, p);
   }
-  if (!reply) return ErrorReply(reply.error());
-  return *reply;
+  if (reply) return {std::move(*reply), std::nullopt};
+  AdminAttempt failed{ErrorReply(reply.error()), std::nullopt};
+  if (Retryable(req, reply.error()) && attempt + 1 < kPatchAttempts)
+    failed.retry_in = BackOff(attempt);
+  return failed;
+}
+
+AdminReply Dispatch(store::Store& store, const AdminRequest& req) {
+  for (int attempt = 0;; ++attempt) {
+    AdminAttempt a = DispatchAttempt(store, req, attempt);
+    if (!a.retry_in) return std::move(a.reply);
+    std::this_thread::sleep_for(*a.retry_in);
+  }
 }
 
 }  // namespace metastack::admin

@@ -16,10 +16,13 @@
 //   GET    /v1/ports[?network_id=&limit=&after=]       every fixed IP of every port, paginated
 //                                                      by (network, IP): "next" is "NETWORK IP"
 //   GET    /v1/ports/lookup?ip=&(network_id=|router_id=)   what the metadata agent resolves
-// Errors: {"error": {"code": "conflict", "message": "...", "field": "ports[0].network_id"}}
-// with the status of http::ErrorResponse. Blocking (store calls): run it off the io_context.
-// Thread-safe as the Store is.
+// Errors: http::ErrorResponse's JSON form,
+// {"error": {"code": "conflict", "message": "...", "field": "ports[0].network_id"}}, with its
+// status (a stale ?revision= is "aborted", 409). Blocking (store calls): run it off the
+// io_context. Thread-safe as the Store is.
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 #include "core/py_json.h"
@@ -39,6 +42,19 @@ struct AdminReply {
   nlohmann::ordered_json body;  // null for 204
 };
 
+// One try at a request. A PATCH without ?revision= that lost the race for its instance (another
+// writer replaced it between this try's read and write) asks to be tried again, with the next
+// `attempt`, after `retry_in`: a random while that grows with `attempt`, so that a crowd of
+// writers drains; up to 100 tries, after which the 409 is the answer.
+struct AdminAttempt {
+  AdminReply reply;
+  std::optional<std::chrono::microseconds> retry_in;  // set: wait this long, then try again
+};
+AdminAttempt DispatchAttempt(store::Store& store, const AdminRequest& request, int attempt);
+
+// Tries until done, sleeping between tries on the calling thread: for callers with a thread of
+// their own (the CLI's --store mode). A server waits without holding a thread instead
+// (admin::MakeAdminHandler).
 AdminReply Dispatch(store::Store& store, const AdminRequest& request);
 
 // The JSON error body for an Error, and its status.

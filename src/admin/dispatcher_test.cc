@@ -2,14 +2,20 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
+#include <limits>
 #include <string_view>
+#include <thread>
 
+#include "admin/handler.h"
 #include "store/memory_store.h"
 
 namespace metastack::admin {
 namespace {
 
 using Json = nlohmann::ordered_json;
+using namespace std::chrono_literals;
 
 constexpr char kUuid[] = "b65cee2f-8c69-4aeb-be2f-f79742548fc2";
 
@@ -165,19 +171,24 @@ TEST_F(DispatchTest, PortsArePagedLikeEveryList) {
 }
 
 // A store on which another writer edits the instance just before each of this caller's first
-// `losses` replaces, so that each of them finds its revision stale.
+// `losses` replaces (or every one until StopRivals()), so that each of them finds its revision
+// stale.
 class RivalWriterStore : public store::Store {
  public:
   RivalWriterStore(store::Store& inner, int losses) : inner_(inner), losses_(losses) {}
   int rival_edits() const { return rival_edits_; }
+  // Set when the caller has lost its first race.
+  std::future<void> FirstLoss() { return first_loss_.get_future(); }
+  void StopRivals() { stopped_ = true; }
 
   Result<store::InstanceRecord> ReplaceInstance(const core::Instance& instance,
                                                 std::optional<int64_t> expected) override {
-    if (rival_edits_ < losses_) {
+    if (rival_edits_ < losses_ && !stopped_) {
       auto current = inner_.GetInstance(instance.uuid);
       if (!current) return std::unexpected(current.error());
-      current->instance.meta.emplace_back("rival-" + std::to_string(rival_edits_++), "x");
+      current->instance.meta.emplace_back("rival-" + std::to_string(rival_edits_), "x");
       if (auto r = inner_.ReplaceInstance(current->instance, std::nullopt); !r) return r;
+      if (rival_edits_++ == 0) first_loss_.set_value();
     }
     return inner_.ReplaceInstance(instance, expected);
   }
@@ -207,7 +218,9 @@ class RivalWriterStore : public store::Store {
  private:
   store::Store& inner_;
   int losses_;
-  int rival_edits_ = 0;
+  std::atomic<int> rival_edits_ = 0;
+  std::atomic<bool> stopped_ = false;
+  std::promise<void> first_loss_;
 };
 
 // Many writers on one instance (several API nodes on one PostgreSQL) make a PATCH lose the
@@ -230,6 +243,53 @@ TEST_F(DispatchTest, PatchWithoutRevisionOutlastsRivalWriters) {
                                            "revision=" + std::to_string(revision),
                                            R"({"meta": {"pinned": "yes"}})"});
   EXPECT_EQ(pinned.status, 409u) << pinned.body.dump();
+  EXPECT_EQ(pinned.body["error"]["code"], "aborted");
+}
+
+// The admin listener's handler on a one-thread pool (the pool guests' cache misses share): while
+// a PATCH keeps losing the race and waits between tries, the thread serves another request.
+TEST_F(RouterTest, APatchWaitingToRetryHoldsNoPoolThread) {
+  Call("POST", "/v1/networks", R"({"id": "net-a"})");
+  ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
+  RivalWriterStore rivals(*store_, std::numeric_limits<int>::max());
+  auto lost_once = rivals.FirstLoss();
+  asio::thread_pool pool(1);
+  asio::io_context ioc;
+  auto work = asio::make_work_guard(ioc);
+  std::thread io([&] { ioc.run(); });
+  http::Handler handler = MakeAdminHandler(
+      rivals, pool, "secret", [](http::Request&) -> asio::awaitable<http::Response> {
+        co_return http::Response{};
+      });
+  auto call = [&](bhttp::verb method, const std::string& target, const std::string& body) {
+    auto req = std::make_shared<http::Request>();
+    req->message = {method, target, 11};
+    req->message.set(bhttp::field::authorization, "Bearer secret");
+    req->message.body() = body;
+    auto answer = std::make_shared<std::promise<http::Response>>();
+    auto future = answer->get_future();
+    asio::co_spawn(ioc, handler(*req),
+                   [req, answer](std::exception_ptr, http::Response r) { answer->set_value(r); });
+    return future;
+  };
+  std::string path = std::string("/v1/instances/") + kUuid;
+  auto patched = call(bhttp::verb::patch, path, R"({"meta": {"mine": "yes"}})");
+  ASSERT_EQ(lost_once.wait_for(10s), std::future_status::ready);
+
+  auto got = call(bhttp::verb::get, path, "");
+  ASSERT_EQ(got.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(got.get().status, 200u);
+  EXPECT_EQ(patched.wait_for(0s), std::future_status::timeout) << "the PATCH gave up first";
+
+  rivals.StopRivals();
+  ASSERT_EQ(patched.wait_for(10s), std::future_status::ready);
+  http::Response r = patched.get();
+  EXPECT_EQ(r.status, 200u) << r.body;
+  Json meta = Json::parse(r.body)["instance"]["meta"];
+  EXPECT_EQ(meta["mine"], "yes");
+  EXPECT_EQ(meta.size(), size_t(rivals.rival_edits()) + 1);
+  work.reset();
+  io.join();
 }
 
 TEST_F(DispatchTest, PasswordReset) {

@@ -44,8 +44,16 @@ http::Handler MakeAdminHandler(store::Store& store, asio::thread_pool& pool, std
       co_return ToResponse(ErrorReply(MakeError(ErrorCode::kPermissionDenied, "wrong token")));
     AdminRequest ar{std::string(req.message.method_string()), target.path, target.query,
                     req.message.body()};
-    AdminReply reply = co_await http::RunBlocking(pool, [&] { return Dispatch(store, ar); });
-    co_return ToResponse(reply);
+    // Store calls run on the pool; a PATCH that must try again waits on a timer between tries,
+    // so the pool thread serves others (guests' cache misses among them) meanwhile.
+    for (int attempt = 0;; ++attempt) {
+      AdminAttempt a =
+          co_await http::RunBlocking(pool, [&] { return DispatchAttempt(store, ar, attempt); });
+      if (!a.retry_in) co_return ToResponse(a.reply);
+      asio::steady_timer wait(co_await asio::this_coro::executor, *a.retry_in);
+      beast::error_code ec;
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
   };
 }
 

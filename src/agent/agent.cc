@@ -12,12 +12,9 @@ namespace {
 
 namespace header = http::header;
 
-http::Response FromError(const Error& e) {
-  auto a = http::ErrorResponse(e);
-  return http::Response{a.status, a.content_type, a.body, {}, false};
+http::Response NotFound() {
+  return http::ErrorResponse(MakeError(ErrorCode::kNotFound, "no port"));
 }
-
-http::Response NotFound() { return FromError(MakeError(ErrorCode::kNotFound, "no port")); }
 
 beast::string_view Bsv(std::string_view s) { return {s.data(), s.size()}; }
 
@@ -85,12 +82,12 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   };
   std::string_view xff = req.Header(header::kForwardedFor);
   if (xff.empty() || req.HeaderCount(header::kForwardedFor) > 1)
-    co_return done(FromError(
+    co_return done(http::ErrorResponse(
         MakeError(ErrorCode::kInvalidArgument, "exactly one X-Forwarded-For header is required")));
   auto ip = core::ParseIp(xff);
   if (!ip)
-    co_return done(
-        FromError(MakeError(ErrorCode::kInvalidArgument, "X-Forwarded-For is not an IP address")));
+    co_return done(http::ErrorResponse(
+        MakeError(ErrorCode::kInvalidArgument, "X-Forwarded-For is not an IP address")));
   std::string guest = ip->Unmapped().ToString();
   bool has_router = req.Has(header::kRouterId);
   bool has_network = req.Has(header::kNetworkId);
@@ -109,8 +106,9 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
       store_log_.Failure(guest + ": " + port.error().ToString());
     else
       store_log_.Success();
-    co_return done(port.error().code == ErrorCode::kUnavailable ? FromError(port.error())
-                                                                : NotFound());
+    co_return done(port.error().code == ErrorCode::kUnavailable
+                       ? http::ErrorResponse(port.error())
+                       : NotFound());
   }
   store_log_.Success();
 
@@ -123,12 +121,12 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   auto res = co_await api_->Send(std::move(out));
   if (!res) {
     api_log_.Failure(res.error().message);
-    co_return done(FromError(res.error()));
+    co_return done(http::ErrorResponse(res.error()));
   }
   unsigned status = res->result_int();
   if (status >= 500) {
     api_log_.Failure("answered " + std::to_string(status) + " for instance " + port->instance_id);
-    co_return done(FromError(MakeError(ErrorCode::kInternal, "upstream failed")));
+    co_return done(http::ErrorResponse(MakeError(ErrorCode::kInternal, "upstream failed")));
   }
   api_log_.Success();
   co_return done(http::PassBack(std::move(*res)));

@@ -25,12 +25,7 @@ http::Response DocumentAnswer(Result<core::Document> doc, bool head) {
     r.body = std::move(doc->body);
     return r;
   }
-  auto a = http::ErrorResponse(doc.error(), head);
-  r.status = a.status;
-  r.content_type = std::move(a.content_type);
-  r.body = std::move(a.body);
-  r.headers = std::move(a.headers);
-  return r;
+  return http::ErrorResponse(doc.error(), {.head = head});
 }
 
 http::Response Answer(const core::Instance& instance, std::string_view target, bool head,

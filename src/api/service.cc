@@ -16,17 +16,6 @@ namespace {
 using http::Response;
 namespace header = http::header;
 
-Response FromError(const Error& e, bool head,
-                   std::chrono::seconds retry_after = std::chrono::seconds(0)) {
-  auto a = http::ErrorResponse(e, head, retry_after);
-  Response r;
-  r.status = a.status;
-  r.content_type = std::move(a.content_type);
-  r.body = std::move(a.body);
-  r.headers = std::move(a.headers);
-  return r;
-}
-
 std::unexpected<Error> BadRequest(std::string message) {
   return std::unexpected(MakeError(ErrorCode::kInvalidArgument, std::move(message)));
 }
@@ -149,30 +138,31 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   bool password =
       route.kind == core::RouteKind::kOpenStack && route.file == core::OpenStackFile::kPassword;
   if (verb != bhttp::verb::get && !head && !(password && verb == bhttp::verb::post)) {
-    res = FromError(MakeError(ErrorCode::kMethodNotAllowed,
-                              "The method " + std::string(req.message.method_string()) +
-                                  " is not allowed for this resource."),
-                    head);
+    res = http::ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed,
+                                        "The method " + std::string(req.message.method_string()) +
+                                            " is not allowed for this resource."),
+                              {.head = head});
     res.headers.emplace_back(header::kAllow, password ? "GET, HEAD, POST" : "GET, HEAD");
     co_return done(std::move(res));
   }
   if (auto early = AnswerWithoutCaller(core::NormalizePath(target.path)))
     co_return done(std::move(*early));
   auto caller = co_await Identify(req, mode);
-  if (!caller) co_return done(FromError(caller.error(), head));
+  if (!caller) co_return done(http::ErrorResponse(caller.error(), {.head = head}));
   if (auto d = limiter_.Take(caller->uuid); !d.allowed) {
     rate_limited_.Add(1);
-    co_return done(FromError(MakeError(ErrorCode::kResourceExhausted, "over the request rate"),
-                             head, d.retry_after));
+    co_return done(http::ErrorResponse(
+        MakeError(ErrorCode::kResourceExhausted, "over the request rate"),
+        {.head = head, .retry_after = d.retry_after}));
   }
   auto inst = co_await Load(caller->uuid);
-  if (!inst) co_return done(FromError(inst.error(), head));
+  if (!inst) co_return done(http::ErrorResponse(inst.error(), {.head = head}));
   if (caller->tenant && *caller->tenant != (*inst)->instance().project_id) {
     LogWarning("api", "tenant " + *caller->tenant + " does not own instance " + caller->uuid);
-    co_return done(FromError(NotFound().error(), head));
+    co_return done(http::ErrorResponse(NotFound().error(), {.head = head}));
   }
   if (mode == Identification::kSigned && !Vouched(*caller, **inst))
-    co_return done(FromError(NotFound().error(), head));
+    co_return done(http::ErrorResponse(NotFound().error(), {.head = head}));
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
@@ -341,13 +331,13 @@ asio::awaitable<Response> MetadataApi::PostPassword(const CachedInstance& inst,
                                                     http::Request& req) {
   const std::string& body = req.message.body();
   if (body.size() > core::DocumentLimits::kMaxPasswordBytes)
-    co_return FromError(MakeError(ErrorCode::kTooLarge, "Request is too large."), false);
+    co_return http::ErrorResponse(MakeError(ErrorCode::kInvalidArgument, "Request is too large."));
   if (auto writable = store::PasswordWritable(inst.instance()); !writable)
-    co_return FromError(writable.error(), false);
+    co_return http::ErrorResponse(writable.error());
   std::string uuid = inst.instance().uuid;
   auto result = co_await http::RunBlocking(pool_, [&] { return store_.SetPassword(uuid, body); });
   cache_.Drop(uuid);
-  if (!result) co_return FromError(result.error(), false);
+  if (!result) co_return http::ErrorResponse(result.error());
   Response r;
   r.content_type = core::kContentTypeHtml;
   co_return r;

@@ -16,14 +16,17 @@ enum class ErrorCode {
   kInvalidArgument,    // the caller sent something malformed (400)
   kNotFound,           // no such resource (404)
   kConflict,           // the resource exists / is already set (409)
+  kAborted,            // lost a race: the resource changed since it was read (409); re-read
+                       // and retry (a stale revision, store::StaleRevision)
   kUnauthenticated,    // credentials missing (401)
   kPermissionDenied,   // credentials present but wrong (403)
-  kTooLarge,           // over a configured size limit (413, or 400 where Nova says so)
+  kTooLarge,           // over a configured size limit (413)
   kResourceExhausted,  // over a rate limit; retrying later helps (429)
   kMethodNotAllowed,   // verb not accepted on this path (405)
   kUnavailable,        // a dependency is down; retrying may help (502/503)
   kTimeout,            // a dependency did not answer in time (504)
-  kInternal,           // a bug or an unexpected library failure (500)
+  kInternal,           // a bug or an unexpected library failure (500). Stays last: tests
+                       // walk every code up to it.
 };
 
 // The short name of a code, e.g. "invalid_argument"; used in logs and JSON error bodies.

@@ -16,6 +16,7 @@ TEST(ErrorTest, ToStringWithoutField) {
 
 TEST(ErrorTest, CodeNames) {
   EXPECT_EQ(ErrorCodeName(ErrorCode::kConflict), "conflict");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kAborted), "aborted");
   EXPECT_EQ(ErrorCodeName(ErrorCode::kTimeout), "timeout");
 }
 

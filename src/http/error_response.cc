@@ -1,5 +1,8 @@
 #include "http/error_response.h"
 
+#include <boost/beast/http/status.hpp>  // only the status table: not the whole of http/asio.h
+#include <nlohmann/json.hpp>
+
 #include "http/headers.h"
 
 namespace metastack::http {
@@ -9,8 +12,11 @@ struct Mapping {
   ErrorCode code;
   unsigned status;
   std::string_view default_explanation;
-  bool echo_message;  // whether the error's own message is shown to the client
+  bool echo_message;  // whether the plain body shows the error's own message
 };
+
+constexpr std::string_view kConflictExplanation =
+    "There was a conflict when trying to complete your request.";
 
 constexpr Mapping kMappings[] = {
     {ErrorCode::kInvalidArgument, 400, "The server could not comply with the request since it is "
@@ -20,8 +26,9 @@ constexpr Mapping kMappings[] = {
     {ErrorCode::kPermissionDenied, 403, "Access was denied to this resource.", true},
     {ErrorCode::kNotFound, 404, "The resource could not be found.", false},
     {ErrorCode::kMethodNotAllowed, 405, "The method is not allowed for this resource.", true},
-    {ErrorCode::kConflict, 409, "There was a conflict when trying to complete your request.", false},
-    {ErrorCode::kTooLarge, 400, "Request is too large.", true},
+    {ErrorCode::kConflict, 409, kConflictExplanation, false},
+    {ErrorCode::kAborted, 409, kConflictExplanation, false},
+    {ErrorCode::kTooLarge, 413, "Request is too large.", true},
     // webob's HTTPTooManyRequests; the message (whose limit, whose identity) is not shown.
     {ErrorCode::kResourceExhausted, 429,
      "The client has sent too many requests in a given amount of time.", false},
@@ -33,48 +40,58 @@ constexpr Mapping kMappings[] = {
     {ErrorCode::kTimeout, 504, "The upstream server did not answer in time.", false},
 };
 
+// The code's mapping; kInternal's for a code without one.
+const Mapping& MappingOf(ErrorCode code) {
+  const Mapping* internal = nullptr;
+  for (const auto& m : kMappings) {
+    if (m.code == code) return m;
+    if (m.code == ErrorCode::kInternal) internal = &m;
+  }
+  return *internal;
+}
+
+std::string PlainBody(const Mapping& m, const Error& error, unsigned status) {
+  std::string explanation = m.echo_message && !error.message.empty()
+                                ? error.ToString()
+                                : std::string(m.default_explanation);
+  return std::to_string(status) + " " + std::string(ReasonPhrase(status)) + "\n\n" +
+         explanation + "\n\n   ";
+}
+
 }  // namespace
 
 std::string_view ReasonPhrase(unsigned status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-  }
+  namespace bhttp = boost::beast::http;
+  auto reason = bhttp::obsolete_reason(bhttp::int_to_status(status));
+  return {reason.data(), reason.size()};
 }
 
-ErrorAnswer ErrorResponse(const Error& error, bool head, std::chrono::seconds retry_after) {
-  const Mapping* m = &kMappings[0];
-  for (const auto& candidate : kMappings)
-    if (candidate.code == error.code) m = &candidate;
-  std::string explanation = m->echo_message && !error.message.empty()
-                                ? error.ToString()
-                                : std::string(m->default_explanation);
-  ErrorAnswer a;
-  a.status = m->status;
-  a.content_type = "text/plain; charset=UTF-8";
-  a.body = std::to_string(m->status) + " " + std::string(ReasonPhrase(m->status)) + "\n\n" +
-           explanation + "\n\n   ";
-  if (retry_after.count() > 0)
-    a.headers.emplace_back(header::kRetryAfter, std::to_string(retry_after.count()));
-  if (head) {
-    a.content_type = "text/html; charset=UTF-8";
-    a.body.clear();
+unsigned ErrorStatus(const Error& error) { return MappingOf(error.code).status; }
+
+nlohmann::ordered_json ErrorJson(const Error& error) {
+  const Mapping& m = MappingOf(error.code);
+  nlohmann::ordered_json e = {{"code", std::string(ErrorCodeName(m.code))},
+                              {"message", error.message}};
+  if (!error.field.empty()) e["field"] = error.field;
+  return nlohmann::ordered_json{{"error", std::move(e)}};
+}
+
+Response ErrorResponse(const Error& error, const ErrorForm& form) {
+  const Mapping& m = MappingOf(error.code);
+  Response r;
+  r.status = form.status ? form.status : m.status;
+  if (form.body == ErrorBody::kJson) {
+    r.content_type = "application/json";
+    r.body = ErrorJson(error).dump();
+  } else if (form.head) {
+    r.content_type = "text/html; charset=UTF-8";
+  } else {
+    r.content_type = "text/plain; charset=UTF-8";
+    r.body = PlainBody(m, error, r.status);
   }
-  return a;
+  if (form.retry_after.count() > 0)
+    r.headers.emplace_back(header::kRetryAfter, std::to_string(form.retry_after.count()));
+  return r;
 }
 
 }  // namespace metastack::http

@@ -10,6 +10,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "http/error_response.h"
+
 namespace metastack::http {
 namespace {
 
@@ -20,15 +22,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-Response Plain(unsigned status, std::string_view reason) {
-  Response r;
-  r.status = status;
-  r.content_type = "text/plain; charset=UTF-8";
-  r.body = std::to_string(status) + " " + std::string(reason) + "\n";
-  r.close = true;
-  return r;
 }
 
 // The status line and header block of an answer (the body follows as is): what Beast's
@@ -211,109 +204,154 @@ struct SessionContext {
 namespace detail {
 
 template <typename Protocol>
+using StreamPtr = std::shared_ptr<beast::basic_stream<Protocol>>;
+
+// Lets Server::Stop() close the session's stream from any thread (on the stream's executor).
+template <typename Protocol>
+void RegisterCloser(const SessionContext& ctx, const StreamPtr<Protocol>& stream,
+                    uint64_t session_id) {
+  std::weak_ptr<beast::basic_stream<Protocol>> weak = stream;
+  auto exec = stream->get_executor();
+  std::lock_guard lock(ctx.shared->mu);
+  ctx.shared->sessions[session_id] = [weak, exec] {
+    asio::post(exec, [weak] {
+      if (auto s = weak.lock()) {
+        beast::error_code ignored;
+        s->socket().shutdown(Protocol::socket::shutdown_both, ignored);
+        s->close();
+      }
+    });
+  };
+}
+
+// Waits, within the idle timeout, for the first bytes of the next request unless some are
+// buffered already. False when the connection is over (closed, or idle too long).
+template <typename Protocol>
+asio::awaitable<bool> AwaitRequest(beast::basic_stream<Protocol>& stream,
+                                   beast::flat_buffer& buffer, const SessionContext& ctx) {
+  if (buffer.size() > 0) co_return true;
+  beast::error_code ec;
+  stream.expires_after(ctx.limits.idle_timeout);
+  size_t n = co_await stream.async_read_some(buffer.prepare(4096),
+                                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    if (ec == beast::error::timeout) ctx.stats->timed_out++;
+    co_return false;
+  }
+  buffer.commit(n);
+  co_return true;
+}
+
+// Reads one whole request (header, then the body, after a 100 Continue if the client waits for
+// one) within the request timeout.
+template <typename Protocol>
+asio::awaitable<beast::error_code> ReadRequest(beast::basic_stream<Protocol>& stream,
+                                               beast::flat_buffer& buffer,
+                                               bhttp::request_parser<bhttp::string_body>& parser,
+                                               const Limits& limits) {
+  beast::error_code ec;
+  stream.expires_after(limits.request_timeout);
+  co_await bhttp::async_read_header(stream, buffer, parser,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec && !TransferEncodingAcceptable(parser.get())) ec = bhttp::error::bad_transfer_encoding;
+  if (ec) co_return ec;
+  auto expect = parser.get()[bhttp::field::expect];
+  if (beast::iequals(expect, "100-continue") && !parser.is_done()) {
+    bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
+    co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!ec && !parser.is_done())
+    co_await bhttp::async_read(stream, buffer, parser,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
+}
+
+// The answer to a request that could not be read (400, 413, 431; the connection then closes),
+// or nullopt when there is no one to answer (the peer left, or was too slow).
+std::optional<Response> UnreadableRequest(const beast::error_code& ec, ServerStats& stats) {
+  if (ec == beast::error::timeout) {
+    stats.timed_out++;
+    return std::nullopt;
+  }
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
+    return std::nullopt;
+  stats.bad_requests++;
+  Response r;
+  if (ec == bhttp::error::header_limit)
+    r = ErrorResponse(MakeError(ErrorCode::kTooLarge, "Request header fields are too large."),
+                      {.status = 431});
+  else if (ec == bhttp::error::body_limit)
+    r = ErrorResponse(MakeError(ErrorCode::kTooLarge, "Request body is too large."));
+  else
+    r = ErrorResponse(MakeError(ErrorCode::kInvalidArgument, ""));
+  r.close = true;
+  return r;
+}
+
+// The handler's answer; a handler that throws (a bug) gets the generic 500.
+asio::awaitable<Response> Answer(const Handler& handler, Request& req) {
+  try {
+    co_return co_await handler(req);
+  } catch (const std::exception&) {
+  }
+  Response r = ErrorResponse(MakeError(ErrorCode::kInternal, "the handler threw"));
+  r.close = true;
+  co_return r;
+}
+
+// Writes the answer (no body for HEAD) within the write timeout; after an answer that ends the
+// connection, shuts down the sending side so the client reads the end of it.
+template <typename Protocol>
+asio::awaitable<beast::error_code> WriteResponse(beast::basic_stream<Protocol>& stream,
+                                                 const Response& res, unsigned version,
+                                                 bool keep_alive, bool head, const Limits& limits) {
+  beast::error_code ec;
+  stream.expires_after(limits.write_timeout);
+  std::string out_head = ResponseHead(res, version, keep_alive);
+  if (head || res.body.empty()) {
+    co_await asio::async_write(stream, asio::buffer(out_head),
+                               asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    std::array<asio::const_buffer, 2> out{asio::buffer(out_head), asio::buffer(res.body)};
+    co_await asio::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!ec && !keep_alive) stream.socket().shutdown(Protocol::socket::shutdown_send, ec);
+  co_return ec;
+}
+
+template <typename Protocol>
 asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext ctx, Peer peer,
                               std::string local, uint64_t session_id) {
   auto stream = std::make_shared<beast::basic_stream<Protocol>>(std::move(socket));
-  {
-    std::weak_ptr<beast::basic_stream<Protocol>> weak = stream;
-    auto exec = stream->get_executor();
-    std::lock_guard lock(ctx.shared->mu);
-    ctx.shared->sessions[session_id] = [weak, exec] {
-      asio::post(exec, [weak] {
-        if (auto s = weak.lock()) {
-          beast::error_code ignored;
-          s->socket().shutdown(Protocol::socket::shutdown_both, ignored);
-          s->close();
-        }
-      });
-    };
-  }
+  RegisterCloser<Protocol>(ctx, stream, session_id);
   beast::flat_buffer buffer;
-  beast::error_code ec;
   for (;;) {
-    if (buffer.size() == 0) {
-      stream->expires_after(ctx.limits.idle_timeout);
-      size_t n = co_await stream->async_read_some(buffer.prepare(4096),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        if (ec == beast::error::timeout) ctx.stats->timed_out++;
-        break;
-      }
-      buffer.commit(n);
-    }
-    stream->expires_after(ctx.limits.request_timeout);
+    if (!co_await AwaitRequest(*stream, buffer, ctx)) break;
     bhttp::request_parser<bhttp::string_body> parser;
     LimitParser(parser, ctx.limits);
-    co_await bhttp::async_read_header(*stream, buffer, parser,
-                                      asio::redirect_error(asio::use_awaitable, ec));
+    beast::error_code ec = co_await ReadRequest(*stream, buffer, parser, ctx.limits);
     Response res;
-    bool respond_error = false;
-    if (!ec && !TransferEncodingAcceptable(parser.get()))
-      ec = bhttp::error::bad_transfer_encoding;
-    if (!ec) {
-      auto expect = parser.get()[bhttp::field::expect];
-      if (beast::iequals(expect, "100-continue") && !parser.is_done()) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, parser.get().version()};
-        co_await bhttp::async_write(*stream, cont, asio::redirect_error(asio::use_awaitable, ec));
-      }
-      if (!ec && !parser.is_done())
-        co_await bhttp::async_read(*stream, buffer, parser,
-                                   asio::redirect_error(asio::use_awaitable, ec));
-    }
-    if (ec) {
-      if (ec == beast::error::timeout) {
-        ctx.stats->timed_out++;
-        break;
-      }
-      if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-          ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
-        break;
-      ctx.stats->bad_requests++;
-      if (ec == bhttp::error::header_limit)
-        res = Plain(431, "Request Header Fields Too Large");
-      else if (ec == bhttp::error::body_limit)
-        res = Plain(413, "Payload Too Large");
-      else
-        res = Plain(400, "Bad Request");
-      respond_error = true;
-    }
-    Request req;
     bool head = false;
     unsigned version = 11;
     bool keep_alive = false;
-    if (!respond_error) {
-      req.message = parser.release();
-      req.peer = peer;
-      req.local_address = local;
+    if (ec) {
+      auto answer = UnreadableRequest(ec, *ctx.stats);
+      if (!answer) break;
+      res = std::move(*answer);
+    } else {
+      Request req{parser.release(), peer, local};
       head = req.message.method() == bhttp::verb::head;
       version = req.message.version();
       keep_alive = req.message.keep_alive();
       ctx.stats->requests++;
-      try {
-        res = co_await ctx.handler(req);
-      } catch (const std::exception&) {
-        res = Plain(500, "Internal Server Error");
-      }
+      res = co_await Answer(ctx.handler, req);
     }
     if (ctx.shared->stopped.load(std::memory_order_relaxed)) res.close = true;
     keep_alive = keep_alive && !res.close;
-    stream->expires_after(ctx.limits.write_timeout);
-    std::string out_head = ResponseHead(res, version, keep_alive);
-    if (head || res.body.empty()) {
-      co_await asio::async_write(*stream, asio::buffer(out_head),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    } else {
-      std::array<asio::const_buffer, 2> out{asio::buffer(out_head), asio::buffer(res.body)};
-      co_await asio::async_write(*stream, out, asio::redirect_error(asio::use_awaitable, ec));
-    }
-    if (ec) {
-      if (ec == beast::error::timeout) ctx.stats->timed_out++;
-      break;
-    }
-    if (!keep_alive) {
-      stream->socket().shutdown(Protocol::socket::shutdown_send, ec);
-      break;
-    }
+    ec = co_await WriteResponse(*stream, res, version, keep_alive, head, ctx.limits);
+    if (ec == beast::error::timeout) ctx.stats->timed_out++;
+    if (ec || !keep_alive) break;
   }
   stream->close();
   std::lock_guard lock(ctx.shared->mu);

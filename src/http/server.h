@@ -8,8 +8,9 @@
 // closed one at a time without disturbing the others. HTTP/1.1 keep-alive and HTTP/1.0 (with or
 // without Host) are served; HEAD answers carry the GET's Content-Length and no body.
 //
-// Thread-safety: Server is used from the thread that created it (its io_context's); Handlers
-// are called on the io_context's threads, concurrently if several threads run it. Given an
+// Thread-safety: Server's methods may be called from any thread, concurrently (a control
+// handler opens and closes listeners while others serve); Handlers are called on the
+// io_context's threads, concurrently if several threads run it. Given an
 // IoPool, listeners still accept on the io_context but each connection then lives on one of the
 // pool's single-threaded contexts, and Handlers run there. Stop() closes listeners and every
 // open connection; the io_context (and the pool's contexts, once stopped) then run out of work.
@@ -30,6 +31,7 @@
 #include "http/asio.h"
 #include "http/io_pool.h"
 #include "http/metrics.h"
+#include "http/response.h"
 
 namespace metastack::http {
 
@@ -47,14 +49,6 @@ struct Request {
   std::string_view Header(std::string_view name) const;
   size_t HeaderCount(std::string_view name) const;
   bool Has(std::string_view name) const { return HeaderCount(name) > 0; }
-};
-
-struct Response {
-  unsigned status = 200;
-  std::string content_type;
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  bool close = false;  // close the connection after this answer
 };
 
 using Handler = std::function<asio::awaitable<Response>(Request&)>;
@@ -172,7 +166,7 @@ class Server {
   IoPool* sessions_;
   std::shared_ptr<ServerStats> stats_ = std::make_shared<ServerStats>();
   std::shared_ptr<Shared> shared_;
-  ListenerId next_id_ = 1;
+  std::atomic<ListenerId> next_id_{1};
 };
 
 // "Tue, 15 Nov 1994 08:12:31 GMT" for now (cached per second).

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include "base/log.h"
+#include "http/blocking.h"
 #include "http/error_response.h"
 #include "http/headers.h"
 #include "http/url.h"
@@ -15,11 +16,6 @@ namespace {
 
 using Json = nlohmann::json;
 namespace header = http::header;
-
-http::Response FromError(const Error& e) {
-  auto a = http::ErrorResponse(e);
-  return http::Response{a.status, a.content_type, a.body, {}, false};
-}
 
 http::Response JsonReply(unsigned status, const Json& body) {
   http::Response r;
@@ -215,6 +211,10 @@ Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
   return result;
 }
 
+void NsProxy::ReconcileInBackground(std::vector<ListenerSpec> desired) {
+  asio::post(namespace_work_, [this, desired = std::move(desired)] { (void)Reconcile(desired); });
+}
+
 Json NsProxy::List() const {
   std::lock_guard lock(mu_);
   Json list = Json::array();
@@ -227,7 +227,7 @@ asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const Listen
   http::Response r;
   if (!res) {
     agent_log_.Failure(res.error().message);
-    r = FromError(res.error());
+    r = http::ErrorResponse(res.error());
   } else {
     agent_log_.Success();
     r = http::PassBack(std::move(*res));
@@ -242,9 +242,7 @@ http::Handler NsProxy::ControlHandler() {
                                                           req.message.target().size())).path;
     auto method = req.message.method();
     auto error = [](const Error& e) {
-      Json body = {{"error", {{"code", std::string(ErrorCodeName(e.code))}, {"message", e.message}}}};
-      if (!e.field.empty()) body["error"]["field"] = e.field;
-      return JsonReply(http::ErrorResponse(e).status, body);
+      return http::ErrorResponse(e, {.body = http::ErrorBody::kJson});
     };
     if (path == "/listeners" && method == bhttp::verb::get) co_return JsonReply(200, List());
     if (path == "/listeners" && method == bhttp::verb::post) {
@@ -252,7 +250,7 @@ http::Handler NsProxy::ControlHandler() {
       if (j.is_discarded()) co_return error(MakeError(ErrorCode::kInvalidArgument, "body is not JSON"));
       auto spec = ListenerFromJson(j);
       if (!spec) co_return error(spec.error());
-      auto port = Add(*spec);
+      auto port = co_await http::RunBlocking(namespace_work_, [this, &spec] { return Add(*spec); });
       if (!port) co_return error(port.error());
       co_return JsonReply(201, ListenerToJson(*spec, *port));
     }

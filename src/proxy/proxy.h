@@ -16,7 +16,9 @@
 // agent is back. Same protocol as Neutron's proxy: either side can be swapped.
 //
 // Listeners are added and removed at run time (the control API below, or Reconcile from a
-// listeners file on SIGHUP) without disturbing the others. Thread-safe.
+// listeners file on SIGHUP) without disturbing the others. Binding in a namespace blocks (a
+// thread enters the namespace and is joined): the control API does it on a thread of the
+// proxy's own, never on the thread that accepts and serves. Thread-safe.
 
 #include <functional>
 #include <map>
@@ -65,15 +67,21 @@ class NsProxy {
   NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
           http::Metrics& metrics);
 
-  // kConflict for a name already in use; returns the bound port.
+  // kConflict for a name already in use; returns the bound port. Blocks (binds in spec.netns):
+  // never call it on an io_context thread that serves requests.
   Result<uint16_t> Add(const ListenerSpec& spec);
   Status Remove(const std::string& name);
-  // Adds and removes listeners until exactly `desired` (by name and content) are open.
+  // Adds and removes listeners until exactly `desired` (by name and content) are open. Blocks
+  // as Add does.
   Status Reconcile(const std::vector<ListenerSpec>& desired);
+  // Reconcile on the proxy's namespace thread, returning at once: for a reload asked for on an
+  // io_context thread (SIGHUP). Failures are logged, per listener.
+  void ReconcileInBackground(std::vector<ListenerSpec> desired);
   nlohmann::json List() const;
 
   asio::awaitable<http::Response> Handle(http::Request& req, const ListenerSpec& spec);
-  // GET /listeners, POST /listeners (a listener object), DELETE /listeners/{name}.
+  // GET /listeners, POST /listeners (a listener object), DELETE /listeners/{name}, GET
+  // /metrics. A POST's Add runs on the proxy's namespace thread; the handler resumes when done.
   http::Handler ControlHandler();
 
  private:
@@ -89,6 +97,9 @@ class NsProxy {
   mutable std::mutex mu_;
   std::map<std::string, Open> open_;
   FailureLog agent_log_{"proxy", "agent"};
+  // One thread for namespace work (binds) asked for on an io_context thread, in the order asked.
+  // Last, so that it is joined before the members its work uses go.
+  asio::thread_pool namespace_work_{1};
 };
 
 }  // namespace metastack::proxy

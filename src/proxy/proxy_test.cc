@@ -172,6 +172,60 @@ TEST_F(ProxyTest, Reconcile) {
   EXPECT_EQ(list[1]["name"], "qrouter-r2");
 }
 
+// A control POST binds in a namespace, which blocks (a thread enters the namespace and is
+// joined). The io_context that accepts and serves must go on serving meanwhile: here it has one
+// thread, and a GET /listeners is answered while the POST's bind is held.
+TEST(ControlTest, ABindHoldsNotTheServingThread) {
+  std::promise<std::thread::id> bind_entered;
+  std::promise<void> release_bind;
+  std::shared_future<void> released = release_bind.get_future().share();
+  Binder held = [&, released](const ListenerSpec& s) -> Result<int> {
+    bind_entered.set_value(std::this_thread::get_id());
+    if (released.wait_for(10s) != std::future_status::ready)
+      return std::unexpected(MakeError(ErrorCode::kTimeout, "never released"));
+    return LocalBinder()(s);
+  };
+  asio::io_context ioc;
+  http::Metrics metrics;
+  http::Server server(ioc, http::ServerLimits{});
+  NsProxy proxy(server, *http::MakeUpstream("unix:/nonexistent.sock", {}), held, metrics);
+  std::string control = ::testing::TempDir() + "/proxy-control-" + std::to_string(::getpid()) + ".sock";
+  ASSERT_TRUE(server.ListenUnix(control, 0600, proxy.ControlHandler()));
+  std::promise<std::thread::id> serving;
+  asio::post(ioc, [&] { serving.set_value(std::this_thread::get_id()); });
+  std::thread io([&] { ioc.run(); });
+  auto post = [&] {
+    RawClient c = RawClient::Unix(control);
+    std::string body = R"({"name": "qrouter-a", "kind": "router", "id": "a", "address": "127.0.0.1", "port": 0})";
+    c.Send("POST /listeners HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body);
+    return c.ReadResponse();
+  };
+  auto posted = std::async(std::launch::async, post);
+
+  auto binding = bind_entered.get_future();
+  ASSERT_EQ(binding.wait_for(10s), std::future_status::ready);
+  EXPECT_NE(binding.get(), serving.get_future().get());
+  RawClient c = RawClient::Unix(control);
+  c.Send("GET /listeners HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string listed = c.ReadResponse();
+  EXPECT_TRUE(listed.starts_with("HTTP/1.1 200 OK\r\n")) << listed;
+  EXPECT_TRUE(listed.ends_with("\r\n\r\n{\"listeners\":[]}")) << listed;
+  EXPECT_EQ(posted.wait_for(0s), std::future_status::timeout);
+
+  release_bind.set_value();
+  std::string created = posted.get();
+  EXPECT_TRUE(created.starts_with("HTTP/1.1 201 Created\r\n")) << created;
+  EXPECT_EQ(proxy.List()["listeners"].size(), 1u);
+  // Errors are the JSON form of http::ErrorResponse.
+  std::string again = post();
+  EXPECT_TRUE(again.starts_with("HTTP/1.1 409 Conflict\r\n")) << again;
+  EXPECT_TRUE(again.ends_with(R"({"error":{"code":"conflict","message":"listener qrouter-a exists"}})"))
+      << again;
+  asio::post(ioc, [&] { server.Stop(); });
+  io.join();
+}
+
 TEST(ListenerFileTest, ErrorsNameTheField) {
   auto ok = ParseListenersFile(R"({"listeners": [{"name": "a", "kind": "network", "id": "n"}]})");
   ASSERT_TRUE(ok);

@@ -2,6 +2,16 @@
 
 #include "core/ip.h"
 
+namespace metastack::store {
+
+Error StaleRevision(std::string_view uuid, int64_t current, int64_t expected) {
+  return MakeError(ErrorCode::kAborted, "instance " + std::string(uuid) + " changed (revision " +
+                                            std::to_string(current) + ", expected " +
+                                            std::to_string(expected) + ")");
+}
+
+}  // namespace metastack::store
+
 namespace metastack::store::internal {
 
 std::unexpected<Error> NotFound(std::string what, std::string_view id) {

@@ -52,9 +52,8 @@ class MemoryStore final : public Store {
       auto it = instances_.find(instance.uuid);
       if (it == instances_.end()) return NotFound("instance", instance.uuid);
       if (expected_revision && *expected_revision != it->second.revision)
-        return Conflict("instance " + instance.uuid + " changed (revision " +
-                        std::to_string(it->second.revision) + ", expected " +
-                        std::to_string(*expected_revision) + ")");
+        return std::unexpected(
+            StaleRevision(instance.uuid, it->second.revision, *expected_revision));
       METASTACK_RETURN_IF_ERROR(CheckWrite(instance));
       rec = InstanceRecord{instance, ++revision_};
       it->second = rec;

@@ -191,9 +191,7 @@ class PostgresStore final : public Store {
       if (rows.empty()) return NotFound("instance", instance.uuid);
       int64_t current = rows.Int(0, 0);
       if (expected_revision && *expected_revision != current)
-        return Conflict("instance " + instance.uuid + " changed (revision " +
-                        std::to_string(current) + ", expected " +
-                        std::to_string(*expected_revision) + ")");
+        return std::unexpected(StaleRevision(instance.uuid, current, *expected_revision));
       METASTACK_RETURN_IF_ERROR(CheckWrite(s, instance));
       METASTACK_RETURN_IF_ERROR(
           s.Exec("UPDATE instances SET project_id = $2, document = $3 WHERE uuid = $1",

@@ -269,14 +269,14 @@ TEST_F(PostgresStoreTest, ConcurrentEditsThroughTwoStoresLoseNothing) {
     threads.emplace_back([&, t] {
       Store& store = *stores[t % 2];
       for (int i = 0; i < kEdits; ++i)
-        while (true) {  // read, edit, replace; retry on conflict
+        while (true) {  // read, edit, replace; retry when another writer won (kAborted)
           auto cur = store.GetInstance(kU1);
           ASSERT_TRUE(cur) << cur.error().ToString();
           core::Instance inst = cur->instance;
           inst.meta.emplace_back("t" + std::to_string(t) + "-" + std::to_string(i), "v");
           auto r = store.ReplaceInstance(inst, cur->revision);
           if (r) break;
-          ASSERT_EQ(r.error().code, ErrorCode::kConflict) << r.error().ToString();
+          ASSERT_EQ(r.error().code, ErrorCode::kAborted) << r.error().ToString();
         }
     });
   for (auto& th : threads) th.join();

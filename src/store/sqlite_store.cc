@@ -113,9 +113,7 @@ class SqliteStore final : public Store {
       METASTACK_ASSIGN_OR_RETURN(auto current, InstanceRevision(db, instance.uuid));
       if (!current) return NotFound("instance", instance.uuid);
       if (expected_revision && *expected_revision != *current)
-        return Conflict("instance " + instance.uuid + " changed (revision " +
-                        std::to_string(*current) + ", expected " +
-                        std::to_string(*expected_revision) + ")");
+        return std::unexpected(StaleRevision(instance.uuid, *current, *expected_revision));
       METASTACK_RETURN_IF_ERROR(CheckWrite(db, instance));
       METASTACK_ASSIGN_OR_RETURN(int64_t revision, NextRevision(db));
       METASTACK_RETURN_IF_ERROR(Run(db,

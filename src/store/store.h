@@ -17,9 +17,10 @@
 // notifications, pruned feed rows) it announces as "flush all" (see Change).
 //
 // Errors: kNotFound (no such id), kConflict (duplicate id, duplicate IP on a network, an
-// ambiguous lookup, a revision mismatch, a password already set), kInvalidArgument (a document
-// that refers to an unknown network or router, bad input), kUnavailable (the database cannot be
-// reached), kInternal (anything else). Library codes never leave store/.
+// ambiguous lookup, a password already set), kAborted (a stale revision: StaleRevision),
+// kInvalidArgument (a document that refers to an unknown network or router, bad input),
+// kUnavailable (the database cannot be reached), kInternal (anything else). Library codes never
+// leave store/.
 
 #include <cstdint>
 #include <functional>
@@ -104,8 +105,8 @@ class Store {
   virtual Result<InstanceRecord> CreateInstance(const core::Instance& instance) = 0;
   virtual Result<InstanceRecord> GetInstance(std::string_view uuid) = 0;
   virtual Result<Page<InstanceRecord>> ListInstances(const ListOptions& options) = 0;
-  // Replaces the whole document. With `expected_revision`, kConflict unless it is the current
-  // revision (optimistic concurrency: read, edit, replace, retry on conflict).
+  // Replaces the whole document. With `expected_revision`, kAborted (StaleRevision) unless it is
+  // the current revision (optimistic concurrency: read, edit, replace, retry on kAborted).
   virtual Result<InstanceRecord> ReplaceInstance(const core::Instance& instance,
                                                  std::optional<int64_t> expected_revision) = 0;
   virtual Status DeleteInstance(std::string_view uuid) = 0;
@@ -168,5 +169,11 @@ Status PasswordWritable(const core::Instance& instance);
 // or "postgresql://..." (libpq connection URI; schema migrated). A database whose schema is
 // newer than this binary knows is an error naming both versions.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+// The error for a write made against a stale revision: kAborted, with a message that names the
+// instance, its current revision and the one expected. Every implementation's ReplaceInstance
+// returns it, and so does anything above that checks a revision it was given; callers test the
+// code, never the text.
+Error StaleRevision(std::string_view uuid, int64_t current, int64_t expected);
 
 }  // namespace metastack::store

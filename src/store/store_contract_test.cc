@@ -160,7 +160,8 @@ TEST_P(StoreContractTest, ReplaceWithRevision) {
   EXPECT_GT(v2->revision, v1->revision);
   auto stale = store_->ReplaceInstance(edited, v1->revision);
   ASSERT_FALSE(stale);
-  EXPECT_EQ(stale.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(stale.error().code, ErrorCode::kAborted);
+  EXPECT_EQ(stale.error().ToString(), StaleRevision(kU1, v2->revision, v1->revision).ToString());
   EXPECT_EQ(store_->GetInstance(kU1)->instance.hostname, "renamed");
   // The port index follows the document.
   EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.5").error().code, ErrorCode::kNotFound);
@@ -232,14 +233,14 @@ TEST_P(StoreContractTest, ConcurrentEditsLoseNothing) {
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEdits; ++i) {
-        while (true) {  // read, edit, replace; retry on conflict
+        while (true) {  // read, edit, replace; retry when another writer won (kAborted)
           auto cur = store_->GetInstance(kU1);
           ASSERT_TRUE(cur);
           core::Instance inst = cur->instance;
           inst.meta.emplace_back("t" + std::to_string(t) + "-" + std::to_string(i), "v");
           auto r = store_->ReplaceInstance(inst, cur->revision);
           if (r) break;
-          ASSERT_EQ(r.error().code, ErrorCode::kConflict) << r.error().ToString();
+          ASSERT_EQ(r.error().code, ErrorCode::kAborted) << r.error().ToString();
         }
       }
     });
@@ -469,7 +470,7 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
       {"replace: stale revision",
        AsStatus(store_->ReplaceInstance(
            with(u2_doc, [](core::Instance& i) { i.hostname = "stale"; }), u2->revision - 1)),
-       ErrorCode::kConflict},
+       ErrorCode::kAborted},
       {"password: already set", AsStatus(store_->SetPassword(kU1, "again")), ErrorCode::kConflict},
       {"password: too long", AsStatus(store_->SetPassword(kU2, std::string(1021, 'x'))),
        ErrorCode::kInvalidArgument},

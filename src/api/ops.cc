@@ -1,4 +1,4 @@
-#include "api/admin.h"
+#include "api/ops.h"
 
 #include "core/metadata.h"
 #include "http/blocking.h"
@@ -7,7 +7,7 @@
 
 namespace metastack::api {
 
-asio::awaitable<http::Response> AdminEndpoints::Handle(http::Request& req) {
+asio::awaitable<http::Response> OpsEndpoints::Handle(http::Request& req) {
   std::string path = http::SplitTarget(std::string_view(req.message.target().data(),
                                                         req.message.target().size()))
                          .path;
@@ -20,20 +20,16 @@ asio::awaitable<http::Response> AdminEndpoints::Handle(http::Request& req) {
       co_return r;
     }
   }
-  auto a = http::ErrorResponse(MakeError(ErrorCode::kNotFound, "no such endpoint"));
-  co_return http::Response{a.status, a.content_type, a.body, {}, false};
+  co_return http::ErrorResponse(MakeError(ErrorCode::kNotFound, "no such endpoint"));
 }
 
-asio::awaitable<http::Response> AdminEndpoints::Health() {
+asio::awaitable<http::Response> OpsEndpoints::Health() {
   auto started = std::chrono::steady_clock::now();
+  constexpr http::ErrorForm kJson{.body = http::ErrorBody::kJson};
   auto revision = co_await http::RunBlocking(pool_, [this] { return store_.CurrentRevision(); });
-  http::Response r;
-  r.content_type = "application/json";
-  if (!revision) {
-    r.status = 503;
-    r.body = nlohmann::json{{"status", "unavailable"}, {"store", revision.error().ToString()}}.dump();
-    co_return r;
-  }
+  if (!revision)
+    co_return http::ErrorResponse(
+        MakeError(ErrorCode::kUnavailable, "store: " + revision.error().ToString()), kJson);
   // Render a document the way a request would, so a broken renderer fails the check too.
   core::Instance probe;
   probe.uuid = "00000000-0000-4000-8000-000000000000";
@@ -42,16 +38,17 @@ asio::awaitable<http::Response> AdminEndpoints::Health() {
                           [](std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); }};
   auto doc = core::Lookup(probe, "/openstack/latest/meta_data.json",
                           api_ ? api_->options().settings : core::Settings{}, ctx);
+  if (!doc)
+    co_return http::ErrorResponse(
+        MakeError(ErrorCode::kInternal, "render failed: " + doc.error().ToString()), kJson);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  r.status = doc ? 200 : 500;
-  r.body = nlohmann::json{{"status", doc ? "ok" : "render failed"},
-                          {"store_revision", *revision},
-                          {"check_ms", ms}}
-               .dump();
+  http::Response r;
+  r.content_type = "application/json";
+  r.body = nlohmann::json{{"status", "ok"}, {"store_revision", *revision}, {"check_ms", ms}}.dump();
   co_return r;
 }
 
-std::string AdminEndpoints::Metrics() {
+std::string OpsEndpoints::Metrics() {
   metrics_.Describe("metastack_api_cache_instances", "gauge", "Instances held in the API cache");
   metrics_.Describe("metastack_http_connections_open", "gauge", "Open guest connections");
   metrics_.Describe("metastack_api_rate_limit_instances", "gauge",
