@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "admin/handler.h"
+#include "store/forwarding_store.h"
 #include "store/memory_store.h"
 
 namespace metastack::admin {
@@ -173,9 +174,9 @@ TEST_F(DispatchTest, PortsArePagedLikeEveryList) {
 // A store on which another writer edits the instance just before each of this caller's first
 // `losses` replaces (or every one until StopRivals()), so that each of them finds its revision
 // stale.
-class RivalWriterStore : public store::Store {
+class RivalWriterStore : public store::ForwardingStore {
  public:
-  RivalWriterStore(store::Store& inner, int losses) : inner_(inner), losses_(losses) {}
+  RivalWriterStore(store::Store& inner, int losses) : ForwardingStore(inner), losses_(losses) {}
   int rival_edits() const { return rival_edits_; }
   // Set when the caller has lost its first race.
   std::future<void> FirstLoss() { return first_loss_.get_future(); }
@@ -184,39 +185,16 @@ class RivalWriterStore : public store::Store {
   Result<store::InstanceRecord> ReplaceInstance(const core::Instance& instance,
                                                 std::optional<int64_t> expected) override {
     if (rival_edits_ < losses_ && !stopped_) {
-      auto current = inner_.GetInstance(instance.uuid);
+      auto current = inner().GetInstance(instance.uuid);
       if (!current) return std::unexpected(current.error());
       current->instance.meta.emplace_back("rival-" + std::to_string(rival_edits_), "x");
-      if (auto r = inner_.ReplaceInstance(current->instance, std::nullopt); !r) return r;
+      if (auto r = inner().ReplaceInstance(current->instance, std::nullopt); !r) return r;
       if (rival_edits_++ == 0) first_loss_.set_value();
     }
-    return inner_.ReplaceInstance(instance, expected);
-  }
-  Result<store::InstanceRecord> CreateInstance(const core::Instance& i) override { return inner_.CreateInstance(i); }
-  Result<store::InstanceRecord> GetInstance(std::string_view u) override { return inner_.GetInstance(u); }
-  Result<store::Page<store::InstanceRecord>> ListInstances(const store::ListOptions& o) override { return inner_.ListInstances(o); }
-  Status DeleteInstance(std::string_view u) override { return inner_.DeleteInstance(u); }
-  Result<store::InstanceRecord> SetPassword(std::string_view u, std::string_view p) override { return inner_.SetPassword(u, p); }
-  Result<store::InstanceRecord> ResetPassword(std::string_view u) override { return inner_.ResetPassword(u); }
-  Result<store::Network> CreateNetwork(const store::Network& n) override { return inner_.CreateNetwork(n); }
-  Result<store::Network> GetNetwork(std::string_view id) override { return inner_.GetNetwork(id); }
-  Result<store::Page<store::Network>> ListNetworks(const store::ListOptions& o) override { return inner_.ListNetworks(o); }
-  Status DeleteNetwork(std::string_view id) override { return inner_.DeleteNetwork(id); }
-  Result<store::Router> CreateRouter(const store::Router& r) override { return inner_.CreateRouter(r); }
-  Result<store::Router> GetRouter(std::string_view id) override { return inner_.GetRouter(id); }
-  Result<store::Page<store::Router>> ListRouters(const store::ListOptions& o) override { return inner_.ListRouters(o); }
-  Status DeleteRouter(std::string_view id) override { return inner_.DeleteRouter(id); }
-  Result<store::Network> SetNetworkRouter(std::string_view n, std::string_view r) override { return inner_.SetNetworkRouter(n, r); }
-  Result<store::PortBinding> FindPortOnNetwork(std::string_view n, std::string_view ip) override { return inner_.FindPortOnNetwork(n, ip); }
-  Result<store::PortBinding> FindPortOnRouter(std::string_view r, std::string_view ip) override { return inner_.FindPortOnRouter(r, ip); }
-  Result<store::Page<store::PortBinding>> ListPorts(std::string_view n, const store::ListOptions& o) override { return inner_.ListPorts(n, o); }
-  Result<int64_t> CurrentRevision() override { return inner_.CurrentRevision(); }
-  std::unique_ptr<store::Subscription> Subscribe(std::function<void(const store::Change&)> cb) override {
-    return inner_.Subscribe(std::move(cb));
+    return inner().ReplaceInstance(instance, expected);
   }
 
  private:
-  store::Store& inner_;
   int losses_;
   std::atomic<int> rival_edits_ = 0;
   std::atomic<bool> stopped_ = false;

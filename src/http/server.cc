@@ -248,7 +248,7 @@ template <typename Protocol>
 asio::awaitable<beast::error_code> ReadRequest(beast::basic_stream<Protocol>& stream,
                                                beast::flat_buffer& buffer,
                                                bhttp::request_parser<bhttp::string_body>& parser,
-                                               const Limits& limits) {
+                                               const ServerLimits& limits) {
   beast::error_code ec;
   stream.expires_after(limits.request_timeout);
   co_await bhttp::async_read_header(stream, buffer, parser,
@@ -305,7 +305,7 @@ asio::awaitable<Response> Answer(const Handler& handler, Request& req) {
 template <typename Protocol>
 asio::awaitable<beast::error_code> WriteResponse(beast::basic_stream<Protocol>& stream,
                                                  const Response& res, unsigned version,
-                                                 bool keep_alive, bool head, const Limits& limits) {
+                                                 bool keep_alive, bool head, const ServerLimits& limits) {
   beast::error_code ec;
   stream.expires_after(limits.write_timeout);
   std::string out_head = ResponseHead(res, version, keep_alive);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <map>
+#include <sstream>
 
 #include "base/file.h"
 #include "net/command.h"
@@ -216,16 +217,21 @@ Result<int> StartDnsmasq(const DhcpMetadataSetup& setup, const DnsmasqFiles& fil
 }
 
 // "inet 10.60.0.2/24 ..." addresses of an interface, from `ip -o -4 addr show dev IF`.
+// The IPv4 addresses (CIDR) on `interface` in `netns`; none when the interface does not exist
+// (its port went, and the address with it). Lists every interface's, so that a missing one is
+// an empty answer rather than `ip`'s error.
 Result<std::vector<std::string>> Ipv4Addresses(std::string_view netns, std::string_view interface) {
   METASTACK_ASSIGN_OR_RETURN(
       std::string text,
-      RunChecked({.argv = {"ip", "-o", "-4", "addr", "show", "dev", std::string(interface)},
-                  .netns = std::string(netns)}));
+      RunChecked({.argv = {"ip", "-o", "-4", "addr", "show"}, .netns = std::string(netns)}));
   std::vector<std::string> out;
-  size_t pos = 0;
-  while ((pos = text.find(" inet ", pos)) != std::string::npos) {
-    pos += 6;
-    out.push_back(text.substr(pos, text.find(' ', pos) - pos));
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    // "2: eth0    inet 10.0.0.2/24 brd ... scope global eth0\ ..."
+    std::istringstream fields(line);
+    std::string index, name, family, cidr;
+    if (!(fields >> index >> name >> family >> cidr) || family != "inet") continue;
+    if (name.substr(0, name.find('@')) == interface) out.push_back(cidr);
   }
   return out;
 }
@@ -375,10 +381,8 @@ Result<std::optional<DhcpMetadataState>> TeardownDhcpMetadata(std::string_view s
   METASTACK_RETURN_IF_ERROR(StopDnsmasq(files));
   if (!state->conf_file.empty()) METASTACK_RETURN_IF_ERROR(RemoveFile(state->conf_file));
   if (state->address_added && NamespaceExists(netns)) {
-    // The interface may have gone with its port; then so has the address.
-    auto removed = RemoveMetadataAddress(netns, state->subnet.interface);
-    if (!removed && removed.error().message.find("does not exist") == std::string::npos)
-      return std::unexpected(removed.error());
+    // The interface may have gone with its port; then so has the address (nothing to remove).
+    METASTACK_RETURN_IF_ERROR(RemoveMetadataAddress(netns, state->subnet.interface));
   }
   for (const auto& f :
        {files.pid, files.hosts, files.opts, files.leases, files.log, state->dir + "/state"})
