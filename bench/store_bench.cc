@@ -48,7 +48,9 @@ constexpr int kNetworks = 16;
 constexpr int kNetworksPerRouter = 4;
 
 std::string NetworkOf(int i) { return "net-" + std::to_string(i % kNetworks); }
-std::string RouterOf(int i) { return "router-" + std::to_string(i % kNetworks / kNetworksPerRouter); }
+std::string RouterOf(int i) {
+  return "router-" + std::to_string(i % kNetworks / kNetworksPerRouter);
+}
 std::string IpOf(int i) {
   return "10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
          std::to_string(i & 255);
@@ -90,9 +92,12 @@ core::Instance MakeInstance(int i) {
 enum class Backend { kMemory, kSqlite, kSqliteNoMmap };
 const char* Name(Backend b) {
   switch (b) {
-    case Backend::kMemory: return "memory";
-    case Backend::kSqlite: return "sqlite";
-    case Backend::kSqliteNoMmap: return "sqlite-nommap";
+    case Backend::kMemory:
+      return "memory";
+    case Backend::kSqlite:
+      return "sqlite";
+    case Backend::kSqliteNoMmap:
+      return "sqlite-nommap";
   }
   return "?";
 }

@@ -17,7 +17,7 @@ namespace metastack::fuzz {
 
 }  // namespace metastack::fuzz
 
-#define FUZZ_CHECK(cond, why) \
-  do {                        \
+#define FUZZ_CHECK(cond, why)                                               \
+  do {                                                                      \
     if (!(cond)) ::metastack::fuzz::Fail(__FILE__, __LINE__, #cond, (why)); \
   } while (0)

@@ -27,13 +27,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   core::Json canonical = core::InstanceToJson(*inst);
   auto again = core::ParseInstanceJson(canonical);
-  FUZZ_CHECK(again.has_value(), "canonical form refused: " + again.error().ToString() + "\n" +
-                                    canonical.dump());
+  FUZZ_CHECK(again.has_value(),
+             "canonical form refused: " + again.error().ToString() + "\n" + canonical.dump());
   FUZZ_CHECK(core::InstanceToJson(*again) == canonical, canonical.dump());
   std::string dumped = canonical.dump();
   auto reparsed = core::ParseInstance(dumped);
-  FUZZ_CHECK(reparsed.has_value(), "canonical text refused: " + reparsed.error().ToString() +
-                                       "\n" + dumped);
+  FUZZ_CHECK(reparsed.has_value(),
+             "canonical text refused: " + reparsed.error().ToString() + "\n" + dumped);
   FUZZ_CHECK(core::InstanceToJson(*reparsed) == canonical, dumped);
   return 0;
 }

@@ -7,14 +7,15 @@
 // read back by libisofs's own reader (Rock Ridge names) holds exactly the files given, byte
 // for byte; the same files in reverse order build the same image.
 
-#include <cstdint>
-#include <cstring>
+#include "configdrive/iso_writer.h"
 
 #include <libisofs/libisofs.h>  // after <cstdint>: it uses uint32_t without including it
+
+#include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 
-#include "configdrive/iso_writer.h"
 #include "fuzz/check.h"
 #include "fuzz/drive_input.h"
 
@@ -86,7 +87,8 @@ std::map<std::string, std::string> ReadBack(const std::string& bytes) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace metastack;
-  fuzz::DriveInput in = fuzz::ParseDriveInput(std::string_view(reinterpret_cast<const char*>(data), size));
+  fuzz::DriveInput in =
+      fuzz::ParseDriveInput(std::string_view(reinterpret_cast<const char*>(data), size));
   configdrive::IsoWriter writer(in.vfat.image);
   auto image = writer.Build(in.files);
   if (!image) {
@@ -102,7 +104,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     end = e.offset + e.bytes.size();
   }
   std::string bytes = image->Flatten();
-  FUZZ_CHECK(bytes.compare(16 * 2048, 6, "\x01" "CD001") == 0, "no primary volume descriptor");
+  FUZZ_CHECK(bytes.compare(16 * 2048, 6,
+                           "\x01"
+                           "CD001") == 0,
+             "no primary volume descriptor");
   std::vector<core::DriveFile> reversed(in.files.rbegin(), in.files.rend());
   auto again = writer.Build(reversed);
   FUZZ_CHECK(again && again->Flatten() == bytes, "input order changed the image");

@@ -8,6 +8,8 @@
 // network's ip_address and netmask are addresses of the network's IP version; every EC2 fixed
 // IPv4 address is an IPv4 address.
 
+#include "core/network_data.h"
+
 #include <cstdint>
 #include <set>
 #include <string>
@@ -15,7 +17,6 @@
 #include "core/instance.h"
 #include "core/ip.h"
 #include "core/metadata.h"
-#include "core/network_data.h"
 #include "fuzz/check.h"
 
 namespace metastack::fuzz {
@@ -57,8 +58,7 @@ void Render(const core::Instance& inst) {
   FUZZ_CHECK(!body.is_discarded(), served->body);
   FUZZ_CHECK(body == (nd ? *nd : core::Json::object()), served->body);
   (void)core::InjectedInterfaces(inst);
-  for (const auto& ip : core::Ec2Addresses(inst).fixed_ipv4)
-    FUZZ_CHECK(IsIpOfVersion(ip, 4), ip);
+  for (const auto& ip : core::Ec2Addresses(inst).fixed_ipv4) FUZZ_CHECK(IsIpOfVersion(ip, 4), ip);
   for (int v = 0; v < static_cast<int>(core::kEc2Versions.size()); ++v)
     (void)core::Ec2MetaData(inst, v, settings, ctx);
   (void)core::ConfigDriveFiles(inst, settings, ZeroRandom);

@@ -25,9 +25,9 @@ namespace header = http::header;
 using Message = bhttp::request<bhttp::string_body>;
 
 constexpr std::string_view kPeer = "10.0.0.5";
-constexpr std::string_view kHopByHop[] = {"Connection", "Keep-Alive", "Proxy-Connection",
-                                          "Proxy-Authorization", "TE", "Trailer",
-                                          "Transfer-Encoding", "Upgrade", "Expect"};
+constexpr std::string_view kHopByHop[] = {"Connection",          "Keep-Alive", "Proxy-Connection",
+                                          "Proxy-Authorization", "TE",         "Trailer",
+                                          "Transfer-Encoding",   "Upgrade",    "Expect"};
 
 bool Is(beast::string_view a, std::string_view b) {
   return beast::iequals(a, beast::string_view(b.data(), b.size()));
@@ -118,8 +118,8 @@ void Check(Message&& guest, const proxy::ListenerSpec& spec) {
     FUZZ_CHECK(m.body() == out.body(), "body changed on the wire");
     FUZZ_CHECK(m.target() == out.target(), "target changed on the wire");
   });
-  FUZZ_CHECK(!ec && parsed == 1, "the agent reads " + std::to_string(parsed) +
-                                     " requests (" + ec.message() + "):\n" + wire);
+  FUZZ_CHECK(!ec && parsed == 1, "the agent reads " + std::to_string(parsed) + " requests (" +
+                                     ec.message() + "):\n" + wire);
 }
 
 }  // namespace
@@ -130,11 +130,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   proxy::ListenerSpec spec;
   spec.name = "fuzz";
-  spec.kind = data[0] & 1 ? proxy::ListenerSpec::Kind::kNetwork : proxy::ListenerSpec::Kind::kRouter;
+  spec.kind =
+      data[0] & 1 ? proxy::ListenerSpec::Kind::kNetwork : proxy::ListenerSpec::Kind::kRouter;
   spec.id = "4d8a4a0e-5b1c-4f0e-9c61-3f4f2f6f4a11";
   size_t piece = data[0] >> 1 ? data[0] >> 1 : 128;
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  fuzz::ParseRequests(input, piece, http::ServerLimits{},
-                      [&](bhttp::request<bhttp::string_body>&& m) { fuzz::Check(std::move(m), spec); });
+  fuzz::ParseRequests(
+      input, piece, http::ServerLimits{},
+      [&](bhttp::request<bhttp::string_body>&& m) { fuzz::Check(std::move(m), spec); });
   return 0;
 }

@@ -16,8 +16,9 @@ namespace metastack::fuzz {
 // Calls on_request(bhttp::request<string_body>&&) for each complete request; returns the error
 // that stopped parsing (none when the bytes ran out between or inside requests).
 template <typename OnRequest>
-beast::error_code ParseRequests(std::string_view input, size_t piece, const http::ServerLimits& limits,
-                                OnRequest&& on_request, int max_requests = 8) {
+beast::error_code ParseRequests(std::string_view input, size_t piece,
+                                const http::ServerLimits& limits, OnRequest&& on_request,
+                                int max_requests = 8) {
   piece = std::max<size_t>(piece, 1);
   size_t pos = 0;
   for (int i = 0; i < max_requests && pos < input.size(); ++i) {

@@ -38,7 +38,8 @@ bool SameImage(const configdrive::Image& a, const configdrive::Image& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace metastack;
-  fuzz::DriveInput in = fuzz::ParseDriveInput(std::string_view(reinterpret_cast<const char*>(data), size));
+  fuzz::DriveInput in =
+      fuzz::ParseDriveInput(std::string_view(reinterpret_cast<const char*>(data), size));
   auto writer = configdrive::VfatWriter::Create(in.vfat);
   if (!writer) {
     FUZZ_CHECK(writer.error().code == ErrorCode::kInvalidArgument, writer.error().ToString());

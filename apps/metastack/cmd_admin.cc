@@ -20,7 +20,8 @@ using Json = nlohmann::ordered_json;
 // layer's (413 for an over-limit body) or something else listening at the URL.
 Error NotJsonAnswer(const std::string& url, unsigned status, size_t sent_bytes) {
   std::string text = url + ": answered " + std::to_string(status);
-  if (status < 400) return MakeError(ErrorCode::kUnavailable, text + " with a body that is not JSON");
+  if (status < 400)
+    return MakeError(ErrorCode::kUnavailable, text + " with a body that is not JSON");
   text += " " + std::string(http::ReasonPhrase(status));
   if (status == 413)
     text += ": the request body (" + std::to_string(sent_bytes) +
@@ -77,15 +78,18 @@ struct AdminBackend {
 };
 
 // Sends, prints the error or hands the body to `print`; returns the exit code.
-int Execute(const AdminBackend& t, admin::AdminRequest req, const std::function<void(const Json&)>& print) {
+int Execute(const AdminBackend& t, admin::AdminRequest req,
+            const std::function<void(const Json&)>& print) {
   auto reply = t.Send(std::move(req));
   if (!reply) {
     std::cerr << "metastack: " << reply.error().ToString() << "\n";
     return kExitFailure;
   }
   if (reply->status >= 400) {
-    const Json& e = reply->body.is_object() && reply->body.contains("error") ? reply->body["error"] : Json();
-    std::string msg = e.is_object() ? e.value("message", "") : "status " + std::to_string(reply->status);
+    const Json& e =
+        reply->body.is_object() && reply->body.contains("error") ? reply->body["error"] : Json();
+    std::string msg =
+        e.is_object() ? e.value("message", "") : "status " + std::to_string(reply->status);
     if (e.is_object() && e.contains("field")) msg = e["field"].get<std::string>() + ": " + msg;
     std::cerr << "metastack: " << msg << "\n";
     return kExitFailure;
@@ -105,7 +109,9 @@ int List(const AdminBackend& t, const std::string& path, std::string query, cons
   Json all = Json::array();
   std::string after;
   for (;;) {
-    std::string q = query + (after.empty() ? "" : (query.empty() ? "" : "&") + std::string("after=") + http::PercentEncode(after));
+    std::string q = query + (after.empty() ? ""
+                                           : (query.empty() ? "" : "&") + std::string("after=") +
+                                                 http::PercentEncode(after));
     Json page;
     int rc = Execute(t, {"GET", path, q, ""}, [&](const Json& j) { page = j; });
     if (rc != kExitOk) return rc;
@@ -138,7 +144,9 @@ int List(const AdminBackend& t, const std::string& path, std::string query, cons
   return kExitOk;
 }
 
-std::string Str(const Json& j) { return j.is_string() ? j.get<std::string>() : j.is_null() ? "-" : j.dump(); }
+std::string Str(const Json& j) {
+  return j.is_string() ? j.get<std::string>() : j.is_null() ? "-" : j.dump();
+}
 
 struct InstanceFlags {
   AdminBackend t;
@@ -167,8 +175,9 @@ int SetMeta(const InstanceFlags& f) {
     meta[p.substr(0, eq)] = p.substr(eq + 1);
   }
   for (const auto& k : f.unset) meta[k] = nullptr;
-  return Execute(f.t, {"PATCH", "/v1/instances/" + http::PercentEncode(f.id), "", Json{{"meta", meta}}.dump()},
-                 PrintJson);
+  return Execute(
+      f.t, {"PATCH", "/v1/instances/" + http::PercentEncode(f.id), "", Json{{"meta", meta}}.dump()},
+      PrintJson);
 }
 
 Run SetupInstance(CLI::App& app) {
@@ -189,7 +198,8 @@ Run SetupInstance(CLI::App& app) {
   list->add_flag("--json", f->json, "Print JSON");
   list->callback([=] {
     *run = [=] {
-      return List(f->t, "/v1/instances", f->project.empty() ? "" : "project_id=" + http::PercentEncode(f->project),
+      return List(f->t, "/v1/instances",
+                  f->project.empty() ? "" : "project_id=" + http::PercentEncode(f->project),
                   "instances",
                   {{"UUID", [](const Json& j) { return Str(j["instance"]["uuid"]); }},
                    {"HOSTNAME", [](const Json& j) { return Str(j["instance"]["hostname"]); }},
@@ -200,7 +210,12 @@ Run SetupInstance(CLI::App& app) {
   });
   CLI::App* show = sub("show", "Show an instance's document and revision");
   show->add_option("ID", f->id, "Instance uuid")->required();
-  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/instances/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
+  show->callback([=] {
+    *run = [=] {
+      return Execute(f->t, {"GET", "/v1/instances/" + http::PercentEncode(f->id), "", ""},
+                     PrintJson);
+    };
+  });
   CLI::App* replace = sub("replace", "Replace an instance's whole document");
   replace->add_option("ID", f->id, "Instance uuid")->required();
   replace->add_option("-f,--file", f->file, "Instance document (- for standard input)")->required();
@@ -218,11 +233,21 @@ Run SetupInstance(CLI::App& app) {
   set_meta->callback([=] { *run = [=] { return SetMeta(*f); }; });
   CLI::App* del = sub("delete", "Delete an instance");
   del->add_option("ID", f->id, "Instance uuid")->required();
-  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
-  CLI::App* reset = sub("reset-password", "Forget the password the guest set, so it may set a new one");
+  del->callback([=] {
+    *run = [=] {
+      return Execute(f->t, {"DELETE", "/v1/instances/" + http::PercentEncode(f->id), "", ""},
+                     PrintJson);
+    };
+  });
+  CLI::App* reset =
+      sub("reset-password", "Forget the password the guest set, so it may set a new one");
   reset->add_option("ID", f->id, "Instance uuid")->required();
   reset->callback([=] {
-    *run = [=] { return Execute(f->t, {"DELETE", "/v1/instances/" + http::PercentEncode(f->id) + "/password", "", ""}, [](const Json&) {}); };
+    *run = [=] {
+      return Execute(
+          f->t, {"DELETE", "/v1/instances/" + http::PercentEncode(f->id) + "/password", "", ""},
+          [](const Json&) {});
+    };
   });
   return [run] { return (*run)(); };
 }
@@ -267,10 +292,20 @@ Run SetupNetwork(CLI::App& app) {
   });
   CLI::App* show = sub("show", "Show a network");
   show->add_option("ID", f->id, "Network id")->required();
-  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/networks/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
+  show->callback([=] {
+    *run = [=] {
+      return Execute(f->t, {"GET", "/v1/networks/" + http::PercentEncode(f->id), "", ""},
+                     PrintJson);
+    };
+  });
   CLI::App* del = sub("delete", "Delete a network (refused while ports use it)");
   del->add_option("ID", f->id, "Network id")->required();
-  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/networks/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
+  del->callback([=] {
+    *run = [=] {
+      return Execute(f->t, {"DELETE", "/v1/networks/" + http::PercentEncode(f->id), "", ""},
+                     PrintJson);
+    };
+  });
   CLI::App* attach = sub("set-router", "Attach the network to a router, or --detach it");
   attach->add_option("ID", f->id, "Network id")->required();
   attach->add_option("ROUTER", f->router, "Router id");
@@ -282,7 +317,9 @@ Run SetupNetwork(CLI::App& app) {
         return kExitUsage;
       }
       Json body = {{"router_id", f->detach ? Json(nullptr) : Json(f->router)}};
-      return Execute(f->t, {"PUT", "/v1/networks/" + http::PercentEncode(f->id) + "/router", "", body.dump()}, PrintJson);
+      return Execute(
+          f->t, {"PUT", "/v1/networks/" + http::PercentEncode(f->id) + "/router", "", body.dump()},
+          PrintJson);
     };
   });
   return [run] { return (*run)(); };
@@ -325,10 +362,19 @@ Run SetupRouter(CLI::App& app) {
   });
   CLI::App* show = sub("show", "Show a router");
   show->add_option("ID", f->id, "Router id")->required();
-  show->callback([=] { *run = [=] { return Execute(f->t, {"GET", "/v1/routers/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
+  show->callback([=] {
+    *run = [=] {
+      return Execute(f->t, {"GET", "/v1/routers/" + http::PercentEncode(f->id), "", ""}, PrintJson);
+    };
+  });
   CLI::App* del = sub("delete", "Delete a router (refused while networks are attached)");
   del->add_option("ID", f->id, "Router id")->required();
-  del->callback([=] { *run = [=] { return Execute(f->t, {"DELETE", "/v1/routers/" + http::PercentEncode(f->id), "", ""}, PrintJson); }; });
+  del->callback([=] {
+    *run = [=] {
+      return Execute(f->t, {"DELETE", "/v1/routers/" + http::PercentEncode(f->id), "", ""},
+                     PrintJson);
+    };
+  });
   return [run] { return (*run)(); };
 }
 
@@ -346,12 +392,15 @@ Run SetupPort(CLI::App& app) {
     f->t.Declare(*s);
     return s;
   };
-  CLI::App* list = sub("list", "List every fixed IP of every port (ports come from instance documents)");
+  CLI::App* list =
+      sub("list", "List every fixed IP of every port (ports come from instance documents)");
   list->add_option("--network", f->network, "Only this network's");
   list->add_flag("--json", f->json, "Print JSON");
   list->callback([=] {
     *run = [=] {
-      return List(f->t, "/v1/ports", f->network.empty() ? "" : "network_id=" + http::PercentEncode(f->network), "ports",
+      return List(f->t, "/v1/ports",
+                  f->network.empty() ? "" : "network_id=" + http::PercentEncode(f->network),
+                  "ports",
                   {{"NETWORK", [](const Json& j) { return Str(j["network_id"]); }},
                    {"IP", [](const Json& j) { return Str(j["ip_address"]); }},
                    {"MAC", [](const Json& j) { return Str(j["mac"]); }},
@@ -366,7 +415,8 @@ Run SetupPort(CLI::App& app) {
   lookup->add_option("--router", f->router, "The router the request came through");
   lookup->callback([=] {
     *run = [=] {
-      std::string q = "ip=" + http::PercentEncode(f->ip) + (f->network.empty() ? "" : "&network_id=" + http::PercentEncode(f->network)) +
+      std::string q = "ip=" + http::PercentEncode(f->ip) +
+                      (f->network.empty() ? "" : "&network_id=" + http::PercentEncode(f->network)) +
                       (f->router.empty() ? "" : "&router_id=" + http::PercentEncode(f->router));
       return Execute(f->t, {"GET", "/v1/ports/lookup", q, ""}, PrintJson);
     };

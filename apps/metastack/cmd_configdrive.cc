@@ -11,8 +11,8 @@
 #include "configdrive/reproducible.h"
 #include "core/instance.h"
 #include "core/metadata.h"
-#include "store/store.h"
 #include "render_flags.h"
+#include "store/store.h"
 #include "verbs.h"
 
 namespace metastack::cli {

@@ -377,8 +377,8 @@ int RunServe(const ServeFlags& f) {
   if (!f.admin_listen.empty()) {
     auto [host, port] = ParseHostPort(f.admin_listen, "--admin-listen");
     std::string token = f.admin_token_file.empty() ? "" : ReadSecretFile(f.admin_token_file, 16);
-    auto ep = admin_server.ListenTcp(
-        host, port, admin::MakeAdminHandler(**store, pool, token, ops.Handler()));
+    auto ep = admin_server.ListenTcp(host, port,
+                                     admin::MakeAdminHandler(**store, pool, token, ops.Handler()));
     if (!ep) throw std::runtime_error(ep.error().ToString());
     ready["admin"] = ep->port();
   }

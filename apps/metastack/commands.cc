@@ -1,6 +1,4 @@
 #include "commands.h"
-#include "render_flags.h"
-#include "verbs.h"
 
 #include <iostream>
 #include <memory>
@@ -12,6 +10,8 @@
 #include "core/instance.h"
 #include "core/metadata.h"
 #include "http/error_response.h"
+#include "render_flags.h"
+#include "verbs.h"
 
 namespace metastack::cli {
 namespace {
@@ -46,7 +46,8 @@ Run SetupRender(CLI::App& app) {
       ->required();
   f->render.Declare(app);
   app.footer(
-      "Writes every file Nova puts on a config drive (openstack/<version>/..., openstack/content/,\n"
+      "Writes every file Nova puts on a config drive (openstack/<version>/..., "
+      "openstack/content/,\n"
       "ec2/<version>/...). The tree appears whole or not at all.");
   return [f] {
     auto inst = LoadInstance(f->file);
@@ -113,8 +114,8 @@ Run SetupGet(CLI::App& app) {
       } else {
         std::cout << body;
         if (status != 200) {
-          std::cerr << "metastack: " << path << ": " << status << " "
-                    << http::ReasonPhrase(status) << "\n";
+          std::cerr << "metastack: " << path << ": " << status << " " << http::ReasonPhrase(status)
+                    << "\n";
           rc = kExitFailure;
         }
       }

@@ -56,10 +56,9 @@ TEST_F(AuthTest, WithoutABearerTokenIs401) {
 
 TEST_F(AuthTest, AnyOtherTokenIs403) {
   const std::string right = kToken;
-  for (const std::string& other :
-       {std::string("wrong"), right.substr(0, right.size() - 1), right + "0",
-        right.substr(0, right.size() - 1) + "0", "x" + right.substr(1),
-        std::string("0123456789ABCDEF")}) {
+  for (const std::string& other : {std::string("wrong"), right.substr(0, right.size() - 1),
+                                   right + "0", right.substr(0, right.size() - 1) + "0",
+                                   "x" + right.substr(1), std::string("0123456789ABCDEF")}) {
     http::Response r = Get("/v1/instances", "Bearer " + other);
     EXPECT_EQ(r.status, 403u) << other;
     EXPECT_EQ(r.body, kWrong) << other;

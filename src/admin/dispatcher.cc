@@ -16,7 +16,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 std::unexpected<Error> Invalid(std::string message, std::string field = {}) {
-  return std::unexpected(MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field)));
+  return std::unexpected(
+      MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field)));
 }
 
 std::vector<std::string> Split(const std::string& path) {
@@ -50,7 +51,8 @@ Json NetworkJson(const store::Network& n) {
 }
 
 Json RouterJson(const store::Router& r) {
-  return Json{{"id", r.id}, {"name", r.name}, {"project_id", r.project_id}, {"revision", r.revision}};
+  return Json{
+      {"id", r.id}, {"name", r.name}, {"project_id", r.project_id}, {"revision", r.revision}};
 }
 
 Json PortJson(const store::PortBinding& b) {
@@ -79,7 +81,8 @@ Result<std::optional<int64_t>> RevisionFrom(const std::string& query) {
   if (r.empty()) return std::nullopt;
   int64_t v = 0;
   auto [p, ec] = std::from_chars(r.data(), r.data() + r.size(), v);
-  if (ec != std::errc() || p != r.data() + r.size()) return Invalid("expected a number", "revision");
+  if (ec != std::errc() || p != r.data() + r.size())
+    return Invalid("expected a number", "revision");
   return v;
 }
 
@@ -121,7 +124,8 @@ Result<Json> Page(const Result<store::Page<T>>& page, const char* key, F to_json
   if (!page) return std::unexpected(page.error());
   Json items = Json::array();
   for (const auto& item : page->items) items.push_back(to_json(item));
-  return Json{{key, std::move(items)}, {"next", page->next.empty() ? Json(nullptr) : Json(page->next)}};
+  return Json{{key, std::move(items)},
+              {"next", page->next.empty() ? Json(nullptr) : Json(page->next)}};
 }
 
 Result<store::Network> NetworkFrom(const Json& j) {
@@ -274,7 +278,8 @@ Result<AdminReply> Routers(store::Store& s, const AdminRequest& req,
 
 Result<AdminReply> Ports(store::Store& s, const AdminRequest& req,
                          const std::vector<std::string>& p) {
-  if (req.method != "GET") return std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));
+  if (req.method != "GET")
+    return std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));
   if (p.size() == 2) {
     METASTACK_ASSIGN_OR_RETURN(auto opts, ListOptionsFrom(req.query));
     METASTACK_ASSIGN_OR_RETURN(
@@ -324,10 +329,14 @@ AdminAttempt DispatchAttempt(store::Store& store, const AdminRequest& req, int a
   std::vector<std::string> p = Split(req.path);
   Result<AdminReply> reply = std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));
   if (p.size() >= 2 && p[0] == "v1") {
-    if (p[1] == "instances") reply = Instances(store, req, p);
-    else if (p[1] == "networks") reply = Networks(store, req, p);
-    else if (p[1] == "routers") reply = Routers(store, req, p);
-    else if (p[1] == "ports") reply = Ports(store, req, p);
+    if (p[1] == "instances")
+      reply = Instances(store, req, p);
+    else if (p[1] == "networks")
+      reply = Networks(store, req, p);
+    else if (p[1] == "routers")
+      reply = Routers(store, req, p);
+    else if (p[1] == "ports")
+      reply = Ports(store, req, p);
   }
   if (reply) return {std::move(*reply), std::nullopt};
   AdminAttempt failed{ErrorReply(reply.error()), std::nullopt};

@@ -24,18 +24,21 @@ std::string Doc(const std::string& ip = "10.0.0.5", const std::string& network =
   return Json{{"uuid", kUuid},
               {"hostname", "web-01"},
               {"project_id", "p"},
-              {"ports", {{{"id", "port-1"},
-                          {"mac", "fa:16:3e:00:00:01"},
-                          {"network_id", network},
-                          {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", ip}}}}}}}}
+              {"ports",
+               {{{"id", "port-1"},
+                 {"mac", "fa:16:3e:00:00:01"},
+                 {"network_id", network},
+                 {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", ip}}}}}}}}
       .dump();
 }
 
 class DispatchTest : public ::testing::Test {
  protected:
-  AdminReply Call(const std::string& method, const std::string& target, const std::string& body = "") {
+  AdminReply Call(const std::string& method, const std::string& target,
+                  const std::string& body = "") {
     size_t q = target.find('?');
-    AdminRequest r{method, target.substr(0, q), q == std::string::npos ? "" : target.substr(q + 1), body};
+    AdminRequest r{method, target.substr(0, q), q == std::string::npos ? "" : target.substr(q + 1),
+                   body};
     return Dispatch(*store_, r);
   }
   std::unique_ptr<store::Store> store_ = store::NewMemoryStore();
@@ -55,8 +58,9 @@ TEST_F(DispatchTest, InstanceLifecycle) {
   ASSERT_EQ(patched.status, 200u) << patched.body.dump();
   EXPECT_EQ(patched.body["instance"]["meta"]["role"], "db");
   EXPECT_EQ(patched.body["instance"]["hostname"], "db-01");
-  AdminReply stale = Call("PATCH", std::string("/v1/instances/") + kUuid + "?revision=" +
-                                       std::to_string(rev), R"({"meta": {"x": "y"}})");
+  AdminReply stale =
+      Call("PATCH", std::string("/v1/instances/") + kUuid + "?revision=" + std::to_string(rev),
+           R"({"meta": {"x": "y"}})");
   EXPECT_EQ(stale.status, 409u);
   EXPECT_EQ(Call("DELETE", std::string("/v1/instances/") + kUuid).status, 204u);
   EXPECT_EQ(Call("GET", std::string("/v1/instances/") + kUuid).status, 404u);
@@ -207,8 +211,8 @@ TEST_F(DispatchTest, PatchWithoutRevisionOutlastsRivalWriters) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
   RivalWriterStore rivals(*store_, 30);
-  AdminReply r = Dispatch(rivals, {"PATCH", std::string("/v1/instances/") + kUuid, "",
-                                   R"({"meta": {"mine": "yes"}})"});
+  AdminReply r = Dispatch(
+      rivals, {"PATCH", std::string("/v1/instances/") + kUuid, "", R"({"meta": {"mine": "yes"}})"});
   ASSERT_EQ(r.status, 200u) << r.body.dump();
   EXPECT_EQ(rivals.rival_edits(), 30);
   const Json& meta = r.body["instance"]["meta"];
@@ -217,9 +221,9 @@ TEST_F(DispatchTest, PatchWithoutRevisionOutlastsRivalWriters) {
   // With an explicit revision a lost race is the caller's to handle: 409 at once.
   int64_t revision = r.body["revision"];
   RivalWriterStore one_rival(*store_, 1);
-  AdminReply pinned = Dispatch(one_rival, {"PATCH", std::string("/v1/instances/") + kUuid,
-                                           "revision=" + std::to_string(revision),
-                                           R"({"meta": {"pinned": "yes"}})"});
+  AdminReply pinned = Dispatch(
+      one_rival, {"PATCH", std::string("/v1/instances/") + kUuid,
+                  "revision=" + std::to_string(revision), R"({"meta": {"pinned": "yes"}})"});
   EXPECT_EQ(pinned.status, 409u) << pinned.body.dump();
   EXPECT_EQ(pinned.body["error"]["code"], "aborted");
 }
@@ -236,9 +240,8 @@ TEST_F(RouterTest, APatchWaitingToRetryHoldsNoPoolThread) {
   auto work = asio::make_work_guard(ioc);
   std::thread io([&] { ioc.run(); });
   http::Handler handler = MakeAdminHandler(
-      rivals, pool, "secret", [](http::Request&) -> asio::awaitable<http::Response> {
-        co_return http::Response{};
-      });
+      rivals, pool, "secret",
+      [](http::Request&) -> asio::awaitable<http::Response> { co_return http::Response{}; });
   auto call = [&](bhttp::verb method, const std::string& target, const std::string& body) {
     auto req = std::make_shared<http::Request>();
     req->message = {method, target, 11};

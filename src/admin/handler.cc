@@ -35,8 +35,8 @@ http::Handler MakeAdminHandler(store::Store& store, asio::thread_pool& pool, std
     if (!target.path.starts_with("/v1/") && target.path != "/v1") co_return co_await fallback(req);
     std::string_view auth = req.Header(http::header::kAuthorization);
     if (!auth.starts_with("Bearer ")) {
-      auto r = ToResponse(ErrorReply(MakeError(ErrorCode::kUnauthenticated,
-                                               "an Authorization: Bearer token is required")));
+      auto r = ToResponse(ErrorReply(
+          MakeError(ErrorCode::kUnauthenticated, "an Authorization: Bearer token is required")));
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       co_return r;
     }

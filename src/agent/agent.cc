@@ -106,9 +106,8 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
       store_log_.Failure(guest + ": " + port.error().ToString());
     else
       store_log_.Success();
-    co_return done(port.error().code == ErrorCode::kUnavailable
-                       ? http::ErrorResponse(port.error())
-                       : NotFound());
+    co_return done(port.error().code == ErrorCode::kUnavailable ? http::ErrorResponse(port.error())
+                                                                : NotFound());
   }
   store_log_.Success();
 

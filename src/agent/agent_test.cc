@@ -18,10 +18,16 @@ constexpr char kSecret[] = "shared";
 constexpr char kA[] = "aaaaaaaa-0000-4000-8000-000000000001";
 constexpr char kB[] = "bbbbbbbb-0000-4000-8000-000000000002";
 
-core::Instance Instance(const std::string& uuid, const std::string& project, const std::string& net) {
-  core::Json doc = {{"uuid", uuid}, {"hostname", "vm"}, {"project_id", project},
-                    {"ports", {{{"id", "port-" + uuid}, {"mac", "fa:16:3e:00:00:01"}, {"network_id", net},
-                                {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
+core::Instance Instance(const std::string& uuid, const std::string& project,
+                        const std::string& net) {
+  core::Json doc = {{"uuid", uuid},
+                    {"hostname", "vm"},
+                    {"project_id", project},
+                    {"ports",
+                     {{{"id", "port-" + uuid},
+                       {"mac", "fa:16:3e:00:00:01"},
+                       {"network_id", net},
+                       {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
   return *core::ParseInstanceJson(doc);
 }
 
@@ -38,14 +44,16 @@ class AgentTest : public ::testing::Test {
     api_options.shared_secret = kSecret;
     api_ = std::make_unique<api::MetadataApi>(*store_, pool_, api_options, metrics_);
     server_ = std::make_unique<http::Server>(ioc_, http::ServerLimits{});
-    api_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(api::Identification::kSigned))->port();
+    api_port_ =
+        server_->ListenTcp("127.0.0.1", 0, api_->Handler(api::Identification::kSigned))->port();
     StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(api_port_));
     thread_ = std::thread([this] { ioc_.run(); });
   }
   void StartAgent(const std::string& secret, const std::string& upstream) {
     auto up = http::MakeUpstream(upstream, {});
     ASSERT_TRUE(up);
-    agents_.push_back(std::make_unique<MetadataAgent>(*store_, pool_, *up, AgentOptions{secret}, metrics_));
+    agents_.push_back(
+        std::make_unique<MetadataAgent>(*store_, pool_, *up, AgentOptions{secret}, metrics_));
     socket_ = ::testing::TempDir() + "/agent-" + std::to_string(::getpid()) + "-" +
               std::to_string(agents_.size()) + ".sock";
     ASSERT_TRUE(server_->ListenUnix(socket_, 0600, agents_.back()->Handler()));
@@ -79,10 +87,14 @@ class AgentTest : public ::testing::Test {
 };
 
 TEST_F(AgentTest, SameAddressTwoTenants) {
-  auto viaRouter = Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: ::ffff:10.0.0.5\r\nX-Neutron-Router-ID: router-a\r\n");
+  auto viaRouter = Send(
+      "GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: "
+      "::ffff:10.0.0.5\r\nX-Neutron-Router-ID: router-a\r\n");
   EXPECT_EQ(viaRouter.first, 200u) << viaRouter.second;
   EXPECT_NE(viaRouter.second.find(kA), std::string::npos);
-  auto viaNetwork = Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+  auto viaNetwork = Send(
+      "GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: "
+      "10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
   EXPECT_EQ(viaNetwork.first, 200u);
   EXPECT_NE(viaNetwork.second.find(kB), std::string::npos);
   EXPECT_EQ(viaNetwork.second.find(kA), std::string::npos);
@@ -95,9 +107,13 @@ TEST_F(AgentTest, WhoCannotBeNamedGets404Or400) {
   } cases[] = {
       {"X-Neutron-Router-ID: router-a\r\n", 400},
       {"X-Forwarded-For: not-an-ip\r\nX-Neutron-Router-ID: router-a\r\n", 400},
-      {"X-Forwarded-For: 10.0.0.5\r\nX-Forwarded-For: 10.0.0.6\r\nX-Neutron-Router-ID: router-a\r\n", 400},
+      {"X-Forwarded-For: 10.0.0.5\r\nX-Forwarded-For: 10.0.0.6\r\nX-Neutron-Router-ID: "
+       "router-a\r\n",
+       400},
       {"X-Forwarded-For: 10.0.0.5\r\n", 404},
-      {"X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Router-ID: router-a\r\nX-Neutron-Network-ID: net-a\r\n", 404},
+      {"X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Router-ID: router-a\r\nX-Neutron-Network-ID: "
+       "net-a\r\n",
+       404},
       {"X-Forwarded-For: 10.0.0.9\r\nX-Neutron-Router-ID: router-a\r\n", 404},
       {"X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Router-ID: router-zz\r\n", 404},
       {"X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-zz\r\n", 404},
@@ -107,7 +123,9 @@ TEST_F(AgentTest, WhoCannotBeNamedGets404Or400) {
 }
 
 TEST_F(AgentTest, NewPortsAreSeenAtOnce) {
-  std::string req = "GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: 10.0.0.7\r\nX-Neutron-Network-ID: net-b\r\n";
+  std::string req =
+      "GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: "
+      "10.0.0.7\r\nX-Neutron-Network-ID: net-b\r\n";
   EXPECT_EQ(Send(req).first, 404u);  // remembered as absent...
   core::Instance c = Instance("cccccccc-0000-4000-8000-000000000003", "proj-b", "net-b");
   c.ports[0].id = "port-c";
@@ -119,7 +137,9 @@ TEST_F(AgentTest, NewPortsAreSeenAtOnce) {
 }
 
 TEST_F(AgentTest, PasswordPostPassesThrough) {
-  std::string head = "POST /openstack/latest/password HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\nContent-Length: 3\r\n";
+  std::string head =
+      "POST /openstack/latest/password HTTP/1.1\r\nX-Forwarded-For: "
+      "10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\nContent-Length: 3\r\n";
   EXPECT_EQ(Send(head, "pw1").first, 200u);
   EXPECT_EQ(Send(head, "pw2").first, 409u);
   EXPECT_EQ(*store_->GetInstance(kB)->instance.password, "pw1");
@@ -127,7 +147,9 @@ TEST_F(AgentTest, PasswordPostPassesThrough) {
 
 TEST_F(AgentTest, WrongSecretIsTheApis403) {
   StartAgent("not-the-secret", "http://127.0.0.1:" + std::to_string(api_port_));
-  auto r = Send("GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+  auto r = Send(
+      "GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: "
+      "net-b\r\n");
   EXPECT_EQ(r.first, 403u);
   EXPECT_EQ(r.second, "403 Forbidden\n\nInvalid proxy request signature.\n\n   ");
 }
@@ -136,14 +158,20 @@ TEST_F(AgentTest, ApiDownIs502WithAGenericBodyAndOneLogLine) {
   StartAgent(kSecret, "http://127.0.0.1:1");
   ::testing::internal::CaptureStderr();
   for (int i = 0; i < 50; ++i) {
-    auto r = Send("GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+    auto r = Send(
+        "GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: "
+        "net-b\r\n");
     EXPECT_EQ(r.first, 502u);
     EXPECT_EQ(r.second, "502 Bad Gateway\n\nThe upstream server is unavailable.\n\n   ");
   }
   std::string log = ::testing::internal::GetCapturedStderr();
   // The address is in the log, once for the whole outage (FailureLog), never in the answer.
-  EXPECT_EQ(log.find("metadata API: http://127.0.0.1:1: Connection refused"), log.rfind("metadata API")) << log;
-  EXPECT_NE(log.find("ERROR agent: metadata API: http://127.0.0.1:1: Connection refused\n"), std::string::npos) << log;
+  EXPECT_EQ(log.find("metadata API: http://127.0.0.1:1: Connection refused"),
+            log.rfind("metadata API"))
+      << log;
+  EXPECT_NE(log.find("ERROR agent: metadata API: http://127.0.0.1:1: Connection refused\n"),
+            std::string::npos)
+      << log;
 }
 
 // The API's redirect keeps its Location (header::kPassedBack), and nothing else of its headers.
@@ -158,10 +186,12 @@ asio::awaitable<http::Response> Redirecting(http::Request&) {
 
 TEST_F(AgentTest, RedirectKeepsItsLocation) {
   std::promise<uint16_t> bound;
-  asio::post(ioc_, [&] { bound.set_value(server_->ListenTcp("127.0.0.1", 0, Redirecting)->port()); });
+  asio::post(ioc_,
+             [&] { bound.set_value(server_->ListenTcp("127.0.0.1", 0, Redirecting)->port()); });
   uint16_t port = bound.get_future().get();
   StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(port));
-  std::string raw = SendRaw("GET /openstack HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
+  std::string raw = SendRaw(
+      "GET /openstack HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n");
   EXPECT_TRUE(raw.starts_with("HTTP/1.1 302 Found\r\n")) << raw;
   EXPECT_NE(raw.find("\r\nLocation: /openstack/latest/\r\n"), std::string::npos) << raw;
   EXPECT_EQ(raw.find("X-Internal"), std::string::npos) << raw;

@@ -23,10 +23,14 @@ constexpr char kOther[] = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
 constexpr char kSecret[] = "s3cret";
 
 core::Instance Example(const std::string& uuid = kUuid, const std::string& hostname = "web-01") {
-  core::Json doc = {
-      {"uuid", uuid}, {"hostname", hostname}, {"project_id", "proj-a"},
-      {"ports", {{{"id", "port-" + uuid}, {"mac", "fa:16:3e:00:00:01"}, {"network_id", "net-a"},
-                  {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
+  core::Json doc = {{"uuid", uuid},
+                    {"hostname", hostname},
+                    {"project_id", "proj-a"},
+                    {"ports",
+                     {{{"id", "port-" + uuid},
+                       {"mac", "fa:16:3e:00:00:01"},
+                       {"network_id", "net-a"},
+                       {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
   return *core::ParseInstanceJson(doc);
 }
 
@@ -56,7 +60,9 @@ TEST(InstanceCacheTest, ALoadAnyChangeOvertookIsServedButNotKept) {
       {"this instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kUuid)); }},
       {"another instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kOther)); }},
       {"a network changed",
-       [](InstanceCache& c) { c.Invalidate({2, store::Change::Kind::kNetwork, "net-a", false}); }},
+       [](InstanceCache& c) {
+         c.Invalidate({2, store::Change::Kind::kNetwork, "net-a", false});
+       }},
       {"flush all", [](InstanceCache& c) { c.Invalidate(InstanceChange("")); }},
       {"dropped (a password was set)", [](InstanceCache& c) { c.Drop(kUuid); }},
   };
@@ -179,7 +185,7 @@ TEST_F(CacheRaceTest, AChangeCommittedDuringAMissIsNotHiddenByTheMiss) {
   http::Response overtaken = first.get();
   ASSERT_EQ(overtaken.status, 200u) << overtaken.body;
   EXPECT_EQ(Hostname(overtaken), "web-01.novalocal");  // what it read, served: nothing newer was
-  EXPECT_EQ(api_->cache().size(), 0u);  // but not kept
+  EXPECT_EQ(api_->cache().size(), 0u);                 // but not kept
   http::Response next = MetaData().get();
   ASSERT_EQ(next.status, 200u) << next.body;
   EXPECT_EQ(Hostname(next), "web-02.novalocal");

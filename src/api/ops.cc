@@ -8,9 +8,9 @@
 namespace metastack::api {
 
 asio::awaitable<http::Response> OpsEndpoints::Handle(http::Request& req) {
-  std::string path = http::SplitTarget(std::string_view(req.message.target().data(),
-                                                        req.message.target().size()))
-                         .path;
+  std::string path =
+      http::SplitTarget(std::string_view(req.message.target().data(), req.message.target().size()))
+          .path;
   if (req.message.method() == bhttp::verb::get || req.message.method() == bhttp::verb::head) {
     if (path == "/healthz") co_return co_await Health();
     if (path == "/metrics") {
@@ -41,7 +41,8 @@ asio::awaitable<http::Response> OpsEndpoints::Health() {
   if (!doc)
     co_return http::ErrorResponse(
         MakeError(ErrorCode::kInternal, "render failed: " + doc.error().ToString()), kJson);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   http::Response r;
   r.content_type = "application/json";
   r.body = nlohmann::json{{"status", "ok"}, {"store_revision", *revision}, {"check_ms", ms}}.dump();
@@ -57,7 +58,8 @@ std::string OpsEndpoints::Metrics() {
                     "Requests admitted without a bucket: every bucket slot was in use");
   if (api_) {
     metrics_.Set("metastack_api_cache_hits_total", "", static_cast<double>(api_->cache().hits()));
-    metrics_.Set("metastack_api_cache_misses_total", "", static_cast<double>(api_->cache().misses()));
+    metrics_.Set("metastack_api_cache_misses_total", "",
+                 static_cast<double>(api_->cache().misses()));
     metrics_.Set("metastack_api_cache_instances", "", static_cast<double>(api_->cache().size()));
     const auto& limiter = api_->rate_limiter();
     metrics_.Set("metastack_api_rate_limit_instances", "", static_cast<double>(limiter.tracked()));
@@ -68,7 +70,8 @@ std::string OpsEndpoints::Metrics() {
     const auto& s = server_->stats();
     metrics_.Set("metastack_http_connections_open", "", static_cast<double>(s.open.load()));
     metrics_.Set("metastack_http_timeouts_total", "", static_cast<double>(s.timed_out.load()));
-    metrics_.Set("metastack_http_bad_requests_total", "", static_cast<double>(s.bad_requests.load()));
+    metrics_.Set("metastack_http_bad_requests_total", "",
+                 static_cast<double>(s.bad_requests.load()));
   }
   return metrics_.Render();
 }

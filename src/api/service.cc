@@ -151,9 +151,9 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   if (!caller) co_return done(http::ErrorResponse(caller.error(), {.head = head}));
   if (auto d = limiter_.Take(caller->uuid); !d.allowed) {
     rate_limited_.Add(1);
-    co_return done(http::ErrorResponse(
-        MakeError(ErrorCode::kResourceExhausted, "over the request rate"),
-        {.head = head, .retry_after = d.retry_after}));
+    co_return done(
+        http::ErrorResponse(MakeError(ErrorCode::kResourceExhausted, "over the request rate"),
+                            {.head = head, .retry_after = d.retry_after}));
   }
   auto inst = co_await Load(caller->uuid);
   if (!inst) co_return done(http::ErrorResponse(inst.error(), {.head = head}));
@@ -178,8 +178,7 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request
 
 // The client is the peer, or behind a trusted proxy the right-most X-Forwarded-For address that
 // is not itself a trusted proxy; its instance is the one with that address on the networks.
-asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByAddress(
-    http::Request& req) {
+asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByAddress(http::Request& req) {
   auto peer = core::ParseIp(req.peer.address);
   if (!peer) co_return NotFound();
   std::string client = peer->Unmapped().ToString();
@@ -213,8 +212,7 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByAddress(
 
 // Nova's provider variant: the port with the X-Forwarded-For address behind the router that
 // X-Metadata-Provider names (signed with X-Metadata-Provider-Signature when a secret is set).
-asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByProvider(
-    http::Request& req) {
+asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByProvider(http::Request& req) {
   std::string_view xff = req.Header(header::kForwardedFor);
   if (!req.Has(header::kForwardedFor))
     co_return BadRequest("X-Forwarded-For is missing from request.");
@@ -224,8 +222,8 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByProvider(
       !signer_.Verify(provider, req.Header(header::kMetadataProviderSignature)))
     co_return std::unexpected(
         MakeError(ErrorCode::kPermissionDenied, "Invalid proxy request signature."));
-  auto port = co_await http::RunBlocking(
-      pool_, [&] { return store_.FindPortOnRouter(provider, address); });
+  auto port =
+      co_await http::RunBlocking(pool_, [&] { return store_.FindPortOnRouter(provider, address); });
   if (!port)
     co_return BadRequest("Expected a single port matching provider " + provider + " and IP " +
                          address + ".");

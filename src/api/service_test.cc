@@ -21,11 +21,17 @@ constexpr char kProject[] = "proj-a";
 
 core::Instance Example() {
   core::Json doc = {
-      {"uuid", kUuid}, {"hostname", "web-01"}, {"project_id", kProject},
-      {"public_keys", {{"k", "ssh-ed25519 AAAA k@h"}}}, {"user_data", "#cloud-config\n"},
-      {"ports", {{{"id", "port-1"}, {"mac", "fa:16:3e:00:00:01"}, {"network_id", "net-a"},
-                  {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"},
-                                {"enable_dhcp", false}}}}}}}};
+      {"uuid", kUuid},
+      {"hostname", "web-01"},
+      {"project_id", kProject},
+      {"public_keys", {{"k", "ssh-ed25519 AAAA k@h"}}},
+      {"user_data", "#cloud-config\n"},
+      {"ports",
+       {{{"id", "port-1"},
+         {"mac", "fa:16:3e:00:00:01"},
+         {"network_id", "net-a"},
+         {"subnets",
+          {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}, {"enable_dhcp", false}}}}}}}};
   return *core::ParseInstanceJson(doc);
 }
 
@@ -65,8 +71,10 @@ class ApiTest : public ::testing::Test {
     Configure(options);
     api_ = std::make_unique<MetadataApi>(*store_, pool_, options, metrics_);
     server_ = std::make_unique<http::Server>(ioc_, http::ServerLimits{});
-    signed_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSigned))->port();
-    ip_port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSourceAddress))->port();
+    signed_port_ =
+        server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSigned))->port();
+    ip_port_ =
+        server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSourceAddress))->port();
     thread_ = std::thread([this] { ioc_.run(); });
   }
   void TearDown() override {
@@ -123,10 +131,10 @@ TEST_F(ApiTest, SignedInstanceMustOwnTheForwardedAddress) {
     unsigned status;
   } cases[] = {
       {"10.0.0.5", 200},
-      {"::ffff:10.0.0.5", 200},            // the proxy's dual-stack form
-      {"fe80::f816:3eff:fe00:1", 200},     // the EUI-64 link-local address of the port's MAC
-      {"10.0.0.5, 192.0.2.1", 200},        // the first item is the guest
-      {"10.0.0.7", 404},                   // the port moved away: a stale cache in front
+      {"::ffff:10.0.0.5", 200},         // the proxy's dual-stack form
+      {"fe80::f816:3eff:fe00:1", 200},  // the EUI-64 link-local address of the port's MAC
+      {"10.0.0.5, 192.0.2.1", 200},     // the first item is the guest
+      {"10.0.0.7", 404},                // the port moved away: a stale cache in front
       {"fe80::f816:3eff:fe00:2", 404},
       {"not-an-address", 404},
   };
@@ -149,12 +157,15 @@ TEST_F(ApiTest, SignedInstanceMustOwnTheForwardedAddress) {
 TEST_F(ApiTest, ForwardedAddressCheckFollowsAMove) {
   // The instance's port moves from 10.0.0.5 to 10.0.0.7: the old address stops being vouched
   // for as soon as the change is announced, the new one starts.
-  ASSERT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.5")).status, 200u);
+  ASSERT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.5")).status,
+            200u);
   core::Instance moved = Example();
   moved.ports[0].subnets[0].ip_address = "10.0.0.7";
   ASSERT_TRUE(store_->ReplaceInstance(moved, std::nullopt));
-  EXPECT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.5")).status, 404u);
-  EXPECT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.7")).status, 200u);
+  EXPECT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.5")).status,
+            404u);
+  EXPECT_EQ(Get("/openstack/latest/meta_data.json", Signed(kUuid, kProject, "10.0.0.7")).status,
+            200u);
 }
 
 TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
@@ -172,8 +183,8 @@ TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
   uint16_t port = server.ListenTcp("127.0.0.1", 0, api.Handler(Identification::kSigned))->port();
   std::thread t([&] { ioc.run(); });
   RawClient c = RawClient::Tcp(port);
-  c.Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: x\r\n" + Signed(kUuid, kProject, "10.0.0.99") +
-         "\r\n");
+  c.Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: x\r\n" +
+         Signed(kUuid, kProject, "10.0.0.99") + "\r\n");
   EXPECT_EQ(Parse(c.ReadResponse(false)).status, 200u);
   asio::post(ioc, [&] { server.Stop(); });
   t.join();
@@ -190,18 +201,28 @@ TEST_F(ApiTest, NovasStatusesForBadCallers) {
   std::string sig = core::SignInstanceId(kSecret, kUuid);
   std::string unknown = "00000000-0000-4000-8000-000000000000";
   const StatusCase cases[] = {
-      {"no headers", "", 400, "400 Bad Request\n\nX-Instance-ID header is missing from request.\n\n   "},
+      {"no headers", "", 400,
+       "400 Bad Request\n\nX-Instance-ID header is missing from request.\n\n   "},
       {"no signature", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: p\r\n", 400,
        "400 Bad Request\n\nX-Instance-ID-Signature header is missing from request.\n\n   "},
-      {"no tenant", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Instance-ID-Signature: " + sig + "\r\n",
-       400, "400 Bad Request\n\nX-Tenant-ID header is missing from request.\n\n   "},
+      {"no tenant",
+       std::string("X-Instance-ID: ") + kUuid + "\r\nX-Instance-ID-Signature: " + sig + "\r\n", 400,
+       "400 Bad Request\n\nX-Tenant-ID header is missing from request.\n\n   "},
       {"two ids", Signed() + "X-Instance-ID: " + unknown + "\r\n", 400,
        "400 Bad Request\n\nMultiple X-Instance-ID headers found within request.\n\n   "},
-      {"bad signature", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: " + kProject +
+      {"bad signature",
+       std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: " + kProject +
            "\r\nX-Instance-ID-Signature: " + std::string(64, '0') + "\r\n",
        403, "403 Forbidden\n\nInvalid proxy request signature.\n\n   "},
-      {"upper-case signature", std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: " + kProject +
-           "\r\nX-Instance-ID-Signature: " + [&] { std::string s = sig; for (auto& c : s) c = static_cast<char>(std::toupper(c)); return s; }() + "\r\n",
+      {"upper-case signature",
+       std::string("X-Instance-ID: ") + kUuid + "\r\nX-Tenant-ID: " + kProject +
+           "\r\nX-Instance-ID-Signature: " +
+           [&] {
+             std::string s = sig;
+             for (auto& c : s) c = static_cast<char>(std::toupper(c));
+             return s;
+           }() +
+           "\r\n",
        403, "403 Forbidden\n\nInvalid proxy request signature.\n\n   "},
       {"wrong tenant", Signed(kUuid, "proj-b"), 404,
        "404 Not Found\n\nThe resource could not be found.\n\n   "},
@@ -223,23 +244,28 @@ TEST_F(ApiTest, RootAndHealthcheckNeedNoIdentity) {
 }
 
 TEST_F(ApiTest, MethodsAndHead) {
-  Reply post = Send(signed_port_, "POST /openstack/latest/meta_data.json HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
+  Reply post =
+      Send(signed_port_,
+           "POST /openstack/latest/meta_data.json HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
   EXPECT_EQ(post.status, 405u);
   EXPECT_NE(post.headers.find("Allow: GET, HEAD"), std::string::npos);
-  Reply put = Send(signed_port_, "PUT /openstack/latest/password HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
+  Reply put = Send(signed_port_,
+                   "PUT /openstack/latest/password HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
   EXPECT_EQ(put.status, 405u);
   EXPECT_NE(put.headers.find("Allow: GET, HEAD, POST"), std::string::npos);
   Reply get = Get("/openstack/latest/user_data", Signed());
   Reply head = Send(signed_port_, "HEAD /openstack/latest/user_data HTTP/1.1\r\n" + Signed());
   EXPECT_EQ(head.status, 200u);
   EXPECT_EQ(head.body, "");
-  EXPECT_NE(head.headers.find("Content-Length: " + std::to_string(get.body.size())), std::string::npos);
+  EXPECT_NE(head.headers.find("Content-Length: " + std::to_string(get.body.size())),
+            std::string::npos);
 }
 
 TEST_F(ApiTest, PasswordIsWriteOnceAndSeenAtOnce) {
   auto post = [&](const std::string& body) {
-    return Send(signed_port_, "POST /openstack/2013-04-04/password HTTP/1.1\r\nContent-Length: " +
-                                  std::to_string(body.size()) + "\r\n" + Signed(),
+    return Send(signed_port_,
+                "POST /openstack/2013-04-04/password HTTP/1.1\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n" + Signed(),
                 body);
   };
   EXPECT_EQ(Get("/openstack/latest/password", Signed()).body, "");
@@ -277,7 +303,8 @@ TEST_F(ApiTest, SourceAddressMode) {
   EXPECT_EQ(r.status, 200u);
   EXPECT_NE(r.body.find(local.uuid), std::string::npos);
   // X-Forwarded-For from an untrusted peer is ignored.
-  Reply spoof = Send(ip_port_, "GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\n");
+  Reply spoof = Send(
+      ip_port_, "GET /openstack/latest/meta_data.json HTTP/1.1\r\nX-Forwarded-For: 10.0.0.5\r\n");
   EXPECT_NE(spoof.body.find(local.uuid), std::string::npos);
   EXPECT_EQ(spoof.body.find(kUuid), std::string::npos);
 }
@@ -295,7 +322,8 @@ TEST_F(ApiTest, TrustedProxyNamesTheClient) {
   to.sin_port = htons(ip_port_);
   ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
-  std::string req = "GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: 192.0.2.1, 10.0.0.5\r\n\r\n";
+  std::string req =
+      "GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: 192.0.2.1, 10.0.0.5\r\n\r\n";
   ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
   char buf[4096];
   std::string got;
@@ -314,19 +342,23 @@ TEST_F(ApiTest, ProviderVariant) {
   ASSERT_TRUE(store_->CreateRouter({"edge-1", "edge", kProject, 0}));
   ASSERT_TRUE(store_->SetNetworkRouter("net-a", "edge-1"));
   std::string headers = "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: " +
-                        core::SignInstanceId(kSecret, "edge-1") + "\r\nX-Forwarded-For: 10.0.0.5\r\n";
+                        core::SignInstanceId(kSecret, "edge-1") +
+                        "\r\nX-Forwarded-For: 10.0.0.5\r\n";
   Reply r = Get("/latest/meta-data/instance-id", headers);
   EXPECT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.body, "i-b65cee2f");
   Reply bad = Get("/latest/meta-data/instance-id",
-                  "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: x\r\nX-Forwarded-For: 10.0.0.5\r\n");
+                  "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: "
+                  "x\r\nX-Forwarded-For: 10.0.0.5\r\n");
   EXPECT_EQ(bad.status, 403u);
-  Reply none = Get("/latest/meta-data/instance-id",
-                   "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: " +
-                       core::SignInstanceId(kSecret, "edge-1") + "\r\nX-Forwarded-For: 10.0.0.6\r\n");
+  Reply none =
+      Get("/latest/meta-data/instance-id",
+          "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: " +
+              core::SignInstanceId(kSecret, "edge-1") + "\r\nX-Forwarded-For: 10.0.0.6\r\n");
   EXPECT_EQ(none.status, 400u);
-  EXPECT_EQ(none.body,
-            "400 Bad Request\n\nExpected a single port matching provider edge-1 and IP 10.0.0.6.\n\n   ");
+  EXPECT_EQ(
+      none.body,
+      "400 Bad Request\n\nExpected a single port matching provider edge-1 and IP 10.0.0.6.\n\n   ");
   EXPECT_EQ(Get("/latest/meta-data/instance-id", "X-Metadata-Provider: edge-1\r\n").body,
             "400 Bad Request\n\nX-Forwarded-For is missing from request.\n\n   ");
 }
@@ -336,11 +368,13 @@ TEST_F(ApiTest, MetricsCountRequests) {
   Get("/openstack/latest/nothing", Signed());
   std::string text = metrics_.Render();
   EXPECT_NE(text.find("metastack_api_requests_total{path=\"openstack\",status=\"200\"} 1"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   // An unknown file is no OpenStack path: it is counted apart.
   EXPECT_NE(text.find("metastack_api_requests_total{path=\"other\",status=\"404\"} 1"),
             std::string::npos);
-  EXPECT_NE(text.find("metastack_api_request_seconds_count{path=\"openstack\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("metastack_api_request_seconds_count{path=\"openstack\"} 1"),
+            std::string::npos);
 }
 
 // An instance may make 3 requests at once, then one an hour: the fourth is refused, told to

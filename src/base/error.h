@@ -55,18 +55,17 @@ inline Status Ok() { return {}; }
 }  // namespace metastack
 
 // Returns the error of a Result/Status expression from the enclosing function.
-#define METASTACK_RETURN_IF_ERROR(expr)                          \
-  do {                                                           \
-    if (auto metastack_status_ = (expr); !metastack_status_)     \
+#define METASTACK_RETURN_IF_ERROR(expr)                             \
+  do {                                                              \
+    if (auto metastack_status_ = (expr); !metastack_status_)        \
       return std::unexpected(std::move(metastack_status_).error()); \
   } while (0)
 
 // Declares `lhs` from a Result expression, or returns its error.
-#define METASTACK_ASSIGN_OR_RETURN(lhs, expr)                            \
-  auto METASTACK_CONCAT_(metastack_result_, __LINE__) = (expr);          \
-  if (!METASTACK_CONCAT_(metastack_result_, __LINE__))                   \
-    return std::unexpected(                                              \
-        std::move(METASTACK_CONCAT_(metastack_result_, __LINE__)).error()); \
+#define METASTACK_ASSIGN_OR_RETURN(lhs, expr)                                                  \
+  auto METASTACK_CONCAT_(metastack_result_, __LINE__) = (expr);                                \
+  if (!METASTACK_CONCAT_(metastack_result_, __LINE__))                                         \
+    return std::unexpected(std::move(METASTACK_CONCAT_(metastack_result_, __LINE__)).error()); \
   lhs = std::move(*METASTACK_CONCAT_(metastack_result_, __LINE__))
 #define METASTACK_CONCAT_INNER_(a, b) a##b
 #define METASTACK_CONCAT_(a, b) METASTACK_CONCAT_INNER_(a, b)

@@ -19,8 +19,7 @@ struct Captured {
     return FailureLog(
         "agent", "metadata API http://127.0.0.1:8775", 10s,
         [this](LogLevel level, std::string_view line) {
-          lines.push_back(std::string(level == LogLevel::kError ? "E " : "I ") +
-                          std::string(line));
+          lines.push_back(std::string(level == LogLevel::kError ? "E " : "I ") + std::string(line));
         },
         [this] { return now; });
   }
@@ -33,8 +32,8 @@ TEST(FailureLogTest, FirstFailureThenOneSummaryPerInterval) {
   for (int i = 0; i < 1000; ++i) log.Failure("Connection refused");
   c.now += 9s;
   log.Failure("Connection refused");
-  ASSERT_EQ(c.lines, std::vector<std::string>{
-                         "E metadata API http://127.0.0.1:8775: Connection refused"});
+  ASSERT_EQ(c.lines,
+            std::vector<std::string>{"E metadata API http://127.0.0.1:8775: Connection refused"});
   c.now += 3s;
   log.Failure("no answer within the response timeout");
   c.now += 2s;
@@ -57,10 +56,10 @@ TEST(FailureLogTest, RecoveryWithoutSuppressedFailuresAndANewOutage) {
   log.Success();
   c.now += 1s;
   log.Failure("Connection refused");  // a new outage is reported at once
-  EXPECT_EQ(c.lines, (std::vector<std::string>{
-                         "E metadata API http://127.0.0.1:8775: Connection refused",
-                         "I metadata API http://127.0.0.1:8775: answering again",
-                         "E metadata API http://127.0.0.1:8775: Connection refused"}));
+  EXPECT_EQ(c.lines,
+            (std::vector<std::string>{"E metadata API http://127.0.0.1:8775: Connection refused",
+                                      "I metadata API http://127.0.0.1:8775: answering again",
+                                      "E metadata API http://127.0.0.1:8775: Connection refused"}));
 }
 
 TEST(FailureLogTest, ManyThreadsFailingLogOnce) {

@@ -8,7 +8,10 @@ std::optional<char32_t> NextCodePoint(std::string_view s, size_t& i) {
     ++i;
     return lead;
   }
-  size_t len = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 0;
+  size_t len = (lead & 0xE0) == 0xC0   ? 2
+               : (lead & 0xF0) == 0xE0 ? 3
+               : (lead & 0xF8) == 0xF0 ? 4
+                                       : 0;
   if (len == 0) {  // a continuation byte, or 0xF8..0xFF
     ++i;
     return std::nullopt;
@@ -23,8 +26,7 @@ std::optional<char32_t> NextCodePoint(std::string_view s, size_t& i) {
   }
   i += len;
   static constexpr char32_t kMinForLen[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMinForLen[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return std::nullopt;
+  if (cp < kMinForLen[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
   return cp;
 }
 

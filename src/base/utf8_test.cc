@@ -27,14 +27,18 @@ TEST(Utf8, DecodesEveryLength) {
 }
 
 TEST(Utf8, MalformedSequencesAdvanceByTheirMaximalSubpart) {
-  EXPECT_EQ(Decode("\x80"), (Steps{{-1, 1}}));                    // stray continuation
-  EXPECT_EQ(Decode("\xff" "a"), (Steps{{-1, 1}, {'a', 2}}));      // never a lead byte
-  EXPECT_EQ(Decode("\xe2\x82" "a"), (Steps{{-1, 2}, {'a', 3}}));  // cut short by 'a'
-  EXPECT_EQ(Decode("\xf0\x9f\x98"), (Steps{{-1, 3}}));            // cut short by the end
-  EXPECT_EQ(Decode("\xc0\xaf"), (Steps{{-1, 2}}));                // overlong '/'
-  EXPECT_EQ(Decode("\xe0\x80\xaf"), (Steps{{-1, 3}}));            // overlong '/'
-  EXPECT_EQ(Decode("\xed\xa0\x80"), (Steps{{-1, 3}}));            // surrogate U+D800
-  EXPECT_EQ(Decode("\xf4\x90\x80\x80"), (Steps{{-1, 4}}));        // U+110000
+  EXPECT_EQ(Decode("\x80"), (Steps{{-1, 1}}));  // stray continuation
+  EXPECT_EQ(Decode("\xff"
+                   "a"),
+            (Steps{{-1, 1}, {'a', 2}}));  // never a lead byte
+  EXPECT_EQ(Decode("\xe2\x82"
+                   "a"),
+            (Steps{{-1, 2}, {'a', 3}}));                    // cut short by 'a'
+  EXPECT_EQ(Decode("\xf0\x9f\x98"), (Steps{{-1, 3}}));      // cut short by the end
+  EXPECT_EQ(Decode("\xc0\xaf"), (Steps{{-1, 2}}));          // overlong '/'
+  EXPECT_EQ(Decode("\xe0\x80\xaf"), (Steps{{-1, 3}}));      // overlong '/'
+  EXPECT_EQ(Decode("\xed\xa0\x80"), (Steps{{-1, 3}}));      // surrogate U+D800
+  EXPECT_EQ(Decode("\xf4\x90\x80\x80"), (Steps{{-1, 4}}));  // U+110000
 }
 
 TEST(Utf8, Validates) {
@@ -46,9 +50,9 @@ TEST(Utf8, Validates) {
 }
 
 TEST(Utf8, EncodesWhatItDecodes) {
-  for (char32_t cp : {char32_t{0}, char32_t{0x7F}, char32_t{0x80}, char32_t{0x7FF},
-                      char32_t{0x800}, char32_t{0xD7FF}, char32_t{0xE000}, char32_t{0xFFFD},
-                      char32_t{0x10000}, char32_t{0x10FFFF}}) {
+  for (char32_t cp : {char32_t{0}, char32_t{0x7F}, char32_t{0x80}, char32_t{0x7FF}, char32_t{0x800},
+                      char32_t{0xD7FF}, char32_t{0xE000}, char32_t{0xFFFD}, char32_t{0x10000},
+                      char32_t{0x10FFFF}}) {
     std::string s;
     AppendUtf8(s, cp);
     size_t i = 0;

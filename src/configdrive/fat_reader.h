@@ -99,8 +99,8 @@ struct FatReader {
   }
 
   // Every file under the directory, by UTF-8 path; checks "." and ".." on the way.
-  void Walk(const std::string& dir_bytes, const std::string& prefix, uint32_t self,
-            uint32_t parent, std::map<std::string, std::string>& out, int depth = 0) {
+  void Walk(const std::string& dir_bytes, const std::string& prefix, uint32_t self, uint32_t parent,
+            std::map<std::string, std::string>& out, int depth = 0) {
     if (depth > 64) {
       problems.push_back(prefix + ": directories nested too deep");
       return;

@@ -100,13 +100,15 @@ void CollectRecordTimes(const std::string& iso, size_t offset, const std::string
     const size_t name_length = static_cast<uint8_t>(iso[at + 32]);
     const std::string name = iso.substr(at + 33, name_length);
     const bool self_or_parent = name_length == 1 && (name[0] == '\0' || name[0] == '\1');
-    const std::string here = path + "/" + (self_or_parent ? std::string(name[0] ? ".." : ".") : name);
+    const std::string here =
+        path + "/" + (self_or_parent ? std::string(name[0] ? ".." : ".") : name);
     out.emplace_back(here, iso.substr(at + 18, 7));
     size_t su = at + 33 + name_length + (name_length % 2 == 0 ? 1 : 0);
     while (su + 4 <= at + length && iso[su + 2] != 0) {
       const size_t entry = static_cast<uint8_t>(iso[su + 2]);
       if (iso.compare(su, 2, "TF") == 0 && !(iso[su + 4] & 0x80)) {
-        for (size_t t = su + 5; t + 7 <= su + entry; t += 7) out.emplace_back(here + " TF", iso.substr(t, 7));
+        for (size_t t = su + 5; t + 7 <= su + entry; t += 7)
+          out.emplace_back(here + " TF", iso.substr(t, 7));
       }
       su += entry;
     }
@@ -119,7 +121,7 @@ void CollectRecordTimes(const std::string& iso, size_t offset, const std::string
 TEST_F(IsoWriterTest, EveryRecordedTimeIsTheGivenOne) {
   struct Case {
     int64_t timestamp;
-    std::string pvd;  // ISO 9660 8.4.26.1
+    std::string pvd;     // ISO 9660 8.4.26.1
     std::string record;  // years since 1900, month, day, hour, minute, second, GMT offset
   } cases[] = {
       {testing::kCreatedAt, "2024050607080900", std::string("\x7c\x05\x06\x07\x08\x09\x00", 7)},

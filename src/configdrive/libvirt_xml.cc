@@ -10,14 +10,18 @@ std::string Disk(const LibvirtAttachment& a) {
            "dev='sda') -->\n"
            "<disk type='file' device='cdrom'>\n"
            "  <driver name='qemu' type='raw'/>\n"
-           "  <source file='" + path + "'/>\n"
+           "  <source file='" +
+           path +
+           "'/>\n"
            "  <target dev='hdd' bus='ide'/>\n"
            "  <readonly/>\n"
            "</disk>\n";
   return "<!-- devices: the config drive as a virtio disk -->\n"
          "<disk type='file' device='disk'>\n"
          "  <driver name='qemu' type='raw'/>\n"
-         "  <source file='" + path + "'/>\n"
+         "  <source file='" +
+         path +
+         "'/>\n"
          "  <target dev='vdz' bus='virtio'/>\n"
          "  <readonly/>\n"
          "</disk>\n";
@@ -33,8 +37,12 @@ std::string Smbios(const std::string& instance_uuid) {
          "    <entry name='manufacturer'>OpenStack Foundation</entry>\n"
          "    <entry name='product'>OpenStack Nova</entry>\n"
          "    <entry name='version'>metastack 0.1.0</entry>\n"
-         "    <entry name='serial'>" + uuid + "</entry>\n"
-         "    <entry name='uuid'>" + uuid + "</entry>\n"
+         "    <entry name='serial'>" +
+         uuid +
+         "</entry>\n"
+         "    <entry name='uuid'>" +
+         uuid +
+         "</entry>\n"
          "    <entry name='family'>Virtual Machine</entry>\n"
          "  </system>\n"
          "</sysinfo>\n"
@@ -50,12 +58,23 @@ std::string XmlEscape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '\'': out += "&apos;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -45,11 +45,9 @@ TEST(LibvirtXml, VfatSeedIsAVirtioDiskAlone) {
 
 TEST(LibvirtXml, PathAndUuidAreEscaped) {
   std::string xml = LibvirtXml({"/d/it's <a&b>\".iso", true, "u'<&>\""});
-  EXPECT_NE(xml.find("<source file='/d/it&apos;s &lt;a&amp;b&gt;&quot;.iso'/>"),
-            std::string::npos)
+  EXPECT_NE(xml.find("<source file='/d/it&apos;s &lt;a&amp;b&gt;&quot;.iso'/>"), std::string::npos)
       << xml;
-  EXPECT_NE(xml.find("<entry name='serial'>u&apos;&lt;&amp;&gt;&quot;</entry>"),
-            std::string::npos)
+  EXPECT_NE(xml.find("<entry name='serial'>u&apos;&lt;&amp;&gt;&quot;</entry>"), std::string::npos)
       << xml;
   EXPECT_EQ(xml.find("it's"), std::string::npos);
 }

@@ -131,7 +131,8 @@ std::string YamlQuote(std::string_view s) {
       AppendUtf8(out, cp);
     } else {
       char buf[12];
-      std::snprintf(buf, sizeof buf, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", static_cast<unsigned>(cp));
+      std::snprintf(buf, sizeof buf, cp > 0xFFFF ? "\\U%08X" : "\\u%04X",
+                    static_cast<unsigned>(cp));
       out += buf;
     }
   }

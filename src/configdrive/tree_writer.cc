@@ -56,8 +56,10 @@ Status WriteTree(const std::vector<core::DriveFile>& files, const std::string& d
       return std::unexpected(MakeError(ErrorCode::kInternal, "cannot write " + p.string()));
     }
   }
-  fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                           fs::perms::others_read | fs::perms::others_exec, ec);
+  fs::permissions(tmp,
+                  fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                      fs::perms::others_read | fs::perms::others_exec,
+                  ec);
   if (existed) fs::remove(target, ec);
   fs::rename(tmp, target, ec);
   if (ec) {

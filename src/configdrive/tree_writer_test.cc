@@ -54,7 +54,8 @@ TEST_F(TreeWriterTest, RefusesANonEmptyTarget) {
   std::ofstream(root_ / "drive/keep") << "x";
   auto st = WriteTree({{"a", "1"}}, (root_ / "drive").string());
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().ToString(), (root_ / "drive").string() + ": exists and is not an empty directory");
+  EXPECT_EQ(st.error().ToString(),
+            (root_ / "drive").string() + ": exists and is not an empty directory");
   EXPECT_EQ(Read(root_ / "drive/keep"), "x");
 }
 

@@ -8,9 +8,7 @@
 namespace metastack::core {
 namespace {
 
-Json OptionalText(const std::optional<std::string>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
+Json OptionalText(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
 
 std::string StripDev(const std::string& device) {
   return device.starts_with("/dev/") ? device.substr(5) : device;
@@ -122,10 +120,14 @@ std::string PrintNode(const Json& node) {
       }
       return out;
     }
-    case Json::value_t::string: return node.get<std::string>();
-    case Json::value_t::null: return "None";
-    case Json::value_t::boolean: return node.get<bool>() ? "True" : "False";
-    default: return node.dump();
+    case Json::value_t::string:
+      return node.get<std::string>();
+    case Json::value_t::null:
+      return "None";
+    case Json::value_t::boolean:
+      return node.get<bool>() ? "True" : "False";
+    default:
+      return node.dump();
   }
 }
 

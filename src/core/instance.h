@@ -109,8 +109,8 @@ struct Instance {
   int64_t launch_index = 0;
   std::optional<std::string> created_at;
   std::optional<std::string> image_id;
-  std::vector<PublicKey> public_keys;          // in document order
-  std::optional<std::string> user_data;        // raw bytes; nullopt = no user data
+  std::vector<PublicKey> public_keys;                     // in document order
+  std::optional<std::string> user_data;                   // raw bytes; nullopt = no user data
   std::vector<std::pair<std::string, std::string>> meta;  // in document order
   std::vector<InjectedFile> files;
   std::optional<std::string> admin_pass;

@@ -1,8 +1,7 @@
 // Instance documents out: the canonical JSON form (what ParseInstanceJson reads back unchanged).
-#include "core/instance.h"
-
 #include "base/utf8.h"
 #include "core/base64.h"
+#include "core/instance.h"
 
 namespace metastack::core {
 namespace {

@@ -1,11 +1,10 @@
 // Instance documents in: ParseInstance and ParseInstanceJson check every field and name the
 // first that is wrong ("ports[0].subnets[1].cidr: ...").
-#include "core/instance.h"
-
 #include <algorithm>
 #include <initializer_list>
 
 #include "core/base64.h"
+#include "core/instance.h"
 #include "core/ip.h"
 
 namespace metastack::core {
@@ -19,13 +18,13 @@ std::string Index(const std::string& where, size_t i) {
   return where + "[" + std::to_string(i) + "]";
 }
 std::unexpected<Error> Invalid(std::string field, std::string message) {
-  return std::unexpected(MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field)));
+  return std::unexpected(
+      MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field)));
 }
 
 size_t Utf8Length(std::string_view s) {
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
-  }));
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
 }
 
 Status CheckObject(const Json& v, const std::string& where) {
@@ -132,7 +131,8 @@ Result<std::vector<PublicKey>> ParsePublicKeys(const Json& doc) {
   if (types) {
     for (const auto& [name, type] : types->items()) {
       std::string field = Field("public_key_types", name);
-      auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.name == name; });
+      auto it =
+          std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.name == name; });
       if (it == keys.end()) return Invalid(field, "no such public key");
       if (!type.is_string() || (type != "ssh" && type != "x509"))
         return Invalid(field, "expected \"ssh\" or \"x509\"");
@@ -168,7 +168,8 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseMeta(const Json& d
   for (const auto& [key, value] : v->items()) {
     std::string field = Field("meta", key);
     if (key.empty()) return Invalid("meta", "a key must not be empty");
-    if (Utf8Length(key) > DocumentLimits::kMaxMetaChars) return Invalid(field, "key longer than 255 characters");
+    if (Utf8Length(key) > DocumentLimits::kMaxMetaChars)
+      return Invalid(field, "key longer than 255 characters");
     if (!value.is_string()) return Invalid(field, "expected a string");
     if (Utf8Length(value.get_ref<const std::string&>()) > DocumentLimits::kMaxMetaChars)
       return Invalid(field, "value longer than 255 characters");
@@ -236,8 +237,9 @@ Result<std::vector<InjectedFile>> ParseFiles(const Json& doc) {
 
 Result<Subnet> ParseSubnet(const Json& s, const std::string& where) {
   METASTACK_RETURN_IF_ERROR(CheckObject(s, where));
-  METASTACK_RETURN_IF_ERROR(CheckKeys(
-      s, where, {"id", "cidr", "gateway_ip", "dns_nameservers", "enable_dhcp", "dhcp_server",
+  METASTACK_RETURN_IF_ERROR(
+      CheckKeys(s, where,
+                {"id", "cidr", "gateway_ip", "dns_nameservers", "enable_dhcp", "dhcp_server",
                  "ipv6_address_mode", "host_routes", "ip_address"}));
   Subnet subnet;
   METASTACK_ASSIGN_OR_RETURN(auto id, OptString(s, where, "id"));
@@ -323,9 +325,8 @@ Result<Port> ParsePort(const Json& p, const std::string& where) {
 
 Result<Device> ParseDevice(const Json& d, const std::string& where) {
   METASTACK_RETURN_IF_ERROR(CheckObject(d, where));
-  METASTACK_RETURN_IF_ERROR(CheckKeys(d, where,
-                                      {"type", "bus", "address", "mac", "tags", "vlan",
-                                       "vf_trusted", "serial", "path"}));
+  METASTACK_RETURN_IF_ERROR(CheckKeys(
+      d, where, {"type", "bus", "address", "mac", "tags", "vlan", "vf_trusted", "serial", "path"}));
   Device dev;
   METASTACK_ASSIGN_OR_RETURN(dev.type, ReqString(d, where, "type"));
   if (dev.type != "nic" && dev.type != "disk")
@@ -353,7 +354,9 @@ Result<Device> ParseDevice(const Json& d, const std::string& where) {
   if (nic && (dev.serial || dev.path))
     return Invalid(Field(where, dev.serial ? "serial" : "path"), "only a disk has this field");
   if (!nic && (dev.mac || dev.vlan || dev.vf_trusted))
-    return Invalid(Field(where, dev.mac ? "mac" : dev.vlan ? "vlan" : "vf_trusted"),
+    return Invalid(Field(where, dev.mac    ? "mac"
+                                : dev.vlan ? "vlan"
+                                           : "vf_trusted"),
                    "only a nic has this field");
   return dev;
 }
@@ -368,10 +371,10 @@ Result<Ec2Info> ParseEc2(const Json& doc, const std::string& uuid) {
   const Json* v = Find(doc, "ec2");
   if (!v) return ec2;
   METASTACK_RETURN_IF_ERROR(CheckObject(*v, "ec2"));
-  METASTACK_RETURN_IF_ERROR(CheckKeys(*v, "ec2",
-                                      {"instance_id", "ami_id", "kernel_id", "ramdisk_id",
-                                       "instance_type", "reservation_id", "security_groups",
-                                       "public_ipv4"}));
+  METASTACK_RETURN_IF_ERROR(
+      CheckKeys(*v, "ec2",
+                {"instance_id", "ami_id", "kernel_id", "ramdisk_id", "instance_type",
+                 "reservation_id", "security_groups", "public_ipv4"}));
   if (v->contains("instance_id")) {
     METASTACK_ASSIGN_OR_RETURN(ec2.instance_id, OptString(*v, "ec2", "instance_id"));
   }
@@ -432,7 +435,8 @@ Result<Instance> ParseInstance(std::string_view json_text) {
     } catch (const Json::parse_error& e) {
       std::string what = e.what();
       size_t pos = what.find("] ");
-      return Invalid("", "not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+      return Invalid("",
+                     "not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
     }
     return Invalid("", "not valid JSON");
   }
@@ -441,11 +445,30 @@ Result<Instance> ParseInstance(std::string_view json_text) {
 
 Result<Instance> ParseInstanceJson(const Json& doc) {
   if (!doc.is_object()) return Invalid("", "an instance document must be a JSON object");
-  METASTACK_RETURN_IF_ERROR(CheckKeys(
-      doc, "", {"uuid", "name", "hostname", "project_id", "user_id", "availability_zone",
-                "launch_index", "created_at", "image_id", "public_keys", "public_key_types",
-                "user_data", "user_data_b64", "meta", "files", "admin_pass", "password", "ec2",
-                "block_devices", "ports", "vendor_data", "devices", "dedicated_cpus"}));
+  METASTACK_RETURN_IF_ERROR(CheckKeys(doc, "",
+                                      {"uuid",
+                                       "name",
+                                       "hostname",
+                                       "project_id",
+                                       "user_id",
+                                       "availability_zone",
+                                       "launch_index",
+                                       "created_at",
+                                       "image_id",
+                                       "public_keys",
+                                       "public_key_types",
+                                       "user_data",
+                                       "user_data_b64",
+                                       "meta",
+                                       "files",
+                                       "admin_pass",
+                                       "password",
+                                       "ec2",
+                                       "block_devices",
+                                       "ports",
+                                       "vendor_data",
+                                       "devices",
+                                       "dedicated_cpus"}));
   Instance inst;
   METASTACK_ASSIGN_OR_RETURN(inst.uuid, ReqString(doc, "", "uuid"));
   if (!IsValidUuid(inst.uuid)) return Invalid("uuid", "not a UUID");

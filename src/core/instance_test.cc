@@ -25,8 +25,8 @@ TEST(InstanceTest, ParsesTheExample) {
 }
 
 TEST(InstanceTest, Defaults) {
-  Json doc = {{"uuid", "B65CEE2F-8C69-4AEB-BE2F-F79742548FC2"}, {"hostname", "h"},
-              {"project_id", "p"}};
+  Json doc = {
+      {"uuid", "B65CEE2F-8C69-4AEB-BE2F-F79742548FC2"}, {"hostname", "h"}, {"project_id", "p"}};
   auto inst = ParseInstanceJson(doc);
   ASSERT_TRUE(inst) << inst.error().ToString();
   EXPECT_EQ(inst->name, "h");
@@ -111,11 +111,11 @@ const BadCase kBadCases[] = {
      "ports[0].subnets[0].dns_nameservers[1]: not an IP address"},
     {"route", [](Json& d) { d["ports"][0]["subnets"][0]["host_routes"][0]["nexthop"] = "x"; },
      "ports[0].subnets[0].host_routes[0].nexthop: not an IP address"},
-    {"v6_mode_on_v4",
-     [](Json& d) { d["ports"][0]["subnets"][0]["ipv6_address_mode"] = "slaac"; },
+    {"v6_mode_on_v4", [](Json& d) { d["ports"][0]["subnets"][0]["ipv6_address_mode"] = "slaac"; },
      "ports[0].subnets[0].ipv6_address_mode: set on an IPv4 subnet"},
     {"mac", [](Json& d) { d["ports"][0]["mac"] = "fa:16:3e"; }, "ports[0].mac: not a MAC address"},
-    {"mtu", [](Json& d) { d["ports"][0]["mtu"] = 70000; }, "ports[0].mtu: not between 68 and 65535"},
+    {"mtu", [](Json& d) { d["ports"][0]["mtu"] = 70000; },
+     "ports[0].mtu: not between 68 and 65535"},
     {"port_unknown", [](Json& d) { d["ports"][0]["fixed_ips"] = Json::array(); },
      "ports[0].fixed_ips: unknown field"},
     {"duplicate_port", [](Json& d) { d["ports"].push_back(d["ports"][0]); },
@@ -144,8 +144,7 @@ const BadCase kBadCases[] = {
      "files[0].path: longer than 255 bytes"},
     {"file_no_contents", [](Json& d) { d["files"][0].erase("contents"); },
      "files[0].contents: is required"},
-    {"file_both",
-     [](Json& d) { d["files"][0]["contents_b64"] = "AA=="; },
+    {"file_both", [](Json& d) { d["files"][0]["contents_b64"] = "AA=="; },
      "files[0]: give contents or contents_b64, not both"},
     {"file_too_big", [](Json& d) { d["files"][0]["contents"] = std::string((1 << 20) + 1, 'x'); },
      "files[0]: contents larger than 1048576 bytes"},
@@ -153,7 +152,10 @@ const BadCase kBadCases[] = {
      "files[1].path: duplicate path /etc/motd"},
     {"key_type", [](Json& d) { d["public_keys"]["mykey"] = 1; },
      "public_keys.mykey: expected a string"},
-    {"key_types_unknown", [](Json& d) { d["public_key_types"] = {{"other", "ssh"}}; },
+    {"key_types_unknown",
+     [](Json& d) {
+       d["public_key_types"] = {{"other", "ssh"}};
+     },
      "public_key_types.other: no such public key"},
     {"device_type", [](Json& d) { d["devices"][0]["type"] = "gpu"; },
      "devices[0].type: expected nic or disk"},
@@ -166,13 +168,22 @@ const BadCase kBadCases[] = {
     {"public_ipv4", [](Json& d) { d["ec2"]["public_ipv4"] = "2001:db8::1"; },
      "ec2.public_ipv4: not an IPv4 address"},
     {"ec2_unknown", [](Json& d) { d["ec2"]["ami"] = "x"; }, "ec2.ami: unknown field"},
-    {"cpus", [](Json& d) { d["dedicated_cpus"] = {1, -2}; },
+    {"cpus",
+     [](Json& d) {
+       d["dedicated_cpus"] = {1, -2};
+     },
      "dedicated_cpus[1]: expected a CPU number"},
-    {"cpus_duplicate", [](Json& d) { d["dedicated_cpus"] = {1, 1}; },
+    {"cpus_duplicate",
+     [](Json& d) {
+       d["dedicated_cpus"] = {1, 1};
+     },
      "dedicated_cpus[1]: CPU 1 listed twice"},
     {"password", [](Json& d) { d["password"] = std::string(1021, 'p'); },
      "password: longer than 1020 bytes"},
-    {"blank", [](Json& d) { d["block_devices"]["blanks"] = {{{"guest_format", "swap"}}}; },
+    {"blank",
+     [](Json& d) {
+       d["block_devices"]["blanks"] = {{{"guest_format", "swap"}}};
+     },
      "block_devices.blanks[0].device: is required"},
 };
 
@@ -185,8 +196,7 @@ TEST(InstanceTest, NotJson) {
   EXPECT_EQ(inst.error().ToString(),
             "not valid JSON: parse error at line 1, column 10: syntax error while parsing value - "
             "unexpected end of input; expected '[', '{', or a literal");
-  EXPECT_EQ(ParseInstance("[1]").error().ToString(),
-            "an instance document must be a JSON object");
+  EXPECT_EQ(ParseInstance("[1]").error().ToString(), "an instance document must be a JSON object");
 }
 
 TEST(InstanceTest, Hostnames) {

@@ -45,7 +45,8 @@ std::optional<Cidr> ParseCidr(std::string_view text) {
   std::string_view p = text.substr(slash + 1);
   int prefix = -1;
   auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
-  if (ec != std::errc() || end != p.data() + p.size() || p.empty() || p.size() > 3) return std::nullopt;
+  if (ec != std::errc() || end != p.data() + p.size() || p.empty() || p.size() > 3)
+    return std::nullopt;
   if (prefix < 0 || prefix > ip->Width()) return std::nullopt;
   return Cidr{*ip, prefix};
 }

@@ -64,17 +64,22 @@ std::string Ec2VersionListing() {
 Result<Document> Render(const Instance& instance, const Route& route, const Settings& settings,
                         const RenderContext& ctx) {
   switch (route.kind) {
-    case RouteKind::kEc2Versions: return Text(Ec2VersionListing());
-    case RouteKind::kOpenStackVersions: return Text(OpenStackVersionListing(settings));
-    case RouteKind::kOpenStack: return RenderOpenStack(instance, route, settings, ctx);
+    case RouteKind::kEc2Versions:
+      return Text(Ec2VersionListing());
+    case RouteKind::kOpenStackVersions:
+      return Text(OpenStackVersionListing(settings));
+    case RouteKind::kOpenStack:
+      return RenderOpenStack(instance, route, settings, ctx);
     case RouteKind::kContent: {
       Content content = internal::BuildContent(instance, ctx.delivery);
       auto it = content.files.find(route.tokens.at(0));
       if (it == content.files.end()) return NotFound();
       return Text(it->second);
     }
-    case RouteKind::kEc2: return internal::RenderEc2(instance, route, settings, ctx);
-    case RouteKind::kNotFound: return NotFound();
+    case RouteKind::kEc2:
+      return internal::RenderEc2(instance, route, settings, ctx);
+    case RouteKind::kNotFound:
+      return NotFound();
   }
   return NotFound();
 }
@@ -101,10 +106,13 @@ std::vector<DriveFile> ConfigDriveFiles(const Instance& instance, const Settings
     bool latest = i == os_count;
     int v = latest ? os_count - 1 : i;
     std::string dir = "openstack/" + std::string(latest ? "latest" : kOpenStackVersions[i]) + "/";
-    files.push_back({dir + "meta_data.json", internal::MetaDataJson(instance, v, settings, ctx, content)});
+    files.push_back(
+        {dir + "meta_data.json", internal::MetaDataJson(instance, v, settings, ctx, content)});
     if (instance.user_data) files.push_back({dir + "user_data", *instance.user_data});
-    if (v >= kHavana) files.push_back({dir + "vendor_data.json", internal::VendorDataJson(instance, settings)});
-    if (v >= kLiberty) files.push_back({dir + "network_data.json", internal::NetworkDataJson(instance)});
+    if (v >= kHavana)
+      files.push_back({dir + "vendor_data.json", internal::VendorDataJson(instance, settings)});
+    if (v >= kLiberty)
+      files.push_back({dir + "network_data.json", internal::NetworkDataJson(instance)});
     if (v >= kNewtonTwo)
       files.push_back({dir + "vendor_data2.json", internal::VendorData2Json(instance, settings)});
   }

@@ -36,15 +36,17 @@ TEST_F(MetadataTest, MetaDataJsonLatest) {
   auto doc = Lookup(instance_, "/openstack/latest/meta_data.json", settings_, ctx_);
   ASSERT_TRUE(doc);
   EXPECT_EQ(doc->content_type, "application/json");
-  EXPECT_EQ(doc->body,
-            R"({"uuid": "b65cee2f-8c69-4aeb-be2f-f79742548fc2", "meta": {"role": "web", )"
-            R"("tier": "frontend"}, "public_keys": {"mykey": "ssh-ed25519 AAAAC3Nza alice@laptop"}, )"
-            R"("keys": [{"name": "mykey", "type": "ssh", "data": "ssh-ed25519 AAAAC3Nza alice@laptop"}], )"
-            R"("hostname": "web-01.novalocal", "name": "web-01", "launch_index": 0, )"
-            R"("availability_zone": "nova", "random_seed": ")" + kZeroSeed +
-            R"(", "project_id": "3d2b1fa1c2e84b6d9f4e0d7c9a6b5e41", "devices": [{"vf_trusted": false, )"
-            R"("type": "nic", "mac": "fa:16:3e:12:34:56", "bus": "pci", "address": "0000:00:03.0", )"
-            R"("tags": ["mgmt"]}], "dedicated_cpus": []})");
+  EXPECT_EQ(
+      doc->body,
+      R"({"uuid": "b65cee2f-8c69-4aeb-be2f-f79742548fc2", "meta": {"role": "web", )"
+      R"("tier": "frontend"}, "public_keys": {"mykey": "ssh-ed25519 AAAAC3Nza alice@laptop"}, )"
+      R"("keys": [{"name": "mykey", "type": "ssh", "data": "ssh-ed25519 AAAAC3Nza alice@laptop"}], )"
+      R"("hostname": "web-01.novalocal", "name": "web-01", "launch_index": 0, )"
+      R"("availability_zone": "nova", "random_seed": ")" +
+          kZeroSeed +
+          R"(", "project_id": "3d2b1fa1c2e84b6d9f4e0d7c9a6b5e41", "devices": [{"vf_trusted": false, )"
+          R"("type": "nic", "mac": "fa:16:3e:12:34:56", "bus": "pci", "address": "0000:00:03.0", )"
+          R"("tags": ["mgmt"]}], "dedicated_cpus": []})");
 }
 
 TEST_F(MetadataTest, MetaDataJsonFolsomHasNoSeed) {

@@ -9,8 +9,8 @@ namespace metastack::core {
 namespace {
 
 // VIF types Nova names as such in network_data.json; any other becomes "phy".
-constexpr std::array<std::string_view, 8> kLegacyVifTypes = {
-    "bridge", "dvs", "hw_veb", "hyperv", "ovs", "tap", "vhostuser", "vif"};
+constexpr std::array<std::string_view, 8> kLegacyVifTypes = {"bridge", "dvs", "hw_veb",    "hyperv",
+                                                             "ovs",    "tap", "vhostuser", "vif"};
 
 const Subnet* FirstSubnet(const Port& port, int version) {
   for (const auto& s : port.subnets)

@@ -12,16 +12,17 @@ Instance Example() { return *ParseInstanceJson(testing::ExampleDocument()); }
 TEST(NetworkDataTest, StaticIpv4) {
   auto nd = NetworkData(Example());
   ASSERT_TRUE(nd);
-  EXPECT_EQ(DumpPython(*nd),
-            R"({"links": [{"id": "tap1f8b2e6a-3c", "vif_id": "1f8b2e6a-3c4d-4e5f-8a9b-0c1d2e3f4a5b", )"
-            R"("type": "ovs", "mtu": 1450, "ethernet_mac_address": "fa:16:3e:12:34:56"}], )"
-            R"("networks": [{"id": "network0", "type": "ipv4", "link": "tap1f8b2e6a-3c", )"
-            R"("ip_address": "10.0.0.5", "netmask": "255.255.255.0", "routes": [{"network": )"
-            R"("0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.0.0.1"}, {"network": "192.168.0.0", )"
-            R"("netmask": "255.255.0.0", "gateway": "10.0.0.254"}], "network_id": )"
-            R"("7e5a1b2c-3d4e-4f50-9a8b-7c6d5e4f3a2b", "services": [{"type": "dns", "address": )"
-            R"("10.0.0.2"}, {"type": "dns", "address": "8.8.8.8"}]}], "services": [{"type": "dns", )"
-            R"("address": "10.0.0.2"}, {"type": "dns", "address": "8.8.8.8"}]})");
+  EXPECT_EQ(
+      DumpPython(*nd),
+      R"({"links": [{"id": "tap1f8b2e6a-3c", "vif_id": "1f8b2e6a-3c4d-4e5f-8a9b-0c1d2e3f4a5b", )"
+      R"("type": "ovs", "mtu": 1450, "ethernet_mac_address": "fa:16:3e:12:34:56"}], )"
+      R"("networks": [{"id": "network0", "type": "ipv4", "link": "tap1f8b2e6a-3c", )"
+      R"("ip_address": "10.0.0.5", "netmask": "255.255.255.0", "routes": [{"network": )"
+      R"("0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.0.0.1"}, {"network": "192.168.0.0", )"
+      R"("netmask": "255.255.0.0", "gateway": "10.0.0.254"}], "network_id": )"
+      R"("7e5a1b2c-3d4e-4f50-9a8b-7c6d5e4f3a2b", "services": [{"type": "dns", "address": )"
+      R"("10.0.0.2"}, {"type": "dns", "address": "8.8.8.8"}]}], "services": [{"type": "dns", )"
+      R"("address": "10.0.0.2"}, {"type": "dns", "address": "8.8.8.8"}]})");
 }
 
 TEST(NetworkDataTest, DhcpHidesMtuAndAddress) {
@@ -47,11 +48,12 @@ TEST(NetworkDataTest, Ipv6Slaac) {
   inst.ports[0].subnets.push_back(v6);
   Json nd = *NetworkData(inst);
   ASSERT_EQ(nd["networks"].size(), 2u);
-  EXPECT_EQ(DumpPython(nd["networks"][1]),
-            R"({"id": "network1", "type": "ipv6_slaac", "link": "tap1f8b2e6a-3c", )"
-            R"("ip_address": "2001:db8:0:1:f816:3eff:fe12:3456", "netmask": "ffff:ffff:ffff:ffff::", )"
-            R"("routes": [{"network": "::", "netmask": "::", "gateway": "2001:db8:0:1::1"}], )"
-            R"("network_id": "7e5a1b2c-3d4e-4f50-9a8b-7c6d5e4f3a2b", "services": []})");
+  EXPECT_EQ(
+      DumpPython(nd["networks"][1]),
+      R"({"id": "network1", "type": "ipv6_slaac", "link": "tap1f8b2e6a-3c", )"
+      R"("ip_address": "2001:db8:0:1:f816:3eff:fe12:3456", "netmask": "ffff:ffff:ffff:ffff::", )"
+      R"("routes": [{"network": "::", "netmask": "::", "gateway": "2001:db8:0:1::1"}], )"
+      R"("network_id": "7e5a1b2c-3d4e-4f50-9a8b-7c6d5e4f3a2b", "services": []})");
 }
 
 TEST(NetworkDataTest, NoPorts) {

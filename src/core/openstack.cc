@@ -86,11 +86,12 @@ std::string MetaDataJson(const Instance& instance, int v, const Settings& settin
       files.push_back(Json{{"path", path}, {"content_path", "/content/" + key}});
     md["files"] = std::move(files);
   }
-  if (ctx.delivery == Delivery::kConfigDrive && instance.admin_pass && !instance.admin_pass->empty())
+  if (ctx.delivery == Delivery::kConfigDrive && instance.admin_pass &&
+      !instance.admin_pass->empty())
     md["admin_pass"] = *instance.admin_pass;
   if (content.network_config_key)
-    md["network_config"] =
-        Json{{"name", "network_config"}, {"content_path", "/content/" + *content.network_config_key}};
+    md["network_config"] = Json{{"name", "network_config"},
+                                {"content_path", "/content/" + *content.network_config_key}};
   if (!instance.public_keys.empty()) {
     // Nova exposes only the first key; we expose all of them.
     Json public_keys = Json::object();

@@ -12,8 +12,8 @@ std::optional<IpAddress> Eui64LinkLocal(std::string_view mac) {
     std::from_chars(mac.data() + 3 * i, mac.data() + 3 * i + 2, m[i], 16);
   IpAddress ip;
   ip.version = 6;
-  ip.bytes = {0xfe, 0x80, 0, 0, 0, 0, 0, 0,
-              static_cast<uint8_t>(m[0] ^ 0x02), m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
+  ip.bytes = {0xfe, 0x80, 0,    0,    0,    0,    0,   0, static_cast<uint8_t>(m[0] ^ 0x02),
+              m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
   return ip;
 }
 

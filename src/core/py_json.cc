@@ -22,8 +22,14 @@ void AppendU16(std::string& out, unsigned unit) {
 // Python's float repr: the shortest digits that round-trip; scientific notation when the
 // decimal exponent is < -4 or >= 16; always a '.0' or exponent so it reads back as a float.
 void AppendPythonFloat(std::string& out, double d) {
-  if (std::isnan(d)) { out += "NaN"; return; }
-  if (std::isinf(d)) { out += d < 0 ? "-Infinity" : "Infinity"; return; }
+  if (std::isnan(d)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(d)) {
+    out += d < 0 ? "-Infinity" : "Infinity";
+    return;
+  }
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
   std::string sci(buf, res.ptr);  // e.g. "-1.2345e+02"
@@ -33,11 +39,15 @@ void AppendPythonFloat(std::string& out, double d) {
   bool negative = mantissa[0] == '-';
   if (negative) mantissa.erase(0, 1);
   std::string digits;
-  for (char c : mantissa) if (c != '.') digits += c;
+  for (char c : mantissa)
+    if (c != '.') digits += c;
   if (negative) out += '-';
   if (exponent < -4 || exponent >= 16) {
     out += digits[0];
-    if (digits.size() > 1) { out += '.'; out.append(digits, 1); }
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
     char exp[16];
     std::snprintf(exp, sizeof exp, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
     out += exp;
@@ -63,12 +73,24 @@ void AppendPythonFloat(std::string& out, double d) {
 
 void Dump(std::string& out, const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: out += "null"; return;
-    case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
-    case Json::value_t::number_integer: out += std::to_string(v.get<int64_t>()); return;
-    case Json::value_t::number_unsigned: out += std::to_string(v.get<uint64_t>()); return;
-    case Json::value_t::number_float: AppendPythonFloat(out, v.get<double>()); return;
-    case Json::value_t::string: AppendPythonString(out, v.get_ref<const std::string&>()); return;
+    case Json::value_t::null:
+      out += "null";
+      return;
+    case Json::value_t::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return;
+    case Json::value_t::number_integer:
+      out += std::to_string(v.get<int64_t>());
+      return;
+    case Json::value_t::number_unsigned:
+      out += std::to_string(v.get<uint64_t>());
+      return;
+    case Json::value_t::number_float:
+      AppendPythonFloat(out, v.get<double>());
+      return;
+    case Json::value_t::string:
+      AppendPythonString(out, v.get_ref<const std::string&>());
+      return;
     case Json::value_t::array: {
       out += '[';
       bool first = true;
@@ -94,7 +116,9 @@ void Dump(std::string& out, const Json& v) {
       return;
     }
     case Json::value_t::binary:
-    case Json::value_t::discarded: out += "null"; return;
+    case Json::value_t::discarded:
+      out += "null";
+      return;
   }
 }
 
@@ -108,14 +132,29 @@ void AppendPythonString(std::string& out, std::string_view s) {
     // a stray byte is passed through as U+FFFD.
     char32_t cp = NextCodePoint(s, i).value_or(kReplacementCharacter);
     switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     if (cp >= 0x20 && cp < 0x7f) {
       out += static_cast<char>(cp);

@@ -96,7 +96,8 @@ Route ResolvePath(std::string_view path) {
     return r;
   }
   if (t[0] == "openstack") return OpenStackRoute(t);
-  int v = t[1] == "latest" ? static_cast<int>(kEc2Versions.size()) - 1 : IndexOf(kEc2Versions, t[1]);
+  int v =
+      t[1] == "latest" ? static_cast<int>(kEc2Versions.size()) - 1 : IndexOf(kEc2Versions, t[1]);
   if (v < 0) return r;
   r.kind = RouteKind::kEc2;
   r.version = v;

@@ -44,8 +44,15 @@ enum Ec2Version : int {
   kEc2_2008_09_01 = 7,  // instance-action
 };
 
-enum class OpenStackFile { kListing, kMetaData, kUserData, kPassword, kVendorData, kVendorData2,
-                           kNetworkData };
+enum class OpenStackFile {
+  kListing,
+  kMetaData,
+  kUserData,
+  kPassword,
+  kVendorData,
+  kVendorData2,
+  kNetworkData
+};
 
 enum class RouteKind {
   kEc2Versions,        // "/" and "/ec2"
@@ -58,7 +65,7 @@ enum class RouteKind {
 
 struct Route {
   RouteKind kind = RouteKind::kNotFound;
-  int version = 0;                  // index into the version list of the route's kind
+  int version = 0;  // index into the version list of the route's kind
   OpenStackFile file = OpenStackFile::kListing;
   std::vector<std::string> tokens;  // kEc2: the path below the version; kContent: {key}
 };

@@ -28,7 +28,8 @@ TEST(RouteTest, OpenStackFilesByVersion) {
     OpenStackFile file;
     int version;
   } cases[] = {
-      {"/openstack/latest/meta_data.json", RouteKind::kOpenStack, OpenStackFile::kMetaData, kVictoria},
+      {"/openstack/latest/meta_data.json", RouteKind::kOpenStack, OpenStackFile::kMetaData,
+       kVictoria},
       {"/openstack/2012-08-10/", RouteKind::kOpenStack, OpenStackFile::kListing, kFolsom},
       {"/openstack/2013-04-04/password", RouteKind::kOpenStack, OpenStackFile::kPassword, kGrizzly},
       {"/openstack/2012-08-10/password", RouteKind::kNotFound, OpenStackFile::kListing, 0},

@@ -6,8 +6,8 @@ namespace metastack::http {
 namespace {
 
 template <typename Stream>
-asio::awaitable<void> Exchange(Stream& stream, const ClientRequest& request, const std::string& host,
-                               ClientResponse& out, beast::error_code& ec,
+asio::awaitable<void> Exchange(Stream& stream, const ClientRequest& request,
+                               const std::string& host, ClientResponse& out, beast::error_code& ec,
                                std::chrono::milliseconds timeout) {
   bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(request.method), request.target, 11};
   req.set(bhttp::field::host, host);
@@ -28,7 +28,8 @@ asio::awaitable<void> Exchange(Stream& stream, const ClientRequest& request, con
   if (ec) co_return;
   auto res = parser.release();
   out.status = res.result_int();
-  for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  for (const auto& f : res)
+    out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   out.body = std::move(res.body());
 }
 
@@ -58,8 +59,8 @@ Result<ClientResponse> Fetch(const std::string& base_url, const ClientRequest& r
   };
   auto over_tcp = [&]() -> asio::awaitable<void> {
     asio::ip::tcp::resolver resolver(ioc);
-    auto results = co_await resolver.async_resolve(host, port,
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+    auto results =
+        co_await resolver.async_resolve(host, port, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     beast::tcp_stream stream(ioc);
     stream.expires_after(timeout);
@@ -84,8 +85,7 @@ Result<ClientResponse> Fetch(const std::string& base_url, const ClientRequest& r
   ioc.run();
   if (ec == beast::error::timeout)
     return std::unexpected(MakeError(ErrorCode::kTimeout, where + ": no answer in time"));
-  if (ec)
-    return std::unexpected(MakeError(ErrorCode::kUnavailable, where + ": " + ec.message()));
+  if (ec) return std::unexpected(MakeError(ErrorCode::kUnavailable, where + ": " + ec.message()));
   return out;
 }
 

@@ -19,10 +19,14 @@ constexpr std::string_view kConflictExplanation =
     "There was a conflict when trying to complete your request.";
 
 constexpr Mapping kMappings[] = {
-    {ErrorCode::kInvalidArgument, 400, "The server could not comply with the request since it is "
-                                       "either malformed or otherwise incorrect.", true},
-    {ErrorCode::kUnauthenticated, 401, "This server could not verify that you are authorized to "
-                                       "access the document you requested.", true},
+    {ErrorCode::kInvalidArgument, 400,
+     "The server could not comply with the request since it is "
+     "either malformed or otherwise incorrect.",
+     true},
+    {ErrorCode::kUnauthenticated, 401,
+     "This server could not verify that you are authorized to "
+     "access the document you requested.",
+     true},
     {ErrorCode::kPermissionDenied, 403, "Access was denied to this resource.", true},
     {ErrorCode::kNotFound, 404, "The resource could not be found.", false},
     {ErrorCode::kMethodNotAllowed, 405, "The method is not allowed for this resource.", true},
@@ -54,8 +58,8 @@ std::string PlainBody(const Mapping& m, const Error& error, unsigned status) {
   std::string explanation = m.echo_message && !error.message.empty()
                                 ? error.ToString()
                                 : std::string(m.default_explanation);
-  return std::to_string(status) + " " + std::string(ReasonPhrase(status)) + "\n\n" +
-         explanation + "\n\n   ";
+  return std::to_string(status) + " " + std::string(ReasonPhrase(status)) + "\n\n" + explanation +
+         "\n\n   ";
 }
 
 }  // namespace

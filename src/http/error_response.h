@@ -15,9 +15,8 @@
 // Pure; thread-safe.
 
 #include <chrono>
-#include <string_view>
-
 #include <nlohmann/json_fwd.hpp>
+#include <string_view>
 
 #include "base/error.h"
 #include "http/response.h"

@@ -29,15 +29,17 @@ const std::map<ErrorCode, Expected>& EveryCode() {
        {409, "409 Conflict\n\nThere was a conflict when trying to complete your request.\n\n   "}},
       {ErrorCode::kTooLarge, {413, "413 Payload Too Large\n\nf: detail at /var/lib/x\n\n   "}},
       {ErrorCode::kResourceExhausted,
-       {429, "429 Too Many Requests\n\nThe client has sent too many requests in a given amount "
-             "of time.\n\n   "}},
+       {429,
+        "429 Too Many Requests\n\nThe client has sent too many requests in a given amount "
+        "of time.\n\n   "}},
       {ErrorCode::kUnavailable,
        {502, "502 Bad Gateway\n\nThe upstream server is unavailable.\n\n   "}},
       {ErrorCode::kTimeout,
        {504, "504 Gateway Timeout\n\nThe upstream server did not answer in time.\n\n   "}},
       {ErrorCode::kInternal,
-       {500, "500 Internal Server Error\n\nAn unknown error has occurred. Please try your request "
-             "again.\n\n   "}},
+       {500,
+        "500 Internal Server Error\n\nAn unknown error has occurred. Please try your request "
+        "again.\n\n   "}},
   };
   return kEvery;
 }
@@ -46,8 +48,8 @@ TEST(ErrorResponseTest, EveryCodeHasItsStatusAndNovasPage) {
   for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
     auto code = static_cast<ErrorCode>(c);
     auto it = EveryCode().find(code);
-    ASSERT_NE(it, EveryCode().end()) << "code " << c << " (" << ErrorCodeName(code)
-                                     << ") is not in this table";
+    ASSERT_NE(it, EveryCode().end())
+        << "code " << c << " (" << ErrorCodeName(code) << ") is not in this table";
     Response r = ErrorResponse(MakeError(code, "detail at /var/lib/x", "f"));
     EXPECT_EQ(r.status, it->second.status) << ErrorCodeName(code);
     EXPECT_EQ(ErrorStatus(MakeError(code, "")), it->second.status) << ErrorCodeName(code);
@@ -68,10 +70,10 @@ TEST(ErrorResponseTest, EveryCodeHasItsJsonBody) {
                           R"(","message":"detail at /var/lib/x","field":"ports[0].network_id"}})");
   }
   // No field, no "field".
-  EXPECT_EQ(ErrorResponse(MakeError(ErrorCode::kNotFound, "no such resource"),
-                          {.body = ErrorBody::kJson})
-                .body,
-            R"({"error":{"code":"not_found","message":"no such resource"}})");
+  EXPECT_EQ(
+      ErrorResponse(MakeError(ErrorCode::kNotFound, "no such resource"), {.body = ErrorBody::kJson})
+          .body,
+      R"({"error":{"code":"not_found","message":"no such resource"}})");
   EXPECT_EQ(ErrorJson(MakeError(ErrorCode::kAborted, "changed")).dump(),
             R"({"error":{"code":"aborted","message":"changed"}})");
 }
@@ -118,8 +120,8 @@ TEST(ErrorResponseTest, TooManyRequestsSaysWhenToComeBack) {
 }
 
 TEST(ErrorResponseTest, TheTransportsOwnStatusKeepsTheCodesExplanation) {
-  Response r = ErrorResponse(MakeError(ErrorCode::kTooLarge, "Request header fields are too large."),
-                             {.status = 431});
+  Response r = ErrorResponse(
+      MakeError(ErrorCode::kTooLarge, "Request header fields are too large."), {.status = 431});
   EXPECT_EQ(r.status, 431u);
   EXPECT_EQ(r.body,
             "431 Request Header Fields Too Large\n\nRequest header fields are too large.\n\n   ");

@@ -28,7 +28,7 @@ inline constexpr std::array<std::string_view, 3> kPassedBack = {kAllow, kLocatio
 // Headers only the metadata path's own hops may set: the proxy deletes every one a guest sends
 // (prefix match for X-Metadata-Provider*), and the API trusts them only from a signed hop.
 inline constexpr std::array<std::string_view, 7> kHopOnly = {
-    kRouterId, kNetworkId, kInstanceId, kInstanceIdSignature, kTenantId, kForwardedFor,
-    kMetadataProvider};
+    kRouterId, kNetworkId,    kInstanceId,      kInstanceIdSignature,
+    kTenantId, kForwardedFor, kMetadataProvider};
 
 }  // namespace metastack::http::header

@@ -34,9 +34,9 @@ TEST(MetricsTest, HistogramBucketsAreCumulativeAndEndInInf) {
   Metrics m;
   m.Describe("request_seconds", "histogram", "Time to answer");
   auto& h = m.Histogram("request_seconds", R"(path="ec2")");
-  h.Observe(0.0002);  // in every bucket from le="0.00025" up
-  h.Observe(0.03);    // from le="0.05"
-  h.Observe(7);       // above every bound: only +Inf
+  h.Observe(0.0002);                         // in every bucket from le="0.00025" up
+  h.Observe(0.03);                           // from le="0.05"
+  h.Observe(7);                              // above every bound: only +Inf
   m.Observe("request_seconds", "", 0.0001);  // on a bound: counted in it
   EXPECT_EQ(m.Render(),
             "# HELP request_seconds Time to answer\n"

@@ -305,7 +305,8 @@ asio::awaitable<Response> Answer(const Handler& handler, Request& req) {
 template <typename Protocol>
 asio::awaitable<beast::error_code> WriteResponse(beast::basic_stream<Protocol>& stream,
                                                  const Response& res, unsigned version,
-                                                 bool keep_alive, bool head, const ServerLimits& limits) {
+                                                 bool keep_alive, bool head,
+                                                 const ServerLimits& limits) {
   beast::error_code ec;
   stream.expires_after(limits.write_timeout);
   std::string out_head = ResponseHead(res, version, keep_alive);

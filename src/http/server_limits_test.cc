@@ -1,5 +1,5 @@
-// The connection limits of Server (see ServerLimits in server.h): per (listener, source address), per
-// listener, the fair share of the total, and their counters' release.
+// The connection limits of Server (see ServerLimits in server.h): per (listener, source address),
+// per listener, the fair share of the total, and their counters' release.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -142,14 +142,14 @@ TEST_P(ServerTest, OnlyExactlyChunkedTransferEncodingIsAccepted) {
   // smuggling a second request) must never be read as the next request.
   const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
   const std::string body = std::to_string(smuggled.size()) + "\r\n" + smuggled + "\r\n0\r\n\r\n";
-  for (const char* te : {"Transfer-Encoding: chunked, identity\r\n",
-                         "Transfer-Encoding: identity, chunked\r\n",
-                         "Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: chunked, gzip\r\n",
-                         "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked,\r\n",
-                         "Transfer-Encoding: chunked, chunked\r\n",
-                         "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-                         "Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n",
-                         "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
+  for (const char* te :
+       {"Transfer-Encoding: chunked, identity\r\n", "Transfer-Encoding: identity, chunked\r\n",
+        "Transfer-Encoding: gzip, chunked\r\n", "Transfer-Encoding: chunked, gzip\r\n",
+        "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked,\r\n",
+        "Transfer-Encoding: chunked, chunked\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"}) {
     RawClient c = RawClient::Tcp(port_);
     ASSERT_TRUE(c.Send(std::string("POST /p HTTP/1.1\r\nHost: x\r\n") + te + "\r\n" + body));
     std::string r = c.Read();

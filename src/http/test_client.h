@@ -120,7 +120,8 @@ class RawClient {
 // (e.g. the server's connection count after a client left). Anything that signals (a future, a
 // callback, a posted handler) is waited on instead.
 template <typename Predicate>
-bool WaitUntil(Predicate done, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+bool WaitUntil(Predicate done,
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;

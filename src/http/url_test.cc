@@ -6,7 +6,8 @@ namespace metastack::http {
 namespace {
 
 TEST(UrlTest, DecodesLikeWsgi) {
-  EXPECT_EQ(PercentDecode("/openstack/latest/meta%5Fdata.json"), "/openstack/latest/meta_data.json");
+  EXPECT_EQ(PercentDecode("/openstack/latest/meta%5Fdata.json"),
+            "/openstack/latest/meta_data.json");
   EXPECT_EQ(PercentDecode("/a%2Fb"), "/a/b");
   EXPECT_EQ(PercentDecode("/a+b"), "/a+b");
   EXPECT_EQ(PercentDecode("/%zz%4"), "/%zz%4");

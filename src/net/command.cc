@@ -109,8 +109,7 @@ std::unexpected<Error> SystemError(const std::string& line, const char* what) {
 // The child's standard streams and its exec report: each pipe's two ends. The child's ends are
 // closed in the parent once it has forked.
 struct Pipes {
-  Fd in_child, in_parent, out_parent, out_child, err_parent, err_child, report_parent,
-      report_child;
+  Fd in_child, in_parent, out_parent, out_child, err_parent, err_child, report_parent, report_child;
 };
 
 Status OpenPipes(Pipes& p, const std::string& line) {
@@ -138,8 +137,8 @@ Result<pid_t> Spawn(const Command& command, const std::string& path, const std::
   pid_t pid = ::fork();
   if (pid < 0) return SystemError(line, "fork");
   if (pid == 0)
-    ExecChild(ns_fd, p.in_child.get(), p.out_child.get(), p.err_child.get(),
-              p.report_child.get(), path.c_str(), argv.data());
+    ExecChild(ns_fd, p.in_child.get(), p.out_child.get(), p.err_child.get(), p.report_child.get(),
+              path.c_str(), argv.data());
   p.in_child.Reset();
   p.out_child.Reset();
   p.err_child.Reset();

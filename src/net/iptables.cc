@@ -45,9 +45,7 @@ std::string_view BackendName(IptablesBackend backend) {
   return "auto";
 }
 
-std::string_view FamilyName(IpFamily family) {
-  return family == IpFamily::kV6 ? "ipv6" : "ipv4";
-}
+std::string_view FamilyName(IpFamily family) { return family == IpFamily::kV6 ? "ipv6" : "ipv4"; }
 
 std::string ToolName(IpFamily family, IptablesBackend backend) {
   return std::string(family == IpFamily::kV6 ? "ip6tables-" : "iptables-") +
@@ -114,9 +112,8 @@ std::vector<IptablesTable> ParseIptablesSave(std::string_view text) {
 Result<std::vector<IptablesTable>> IptablesSave(std::string_view netns, IptablesBackend backend,
                                                 IpFamily family) {
   METASTACK_RETURN_IF_ERROR(NeedConcrete(backend, family));
-  METASTACK_ASSIGN_OR_RETURN(
-      std::string text,
-      RunChecked({.argv = {ToolsOf(backend, family).save}, .netns = std::string(netns)}));
+  METASTACK_ASSIGN_OR_RETURN(std::string text, RunChecked({.argv = {ToolsOf(backend, family).save},
+                                                           .netns = std::string(netns)}));
   return ParseIptablesSave(text);
 }
 

@@ -175,9 +175,8 @@ Status ValidateRouterConfig(const RouterMetadataConfig& c) {
 std::vector<RuleLine> RouterMetadataRules(const RouterMetadataConfig& c, IpFamily family) {
   const std::string& p = c.chain_prefix;
   const std::string mark = Hex(c.mark) + "/" + Hex(c.mark_mask);
-  const std::string address = family == IpFamily::kV6
-                                  ? std::string(kMetadataAddressV6) + "/128"
-                                  : std::string(kMetadataAddress) + "/32";
+  const std::string address = family == IpFamily::kV6 ? std::string(kMetadataAddressV6) + "/128"
+                                                      : std::string(kMetadataAddress) + "/32";
   const std::string match =
       "-d " + address + " -i " + c.interface_prefix + "+ -p tcp -m tcp --dport 80";
   const std::string port = std::to_string(c.proxy_port);
@@ -210,8 +209,8 @@ Result<RouterInstall> InstallRouterMetadata(const RouterMetadataConfig& config) 
   if (backend == IptablesBackend::kAuto) {
     // Where our chains already are, so that a re-install updates them in place instead of
     // leaving a second copy in the other backend.
-    METASTACK_ASSIGN_OR_RETURN(auto installed, ListRouterMetadata(config.netns, backend,
-                                                                  config.chain_prefix));
+    METASTACK_ASSIGN_OR_RETURN(auto installed,
+                               ListRouterMetadata(config.netns, backend, config.chain_prefix));
     if (!installed.empty()) {
       backend = installed.front().backend;
     } else {

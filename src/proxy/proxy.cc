@@ -1,9 +1,8 @@
 #include "proxy/proxy.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <netinet/in.h>
 
 #include "base/log.h"
 #include "http/blocking.h"
@@ -34,12 +33,14 @@ bool Dropped(beast::string_view name) {
     if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
   static constexpr std::string_view kProvider = header::kMetadataProvider;
   if (name.size() >= kProvider.size() &&
-      beast::iequals(name.substr(0, kProvider.size()), beast::string_view(kProvider.data(), kProvider.size())))
+      beast::iequals(name.substr(0, kProvider.size()),
+                     beast::string_view(kProvider.data(), kProvider.size())))
     return true;
-  static constexpr std::string_view kHopByHop[] = {"Connection", "Keep-Alive", "Proxy-Connection",
-                                                   "Proxy-Authorization", "TE", "Trailer",
-                                                   "Transfer-Encoding", "Upgrade", "Host",
-                                                   "Content-Length", "Expect"};
+  static constexpr std::string_view kHopByHop[] = {
+      "Connection",          "Keep-Alive", "Proxy-Connection",
+      "Proxy-Authorization", "TE",         "Trailer",
+      "Transfer-Encoding",   "Upgrade",    "Host",
+      "Content-Length",      "Expect"};
   for (auto h : kHopByHop)
     if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
   return false;
@@ -54,7 +55,8 @@ bool SameSpec(const ListenerSpec& a, const ListenerSpec& b) {
 
 Result<ListenerSpec> ListenerFromJson(const Json& j) {
   auto bad = [](std::string field, std::string msg) {
-    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, std::move(msg), std::move(field)));
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, std::move(msg), std::move(field)));
   };
   if (!j.is_object()) return bad("", "a listener must be a JSON object");
   for (const auto& [k, _] : j.items())
@@ -105,8 +107,8 @@ Json ListenerToJson(const ListenerSpec& s, uint16_t bound_port) {
 Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
   Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("listeners") || !j["listeners"].is_array())
-    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                     "expected {\"listeners\": [...]} in JSON"));
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "expected {\"listeners\": [...]} in JSON"));
   std::vector<ListenerSpec> out;
   for (size_t i = 0; i < j["listeners"].size(); ++i) {
     auto s = ListenerFromJson(j["listeners"][i]);
@@ -127,14 +129,13 @@ Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
 http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSpec& spec) {
   http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
   // A method Beast has no verb for ("FOO") would otherwise go out as an empty method.
-  if (req.message.method() == bhttp::verb::unknown)
-    out.method_string(req.message.method_string());
+  if (req.message.method() == bhttp::verb::unknown) out.method_string(req.message.method_string());
   for (const auto& field : req.message)
     if (!Dropped(field.name_string())) out.insert(field.name_string(), field.value());
   out.set(beast::string_view(header::kForwardedFor.data(), header::kForwardedFor.size()),
           req.peer.address);
-  std::string_view id_header = spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId
-                                                                        : header::kNetworkId;
+  std::string_view id_header =
+      spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId : header::kNetworkId;
   out.set(beast::string_view(id_header.data(), id_header.size()), spec.id);
   out.body() = req.message.body();
   return out;
@@ -165,22 +166,26 @@ Result<uint16_t> NsProxy::Add(const ListenerSpec& spec) {
     ::close(fd);
     return std::unexpected(MakeError(ErrorCode::kConflict, "listener " + spec.name + " exists"));
   }
-  auto id = server_.AdoptTcp(fd, [this, shared](http::Request& req) { return Handle(req, *shared); });
+  auto id =
+      server_.AdoptTcp(fd, [this, shared](http::Request& req) { return Handle(req, *shared); });
   if (!id) {
     ::close(fd);
     return std::unexpected(id.error());
   }
   open_[spec.name] = Open{spec, *id, port};
-  LogInfo("proxy", "listening for " + std::string(spec.kind == ListenerSpec::Kind::kRouter ? "router " : "network ") +
-                       spec.id + " in " + (spec.netns.empty() ? "this namespace" : "netns " + spec.netns) +
-                       " on " + spec.address + ":" + std::to_string(port));
+  LogInfo("proxy",
+          "listening for " +
+              std::string(spec.kind == ListenerSpec::Kind::kRouter ? "router " : "network ") +
+              spec.id + " in " + (spec.netns.empty() ? "this namespace" : "netns " + spec.netns) +
+              " on " + spec.address + ":" + std::to_string(port));
   return port;
 }
 
 Status NsProxy::Remove(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = open_.find(name);
-  if (it == open_.end()) return std::unexpected(MakeError(ErrorCode::kNotFound, "no listener " + name));
+  if (it == open_.end())
+    return std::unexpected(MakeError(ErrorCode::kNotFound, "no listener " + name));
   server_.CloseListener(it->second.id);
   open_.erase(it);
   LogInfo("proxy", "closed listener " + name);
@@ -192,7 +197,8 @@ Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, open] : open_) {
-      auto it = std::find_if(desired.begin(), desired.end(), [&](const auto& d) { return d.name == name; });
+      auto it = std::find_if(desired.begin(), desired.end(),
+                             [&](const auto& d) { return d.name == name; });
       if (it == desired.end() || !SameSpec(*it, open.spec)) stale.push_back(name);
     }
   }
@@ -239,7 +245,8 @@ asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const Listen
 http::Handler NsProxy::ControlHandler() {
   return [this](http::Request& req) -> asio::awaitable<http::Response> {
     std::string path = http::SplitTarget(std::string_view(req.message.target().data(),
-                                                          req.message.target().size())).path;
+                                                          req.message.target().size()))
+                           .path;
     auto method = req.message.method();
     auto error = [](const Error& e) {
       return http::ErrorResponse(e, {.body = http::ErrorBody::kJson});
@@ -247,7 +254,8 @@ http::Handler NsProxy::ControlHandler() {
     if (path == "/listeners" && method == bhttp::verb::get) co_return JsonReply(200, List());
     if (path == "/listeners" && method == bhttp::verb::post) {
       Json j = Json::parse(req.message.body(), nullptr, false);
-      if (j.is_discarded()) co_return error(MakeError(ErrorCode::kInvalidArgument, "body is not JSON"));
+      if (j.is_discarded())
+        co_return error(MakeError(ErrorCode::kInvalidArgument, "body is not JSON"));
       auto spec = ListenerFromJson(j);
       if (!spec) co_return error(spec.error());
       auto port = co_await http::RunBlocking(namespace_work_, [this, &spec] { return Add(*spec); });

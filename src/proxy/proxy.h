@@ -8,12 +8,12 @@
 // X-Instance-ID-Signature, X-Tenant-ID, X-Forwarded-For and X-Metadata-Provider* the guest sent
 // is deleted (with the hop-by-hop headers, and every header whose name has a '_', which a WSGI
 // server behind the agent would read as its '-' twin); X-Forwarded-For is set to the guest's
-// address as the socket saw it and the listener's id header is set; the request goes to the metadata agent over
-// its UNIX socket on pooled keep-alive connections, and the answer comes back with its status,
-// Content-Type, body and the header::kPassedBack headers (http::PassBack). Agent down -> 502,
-// agent too slow -> 504, promptly, with generic bodies that never name the agent's socket (the
-// log does, once per outage and then at most every 10 s); service resumes by itself when the
-// agent is back. Same protocol as Neutron's proxy: either side can be swapped.
+// address as the socket saw it and the listener's id header is set; the request goes to the
+// metadata agent over its UNIX socket on pooled keep-alive connections, and the answer comes back
+// with its status, Content-Type, body and the header::kPassedBack headers (http::PassBack). Agent
+// down -> 502, agent too slow -> 504, promptly, with generic bodies that never name the agent's
+// socket (the log does, once per outage and then at most every 10 s); service resumes by itself
+// when the agent is back. Same protocol as Neutron's proxy: either side can be swapped.
 //
 // Listeners are added and removed at run time (the control API below, or Reconcile from a
 // listeners file on SIGHUP) without disturbing the others. Binding in a namespace blocks (a
@@ -24,10 +24,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/failure_log.h"
 #include "http/metrics.h"
@@ -41,7 +40,7 @@ struct ListenerSpec {
   std::string name;   // unique key, e.g. "qrouter-<router id>"
   std::string netns;  // "" for the proxy's own namespace
   Kind kind = Kind::kRouter;
-  std::string id;     // the router or network id stamped on each request
+  std::string id;              // the router or network id stamped on each request
   std::string address = "::";  // router namespaces: "::" port 9697; DHCP: 169.254.169.254:80
   uint16_t port = 9697;
 };

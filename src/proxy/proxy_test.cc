@@ -54,7 +54,8 @@ class ProxyTest : public ::testing::Test {
     o.response_timeout = 500ms;
     proxy_ = std::make_unique<NsProxy>(*server_, *http::MakeUpstream("unix:" + socket_, o),
                                        LocalBinder(), metrics_);
-    router_port_ = *proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0});
+    router_port_ =
+        *proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0});
     network_port_ = *proxy_->Add({"qdhcp-n1", "", ListenerSpec::Kind::kNetwork, "n1", "::", 0});
     thread_ = std::thread([this] { ioc_.run(); });
   }
@@ -73,12 +74,14 @@ class ProxyTest : public ::testing::Test {
     });
     done.get_future().wait();
   }
-  std::pair<unsigned, std::string> Get(uint16_t port, const std::string& extra, const std::string& target = "/x") {
+  std::pair<unsigned, std::string> Get(uint16_t port, const std::string& extra,
+                                       const std::string& target = "/x") {
     RawClient c = RawClient::Tcp(port);
     c.Send("GET " + target + " HTTP/1.1\r\nHost: 169.254.169.254\r\n" + extra + "\r\n");
     std::string raw = c.ReadResponse();
     if (raw.size() < 12) return {0, raw};
-    return {static_cast<unsigned>(std::stoi(raw.substr(9, 3))), raw.substr(raw.find("\r\n\r\n") + 4)};
+    return {static_cast<unsigned>(std::stoi(raw.substr(9, 3))),
+            raw.substr(raw.find("\r\n\r\n") + 4)};
   }
 
   asio::io_context ioc_;
@@ -92,11 +95,12 @@ class ProxyTest : public ::testing::Test {
 };
 
 TEST_F(ProxyTest, GuestHeadersNeverPassAndOursAreSet) {
-  auto [status, body] = Get(router_port_,
-                            "X-Forwarded-For: 10.9.9.9\r\nX-Neutron-Router-ID: evil\r\n"
-                            "X-Neutron-Network-ID: evil\r\nX-Instance-ID: evil\r\nx-tenant-id: evil\r\n"
-                            "X-Instance-ID-Signature: evil\r\nX-Metadata-Provider: evil\r\n"
-                            "X-Metadata-Provider-Signature: evil\r\nX-Kept: yes\r\n");
+  auto [status, body] =
+      Get(router_port_,
+          "X-Forwarded-For: 10.9.9.9\r\nX-Neutron-Router-ID: evil\r\n"
+          "X-Neutron-Network-ID: evil\r\nX-Instance-ID: evil\r\nx-tenant-id: evil\r\n"
+          "X-Instance-ID-Signature: evil\r\nX-Metadata-Provider: evil\r\n"
+          "X-Metadata-Provider-Signature: evil\r\nX-Kept: yes\r\n");
   EXPECT_EQ(status, 200u);
   EXPECT_EQ(body.find("evil"), std::string::npos) << body;
   EXPECT_EQ(body.find("10.9.9.9"), std::string::npos) << body;
@@ -113,7 +117,8 @@ TEST_F(ProxyTest, GuestHeadersNeverPassAndOursAreSet) {
   EXPECT_EQ(wsgi.second.find("evil"), std::string::npos) << wsgi.second;
   EXPECT_EQ(wsgi.second.find("10.9.9.9"), std::string::npos) << wsgi.second;
   EXPECT_EQ(wsgi.second.find("_"), std::string::npos) << wsgi.second;
-  EXPECT_NE(net.second.find("X-Forwarded-For: ::ffff:127.0.0.1\n"), std::string::npos) << net.second;
+  EXPECT_NE(net.second.find("X-Forwarded-For: ::ffff:127.0.0.1\n"), std::string::npos)
+      << net.second;
 }
 
 TEST_F(ProxyTest, AgentDownThenBack) {
@@ -151,19 +156,22 @@ TEST_F(ProxyTest, SlowAgentIs504) {
 }
 
 TEST_F(ProxyTest, ListenersComeAndGoAlone) {
-  EXPECT_EQ(proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0}).error().code,
+  EXPECT_EQ(proxy_->Add({"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0})
+                .error()
+                .code,
             ErrorCode::kConflict);
   ASSERT_TRUE(proxy_->Remove("qdhcp-n1"));
   OnServerThread([] {});  // the acceptor's close, which Remove posted, has run
-  EXPECT_EQ(Get(network_port_, "").first, 0u);     // gone
-  EXPECT_EQ(Get(router_port_, "").first, 200u);    // untouched
+  EXPECT_EQ(Get(network_port_, "").first, 0u);   // gone
+  EXPECT_EQ(Get(router_port_, "").first, 200u);  // untouched
   EXPECT_EQ(proxy_->List()["listeners"].size(), 1u);
   EXPECT_EQ(proxy_->Remove("nope").error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(ProxyTest, Reconcile) {
-  std::vector<ListenerSpec> want = {{"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0},
-                                    {"qrouter-r2", "", ListenerSpec::Kind::kRouter, "r2", "127.0.0.1", 0}};
+  std::vector<ListenerSpec> want = {
+      {"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0},
+      {"qrouter-r2", "", ListenerSpec::Kind::kRouter, "r2", "127.0.0.1", 0}};
   ASSERT_TRUE(proxy_->Reconcile(want));
   auto list = proxy_->List()["listeners"];
   ASSERT_EQ(list.size(), 2u);
@@ -189,14 +197,16 @@ TEST(ControlTest, ABindHoldsNotTheServingThread) {
   http::Metrics metrics;
   http::Server server(ioc, http::ServerLimits{});
   NsProxy proxy(server, *http::MakeUpstream("unix:/nonexistent.sock", {}), held, metrics);
-  std::string control = ::testing::TempDir() + "/proxy-control-" + std::to_string(::getpid()) + ".sock";
+  std::string control =
+      ::testing::TempDir() + "/proxy-control-" + std::to_string(::getpid()) + ".sock";
   ASSERT_TRUE(server.ListenUnix(control, 0600, proxy.ControlHandler()));
   std::promise<std::thread::id> serving;
   asio::post(ioc, [&] { serving.set_value(std::this_thread::get_id()); });
   std::thread io([&] { ioc.run(); });
   auto post = [&] {
     RawClient c = RawClient::Unix(control);
-    std::string body = R"({"name": "qrouter-a", "kind": "router", "id": "a", "address": "127.0.0.1", "port": 0})";
+    std::string body =
+        R"({"name": "qrouter-a", "kind": "router", "id": "a", "address": "127.0.0.1", "port": 0})";
     c.Send("POST /listeners HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
            "\r\n\r\n" + body);
     return c.ReadResponse();
@@ -220,7 +230,8 @@ TEST(ControlTest, ABindHoldsNotTheServingThread) {
   // Errors are the JSON form of http::ErrorResponse.
   std::string again = post();
   EXPECT_TRUE(again.starts_with("HTTP/1.1 409 Conflict\r\n")) << again;
-  EXPECT_TRUE(again.ends_with(R"({"error":{"code":"conflict","message":"listener qrouter-a exists"}})"))
+  EXPECT_TRUE(
+      again.ends_with(R"({"error":{"code":"conflict","message":"listener qrouter-a exists"}})"))
       << again;
   asio::post(ioc, [&] { server.Stop(); });
   io.join();
@@ -234,8 +245,9 @@ TEST(ListenerFileTest, ErrorsNameTheField) {
   auto bad = ParseListenersFile(R"({"listeners": [{"name": "a", "kind": "bridge", "id": "n"}]})");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().ToString(), "listeners[0].kind: expected router or network");
-  EXPECT_EQ(ParseListenersFile(R"({"listeners": [{"name": "a", "kind": "router"}]})").error().ToString(),
-            "listeners[0].id: is required");
+  EXPECT_EQ(
+      ParseListenersFile(R"({"listeners": [{"name": "a", "kind": "router"}]})").error().ToString(),
+      "listeners[0].id: is required");
   EXPECT_EQ(ParseListenersFile("[]").error().ToString(), "expected {\"listeners\": [...]} in JSON");
 }
 

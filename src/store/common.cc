@@ -51,10 +51,11 @@ Status CheckPortsAgainstNetworks(
     auto net = network(port.network_id);
     if (!net)
       return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       "unknown network " + port.network_id, where + ".network_id"));
+                                       "unknown network " + port.network_id,
+                                       where + ".network_id"));
     if (port.router_id && net->router_id != port.router_id) {
-      std::string actual = net->router_id ? "attached to router " + *net->router_id
-                                          : "not attached to a router";
+      std::string actual =
+          net->router_id ? "attached to router " + *net->router_id : "not attached to a router";
       return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
                                        "network " + port.network_id + " is " + actual,
                                        where + ".router_id"));
@@ -79,14 +80,16 @@ size_t PageLimit(const ListOptions& options) {
 namespace {
 Status CheckId(std::string_view field, std::string_view id) {
   if (id.empty())
-    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "is required", std::string(field)));
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "is required", std::string(field)));
   if (id.size() > 255)
     return std::unexpected(
         MakeError(ErrorCode::kInvalidArgument, "longer than 255 bytes", std::string(field)));
   for (char c : id)
     if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
       return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       "contains spaces or control characters", std::string(field)));
+                                       "contains spaces or control characters",
+                                       std::string(field)));
   return Ok();
 }
 }  // namespace
@@ -101,8 +104,8 @@ Status CheckRouterFields(const Router& router) { return CheckId("id", router.id)
 
 Status SetGuestPassword(core::Instance& instance, std::string_view password) {
   if (password.size() > core::DocumentLimits::kMaxPasswordBytes)
-    return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "longer than 1020 bytes",
-                                     "password"));
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "longer than 1020 bytes", "password"));
   METASTACK_RETURN_IF_ERROR(PasswordWritable(instance));
   instance.password = std::string(password);
   return Ok();

@@ -50,15 +50,14 @@ class ForwardingStore : public Store {
                                    std::string_view router_id) override {
     return inner_.SetNetworkRouter(network_id, router_id);
   }
-  Result<PortBinding> FindPortOnNetwork(std::string_view network_id,
-                                        std::string_view ip) override {
+  Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
     return inner_.FindPortOnNetwork(network_id, ip);
   }
   Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) override {
     return inner_.FindPortOnRouter(router_id, ip);
   }
   Result<Page<PortBinding>> ListPorts(std::string_view network_id,
-                                     const ListOptions& options) override {
+                                      const ListOptions& options) override {
     return inner_.ListPorts(network_id, options);
   }
   Result<int64_t> CurrentRevision() override { return inner_.CurrentRevision(); }

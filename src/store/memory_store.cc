@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <map>
-#include <tuple>
 #include <mutex>
+#include <tuple>
 
 #include "store/common.h"
 
@@ -39,8 +39,9 @@ class MemoryStore final : public Store {
 
   Result<Page<InstanceRecord>> ListInstances(const ListOptions& options) override {
     std::lock_guard lock(mu_);
-    return ListFrom(instances_, options,
-                    [](const InstanceRecord& r) -> const std::string& { return r.instance.project_id; });
+    return ListFrom(instances_, options, [](const InstanceRecord& r) -> const std::string& {
+      return r.instance.project_id;
+    });
   }
 
   Result<InstanceRecord> ReplaceInstance(const core::Instance& instance,
@@ -77,9 +78,8 @@ class MemoryStore final : public Store {
   }
 
   Result<InstanceRecord> SetPassword(std::string_view uuid, std::string_view password) override {
-    return EditInstance(uuid, [&](core::Instance& inst) {
-      return internal::SetGuestPassword(inst, password);
-    });
+    return EditInstance(
+        uuid, [&](core::Instance& inst) { return internal::SetGuestPassword(inst, password); });
   }
 
   Result<InstanceRecord> ResetPassword(std::string_view uuid) override {
@@ -96,8 +96,8 @@ class MemoryStore final : public Store {
       std::lock_guard lock(mu_);
       if (networks_.count(n.id)) return Conflict("network " + n.id + " exists");
       if (n.router_id && !routers_.count(*n.router_id))
-        return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                         "unknown router " + *n.router_id, "router_id"));
+        return std::unexpected(
+            MakeError(ErrorCode::kInvalidArgument, "unknown router " + *n.router_id, "router_id"));
       n.revision = ++revision_;
       networks_[n.id] = n;
     }
@@ -114,7 +114,8 @@ class MemoryStore final : public Store {
 
   Result<Page<Network>> ListNetworks(const ListOptions& options) override {
     std::lock_guard lock(mu_);
-    return ListFrom(networks_, options, [](const Network& n) -> const std::string& { return n.project_id; });
+    return ListFrom(networks_, options,
+                    [](const Network& n) -> const std::string& { return n.project_id; });
   }
 
   Status DeleteNetwork(std::string_view id) override {
@@ -156,7 +157,8 @@ class MemoryStore final : public Store {
 
   Result<Page<Router>> ListRouters(const ListOptions& options) override {
     std::lock_guard lock(mu_);
-    return ListFrom(routers_, options, [](const Router& r) -> const std::string& { return r.project_id; });
+    return ListFrom(routers_, options,
+                    [](const Router& r) -> const std::string& { return r.project_id; });
   }
 
   Status DeleteRouter(std::string_view id) override {
@@ -174,7 +176,8 @@ class MemoryStore final : public Store {
     return Ok();
   }
 
-  Result<Network> SetNetworkRouter(std::string_view network_id, std::string_view router_id) override {
+  Result<Network> SetNetworkRouter(std::string_view network_id,
+                                   std::string_view router_id) override {
     Network n;
     {
       std::lock_guard lock(mu_);
@@ -216,7 +219,8 @@ class MemoryStore final : public Store {
     for (const auto& [_, rec] : instances_)
       for (auto& b : internal::Bindings(rec.instance)) {
         auto net = networks_.find(b.network_id);
-        if (b.ip_address == canonical && net != networks_.end() && net->second.router_id == router_id)
+        if (b.ip_address == canonical && net != networks_.end() &&
+            net->second.router_id == router_id)
           found.push_back(b);
       }
     if (found.empty()) return NotFound("port with IP " + canonical + " behind router", router_id);

@@ -12,7 +12,8 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
     return OpenPostgresStore(url);
   return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
                                    "unsupported store URL (expected memory:, sqlite:PATH or "
-                                   "postgresql://...): " + url));
+                                   "postgresql://...): " +
+                                       url));
 }
 
 }  // namespace metastack::store

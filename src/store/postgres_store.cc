@@ -219,9 +219,8 @@ class PostgresStore final : public Store {
   }
 
   Result<InstanceRecord> SetPassword(std::string_view uuid, std::string_view password) override {
-    return EditInstance(uuid, [&](core::Instance& inst) {
-      return internal::SetGuestPassword(inst, password);
-    });
+    return EditInstance(
+        uuid, [&](core::Instance& inst) { return internal::SetGuestPassword(inst, password); });
   }
 
   Result<InstanceRecord> ResetPassword(std::string_view uuid) override {

@@ -1,12 +1,12 @@
 #include "store/postgres_test_cluster.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <glob.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -170,10 +170,9 @@ Result<std::unique_ptr<PostgresTestCluster>> PostgresTestCluster::Create(
       " -u postgres -- \"$1\" stop -D \"$2\" -m immediate -s; else \"$1\" stop -D \"$2\" -m "
       "immediate -s; fi; rm -rf \"$3\"";
   METASTACK_ASSIGN_OR_RETURN(
-      c->watchdog_pid_,
-      Spawn({"/bin/sh", "-c", script, "sh", c->bin_ + "pg_ctl", c->dir_ + "/data", c->dir_,
-             c->as_root_ ? "1" : "0"},
-            "/dev/null", watchdog_stdin, /*new_process_group=*/true));
+      c->watchdog_pid_, Spawn({"/bin/sh", "-c", script, "sh", c->bin_ + "pg_ctl", c->dir_ + "/data",
+                               c->dir_, c->as_root_ ? "1" : "0"},
+                              "/dev/null", watchdog_stdin, /*new_process_group=*/true));
 
   METASTACK_RETURN_IF_ERROR(c->Run({c->bin_ + "initdb", "-D", c->dir_ + "/data", "-U", "postgres",
                                     "-A", "trust", "-E", "UTF8", "--locale=C", "-N"},

@@ -64,7 +64,7 @@ class PostgresTestCluster {
  private:
   PostgresTestCluster() = default;
   static Result<std::unique_ptr<PostgresTestCluster>> Create(const std::string& watchdog_wait,
-                                                               int watchdog_stdin);
+                                                             int watchdog_stdin);
   Status StartServer();
   Status Run(std::vector<std::string> argv, const std::string& log, bool as_server_user);
 
@@ -73,7 +73,7 @@ class PostgresTestCluster {
   int port_ = 0;
   bool as_root_ = false;
   bool running_ = false;
-  bool attached_ = false;  // another process owns the server (Attach)
+  bool attached_ = false;   // another process owns the server (Attach)
   int watchdog_pipe_ = -1;  // write end; closing it tells the watchdog to clean up
   pid_t watchdog_pid_ = -1;
   std::mutex mu_;

@@ -182,10 +182,7 @@ void Connection::Rollback() {
 
 ConnectionPool::ConnectionPool(std::string path, std::string label, Connection::Options options,
                                size_t max_idle)
-    : path_(std::move(path)),
-      label_(std::move(label)),
-      options_(options),
-      max_idle_(max_idle) {}
+    : path_(std::move(path)), label_(std::move(label)), options_(options), max_idle_(max_idle) {}
 
 Result<ConnectionPool::Lease> ConnectionPool::Acquire() {
   {

@@ -143,8 +143,7 @@ Result<bool> Exists(Connection& db, std::string_view sql, const Args&... args) {
 // sees the last committed state and never waits for the writer.
 class ConnectionPool {
  public:
-  ConnectionPool(std::string path, std::string label, Connection::Options options,
-                 size_t max_idle);
+  ConnectionPool(std::string path, std::string label, Connection::Options options, size_t max_idle);
 
   // Returns the connection to the pool when destroyed (or closes it when the pool has enough).
   class Lease {

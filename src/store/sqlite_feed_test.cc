@@ -125,9 +125,14 @@ TEST_F(SqliteFeedTest, AnotherStoresWritesAreAnnouncedInRevisionOrderWithinTheBo
     return Ok();
   };
   const std::vector<std::pair<std::string, std::function<Status()>>> writes = {
-      {"1 router r1", [&] { return done(writer->CreateRouter({"r1", "", "p", 0})); }},
+      {"1 router r1",
+       [&] {
+         return done(writer->CreateRouter({"r1", "", "p", 0}));
+       }},
       {"2 network net-a",
-       [&] { return done(writer->CreateNetwork({"net-a", "", "p", std::nullopt, 0})); }},
+       [&] {
+         return done(writer->CreateNetwork({"net-a", "", "p", std::nullopt, 0}));
+       }},
       {"3 network net-a", [&] { return done(writer->SetNetworkRouter("net-a", "r1")); }},
       {"4 instance " + Uuid(1), [&] { return done(writer->CreateInstance(a)); }},
       {"5 instance " + Uuid(1), [&] { return done(writer->ReplaceInstance(moved, 4)); }},
@@ -202,8 +207,7 @@ TEST_F(SqliteFeedTest, AnotherProcesssWritesAreAnnounced) {
     if (!store) _exit(3);
     core::Instance a = MakeInstance(Uuid(1), "net-a", "10.0.0.7", "tenant-a");
     if (!(*store)->ReplaceInstance(a, std::nullopt)) _exit(4);
-    if (!(*store)->CreateInstance(MakeInstance(Uuid(3), "net-a", "10.0.0.5", "tenant-c")))
-      _exit(5);
+    if (!(*store)->CreateInstance(MakeInstance(Uuid(3), "net-a", "10.0.0.5", "tenant-c"))) _exit(5);
     _exit(0);
   }
   close(go[0]);
@@ -252,8 +256,8 @@ TEST_F(SqliteFeedTest, WhatTheFeedCannotTellIsAnnouncedAsFlushAll) {
   ASSERT_TRUE(writer->CreateRouter({"r2", "", "p", 0}));  // 9
   ASSERT_TRUE(theirs.WaitFor(9));
   const std::vector<std::string> expected = {"1 network net-a", "6 instance <flush all>",
-                                             "7 router r1",
-                                             "8 instance <flush all>", "9 router r2"};
+                                             "7 router r1", "8 instance <flush all>",
+                                             "9 router r2"};
   EXPECT_EQ(theirs.Heard(), expected);
   // The writer announces its own write after COMMIT; under load its watcher's hand-over of
   // revision 8 can still be in flight then, and the write reports the gap itself: "flush all",
@@ -274,8 +278,9 @@ TEST_F(SqliteFeedTest, TheWatcherSurvivesReadErrors) {
   ASSERT_TRUE(writer->CreateRouter({"r1", "", "p", 0}));  // 1
   auto raw = sqlite::Connection::Open(path_, "raw", {false, 5000ms});
   ASSERT_TRUE(raw);
-  ASSERT_TRUE((*raw)->Exec("ALTER TABLE changes RENAME TO changes_away; "
-                           "UPDATE store_revision SET revision = revision + 1"));  // 2, no row
+  ASSERT_TRUE(
+      (*raw)->Exec("ALTER TABLE changes RENAME TO changes_away; "
+                   "UPDATE store_revision SET revision = revision + 1"));  // 2, no row
   Recorder theirs(*other);  // returns after the watcher's first read, which failed
   ASSERT_TRUE((*raw)->Exec("ALTER TABLE changes_away RENAME TO changes"));
   ASSERT_TRUE(writer->CreateRouter({"r2", "", "p", 0}));  // 3

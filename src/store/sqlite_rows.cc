@@ -11,20 +11,18 @@ std::string DocumentText(const core::Instance& instance) {
   return core::DumpPython(core::InstanceToJson(instance));
 }
 
-Result<InstanceRecord> RecordFromRow(const Connection& db, std::string_view uuid,
-                                     int64_t revision, const std::string& document) {
+Result<InstanceRecord> RecordFromRow(const Connection& db, std::string_view uuid, int64_t revision,
+                                     const std::string& document) {
   auto parsed = core::ParseInstance(document);
   if (!parsed)
-    return std::unexpected(MakeError(ErrorCode::kInternal,
-                                     db.label() + ": stored document of instance " +
-                                         std::string(uuid) + " is invalid: " +
-                                         parsed.error().ToString()));
+    return std::unexpected(MakeError(
+        ErrorCode::kInternal, db.label() + ": stored document of instance " + std::string(uuid) +
+                                  " is invalid: " + parsed.error().ToString()));
   return InstanceRecord{std::move(*parsed), revision};
 }
 
 PortBinding BindingFromRow(const Statement& row) {
-  return PortBinding{row.Text(0), row.Text(1), row.Text(2),
-                     row.Text(3), row.Text(4), row.Text(5)};
+  return PortBinding{row.Text(0), row.Text(1), row.Text(2), row.Text(3), row.Text(4), row.Text(5)};
 }
 
 Network NetworkFromRow(const Statement& row) {
@@ -45,16 +43,16 @@ Result<std::optional<InstanceRecord>> LoadInstance(Connection& db, std::string_v
 }
 
 Result<std::optional<int64_t>> InstanceRevision(Connection& db, std::string_view uuid) {
-  METASTACK_ASSIGN_OR_RETURN(
-      Statement stmt, Bound(db, "SELECT revision FROM instances WHERE uuid = ?1", uuid));
+  METASTACK_ASSIGN_OR_RETURN(Statement stmt,
+                             Bound(db, "SELECT revision FROM instances WHERE uuid = ?1", uuid));
   METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::nullopt;
   return stmt.Int(0);
 }
 
 Result<std::optional<Network>> LoadNetwork(Connection& db, std::string_view id) {
-  METASTACK_ASSIGN_OR_RETURN(
-      Statement stmt, Bound(db, std::string(kNetworkColumns) + " WHERE id = ?1", id));
+  METASTACK_ASSIGN_OR_RETURN(Statement stmt,
+                             Bound(db, std::string(kNetworkColumns) + " WHERE id = ?1", id));
   METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::nullopt;
   return NetworkFromRow(stmt);
@@ -77,9 +75,8 @@ Result<int64_t> ReadRevision(Connection& db) {
 
 Result<int64_t> NextRevision(Connection& db) {
   METASTACK_ASSIGN_OR_RETURN(
-      Statement stmt,
-      db.Prepare("UPDATE store_revision SET revision = revision + 1 WHERE id = 1 "
-                 "RETURNING revision"));
+      Statement stmt, db.Prepare("UPDATE store_revision SET revision = revision + 1 WHERE id = 1 "
+                                 "RETURNING revision"));
   METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row)
     return std::unexpected(
@@ -145,8 +142,8 @@ Status DeleteIndex(Connection& db, std::string_view uuid) {
 
 Result<InstanceRecord> InsertInstance(Connection& db, const core::Instance& instance,
                                       std::vector<Change>& changes) {
-  METASTACK_ASSIGN_OR_RETURN(
-      bool exists, Exists(db, "SELECT 1 FROM instances WHERE uuid = ?1", instance.uuid));
+  METASTACK_ASSIGN_OR_RETURN(bool exists,
+                             Exists(db, "SELECT 1 FROM instances WHERE uuid = ?1", instance.uuid));
   if (exists) return Conflict("instance " + instance.uuid + " exists");
   METASTACK_RETURN_IF_ERROR(CheckWrite(db, instance));
   METASTACK_ASSIGN_OR_RETURN(int64_t revision, NextRevision(db));

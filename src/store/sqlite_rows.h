@@ -17,8 +17,8 @@ namespace metastack::store::sqlite {
 // The document as stored: its canonical JSON, which core::ParseInstance accepts back unchanged.
 std::string DocumentText(const core::Instance& instance);
 // kInternal when the stored text no longer parses.
-Result<InstanceRecord> RecordFromRow(const Connection& db, std::string_view uuid,
-                                     int64_t revision, const std::string& document);
+Result<InstanceRecord> RecordFromRow(const Connection& db, std::string_view uuid, int64_t revision,
+                                     const std::string& document);
 
 // Row columns: port_id, mac, network_id, ip_address, instance_uuid, project_id.
 PortBinding BindingFromRow(const Statement& row);

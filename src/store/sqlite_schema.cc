@@ -94,8 +94,8 @@ Result<int> ReadVersion(Connection& db) {
   int version = 0;
   auto [_, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
   if (ec != std::errc())
-    return std::unexpected(MakeError(ErrorCode::kInternal,
-                                     db.label() + ": unreadable schema version '" + text + "'"));
+    return std::unexpected(
+        MakeError(ErrorCode::kInternal, db.label() + ": unreadable schema version '" + text + "'"));
   return version;
 }
 
@@ -106,8 +106,8 @@ int LatestSchemaVersion() { return std::span(kMigrations).back().version; }
 Result<int> CheckSchemaVersion(Connection& db) {
   METASTACK_ASSIGN_OR_RETURN(int version, ReadVersion(db));
   if (version > LatestSchemaVersion())
-    return std::unexpected(MakeError(
-        ErrorCode::kInvalidArgument, db.label() + ": schema version " + std::to_string(version) +
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     db.label() + ": schema version " + std::to_string(version) +
                                          " is newer than this metastack supports (" +
                                          std::to_string(LatestSchemaVersion()) + ")"));
   return version;

@@ -141,9 +141,8 @@ class SqliteStore final : public Store {
   }
 
   Result<InstanceRecord> SetPassword(std::string_view uuid, std::string_view password) override {
-    return EditInstance(uuid, [&](core::Instance& inst) {
-      return internal::SetGuestPassword(inst, password);
-    });
+    return EditInstance(
+        uuid, [&](core::Instance& inst) { return internal::SetGuestPassword(inst, password); });
   }
 
   Result<InstanceRecord> ResetPassword(std::string_view uuid) override {
@@ -158,8 +157,8 @@ class SqliteStore final : public Store {
   Result<Network> CreateNetwork(const Network& network) override {
     METASTACK_RETURN_IF_ERROR(internal::CheckNetworkFields(network));
     return Write([&](Connection& db, std::vector<Change>& changes) -> Result<Network> {
-      METASTACK_ASSIGN_OR_RETURN(
-          bool exists, Exists(db, "SELECT 1 FROM networks WHERE id = ?1", network.id));
+      METASTACK_ASSIGN_OR_RETURN(bool exists,
+                                 Exists(db, "SELECT 1 FROM networks WHERE id = ?1", network.id));
       if (exists) return Conflict("network " + network.id + " exists");
       if (network.router_id) {
         METASTACK_ASSIGN_OR_RETURN(bool router, RouterExists(db, *network.router_id));
@@ -170,11 +169,10 @@ class SqliteStore final : public Store {
       Network n = network;
       METASTACK_ASSIGN_OR_RETURN(n.revision, NextRevision(db));
       METASTACK_ASSIGN_OR_RETURN(
-          Statement stmt,
-          Bound(db,
-                "INSERT INTO networks (id, name, project_id, revision, router_id) "
-                "VALUES (?1, ?2, ?3, ?4, ?5)",
-                n.id, n.name, n.project_id, n.revision));
+          Statement stmt, Bound(db,
+                                "INSERT INTO networks (id, name, project_id, revision, router_id) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                n.id, n.name, n.project_id, n.revision));
       stmt.BindOptional(5, n.router_id);
       METASTACK_RETURN_IF_ERROR(stmt.Run());
       changes.push_back({n.revision, Change::Kind::kNetwork, n.id, false});
@@ -287,12 +285,11 @@ class SqliteStore final : public Store {
       } else {
         // As the memory store: only detaching is refused while a port names a router.
         METASTACK_ASSIGN_OR_RETURN(
-            Statement port,
-            Bound(db,
-                  "SELECT instance_uuid, port_id, router_id FROM instance_ports "
-                  "WHERE network_id = ?1 AND router_id IS NOT NULL "
-                  "ORDER BY instance_uuid, position LIMIT 1",
-                  network_id));
+            Statement port, Bound(db,
+                                  "SELECT instance_uuid, port_id, router_id FROM instance_ports "
+                                  "WHERE network_id = ?1 AND router_id IS NOT NULL "
+                                  "ORDER BY instance_uuid, position LIMIT 1",
+                                  network_id));
         METASTACK_ASSIGN_OR_RETURN(bool named, port.Step());
         if (named)
           return Conflict("port " + port.Text(1) + " of instance " + port.Text(0) +
@@ -302,8 +299,8 @@ class SqliteStore final : public Store {
       METASTACK_ASSIGN_OR_RETURN(network->revision, NextRevision(db));
       METASTACK_ASSIGN_OR_RETURN(
           Statement stmt,
-          Bound(db, "UPDATE networks SET revision = ?2, router_id = ?3 WHERE id = ?1",
-                network->id, network->revision));
+          Bound(db, "UPDATE networks SET revision = ?2, router_id = ?3 WHERE id = ?1", network->id,
+                network->revision));
       stmt.BindOptional(3, network->router_id);
       METASTACK_RETURN_IF_ERROR(stmt.Run());
       changes.push_back({network->revision, Change::Kind::kNetwork, network->id, false});
@@ -313,12 +310,11 @@ class SqliteStore final : public Store {
 
   // --- the port index ------------------------------------------------------------------------
 
-  Result<PortBinding> FindPortOnNetwork(std::string_view network_id,
-                                        std::string_view ip) override {
+  Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
     METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
     return Read([&](Connection& db) -> Result<PortBinding> {
-      METASTACK_ASSIGN_OR_RETURN(
-          Statement stmt, Bound(db, sqlite::kFindPortOnNetworkSql, network_id, canonical));
+      METASTACK_ASSIGN_OR_RETURN(Statement stmt,
+                                 Bound(db, sqlite::kFindPortOnNetworkSql, network_id, canonical));
       METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return NotFound("port with IP " + canonical + " on network", network_id);
       return BindingFromRow(stmt);
@@ -330,8 +326,8 @@ class SqliteStore final : public Store {
     return Read([&](Connection& db) -> Result<PortBinding> {
       std::vector<PortBinding> found;
       {
-        METASTACK_ASSIGN_OR_RETURN(
-            Statement stmt, Bound(db, sqlite::kFindPortOnRouterSql, router_id, canonical));
+        METASTACK_ASSIGN_OR_RETURN(Statement stmt,
+                                   Bound(db, sqlite::kFindPortOnRouterSql, router_id, canonical));
         while (true) {
           METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
           if (!row) break;
@@ -407,8 +403,8 @@ class SqliteStore final : public Store {
     if (result) {
       Status recorded = [&]() -> Status {
         METASTACK_RETURN_IF_ERROR(sqlite::RecordChanges(*writer_, changes, changes_kept_));
-        METASTACK_ASSIGN_OR_RETURN(
-            batch, sqlite::ReadFeed(*writer_, cursor_.announced(), changes_kept_));
+        METASTACK_ASSIGN_OR_RETURN(batch,
+                                   sqlite::ReadFeed(*writer_, cursor_.announced(), changes_kept_));
         return writer_->Commit();
       }();
       if (!recorded) result = std::unexpected(std::move(recorded).error());
@@ -485,8 +481,8 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
 Status BulkCreateInstancesForTesting(Store& store, const std::vector<core::Instance>& instances) {
   auto* sqlite = dynamic_cast<SqliteStore*>(&store);
   if (!sqlite)
-    return std::unexpected(
-        MakeError(ErrorCode::kInvalidArgument, "BulkCreateInstancesForTesting: not a SQLite store"));
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     "BulkCreateInstancesForTesting: not a SQLite store"));
   return sqlite->CreateInstances(instances);
 }
 

@@ -25,9 +25,10 @@
 //   across processes p50 3-5 ms, p99 8-22 ms on a loaded 2-vCPU machine (bench/RESULTS.md);
 //   50 ms is the stated bound.
 // - Each subscriber hears each revision at most once, in increasing order, whichever thread
-//   announces it (a restore to an older revision starts the count again, after its flush). A revision the feed cannot tell (its row pruned before this process read it,
-//   written by a binary older than the table, a file restored to an older revision) is covered
-//   by "flush all" (kInstance, empty id, revision = the store's revision then).
+//   announces it (a restore to an older revision starts the count again, after its flush). A
+//   revision the feed cannot tell (its row pruned before this process read it, written by a binary
+//   older than the table, a file restored to an older revision) is covered by "flush all"
+//   (kInstance, empty id, revision = the store's revision then).
 // - A subscriber may hear changes committed between OpenSqliteStore and its Subscribe.
 // - Not covered: a file replaced by another inode (mv over it) while processes have it open;
 //   they keep reading the old one and must be restarted.

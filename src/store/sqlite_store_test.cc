@@ -232,8 +232,9 @@ TEST_F(SqliteStoreTest, ReadersDoNotWaitForAnotherProcesssWriter) {
   // Another connection holds the write lock with an uncommitted write.
   auto other = RawConnection(path_);
   ASSERT_TRUE(other->BeginImmediate());
-  ASSERT_TRUE(other->Exec("INSERT INTO routers (id, name, project_id, revision) "
-                          "VALUES ('r-uncommitted', '', '', 0)"));
+  ASSERT_TRUE(
+      other->Exec("INSERT INTO routers (id, name, project_id, revision) "
+                  "VALUES ('r-uncommitted', '', '', 0)"));
   EXPECT_EQ(store->GetInstance(kU1)->instance.uuid, kU1);
   EXPECT_EQ(store->FindPortOnNetwork("net-a", "10.0.0.5")->instance_id, kU1);
   EXPECT_EQ(store->GetRouter("r-uncommitted").error().code, ErrorCode::kNotFound);
@@ -276,8 +277,8 @@ TEST_F(SqliteStoreTest, ChangesAreAnnouncedInRevisionOrderUnderConcurrentWriters
   for (int t = 0; t < 4; ++t)
     writers.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i)
-        EXPECT_TRUE(store->CreateRouter(
-            {"r" + std::to_string(t) + "-" + std::to_string(i), "", "p", 0}));
+        EXPECT_TRUE(
+            store->CreateRouter({"r" + std::to_string(t) + "-" + std::to_string(i), "", "p", 0}));
     });
   for (auto& w : writers) w.join();
   std::lock_guard lock(mu);
@@ -338,9 +339,9 @@ TEST_F(SqliteStoreTest, RandomWalkMatchesTheMemoryStore) {
   };
   auto instance = [&] {
     std::string uuid = Uuid(1 + rng() % 4);
-    core::Instance inst = MakeInstance(uuid, pick({"net-a", "net-b", "net-c"}),
-                                       pick({"10.0.0.1", "10.0.0.2", "10.0.0.3"}),
-                                       pick({"proj-a", "proj-b"}));
+    core::Instance inst =
+        MakeInstance(uuid, pick({"net-a", "net-b", "net-c"}),
+                     pick({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), pick({"proj-a", "proj-b"}));
     if (rng() % 4 == 0) inst.ports[0].router_id = pick({"r1", "r2"});
     if (rng() % 6 == 0) inst.ports[0].subnets[0].ip_address.reset();
     if (rng() % 4 == 0) {

@@ -66,9 +66,9 @@ struct PortBinding {
 };
 
 struct ListOptions {
-  size_t limit = 100;        // at most 1000
-  std::string after;         // return ids strictly greater than this (the previous page's next)
-  std::string project_id;    // filter; empty = all
+  size_t limit = 100;      // at most 1000
+  std::string after;       // return ids strictly greater than this (the previous page's next)
+  std::string project_id;  // filter; empty = all
 };
 
 template <typename T>

@@ -14,16 +14,16 @@ namespace metastack::store::testing {
 
 core::Instance MakeInstance(const std::string& uuid, const std::string& network,
                             const std::string& ip, const std::string& project) {
-  core::Json doc = {
-      {"uuid", uuid},
-      {"hostname", "vm"},
-      {"project_id", project},
-      {"ports",
-       {{{"id", "port-" + uuid},
-         {"mac", "fa:16:3e:00:00:01"},
-         {"network_id", network},
-         {"subnets", {{{"cidr", ip.find(':') == std::string::npos ? "10.0.0.0/8" : "fd00::/64"},
-                       {"ip_address", ip}}}}}}}};
+  core::Json doc = {{"uuid", uuid},
+                    {"hostname", "vm"},
+                    {"project_id", project},
+                    {"ports",
+                     {{{"id", "port-" + uuid},
+                       {"mac", "fa:16:3e:00:00:01"},
+                       {"network_id", network},
+                       {"subnets",
+                        {{{"cidr", ip.find(':') == std::string::npos ? "10.0.0.0/8" : "fd00::/64"},
+                          {"ip_address", ip}}}}}}}};
   auto inst = core::ParseInstanceJson(doc);
   if (!inst) ADD_FAILURE() << inst.error().ToString();
   return *inst;
@@ -166,9 +166,9 @@ TEST_P(StoreContractTest, ReplaceWithRevision) {
   // The port index follows the document.
   EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.5").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.7")->instance_id, kU1);
-  EXPECT_EQ(store_->ReplaceInstance(MakeInstance(kU2, "net-a", "10.0.0.8"), std::nullopt)
-                .error().code,
-            ErrorCode::kNotFound);
+  EXPECT_EQ(
+      store_->ReplaceInstance(MakeInstance(kU2, "net-a", "10.0.0.8"), std::nullopt).error().code,
+      ErrorCode::kNotFound);
   // Deleting frees the IP for another instance.
   ASSERT_TRUE(store_->DeleteInstance(kU1));
   EXPECT_TRUE(store_->CreateInstance(MakeInstance(kU2, "net-a", "10.0.0.7")));
@@ -255,8 +255,8 @@ TEST_P(StoreContractTest, ConcurrentEditsLoseNothing) {
 TEST_P(StoreContractTest, ListPagination) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
   for (int i = 1; i <= 7; ++i)
-    ASSERT_TRUE(store_->CreateInstance(MakeInstance(Uuid(i), "net-a", "10.0.0." + std::to_string(i),
-                                                    i % 2 ? "odd" : "even")));
+    ASSERT_TRUE(store_->CreateInstance(
+        MakeInstance(Uuid(i), "net-a", "10.0.0." + std::to_string(i), i % 2 ? "odd" : "even")));
   std::vector<std::string> seen;
   ListOptions opts;
   opts.limit = 3;
@@ -281,8 +281,9 @@ TEST_P(StoreContractTest, PortPagination) {
   for (const char* net : {"net-a", "net-b"})
     ASSERT_TRUE(store_->CreateNetwork({net, net, "proj-a", std::nullopt, 0}));
   for (int i = 1; i <= 5; ++i)
-    ASSERT_TRUE(store_->CreateInstance(MakeInstance(
-        Uuid(i), i <= 3 ? "net-b" : "net-a", "10.0.0." + std::to_string(i), i % 2 ? "odd" : "even")));
+    ASSERT_TRUE(store_->CreateInstance(MakeInstance(Uuid(i), i <= 3 ? "net-b" : "net-a",
+                                                    "10.0.0." + std::to_string(i),
+                                                    i % 2 ? "odd" : "even")));
   auto keys = [&](std::string_view network, ListOptions opts) {
     std::vector<std::string> seen, nexts;
     for (int pages = 0; pages < 10; ++pages) {
@@ -393,15 +394,17 @@ std::string Snapshot(Store& store) {
   auto networks = store.ListNetworks({1000, "", ""});
   if (!networks) return "error: " + networks.error().ToString();
   for (const auto& n : networks->items)
-    out += "network @" + std::to_string(n.revision) + " " + n.id + " " +
-           n.router_id.value_or("-") + "\n";
+    out += "network @" + std::to_string(n.revision) + " " + n.id + " " + n.router_id.value_or("-") +
+           "\n";
   auto routers = store.ListRouters({1000, "", ""});
   if (!routers) return "error: " + routers.error().ToString();
-  for (const auto& r : routers->items) out += "router @" + std::to_string(r.revision) + " " + r.id + "\n";
+  for (const auto& r : routers->items)
+    out += "router @" + std::to_string(r.revision) + " " + r.id + "\n";
   auto ports = store.ListPorts("", {1000, "", ""});
   if (!ports) return "error: " + ports.error().ToString();
   for (const auto& b : ports->items)
-    out += "port " + b.network_id + " " + b.ip_address + " " + b.port_id + " " + b.instance_id + "\n";
+    out +=
+        "port " + b.network_id + " " + b.ip_address + " " + b.port_id + " " + b.instance_id + "\n";
   auto revision = store.CurrentRevision();
   out += "revision " + (revision ? std::to_string(*revision) : revision.error().ToString());
   return out;
@@ -443,7 +446,8 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
     ErrorCode code;
   };
   const Case cases[] = {
-      {"create: duplicate uuid", AsStatus(store_->CreateInstance(MakeInstance(kU1, "net-b", "10.9.0.2"))),
+      {"create: duplicate uuid",
+       AsStatus(store_->CreateInstance(MakeInstance(kU1, "net-b", "10.9.0.2"))),
        ErrorCode::kConflict},
       {"create: second port's IP taken", AsStatus(store_->CreateInstance(two_ports)),
        ErrorCode::kConflict},
@@ -461,7 +465,8 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
        ErrorCode::kConflict},
       {"replace: unknown network",
        AsStatus(store_->ReplaceInstance(
-           with(u2_doc, [](core::Instance& i) { i.ports[0].network_id = "net-zz"; }), std::nullopt)),
+           with(u2_doc, [](core::Instance& i) { i.ports[0].network_id = "net-zz"; }),
+           std::nullopt)),
        ErrorCode::kInvalidArgument},
       {"replace: a router the network is not attached to",
        AsStatus(store_->ReplaceInstance(
@@ -480,7 +485,8 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
       {"network: duplicate id",
        AsStatus(store_->CreateNetwork({"net-b", "again", "proj-a", std::nullopt, 0})),
        ErrorCode::kConflict},
-      {"network: unknown router", AsStatus(store_->CreateNetwork({"net-c", "c", "proj-a", "r9", 0})),
+      {"network: unknown router",
+       AsStatus(store_->CreateNetwork({"net-c", "c", "proj-a", "r9", 0})),
        ErrorCode::kInvalidArgument},
       {"network: attach to unknown router", AsStatus(store_->SetNetworkRouter("net-b", "r9")),
        ErrorCode::kNotFound},
