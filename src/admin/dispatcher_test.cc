@@ -230,7 +230,7 @@ TEST_F(DispatchTest, PatchWithoutRevisionOutlastsRivalWriters) {
 
 // The admin listener's handler on a one-thread pool (the pool guests' cache misses share): while
 // a PATCH keeps losing the race and waits between tries, the thread serves another request.
-TEST_F(RouterTest, APatchWaitingToRetryHoldsNoPoolThread) {
+TEST_F(DispatchTest, APatchWaitingToRetryHoldsNoPoolThread) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   ASSERT_EQ(Call("POST", "/v1/instances", Doc()).status, 201u);
   RivalWriterStore rivals(*store_, std::numeric_limits<int>::max());
