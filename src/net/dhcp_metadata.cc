@@ -217,23 +217,38 @@ Result<int> StartDnsmasq(const DhcpMetadataSetup& setup, const DnsmasqFiles& fil
 }
 
 // "inet 10.60.0.2/24 ..." addresses of an interface, from `ip -o -4 addr show dev IF`.
-// The IPv4 addresses (CIDR) on `interface` in `netns`; none when the interface does not exist
-// (its port went, and the address with it). Lists every interface's, so that a missing one is
-// an empty answer rather than `ip`'s error.
+// The IPv4 addresses (CIDR) on `interface` in `netns`; an error naming the interface when it
+// does not exist.
 Result<std::vector<std::string>> Ipv4Addresses(std::string_view netns, std::string_view interface) {
   METASTACK_ASSIGN_OR_RETURN(
       std::string text,
-      RunChecked({.argv = {"ip", "-o", "-4", "addr", "show"}, .netns = std::string(netns)}));
+      RunChecked({.argv = {"ip", "-o", "-4", "addr", "show", "dev", std::string(interface)},
+                  .netns = std::string(netns)}));
   std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = text.find(" inet ", pos)) != std::string::npos) {
+    pos += 6;
+    out.push_back(text.substr(pos, text.find(' ', pos) - pos));
+  }
+  return out;
+}
+
+// Whether `interface` in `netns` has the metadata address; false when the interface does not
+// exist (its port went, and the address with it). Lists every interface's addresses, so that
+// a missing interface is an answer rather than `ip`'s error.
+Result<bool> ListsMetadataAddress(std::string_view netns, std::string_view interface) {
+  METASTACK_ASSIGN_OR_RETURN(
+      std::string text,
+      RunChecked({.argv = {"ip", "-o", "-4", "addr", "show"}, .netns = std::string(netns)}));
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     // "2: eth0    inet 10.0.0.2/24 brd ... scope global eth0\ ..."
     std::istringstream fields(line);
     std::string index, name, family, cidr;
     if (!(fields >> index >> name >> family >> cidr) || family != "inet") continue;
-    if (name.substr(0, name.find('@')) == interface) out.push_back(cidr);
+    if (name.substr(0, name.find('@')) == interface && cidr == kMetadataCidr) return true;
   }
-  return out;
+  return false;
 }
 
 }  // namespace
@@ -265,7 +280,7 @@ Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interfa
 }
 
 Status RemoveMetadataAddress(std::string_view netns, std::string_view interface) {
-  METASTACK_ASSIGN_OR_RETURN(bool present, HasMetadataAddress(netns, interface));
+  METASTACK_ASSIGN_OR_RETURN(bool present, ListsMetadataAddress(netns, interface));
   if (!present) return Ok();
   METASTACK_ASSIGN_OR_RETURN(
       std::string out,

@@ -216,6 +216,21 @@ TEST_F(DhcpNamespaceTest, RefusesAStateDirDnsmasqCannotReadAfterDroppingRoot) {
                 "files there)");
 }
 
+// The DHCP port (and its interface, and the metadata address on it) went before the teardown:
+// the rest is still torn down, without an error.
+TEST_F(DhcpNamespaceTest, TearsDownAfterTheInterfaceWent) {
+  auto state = SetupDhcpMetadata(setup_);
+  ASSERT_TRUE(state) << state.error().ToString();
+  ASSERT_TRUE(HasAddress());
+  auto deleted = RunChecked({.argv = {"ip", "link", "del", "tap0"}, .netns = setup_.netns});
+  ASSERT_TRUE(deleted) << deleted.error().ToString();
+  auto gone = TeardownDhcpMetadata(setup_.state_dir, setup_.netns);
+  ASSERT_TRUE(gone) << gone.error().ToString();
+  ASSERT_TRUE(gone->has_value());
+  EXPECT_FALSE(Running(state->dnsmasq_pid));
+  EXPECT_FALSE(std::filesystem::exists(state->dir));
+}
+
 TEST_F(DhcpNamespaceTest, RefusesWhenTheDhcpAddressIsMissing) {
   setup_.subnet.dhcp_ip = "10.60.0.3";
   auto state = SetupDhcpMetadata(setup_);
