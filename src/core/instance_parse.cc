@@ -443,6 +443,55 @@ Result<Instance> ParseInstance(std::string_view json_text) {
   return ParseInstanceJson(doc);
 }
 
+namespace {
+
+Result<std::vector<Port>> ParsePorts(const Json& doc) {
+  std::vector<Port> out;
+  const Json* ports = Find(doc, "ports");
+  if (!ports) return out;
+  if (!ports->is_array()) return Invalid("ports", "expected a list");
+  if (ports->size() > DocumentLimits::kMaxPorts) return Invalid("ports", "more than 64 ports");
+  for (size_t i = 0; i < ports->size(); ++i) {
+    METASTACK_ASSIGN_OR_RETURN(auto port, ParsePort((*ports)[i], Index("ports", i)));
+    for (const Port& earlier : out)
+      if (earlier.id == port.id)
+        return Invalid(Field(Index("ports", i), "id"), "duplicate port id " + port.id);
+    out.push_back(std::move(port));
+  }
+  return out;
+}
+
+Result<std::vector<Device>> ParseDevices(const Json& doc) {
+  std::vector<Device> out;
+  const Json* devices = Find(doc, "devices");
+  if (!devices) return out;
+  if (!devices->is_array()) return Invalid("devices", "expected a list");
+  for (size_t i = 0; i < devices->size(); ++i) {
+    METASTACK_ASSIGN_OR_RETURN(auto dev, ParseDevice((*devices)[i], Index("devices", i)));
+    out.push_back(std::move(dev));
+  }
+  return out;
+}
+
+Result<std::vector<int64_t>> ParseDedicatedCpus(const Json& doc) {
+  std::vector<int64_t> out;
+  const Json* cpus = Find(doc, "dedicated_cpus");
+  if (!cpus) return out;
+  if (!cpus->is_array()) return Invalid("dedicated_cpus", "expected a list of integers");
+  for (size_t i = 0; i < cpus->size(); ++i) {
+    const Json& c = (*cpus)[i];
+    if (!c.is_number_integer() || c.get<int64_t>() < 0)
+      return Invalid(Index("dedicated_cpus", i), "expected a CPU number");
+    int64_t cpu = c.get<int64_t>();
+    if (std::find(out.begin(), out.end(), cpu) != out.end())
+      return Invalid(Index("dedicated_cpus", i), "CPU " + std::to_string(cpu) + " listed twice");
+    out.push_back(cpu);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<Instance> ParseInstanceJson(const Json& doc) {
   if (!doc.is_object()) return Invalid("", "an instance document must be a JSON object");
   METASTACK_RETURN_IF_ERROR(CheckKeys(doc, "",
@@ -496,38 +545,10 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
     return Invalid("password", "longer than 1020 bytes");
   METASTACK_ASSIGN_OR_RETURN(inst.ec2, ParseEc2(doc, inst.uuid));
   METASTACK_ASSIGN_OR_RETURN(inst.block_devices, ParseBlockDevices(doc));
-  if (const Json* ports = Find(doc, "ports")) {
-    if (!ports->is_array()) return Invalid("ports", "expected a list");
-    if (ports->size() > DocumentLimits::kMaxPorts) return Invalid("ports", "more than 64 ports");
-    for (size_t i = 0; i < ports->size(); ++i) {
-      METASTACK_ASSIGN_OR_RETURN(auto port, ParsePort((*ports)[i], Index("ports", i)));
-      for (size_t k = 0; k < inst.ports.size(); ++k)
-        if (inst.ports[k].id == port.id)
-          return Invalid(Field(Index("ports", i), "id"), "duplicate port id " + port.id);
-      inst.ports.push_back(std::move(port));
-    }
-  }
+  METASTACK_ASSIGN_OR_RETURN(inst.ports, ParsePorts(doc));
   if (const Json* vd = Find(doc, "vendor_data")) inst.vendor_data = *vd;
-  if (const Json* devices = Find(doc, "devices")) {
-    if (!devices->is_array()) return Invalid("devices", "expected a list");
-    for (size_t i = 0; i < devices->size(); ++i) {
-      METASTACK_ASSIGN_OR_RETURN(auto dev, ParseDevice((*devices)[i], Index("devices", i)));
-      inst.devices.push_back(std::move(dev));
-    }
-  }
-  if (const Json* cpus = Find(doc, "dedicated_cpus")) {
-    if (!cpus->is_array()) return Invalid("dedicated_cpus", "expected a list of integers");
-    for (size_t i = 0; i < cpus->size(); ++i) {
-      const Json& c = (*cpus)[i];
-      if (!c.is_number_integer() || c.get<int64_t>() < 0)
-        return Invalid(Index("dedicated_cpus", i), "expected a CPU number");
-      int64_t cpu = c.get<int64_t>();
-      if (std::find(inst.dedicated_cpus.begin(), inst.dedicated_cpus.end(), cpu) !=
-          inst.dedicated_cpus.end())
-        return Invalid(Index("dedicated_cpus", i), "CPU " + std::to_string(cpu) + " listed twice");
-      inst.dedicated_cpus.push_back(cpu);
-    }
-  }
+  METASTACK_ASSIGN_OR_RETURN(inst.devices, ParseDevices(doc));
+  METASTACK_ASSIGN_OR_RETURN(inst.dedicated_cpus, ParseDedicatedCpus(doc));
   return inst;
 }
 
