@@ -6,9 +6,7 @@
 #        scripts/fuzz.sh --build-only [target...]
 #   seconds-per-target  default 20 (CI runs 10); e.g. 3600 for an hour each
 #   target              default: every fuzz/<name>.cc
-# Env: FUZZ_JOBS (targets run at once, default 2), FUZZ_OUT (default build/fuzz/out),
-#      FUZZ_OPT (the optimisation level, default -O1 as the preset; scripts/test.sh's 10-second
-#      smoke run uses -O0, which builds three times faster and runs about half as many inputs).
+# Env: FUZZ_JOBS (targets run at once, default 2), FUZZ_OUT (default build/fuzz/out).
 # A crash, leak, sanitizer report or broken invariant saves the input as
 # $FUZZ_OUT/<target>/crash-* (copy it into fuzz/regressions/<target>/) and fails the script.
 # New corpus entries stay in $FUZZ_OUT; the committed corpus is only read.
@@ -31,8 +29,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   for f in fuzz/corpus/*/; do targets+=("$(basename "$f")"); done
 fi
 
-opt=${FUZZ_OPT:--O1}
-cmake --preset fuzz -DCMAKE_CXX_FLAGS="$opt -gline-tables-only -DNDEBUG" >/dev/null
+cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 $build_only && exit 0
 

@@ -17,7 +17,6 @@ if [ "$seconds" -gt 0 ]; then
   # The fuzz build uses the CPU the tests leave idle while they wait on processes, namespaces,
   # QEMU and Nova's Python; at a lower priority, so that it never slows a test's deadline.
   mkdir -p build
-  export FUZZ_OPT=-O0  # a smoke run: -O0 builds three times faster than the preset's -O1
   (
     nice -n 10 bash scripts/fuzz.sh --build-only >build/fuzz-build.log 2>&1 ||
       { tail -50 build/fuzz-build.log; echo "fuzz: the build failed (build/fuzz-build.log)"; exit 1; }
