@@ -216,9 +216,8 @@ Result<int> StartDnsmasq(const DhcpMetadataSetup& setup, const DnsmasqFiles& fil
   return pid;
 }
 
-// "inet 10.60.0.2/24 ..." addresses of an interface, from `ip -o -4 addr show dev IF`.
-// The IPv4 addresses (CIDR) on `interface` in `netns`; an error naming the interface when it
-// does not exist.
+// "inet 10.60.0.2/24 ..." addresses of an interface, from `ip -o -4 addr show dev IF`; ip's
+// error naming the interface when it does not exist.
 Result<std::vector<std::string>> Ipv4Addresses(std::string_view netns, std::string_view interface) {
   METASTACK_ASSIGN_OR_RETURN(
       std::string text,
@@ -233,10 +232,21 @@ Result<std::vector<std::string>> Ipv4Addresses(std::string_view netns, std::stri
   return out;
 }
 
-// Whether `interface` in `netns` has the metadata address; false when the interface does not
-// exist (its port went, and the address with it). Lists every interface's addresses, so that
-// a missing interface is an answer rather than `ip`'s error.
-Result<bool> ListsMetadataAddress(std::string_view netns, std::string_view interface) {
+}  // namespace
+
+std::string ConfDirFileName(std::string_view netns) {
+  return "metastack-" + std::string(netns) + ".conf";
+}
+
+std::vector<std::string> ConfDirLines(const DhcpSubnet& subnet) {
+  std::vector<std::string> lines;
+  for (auto& l : MetadataOptionLines(subnet, subnet.interface)) lines.push_back("dhcp-option=" + l);
+  return lines;
+}
+
+// Lists every interface's addresses, so that a missing interface is an answer (false: its port
+// went, and the address with it) rather than `ip`'s error.
+Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface) {
   METASTACK_ASSIGN_OR_RETURN(
       std::string text,
       RunChecked({.argv = {"ip", "-o", "-4", "addr", "show"}, .netns = std::string(netns)}));
@@ -251,23 +261,6 @@ Result<bool> ListsMetadataAddress(std::string_view netns, std::string_view inter
   return false;
 }
 
-}  // namespace
-
-std::string ConfDirFileName(std::string_view netns) {
-  return "metastack-" + std::string(netns) + ".conf";
-}
-
-std::vector<std::string> ConfDirLines(const DhcpSubnet& subnet) {
-  std::vector<std::string> lines;
-  for (auto& l : MetadataOptionLines(subnet, subnet.interface)) lines.push_back("dhcp-option=" + l);
-  return lines;
-}
-
-Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface) {
-  METASTACK_ASSIGN_OR_RETURN(auto addrs, Ipv4Addresses(netns, interface));
-  return std::find(addrs.begin(), addrs.end(), kMetadataCidr) != addrs.end();
-}
-
 Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface) {
   METASTACK_ASSIGN_OR_RETURN(bool present, HasMetadataAddress(netns, interface));
   if (present) return false;
@@ -280,7 +273,7 @@ Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interfa
 }
 
 Status RemoveMetadataAddress(std::string_view netns, std::string_view interface) {
-  METASTACK_ASSIGN_OR_RETURN(bool present, ListsMetadataAddress(netns, interface));
+  METASTACK_ASSIGN_OR_RETURN(bool present, HasMetadataAddress(netns, interface));
   if (!present) return Ok();
   METASTACK_ASSIGN_OR_RETURN(
       std::string out,

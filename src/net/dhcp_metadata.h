@@ -58,7 +58,8 @@ struct DhcpMetadataState {
 std::string ConfDirFileName(std::string_view netns);
 std::vector<std::string> ConfDirLines(const DhcpSubnet& subnet);
 
-// Whether `interface` in `netns` carries 169.254.169.254/32.
+// Whether `interface` in `netns` carries 169.254.169.254/32; false when the interface does not
+// exist.
 Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface);
 // Adds it unless present; true when this call added it.
 Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface);
