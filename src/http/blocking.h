@@ -21,10 +21,9 @@ auto RunBlocking(asio::thread_pool& pool, F f) -> asio::awaitable<std::invoke_re
                           work = std::move(work)]() mutable {
           T result = f();
           auto ex = work.get_executor();
-          asio::post(ex, [handler = std::move(handler), result = std::move(result),
-                          work = std::move(work)]() mutable {
-            std::move(handler)(std::move(result));
-          });
+          asio::post(ex,
+                     [handler = std::move(handler), result = std::move(result),
+                      work = std::move(work)]() mutable { std::move(handler)(std::move(result)); });
         });
       },
       asio::use_awaitable);

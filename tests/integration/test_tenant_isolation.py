@@ -540,7 +540,7 @@ def forgeries(other):
         f'{router_claim}Connection: close\r\n\r\n',
         # Claims in a trailer of a chunked body.
         f'POST /openstack/latest/password HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
-        f'Trailer: X-Neutron-Router-ID\r\n\r\n0\r\n{router_claim}\r\n',
+        f'Trailer: X-Neutron-Router-ID\r\nConnection: close\r\n\r\n0\r\n{router_claim}\r\n',
     ]
     return out
 
