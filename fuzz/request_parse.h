@@ -38,6 +38,8 @@ beast::error_code ParseRequests(std::string_view input, size_t piece,
         continue;
       }
       if (ec) return ec;
+      if (parser.is_header_done() && !http::TransferEncodingAcceptable(parser.get()))
+        return bhttp::error::bad_transfer_encoding;  // as the server refuses it
       if (window == 0 && !parser.is_done()) {
         if (pos == input.size()) return {};
         window = std::min(piece, input.size() - pos);

@@ -81,18 +81,10 @@ struct AdminBackend {
 int Execute(const AdminBackend& t, admin::AdminRequest req,
             const std::function<void(const Json&)>& print) {
   auto reply = t.Send(std::move(req));
-  if (!reply) {
-    std::cerr << "metastack: " << reply.error().ToString() << "\n";
-    return kExitFailure;
-  }
+  if (!reply) return Fail(reply.error());
   if (reply->status >= 400) {
-    const Json& e =
-        reply->body.is_object() && reply->body.contains("error") ? reply->body["error"] : Json();
-    std::string msg =
-        e.is_object() ? e.value("message", "") : "status " + std::to_string(reply->status);
-    if (e.is_object() && e.contains("field")) msg = e["field"].get<std::string>() + ": " + msg;
-    std::cerr << "metastack: " << msg << "\n";
-    return kExitFailure;
+    return Fail(
+        ErrorBodyMessage(nlohmann::json(reply->body), "status " + std::to_string(reply->status)));
   }
   print(reply->body);
   return kExitOk;
@@ -159,7 +151,7 @@ struct InstanceFlags {
 // Sends the document in --file as the body of `method` on `path`.
 int SendDocument(const InstanceFlags& f, const char* method, std::string path, std::string query) {
   auto doc = ReadFile(f.file);
-  if (!doc) return std::cerr << "metastack: " << doc.error().ToString() << "\n", kExitFailure;
+  if (!doc) return Fail(doc.error());
   return Execute(f.t, {method, std::move(path), std::move(query), *doc}, PrintJson);
 }
 

@@ -31,11 +31,6 @@ struct BuildFlags {
   bool libvirt_xml = false;
 };
 
-int Fail(const std::string& message, int code = kExitFailure) {
-  std::cerr << "metastack: " << message << "\n";
-  return code;
-}
-
 Result<core::Instance> LoadInstance(const BuildFlags& f) {
   if (!f.file.empty()) return cli::LoadInstance(f.file);
   METASTACK_ASSIGN_OR_RETURN(auto store, store::OpenStore(f.store));
@@ -62,29 +57,29 @@ int RunBuild(const BuildFlags& f) {
   if (f.size_mib && !vfat) return Fail("--size applies to vfat images only", kExitUsage);
 
   auto inst = LoadInstance(f);
-  if (!inst) return Fail(inst.error().ToString());
+  if (!inst) return Fail(inst.error());
   auto settings = f.render.Build();
-  if (!settings) return Fail(settings.error().ToString());
+  if (!settings) return Fail(settings.error());
   auto timestamp = configdrive::BuildTime(inst->created_at);
-  if (!timestamp) return Fail(timestamp.error().ToString());
+  if (!timestamp) return Fail(timestamp.error());
 
   std::vector<core::DriveFile> files;
   configdrive::ImageOptions options;
   options.timestamp = *timestamp;
   if (nocloud) {
     auto seed = configdrive::NoCloudFiles(*inst, *settings);
-    if (!seed) return Fail(seed.error().ToString());
+    if (!seed) return Fail(seed.error());
     files = std::move(*seed);
     options.label = std::string(configdrive::kNoCloudLabel);
   } else {
     auto random = RandomFor(f, *inst);
-    if (!random) return Fail(random.error().ToString());
+    if (!random) return Fail(random.error());
     files = core::ConfigDriveFiles(*inst, *settings, *random);
   }
   uint64_t size = f.size_mib ? f.size_mib << 20 : uint64_t{64} << 20;
   auto writer = configdrive::NewImageWriter(vfat ? "vfat" : "iso", options, size);
-  if (!writer) return Fail(writer.error().ToString());
-  if (auto st = (*writer)->Write(files, f.out); !st) return Fail(st.error().ToString());
+  if (!writer) return Fail(writer.error());
+  if (auto st = (*writer)->Write(files, f.out); !st) return Fail(st.error());
   std::cerr << "metastack: wrote " << f.out << " (" << (*writer)->FormatName() << ", label "
             << options.label << ", " << files.size() << " files)\n";
   if (f.libvirt_xml)

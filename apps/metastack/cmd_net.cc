@@ -14,11 +14,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-int Fail(const Error& e) {
-  std::cerr << "metastack: " << e.ToString() << "\n";
-  return kExitFailure;
-}
-
 // "0x1", "1", "0xffff" -> number.
 Result<uint32_t> ParseMark(const std::string& text, const std::string& flag) {
   size_t used = 0;

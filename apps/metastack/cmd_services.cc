@@ -263,18 +263,9 @@ Run SetupProxyCtl(CLI::App& app) {
   auto call = [f](std::string method, std::string target, std::string body) {
     auto res = http::Fetch("unix:" + f->control,
                            {method, target, {{"Content-Type", "application/json"}}, body});
-    if (!res) {
-      std::cerr << "metastack: " << res.error().ToString() << "\n";
-      return kExitFailure;
-    }
+    if (!res) return Fail(res.error());
     if (res->status >= 400) {
-      auto j = nlohmann::json::parse(res->body, nullptr, false);
-      std::string msg =
-          j.is_object() && j.contains("error") ? j["error"].value("message", "") : res->body;
-      if (j.is_object() && j.contains("error") && j["error"].contains("field"))
-        msg = j["error"]["field"].get<std::string>() + ": " + msg;
-      std::cerr << "metastack: " << msg << "\n";
-      return kExitFailure;
+      return Fail(ErrorBodyMessage(nlohmann::json::parse(res->body, nullptr, false), res->body));
     }
     if (!res->body.empty()) std::cout << nlohmann::json::parse(res->body).dump(2) << "\n";
     return kExitOk;

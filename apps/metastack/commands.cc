@@ -16,11 +16,6 @@
 namespace metastack::cli {
 namespace {
 
-int Fail(const std::string& message) {
-  std::cerr << "metastack: " << message << "\n";
-  return kExitFailure;
-}
-
 void OsRandom(std::span<uint8_t> out) { SystemRandom(out); }
 
 Run SetupValidate(CLI::App& app) {
@@ -28,7 +23,7 @@ Run SetupValidate(CLI::App& app) {
   app.add_option("INSTANCE", *file, "Instance document (JSON; - for standard input)")->required();
   return [file] {
     auto inst = LoadInstance(*file);
-    if (!inst) return Fail(inst.error().ToString());
+    if (!inst) return Fail(inst.error());
     std::cout << *file << ": valid instance " << inst->uuid << "\n";
     return kExitOk;
   };
@@ -51,11 +46,11 @@ Run SetupRender(CLI::App& app) {
       "ec2/<version>/...). The tree appears whole or not at all.");
   return [f] {
     auto inst = LoadInstance(f->file);
-    if (!inst) return Fail(inst.error().ToString());
+    if (!inst) return Fail(inst.error());
     auto settings = f->render.Build();
-    if (!settings) return Fail(settings.error().ToString());
+    if (!settings) return Fail(settings.error());
     auto files = core::ConfigDriveFiles(*inst, *settings, OsRandom);
-    if (auto st = configdrive::WriteTree(files, f->out); !st) return Fail(st.error().ToString());
+    if (auto st = configdrive::WriteTree(files, f->out); !st) return Fail(st.error());
     std::cerr << "metastack: wrote " << files.size() << " files to " << f->out << "\n";
     return kExitOk;
   };
@@ -89,9 +84,9 @@ Run SetupGet(CLI::App& app) {
       "the body goes to standard output and a non-200 answer exits 1.");
   return [f] {
     auto inst = LoadInstance(f->file);
-    if (!inst) return Fail(inst.error().ToString());
+    if (!inst) return Fail(inst.error());
     auto settings = f->render.Build();
-    if (!settings) return Fail(settings.error().ToString());
+    if (!settings) return Fail(settings.error());
     if (!f->json && f->paths.size() != 1) return Fail("give exactly one PATH, or use --json");
     core::RenderContext ctx;
     ctx.delivery = core::Delivery::kService;
@@ -144,6 +139,22 @@ constexpr Command kCommands[] = {
 };
 
 }  // namespace
+
+int Fail(std::string_view message, int code) {
+  std::cerr << "metastack: " << message << "\n";
+  return code;
+}
+
+int Fail(const Error& error, int code) { return Fail(error.ToString(), code); }
+
+std::string ErrorBodyMessage(const nlohmann::json& body, std::string fallback) {
+  if (!body.is_object() || !body.contains("error") || !body["error"].is_object()) return fallback;
+  const nlohmann::json& e = body["error"];
+  std::string message = e.value("message", "");
+  if (e.contains("field") && e["field"].is_string())
+    message = e["field"].get<std::string>() + ": " + message;
+  return message;
+}
 
 std::span<const Command> Commands() { return kCommands; }
 

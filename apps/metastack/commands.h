@@ -4,7 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <span>
+#include <string_view>
+
+#include "base/error.h"
 
 namespace metastack::cli {
 
@@ -22,5 +26,13 @@ std::span<const Command> Commands();
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the operation failed (invalid document, not found ...)
 inline constexpr int kExitUsage = 2;    // bad flags
+
+// How a verb fails: prints "metastack: <message>" on standard error and returns `code`.
+int Fail(std::string_view message, int code = kExitFailure);
+int Fail(const Error& error, int code = kExitFailure);
+
+// "field: message" from an operators' API error body ({"error": {"message", "field"}}), or
+// `fallback` when the body carries no error object.
+std::string ErrorBodyMessage(const nlohmann::json& body, std::string fallback);
 
 }  // namespace metastack::cli

@@ -18,11 +18,11 @@
 namespace metastack::api {
 namespace {
 
-constexpr char kUuid[] = "b65cee2f-8c69-4aeb-be2f-f79742548fc2";
-constexpr char kOther[] = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
-constexpr char kSecret[] = "s3cret";
+constexpr char kFirst[] = "b65cee2f-8c69-4aeb-be2f-f79742548fc2";
+constexpr char kSecond[] = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
+constexpr char kCacheSecret[] = "s3cret";
 
-core::Instance Example(const std::string& uuid = kUuid, const std::string& hostname = "web-01") {
+core::Instance Instance(const std::string& uuid = kFirst, const std::string& hostname = "web-01") {
   core::Json doc = {{"uuid", uuid},
                     {"hostname", hostname},
                     {"project_id", "proj-a"},
@@ -34,7 +34,7 @@ core::Instance Example(const std::string& uuid = kUuid, const std::string& hostn
   return *core::ParseInstanceJson(doc);
 }
 
-store::InstanceRecord Record(const std::string& uuid = kUuid) { return {Example(uuid), 1}; }
+store::InstanceRecord Record(const std::string& uuid = kFirst) { return {Instance(uuid), 1}; }
 
 store::Change InstanceChange(const std::string& uuid) {
   return {2, store::Change::Kind::kInstance, uuid, false};
@@ -42,10 +42,10 @@ store::Change InstanceChange(const std::string& uuid) {
 
 TEST(InstanceCacheTest, ALoadNothingOvertookIsKept) {
   InstanceCache cache(10);
-  EXPECT_EQ(cache.Get(kUuid), nullptr);
+  EXPECT_EQ(cache.Get(kFirst), nullptr);
   auto put = cache.Put(Record(), cache.Epoch());
   ASSERT_NE(put, nullptr);
-  EXPECT_EQ(cache.Get(kUuid), put);
+  EXPECT_EQ(cache.Get(kFirst), put);
   EXPECT_EQ(cache.hits(), 1u);
   EXPECT_EQ(cache.misses(), 1u);
 }
@@ -57,14 +57,14 @@ TEST(InstanceCacheTest, ALoadAnyChangeOvertookIsServedButNotKept) {
     const char* name;
     std::function<void(InstanceCache&)> overtake;
   } cases[] = {
-      {"this instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kUuid)); }},
-      {"another instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kOther)); }},
+      {"this instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kFirst)); }},
+      {"another instance changed", [](InstanceCache& c) { c.Invalidate(InstanceChange(kSecond)); }},
       {"a network changed",
        [](InstanceCache& c) {
          c.Invalidate({2, store::Change::Kind::kNetwork, "net-a", false});
        }},
       {"flush all", [](InstanceCache& c) { c.Invalidate(InstanceChange("")); }},
-      {"dropped (a password was set)", [](InstanceCache& c) { c.Drop(kUuid); }},
+      {"dropped (a password was set)", [](InstanceCache& c) { c.Drop(kFirst); }},
   };
   for (const Case& c : cases) {
     InstanceCache cache(10);
@@ -72,31 +72,31 @@ TEST(InstanceCacheTest, ALoadAnyChangeOvertookIsServedButNotKept) {
     c.overtake(cache);
     auto served = cache.Put(Record(), epoch);
     ASSERT_NE(served, nullptr) << c.name;
-    EXPECT_EQ(served->instance().uuid, kUuid) << c.name;
-    EXPECT_EQ(cache.Get(kUuid), nullptr) << c.name;
+    EXPECT_EQ(served->instance().uuid, kFirst) << c.name;
+    EXPECT_EQ(cache.Get(kFirst), nullptr) << c.name;
     EXPECT_EQ(cache.size(), 0u) << c.name;
   }
 }
 
 TEST(InstanceCacheTest, AChangeDropsOnlyWhatItNames) {
   InstanceCache cache(10);
-  cache.Put(Record(kUuid), cache.Epoch());
-  cache.Put(Record(kOther), cache.Epoch());
-  cache.Invalidate({2, store::Change::Kind::kNetwork, kUuid, false});  // not an instance
+  cache.Put(Record(kFirst), cache.Epoch());
+  cache.Put(Record(kSecond), cache.Epoch());
+  cache.Invalidate({2, store::Change::Kind::kNetwork, kFirst, false});  // not an instance
   EXPECT_EQ(cache.size(), 2u);
-  cache.Invalidate(InstanceChange(kOther));
-  EXPECT_NE(cache.Get(kUuid), nullptr);
-  EXPECT_EQ(cache.Get(kOther), nullptr);
+  cache.Invalidate(InstanceChange(kSecond));
+  EXPECT_NE(cache.Get(kFirst), nullptr);
+  EXPECT_EQ(cache.Get(kSecond), nullptr);
   cache.Invalidate(InstanceChange(""));
   EXPECT_EQ(cache.size(), 0u);
 }
 
 TEST(InstanceCacheTest, HoldsAtMostItsLimit) {
   InstanceCache cache(1);
-  cache.Put(Record(kUuid), cache.Epoch());
-  cache.Put(Record(kOther), cache.Epoch());
+  cache.Put(Record(kFirst), cache.Epoch());
+  cache.Put(Record(kSecond), cache.Epoch());
   EXPECT_EQ(cache.size(), 1u);
-  EXPECT_NE(cache.Get(kOther), nullptr);
+  EXPECT_NE(cache.Get(kSecond), nullptr);
 }
 
 // A store whose instance loads, once armed, read the instance and then wait for the test's word
@@ -132,9 +132,9 @@ class CacheRaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(inner_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-    ASSERT_TRUE(inner_->CreateInstance(Example()));
+    ASSERT_TRUE(inner_->CreateInstance(Instance()));
     ApiOptions options;
-    options.shared_secret = kSecret;
+    options.shared_secret = kCacheSecret;
     api_ = std::make_unique<MetadataApi>(held_, pool_, options, metrics_);
     thread_ = std::thread([this] { ioc_.run(); });
   }
@@ -149,9 +149,9 @@ class CacheRaceTest : public ::testing::Test {
     auto req = std::make_shared<http::Request>();
     req->message = bhttp::request<bhttp::string_body>(bhttp::verb::get,
                                                       "/openstack/latest/meta_data.json", 11);
-    req->message.set("X-Instance-ID", kUuid);
+    req->message.set("X-Instance-ID", kFirst);
     req->message.set("X-Tenant-ID", "proj-a");
-    req->message.set("X-Instance-ID-Signature", core::SignInstanceId(kSecret, kUuid));
+    req->message.set("X-Instance-ID-Signature", core::SignInstanceId(kCacheSecret, kFirst));
     req->message.set("X-Forwarded-For", "10.0.0.5");
     req->peer.address = "127.0.0.1";
     return asio::co_spawn(
@@ -180,7 +180,7 @@ TEST_F(CacheRaceTest, AChangeCommittedDuringAMissIsNotHiddenByTheMiss) {
   std::future<void> read = held_.read();
   std::future<http::Response> first = MetaData();
   read.wait();  // the miss has read web-01 and not yet returned
-  ASSERT_TRUE(inner_->ReplaceInstance(Example(kUuid, "web-02"), std::nullopt));
+  ASSERT_TRUE(inner_->ReplaceInstance(Instance(kFirst, "web-02"), std::nullopt));
   held_.Release();
   http::Response overtaken = first.get();
   ASSERT_EQ(overtaken.status, 200u) << overtaken.body;

@@ -52,6 +52,12 @@ using Result = std::expected<T, Error>;
 using Status = std::expected<void, Error>;
 inline Status Ok() { return {}; }
 
+// A bad value in `field`, as a validator returns it (converts to any Result<T>).
+inline std::unexpected<Error> InvalidField(std::string field, std::string message) {
+  return std::unexpected(
+      MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field)));
+}
+
 }  // namespace metastack
 
 // Returns the error of a Result/Status expression from the enclosing function.

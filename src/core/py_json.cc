@@ -9,14 +9,14 @@
 namespace metastack::core {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
+constexpr char kLowerHex[] = "0123456789abcdef";
 
 void AppendU16(std::string& out, unsigned unit) {
   out += "\\u";
-  out += kHex[(unit >> 12) & 0xf];
-  out += kHex[(unit >> 8) & 0xf];
-  out += kHex[(unit >> 4) & 0xf];
-  out += kHex[unit & 0xf];
+  out += kLowerHex[(unit >> 12) & 0xf];
+  out += kLowerHex[(unit >> 8) & 0xf];
+  out += kLowerHex[(unit >> 4) & 0xf];
+  out += kLowerHex[unit & 0xf];
 }
 
 // Python's float repr: the shortest digits that round-trip; scientific notation when the

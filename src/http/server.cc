@@ -18,12 +18,6 @@ namespace {
 using tcp = asio::ip::tcp;
 using unix_socket = asio::local::stream_protocol;
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // The status line and header block of an answer (the body follows as is): what Beast's
 // serializer writes for a response, formatted directly into one string. Content-Length is the
 // body's even for HEAD; Connection says what differs from the version's default.
@@ -57,15 +51,6 @@ std::string ResponseHead(const Response& res, unsigned version, bool keep_alive)
 // length. Beast reads "chunked, identity" as a body-less request and the body as the next
 // request (smuggling past anything in front of us), and several Transfer-Encoding lines may
 // be read differently by another hop; so only one field of exactly "chunked" is accepted.
-bool TransferEncodingAcceptable(const bhttp::request_header<>& h) {
-  size_t n = h.count(bhttp::field::transfer_encoding);
-  if (n == 0) return true;
-  if (n > 1) return false;
-  auto v = h[bhttp::field::transfer_encoding];
-  std::string_view value = Trim(std::string_view(v.data(), v.size()));
-  return beast::iequals(beast::string_view(value.data(), value.size()), "chunked");
-}
-
 template <typename Endpoint>
 Peer PeerOf(const Endpoint& ep) {
   if constexpr (std::is_same_v<Endpoint, tcp::endpoint>) {
@@ -76,22 +61,6 @@ Peer PeerOf(const Endpoint& ep) {
 }
 
 }  // namespace
-
-std::string_view Request::Header(std::string_view name) const {
-  auto it = message.find(beast::string_view(name.data(), name.size()));
-  if (it == message.end()) return {};
-  auto v = it->value();
-  return Trim(std::string_view(v.data(), v.size()));
-}
-
-size_t Request::HeaderCount(std::string_view name) const {
-  return message.count(beast::string_view(name.data(), name.size()));
-}
-
-void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const ServerLimits& limits) {
-  parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
-  parser.body_limit(limits.body_bytes);
-}
 
 std::string HttpDate() {
   thread_local std::time_t cached_at = 0;

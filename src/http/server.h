@@ -91,6 +91,11 @@ struct ServerLimits {
 // parsing fuzz target uses, so that it parses exactly as the server does).
 void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const ServerLimits& limits);
 
+// Whether a request's Transfer-Encoding is one the server reads: none, or exactly one
+// `chunked`. Anything else is refused (400, connection closed), so that no hop can read a body
+// differently from another (request smuggling).
+bool TransferEncodingAcceptable(const bhttp::request_header<>& header);
+
 // Which limit refused a connection (the `limit` label of metastack_http_connections_refused_total).
 enum class Refusal { kTotal, kShare, kListener, kAddress };
 inline constexpr size_t kRefusalKinds = 4;

@@ -10,10 +10,6 @@
 namespace metastack::net {
 namespace {
 
-Error Invalid(std::string field, std::string message) {
-  return MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field));
-}
-
 bool AllOf(std::string_view s, std::string_view extra) {
   return std::all_of(s.begin(), s.end(), [&](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos;
@@ -23,12 +19,12 @@ bool AllOf(std::string_view s, std::string_view extra) {
 // An IPv4 address inside `net` that is neither its network nor its broadcast address.
 Status NeedHostIn(const Ipv4Net& net, std::string_view ip, std::string field) {
   auto a = ParseIpv4(ip);
-  if (!a) return std::unexpected(Invalid(std::move(field), a.error().message));
+  if (!a) return InvalidField(std::move(field), a.error().message);
   const uint32_t broadcast = net.address | ~net.Mask();
   if (!net.Contains(*a) || (net.prefix < 31 && (*a == net.address || *a == broadcast)))
-    return std::unexpected(
-        Invalid(std::move(field), std::string(ip) + " is not a host address in " +
-                                      FormatIpv4(net.address) + "/" + std::to_string(net.prefix)));
+    return InvalidField(std::move(field), std::string(ip) + " is not a host address in " +
+                                              FormatIpv4(net.address) + "/" +
+                                              std::to_string(net.prefix));
   return Ok();
 }
 
@@ -68,20 +64,20 @@ Result<Ipv4Net> ParseIpv4Net(std::string_view text) {
 
 Status ValidateInterfaceName(std::string_view name, std::string_view field) {
   if (name.empty() || name.size() > 15 || !AllOf(name, "_.-@"))
-    return std::unexpected(Invalid(std::string(field), "1-15 of A-Z a-z 0-9 _ . - @"));
+    return InvalidField(std::string(field), "1-15 of A-Z a-z 0-9 _ . - @");
   return Ok();
 }
 
 Status ValidateDhcpSubnet(const DhcpSubnet& s) {
   METASTACK_RETURN_IF_ERROR(ValidateInterfaceName(s.interface));
   auto net = ParseIpv4Net(s.subnet);
-  if (!net) return std::unexpected(Invalid("subnet", net.error().message));
-  if (net->prefix > 30) return std::unexpected(Invalid("subnet", "prefix longer than /30"));
+  if (!net) return InvalidField("subnet", net.error().message);
+  if (net->prefix > 30) return InvalidField("subnet", "prefix longer than /30");
   METASTACK_RETURN_IF_ERROR(NeedHostIn(*net, s.dhcp_ip, "dhcp_ip"));
   if (!s.gateway.empty()) {
     METASTACK_RETURN_IF_ERROR(NeedHostIn(*net, s.gateway, "gateway"));
     if (*ParseIpv4(s.gateway) == *ParseIpv4(s.dhcp_ip))
-      return std::unexpected(Invalid("gateway", "is the DHCP port's own address"));
+      return InvalidField("gateway", "is the DHCP port's own address");
   }
   return Ok();
 }
@@ -112,7 +108,7 @@ Result<DhcpHost> ParseDhcpHost(std::string_view text) {
     start = comma + 1;
   }
   auto bad = [&](std::string why) {
-    return std::unexpected(Invalid("host", "\"" + std::string(text) + "\": " + why));
+    return InvalidField("host", "\"" + std::string(text) + "\": " + why);
   };
   if (parts.size() < 2 || parts.size() > 3) return bad("expected MAC,IP[,NAME]");
   DhcpHost h{parts[0], parts[1], parts.size() == 3 ? parts[2] : ""};
@@ -139,20 +135,20 @@ Status ValidateDnsmasqSettings(const DhcpSubnet& s, const DnsmasqSettings& d) {
     METASTACK_RETURN_IF_ERROR(
         NeedHostIn(net, d.hosts[i].ip, "hosts[" + std::to_string(i) + "].ip"));
   if (d.range_start.empty() != d.range_end.empty())
-    return std::unexpected(Invalid("range", "give both the first and the last address"));
+    return InvalidField("range", "give both the first and the last address");
   if (!d.range_start.empty()) {
     METASTACK_RETURN_IF_ERROR(NeedHostIn(net, d.range_start, "range"));
     METASTACK_RETURN_IF_ERROR(NeedHostIn(net, d.range_end, "range"));
     if (*ParseIpv4(d.range_start) > *ParseIpv4(d.range_end))
-      return std::unexpected(Invalid("range", "first address after the last"));
+      return InvalidField("range", "first address after the last");
   } else if (d.hosts.empty()) {
-    return std::unexpected(
-        Invalid("hosts", "a static range hands out nothing without hosts; give hosts or a range"));
+    return InvalidField("hosts",
+                        "a static range hands out nothing without hosts; give hosts or a range");
   }
   if (d.lease_time.count() < 120)
-    return std::unexpected(Invalid("lease_time", "at least 120 s (dnsmasq's minimum)"));
+    return InvalidField("lease_time", "at least 120 s (dnsmasq's minimum)");
   if (!d.domain.empty() && !AllOf(d.domain, "-."))
-    return std::unexpected(Invalid("domain", "not a domain name: " + d.domain));
+    return InvalidField("domain", "not a domain name: " + d.domain);
   return Ok();
 }
 

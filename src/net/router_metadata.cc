@@ -136,10 +136,6 @@ bool ValidName(std::string_view s, size_t max) {
   });
 }
 
-Error Invalid(std::string field, std::string message) {
-  return MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field));
-}
-
 Status NeedNamespace(std::string_view netns) {
   METASTACK_RETURN_IF_ERROR(ValidateNamespaceName(netns));
   if (!NamespaceExists(netns))
@@ -162,13 +158,13 @@ Result<std::vector<IptablesBackend>> BackendsToSearch(IptablesBackend backend) {
 
 Status ValidateRouterConfig(const RouterMetadataConfig& c) {
   METASTACK_RETURN_IF_ERROR(ValidateNamespaceName(c.netns));
-  if (c.proxy_port == 0) return std::unexpected(Invalid("proxy_port", "must be 1-65535"));
+  if (c.proxy_port == 0) return InvalidField("proxy_port", "must be 1-65535");
   if (!ValidName(c.interface_prefix, kMaxInterfacePrefix))
-    return std::unexpected(Invalid("interface_prefix", "1-14 of A-Z a-z 0-9 _ . -"));
+    return InvalidField("interface_prefix", "1-14 of A-Z a-z 0-9 _ . -");
   if (c.mark_mask == 0 || c.mark == 0 || (c.mark & ~c.mark_mask) != 0)
-    return std::unexpected(Invalid("mark", "must be non-zero and inside mark_mask"));
+    return InvalidField("mark", "must be non-zero and inside mark_mask");
   if (!ValidName(c.chain_prefix, kMaxChainPrefix) || c.chain_prefix.front() == '-')
-    return std::unexpected(Invalid("chain_prefix", "1-17 of A-Z a-z 0-9 _ . -"));
+    return InvalidField("chain_prefix", "1-17 of A-Z a-z 0-9 _ . -");
   return Ok();
 }
 

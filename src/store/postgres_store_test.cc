@@ -28,10 +28,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kU1[] = "00000000-0000-4000-8000-000000000001";
-constexpr char kU2[] = "00000000-0000-4000-8000-000000000002";
-constexpr char kU3[] = "00000000-0000-4000-8000-000000000003";
-
 Result<std::string> FreshDatabaseUri() {
   METASTACK_ASSIGN_OR_RETURN(PostgresTestCluster * cluster, PostgresTestCluster::Shared());
   METASTACK_ASSIGN_OR_RETURN(std::string db, cluster->CreateDatabase());

@@ -31,12 +31,6 @@ constexpr auto kBound = 50ms;
 // How long a test waits for an event before it fails.
 constexpr auto kDeadline = 10s;
 
-std::string Uuid(int n) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
-  return buf;
-}
-
 std::string Describe(const Change& c) {
   const char* kinds[] = {"instance", "network", "router"};
   return std::to_string(c.revision) + " " + kinds[static_cast<int>(c.kind)] + " " +

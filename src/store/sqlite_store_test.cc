@@ -30,15 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr char kU1[] = "00000000-0000-4000-8000-000000000001";
-constexpr char kU2[] = "00000000-0000-4000-8000-000000000002";
-
-std::string Uuid(int n) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
-  return buf;
-}
-
 std::string Ip(int n) {
   return "10." + std::to_string((n >> 16) & 255) + "." + std::to_string((n >> 8) & 255) + "." +
          std::to_string(n & 255);

@@ -12,6 +12,12 @@
 
 namespace metastack::store::testing {
 
+std::string Uuid(int n) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
+  return buf;
+}
+
 core::Instance MakeInstance(const std::string& uuid, const std::string& network,
                             const std::string& ip, const std::string& project) {
   core::Json doc = {{"uuid", uuid},
@@ -30,16 +36,6 @@ core::Instance MakeInstance(const std::string& uuid, const std::string& network,
 }
 
 namespace {
-
-constexpr char kU1[] = "00000000-0000-4000-8000-000000000001";
-constexpr char kU2[] = "00000000-0000-4000-8000-000000000002";
-constexpr char kU3[] = "00000000-0000-4000-8000-000000000003";
-
-std::string Uuid(int n) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", n);
-  return buf;
-}
 
 TEST_P(StoreContractTest, CreateGetDeleteInstance) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));

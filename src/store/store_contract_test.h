@@ -31,6 +31,12 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   std::unique_ptr<Store> store_;
 };
 
+// Uuids the store tests use: kU1.. and Uuid(n) for the nth of many.
+inline constexpr char kU1[] = "00000000-0000-4000-8000-000000000001";
+inline constexpr char kU2[] = "00000000-0000-4000-8000-000000000002";
+inline constexpr char kU3[] = "00000000-0000-4000-8000-000000000003";
+std::string Uuid(int n);
+
 // A valid instance with one port on `network` holding `ip` (and a router if given).
 core::Instance MakeInstance(const std::string& uuid, const std::string& network,
                             const std::string& ip, const std::string& project = "proj-a");

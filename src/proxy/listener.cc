@@ -1,0 +1,121 @@
+// A listener's description (JSON in the control API and the listeners file) and what it does to
+// a guest's request. Apart from the serving part of proxy.cc, so that the rewrite can be fuzzed
+// without the server.
+#include "http/headers.h"
+#include "proxy/proxy.h"
+
+namespace metastack::proxy {
+namespace {
+
+using Json = nlohmann::json;
+namespace header = http::header;
+
+// Headers a guest may never pass through, and hop-by-hop headers a proxy never forwards.
+bool Dropped(beast::string_view name) {
+  // WSGI servers (Neutron's own agent among them) read X_Neutron_Router_ID as
+  // X-Neutron-Router-ID: a name with '_' never passes, as nginx drops them by default.
+  if (name.find('_') != beast::string_view::npos) return true;
+  for (auto h : header::kHopOnly)
+    if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
+  static constexpr std::string_view kProvider = header::kMetadataProvider;
+  if (name.size() >= kProvider.size() &&
+      beast::iequals(name.substr(0, kProvider.size()),
+                     beast::string_view(kProvider.data(), kProvider.size())))
+    return true;
+  static constexpr std::string_view kHopByHop[] = {
+      "Connection",          "Keep-Alive", "Proxy-Connection",
+      "Proxy-Authorization", "TE",         "Trailer",
+      "Transfer-Encoding",   "Upgrade",    "Host",
+      "Content-Length",      "Expect"};
+  for (auto h : kHopByHop)
+    if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<ListenerSpec> ListenerFromJson(const Json& j) {
+  if (!j.is_object()) return InvalidField("", "a listener must be a JSON object");
+  for (const auto& [k, _] : j.items())
+    if (k != "name" && k != "netns" && k != "kind" && k != "id" && k != "address" && k != "port")
+      return InvalidField(k, "unknown field");
+  ListenerSpec s;
+  auto str = [&](const char* key, std::string& out, bool required) -> Status {
+    if (!j.contains(key)) return required ? Status(InvalidField(key, "is required")) : Ok();
+    if (!j[key].is_string() || (required && j[key].get<std::string>().empty()))
+      return InvalidField(key, "expected a non-empty string");
+    out = j[key].get<std::string>();
+    return Ok();
+  };
+  METASTACK_RETURN_IF_ERROR(str("name", s.name, true));
+  METASTACK_RETURN_IF_ERROR(str("netns", s.netns, false));
+  METASTACK_RETURN_IF_ERROR(str("id", s.id, true));
+  std::string kind;
+  METASTACK_RETURN_IF_ERROR(str("kind", kind, true));
+  if (kind == "router") {
+    s.kind = ListenerSpec::Kind::kRouter;
+    s.address = "::";
+    s.port = 9697;
+  } else if (kind == "network") {
+    s.kind = ListenerSpec::Kind::kNetwork;
+    s.address = "169.254.169.254";
+    s.port = 80;
+  } else {
+    return InvalidField("kind", "expected router or network");
+  }
+  METASTACK_RETURN_IF_ERROR(str("address", s.address, false));
+  if (j.contains("port")) {
+    if (!j["port"].is_number_unsigned() || j["port"].get<uint64_t>() > 65535)
+      return InvalidField("port", "expected a port number");
+    s.port = static_cast<uint16_t>(j["port"].get<uint64_t>());
+  }
+  return s;
+}
+
+Json ListenerToJson(const ListenerSpec& s, uint16_t bound_port) {
+  return Json{{"name", s.name},
+              {"netns", s.netns},
+              {"kind", s.kind == ListenerSpec::Kind::kRouter ? "router" : "network"},
+              {"id", s.id},
+              {"address", s.address},
+              {"port", bound_port}};
+}
+
+Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("listeners") || !j["listeners"].is_array())
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "expected {\"listeners\": [...]} in JSON"));
+  std::vector<ListenerSpec> out;
+  for (size_t i = 0; i < j["listeners"].size(); ++i) {
+    auto s = ListenerFromJson(j["listeners"][i]);
+    if (!s) {
+      Error e = s.error();
+      e.field = "listeners[" + std::to_string(i) + "]" + (e.field.empty() ? "" : "." + e.field);
+      return std::unexpected(e);
+    }
+    for (const auto& prior : out)
+      if (prior.name == s->name)
+        return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "duplicate name " + s->name,
+                                         "listeners[" + std::to_string(i) + "].name"));
+    out.push_back(*s);
+  }
+  return out;
+}
+
+http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSpec& spec) {
+  http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
+  // A method Beast has no verb for ("FOO") would otherwise go out as an empty method.
+  if (req.message.method() == bhttp::verb::unknown) out.method_string(req.message.method_string());
+  for (const auto& field : req.message)
+    if (!Dropped(field.name_string())) out.insert(field.name_string(), field.value());
+  out.set(beast::string_view(header::kForwardedFor.data(), header::kForwardedFor.size()),
+          req.peer.address);
+  std::string_view id_header =
+      spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId : header::kNetworkId;
+  out.set(beast::string_view(id_header.data(), id_header.size()), spec.id);
+  out.body() = req.message.body();
+  return out;
+}
+
+}  // namespace metastack::proxy
