@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "api/service.h"
+#include "core/testdata.h"
 #include "http/test_client.h"
 #include "store/memory_store.h"
 
@@ -18,19 +19,6 @@ constexpr char kSecret[] = "shared";
 constexpr char kA[] = "aaaaaaaa-0000-4000-8000-000000000001";
 constexpr char kB[] = "bbbbbbbb-0000-4000-8000-000000000002";
 
-core::Instance Instance(const std::string& uuid, const std::string& project,
-                        const std::string& net) {
-  core::Json doc = {{"uuid", uuid},
-                    {"hostname", "vm"},
-                    {"project_id", project},
-                    {"ports",
-                     {{{"id", "port-" + uuid},
-                       {"mac", "fa:16:3e:00:00:01"},
-                       {"network_id", net},
-                       {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
-  return *core::ParseInstanceJson(doc);
-}
-
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -38,8 +26,10 @@ class AgentTest : public ::testing::Test {
     ASSERT_TRUE(store_->CreateRouter({"router-a", "", "proj-a", 0}));
     ASSERT_TRUE(store_->CreateNetwork({"net-a", "", "proj-a", "router-a", 0}));
     ASSERT_TRUE(store_->CreateNetwork({"net-b", "", "proj-b", std::nullopt, 0}));
-    ASSERT_TRUE(store_->CreateInstance(Instance(kA, "proj-a", "net-a")));
-    ASSERT_TRUE(store_->CreateInstance(Instance(kB, "proj-b", "net-b")));
+    ASSERT_TRUE(
+        store_->CreateInstance(core::testing::InstanceWithPort(kA, "net-a", "10.0.0.5", "proj-a")));
+    ASSERT_TRUE(
+        store_->CreateInstance(core::testing::InstanceWithPort(kB, "net-b", "10.0.0.5", "proj-b")));
     api::ApiOptions api_options;
     api_options.shared_secret = kSecret;
     api_ = std::make_unique<api::MetadataApi>(*store_, pool_, api_options, metrics_);
@@ -127,7 +117,8 @@ TEST_F(AgentTest, NewPortsAreSeenAtOnce) {
       "GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: "
       "10.0.0.7\r\nX-Neutron-Network-ID: net-b\r\n";
   EXPECT_EQ(Send(req).first, 404u);  // remembered as absent...
-  core::Instance c = Instance("cccccccc-0000-4000-8000-000000000003", "proj-b", "net-b");
+  core::Instance c = core::testing::InstanceWithPort("cccccccc-0000-4000-8000-000000000003",
+                                                     "net-b", "10.0.0.5", "proj-b");
   c.ports[0].id = "port-c";
   c.ports[0].subnets[0].ip_address = "10.0.0.7";
   ASSERT_TRUE(store_->CreateInstance(c));

@@ -1,6 +1,10 @@
 #pragma once
-// A complete instance document shared by core's tests (the one in docs/instance-format.md).
+// Instances shared by the tests: a complete document (the one in docs/instance-format.md), and
+// a minimal instance with one port.
 
+#include <string>
+
+#include "core/instance.h"
 #include "core/py_json.h"
 
 namespace metastack::core::testing {
@@ -36,6 +40,23 @@ inline Json ExampleDocument() {
     "devices": [{"type": "nic", "bus": "pci", "address": "0000:00:03.0",
                  "mac": "fa:16:3e:12:34:56", "tags": ["mgmt"]}]
   })");
+}
+
+// A valid instance "vm" of `project` with one port ("port-<uuid>", fa:16:3e:00:00:01) on
+// `network` holding `ip` (in 10.0.0.0/8, or fd00::/64 for an IPv6 address).
+inline Instance InstanceWithPort(const std::string& uuid, const std::string& network,
+                                 const std::string& ip, const std::string& project = "proj-a") {
+  Json doc = {{"uuid", uuid},
+              {"hostname", "vm"},
+              {"project_id", project},
+              {"ports",
+               {{{"id", "port-" + uuid},
+                 {"mac", "fa:16:3e:00:00:01"},
+                 {"network_id", network},
+                 {"subnets",
+                  {{{"cidr", ip.find(':') == std::string::npos ? "10.0.0.0/8" : "fd00::/64"},
+                    {"ip_address", ip}}}}}}}};
+  return ParseInstanceJson(doc).value();
 }
 
 }  // namespace metastack::core::testing

@@ -232,7 +232,7 @@ TEST_F(PostgresStoreTest, TwoStoresShareStateAndChanges) {
   ChangeLog log;
   auto sub = b->Subscribe(log.Callback());
   ASSERT_TRUE(a->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  auto created = a->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  auto created = a->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(created) << created.error().ToString();
   auto seen = b->GetInstance(kU1);
   ASSERT_TRUE(seen) << seen.error().ToString();
@@ -258,7 +258,7 @@ TEST_F(PostgresStoreTest, ConcurrentEditsThroughTwoStoresLoseNothing) {
   std::unique_ptr<Store> stores[] = {Open(), Open()};
   ASSERT_TRUE(stores[0] && stores[1]);
   ASSERT_TRUE(stores[0]->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(stores[0]->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(stores[0]->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   constexpr int kThreads = 4, kEdits = 15;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
@@ -283,7 +283,7 @@ TEST_F(PostgresStoreTest, ConcurrentPasswordsThroughTwoStoresOneWins) {
   std::unique_ptr<Store> stores[] = {Open(), Open()};
   ASSERT_TRUE(stores[0] && stores[1]);
   ASSERT_TRUE(stores[0]->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(stores[0]->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(stores[0]->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   std::atomic<int> ok{0}, conflict{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t)
@@ -328,13 +328,13 @@ std::string PortsOutcome(Store& store) {
 }
 
 TEST_F(PostgresStoreTest, OutcomesMatchTheMemoryStore) {
-  core::Instance routed_u1 = MakeInstance(kU1, "net-a", "10.0.0.5");
+  core::Instance routed_u1 = InstanceWithPort(kU1, "net-a", "10.0.0.5");
   routed_u1.ports[0].router_id = "r1";
-  core::Instance routed_u2 = MakeInstance(kU2, "net-b", "10.0.0.6");
+  core::Instance routed_u2 = InstanceWithPort(kU2, "net-b", "10.0.0.6");
   routed_u2.ports[0].router_id = "r1";
-  core::Instance no_ip_u2 = MakeInstance(kU2, "net-b", "10.0.0.6");
+  core::Instance no_ip_u2 = InstanceWithPort(kU2, "net-b", "10.0.0.6");
   no_ip_u2.ports[0].subnets[0].ip_address.reset();
-  const core::Instance moved_u1 = MakeInstance(kU1, "net-a", "10.0.0.7");
+  const core::Instance moved_u1 = InstanceWithPort(kU1, "net-a", "10.0.0.7");
   using Step = std::function<std::string(Store&)>;
   // clang-format off
   const std::vector<Step> script = {
@@ -348,14 +348,14 @@ TEST_F(PostgresStoreTest, OutcomesMatchTheMemoryStore) {
       [&](Store& s) { return Outcome(s.CreateInstance(routed_u1)); },
       [&](Store& s) { return Outcome(s.CreateInstance(routed_u2)); },
       [&](Store& s) { return Outcome(s.CreateInstance(no_ip_u2)); },
-      [](Store& s) { return Outcome(s.CreateInstance(MakeInstance(kU3, "net-a", "10.0.0.5"))); },
+      [](Store& s) { return Outcome(s.CreateInstance(InstanceWithPort(kU3, "net-a", "10.0.0.5"))); },
       [](Store& s) { return Outcome(s.DeleteNetwork("net-b")); },
       [](Store& s) { return Outcome(s.SetNetworkRouter("net-a", "")); },
       [](Store& s) { return Outcome(s.DeleteRouter("r1")); },
       [](Store& s) { return Outcome(s.SetNetworkRouter("net-zz", "r1")); },
       [](Store& s) { return Outcome(s.SetNetworkRouter("net-b", "r9")); },
       [](Store& s) { return Outcome(s.SetNetworkRouter("net-b", "r1")); },
-      [](Store& s) { return Outcome(s.CreateInstance(MakeInstance(kU3, "net-b", "10.0.0.5"))); },
+      [](Store& s) { return Outcome(s.CreateInstance(InstanceWithPort(kU3, "net-b", "10.0.0.5"))); },
       [](Store& s) { return Outcome(s.FindPortOnRouter("r1", "10.0.0.5")); },
       [](Store& s) { return Outcome(s.FindPortOnRouter("r1", "::ffff:10.0.0.9")); },
       [](Store& s) { return Outcome(s.FindPortOnRouter("r9", "10.0.0.5")); },

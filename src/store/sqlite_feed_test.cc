@@ -110,7 +110,7 @@ TEST_F(SqliteFeedTest, AnotherStoresWritesAreAnnouncedInRevisionOrderWithinTheBo
   ASSERT_TRUE(writer && other);
   Recorder mine(*writer), theirs(*other);
 
-  core::Instance a = MakeInstance(Uuid(1), "net-a", "10.0.0.5");
+  core::Instance a = InstanceWithPort(Uuid(1), "net-a", "10.0.0.5");
   core::Instance moved = a;
   moved.ports[0].subnets[0].ip_address = "10.0.0.7";
   // Each write's revision is the store's newest after it: this test has one writer.
@@ -187,7 +187,7 @@ TEST_F(SqliteFeedTest, AnotherProcesssWritesAreAnnounced) {
     auto store = Open();
     ASSERT_TRUE(store);
     ASSERT_TRUE(store->CreateNetwork({"net-a", "", "p", std::nullopt, 0}));
-    ASSERT_TRUE(store->CreateInstance(MakeInstance(Uuid(1), "net-a", "10.0.0.5", "tenant-a")));
+    ASSERT_TRUE(store->CreateInstance(InstanceWithPort(Uuid(1), "net-a", "10.0.0.5", "tenant-a")));
   }  // closed before fork: the child must not inherit a live connection
   int go[2];
   ASSERT_EQ(pipe(go), 0);
@@ -199,9 +199,10 @@ TEST_F(SqliteFeedTest, AnotherProcesssWritesAreAnnounced) {
     if (read(go[0], &byte, 1) != 1) _exit(2);
     auto store = OpenSqliteStore(path_);
     if (!store) _exit(3);
-    core::Instance a = MakeInstance(Uuid(1), "net-a", "10.0.0.7", "tenant-a");
+    core::Instance a = InstanceWithPort(Uuid(1), "net-a", "10.0.0.7", "tenant-a");
     if (!(*store)->ReplaceInstance(a, std::nullopt)) _exit(4);
-    if (!(*store)->CreateInstance(MakeInstance(Uuid(3), "net-a", "10.0.0.5", "tenant-c"))) _exit(5);
+    if (!(*store)->CreateInstance(InstanceWithPort(Uuid(3), "net-a", "10.0.0.5", "tenant-c")))
+      _exit(5);
     _exit(0);
   }
   close(go[0]);
@@ -233,7 +234,7 @@ TEST_F(SqliteFeedTest, WhatTheFeedCannotTellIsAnnouncedAsFlushAll) {
   ASSERT_TRUE(theirs.WaitFor(1));
   std::vector<core::Instance> five;
   for (int i = 1; i <= 5; ++i)
-    five.push_back(MakeInstance(Uuid(i), "net-a", "10.0.0." + std::to_string(i)));
+    five.push_back(InstanceWithPort(Uuid(i), "net-a", "10.0.0." + std::to_string(i)));
   ASSERT_TRUE(BulkCreateInstancesForTesting(*writer, five));  // revisions 2..6
   auto raw = sqlite::Connection::Open(path_, "raw", {false, 5000ms});
   ASSERT_TRUE(raw);

@@ -138,11 +138,11 @@ TEST_F(SqliteStoreTest, ReopenPersistsEverything) {
     ASSERT_TRUE(store->CreateRouter({"r1", "router one", "proj-a", 0}));
     ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
     ASSERT_TRUE(store->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
-    core::Instance inst = MakeInstance(kU1, "net-a", "10.0.0.5");
+    core::Instance inst = InstanceWithPort(kU1, "net-a", "10.0.0.5");
     inst.ports[0].router_id = "r1";
     inst.user_data = std::string("\x1f\x8b binary", 9);
     ASSERT_TRUE(store->CreateInstance(inst));
-    ASSERT_TRUE(store->CreateInstance(MakeInstance(kU2, "net-b", "10.0.0.6", "proj-b")));
+    ASSERT_TRUE(store->CreateInstance(InstanceWithPort(kU2, "net-b", "10.0.0.6", "proj-b")));
     ASSERT_TRUE(store->SetPassword(kU1, "secret"));
     ASSERT_TRUE(store->SetNetworkRouter("net-b", "r1"));
     revision = *store->CurrentRevision();
@@ -219,7 +219,7 @@ TEST_F(SqliteStoreTest, ReadersDoNotWaitForAnotherProcesssWriter) {
   auto store = Open(options);
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(store->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   // Another connection holds the write lock with an uncommitted write.
   auto other = RawConnection(path_);
   ASSERT_TRUE(other->BeginImmediate());
@@ -281,9 +281,9 @@ TEST_F(SqliteStoreTest, BulkCreateIsAllOrNothing) {
   auto store = Open();
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  std::vector<core::Instance> batch = {MakeInstance(Uuid(1), "net-a", "10.0.0.1"),
-                                       MakeInstance(Uuid(2), "net-a", "10.0.0.2"),
-                                       MakeInstance(Uuid(3), "net-a", "10.0.0.1")};
+  std::vector<core::Instance> batch = {InstanceWithPort(Uuid(1), "net-a", "10.0.0.1"),
+                                       InstanceWithPort(Uuid(2), "net-a", "10.0.0.2"),
+                                       InstanceWithPort(Uuid(3), "net-a", "10.0.0.1")};
   auto rejected = BulkCreateInstancesForTesting(*store, batch);
   ASSERT_FALSE(rejected);
   EXPECT_EQ(rejected.error().message,
@@ -331,8 +331,8 @@ TEST_F(SqliteStoreTest, RandomWalkMatchesTheMemoryStore) {
   auto instance = [&] {
     std::string uuid = Uuid(1 + rng() % 4);
     core::Instance inst =
-        MakeInstance(uuid, pick({"net-a", "net-b", "net-c"}),
-                     pick({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), pick({"proj-a", "proj-b"}));
+        InstanceWithPort(uuid, pick({"net-a", "net-b", "net-c"}),
+                         pick({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), pick({"proj-a", "proj-b"}));
     if (rng() % 4 == 0) inst.ports[0].router_id = pick({"r1", "r2"});
     if (rng() % 6 == 0) inst.ports[0].subnets[0].ip_address.reset();
     if (rng() % 4 == 0) {
@@ -442,7 +442,7 @@ TEST_F(SqliteStoreTest, CommittedWritesSurviveKill9OfTheWriter) {
       _exit(2);
     }
     for (int i = 1; i < 1'000'000; ++i) {
-      auto created = (*store)->CreateInstance(MakeInstance(Uuid(i), "net-a", Ip(i)));
+      auto created = (*store)->CreateInstance(InstanceWithPort(Uuid(i), "net-a", Ip(i)));
       if (!created) {
         report("error " + created.error().ToString() + "\n");
         _exit(3);
@@ -500,7 +500,8 @@ TEST_F(SqliteStoreTest, CommittedWritesSurviveKill9OfTheWriter) {
   EXPECT_EQ(*store->CurrentRevision(), int64_t(stored + 1));
   ExpectConsistent(*store, path_);
   // And it is still writable.
-  auto after = store->CreateInstance(MakeInstance(Uuid(999'999'999), "net-a", "10.255.255.254"));
+  auto after =
+      store->CreateInstance(InstanceWithPort(Uuid(999'999'999), "net-a", "10.255.255.254"));
   EXPECT_TRUE(after) << after.error().ToString();
 }
 

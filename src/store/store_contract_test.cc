@@ -18,28 +18,11 @@ std::string Uuid(int n) {
   return buf;
 }
 
-core::Instance MakeInstance(const std::string& uuid, const std::string& network,
-                            const std::string& ip, const std::string& project) {
-  core::Json doc = {{"uuid", uuid},
-                    {"hostname", "vm"},
-                    {"project_id", project},
-                    {"ports",
-                     {{{"id", "port-" + uuid},
-                       {"mac", "fa:16:3e:00:00:01"},
-                       {"network_id", network},
-                       {"subnets",
-                        {{{"cidr", ip.find(':') == std::string::npos ? "10.0.0.0/8" : "fd00::/64"},
-                          {"ip_address", ip}}}}}}}};
-  auto inst = core::ParseInstanceJson(doc);
-  if (!inst) ADD_FAILURE() << inst.error().ToString();
-  return *inst;
-}
-
 namespace {
 
 TEST_P(StoreContractTest, CreateGetDeleteInstance) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  auto created = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  auto created = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(created) << created.error().ToString();
   EXPECT_GT(created->revision, 0);
   auto got = store_->GetInstance(kU1);
@@ -47,7 +30,7 @@ TEST_P(StoreContractTest, CreateGetDeleteInstance) {
   EXPECT_EQ(got->instance.uuid, kU1);
   EXPECT_EQ(got->revision, created->revision);
   EXPECT_EQ(core::DumpPython(core::InstanceToJson(got->instance)),
-            core::DumpPython(core::InstanceToJson(MakeInstance(kU1, "net-a", "10.0.0.5"))));
+            core::DumpPython(core::InstanceToJson(InstanceWithPort(kU1, "net-a", "10.0.0.5"))));
   ASSERT_TRUE(store_->DeleteInstance(kU1));
   EXPECT_EQ(store_->GetInstance(kU1).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->DeleteInstance(kU1).error().code, ErrorCode::kNotFound);
@@ -55,7 +38,7 @@ TEST_P(StoreContractTest, CreateGetDeleteInstance) {
 
 TEST_P(StoreContractTest, DocumentSurvivesExactly) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  core::Instance inst = MakeInstance(kU1, "net-a", "10.0.0.5");
+  core::Instance inst = InstanceWithPort(kU1, "net-a", "10.0.0.5");
   inst.user_data = std::string("\x1f\x8b\x00\xff binary", 11);
   inst.meta = {{"z", "1"}, {"a", "\u00e9\U0001F680"}};
   inst.files = {{"/etc/x", std::string("\0\1", 2)}};
@@ -71,17 +54,17 @@ TEST_P(StoreContractTest, DocumentSurvivesExactly) {
 
 TEST_P(StoreContractTest, Conflicts) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
-  auto dup = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.6"));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
+  auto dup = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.6"));
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().code, ErrorCode::kConflict);
   EXPECT_EQ(dup.error().message, std::string("instance ") + kU1 + " exists");
-  auto ip = store_->CreateInstance(MakeInstance(kU2, "net-a", "10.0.0.5"));
+  auto ip = store_->CreateInstance(InstanceWithPort(kU2, "net-a", "10.0.0.5"));
   ASSERT_FALSE(ip);
   EXPECT_EQ(ip.error().code, ErrorCode::kConflict);
   EXPECT_EQ(ip.error().message,
             std::string("IP 10.0.0.5 on network net-a belongs to instance ") + kU1);
-  auto unknown = store_->CreateInstance(MakeInstance(kU2, "net-zz", "10.0.0.9"));
+  auto unknown = store_->CreateInstance(InstanceWithPort(kU2, "net-zz", "10.0.0.9"));
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(unknown.error().ToString(), "ports[0].network_id: unknown network net-zz");
@@ -95,8 +78,8 @@ TEST_P(StoreContractTest, Conflicts) {
 TEST_P(StoreContractTest, SameIpOnDifferentNetworks) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
   ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5", "proj-a")));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU2, "net-b", "10.0.0.5", "proj-b")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5", "proj-a")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU2, "net-b", "10.0.0.5", "proj-b")));
   auto a = store_->FindPortOnNetwork("net-a", "10.0.0.5");
   auto b = store_->FindPortOnNetwork("net-b", "::ffff:10.0.0.5");
   ASSERT_TRUE(a && b);
@@ -115,15 +98,15 @@ TEST_P(StoreContractTest, RouterLookup) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
   ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
   ASSERT_TRUE(store_->SetNetworkRouter("net-b", "r2"));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5", "proj-a")));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU2, "net-b", "10.0.0.5", "proj-b")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5", "proj-a")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU2, "net-b", "10.0.0.5", "proj-b")));
   EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.5")->instance_id, kU1);
   EXPECT_EQ(store_->FindPortOnRouter("r2", "10.0.0.5")->instance_id, kU2);
   EXPECT_EQ(store_->FindPortOnRouter("r3", "10.0.0.5").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.6").error().code, ErrorCode::kNotFound);
   // A second network on r1 with the same IP makes the lookup ambiguous.
   ASSERT_TRUE(store_->CreateNetwork({"net-c", "c", "proj-a", "r1", 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU3, "net-c", "10.0.0.5", "proj-a")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU3, "net-c", "10.0.0.5", "proj-a")));
   EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.5").error().code, ErrorCode::kConflict);
   // Detaching net-c resolves it.
   ASSERT_TRUE(store_->SetNetworkRouter("net-c", ""));
@@ -135,7 +118,7 @@ TEST_P(StoreContractTest, RouterLookup) {
 TEST_P(StoreContractTest, PortRouterMustMatchTheNetwork) {
   ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  core::Instance inst = MakeInstance(kU1, "net-a", "10.0.0.5");
+  core::Instance inst = InstanceWithPort(kU1, "net-a", "10.0.0.5");
   inst.ports[0].router_id = "r1";
   auto r = store_->CreateInstance(inst);
   ASSERT_FALSE(r);
@@ -146,7 +129,7 @@ TEST_P(StoreContractTest, PortRouterMustMatchTheNetwork) {
 
 TEST_P(StoreContractTest, ReplaceWithRevision) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  auto v1 = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  auto v1 = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(v1);
   core::Instance edited = v1->instance;
   edited.hostname = "renamed";
@@ -162,17 +145,18 @@ TEST_P(StoreContractTest, ReplaceWithRevision) {
   // The port index follows the document.
   EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.5").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.7")->instance_id, kU1);
-  EXPECT_EQ(
-      store_->ReplaceInstance(MakeInstance(kU2, "net-a", "10.0.0.8"), std::nullopt).error().code,
-      ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ReplaceInstance(InstanceWithPort(kU2, "net-a", "10.0.0.8"), std::nullopt)
+                .error()
+                .code,
+            ErrorCode::kNotFound);
   // Deleting frees the IP for another instance.
   ASSERT_TRUE(store_->DeleteInstance(kU1));
-  EXPECT_TRUE(store_->CreateInstance(MakeInstance(kU2, "net-a", "10.0.0.7")));
+  EXPECT_TRUE(store_->CreateInstance(InstanceWithPort(kU2, "net-a", "10.0.0.7")));
 }
 
 TEST_P(StoreContractTest, PasswordIsWriteOnce) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   auto set = store_->SetPassword(kU1, "enc-1");
   ASSERT_TRUE(set);
   EXPECT_EQ(*set->instance.password, "enc-1");
@@ -195,7 +179,7 @@ TEST_P(StoreContractTest, PasswordIsWriteOnce) {
 // An empty password is none: the guest may still post one.
 TEST_P(StoreContractTest, EmptyPasswordIsNone) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   ASSERT_TRUE(store_->SetPassword(kU1, ""));
   EXPECT_TRUE(PasswordWritable(store_->GetInstance(kU1)->instance));
   auto set = store_->SetPassword(kU1, "enc-1");
@@ -207,7 +191,7 @@ TEST_P(StoreContractTest, EmptyPasswordIsNone) {
 
 TEST_P(StoreContractTest, ConcurrentPasswordPostsOneWins) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   std::atomic<int> ok{0}, conflict{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t)
@@ -223,7 +207,7 @@ TEST_P(StoreContractTest, ConcurrentPasswordPostsOneWins) {
 
 TEST_P(StoreContractTest, ConcurrentEditsLoseNothing) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   constexpr int kThreads = 4, kEdits = 25;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
@@ -252,7 +236,7 @@ TEST_P(StoreContractTest, ListPagination) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
   for (int i = 1; i <= 7; ++i)
     ASSERT_TRUE(store_->CreateInstance(
-        MakeInstance(Uuid(i), "net-a", "10.0.0." + std::to_string(i), i % 2 ? "odd" : "even")));
+        InstanceWithPort(Uuid(i), "net-a", "10.0.0." + std::to_string(i), i % 2 ? "odd" : "even")));
   std::vector<std::string> seen;
   ListOptions opts;
   opts.limit = 3;
@@ -277,9 +261,9 @@ TEST_P(StoreContractTest, PortPagination) {
   for (const char* net : {"net-a", "net-b"})
     ASSERT_TRUE(store_->CreateNetwork({net, net, "proj-a", std::nullopt, 0}));
   for (int i = 1; i <= 5; ++i)
-    ASSERT_TRUE(store_->CreateInstance(MakeInstance(Uuid(i), i <= 3 ? "net-b" : "net-a",
-                                                    "10.0.0." + std::to_string(i),
-                                                    i % 2 ? "odd" : "even")));
+    ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(Uuid(i), i <= 3 ? "net-b" : "net-a",
+                                                        "10.0.0." + std::to_string(i),
+                                                        i % 2 ? "odd" : "even")));
   auto keys = [&](std::string_view network, ListOptions opts) {
     std::vector<std::string> seen, nexts;
     for (int pages = 0; pages < 10; ++pages) {
@@ -322,7 +306,7 @@ TEST_P(StoreContractTest, PortPagination) {
 
 TEST_P(StoreContractTest, DeleteNetworkInUse) {
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5")));
+  ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   auto r = store_->DeleteNetwork("net-a");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kConflict);
@@ -359,7 +343,7 @@ class Announcements {
 TEST_P(StoreContractTest, ChangeFeed) {
   Announcements feed(*store_);
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  auto created = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
+  auto created = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(created);
   ASSERT_TRUE(store_->SetPassword(kU1, "x"));
   ASSERT_TRUE(store_->DeleteInstance(kU1));
@@ -418,8 +402,8 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
   ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
   ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
   ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-a", std::nullopt, 0}));
-  auto u1 = store_->CreateInstance(MakeInstance(kU1, "net-a", "10.0.0.5"));
-  auto u2 = store_->CreateInstance(MakeInstance(kU2, "net-a", "10.0.0.6"));
+  auto u1 = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
+  auto u2 = store_->CreateInstance(InstanceWithPort(kU2, "net-a", "10.0.0.6"));
   ASSERT_TRUE(u1 && u2);
   ASSERT_TRUE(store_->SetPassword(kU1, "set"));
   const std::string before = Snapshot(*store_);
@@ -432,8 +416,8 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
   };
   const core::Instance u2_doc = u2->instance;
   // A second port whose IP is free and a third whose IP is taken: the free one must not stay.
-  core::Instance two_ports = MakeInstance(kU3, "net-b", "10.9.0.1");
-  core::Instance taken = MakeInstance(kU3, "net-a", "10.0.0.5");
+  core::Instance two_ports = InstanceWithPort(kU3, "net-b", "10.9.0.1");
+  core::Instance taken = InstanceWithPort(kU3, "net-a", "10.0.0.5");
   two_ports.ports.push_back(taken.ports[0]);
   two_ports.ports.back().id = "port-second";
   struct Case {
@@ -443,12 +427,12 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
   };
   const Case cases[] = {
       {"create: duplicate uuid",
-       AsStatus(store_->CreateInstance(MakeInstance(kU1, "net-b", "10.9.0.2"))),
+       AsStatus(store_->CreateInstance(InstanceWithPort(kU1, "net-b", "10.9.0.2"))),
        ErrorCode::kConflict},
       {"create: second port's IP taken", AsStatus(store_->CreateInstance(two_ports)),
        ErrorCode::kConflict},
       {"create: same IP twice in one document",
-       AsStatus(store_->CreateInstance(with(MakeInstance(kU3, "net-b", "10.9.0.3"),
+       AsStatus(store_->CreateInstance(with(InstanceWithPort(kU3, "net-b", "10.9.0.3"),
                                             [](core::Instance& i) {
                                               i.ports.push_back(i.ports[0]);
                                               i.ports.back().id = "port-twin";
@@ -519,7 +503,7 @@ TEST_P(StoreContractTest, ConcurrentCreatesClaimEachIpOnce) {
     writers.emplace_back([&, w] {
       for (int i = 0; i < kIps; ++i) {
         auto r = store_->CreateInstance(
-            MakeInstance(Uuid(w * 100 + i + 1), "net-a", "10.0.1." + std::to_string(i + 1)));
+            InstanceWithPort(Uuid(w * 100 + i + 1), "net-a", "10.0.1." + std::to_string(i + 1)));
         if (r)
           ++created;
         else

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/testdata.h"
 #include "store/store.h"
 
 namespace metastack::store::testing {
@@ -37,8 +38,6 @@ inline constexpr char kU2[] = "00000000-0000-4000-8000-000000000002";
 inline constexpr char kU3[] = "00000000-0000-4000-8000-000000000003";
 std::string Uuid(int n);
 
-// A valid instance with one port on `network` holding `ip` (and a router if given).
-core::Instance MakeInstance(const std::string& uuid, const std::string& network,
-                            const std::string& ip, const std::string& project = "proj-a");
+using core::testing::InstanceWithPort;
 
 }  // namespace metastack::store::testing
