@@ -15,11 +15,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-std::unexpected<Error> Invalid(std::string message, std::string field = {}) {
-  return std::unexpected(
-      MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field)));
-}
-
 std::vector<std::string> Split(const std::string& path) {
   std::vector<std::string> parts;
   size_t start = 0;
@@ -34,7 +29,7 @@ std::vector<std::string> Split(const std::string& path) {
 
 Result<Json> ParseBody(const std::string& body) {
   Json j = Json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Invalid("request body is not valid JSON");
+  if (j.is_discarded()) return InvalidField("", "request body is not valid JSON");
   return j;
 }
 
@@ -68,7 +63,7 @@ Result<store::ListOptions> ListOptionsFrom(const std::string& query) {
     size_t v = 0;
     auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), v);
     if (ec != std::errc() || p != limit.data() + limit.size() || v == 0 || v > 1000)
-      return Invalid("expected a number from 1 to 1000", "limit");
+      return InvalidField("limit", "expected a number from 1 to 1000");
     o.limit = v;
   }
   o.after = QueryParam(query, "after");
@@ -82,7 +77,7 @@ Result<std::optional<int64_t>> RevisionFrom(const std::string& query) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(r.data(), r.data() + r.size(), v);
   if (ec != std::errc() || p != r.data() + r.size())
-    return Invalid("expected a number", "revision");
+    return InvalidField("revision", "expected a number");
   return v;
 }
 
@@ -129,14 +124,14 @@ Result<Json> Page(const Result<store::Page<T>>& page, const char* key, F to_json
 }
 
 Result<store::Network> NetworkFrom(const Json& j) {
-  if (!j.is_object()) return Invalid("expected a JSON object");
+  if (!j.is_object()) return InvalidField("", "expected a JSON object");
   for (const auto& [k, _] : j.items())
     if (k != "id" && k != "name" && k != "project_id" && k != "router_id")
-      return Invalid("unknown field", k);
+      return InvalidField(k, "unknown field");
   store::Network n;
   auto str = [&](const char* key, std::string& out) -> Status {
     if (!j.contains(key) || j[key].is_null()) return Ok();
-    if (!j[key].is_string()) return Invalid("expected a string", key);
+    if (!j[key].is_string()) return InvalidField(key, "expected a string");
     out = j[key].get<std::string>();
     return Ok();
   };
@@ -150,11 +145,11 @@ Result<store::Network> NetworkFrom(const Json& j) {
 }
 
 Result<store::Router> RouterFrom(const Json& j) {
-  if (!j.is_object()) return Invalid("expected a JSON object");
+  if (!j.is_object()) return InvalidField("", "expected a JSON object");
   store::Router r;
   for (const auto& [k, v] : j.items()) {
-    if (k != "id" && k != "name" && k != "project_id") return Invalid("unknown field", k);
-    if (!v.is_string()) return Invalid("expected a string", k);
+    if (k != "id" && k != "name" && k != "project_id") return InvalidField(k, "unknown field");
+    if (!v.is_string()) return InvalidField(k, "expected a string");
   }
   r.id = j.value("id", "");
   r.name = j.value("name", "");
@@ -199,13 +194,13 @@ Result<AdminReply> Instances(store::Store& s, const AdminRequest& req,
           return std::unexpected(store::StaleRevision(uuid, cur.revision, *revision));
         Json doc = core::InstanceToJson(cur.instance);
         MergePatch(doc, body);
-        if (doc.value("uuid", "") != uuid) return Invalid("the uuid cannot change", "uuid");
+        if (doc.value("uuid", "") != uuid) return InvalidField("uuid", "the uuid cannot change");
         METASTACK_ASSIGN_OR_RETURN(auto inst, core::ParseInstanceJson(doc));
         METASTACK_ASSIGN_OR_RETURN(auto rec, s.ReplaceInstance(inst, cur.revision));
         return AdminReply{200, InstanceJson(rec)};
       }
       METASTACK_ASSIGN_OR_RETURN(auto inst, core::ParseInstanceJson(body));
-      if (inst.uuid != uuid) return Invalid("does not match the URL", "uuid");
+      if (inst.uuid != uuid) return InvalidField("uuid", "does not match the URL");
       METASTACK_ASSIGN_OR_RETURN(auto rec, s.ReplaceInstance(inst, revision));
       return AdminReply{200, InstanceJson(rec)};
     }
@@ -243,7 +238,7 @@ Result<AdminReply> Networks(store::Store& s, const AdminRequest& req,
     METASTACK_ASSIGN_OR_RETURN(Json body, ParseBody(req.body));
     if (!body.is_object() || !body.contains("router_id") ||
         !(body["router_id"].is_string() || body["router_id"].is_null()))
-      return Invalid("expected a string, or null to detach", "router_id");
+      return InvalidField("router_id", "expected a string, or null to detach");
     std::string router = body["router_id"].is_null() ? "" : body["router_id"].get<std::string>();
     METASTACK_ASSIGN_OR_RETURN(auto n, s.SetNetworkRouter(p[2], router));
     return AdminReply{200, NetworkJson(n)};
@@ -290,9 +285,9 @@ Result<AdminReply> Ports(store::Store& s, const AdminRequest& req,
     std::string ip = QueryParam(req.query, "ip");
     std::string network = QueryParam(req.query, "network_id");
     std::string router = QueryParam(req.query, "router_id");
-    if (ip.empty()) return Invalid("is required", "ip");
+    if (ip.empty()) return InvalidField("ip", "is required");
     if (network.empty() == router.empty())
-      return Invalid("give exactly one of network_id and router_id");
+      return InvalidField("", "give exactly one of network_id and router_id");
     METASTACK_ASSIGN_OR_RETURN(auto b, network.empty() ? s.FindPortOnRouter(router, ip)
                                                        : s.FindPortOnNetwork(network, ip));
     return AdminReply{200, PortJson(b)};

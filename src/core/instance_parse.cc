@@ -17,18 +17,13 @@ std::string Field(const std::string& where, std::string_view key) {
 std::string Index(const std::string& where, size_t i) {
   return where + "[" + std::to_string(i) + "]";
 }
-std::unexpected<Error> Invalid(std::string field, std::string message) {
-  return std::unexpected(
-      MakeError(ErrorCode::kInvalidArgument, std::move(message), std::move(field)));
-}
-
 size_t Utf8Length(std::string_view s) {
   return static_cast<size_t>(std::count_if(
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
 }
 
 Status CheckObject(const Json& v, const std::string& where) {
-  if (!v.is_object()) return Invalid(where, "expected an object");
+  if (!v.is_object()) return InvalidField(where, "expected an object");
   return Ok();
 }
 
@@ -36,7 +31,7 @@ Status CheckKeys(const Json& obj, const std::string& where,
                  std::initializer_list<std::string_view> allowed) {
   for (const auto& [key, _] : obj.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-      return Invalid(Field(where, key), "unknown field");
+      return InvalidField(Field(where, key), "unknown field");
   }
   return Ok();
 }
@@ -51,14 +46,14 @@ Result<std::optional<std::string>> OptString(const Json& obj, const std::string&
                                              std::string_view key) {
   const Json* v = Find(obj, key);
   if (!v) return std::nullopt;
-  if (!v->is_string()) return Invalid(Field(where, key), "expected a string");
+  if (!v->is_string()) return InvalidField(Field(where, key), "expected a string");
   return v->get<std::string>();
 }
 
 Result<std::string> ReqString(const Json& obj, const std::string& where, std::string_view key) {
   METASTACK_ASSIGN_OR_RETURN(auto v, OptString(obj, where, key));
-  if (!v) return Invalid(Field(where, key), "is required");
-  if (v->empty()) return Invalid(Field(where, key), "must not be empty");
+  if (!v) return InvalidField(Field(where, key), "is required");
+  if (v->empty()) return InvalidField(Field(where, key), "must not be empty");
   return *v;
 }
 
@@ -66,9 +61,9 @@ Result<std::optional<int64_t>> OptInt(const Json& obj, const std::string& where,
                                       std::string_view key) {
   const Json* v = Find(obj, key);
   if (!v) return std::nullopt;
-  if (!v->is_number_integer()) return Invalid(Field(where, key), "expected an integer");
+  if (!v->is_number_integer()) return InvalidField(Field(where, key), "expected an integer");
   if (v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX)
-    return Invalid(Field(where, key), "out of range");
+    return InvalidField(Field(where, key), "out of range");
   return v->get<int64_t>();
 }
 
@@ -76,7 +71,7 @@ Result<std::optional<bool>> OptBool(const Json& obj, const std::string& where,
                                     std::string_view key) {
   const Json* v = Find(obj, key);
   if (!v) return std::nullopt;
-  if (!v->is_boolean()) return Invalid(Field(where, key), "expected true or false");
+  if (!v->is_boolean()) return InvalidField(Field(where, key), "expected true or false");
   return v->get<bool>();
 }
 
@@ -85,9 +80,9 @@ Result<std::vector<std::string>> StringList(const Json& obj, const std::string& 
   std::vector<std::string> out;
   const Json* v = Find(obj, key);
   if (!v) return out;
-  if (!v->is_array()) return Invalid(Field(where, key), "expected a list of strings");
+  if (!v->is_array()) return InvalidField(Field(where, key), "expected a list of strings");
   for (size_t i = 0; i < v->size(); ++i) {
-    if (!(*v)[i].is_string()) return Invalid(Index(Field(where, key), i), "expected a string");
+    if (!(*v)[i].is_string()) return InvalidField(Index(Field(where, key), i), "expected a string");
     out.push_back((*v)[i].get<std::string>());
   }
   return out;
@@ -95,9 +90,9 @@ Result<std::vector<std::string>> StringList(const Json& obj, const std::string& 
 
 Result<std::string> CheckIp(const std::string& field, std::string value, int version = 0) {
   auto ip = ParseIp(value);
-  if (!ip) return Invalid(field, "not an IP address");
+  if (!ip) return InvalidField(field, "not an IP address");
   if (version != 0 && ip->version != version)
-    return Invalid(field, "not an IPv" + std::to_string(version) + " address");
+    return InvalidField(field, "not an IPv" + std::to_string(version) + " address");
   return value;
 }
 
@@ -113,19 +108,19 @@ Result<std::vector<PublicKey>> ParsePublicKeys(const Json& doc) {
   std::vector<PublicKey> keys;
   const Json* v = Find(doc, "public_keys");
   const Json* types = Find(doc, "public_key_types");
-  if (types && !types->is_object()) return Invalid("public_key_types", "expected an object");
+  if (types && !types->is_object()) return InvalidField("public_key_types", "expected an object");
   if (!v) {
     if (types && !types->empty())
-      return Invalid(Field("public_key_types", types->begin().key()), "no such public key");
+      return InvalidField(Field("public_key_types", types->begin().key()), "no such public key");
     return keys;
   }
-  if (!v->is_object()) return Invalid("public_keys", "expected an object of name: key");
+  if (!v->is_object()) return InvalidField("public_keys", "expected an object of name: key");
   for (const auto& [name, key] : v->items()) {
     std::string field = Field("public_keys", name);
-    if (name.empty()) return Invalid("public_keys", "a key name must not be empty");
-    if (Utf8Length(name) > 255) return Invalid(field, "name longer than 255 characters");
-    if (!key.is_string()) return Invalid(field, "expected a string");
-    if (key.get_ref<const std::string&>().empty()) return Invalid(field, "must not be empty");
+    if (name.empty()) return InvalidField("public_keys", "a key name must not be empty");
+    if (Utf8Length(name) > 255) return InvalidField(field, "name longer than 255 characters");
+    if (!key.is_string()) return InvalidField(field, "expected a string");
+    if (key.get_ref<const std::string&>().empty()) return InvalidField(field, "must not be empty");
     keys.push_back(PublicKey{name, key.get<std::string>(), "ssh"});
   }
   if (types) {
@@ -133,9 +128,9 @@ Result<std::vector<PublicKey>> ParsePublicKeys(const Json& doc) {
       std::string field = Field("public_key_types", name);
       auto it =
           std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.name == name; });
-      if (it == keys.end()) return Invalid(field, "no such public key");
+      if (it == keys.end()) return InvalidField(field, "no such public key");
       if (!type.is_string() || (type != "ssh" && type != "x509"))
-        return Invalid(field, "expected \"ssh\" or \"x509\"");
+        return InvalidField(field, "expected \"ssh\" or \"x509\"");
       it->type = type.get<std::string>();
     }
   }
@@ -150,12 +145,12 @@ Result<std::optional<std::string>> ParseUserData(const Json& doc) {
   if (b64) {
     field = "user_data_b64";
     raw = Base64Decode(*b64);
-    if (!raw) return Invalid(field, "not valid base64");
+    if (!raw) return InvalidField(field, "not valid base64");
   } else {
     raw = text;
   }
   if (raw && Base64Length(raw->size()) > DocumentLimits::kMaxUserDataBase64)
-    return Invalid(field, "longer than 65535 bytes when base64-encoded");
+    return InvalidField(field, "longer than 65535 bytes when base64-encoded");
   return raw;
 }
 
@@ -163,35 +158,36 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseMeta(const Json& d
   std::vector<std::pair<std::string, std::string>> meta;
   const Json* v = Find(doc, "meta");
   if (!v) return meta;
-  if (!v->is_object()) return Invalid("meta", "expected an object of string: string");
-  if (v->size() > DocumentLimits::kMaxMetaItems) return Invalid("meta", "more than 128 items");
+  if (!v->is_object()) return InvalidField("meta", "expected an object of string: string");
+  if (v->size() > DocumentLimits::kMaxMetaItems) return InvalidField("meta", "more than 128 items");
   for (const auto& [key, value] : v->items()) {
     std::string field = Field("meta", key);
-    if (key.empty()) return Invalid("meta", "a key must not be empty");
+    if (key.empty()) return InvalidField("meta", "a key must not be empty");
     if (Utf8Length(key) > DocumentLimits::kMaxMetaChars)
-      return Invalid(field, "key longer than 255 characters");
-    if (!value.is_string()) return Invalid(field, "expected a string");
+      return InvalidField(field, "key longer than 255 characters");
+    if (!value.is_string()) return InvalidField(field, "expected a string");
     if (Utf8Length(value.get_ref<const std::string&>()) > DocumentLimits::kMaxMetaChars)
-      return Invalid(field, "value longer than 255 characters");
+      return InvalidField(field, "value longer than 255 characters");
     meta.emplace_back(key, value.get<std::string>());
   }
   return meta;
 }
 
 Status CheckGuestPath(const std::string& field, const std::string& path) {
-  if (path.empty()) return Invalid(field, "must not be empty");
-  if (path.find('\0') != std::string::npos) return Invalid(field, "contains a NUL byte");
-  if (path.size() > DocumentLimits::kMaxFilePath) return Invalid(field, "longer than 255 bytes");
-  if (path[0] != '/') return Invalid(field, "not an absolute path");
+  if (path.empty()) return InvalidField(field, "must not be empty");
+  if (path.find('\0') != std::string::npos) return InvalidField(field, "contains a NUL byte");
+  if (path.size() > DocumentLimits::kMaxFilePath)
+    return InvalidField(field, "longer than 255 bytes");
+  if (path[0] != '/') return InvalidField(field, "not an absolute path");
   size_t start = 1;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string::npos) end = path.size();
     std::string_view part(path.data() + start, end - start);
-    if (part == "." || part == "..") return Invalid(field, "contains a '.' or '..' component");
+    if (part == "." || part == "..") return InvalidField(field, "contains a '.' or '..' component");
     start = end + 1;
   }
-  if (path.back() == '/') return Invalid(field, "names a directory, not a file");
+  if (path.back() == '/') return InvalidField(field, "names a directory, not a file");
   return Ok();
 }
 
@@ -199,8 +195,8 @@ Result<std::vector<InjectedFile>> ParseFiles(const Json& doc) {
   std::vector<InjectedFile> files;
   const Json* v = Find(doc, "files");
   if (!v) return files;
-  if (!v->is_array()) return Invalid("files", "expected a list");
-  if (v->size() > DocumentLimits::kMaxFiles) return Invalid("files", "more than 64 files");
+  if (!v->is_array()) return InvalidField("files", "expected a list");
+  if (v->size() > DocumentLimits::kMaxFiles) return InvalidField("files", "more than 64 files");
   size_t total = 0;
   for (size_t i = 0; i < v->size(); ++i) {
     std::string where = Index("files", i);
@@ -208,28 +204,29 @@ Result<std::vector<InjectedFile>> ParseFiles(const Json& doc) {
     METASTACK_RETURN_IF_ERROR(CheckObject(f, where));
     METASTACK_RETURN_IF_ERROR(CheckKeys(f, where, {"path", "contents", "contents_b64"}));
     METASTACK_ASSIGN_OR_RETURN(auto path, OptString(f, where, "path"));
-    if (!path) return Invalid(Field(where, "path"), "is required");
+    if (!path) return InvalidField(Field(where, "path"), "is required");
     METASTACK_RETURN_IF_ERROR(CheckGuestPath(Field(where, "path"), *path));
     METASTACK_ASSIGN_OR_RETURN(auto text, OptString(f, where, "contents"));
     METASTACK_ASSIGN_OR_RETURN(auto b64, OptString(f, where, "contents_b64"));
-    if (text && b64) return Invalid(where, "give contents or contents_b64, not both");
+    if (text && b64) return InvalidField(where, "give contents or contents_b64, not both");
     std::string contents;
     if (b64) {
       auto raw = Base64Decode(*b64);
-      if (!raw) return Invalid(Field(where, "contents_b64"), "not valid base64");
+      if (!raw) return InvalidField(Field(where, "contents_b64"), "not valid base64");
       contents = std::move(*raw);
     } else if (text) {
       contents = *text;
     } else {
-      return Invalid(Field(where, "contents"), "is required");
+      return InvalidField(Field(where, "contents"), "is required");
     }
     if (contents.size() > DocumentLimits::kMaxFileBytes)
-      return Invalid(where, "contents larger than 1048576 bytes");
+      return InvalidField(where, "contents larger than 1048576 bytes");
     total += contents.size();
     if (total > DocumentLimits::kMaxFilesTotalBytes)
-      return Invalid("files", "contents larger than 16777216 bytes in total");
+      return InvalidField("files", "contents larger than 16777216 bytes in total");
     for (const auto& earlier : files)
-      if (earlier.path == *path) return Invalid(Field(where, "path"), "duplicate path " + *path);
+      if (earlier.path == *path)
+        return InvalidField(Field(where, "path"), "duplicate path " + *path);
     files.push_back(InjectedFile{*path, std::move(contents)});
   }
   return files;
@@ -246,7 +243,7 @@ Result<Subnet> ParseSubnet(const Json& s, const std::string& where) {
   subnet.id = id.value_or("");
   METASTACK_ASSIGN_OR_RETURN(subnet.cidr, ReqString(s, where, "cidr"));
   auto cidr = ParseCidr(subnet.cidr);
-  if (!cidr) return Invalid(Field(where, "cidr"), "not a CIDR");
+  if (!cidr) return InvalidField(Field(where, "cidr"), "not a CIDR");
   subnet.version = cidr->address.version;
   METASTACK_ASSIGN_OR_RETURN(subnet.gateway_ip, OptIp(s, where, "gateway_ip", subnet.version));
   METASTACK_ASSIGN_OR_RETURN(subnet.dns_nameservers, StringList(s, where, "dns_nameservers"));
@@ -260,17 +257,17 @@ Result<Subnet> ParseSubnet(const Json& s, const std::string& where) {
   if (subnet.ipv6_address_mode) {
     const auto& m = *subnet.ipv6_address_mode;
     if (subnet.version != 6)
-      return Invalid(Field(where, "ipv6_address_mode"), "set on an IPv4 subnet");
+      return InvalidField(Field(where, "ipv6_address_mode"), "set on an IPv4 subnet");
     if (m != "slaac" && m != "dhcpv6-stateful" && m != "dhcpv6-stateless")
-      return Invalid(Field(where, "ipv6_address_mode"),
-                     "expected slaac, dhcpv6-stateful or dhcpv6-stateless");
+      return InvalidField(Field(where, "ipv6_address_mode"),
+                          "expected slaac, dhcpv6-stateful or dhcpv6-stateless");
   }
   METASTACK_ASSIGN_OR_RETURN(subnet.ip_address, OptIp(s, where, "ip_address", subnet.version));
   if (subnet.ip_address && !cidr->Contains(*ParseIp(*subnet.ip_address)))
-    return Invalid(Field(where, "ip_address"), "not in " + subnet.cidr);
+    return InvalidField(Field(where, "ip_address"), "not in " + subnet.cidr);
   if (const Json* routes = Find(s, "host_routes")) {
     std::string rwhere = Field(where, "host_routes");
-    if (!routes->is_array()) return Invalid(rwhere, "expected a list");
+    if (!routes->is_array()) return InvalidField(rwhere, "expected a list");
     for (size_t i = 0; i < routes->size(); ++i) {
       std::string w = Index(rwhere, i);
       const Json& r = (*routes)[i];
@@ -278,7 +275,7 @@ Result<Subnet> ParseSubnet(const Json& s, const std::string& where) {
       METASTACK_RETURN_IF_ERROR(CheckKeys(r, w, {"destination", "nexthop"}));
       HostRoute route;
       METASTACK_ASSIGN_OR_RETURN(route.destination, ReqString(r, w, "destination"));
-      if (!ParseCidr(route.destination)) return Invalid(Field(w, "destination"), "not a CIDR");
+      if (!ParseCidr(route.destination)) return InvalidField(Field(w, "destination"), "not a CIDR");
       METASTACK_ASSIGN_OR_RETURN(route.nexthop, ReqString(r, w, "nexthop"));
       METASTACK_RETURN_IF_ERROR(CheckIp(Field(w, "nexthop"), route.nexthop));
       subnet.host_routes.push_back(std::move(route));
@@ -295,17 +292,17 @@ Result<Port> ParsePort(const Json& p, const std::string& where) {
   Port port;
   METASTACK_ASSIGN_OR_RETURN(port.id, ReqString(p, where, "id"));
   METASTACK_ASSIGN_OR_RETURN(port.mac, ReqString(p, where, "mac"));
-  if (!IsMacAddress(port.mac)) return Invalid(Field(where, "mac"), "not a MAC address");
+  if (!IsMacAddress(port.mac)) return InvalidField(Field(where, "mac"), "not a MAC address");
   METASTACK_ASSIGN_OR_RETURN(port.network_id, ReqString(p, where, "network_id"));
   METASTACK_ASSIGN_OR_RETURN(auto name, OptString(p, where, "network_name"));
   port.network_name = name.value_or("");
   METASTACK_ASSIGN_OR_RETURN(port.router_id, OptString(p, where, "router_id"));
   METASTACK_ASSIGN_OR_RETURN(port.mtu, OptInt(p, where, "mtu"));
   if (port.mtu && (*port.mtu < 68 || *port.mtu > 65535))
-    return Invalid(Field(where, "mtu"), "not between 68 and 65535");
+    return InvalidField(Field(where, "mtu"), "not between 68 and 65535");
   METASTACK_ASSIGN_OR_RETURN(auto vif_type, OptString(p, where, "vif_type"));
   if (vif_type) {
-    if (vif_type->empty()) return Invalid(Field(where, "vif_type"), "must not be empty");
+    if (vif_type->empty()) return InvalidField(Field(where, "vif_type"), "must not be empty");
     port.vif_type = *vif_type;
   }
   METASTACK_ASSIGN_OR_RETURN(auto injected, OptBool(p, where, "injected"));
@@ -314,7 +311,7 @@ Result<Port> ParsePort(const Json& p, const std::string& where) {
   port.devname = devname.value_or("tap" + port.id.substr(0, 11));
   if (const Json* subnets = Find(p, "subnets")) {
     std::string swhere = Field(where, "subnets");
-    if (!subnets->is_array()) return Invalid(swhere, "expected a list");
+    if (!subnets->is_array()) return InvalidField(swhere, "expected a list");
     for (size_t i = 0; i < subnets->size(); ++i) {
       METASTACK_ASSIGN_OR_RETURN(auto subnet, ParseSubnet((*subnets)[i], Index(swhere, i)));
       port.subnets.push_back(std::move(subnet));
@@ -330,34 +327,35 @@ Result<Device> ParseDevice(const Json& d, const std::string& where) {
   Device dev;
   METASTACK_ASSIGN_OR_RETURN(dev.type, ReqString(d, where, "type"));
   if (dev.type != "nic" && dev.type != "disk")
-    return Invalid(Field(where, "type"), "expected nic or disk");
+    return InvalidField(Field(where, "type"), "expected nic or disk");
   METASTACK_ASSIGN_OR_RETURN(dev.bus, OptString(d, where, "bus"));
   if (dev.bus && *dev.bus != "pci" && *dev.bus != "usb" && *dev.bus != "scsi" &&
       *dev.bus != "ide" && *dev.bus != "xen")
-    return Invalid(Field(where, "bus"), "expected pci, usb, scsi, ide or xen");
+    return InvalidField(Field(where, "bus"), "expected pci, usb, scsi, ide or xen");
   METASTACK_ASSIGN_OR_RETURN(dev.address, OptString(d, where, "address"));
-  if (dev.address && !dev.bus) return Invalid(Field(where, "address"), "given without a bus");
+  if (dev.address && !dev.bus) return InvalidField(Field(where, "address"), "given without a bus");
   METASTACK_ASSIGN_OR_RETURN(dev.mac, OptString(d, where, "mac"));
-  if (dev.mac && !IsMacAddress(*dev.mac)) return Invalid(Field(where, "mac"), "not a MAC address");
+  if (dev.mac && !IsMacAddress(*dev.mac))
+    return InvalidField(Field(where, "mac"), "not a MAC address");
   if (Find(d, "tags")) {
     METASTACK_ASSIGN_OR_RETURN(auto tags, StringList(d, where, "tags"));
     dev.tags = std::move(tags);
   }
   METASTACK_ASSIGN_OR_RETURN(dev.vlan, OptInt(d, where, "vlan"));
   if (dev.vlan && (*dev.vlan < 0 || *dev.vlan > 4095))
-    return Invalid(Field(where, "vlan"), "not between 0 and 4095");
+    return InvalidField(Field(where, "vlan"), "not between 0 and 4095");
   METASTACK_ASSIGN_OR_RETURN(dev.vf_trusted, OptBool(d, where, "vf_trusted"));
   METASTACK_ASSIGN_OR_RETURN(dev.serial, OptString(d, where, "serial"));
   METASTACK_ASSIGN_OR_RETURN(dev.path, OptString(d, where, "path"));
   bool nic = dev.type == "nic";
-  if (nic && !dev.mac) return Invalid(Field(where, "mac"), "is required for a nic");
+  if (nic && !dev.mac) return InvalidField(Field(where, "mac"), "is required for a nic");
   if (nic && (dev.serial || dev.path))
-    return Invalid(Field(where, dev.serial ? "serial" : "path"), "only a disk has this field");
+    return InvalidField(Field(where, dev.serial ? "serial" : "path"), "only a disk has this field");
   if (!nic && (dev.mac || dev.vlan || dev.vf_trusted))
-    return Invalid(Field(where, dev.mac    ? "mac"
-                                : dev.vlan ? "vlan"
-                                           : "vf_trusted"),
-                   "only a nic has this field");
+    return InvalidField(Field(where, dev.mac    ? "mac"
+                                     : dev.vlan ? "vlan"
+                                                : "vf_trusted"),
+                        "only a nic has this field");
   return dev;
 }
 
@@ -407,7 +405,7 @@ Result<BlockDevices> ParseBlockDevices(const Json& doc) {
   METASTACK_ASSIGN_OR_RETURN(bd.volumes, StringList(*v, where, "volumes"));
   if (const Json* blanks = Find(*v, "blanks")) {
     std::string bwhere = Field(where, "blanks");
-    if (!blanks->is_array()) return Invalid(bwhere, "expected a list");
+    if (!blanks->is_array()) return InvalidField(bwhere, "expected a list");
     for (size_t i = 0; i < blanks->size(); ++i) {
       std::string w = Index(bwhere, i);
       const Json& b = (*blanks)[i];
@@ -426,7 +424,7 @@ Result<BlockDevices> ParseBlockDevices(const Json& doc) {
 
 Result<Instance> ParseInstance(std::string_view json_text) {
   if (json_text.size() > DocumentLimits::kMaxDocumentBytes)
-    return Invalid("", "instance document larger than 67108864 bytes");
+    return InvalidField("", "instance document larger than 67108864 bytes");
   Json doc = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     // Parse again for the position of the error; only on this (rare, non-hot) path.
@@ -435,10 +433,10 @@ Result<Instance> ParseInstance(std::string_view json_text) {
     } catch (const Json::parse_error& e) {
       std::string what = e.what();
       size_t pos = what.find("] ");
-      return Invalid("",
-                     "not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+      return InvalidField(
+          "", "not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
     }
-    return Invalid("", "not valid JSON");
+    return InvalidField("", "not valid JSON");
   }
   return ParseInstanceJson(doc);
 }
@@ -449,13 +447,13 @@ Result<std::vector<Port>> ParsePorts(const Json& doc) {
   std::vector<Port> out;
   const Json* ports = Find(doc, "ports");
   if (!ports) return out;
-  if (!ports->is_array()) return Invalid("ports", "expected a list");
-  if (ports->size() > DocumentLimits::kMaxPorts) return Invalid("ports", "more than 64 ports");
+  if (!ports->is_array()) return InvalidField("ports", "expected a list");
+  if (ports->size() > DocumentLimits::kMaxPorts) return InvalidField("ports", "more than 64 ports");
   for (size_t i = 0; i < ports->size(); ++i) {
     METASTACK_ASSIGN_OR_RETURN(auto port, ParsePort((*ports)[i], Index("ports", i)));
     for (const Port& earlier : out)
       if (earlier.id == port.id)
-        return Invalid(Field(Index("ports", i), "id"), "duplicate port id " + port.id);
+        return InvalidField(Field(Index("ports", i), "id"), "duplicate port id " + port.id);
     out.push_back(std::move(port));
   }
   return out;
@@ -465,7 +463,7 @@ Result<std::vector<Device>> ParseDevices(const Json& doc) {
   std::vector<Device> out;
   const Json* devices = Find(doc, "devices");
   if (!devices) return out;
-  if (!devices->is_array()) return Invalid("devices", "expected a list");
+  if (!devices->is_array()) return InvalidField("devices", "expected a list");
   for (size_t i = 0; i < devices->size(); ++i) {
     METASTACK_ASSIGN_OR_RETURN(auto dev, ParseDevice((*devices)[i], Index("devices", i)));
     out.push_back(std::move(dev));
@@ -477,14 +475,15 @@ Result<std::vector<int64_t>> ParseDedicatedCpus(const Json& doc) {
   std::vector<int64_t> out;
   const Json* cpus = Find(doc, "dedicated_cpus");
   if (!cpus) return out;
-  if (!cpus->is_array()) return Invalid("dedicated_cpus", "expected a list of integers");
+  if (!cpus->is_array()) return InvalidField("dedicated_cpus", "expected a list of integers");
   for (size_t i = 0; i < cpus->size(); ++i) {
     const Json& c = (*cpus)[i];
     if (!c.is_number_integer() || c.get<int64_t>() < 0)
-      return Invalid(Index("dedicated_cpus", i), "expected a CPU number");
+      return InvalidField(Index("dedicated_cpus", i), "expected a CPU number");
     int64_t cpu = c.get<int64_t>();
     if (std::find(out.begin(), out.end(), cpu) != out.end())
-      return Invalid(Index("dedicated_cpus", i), "CPU " + std::to_string(cpu) + " listed twice");
+      return InvalidField(Index("dedicated_cpus", i),
+                          "CPU " + std::to_string(cpu) + " listed twice");
     out.push_back(cpu);
   }
   return out;
@@ -493,7 +492,7 @@ Result<std::vector<int64_t>> ParseDedicatedCpus(const Json& doc) {
 }  // namespace
 
 Result<Instance> ParseInstanceJson(const Json& doc) {
-  if (!doc.is_object()) return Invalid("", "an instance document must be a JSON object");
+  if (!doc.is_object()) return InvalidField("", "an instance document must be a JSON object");
   METASTACK_RETURN_IF_ERROR(CheckKeys(doc, "",
                                       {"uuid",
                                        "name",
@@ -520,19 +519,19 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
                                        "dedicated_cpus"}));
   Instance inst;
   METASTACK_ASSIGN_OR_RETURN(inst.uuid, ReqString(doc, "", "uuid"));
-  if (!IsValidUuid(inst.uuid)) return Invalid("uuid", "not a UUID");
+  if (!IsValidUuid(inst.uuid)) return InvalidField("uuid", "not a UUID");
   METASTACK_ASSIGN_OR_RETURN(inst.hostname, ReqString(doc, "", "hostname"));
-  if (!IsValidHostname(inst.hostname)) return Invalid("hostname", "not a valid DNS name");
+  if (!IsValidHostname(inst.hostname)) return InvalidField("hostname", "not a valid DNS name");
   METASTACK_ASSIGN_OR_RETURN(auto name, OptString(doc, "", "name"));
   inst.name = name.value_or(inst.hostname);
-  if (Utf8Length(inst.name) > 255) return Invalid("name", "longer than 255 characters");
+  if (Utf8Length(inst.name) > 255) return InvalidField("name", "longer than 255 characters");
   METASTACK_ASSIGN_OR_RETURN(inst.project_id, ReqString(doc, "", "project_id"));
   METASTACK_ASSIGN_OR_RETURN(auto user_id, OptString(doc, "", "user_id"));
   inst.user_id = user_id.value_or("");
   METASTACK_ASSIGN_OR_RETURN(inst.availability_zone, OptString(doc, "", "availability_zone"));
   METASTACK_ASSIGN_OR_RETURN(auto launch_index, OptInt(doc, "", "launch_index"));
   inst.launch_index = launch_index.value_or(0);
-  if (inst.launch_index < 0) return Invalid("launch_index", "must not be negative");
+  if (inst.launch_index < 0) return InvalidField("launch_index", "must not be negative");
   METASTACK_ASSIGN_OR_RETURN(inst.created_at, OptString(doc, "", "created_at"));
   METASTACK_ASSIGN_OR_RETURN(inst.image_id, OptString(doc, "", "image_id"));
   METASTACK_ASSIGN_OR_RETURN(inst.public_keys, ParsePublicKeys(doc));
@@ -542,7 +541,7 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
   METASTACK_ASSIGN_OR_RETURN(inst.admin_pass, OptString(doc, "", "admin_pass"));
   METASTACK_ASSIGN_OR_RETURN(inst.password, OptString(doc, "", "password"));
   if (inst.password && inst.password->size() > DocumentLimits::kMaxPasswordBytes)
-    return Invalid("password", "longer than 1020 bytes");
+    return InvalidField("password", "longer than 1020 bytes");
   METASTACK_ASSIGN_OR_RETURN(inst.ec2, ParseEc2(doc, inst.uuid));
   METASTACK_ASSIGN_OR_RETURN(inst.block_devices, ParseBlockDevices(doc));
   METASTACK_ASSIGN_OR_RETURN(inst.ports, ParsePorts(doc));
