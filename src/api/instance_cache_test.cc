@@ -12,6 +12,7 @@
 
 #include "api/service.h"
 #include "core/signing.h"
+#include "core/testdata.h"
 #include "store/forwarding_store.h"
 #include "store/memory_store.h"
 
@@ -23,15 +24,9 @@ constexpr char kSecond[] = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
 constexpr char kCacheSecret[] = "s3cret";
 
 core::Instance Instance(const std::string& uuid = kFirst, const std::string& hostname = "web-01") {
-  core::Json doc = {{"uuid", uuid},
-                    {"hostname", hostname},
-                    {"project_id", "proj-a"},
-                    {"ports",
-                     {{{"id", "port-" + uuid},
-                       {"mac", "fa:16:3e:00:00:01"},
-                       {"network_id", "net-a"},
-                       {"subnets", {{{"cidr", "10.0.0.0/24"}, {"ip_address", "10.0.0.5"}}}}}}}};
-  return *core::ParseInstanceJson(doc);
+  core::Instance inst = core::testing::InstanceWithPort(uuid, "net-a", "10.0.0.5");
+  inst.hostname = hostname;
+  return inst;
 }
 
 store::InstanceRecord Record(const std::string& uuid = kFirst) { return {Instance(uuid), 1}; }
