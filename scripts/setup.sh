@@ -10,7 +10,7 @@ packages=(
   clang-16 libclang-rt-16-dev
   # libraries
   libboost-dev libboost-system-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libpq-dev
-  libisofs-dev libcli11-dev
+  libisofs-dev libcli11-dev libtomlplusplus-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # the real peers our tests and benchmarks run against

@@ -73,6 +73,7 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
       options_(std::move(options)),
       metrics_(metrics),
       signer_(options_.shared_secret),
+      settings_(std::make_shared<const core::Settings>(options_.settings)),
       cache_(options_.cache_instances),
       limiter_(options_.rate_limit),
       rate_limited_(metrics_.Counter("metastack_api_rate_limited_total", "")),
@@ -98,6 +99,14 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
 }
 
 MetadataApi::~MetadataApi() { subscription_.reset(); }
+
+void MetadataApi::SetSettings(core::Settings settings) {
+  // Swapped first, then every rendered answer dropped: an answer cached after the drop was
+  // rendered by a request that read the settings after the swap.
+  settings_.store(std::make_shared<const core::Settings>(std::move(settings)),
+                  std::memory_order_release);
+  cache_.Invalidate(store::Change{});
+}
 
 http::Handler MetadataApi::Handler(Identification mode) {
   return [this, mode](http::Request& req) { return Handle(req, mode); };
@@ -166,7 +175,8 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
-  co_return done(DocumentAnswer((*inst)->Render(route, options_.settings, ctx), head));
+  auto settings = settings_.load(std::memory_order_acquire);
+  co_return done(DocumentAnswer((*inst)->Render(route, *settings, ctx), head));
 }
 
 asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request& req,
