@@ -138,7 +138,7 @@ std::string Metrics::Refusal(const std::string& name, const std::string& labels,
   if (!IsLabelSet(labels, histogram))
     return name + ": {" + labels + "} is no label set" + (histogram ? " of a histogram" : "");
   auto f = families_.find(name);
-  if (f != families_.end() && f->second.typed && (f->second.type == Type::kHistogram) != histogram)
+  if (f != families_.end() && f->second.type && (*f->second.type == Type::kHistogram) != histogram)
     return name + " is " + (histogram ? "not a histogram" : "a histogram");
   return "";
 }
@@ -157,7 +157,7 @@ Metrics::CounterSeries& Metrics::Scalar(const std::string& name, const std::stri
     return *slot;
   }
   Family& f = families_[name];
-  if (!f.typed) f.type = type, f.typed = true;
+  if (!f.type) f.type = type;
   auto& slot = f.scalars[labels];
   slot = std::make_unique<CounterSeries>();
   return *slot;
@@ -185,7 +185,7 @@ Metrics::HistogramSeries& Metrics::Histogram(const std::string& name, const std:
     return *slot;
   }
   Family& f = families_[name];
-  f.type = Type::kHistogram, f.typed = true;
+  f.type = Type::kHistogram;
   auto& slot = f.histograms[labels];
   slot = std::make_unique<HistogramSeries>();
   return *slot;
@@ -206,16 +206,16 @@ void Metrics::Describe(const std::string& name, const std::string& type, const s
   if ((*t == Type::kHistogram && !f.scalars.empty()) ||
       (*t != Type::kHistogram && !f.histograms.empty())) {
     LogError(kComponent, name + ": type \"" + type + "\" ignored: the family is " +
-                             TypeName(static_cast<int>(f.type)));
+                             TypeName(static_cast<int>(*f.type)));
     return;
   }
-  f.type = *t, f.typed = true;
+  f.type = *t;
 }
 
 void Metrics::RenderFamily(std::string& out, const std::string& name, const Family& family) {
   out += "# HELP " + name + " " +
          (family.help.empty() ? std::string("(not described)") : EscapeHelp(family.help)) + "\n";
-  out += "# TYPE " + name + " " + TypeName(static_cast<int>(family.type)) + "\n";
+  out += "# TYPE " + name + " " + TypeName(static_cast<int>(*family.type)) + "\n";
   for (const auto& [labels, v] : family.scalars)
     out += name + Braced(labels) + " " + FormatMetricValue(v->value()) + "\n";
   for (const auto& [labels, h] : family.histograms) {
@@ -239,7 +239,8 @@ std::string Metrics::Render() const {
                    const std::string& labels = "") {
       if (!value) return;
       Family& f = own[name];
-      f.type = type, f.typed = true, f.help = help;
+      f.type = type;
+      f.help = help;
       f.scalars[labels] = std::make_unique<CounterSeries>();
       f.scalars[labels]->Set(*value);
     };

@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -108,8 +109,7 @@ class Metrics {
  private:
   enum class Type { kCounter, kGauge, kHistogram };
   struct Family {
-    Type type = Type::kCounter;
-    bool typed = false;  // by Describe() or by a series
+    std::optional<Type> type;  // set by Describe() or by the first series
     std::string help;
     std::map<std::string, std::unique_ptr<CounterSeries>> scalars;
     std::map<std::string, std::unique_ptr<HistogramSeries>> histograms;
