@@ -90,7 +90,7 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
                     "Requests answered 429: the instance was over its request rate");
   for (auto cls : {PathClass::kEc2, PathClass::kOpenStack, PathClass::kOther})
     latency_[static_cast<size_t>(cls)] = &metrics_.Histogram(
-        "metastack_api_request_seconds", "path=\"" + std::string(PathClassName(cls)) + "\"");
+        "metastack_api_request_seconds", http::Labels({{"path", PathClassName(cls)}}));
   subscription_ = store_.Subscribe([this](const store::Change& change) {
     cache_.Invalidate(change);
     std::lock_guard lock(address_mu_);
@@ -121,7 +121,7 @@ http::Metrics::CounterSeries& MetadataApi::RequestCounter(PathClass cls, unsigne
     if (auto* series = slot->load(std::memory_order_acquire)) return *series;
   auto& series = metrics_.Counter(
       "metastack_api_requests_total",
-      "path=\"" + std::string(PathClassName(cls)) + "\",status=\"" + std::to_string(status) + "\"");
+      http::Labels({{"path", PathClassName(cls)}, {"status", std::to_string(status)}}));
   if (slot) slot->store(&series, std::memory_order_release);
   return series;
 }
@@ -282,7 +282,7 @@ asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> MetadataApi::Load
   auto started = std::chrono::steady_clock::now();
   auto rec = co_await http::RunBlocking(pool_, [&] { return store_.GetInstance(uuid); });
   metrics_.Observe(
-      "metastack_store_seconds", "op=\"get_instance\"",
+      "metastack_store_seconds", http::Labels({{"op", "get_instance"}}),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!rec) {
     if (rec.error().code != ErrorCode::kNotFound)
