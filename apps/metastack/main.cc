@@ -1,6 +1,7 @@
 // metastack: parse flags -> build objects -> run.
 #include <iostream>
 
+#include "base/version.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
@@ -9,7 +10,7 @@ int main(int argc, char** argv) {
       "config drives and the metadata service at 169.254.169.254.",
       "metastack"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "metastack 0.1.0");
+  app.set_version_flag("--version", "metastack " + std::string(metastack::Version()));
   metastack::cli::SetCommandLine(argc, argv);
   metastack::cli::Run run;
   for (const auto& command : metastack::cli::Commands()) {

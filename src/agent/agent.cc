@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "core/ip.h"
 #include "core/signing.h"
+#include "http/access_log.h"
 #include "http/blocking.h"
 #include "http/error_response.h"
 #include "http/headers.h"
@@ -28,6 +29,8 @@ MetadataAgent::MetadataAgent(store::Store& store, asio::thread_pool& pool,
       api_(std::move(api)),
       options_(std::move(options)),
       metrics_(metrics),
+      requests_(metrics, "metastack_agent_requests_total"),
+      latency_(metrics.Histogram("metastack_agent_request_seconds", "")),
       signer_(options_.shared_secret) {
   metrics_.Describe("metastack_agent_requests_total", "counter", "Requests answered, by status");
   metrics_.Describe("metastack_agent_request_seconds", "histogram", "Time to answer a request");
@@ -59,8 +62,8 @@ void MetadataAgent::ReportUnknown(const std::string& guest, const std::string& b
 }
 
 void MetadataAgent::Record(unsigned status, double seconds) {
-  metrics_.Add("metastack_agent_requests_total", "status=\"" + std::to_string(status) + "\"");
-  metrics_.Observe("metastack_agent_request_seconds", "", seconds);
+  requests_.For(status).Add(1);
+  latency_.Observe(seconds);
 }
 
 asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
@@ -93,9 +96,23 @@ asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
 
 asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   auto started = std::chrono::steady_clock::now();
+  std::string behind, guest, instance_id;  // for the access log, as they become known
   auto done = [&](http::Response r) {
-    Record(r.status,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    Record(r.status, seconds);
+    if (options_.access_log) {
+      auto method = req.message.method_string();
+      auto target = req.message.target();
+      LogInfo("access", http::FormatAccessLog(
+                            {.listener = behind,
+                             .client = guest.empty() ? req.Header(header::kForwardedFor) : guest,
+                             .instance_id = instance_id,
+                             .method = std::string_view(method.data(), method.size()),
+                             .path = std::string_view(target.data(), target.size()),
+                             .status = r.status,
+                             .duration_ms = seconds * 1000}));
+    }
     return r;
   };
   std::string_view xff = req.Header(header::kForwardedFor);
@@ -106,7 +123,7 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   if (!ip)
     co_return done(http::ErrorResponse(
         MakeError(ErrorCode::kInvalidArgument, "X-Forwarded-For is not an IP address")));
-  std::string guest = ip->Unmapped().ToString();
+  guest = ip->Unmapped().ToString();
   bool has_router = req.Has(header::kRouterId);
   bool has_network = req.Has(header::kNetworkId);
   if (has_router == has_network) {
@@ -116,6 +133,7 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
     co_return done(NotFound());
   }
   std::string id(req.Header(has_router ? header::kRouterId : header::kNetworkId));
+  behind = (has_router ? "router " : "network ") + id;
   auto port = co_await Lookup(has_router, id, guest);
   if (!port) {
     if (port.error().code == ErrorCode::kConflict)
@@ -124,12 +142,12 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
       store_log_.Failure(guest + ": " + port.error().ToString());
     else
       store_log_.Success();
-    if (port.error().code == ErrorCode::kNotFound)
-      ReportUnknown(guest, has_router ? "router " + id : "network " + id);
+    if (port.error().code == ErrorCode::kNotFound) ReportUnknown(guest, behind);
     co_return done(port.error().code == ErrorCode::kUnavailable ? http::ErrorResponse(port.error())
                                                                 : NotFound());
   }
   store_log_.Success();
+  instance_id = port->instance_id;
 
   http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
   out.set(Bsv(header::kForwardedFor), Bsv(xff));

@@ -36,6 +36,9 @@ namespace metastack::agent {
 struct AgentOptions {
   std::string shared_secret;
   size_t cache_entries = 200'000;
+  // One access-log line per answered request (http/access_log.h): the namespace ("router ID"
+  // or "network ID"), the guest, the instance it was found to be, method, path, status.
+  bool access_log = false;
 };
 
 class MetadataAgent {
@@ -65,6 +68,8 @@ class MetadataAgent {
   std::shared_ptr<http::Upstream> api_;
   AgentOptions options_;
   http::Metrics& metrics_;
+  http::StatusCounters requests_;
+  http::Metrics::HistogramSeries& latency_;
   core::InstanceSigner signer_;
   mutable std::mutex mu_;
   // (r|n):id:ip -> binding, or nullopt for "no such port" (also worth remembering).

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "core/route.h"
 #include "core/signing.h"
+#include "http/access_log.h"
 #include "http/blocking.h"
 #include "http/error_response.h"
 #include "http/headers.h"
@@ -77,7 +78,13 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
       cache_(options_.cache_instances),
       limiter_(options_.rate_limit),
       rate_limited_(metrics_.Counter("metastack_api_rate_limited_total", "")),
-      address_mismatches_(metrics_.Counter("metastack_api_address_mismatch_total", "")) {
+      address_mismatches_(metrics_.Counter("metastack_api_address_mismatch_total", "")),
+      requests_{http::StatusCounters(metrics_, "metastack_api_requests_total",
+                                     {{"path", std::string(PathClassName(PathClass::kEc2))}}),
+                http::StatusCounters(metrics_, "metastack_api_requests_total",
+                                     {{"path", std::string(PathClassName(PathClass::kOpenStack))}}),
+                http::StatusCounters(metrics_, "metastack_api_requests_total",
+                                     {{"path", std::string(PathClassName(PathClass::kOther))}})} {
   metrics_.Describe("metastack_api_requests_total", "counter",
                     "Metadata requests answered, by path class and status");
   metrics_.Describe("metastack_api_request_seconds", "histogram",
@@ -112,22 +119,23 @@ http::Handler MetadataApi::Handler(Identification mode) {
   return [this, mode](http::Request& req) { return Handle(req, mode); };
 }
 
-http::Metrics::CounterSeries& MetadataApi::RequestCounter(PathClass cls, unsigned status) {
-  std::atomic<http::Metrics::CounterSeries*>* slot =
-      status >= kFirstStatus && status < kFirstStatus + kStatuses
-          ? &requests_[static_cast<size_t>(cls)][status - kFirstStatus]
-          : nullptr;
-  if (slot)
-    if (auto* series = slot->load(std::memory_order_acquire)) return *series;
-  auto& series = metrics_.Counter(
-      "metastack_api_requests_total",
-      http::Labels({{"path", PathClassName(cls)}, {"status", std::to_string(status)}}));
-  if (slot) slot->store(&series, std::memory_order_release);
-  return series;
+void MetadataApi::LogAccess(const http::Request& req, Identification mode, std::string_view path,
+                            std::string_view instance, unsigned status, double seconds) const {
+  auto method = req.message.method_string();
+  LogInfo("access",
+          http::FormatAccessLog(
+              {.listener = mode == Identification::kSigned ? "signed" : req.local_address,
+               .client = mode == Identification::kSigned ? req.Header(header::kForwardedFor)
+                                                         : std::string_view(req.peer.address),
+               .instance_id = instance,
+               .method = std::string_view(method.data(), method.size()),
+               .path = path,
+               .status = status,
+               .duration_ms = seconds * 1000}));
 }
 
 void MetadataApi::Record(PathClass cls, unsigned status, double seconds) {
-  RequestCounter(cls, status).Add(1);
+  requests_[static_cast<size_t>(cls)].For(status).Add(1);
   latency_[static_cast<size_t>(cls)]->Observe(seconds);
 }
 
@@ -139,9 +147,15 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
       http::SplitTarget(std::string_view(req.message.target().data(), req.message.target().size()));
   core::Route route = core::ResolvePath(target.path);
   Response res;
+  std::string instance_id;  // once identified, for the access log
   auto done = [&](Response r) {
-    Record(ClassOf(route), r.status,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    Record(ClassOf(route), r.status, seconds);
+    if (options_.access_log == ApiOptions::AccessLog::kAll ||
+        (options_.access_log == ApiOptions::AccessLog::kSourceAddress &&
+         mode == Identification::kSourceAddress))
+      LogAccess(req, mode, target.path, instance_id, r.status, seconds);
     return r;
   };
   bool password =
@@ -158,6 +172,7 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     co_return done(std::move(*early));
   auto caller = co_await Identify(req, mode);
   if (!caller) co_return done(http::ErrorResponse(caller.error(), {.head = head}));
+  instance_id = caller->uuid;
   if (auto d = limiter_.Take(caller->uuid); !d.allowed) {
     rate_limited_.Add(1);
     co_return done(

@@ -61,6 +61,11 @@ struct ApiOptions {
   // Per instance. cloud-init's boot crawl is ~30 requests: the burst allows it several times
   // over at once, the rate a crawl every 1.5 s for as long as a guest keeps at it.
   http::RateLimit rate_limit{20, 200};
+  // One access-log line per answered request (http/access_log.h): on source-address listeners
+  // only (kSourceAddress: the signed ones' requests are logged by the agent in front, in this
+  // process), or on every listener (kAll).
+  enum class AccessLog { kOff, kSourceAddress, kAll };
+  AccessLog access_log = AccessLog::kOff;
 };
 
 class MetadataApi {
@@ -100,7 +105,8 @@ class MetadataApi {
   asio::awaitable<http::Response> PostPassword(const CachedInstance& inst, http::Request& req);
   bool Vouched(const Caller& caller, const CachedInstance& instance);
   void Record(PathClass cls, unsigned status, double seconds);
-  http::Metrics::CounterSeries& RequestCounter(PathClass cls, unsigned status);
+  void LogAccess(const http::Request& req, Identification mode, std::string_view path,
+                 std::string_view instance, unsigned status, double seconds) const;
 
   store::Store& store_;
   asio::thread_pool& pool_;
@@ -113,8 +119,7 @@ class MetadataApi {
   http::Metrics::CounterSeries& rate_limited_;
   http::Metrics::CounterSeries& address_mismatches_;
   // Each request updates its metrics through these, without the registry's lock.
-  static constexpr unsigned kFirstStatus = 100, kStatuses = 500;
-  std::array<std::array<std::atomic<http::Metrics::CounterSeries*>, kStatuses>, 3> requests_{};
+  std::array<http::StatusCounters, 3> requests_;  // by PathClass
   std::array<http::Metrics::HistogramSeries*, 3> latency_{};
   std::mutex address_mu_;
   std::unordered_map<std::string, std::string> by_address_;  // ip mode: address -> uuid

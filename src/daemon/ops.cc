@@ -66,7 +66,7 @@ asio::awaitable<http::Response> OpsEndpoints::Health() {
 std::string OpsEndpoints::Metrics() {
   auto gauge = [this](const char* name, const char* help, double value) {
     metrics_.Describe(name, "gauge", help);
-    metrics_.Set(name, "", value);
+    metrics_.SetGauge(name, "", value);
   };
   auto counter = [this](const char* name, const char* help, double value) {
     metrics_.Describe(name, "counter", help);

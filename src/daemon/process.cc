@@ -47,6 +47,10 @@ Plan MakePlan(const DaemonConfig& c) {
   if (!c.ops.listen.empty()) p.ops_listen = ParseHostPort(c.ops.listen, "--ops-listen");
   if (run.api) {
     p.api = BuildApiOptions(c.api);
+    // With an agent in this process, it logs the signed requests (it knows the namespace).
+    if (c.general.access_log)
+      p.api->access_log =
+          run.agent ? api::ApiOptions::AccessLog::kSourceAddress : api::ApiOptions::AccessLog::kAll;
     std::vector<std::string> signed_listen = c.api.signed_listen;
     if (signed_listen.empty() && !run.agent && c.api.source_listen.empty())
       signed_listen.push_back("0.0.0.0:8775");
@@ -202,7 +206,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
         api ? http::MakeInProcessUpstream(api->Handler(api::Identification::kSigned),
                                           "in-process API")
             : *http::MakeUpstream(config.agent.api_url, plan.api_upstream);
-    agent::AgentOptions options{plan.secret, config.agent.cache_entries};
+    agent::AgentOptions options{plan.secret, config.agent.cache_entries, config.general.access_log};
     agent.emplace(*store, pool, upstream, options, metrics);
     EnsureParentDir(config.agent.socket);
     Check(data.ListenUnix(config.agent.socket, plan.agent_socket_mode, agent->Handler()));
@@ -216,7 +220,9 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     std::shared_ptr<http::Upstream> upstream =
         agent ? http::MakeInProcessUpstream(agent->Handler(), "in-process agent")
               : *http::MakeUpstream(config.proxy.agent_url, plan.agent_upstream);
-    ns_proxy.emplace(data, upstream, NamespaceBinder(), metrics);
+    // With an agent in this process, the agent's line (which names the instance) is the one.
+    ns_proxy.emplace(data, upstream, NamespaceBinder(), metrics,
+                     config.general.access_log && !agent);
     EnsureParentDir(config.proxy.control);
     Check(local.ListenUnix(config.proxy.control, 0600, ns_proxy->ControlHandler()));
     Check(ns_proxy->Reconcile(plan.listeners));

@@ -277,4 +277,18 @@ std::string Metrics::Render() const {
   return out;
 }
 
+Metrics::CounterSeries& StatusCounters::For(unsigned status) {
+  std::atomic<Metrics::CounterSeries*>* slot =
+      status >= kFirst && status < kFirst + kCount ? &slots_[status - kFirst] : nullptr;
+  if (slot)
+    if (auto* series = slot->load(std::memory_order_acquire)) return *series;
+  std::string text = std::to_string(status);
+  std::string labels;
+  for (const auto& [k, v] : labels_) labels += Labels({{k, v}}) + ",";
+  labels += Labels({{"status", text}});
+  auto& series = metrics_.Counter(name_, labels);
+  if (slot) slot->store(&series, std::memory_order_release);
+  return series;
+}
+
 }  // namespace metastack::http

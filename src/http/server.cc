@@ -308,7 +308,12 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
   RegisterCloser<Protocol>(ctx, stream, session_id, busy);
   beast::flat_buffer buffer;
   for (;;) {
-    if (ctx.shared->draining.load(std::memory_order_relaxed) && buffer.size() == 0) break;
+    // Draining: a connection with no request in sight ends here (one whose next request has
+    // started to arrive is answered; see RegisterCloser).
+    if (ctx.shared->draining.load(std::memory_order_relaxed) && buffer.size() == 0) {
+      beast::error_code ec;
+      if (stream->socket().available(ec) == 0) break;
+    }
     if (!co_await AwaitRequest(*stream, buffer, ctx)) break;
     *busy = true;
     bhttp::request_parser<bhttp::string_body> parser;
@@ -419,7 +424,7 @@ Server::Server(asio::io_context& ioc, ServerLimits limits, IoPool* sessions, Met
   for (size_t i = 0; i < kRefusalKinds; ++i)
     shared_->refused_series[i] =
         &metrics->Counter("metastack_http_connections_refused_total",
-                          "limit=\"" + std::string(RefusalName(static_cast<Refusal>(i))) + "\"");
+                          Labels({{"limit", RefusalName(static_cast<Refusal>(i))}}));
 }
 
 Server::~Server() { Stop(); }

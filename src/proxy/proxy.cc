@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "http/access_log.h"
 #include "http/blocking.h"
 #include "http/error_response.h"
 #include "http/headers.h"
@@ -32,8 +33,13 @@ bool SameSpec(const ListenerSpec& a, const ListenerSpec& b) {
 }  // namespace
 
 NsProxy::NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
-                 http::Metrics& metrics)
-    : server_(server), agent_(std::move(agent)), binder_(std::move(binder)), metrics_(metrics) {
+                 http::Metrics& metrics, bool access_log)
+    : server_(server),
+      agent_(std::move(agent)),
+      binder_(std::move(binder)),
+      metrics_(metrics),
+      requests_(metrics, "metastack_proxy_requests_total"),
+      access_log_(access_log) {
   metrics_.Describe("metastack_proxy_requests_total", "counter", "Guest requests, by status");
 }
 
@@ -133,6 +139,7 @@ Json NsProxy::List() const {
 }
 
 asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const ListenerSpec& spec) {
+  auto started = std::chrono::steady_clock::now();
   auto res = co_await agent_->Send(RewriteForAgent(req, spec));
   http::Response r;
   if (!res) {
@@ -142,7 +149,19 @@ asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const Listen
     agent_log_.Success();
     r = http::PassBack(std::move(*res));
   }
-  metrics_.Add("metastack_proxy_requests_total", "status=\"" + std::to_string(r.status) + "\"");
+  requests_.For(r.status).Add(1);
+  if (access_log_) {
+    auto method = req.message.method_string();
+    auto target = req.message.target();
+    std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - started;
+    LogInfo("access",
+            http::FormatAccessLog({.listener = spec.name,
+                                   .client = req.peer.address,
+                                   .method = std::string_view(method.data(), method.size()),
+                                   .path = std::string_view(target.data(), target.size()),
+                                   .status = r.status,
+                                   .duration_ms = ms.count()}));
+  }
   co_return r;
 }
 

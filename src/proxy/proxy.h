@@ -63,8 +63,10 @@ http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSp
 
 class NsProxy {
  public:
+  // `access_log`: one access-log line per answered request (http/access_log.h): the listener,
+  // the guest, method, path, status (the instance is the agent's to know).
   NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
-          http::Metrics& metrics);
+          http::Metrics& metrics, bool access_log = false);
 
   // Where a listener comes from: the daemon's configuration (flags, --listeners, the config
   // file), which Reconcile manages, or the control API at run time, which only the control API
@@ -101,6 +103,8 @@ class NsProxy {
   std::shared_ptr<http::Upstream> agent_;
   Binder binder_;
   http::Metrics& metrics_;
+  http::StatusCounters requests_;
+  const bool access_log_;
   mutable std::mutex mu_;
   std::map<std::string, Open> open_;
   FailureLog agent_log_{"proxy", "agent"};

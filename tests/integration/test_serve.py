@@ -46,8 +46,9 @@ def run(*args, check=True):
     return r
 
 
-def get(port, path=PATH, host='127.0.0.1'):
-    c = http.client.HTTPConnection(host, port, timeout=5)
+def get(port, path=PATH, host='127.0.0.1', source=None):
+    c = http.client.HTTPConnection(host, port, timeout=5,
+                                   source_address=(source, 0) if source else None)
     try:
         c.request('GET', path)
         r = c.getresponse()
@@ -112,6 +113,7 @@ store = "{self.store}"
 secret-file = "{SECRET}"
 threads = 1
 log-level = "info"
+access-log = true
 ready-file = "{self.ready}"
 
 [api]
@@ -197,6 +199,19 @@ class ServeFromOneFileTest(unittest.TestCase):
         r = subprocess.run([promtool, 'check', 'metrics'], input=text, capture_output=True,
                            text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_access_log_names_namespace_guest_and_instance_and_unknown_guests_once(self):
+        port = listeners(self.host.control)['g1']
+        self.assertEqual(get(port, '/latest/meta-data/hostname')[0], 200)
+        line = (f'access: listener="network {NETWORK}" client=127.0.0.1 instance={GUEST} '
+                'method=GET path=/latest/meta-data/hostname status=200 ms=')
+        wait_for(lambda: line in self.serve.log_text(), 'the access line')
+        self.assertEqual(self.serve.log_text().count('path=/latest/meta-data/hostname '), 1)
+        for _ in range(3):
+            self.assertEqual(get(port, source='127.0.0.9')[0], 404)
+        log = self.serve.log_text()
+        self.assertEqual(log.count('no port with address 127.0.0.9 behind network'), 1, log)
+        self.assertEqual(log.count('client=127.0.0.9 instance="" method=GET'), 3, log)
 
     def test_a_second_serve_on_the_same_sockets_is_refused(self):
         second = TMP / 'second'
@@ -288,6 +303,12 @@ class SeparateProcessesTest(unittest.TestCase):
         proxy = host.start('proxy')
         self.assertEqual(get(listeners(host.control)['g1']), (200, b'i-0000c001'))
         self.assertEqual(get(proxy.ports()['proxy'][0]['port'], VENDOR), (200, b'{"v": 1}'))
+        # Each process logs the request: the proxy its listener, the agent the instance too.
+        wait_for(lambda: f'path={VENDOR} status=200' in proxy.log_text(), 'the proxy line')
+        self.assertIn(f'access: listener=g1 client=127.0.0.1 instance="" method=GET path={VENDOR}',
+                      proxy.log_text())
+        agent_log = (host.tmp / 'agent.log').read_text()
+        self.assertIn(f'client=127.0.0.1 instance={GUEST} method=GET path={VENDOR}', agent_log)
 
 
 class CheckTest(unittest.TestCase):
