@@ -116,7 +116,7 @@ Run SetupServeVerb(CLI::App& app) {
       "DHCP namespaces -> metadata agent -> metadata API as function calls on one thread, plus\n"
       "the admin API. Typically: metastack serve --config /etc/metastack/metastack.toml\n"
       "Flags are grouped by section of that file; flags given win over it. SIGTERM drains and\n"
-      "stops; SIGHUP re-reads the file (log level, vendor data, listeners apply at once).");
+      "stops; SIGHUP re-reads the file (log level, limits, vendor data, listeners apply).");
 }
 
 Run SetupProxyCtlVerb(CLI::App& app) { return SetupProxyCtl(app); }

@@ -133,7 +133,6 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
   if (g.secret_file != h.secret_file) out.push_back("secret-file");
   if (g.threads != h.threads || g.store_threads != h.store_threads) out.push_back("threads");
   if (g.access_log != h.access_log) out.push_back("access-log");
-  if (!(a.limits == b.limits)) out.push_back("[limits]");
   if (!(a.ops == b.ops)) out.push_back("[ops]");
   if (!(a.admin == b.admin)) out.push_back("[admin]");
   if (!(a.agent == b.agent)) out.push_back("[agent]");
@@ -258,8 +257,10 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     DaemonConfig next;
     std::optional<api::ApiOptions> api_options;
     std::vector<proxy::ListenerSpec> listeners;
+    http::ServerLimits limits;
     try {
       next = reread ? reread() : current;
+      limits = BuildLimits(next.limits);
       if (api) api_options = BuildApiOptions(next.api);
       if (ns_proxy) listeners = BuildListeners(next.proxy);
     } catch (const std::exception& e) {
@@ -267,6 +268,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
       return;
     }
     ApplyLogLevel(next.general.log_level);
+    data.SetLimits(limits);
     if (api) api->SetSettings(api_options->settings);
     if (ns_proxy) ns_proxy->ReconcileInBackground(std::move(listeners));
     for (const auto& what : NeedRestart(current, next))
@@ -279,7 +281,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   asio::signal_set stop(ioc, SIGINT, SIGTERM);
   asio::signal_set hup(ioc, SIGHUP);
   asio::steady_timer drain_timer(ioc);
-  const auto drain_deadline = Milliseconds(config.limits.drain_timeout);
+
   std::function<void()> arm_hup = [&] {
     hup.async_wait([&](const beast::error_code& ec, int) {
       if (ec) return;
@@ -291,10 +293,11 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   auto started_drain = std::chrono::steady_clock::now();
   std::function<void()> wait_drained = [&] {
     size_t open = data.open_connections() + admin_server.open_connections();
-    if (open == 0 || std::chrono::steady_clock::now() - started_drain >= drain_deadline) {
+    const double deadline = current.limits.drain_timeout;
+    if (open == 0 || std::chrono::steady_clock::now() - started_drain >= Milliseconds(deadline)) {
       if (open > 0)
         LogWarning("main", std::to_string(open) + " connections still busy after " +
-                               std::to_string(config.limits.drain_timeout) + " s: closed");
+                               std::to_string(deadline) + " s: closed");
       data.Stop();
       local.Stop();
       admin_server.Stop();

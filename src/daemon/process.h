@@ -21,10 +21,11 @@
 //                    are answered (Connection: close) for up to --drain-timeout, then whatever
 //                    is left is closed; exit 0.
 //   SIGHUP           re-reads the configuration (the file and the same flags) and applies what
-//                    can change live: log level, the API's vendor data and DHCP domain, the
-//                    proxy's configured listeners (opened and closed to match; listeners added
-//                    with proxy-ctl stay). Anything else that changed is logged as needing a
-//                    restart. A configuration that does not parse changes nothing.
+//                    can change live: log level, [limits] (for connections accepted from then
+//                    on), the API's vendor data and DHCP domain, the proxy's configured
+//                    listeners (opened and closed to match; listeners added with proxy-ctl
+//                    stay). Anything else that changed is logged as needing a restart. A
+//                    configuration that does not parse changes nothing.
 // A second daemon on the same UNIX sockets (agent socket, proxy control) refuses to start.
 
 #include <functional>

@@ -88,6 +88,7 @@ struct ListenerCounters {
 // State shared by listeners and sessions; lives as long as any of them.
 struct Server::Shared {
   std::mutex mu;
+  ServerLimits limits;  // what new connections are admitted and served under (SetLimits)
   std::map<ListenerId, std::function<void()>> listeners;  // closers
   // Closers, each given whether to close a connection only while it waits between requests.
   std::map<uint64_t, std::function<void(bool idle_only)>> sessions;
@@ -374,13 +375,14 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionCont
       if (ec) continue;
     }
     uint64_t id;
+    ServerLimits limits;
     {
       std::lock_guard lock(ctx.shared->mu);
       if (!ctx.shared->Accepting(ctx.listener)) {
         socket.close(ec);
         continue;
       }
-      if (auto refusal = ctx.shared->Admit(ctx.limits, ctx.listener, peer.address)) {
+      if (auto refusal = ctx.shared->Admit(ctx.shared->limits, ctx.listener, peer.address)) {
         auto kind = static_cast<size_t>(*refusal);
         ctx.stats->refused++;
         ctx.stats->refused_by[kind]++;
@@ -389,16 +391,21 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionCont
         continue;
       }
       id = ctx.shared->next_session++;
+      limits = ctx.shared->limits;  // the connection keeps the limits it was accepted under
     }
     ctx.stats->accepted++;
     ctx.stats->open++;
+    SessionContext session = ctx;
+    session.limits = limits;
     if (ctx.sessions) {  // a context of its own thread: no strand needed
       auto exec = socket.get_executor();
-      asio::co_spawn(exec, Session<Protocol>(std::move(socket), ctx, peer, local, id),
+      asio::co_spawn(exec,
+                     Session<Protocol>(std::move(socket), std::move(session), peer, local, id),
                      asio::detached);
     } else {
       auto strand = asio::make_strand(acceptor->get_executor());
-      asio::co_spawn(strand, Session<Protocol>(std::move(socket), ctx, peer, local, id),
+      asio::co_spawn(strand,
+                     Session<Protocol>(std::move(socket), std::move(session), peer, local, id),
                      asio::detached);
     }
   }
@@ -417,7 +424,8 @@ void ReleaseListener(Server::Shared& shared, ListenerId id) {
 }  // namespace detail
 
 Server::Server(asio::io_context& ioc, ServerLimits limits, IoPool* sessions, Metrics* metrics)
-    : ioc_(ioc), limits_(limits), sessions_(sessions), shared_(std::make_shared<Shared>()) {
+    : ioc_(ioc), sessions_(sessions), shared_(std::make_shared<Shared>()) {
+  shared_->limits = limits;
   if (!metrics) return;
   metrics->Describe("metastack_http_connections_refused_total", "counter",
                     "Connections refused, by the limit that refused them (see --help)");
@@ -445,7 +453,7 @@ ListenerId Server::Start(Acceptor acceptor, Handler handler, PeerLimit peer_limi
     shared_->counters[id].guest_facing = guest_facing;
     if (guest_facing) shared_->guest_listeners++;
   }
-  SessionContext ctx{shared_, shared_.get(), stats_, limits_, std::move(handler), sessions_, id};
+  SessionContext ctx{shared_, shared_.get(), stats_, {}, std::move(handler), sessions_, id};
   asio::co_spawn(ioc_, detail::AcceptLoop(a, std::move(ctx)), asio::detached);
   return id;
 }
@@ -567,6 +575,16 @@ void Server::Drain() {
     shared_->listeners.clear();
   }
   for (auto& c : closers) c();
+}
+
+void Server::SetLimits(const ServerLimits& limits) {
+  std::lock_guard lock(shared_->mu);
+  shared_->limits = limits;
+}
+
+ServerLimits Server::limits() const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->limits;
 }
 
 size_t Server::open_connections() const {

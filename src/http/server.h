@@ -162,7 +162,10 @@ class Server {
 
   const ServerStats& stats() const { return *stats_; }
   ConnectionCounts counts() const;
-  const ServerLimits& limits() const { return limits_; }
+  // Limits for connections accepted from now on (a connection keeps the ones it was accepted
+  // under): a reload changes them without closing anything.
+  void SetLimits(const ServerLimits& limits);
+  ServerLimits limits() const;
 
   // Implementation detail shared by listeners and sessions (defined in server.cc).
   struct Shared;
@@ -173,7 +176,6 @@ class Server {
                    PeerLimit peer_limit = PeerLimit::kPerAddress);
 
   asio::io_context& ioc_;
-  ServerLimits limits_;
   IoPool* sessions_;
   std::shared_ptr<ServerStats> stats_ = std::make_shared<ServerStats>();
   std::shared_ptr<Shared> shared_;

@@ -242,7 +242,8 @@ class ReloadTest(unittest.TestCase):
             '--id', NETWORK, '--address', '127.0.0.1', '--port', 0)
         by_hand = listeners(control)['by-hand']
         self.host.vendor.write_text(json.dumps({'v': 2}))
-        self.host.write(['a', 'c'])  # b out, c in
+        self.host.write(['a', 'c'],  # b out, c in
+                        extra='\n[limits]\nmax-connections-per-address = 1\n')
         self.hup()
         wait_for(lambda: set(listeners(control)) == {'a', 'c', 'by-hand'}, 'listeners a, c, by-hand')
         now = listeners(control)
@@ -250,6 +251,20 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(get(by_hand), (200, b'i-0000c001'))
         self.assertEqual(get(now['c'], VENDOR), (200, b'{"v": 2}'))
         self.assertEqual(get(now['a'], VENDOR), (200, b'{"v": 2}'))
+        # The new limit: one connection per guest address and listener (once the server has
+        # seen the connections above end).
+        ops = self.serve.ports()['ops']
+        wait_for(lambda: 'metastack_http_connections_open 0\n' in get(ops, '/metrics')[1].decode(),
+                 'no connection open')
+        held = socket.create_connection(('127.0.0.1', now['a']), timeout=5)
+        self.addCleanup(held.close)
+        held.sendall(f'GET {PATH} HTTP/1.1\r\nHost: x\r\n\r\n'.encode())
+        self.assertTrue(held.recv(4096).endswith(b'i-0000c001'))
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            get(now['a'])
+        self.assertEqual(get(now['c']), (200, b'i-0000c001'))  # another listener: another count
+        metrics = get(ops, '/metrics')[1].decode()
+        self.assertIn('metastack_http_connections_refused_total{limit="address"} 1', metrics)
 
     def test_a_bad_file_changes_nothing(self):
         before = listeners(self.host.control)
