@@ -14,28 +14,27 @@ std::runtime_error Bad(const std::string& flag, const std::string& message) {
   return std::runtime_error(flag + ": " + message);
 }
 
+// An option of `section` (its CLI11 group, the file's table), its default shown in --help.
+template <typename T>
+CLI::Option* Add(CLI::App& app, const char* section, const std::string& name, T& value,
+                 const std::string& help) {
+  return app.add_option(name, value, help)->capture_default_str()->group(section);
+}
+
 void DeclareGeneral(CLI::App& app, GeneralConfig& c, const Components& run) {
   const bool store = run.api || run.agent;
   if (store)
-    app.add_option("--store", c.store, "Store URL: sqlite:PATH, postgresql://..., memory:")
-        ->capture_default_str()
-        ->group(kGeneral);
+    Add(app, kGeneral, "--store", c.store, "Store URL: sqlite:PATH, postgresql://..., memory:");
   if (run.api || run.agent)
-    app.add_option("--secret-file", c.secret_file,
-                   run.api && run.agent
-                       ? "File holding the secret that signs instance ids between the agent and "
-                         "the API (HMAC-SHA256 key). Needed for the signed listener; without it "
-                         "the in-process agent and API share a random one per run"
-                       : "File holding the secret shared by the metadata agent and the metadata "
-                         "API (HMAC-SHA256 key)")
-        ->group(kGeneral);
-  app.add_option("--threads", c.threads, "Threads serving HTTP (default: one per core)")
-      ->capture_default_str()
-      ->group(kGeneral);
-  if (store)
-    app.add_option("--store-threads", c.store_threads, "Threads making store calls")
-        ->capture_default_str()
-        ->group(kGeneral);
+    Add(app, kGeneral, "--secret-file", c.secret_file,
+        run.api && run.agent
+            ? "File holding the secret that signs instance ids between the agent and "
+              "the API (HMAC-SHA256 key). Needed for the signed listener; without it "
+              "the in-process agent and API share a random one per run"
+            : "File holding the secret shared by the metadata agent and the metadata "
+              "API (HMAC-SHA256 key)");
+  Add(app, kGeneral, "--threads", c.threads, "Threads serving HTTP (default: one per core)");
+  if (store) Add(app, kGeneral, "--store-threads", c.store_threads, "Threads making store calls");
   app.add_option("--log-level", c.log_level,
                  "debug, info, warning or error (applied again on SIGHUP)")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
@@ -45,9 +44,8 @@ void DeclareGeneral(CLI::App& app, GeneralConfig& c, const Components& run) {
                "Log one line per guest request: listener, guest address, instance, method, path, "
                "status, milliseconds")
       ->group(kGeneral);
-  app.add_option("--ready-file", c.ready_file,
-                 "Write the bound ports here as JSON once listening (for supervisors and tests)")
-      ->group(kGeneral);
+  Add(app, kGeneral, "--ready-file", c.ready_file,
+      "Write the bound ports here as JSON once listening (for supervisors and tests)");
   app.add_flag("--check", c.check,
                "Check the configuration (flags, file, secret and listener files) and exit: 0 "
                "when it would start")
@@ -56,134 +54,97 @@ void DeclareGeneral(CLI::App& app, GeneralConfig& c, const Components& run) {
 }
 
 void DeclareApi(CLI::App& app, ApiConfig& c, const Components& run) {
-  app.add_option("--signed-listen" + std::string(run.agent ? ",--api-listen" : ""), c.signed_listen,
-                 run.agent ? "HOST:PORT for requests signed by a metadata agent of another "
-                             "process (X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature), e.g. "
-                             "Neutron's; repeatable; needs --secret-file. None by default: this "
-                             "process's own agent calls its API directly"
-                           : "HOST:PORT for requests signed by the metadata agent (X-Instance-ID, "
-                             "X-Tenant-ID, X-Instance-ID-Signature); repeatable. Default "
-                             "0.0.0.0:8775 when no listener is given")
-      ->group(kApi);
-  app.add_option("--source-listen", c.source_listen,
-                 "HOST:PORT identifying callers by source address (flat networks, or "
-                 "169.254.169.254:80 itself); repeatable")
-      ->group(kApi);
-  app.add_option("--trusted-proxy", c.trusted_proxies,
-                 "Address or CIDR of a proxy whose X-Forwarded-For names the caller "
-                 "(source-address listeners); repeatable")
-      ->group(kApi);
-  app.add_option("--network", c.networks,
-                 "Network searched for callers of source-address listeners; repeatable "
-                 "(default: all networks)")
-      ->group(kApi);
-  app.add_option("--dhcp-domain", c.dhcp_domain, "Domain appended to hostnames ('' for none)")
-      ->capture_default_str()
-      ->group(kApi);
-  app.add_option("--vendor-data", c.vendor_data_file,
-                 "JSON file of vendor data for instances whose document has none (re-read on "
-                 "SIGHUP)")
-      ->group(kApi);
-  app.add_option("--cache-instances", c.cache_instances,
-                 "Instances whose rendered metadata is kept in memory")
-      ->capture_default_str()
-      ->group(kApi);
+  Add(app, kApi, "--signed-listen" + std::string(run.agent ? ",--api-listen" : ""), c.signed_listen,
+      run.agent ? "HOST:PORT for requests signed by a metadata agent of another "
+                  "process (X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature), e.g. "
+                  "Neutron's; repeatable; needs --secret-file. None by default: this "
+                  "process's own agent calls its API directly"
+                : "HOST:PORT for requests signed by the metadata agent (X-Instance-ID, "
+                  "X-Tenant-ID, X-Instance-ID-Signature); repeatable. Default "
+                  "0.0.0.0:8775 when no listener is given");
+  Add(app, kApi, "--source-listen", c.source_listen,
+      "HOST:PORT identifying callers by source address (flat networks, or "
+      "169.254.169.254:80 itself); repeatable");
+  Add(app, kApi, "--trusted-proxy", c.trusted_proxies,
+      "Address or CIDR of a proxy whose X-Forwarded-For names the caller "
+      "(source-address listeners); repeatable");
+  Add(app, kApi, "--network", c.networks,
+      "Network searched for callers of source-address listeners; repeatable "
+      "(default: all networks)");
+  Add(app, kApi, "--dhcp-domain", c.dhcp_domain, "Domain appended to hostnames ('' for none)");
+  Add(app, kApi, "--vendor-data", c.vendor_data_file,
+      "JSON file of vendor data for instances whose document has none (re-read on "
+      "SIGHUP)");
+  Add(app, kApi, "--cache-instances", c.cache_instances,
+      "Instances whose rendered metadata is kept in memory");
   app.add_flag("--check-forwarded-address,!--no-check-forwarded-address", c.check_forwarded_address,
                "Signed listeners: answer 404 when the signed instance does not own the "
                "X-Forwarded-For address the agent forwards (a stale port cache in front must not "
                "cross tenants). On by default")
       ->group(kApi);
-  app.add_option("--rate-limit", c.rate,
-                 "Metadata requests per second per instance, once the instance is identified "
-                 "(its IPv4 and IPv6 addresses share one budget); over it the answer is 429 "
-                 "with Retry-After. 0 disables. cloud-init's boot is ~30 requests")
-      ->capture_default_str()
-      ->group(kApi);
-  app.add_option("--rate-burst", c.burst,
-                 "Requests an instance may make at once after a quiet period (the bucket size)")
-      ->capture_default_str()
-      ->group(kApi);
+  Add(app, kApi, "--rate-limit", c.rate,
+      "Metadata requests per second per instance, once the instance is identified "
+      "(its IPv4 and IPv6 addresses share one budget); over it the answer is 429 "
+      "with Retry-After. 0 disables. cloud-init's boot is ~30 requests");
+  Add(app, kApi, "--rate-burst", c.burst,
+      "Requests an instance may make at once after a quiet period (the bucket size)");
 }
 
 void DeclareAdmin(CLI::App& app, AdminConfig& c) {
-  app.add_option(
-         "--admin-listen", c.listen,
-         "HOST:PORT for the admin API, /healthz and /metrics ('' to disable); never guest-facing")
-      ->capture_default_str()
-      ->group(kAdmin);
-  app.add_option("--admin-token-file", c.token_file,
-                 "File with the bearer token of the admin API (/v1/...); without it the admin "
-                 "API refuses every request")
-      ->group(kAdmin);
-  app.add_option("--admin-body-limit", c.body_limit,
-                 "Bytes of request body on the admin listener (default: the largest instance "
-                 "document the format allows)")
-      ->capture_default_str()
-      ->group(kAdmin);
+  Add(app, kAdmin, "--admin-listen", c.listen,
+      "HOST:PORT for the admin API, /healthz and /metrics ('' to disable); never guest-facing");
+  Add(app, kAdmin, "--admin-token-file", c.token_file,
+      "File with the bearer token of the admin API (/v1/...); without it the admin "
+      "API refuses every request");
+  Add(app, kAdmin, "--admin-body-limit", c.body_limit,
+      "Bytes of request body on the admin listener (default: the largest instance "
+      "document the format allows)");
 }
 
 void DeclareOps(CLI::App& app, OpsConfig& c) {
-  app.add_option("--ops-listen", c.listen,
-                 "HOST:PORT answering GET /healthz and /metrics for every component this "
-                 "process runs ('' for none); never guest-facing")
-      ->group(kOps);
+  Add(app, kOps, "--ops-listen", c.listen,
+      "HOST:PORT answering GET /healthz and /metrics for every component this "
+      "process runs ('' for none); never guest-facing");
 }
 
 void DeclareAgent(CLI::App& app, AgentConfig& c, const Components& run) {
-  app.add_option("--agent-socket", c.socket,
-                 run.proxy ? "UNIX socket of the metadata agent, for proxies of other processes "
-                             "(Neutron's haproxy); this process's own proxy calls the agent "
-                             "directly. Also what makes a second daemon on this host refuse to "
-                             "start"
-                           : "UNIX socket the ns-proxy connects to")
-      ->capture_default_str()
-      ->group(kAgent);
-  app.add_option("--agent-socket-mode", c.socket_mode, "Permissions of that socket (octal)")
-      ->capture_default_str()
-      ->group(kAgent);
+  Add(app, kAgent, "--agent-socket", c.socket,
+      run.proxy ? "UNIX socket of the metadata agent, for proxies of other processes "
+                  "(Neutron's haproxy); this process's own proxy calls the agent "
+                  "directly. Also what makes a second daemon on this host refuse to "
+                  "start"
+                : "UNIX socket the ns-proxy connects to");
+  Add(app, kAgent, "--agent-socket-mode", c.socket_mode, "Permissions of that socket (octal)");
   if (!run.api) {
-    app.add_option("--api-url", c.api_url,
-                   "The metadata API (ours or Nova's nova-api-metadata): http://HOST:PORT")
-        ->capture_default_str()
-        ->group(kAgent);
-    app.add_option("--api-timeout", c.api_timeout, "Seconds to wait for the metadata API's answer")
-        ->capture_default_str()
-        ->group(kAgent);
+    Add(app, kAgent, "--api-url", c.api_url,
+        "The metadata API (ours or Nova's nova-api-metadata): http://HOST:PORT");
+    Add(app, kAgent, "--api-timeout", c.api_timeout,
+        "Seconds to wait for the metadata API's answer");
   }
-  app.add_option("--agent-cache-entries", c.cache_entries,
-                 "Port lookups the agent keeps (the store's change feed clears them)")
-      ->capture_default_str()
-      ->group(kAgent);
+  Add(app, kAgent, "--agent-cache-entries", c.cache_entries,
+      "Port lookups the agent keeps (the store's change feed clears them)");
 }
 
 void DeclareProxy(CLI::App& app, ProxyConfig& c, const Components& run) {
   if (!run.agent) {
-    app.add_option("--agent", c.agent_url, "The metadata agent: unix:PATH or http://HOST:PORT")
-        ->capture_default_str()
-        ->group(kProxy);
-    app.add_option("--agent-timeout", c.agent_timeout, "Seconds to wait for the agent's answer")
-        ->capture_default_str()
-        ->group(kProxy);
+    Add(app, kProxy, "--agent", c.agent_url, "The metadata agent: unix:PATH or http://HOST:PORT");
+    Add(app, kProxy, "--agent-timeout", c.agent_timeout, "Seconds to wait for the agent's answer");
   }
-  app.add_option("--control", c.control,
-                 "UNIX socket (mode 0600) of the control API: GET/POST /listeners, "
-                 "DELETE /listeners/NAME, GET /metrics")
-      ->capture_default_str()
-      ->group(kProxy);
-  app.add_option("--listeners", c.listeners_file,
-                 "JSON file {\"listeners\": [{name, netns, kind, id, address, port}]}")
-      ->group(kProxy);
-  app.add_option("--listen", c.listen,
-                 "A listener NAME,NETNS,router|network,ID[,ADDRESS,PORT]; repeatable. Router "
-                 "listeners default to [::]:9697, network listeners to 169.254.169.254:80. "
-                 "SIGHUP re-reads these and --listeners and opens and closes listeners to match; "
-                 "listeners added with proxy-ctl stay")
-      ->group(kProxy);
+  Add(app, kProxy, "--control", c.control,
+      "UNIX socket (mode 0600) of the control API: GET/POST /listeners, "
+      "DELETE /listeners/NAME, GET /metrics");
+  Add(app, kProxy, "--listeners", c.listeners_file,
+      "JSON file {\"listeners\": [{name, netns, kind, id, address, port}]}");
+  Add(app, kProxy, "--listen", c.listen,
+      "A listener NAME,NETNS,router|network,ID[,ADDRESS,PORT]; repeatable. Router "
+      "listeners default to [::]:9697, network listeners to 169.254.169.254:80. "
+      "SIGHUP re-reads these and --listeners and opens and closes listeners to match; "
+      "listeners added with proxy-ctl stay");
 }
 
 void DeclareLimits(CLI::App& app, LimitsConfig& c) {
   auto add = [&](const char* name, auto& value, const char* help) {
-    app.add_option(name, value, help)->capture_default_str()->group(kLimits);
+    Add(app, kLimits, name, value, help);
   };
   add("--max-connections", c.max_connections, "Open connections in total");
   add("--max-connections-per-listener", c.max_connections_per_listener,

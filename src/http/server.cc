@@ -547,31 +547,20 @@ ConnectionCounts Server::counts() const {
   return c;
 }
 
-void Server::Stop() {
-  std::vector<std::function<void()>> closers;
-  {
-    std::lock_guard lock(shared_->mu);
-    shared_->stopped = true;
-    for (auto& [id, c] : shared_->listeners) {
-      closers.push_back(std::move(c));
-      detail::ReleaseListener(*shared_, id);
-    }
-    for (auto& [_, c] : shared_->sessions) closers.push_back([c] { c(false); });
-    shared_->listeners.clear();
-  }
-  for (auto& c : closers) c();
-}
+void Server::Stop() { CloseAll(false); }
 
-void Server::Drain() {
+void Server::Drain() { CloseAll(true); }
+
+void Server::CloseAll(bool drain) {
   std::vector<std::function<void()>> closers;
   {
     std::lock_guard lock(shared_->mu);
-    shared_->draining = true;
+    (drain ? shared_->draining : shared_->stopped) = true;
     for (auto& [id, c] : shared_->listeners) {
       closers.push_back(std::move(c));
       detail::ReleaseListener(*shared_, id);
     }
-    for (auto& [_, c] : shared_->sessions) closers.push_back([c] { c(true); });
+    for (auto& [_, c] : shared_->sessions) closers.push_back([c, drain] { c(drain); });
     shared_->listeners.clear();
   }
   for (auto& c : closers) c();

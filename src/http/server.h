@@ -171,6 +171,8 @@ class Server {
   struct Shared;
 
  private:
+  // Stop() (every connection closed) or Drain() (idle ones closed).
+  void CloseAll(bool drain);
   template <typename Acceptor>
   ListenerId Start(Acceptor acceptor, Handler handler,
                    PeerLimit peer_limit = PeerLimit::kPerAddress);

@@ -1,9 +1,11 @@
 """What the integration tests share: which metastack binary they run, and how a daemon of it
 is started, awaited and stopped."""
+import http.client
 import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +49,23 @@ def network_instance(uuid, ec2_id, network, addresses, prefix='it'):
                             gateway_ip=None, enable_dhcp=False)
                        for i, (cidr, ip) in enumerate(addresses)]
     return doc
+
+
+def unix_get(path, target):
+    """GET over a UNIX socket (a control API) -> (status, body), or None when nothing answers."""
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(path))
+    c = Conn('localhost', timeout=5)
+    try:
+        c.request('GET', target)
+        r = c.getresponse()
+        return r.status, r.read()
+    except OSError:
+        return None
+    finally:
+        c.close()
 
 
 def stop_process(proc, timeout=10):

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Daemon, metastack_binary, network_instance
+from harness import Daemon, metastack_binary, network_instance, unix_get
 
 METASTACK = metastack_binary()
 
@@ -41,23 +41,6 @@ def check(*args):
     if r.returncode != 0:
         raise AssertionError(f'{" ".join(map(str, args))}: exit {r.returncode}: {r.stderr}')
     return r.stdout
-
-
-def unix_get(path, target):
-    """GET over a UNIX socket (the proxy's control API) -> (status, body) or None."""
-    class Conn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(str(path))
-    c = Conn('localhost', timeout=5)
-    try:
-        c.request('GET', target)
-        r = c.getresponse()
-        return r.status, r.read()
-    except OSError:
-        return None
-    finally:
-        c.close()
 
 
 def get(host, port, source=None):

@@ -29,7 +29,7 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, Daemon, metastack_binary, network_instance
+from harness import ROOT, Daemon, metastack_binary, network_instance, unix_get
 
 METASTACK = metastack_binary()
 NETWORK = '5e2f0000-0000-4000-8000-00000000a001'
@@ -53,22 +53,6 @@ def get(port, path=PATH, host='127.0.0.1', source=None):
         c.request('GET', path)
         r = c.getresponse()
         return r.status, r.read()
-    finally:
-        c.close()
-
-
-def unix_get(path, target):
-    class Conn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(str(path))
-    c = Conn('localhost', timeout=5)
-    try:
-        c.request('GET', target)
-        r = c.getresponse()
-        return r.status, r.read()
-    except OSError:
-        return None
     finally:
         c.close()
 
