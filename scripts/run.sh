@@ -63,7 +63,7 @@ ip -n "$router_ns" addr add 10.0.0.1/24 dev qr-msrun$$
 echo "== metastack serve (API + agent + ns-proxy listener in $router_ns)"
 echo -n "$(head -c 24 /dev/urandom | base64)" > "$work/admin.token"
 "$bin" serve --store "$METASTACK_STORE" --admin-listen 127.0.0.1:0 \
-  --admin-token-file "$work/admin.token" --api-listen 127.0.0.1:0 \
+  --admin-token-file "$work/admin.token" \
   --agent-socket "$work/agent.sock" --control "$work/proxy.sock" \
   --listen "qrouter-$router,$router_ns,router,$router" \
   --ready-file "$work/ready.json" &

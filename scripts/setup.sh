@@ -10,9 +10,9 @@ packages=(
   clang-16 libclang-rt-16-dev
   # libraries
   libboost-dev libboost-system-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libpq-dev
-  libisofs-dev libcli11-dev
+  libisofs-dev libcli11-dev libtomlplusplus-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev prometheus
   # the real peers our tests and benchmarks run against
   python3 cloud-init python3-nova python3-neutron
   postgresql iproute2 iptables dnsmasq-base udhcpc curl wrk nginx-light haproxy

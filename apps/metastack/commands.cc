@@ -156,6 +156,16 @@ std::string ErrorBodyMessage(const nlohmann::json& body, std::string fallback) {
   return message;
 }
 
+namespace {
+std::vector<std::string>& SavedCommandLine() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void SetCommandLine(int argc, char** argv) { SavedCommandLine().assign(argv, argv + argc); }
+const std::vector<std::string>& CommandLine() { return SavedCommandLine(); }
+
 std::span<const Command> Commands() { return kCommands; }
 
 }  // namespace metastack::cli

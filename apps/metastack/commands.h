@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 
@@ -21,6 +22,10 @@ struct Command {
 };
 
 std::span<const Command> Commands();
+
+// The process's whole command line, as main() received it (a daemon parses it again on SIGHUP).
+void SetCommandLine(int argc, char** argv);
+const std::vector<std::string>& CommandLine();
 
 // Exit codes shared by every verb.
 inline constexpr int kExitOk = 0;

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
       "metastack"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "metastack 0.1.0");
+  metastack::cli::SetCommandLine(argc, argv);
   metastack::cli::Run run;
   for (const auto& command : metastack::cli::Commands()) {
     CLI::App* sub = app.add_subcommand(command.name, command.help);

@@ -17,7 +17,4 @@ Run SetupServeVerb(CLI::App& app);
 Run SetupNetVerb(CLI::App& app);
 Run SetupConfigDriveVerb(CLI::App& app);
 
-// "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses). Throws CLI::ValidationError.
-std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag);
-
 }  // namespace metastack::cli

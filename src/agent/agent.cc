@@ -34,11 +34,29 @@ MetadataAgent::MetadataAgent(store::Store& store, asio::thread_pool& pool,
   subscription_ = store_.Subscribe([this](const store::Change&) {
     std::lock_guard lock(mu_);
     cache_.clear();
+    unknown_reported_.clear();
     epoch_++;
   });
 }
 
+size_t MetadataAgent::cached_lookups() const {
+  std::lock_guard lock(mu_);
+  return cache_.size();
+}
+
 MetadataAgent::~MetadataAgent() { subscription_.reset(); }
+
+void MetadataAgent::ReportUnknown(const std::string& guest, const std::string& behind) {
+  {
+    std::lock_guard lock(mu_);
+    // Once per guest and namespace until the store changes; a bounded set, so that a guest
+    // cycling through addresses cannot grow it (past the bound it starts over).
+    if (unknown_reported_.size() >= 4096) unknown_reported_.clear();
+    if (!unknown_reported_.insert(behind + " " + guest).second) return;
+  }
+  LogInfo("agent", "no port with address " + guest + " behind " + behind +
+                       ": answering 404 (logged once until the store changes)");
+}
 
 void MetadataAgent::Record(unsigned status, double seconds) {
   metrics_.Add("metastack_agent_requests_total", "status=\"" + std::to_string(status) + "\"");
@@ -106,6 +124,8 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
       store_log_.Failure(guest + ": " + port.error().ToString());
     else
       store_log_.Success();
+    if (port.error().code == ErrorCode::kNotFound)
+      ReportUnknown(guest, has_router ? "router " + id : "network " + id);
     co_return done(port.error().code == ErrorCode::kUnavailable ? http::ErrorResponse(port.error())
                                                                 : NotFound());
   }

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "base/failure_log.h"
 #include "core/signing.h"
@@ -49,10 +50,15 @@ class MetadataAgent {
   }
   asio::awaitable<http::Response> Handle(http::Request& req);
 
+  // Port lookups cached now (for /metrics).
+  size_t cached_lookups() const;
+
  private:
   asio::awaitable<Result<store::PortBinding>> Lookup(bool router, const std::string& id,
                                                      const std::string& ip);
   void Record(unsigned status, double seconds);
+  // Logs why a guest could not be identified, once per (namespace, address).
+  void ReportUnknown(const std::string& guest, const std::string& behind);
 
   store::Store& store_;
   asio::thread_pool& pool_;
@@ -60,10 +66,11 @@ class MetadataAgent {
   AgentOptions options_;
   http::Metrics& metrics_;
   core::InstanceSigner signer_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   // (r|n):id:ip -> binding, or nullopt for "no such port" (also worth remembering).
   std::unordered_map<std::string, std::optional<store::PortBinding>> cache_;
   uint64_t epoch_ = 0;
+  std::unordered_set<std::string> unknown_reported_;
   std::unique_ptr<store::Subscription> subscription_;
   FailureLog api_log_{"agent", "metadata API"};
   FailureLog store_log_{"agent", "port lookup"};

@@ -73,6 +73,7 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
       options_(std::move(options)),
       metrics_(metrics),
       signer_(options_.shared_secret),
+      settings_(std::make_shared<const core::Settings>(options_.settings)),
       cache_(options_.cache_instances),
       limiter_(options_.rate_limit),
       rate_limited_(metrics_.Counter("metastack_api_rate_limited_total", "")),
@@ -89,7 +90,7 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
                     "Requests answered 429: the instance was over its request rate");
   for (auto cls : {PathClass::kEc2, PathClass::kOpenStack, PathClass::kOther})
     latency_[static_cast<size_t>(cls)] = &metrics_.Histogram(
-        "metastack_api_request_seconds", "path=\"" + std::string(PathClassName(cls)) + "\"");
+        "metastack_api_request_seconds", http::Labels({{"path", PathClassName(cls)}}));
   subscription_ = store_.Subscribe([this](const store::Change& change) {
     cache_.Invalidate(change);
     std::lock_guard lock(address_mu_);
@@ -98,6 +99,14 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
 }
 
 MetadataApi::~MetadataApi() { subscription_.reset(); }
+
+void MetadataApi::SetSettings(core::Settings settings) {
+  // Swapped first, then every rendered answer dropped: an answer cached after the drop was
+  // rendered by a request that read the settings after the swap.
+  settings_.store(std::make_shared<const core::Settings>(std::move(settings)),
+                  std::memory_order_release);
+  cache_.Invalidate(store::Change{});
+}
 
 http::Handler MetadataApi::Handler(Identification mode) {
   return [this, mode](http::Request& req) { return Handle(req, mode); };
@@ -112,7 +121,7 @@ http::Metrics::CounterSeries& MetadataApi::RequestCounter(PathClass cls, unsigne
     if (auto* series = slot->load(std::memory_order_acquire)) return *series;
   auto& series = metrics_.Counter(
       "metastack_api_requests_total",
-      "path=\"" + std::string(PathClassName(cls)) + "\",status=\"" + std::to_string(status) + "\"");
+      http::Labels({{"path", PathClassName(cls)}, {"status", std::to_string(status)}}));
   if (slot) slot->store(&series, std::memory_order_release);
   return series;
 }
@@ -166,7 +175,8 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
-  co_return done(DocumentAnswer((*inst)->Render(route, options_.settings, ctx), head));
+  auto settings = settings_.load(std::memory_order_acquire);
+  co_return done(DocumentAnswer((*inst)->Render(route, *settings, ctx), head));
 }
 
 asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request& req,
@@ -272,7 +282,7 @@ asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> MetadataApi::Load
   auto started = std::chrono::steady_clock::now();
   auto rec = co_await http::RunBlocking(pool_, [&] { return store_.GetInstance(uuid); });
   metrics_.Observe(
-      "metastack_store_seconds", "op=\"get_instance\"",
+      "metastack_store_seconds", http::Labels({{"op", "get_instance"}}),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (!rec) {
     if (rec.error().code != ErrorCode::kNotFound)

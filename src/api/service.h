@@ -81,6 +81,13 @@ class MetadataApi {
   enum class PathClass { kEc2, kOpenStack, kOther };
   const ApiOptions& options() const { return options_; }
 
+  // What documents are rendered with (vendor data, DHCP domain): options().settings until
+  // SetSettings, which applies to every answer from then on (cached answers are dropped).
+  std::shared_ptr<const core::Settings> settings() const {
+    return settings_.load(std::memory_order_acquire);
+  }
+  void SetSettings(core::Settings settings);
+
  private:
   struct Caller;
   asio::awaitable<Result<Caller>> Identify(http::Request& req, Identification mode);
@@ -100,6 +107,7 @@ class MetadataApi {
   ApiOptions options_;
   http::Metrics& metrics_;
   core::InstanceSigner signer_;
+  std::atomic<std::shared_ptr<const core::Settings>> settings_;
   InstanceCache cache_;
   http::RateLimiter limiter_;
   http::Metrics::CounterSeries& rate_limited_;

@@ -89,12 +89,14 @@ struct ListenerCounters {
 struct Server::Shared {
   std::mutex mu;
   std::map<ListenerId, std::function<void()>> listeners;  // closers
-  std::map<uint64_t, std::function<void()>> sessions;     // closers
+  // Closers, each given whether to close a connection only while it waits between requests.
+  std::map<uint64_t, std::function<void(bool idle_only)>> sessions;
   std::unordered_map<ListenerId, ListenerCounters> counters;
   size_t guest_listeners = 0;  // open guest-facing listeners: the fair share's divisor
   size_t open = 0;
   uint64_t next_session = 0;
-  std::atomic<bool> stopped{false};  // written under mu; read per request without it
+  std::atomic<bool> stopped{false};   // written under mu; read per request without it
+  std::atomic<bool> draining{false};  // the same: answers then end their connections
   std::array<Metrics::CounterSeries*, kRefusalKinds> refused_series{};
 
   // Whether a listener still takes connections (one accepted just as it closed does not).
@@ -175,20 +177,28 @@ namespace detail {
 template <typename Protocol>
 using StreamPtr = std::shared_ptr<beast::basic_stream<Protocol>>;
 
-// Lets Server::Stop() close the session's stream from any thread (on the stream's executor).
+// Lets Server::Stop() and Drain() close the session's stream from any thread (on the stream's
+// executor, where `busy` is written: a request being read, answered or written is not idle).
 template <typename Protocol>
 void RegisterCloser(const SessionContext& ctx, const StreamPtr<Protocol>& stream,
-                    uint64_t session_id) {
+                    uint64_t session_id, std::shared_ptr<const bool> busy) {
   std::weak_ptr<beast::basic_stream<Protocol>> weak = stream;
   auto exec = stream->get_executor();
   std::lock_guard lock(ctx.shared->mu);
-  ctx.shared->sessions[session_id] = [weak, exec] {
-    asio::post(exec, [weak] {
-      if (auto s = weak.lock()) {
-        beast::error_code ignored;
-        s->socket().shutdown(Protocol::socket::shutdown_both, ignored);
-        s->close();
+  ctx.shared->sessions[session_id] = [weak, exec, busy](bool idle_only) {
+    asio::post(exec, [weak, busy, idle_only] {
+      auto s = weak.lock();
+      if (!s) return;
+      beast::error_code ec;
+      if (idle_only) {
+        // Waiting for a request with none of its bytes arrived: end the wait now (the pending
+        // read is cancelled). Bytes that have arrived, read or not, are a request, and it is
+        // answered.
+        if (!*busy && s->socket().available(ec) == 0) s->socket().cancel(ec);
+        return;
       }
+      s->socket().shutdown(Protocol::socket::shutdown_both, ec);
+      s->close();
     });
   };
 }
@@ -294,10 +304,13 @@ template <typename Protocol>
 asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext ctx, Peer peer,
                               std::string local, uint64_t session_id) {
   auto stream = std::make_shared<beast::basic_stream<Protocol>>(std::move(socket));
-  RegisterCloser<Protocol>(ctx, stream, session_id);
+  auto busy = std::make_shared<bool>(false);
+  RegisterCloser<Protocol>(ctx, stream, session_id, busy);
   beast::flat_buffer buffer;
   for (;;) {
+    if (ctx.shared->draining.load(std::memory_order_relaxed) && buffer.size() == 0) break;
     if (!co_await AwaitRequest(*stream, buffer, ctx)) break;
+    *busy = true;
     bhttp::request_parser<bhttp::string_body> parser;
     LimitParser(parser, ctx.limits);
     beast::error_code ec = co_await ReadRequest(*stream, buffer, parser, ctx.limits);
@@ -317,9 +330,12 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
       ctx.stats->requests++;
       res = co_await Answer(ctx.handler, req);
     }
-    if (ctx.shared->stopped.load(std::memory_order_relaxed)) res.close = true;
+    if (ctx.shared->stopped.load(std::memory_order_relaxed) ||
+        ctx.shared->draining.load(std::memory_order_relaxed))
+      res.close = true;
     keep_alive = keep_alive && !res.close;
     ec = co_await WriteResponse(*stream, res, version, keep_alive, head, ctx.limits);
+    *busy = false;
     if (ec == beast::error::timeout) ctx.stats->timed_out++;
     if (ec || !keep_alive) break;
   }
@@ -454,8 +470,20 @@ Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t por
 
 Status Server::ListenUnix(const std::string& path, mode_t mode, Handler handler, ListenerId* id) {
   std::error_code fec;
-  if (std::filesystem::is_socket(path, fec)) std::filesystem::remove(path, fec);
   beast::error_code ec;
+  if (std::filesystem::is_socket(path, fec)) {
+    // A socket someone still accepts on belongs to a running process: taking it over would
+    // silently cut that process off. Only a stale one (nothing listening) is replaced.
+    unix_socket::socket probe(ioc_);
+    probe.connect(unix_socket::endpoint(path), ec);
+    if (!ec)
+      return std::unexpected(
+          MakeError(ErrorCode::kConflict, "cannot listen on " + path +
+                                              ": another process is serving it (is a second "
+                                              "daemon running with the same sockets?)"));
+    std::filesystem::remove(path, fec);
+    ec.clear();
+  }
   unix_socket::acceptor acceptor(ioc_);
   acceptor.open(unix_socket(), ec);
   if (!ec) acceptor.bind(unix_socket::endpoint(path), ec);
@@ -515,10 +543,30 @@ void Server::Stop() {
       closers.push_back(std::move(c));
       detail::ReleaseListener(*shared_, id);
     }
-    for (auto& [_, c] : shared_->sessions) closers.push_back(c);
+    for (auto& [_, c] : shared_->sessions) closers.push_back([c] { c(false); });
     shared_->listeners.clear();
   }
   for (auto& c : closers) c();
+}
+
+void Server::Drain() {
+  std::vector<std::function<void()>> closers;
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->draining = true;
+    for (auto& [id, c] : shared_->listeners) {
+      closers.push_back(std::move(c));
+      detail::ReleaseListener(*shared_, id);
+    }
+    for (auto& [_, c] : shared_->sessions) closers.push_back([c] { c(true); });
+    shared_->listeners.clear();
+  }
+  for (auto& c : closers) c();
+}
+
+size_t Server::open_connections() const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->open;
 }
 
 }  // namespace metastack::http

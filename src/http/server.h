@@ -143,7 +143,8 @@ class Server {
   Result<asio::ip::tcp::endpoint> ListenTcp(const std::string& address, uint16_t port,
                                             Handler handler, ListenerId* id = nullptr,
                                             PeerLimit peer_limit = PeerLimit::kPerAddress);
-  // Creates the socket file (replacing a stale one) with `mode` permissions.
+  // Creates the socket file with `mode` permissions, replacing a stale one (nothing accepting on
+  // it); kConflict when a process is accepting on it.
   Status ListenUnix(const std::string& path, mode_t mode, Handler handler,
                     ListenerId* id = nullptr);
   // Takes ownership of a bound, listening TCP socket (guest-facing: PeerLimit::kPerAddress).
@@ -153,6 +154,11 @@ class Server {
   // stops counting toward the fair share at once; its counters go when its last connection does.
   void CloseListener(ListenerId id);
   void Stop();
+  // Stops accepting (every listener closes) and ends connections as they go idle: one waiting
+  // for its next request closes now, one with a request in progress closes once its answer is
+  // written (Connection: close). Stop() afterwards closes whatever is left.
+  void Drain();
+  size_t open_connections() const;
 
   const ServerStats& stats() const { return *stats_; }
   ConnectionCounts counts() const;

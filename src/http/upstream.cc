@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "http/error_response.h"
 #include "http/headers.h"
 
 namespace metastack::http {
@@ -141,6 +142,40 @@ Response PassBack(UpstreamResponse&& upstream) {
   }
   r.body = std::move(upstream.body());
   return r;
+}
+
+namespace {
+
+class InProcessUpstream final : public Upstream {
+ public:
+  InProcessUpstream(Handler handler, std::string name)
+      : handler_(std::move(handler)), name_(std::move(name)) {}
+
+  asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request) override {
+    Request req{std::move(request), Peer{}, ""};
+    Response res;
+    try {
+      res = co_await handler_(req);
+    } catch (const std::exception&) {
+      res = ErrorResponse(MakeError(ErrorCode::kInternal, "the handler threw"));
+    }
+    UpstreamResponse out{static_cast<bhttp::status>(res.status), 11};
+    if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
+    for (auto& [name, value] : res.headers) out.insert(name, value);
+    out.body() = std::move(res.body);
+    co_return out;
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  Handler handler_;
+  std::string name_;
+};
+
+}  // namespace
+
+std::shared_ptr<Upstream> MakeInProcessUpstream(Handler handler, std::string name) {
+  return std::make_shared<InProcessUpstream>(std::move(handler), std::move(name));
 }
 
 Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options) {

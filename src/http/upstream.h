@@ -51,4 +51,11 @@ Response PassBack(UpstreamResponse&& upstream);
 // same io_context.
 Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options);
 
+// An upstream that is a handler of this same process (the agent in front of the API in one
+// daemon): Send() calls `handler` directly in the sending coroutine, on its thread — no socket,
+// nothing serialised or parsed again. The handler sees the request as one from a UNIX socket
+// (no peer address) and its answer comes back as an upstream's would; a handler that throws is
+// a 500 as the server would make it. `name` is for logs ("in-process API").
+std::shared_ptr<Upstream> MakeInProcessUpstream(Handler handler, std::string name);
+
 }  // namespace metastack::http

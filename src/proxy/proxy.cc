@@ -37,7 +37,7 @@ NsProxy::NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Bi
   metrics_.Describe("metastack_proxy_requests_total", "counter", "Guest requests, by status");
 }
 
-Result<uint16_t> NsProxy::Add(const ListenerSpec& spec) {
+Result<uint16_t> NsProxy::Add(const ListenerSpec& spec, Origin origin) {
   {
     std::lock_guard lock(mu_);
     if (open_.count(spec.name))
@@ -62,7 +62,7 @@ Result<uint16_t> NsProxy::Add(const ListenerSpec& spec) {
     ::close(fd);
     return std::unexpected(id.error());
   }
-  open_[spec.name] = Open{spec, *id, port};
+  open_[spec.name] = Open{spec, *id, port, origin};
   LogInfo("proxy",
           "listening for " +
               std::string(spec.kind == ListenerSpec::Kind::kRouter ? "router " : "network ") +
@@ -87,6 +87,7 @@ Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, open] : open_) {
+      if (open.origin != Origin::kConfig) continue;  // added at run time: not the file's to close
       auto it = std::find_if(desired.begin(), desired.end(),
                              [&](const auto& d) { return d.name == name; });
       if (it == desired.end() || !SameSpec(*it, open.spec)) stale.push_back(name);
@@ -97,9 +98,22 @@ Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
   for (const auto& d : desired) {
     {
       std::lock_guard lock(mu_);
-      if (open_.count(d.name)) continue;
+      auto it = open_.find(d.name);
+      if (it != open_.end()) {
+        if (it->second.origin == Origin::kConfig) continue;
+        if (SameSpec(it->second.spec, d)) {  // the configuration now names it: it owns it
+          it->second.origin = Origin::kConfig;
+          continue;
+        }
+        auto e = MakeError(ErrorCode::kConflict, "listener " + d.name +
+                                                     " was added at run time with other "
+                                                     "settings; remove it to apply the file's");
+        LogError("proxy", e.ToString());
+        if (result) result = std::unexpected(e);
+        continue;
+      }
     }
-    if (auto added = Add(d); !added) {
+    if (auto added = Add(d, Origin::kConfig); !added) {
       LogError("proxy", "listener " + d.name + ": " + added.error().ToString());
       if (result) result = std::unexpected(added.error());
     }
@@ -148,7 +162,8 @@ http::Handler NsProxy::ControlHandler() {
         co_return error(MakeError(ErrorCode::kInvalidArgument, "body is not JSON"));
       auto spec = ListenerFromJson(j);
       if (!spec) co_return error(spec.error());
-      auto port = co_await http::RunBlocking(namespace_work_, [this, &spec] { return Add(*spec); });
+      auto port = co_await http::RunBlocking(
+          namespace_work_, [this, &spec] { return Add(*spec, Origin::kControl); });
       if (!port) co_return error(port.error());
       co_return JsonReply(201, ListenerToJson(*spec, *port));
     }

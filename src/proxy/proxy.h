@@ -66,12 +66,19 @@ class NsProxy {
   NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
           http::Metrics& metrics);
 
+  // Where a listener comes from: the daemon's configuration (flags, --listeners, the config
+  // file), which Reconcile manages, or the control API at run time, which only the control API
+  // removes: a reload never closes a listener an operator (or Neutron) added by hand.
+  enum class Origin { kConfig, kControl };
+
   // kConflict for a name already in use; returns the bound port. Blocks (binds in spec.netns):
   // never call it on an io_context thread that serves requests.
-  Result<uint16_t> Add(const ListenerSpec& spec);
+  Result<uint16_t> Add(const ListenerSpec& spec, Origin origin = Origin::kControl);
   Status Remove(const std::string& name);
-  // Adds and removes listeners until exactly `desired` (by name and content) are open. Blocks
-  // as Add does.
+  // Adds and removes configured listeners until exactly `desired` (by name and content) are
+  // open; listeners added at run time stay (one with a desired name and the same settings
+  // becomes configured; one with other settings is kept and reported as a conflict). Blocks as
+  // Add does.
   Status Reconcile(const std::vector<ListenerSpec>& desired);
   // Reconcile on the proxy's namespace thread, returning at once: for a reload asked for on an
   // io_context thread (SIGHUP). Failures are logged, per listener.
@@ -88,6 +95,7 @@ class NsProxy {
     ListenerSpec spec;
     http::ListenerId id;
     uint16_t port;
+    Origin origin;
   };
   http::Server& server_;
   std::shared_ptr<http::Upstream> agent_;

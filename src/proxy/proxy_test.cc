@@ -168,16 +168,37 @@ TEST_F(ProxyTest, ListenersComeAndGoAlone) {
   EXPECT_EQ(proxy_->Remove("nope").error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(ProxyTest, Reconcile) {
+// The listeners of SetUp were added at run time (as proxy-ctl adds them): Reconcile manages
+// only the configuration's own, adopting a run-time listener the configuration names with the
+// same settings and leaving the others alone.
+TEST_F(ProxyTest, ReconcileManagesTheConfigurationsListenersOnly) {
+  auto names = [&] {
+    std::vector<std::string> out;
+    auto list = proxy_->List();
+    for (const auto& l : list["listeners"]) out.push_back(l["name"]);
+    return out;
+  };
   std::vector<ListenerSpec> want = {
       {"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0},
       {"qrouter-r2", "", ListenerSpec::Kind::kRouter, "r2", "127.0.0.1", 0}};
   ASSERT_TRUE(proxy_->Reconcile(want));
-  auto list = proxy_->List()["listeners"];
-  ASSERT_EQ(list.size(), 2u);
-  EXPECT_EQ(list[0]["name"], "qrouter-r1");
-  EXPECT_EQ(list[0]["port"], router_port_);  // kept, not re-bound
-  EXPECT_EQ(list[1]["name"], "qrouter-r2");
+  EXPECT_EQ(names(), (std::vector<std::string>{"qdhcp-n1", "qrouter-r1", "qrouter-r2"}));
+  EXPECT_EQ(proxy_->List()["listeners"][1]["port"], router_port_);  // adopted, not re-bound
+
+  // Without qrouter-r1 (now the configuration's): it closes; the run-time qdhcp-n1 stays.
+  ASSERT_TRUE(proxy_->Reconcile({want[1]}));
+  EXPECT_EQ(names(), (std::vector<std::string>{"qdhcp-n1", "qrouter-r2"}));
+  EXPECT_EQ(Get(router_port_, "").first, 0u);
+  EXPECT_EQ(Get(network_port_, "").first, 200u);
+
+  // The configuration naming a run-time listener with other settings: a conflict, nothing
+  // replaced.
+  auto st = proxy_->Reconcile(
+      {want[1], {"qdhcp-n1", "", ListenerSpec::Kind::kNetwork, "n2", "127.0.0.1", 0}});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(names(), (std::vector<std::string>{"qdhcp-n1", "qrouter-r2"}));
+  EXPECT_EQ(proxy_->List()["listeners"][0]["id"], "n1");
 }
 
 // A control POST binds in a namespace, which blocks (a thread enters the namespace and is

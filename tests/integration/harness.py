@@ -30,6 +30,25 @@ def metastack_binary():
     return _binary
 
 
+def network_instance(uuid, ec2_id, network, addresses, prefix='it'):
+    """examples/instance.json as an instance with one port on `network` (no router), owning
+    `addresses` [(cidr, ip), ...], without DHCP or a gateway, nor vendor data of its own; named
+    PREFIX-NNN after the last three hex digits of `uuid`."""
+    doc = json.loads((ROOT / 'examples' / 'instance.json').read_text())
+    n = uuid[-3:]
+    doc.update(uuid=uuid, name=f'{prefix}-{n}', hostname=f'{prefix}-{n}', files=[], devices=[])
+    doc.pop('vendor_data', None)
+    doc['ec2'] = dict(doc['ec2'], instance_id=ec2_id)
+    port = doc['ports'][0]
+    port.pop('router_id', None)
+    port.update(id=uuid[:-4] + 'c' + n, mac=f'fa:16:3e:5e:1f:{int(n, 16):02x}', network_id=network)
+    template = port['subnets'][0]
+    port['subnets'] = [dict(template, id=uuid[:-4] + f'd{i}' + n[1:], cidr=cidr, ip_address=ip,
+                            gateway_ip=None, enable_dhcp=False)
+                       for i, (cidr, ip) in enumerate(addresses)]
+    return doc
+
+
 def stop_process(proc, timeout=10):
     """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; returns its exit
     code (negative: the signal that ended it)."""

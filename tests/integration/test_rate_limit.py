@@ -22,10 +22,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Daemon, metastack_binary
+from harness import Daemon, metastack_binary, network_instance
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / 'examples' / 'instance.json'
 METASTACK = metastack_binary()
 
 NETWORK = '5e1f0000-0000-4000-8000-00000000a001'
@@ -78,21 +76,6 @@ def metric(text, name):
                if line.startswith(name + ' ') or line.startswith(name + '{'))
 
 
-def instance(uuid, ec2_id, addresses):
-    doc = json.loads(EXAMPLE.read_text())
-    n = uuid[-3:]
-    doc.update(uuid=uuid, name=f'rl-{n}', hostname=f'rl-{n}', files=[], devices=[])
-    doc['ec2'] = dict(doc['ec2'], instance_id=ec2_id)
-    port = doc['ports'][0]
-    port.pop('router_id', None)
-    port.update(id=uuid[:-4] + 'c' + n, mac=f'fa:16:3e:5e:1f:{int(n, 16):02x}', network_id=NETWORK)
-    template = port['subnets'][0]
-    port['subnets'] = [dict(template, id=uuid[:-4] + f'd{i}' + n[1:], cidr=cidr, ip_address=ip,
-                            gateway_ip=None, enable_dhcp=False)
-                       for i, (cidr, ip) in enumerate(addresses)]
-    return doc
-
-
 class Chain:
     """The processes of one deployment mode, their logs in a temporary directory."""
 
@@ -139,7 +122,7 @@ def setUpModule():
                                                             ('::1/128', '::1')]),
                                     (OTHER, 'i-0000b002', [('127.0.0.0/8', '127.0.0.2')])):
         path = TMP / f'{uuid}.json'
-        path.write_text(json.dumps(instance(uuid, ec2_id, addresses)))
+        path.write_text(json.dumps(network_instance(uuid, ec2_id, NETWORK, addresses, 'rl')))
         check(METASTACK, 'instance', 'create', '-f', path, '--store', STORE)
 
 
@@ -219,8 +202,8 @@ class ServeTest(RateLimitThroughTheChain, unittest.TestCase):
         cls.chain = Chain(tmp)
         cls.addClassCleanup(cls.chain.stop)
         ready = tmp / 'serve.ready'
-        ports = cls.chain.start('serve', 'serve', '--store', STORE, '--api-listen',
-                                '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
+        ports = cls.chain.start('serve', 'serve', '--store', STORE,
+                                '--admin-listen', '127.0.0.1:0',
                                 '--agent-socket', tmp / 'agent.sock', '--control',
                                 tmp / 'proxy.sock', '--ready-file', ready, '--threads', 1,
                                 *RATE, *listen_flags('sv'), ready_file=ready).ports()

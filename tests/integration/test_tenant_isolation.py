@@ -266,7 +266,7 @@ class Deployment:
             return ['proxy', '--agent', f'unix:{self.agent_sock}', '--control', self.control,
                     '--listeners', Net.listeners, '--agent-timeout', 3, '--threads', 1,
                     *self.limits(), *common]
-        return ['serve', '--store', self.store, '--api-listen', f'127.0.0.1:{self.api_port}',
+        return ['serve', '--store', self.store,
                 '--admin-listen', f'127.0.0.1:{self.admin_port}', '--admin-token-file',
                 Net.tmp / 'token', '--agent-socket', self.agent_sock, '--control', self.control,
                 '--listeners', Net.listeners, '--threads', 1, '--rate-burst', RATE_BURST,

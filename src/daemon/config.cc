@@ -1,0 +1,396 @@
+#include "daemon/config.h"
+
+#include <stdexcept>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "core/ip.h"
+#include "daemon/config_file.h"
+
+namespace metastack::daemon {
+namespace {
+
+std::runtime_error Bad(const std::string& flag, const std::string& message) {
+  return std::runtime_error(flag + ": " + message);
+}
+
+void DeclareGeneral(CLI::App& app, GeneralConfig& c, const Components& run) {
+  const bool store = run.api || run.agent;
+  if (store)
+    app.add_option("--store", c.store, "Store URL: sqlite:PATH, postgresql://..., memory:")
+        ->capture_default_str()
+        ->group(kGeneral);
+  if (run.api || run.agent)
+    app.add_option("--secret-file", c.secret_file,
+                   run.api && run.agent
+                       ? "File holding the secret that signs instance ids between the agent and "
+                         "the API (HMAC-SHA256 key). Needed for the signed listener; without it "
+                         "the in-process agent and API share a random one per run"
+                       : "File holding the secret shared by the metadata agent and the metadata "
+                         "API (HMAC-SHA256 key)")
+        ->group(kGeneral);
+  app.add_option("--threads", c.threads, "Threads serving HTTP (default: one per core)")
+      ->capture_default_str()
+      ->group(kGeneral);
+  if (store)
+    app.add_option("--store-threads", c.store_threads, "Threads making store calls")
+        ->capture_default_str()
+        ->group(kGeneral);
+  app.add_option("--log-level", c.log_level,
+                 "debug, info, warning or error (applied again on SIGHUP)")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str()
+      ->group(kGeneral);
+  app.add_flag("--access-log,!--no-access-log", c.access_log,
+               "Log one line per guest request: listener, guest address, instance, method, path, "
+               "status, milliseconds")
+      ->group(kGeneral);
+  app.add_option("--ready-file", c.ready_file,
+                 "Write the bound ports here as JSON once listening (for supervisors and tests)")
+      ->group(kGeneral);
+  app.add_flag("--check", c.check,
+               "Check the configuration (flags, file, secret and listener files) and exit: 0 "
+               "when it would start")
+      ->group(kGeneral)
+      ->configurable(false);
+}
+
+void DeclareApi(CLI::App& app, ApiConfig& c, const Components& run) {
+  app.add_option("--signed-listen" + std::string(run.agent ? ",--api-listen" : ""), c.signed_listen,
+                 run.agent ? "HOST:PORT for requests signed by a metadata agent of another "
+                             "process (X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature), e.g. "
+                             "Neutron's; repeatable; needs --secret-file. None by default: this "
+                             "process's own agent calls its API directly"
+                           : "HOST:PORT for requests signed by the metadata agent (X-Instance-ID, "
+                             "X-Tenant-ID, X-Instance-ID-Signature); repeatable. Default "
+                             "0.0.0.0:8775 when no listener is given")
+      ->group(kApi);
+  app.add_option("--source-listen", c.source_listen,
+                 "HOST:PORT identifying callers by source address (flat networks, or "
+                 "169.254.169.254:80 itself); repeatable")
+      ->group(kApi);
+  app.add_option("--trusted-proxy", c.trusted_proxies,
+                 "Address or CIDR of a proxy whose X-Forwarded-For names the caller "
+                 "(source-address listeners); repeatable")
+      ->group(kApi);
+  app.add_option("--network", c.networks,
+                 "Network searched for callers of source-address listeners; repeatable "
+                 "(default: all networks)")
+      ->group(kApi);
+  app.add_option("--dhcp-domain", c.dhcp_domain, "Domain appended to hostnames ('' for none)")
+      ->capture_default_str()
+      ->group(kApi);
+  app.add_option("--vendor-data", c.vendor_data_file,
+                 "JSON file of vendor data for instances whose document has none (re-read on "
+                 "SIGHUP)")
+      ->group(kApi);
+  app.add_option("--cache-instances", c.cache_instances,
+                 "Instances whose rendered metadata is kept in memory")
+      ->capture_default_str()
+      ->group(kApi);
+  app.add_flag("--check-forwarded-address,!--no-check-forwarded-address", c.check_forwarded_address,
+               "Signed listeners: answer 404 when the signed instance does not own the "
+               "X-Forwarded-For address the agent forwards (a stale port cache in front must not "
+               "cross tenants). On by default")
+      ->group(kApi);
+  app.add_option("--rate-limit", c.rate,
+                 "Metadata requests per second per instance, once the instance is identified "
+                 "(its IPv4 and IPv6 addresses share one budget); over it the answer is 429 "
+                 "with Retry-After. 0 disables. cloud-init's boot is ~30 requests")
+      ->capture_default_str()
+      ->group(kApi);
+  app.add_option("--rate-burst", c.burst,
+                 "Requests an instance may make at once after a quiet period (the bucket size)")
+      ->capture_default_str()
+      ->group(kApi);
+}
+
+void DeclareAdmin(CLI::App& app, AdminConfig& c) {
+  app.add_option(
+         "--admin-listen", c.listen,
+         "HOST:PORT for the admin API, /healthz and /metrics ('' to disable); never guest-facing")
+      ->capture_default_str()
+      ->group(kAdmin);
+  app.add_option("--admin-token-file", c.token_file,
+                 "File with the bearer token of the admin API (/v1/...); without it the admin "
+                 "API refuses every request")
+      ->group(kAdmin);
+  app.add_option("--admin-body-limit", c.body_limit,
+                 "Bytes of request body on the admin listener (default: the largest instance "
+                 "document the format allows)")
+      ->capture_default_str()
+      ->group(kAdmin);
+}
+
+void DeclareOps(CLI::App& app, OpsConfig& c) {
+  app.add_option("--ops-listen", c.listen,
+                 "HOST:PORT answering GET /healthz and /metrics for every component this "
+                 "process runs ('' for none); never guest-facing")
+      ->group(kOps);
+}
+
+void DeclareAgent(CLI::App& app, AgentConfig& c, const Components& run) {
+  app.add_option("--agent-socket", c.socket,
+                 run.proxy ? "UNIX socket of the metadata agent, for proxies of other processes "
+                             "(Neutron's haproxy); this process's own proxy calls the agent "
+                             "directly. Also what makes a second daemon on this host refuse to "
+                             "start"
+                           : "UNIX socket the ns-proxy connects to")
+      ->capture_default_str()
+      ->group(kAgent);
+  app.add_option("--agent-socket-mode", c.socket_mode, "Permissions of that socket (octal)")
+      ->capture_default_str()
+      ->group(kAgent);
+  if (!run.api) {
+    app.add_option("--api-url", c.api_url,
+                   "The metadata API (ours or Nova's nova-api-metadata): http://HOST:PORT")
+        ->capture_default_str()
+        ->group(kAgent);
+    app.add_option("--api-timeout", c.api_timeout, "Seconds to wait for the metadata API's answer")
+        ->capture_default_str()
+        ->group(kAgent);
+  }
+  app.add_option("--agent-cache-entries", c.cache_entries,
+                 "Port lookups the agent keeps (the store's change feed clears them)")
+      ->capture_default_str()
+      ->group(kAgent);
+}
+
+void DeclareProxy(CLI::App& app, ProxyConfig& c, const Components& run) {
+  if (!run.agent) {
+    app.add_option("--agent", c.agent_url, "The metadata agent: unix:PATH or http://HOST:PORT")
+        ->capture_default_str()
+        ->group(kProxy);
+    app.add_option("--agent-timeout", c.agent_timeout, "Seconds to wait for the agent's answer")
+        ->capture_default_str()
+        ->group(kProxy);
+  }
+  app.add_option("--control", c.control,
+                 "UNIX socket (mode 0600) of the control API: GET/POST /listeners, "
+                 "DELETE /listeners/NAME, GET /metrics")
+      ->capture_default_str()
+      ->group(kProxy);
+  app.add_option("--listeners", c.listeners_file,
+                 "JSON file {\"listeners\": [{name, netns, kind, id, address, port}]}")
+      ->group(kProxy);
+  app.add_option("--listen", c.listen,
+                 "A listener NAME,NETNS,router|network,ID[,ADDRESS,PORT]; repeatable. Router "
+                 "listeners default to [::]:9697, network listeners to 169.254.169.254:80. "
+                 "SIGHUP re-reads these and --listeners and opens and closes listeners to match; "
+                 "listeners added with proxy-ctl stay")
+      ->group(kProxy);
+}
+
+void DeclareLimits(CLI::App& app, LimitsConfig& c) {
+  auto add = [&](const char* name, auto& value, const char* help) {
+    app.add_option(name, value, help)->capture_default_str()->group(kLimits);
+  };
+  add("--max-connections", c.max_connections, "Open connections in total");
+  add("--max-connections-per-listener", c.max_connections_per_listener,
+      "Open connections per guest-facing listener (each router or DHCP namespace the proxy "
+      "listens in; each --source-listen of the API)");
+  add("--reserved-connections", c.reserved_connections,
+      "Connections of --max-connections kept for guest-facing listeners below their fair share "
+      "(the total divided by the number of such listeners). A listener at or over its share is "
+      "refused once the total reaches max-connections minus this, so however many connections "
+      "some listeners hold, a listener below its share is refused only when the total is full "
+      "and listeners below their share hold part of this reserve");
+  add("--max-connections-per-address", c.max_connections_per_address,
+      "Open connections per source address on each guest-facing listener (the same address "
+      "behind another router is another guest); not on the signed listener, whose peers are "
+      "metadata agents, nor on UNIX sockets");
+  add("--header-limit", c.header_limit, "Bytes of request line and headers");
+  add("--body-limit", c.body_limit, "Bytes of request body");
+  add("--request-timeout", c.request_timeout,
+      "Seconds for a whole request to arrive once it has started");
+  add("--idle-timeout", c.idle_timeout, "Seconds a connection may wait between requests");
+  add("--drain-timeout", c.drain_timeout,
+      "On SIGTERM: seconds requests in flight may take to finish before their connections are "
+      "closed");
+}
+
+}  // namespace
+
+std::chrono::milliseconds Milliseconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+void Declare(CLI::App& app, DaemonConfig& config) {
+  DeclareConfigFile(app, config.config_file);
+  DeclareGeneral(app, config.general, config.run);
+  if (config.run.api) {
+    DeclareApi(app, config.api, config.run);
+    DeclareAdmin(app, config.admin);
+  }
+  DeclareOps(app, config.ops);
+  if (config.run.agent) DeclareAgent(app, config.agent, config.run);
+  if (config.run.proxy) DeclareProxy(app, config.proxy, config.run);
+  DeclareLimits(app, config.limits);
+}
+
+http::ServerLimits BuildLimits(const LimitsConfig& c) {
+  if (c.max_connections == 0) throw Bad("--max-connections", "must be at least 1");
+  if (c.max_connections_per_listener == 0)
+    throw Bad("--max-connections-per-listener", "must be at least 1");
+  if (c.max_connections_per_address == 0)
+    throw Bad("--max-connections-per-address", "must be at least 1");
+  if (c.reserved_connections >= c.max_connections)
+    throw std::runtime_error("--reserved-connections (" + std::to_string(c.reserved_connections) +
+                             ") must be below --max-connections (" +
+                             std::to_string(c.max_connections) + ")");
+  for (auto [flag, v] : {std::pair{"--request-timeout", c.request_timeout},
+                         {"--idle-timeout", c.idle_timeout},
+                         {"--drain-timeout", c.drain_timeout}})
+    if (!(v > 0)) throw Bad(flag, "must be more than 0 seconds");
+  http::ServerLimits l;
+  l.max_connections = c.max_connections;
+  l.max_connections_per_listener = c.max_connections_per_listener;
+  l.reserved_connections = c.reserved_connections;
+  l.max_connections_per_address = c.max_connections_per_address;
+  l.header_bytes = c.header_limit;
+  l.body_bytes = c.body_limit;
+  l.request_timeout = Milliseconds(c.request_timeout);
+  l.idle_timeout = Milliseconds(c.idle_timeout);
+  return l;
+}
+
+http::RateLimit BuildRateLimit(const ApiConfig& c) {
+  if (!(c.rate >= 0)) throw Bad("--rate-limit", "must be 0 (off) or more");
+  if (c.rate > 0 && !(c.burst >= 1)) throw Bad("--rate-burst", "must be at least 1");
+  http::RateLimit r;
+  r.rate = c.rate;
+  r.burst = c.burst;
+  return r;
+}
+
+api::ApiOptions BuildApiOptions(const ApiConfig& c) {
+  api::ApiOptions options;
+  options.settings.dhcp_domain = c.dhcp_domain;
+  options.settings.today = TodayUtc();
+  for (const auto& n : c.networks)
+    if (!n.empty()) options.networks.push_back(n);
+  options.cache_instances = c.cache_instances;
+  options.check_forwarded_address = c.check_forwarded_address;
+  options.rate_limit = BuildRateLimit(c);
+  if (!c.vendor_data_file.empty()) {
+    auto text = ReadFile(c.vendor_data_file);
+    if (!text) throw Bad("--vendor-data", text.error().ToString());
+    auto j = core::Json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      throw Bad("--vendor-data", c.vendor_data_file + ": not a JSON object");
+    options.settings.vendor_data = std::move(j);
+  }
+  for (const auto& p : c.trusted_proxies) {
+    if (p.empty()) continue;  // '' (or [] in the file): none
+    auto cidr = core::ParseCidr(p.find('/') == std::string::npos
+                                    ? p + (p.find(':') == std::string::npos ? "/32" : "/128")
+                                    : p);
+    if (!cidr) throw Bad("--trusted-proxy", "not an address or CIDR: " + p);
+    options.trusted_proxies.push_back(*cidr);
+  }
+  return options;
+}
+
+namespace {
+
+// "NAME,NETNS,router|network,ID[,ADDRESS,PORT]" (NETNS may be empty).
+proxy::ListenerSpec ParseListenFlag(const std::string& text) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    parts.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  if (parts.size() != 4 && parts.size() != 6)
+    throw Bad("--listen", "expected NAME,NETNS,router|network,ID[,ADDRESS,PORT]: " + text);
+  nlohmann::json j = {
+      {"name", parts[0]}, {"netns", parts[1]}, {"kind", parts[2]}, {"id", parts[3]}};
+  if (parts.size() == 6) {
+    size_t used = 0;
+    unsigned long port = 0;
+    try {
+      port = std::stoul(parts[5], &used);
+    } catch (...) {
+    }
+    if (used == 0 || used != parts[5].size() || port > 65535)
+      throw Bad("--listen", "bad port in " + text);
+    j["address"] = parts[4];
+    j["port"] = static_cast<uint64_t>(port);
+  }
+  auto spec = proxy::ListenerFromJson(j);
+  if (!spec) throw Bad("--listen", text + ": " + spec.error().ToString());
+  return *spec;
+}
+
+}  // namespace
+
+std::vector<proxy::ListenerSpec> BuildListeners(const ProxyConfig& c) {
+  std::vector<proxy::ListenerSpec> out;
+  if (!c.listeners_file.empty()) {
+    auto text = ReadFile(c.listeners_file);
+    if (!text) throw Bad("--listeners", text.error().ToString());
+    auto parsed = proxy::ParseListenersFile(*text);
+    if (!parsed) throw Bad("--listeners", c.listeners_file + ": " + parsed.error().ToString());
+    out = *parsed;
+  }
+  for (const auto& s : c.listen)
+    if (!s.empty()) out.push_back(ParseListenFlag(s));
+  for (size_t i = 0; i < out.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (out[i].name == out[j].name)
+        throw Bad("--listen", "listener name " + out[i].name + " given twice");
+  return out;
+}
+
+mode_t ParseMode(const std::string& text, const std::string& flag) {
+  size_t used = 0;
+  unsigned long m = 0;
+  try {
+    m = std::stoul(text, &used, 8);
+  } catch (...) {
+  }
+  if (used == 0 || used != text.size() || m > 07777) throw Bad(flag, "not an octal mode: " + text);
+  return static_cast<mode_t>(m);
+}
+
+std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) throw Bad(flag, "expected HOST:PORT: " + text);
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "::";
+  std::string digits = text.substr(colon + 1);
+  size_t used = 0;
+  int port = -1;
+  try {
+    port = std::stoi(digits, &used);
+  } catch (...) {
+  }
+  if (used == 0 || used != digits.size() || port < 0 || port > 65535)
+    throw Bad(flag, "bad port in " + text);
+  return {host, static_cast<uint16_t>(port)};
+}
+
+std::string ReadSecretFile(const std::string& path, size_t min_length) {
+  auto text = ReadFile(path);
+  if (!text) throw std::runtime_error(text.error().ToString());
+  std::string s = *text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (s.size() < min_length)
+    throw std::runtime_error(
+        path + (s.empty() ? ": is empty"
+                          : ": must hold at least " + std::to_string(min_length) + " characters"));
+  return s;
+}
+
+void ApplyLogLevel(const std::string& level) {
+  SetLogLevel(level == "debug"     ? LogLevel::kDebug
+              : level == "warning" ? LogLevel::kWarning
+              : level == "error"   ? LogLevel::kError
+                                   : LogLevel::kInfo);
+}
+
+}  // namespace metastack::daemon

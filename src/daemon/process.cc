@@ -1,0 +1,321 @@
+#include "daemon/process.h"
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "admin/handler.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "core/base64.h"
+#include "daemon/ops.h"
+#include "http/upstream.h"
+#include "net/netns.h"
+#include "store/store.h"
+
+namespace metastack::daemon {
+namespace {
+
+// Everything checked and converted before anything is opened, so that a bad configuration
+// (and --check) fails without side effects.
+struct Plan {
+  http::ServerLimits limits;
+  http::ServerLimits admin_limits;
+  std::optional<api::ApiOptions> api;
+  std::vector<std::pair<std::string, uint16_t>> signed_listen, source_listen;
+  std::optional<std::pair<std::string, uint16_t>> admin_listen, ops_listen;
+  std::string admin_token;
+  std::string secret;
+  mode_t agent_socket_mode = 0660;
+  std::vector<proxy::ListenerSpec> listeners;
+  http::UpstreamOptions api_upstream, agent_upstream;
+};
+
+std::string RandomSecret() {
+  uint8_t bytes[32];
+  SystemRandom(bytes);
+  return core::Base64Encode(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
+}
+
+Plan MakePlan(const DaemonConfig& c) {
+  const Components& run = c.run;
+  Plan p;
+  p.limits = BuildLimits(c.limits);
+  if (!c.ops.listen.empty()) p.ops_listen = ParseHostPort(c.ops.listen, "--ops-listen");
+  if (run.api) {
+    p.api = BuildApiOptions(c.api);
+    std::vector<std::string> signed_listen = c.api.signed_listen;
+    if (signed_listen.empty() && !run.agent && c.api.source_listen.empty())
+      signed_listen.push_back("0.0.0.0:8775");
+    for (const auto& l : signed_listen)
+      if (!l.empty()) p.signed_listen.push_back(ParseHostPort(l, "--signed-listen"));
+    for (const auto& l : c.api.source_listen)
+      if (!l.empty()) p.source_listen.push_back(ParseHostPort(l, "--source-listen"));
+    if (!run.agent && p.signed_listen.empty() && p.source_listen.empty())
+      throw std::runtime_error("the API has no listener: give --signed-listen or --source-listen");
+    p.admin_limits.body_bytes = c.admin.body_limit;
+    if (!c.admin.listen.empty()) p.admin_listen = ParseHostPort(c.admin.listen, "--admin-listen");
+    if (!c.admin.token_file.empty()) p.admin_token = ReadSecretFile(c.admin.token_file, 16);
+  }
+  if (!c.general.secret_file.empty()) {
+    p.secret = ReadSecretFile(c.general.secret_file);
+  } else if (run.api && run.agent) {
+    if (!p.signed_listen.empty())
+      throw std::runtime_error(
+          "--secret-file is required for the signed listener (--signed-listen; '' for none)");
+    p.secret = RandomSecret();  // every hop that signs and checks is in this process
+  } else if (run.agent) {
+    throw std::runtime_error("--secret-file is required");
+  } else if (run.api && !p.signed_listen.empty()) {
+    throw std::runtime_error("--secret-file is required for signed listeners (--signed-listen)");
+  }
+  if (p.api) p.api->shared_secret = p.secret;
+  if (run.agent) {
+    p.agent_socket_mode = ParseMode(c.agent.socket_mode, "--agent-socket-mode");
+    p.api_upstream.response_timeout = Milliseconds(c.agent.api_timeout);
+    if (!run.api && !http::MakeUpstream(c.agent.api_url, p.api_upstream))
+      throw std::runtime_error("--api-url: expected http://HOST:PORT or unix:PATH: " +
+                               c.agent.api_url);
+  }
+  if (run.proxy) {
+    p.listeners = BuildListeners(c.proxy);
+    p.agent_upstream.response_timeout = Milliseconds(c.proxy.agent_timeout);
+    if (!run.agent && !http::MakeUpstream(c.proxy.agent_url, p.agent_upstream))
+      throw std::runtime_error("--agent: expected unix:PATH or http://HOST:PORT: " +
+                               c.proxy.agent_url);
+  }
+  return p;
+}
+
+proxy::Binder NamespaceBinder() {
+  return [](const proxy::ListenerSpec& s) {
+    net::ListenOptions o;
+    o.nonblocking = true;
+    return net::BindTcpInNamespace(s.netns, s.address, s.port, o);
+  };
+}
+
+void EnsureParentDir(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+}
+
+void Check(Status st) {
+  if (!st) throw std::runtime_error(st.error().ToString());
+}
+
+void WriteReadyFile(const std::string& path, const std::string& json) {
+  if (path.empty()) return;
+  std::ofstream(path + ".tmp") << json << "\n";
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
+
+std::string Describe(const Components& run) {
+  std::string s;
+  for (auto [on, name] : {std::pair{run.proxy, "proxy"}, {run.agent, "agent"}, {run.api, "api"}})
+    if (on) s += s.empty() ? name : std::string(" -> ") + name;
+  return s;
+}
+
+// What SIGHUP cannot apply: the sections and keys that differ, for the log.
+std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& b) {
+  std::vector<std::string> out;
+  auto& g = a.general;
+  auto& h = b.general;
+  if (g.store != h.store) out.push_back("store");
+  if (g.secret_file != h.secret_file) out.push_back("secret-file");
+  if (g.threads != h.threads || g.store_threads != h.store_threads) out.push_back("threads");
+  if (g.access_log != h.access_log) out.push_back("access-log");
+  if (!(a.limits == b.limits)) out.push_back("[limits]");
+  if (!(a.ops == b.ops)) out.push_back("[ops]");
+  if (!(a.admin == b.admin)) out.push_back("[admin]");
+  if (!(a.agent == b.agent)) out.push_back("[agent]");
+  const ApiConfig& x = a.api;
+  const ApiConfig& y = b.api;
+  if (x.signed_listen != y.signed_listen || x.source_listen != y.source_listen ||
+      x.trusted_proxies != y.trusted_proxies || x.networks != y.networks ||
+      x.cache_instances != y.cache_instances ||
+      x.check_forwarded_address != y.check_forwarded_address || x.rate != y.rate ||
+      x.burst != y.burst)
+    out.push_back("[api] (other than vendor-data and dhcp-domain)");
+  if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
+      a.proxy.agent_timeout != b.proxy.agent_timeout)
+    out.push_back("[proxy] agent and control");
+  return out;
+}
+
+}  // namespace
+
+int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) {
+  const Components run = config.run;
+  ApplyLogLevel(config.general.log_level);
+  Plan plan = MakePlan(config);
+  if (config.general.check) {
+    std::cout << "metastack: configuration OK (" << Describe(run) << ")\n";
+    return 0;
+  }
+  std::unique_ptr<store::Store> store;
+  if (run.api || run.agent) {
+    auto opened = store::OpenStore(config.general.store);
+    if (!opened) throw std::runtime_error("--store: " + opened.error().ToString());
+    store = std::move(*opened);
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  // Declared in this order so that everything a connection uses outlives it: the pool of
+  // connection contexts first (its contexts hold the connections, and the upstream connections
+  // opened on them), then the store threads, then the components.
+  asio::io_context ioc;
+  http::IoPool connections(config.general.threads);
+  asio::thread_pool pool(config.general.store_threads);
+  http::Metrics metrics;
+  http::Server data(ioc, plan.limits, &connections, &metrics);
+  http::Server local(ioc, http::ServerLimits{});
+  http::Server admin_server(ioc, plan.admin_limits, nullptr, &metrics);
+  nlohmann::json ready = nlohmann::json::object();
+
+  std::optional<api::MetadataApi> api;
+  if (run.api) {
+    api.emplace(*store, pool, *plan.api, metrics);
+    ready["signed"] = ready["source"] = nlohmann::json::array();
+    for (const auto& [host, port] : plan.signed_listen) {
+      auto ep = data.ListenTcp(host, port, api->Handler(api::Identification::kSigned), nullptr,
+                               http::PeerLimit::kTotalOnly);
+      if (!ep) throw std::runtime_error("--signed-listen: " + ep.error().ToString());
+      ready["signed"].push_back(ep->port());
+      LogInfo("api", "listening (signed) on " + host + ":" + std::to_string(ep->port()));
+    }
+    for (const auto& [host, port] : plan.source_listen) {
+      auto ep = data.ListenTcp(host, port, api->Handler(api::Identification::kSourceAddress));
+      if (!ep) throw std::runtime_error("--source-listen: " + ep.error().ToString());
+      ready["source"].push_back(ep->port());
+      LogInfo("api", "listening (source address) on " + host + ":" + std::to_string(ep->port()));
+    }
+  }
+
+  std::optional<agent::MetadataAgent> agent;
+  if (run.agent) {
+    std::shared_ptr<http::Upstream> upstream =
+        api ? http::MakeInProcessUpstream(api->Handler(api::Identification::kSigned),
+                                          "in-process API")
+            : *http::MakeUpstream(config.agent.api_url, plan.api_upstream);
+    agent::AgentOptions options{plan.secret, config.agent.cache_entries};
+    agent.emplace(*store, pool, upstream, options, metrics);
+    EnsureParentDir(config.agent.socket);
+    Check(data.ListenUnix(config.agent.socket, plan.agent_socket_mode, agent->Handler()));
+    ready["agent"] = config.agent.socket;
+    LogInfo("agent", "listening on " + config.agent.socket + ", forwarding to " +
+                         (api ? std::string("the in-process API") : config.agent.api_url));
+  }
+
+  std::optional<proxy::NsProxy> ns_proxy;
+  if (run.proxy) {
+    std::shared_ptr<http::Upstream> upstream =
+        agent ? http::MakeInProcessUpstream(agent->Handler(), "in-process agent")
+              : *http::MakeUpstream(config.proxy.agent_url, plan.agent_upstream);
+    ns_proxy.emplace(data, upstream, NamespaceBinder(), metrics);
+    EnsureParentDir(config.proxy.control);
+    Check(local.ListenUnix(config.proxy.control, 0600, ns_proxy->ControlHandler()));
+    Check(ns_proxy->Reconcile(plan.listeners));
+    LogInfo("proxy", "control API on " + config.proxy.control + "; " +
+                         std::to_string(plan.listeners.size()) + " listeners, forwarding to " +
+                         (agent ? std::string("the in-process agent") : config.proxy.agent_url));
+  }
+
+  OpsEndpoints ops(metrics,
+                   OpsParts{store.get(), store ? &pool : nullptr, api ? &*api : nullptr,
+                            agent ? &*agent : nullptr, ns_proxy ? &*ns_proxy : nullptr, &data});
+  if (plan.ops_listen) {
+    auto [host, port] = *plan.ops_listen;
+    auto ep = local.ListenTcp(host, port, ops.Handler(), nullptr, http::PeerLimit::kTotalOnly);
+    if (!ep) throw std::runtime_error("--ops-listen: " + ep.error().ToString());
+    ready["ops"] = ep->port();
+    LogInfo("main", "/healthz and /metrics on " + host + ":" + std::to_string(ep->port()));
+  }
+  if (plan.admin_listen) {
+    auto [host, port] = *plan.admin_listen;
+    auto ep = admin_server.ListenTcp(
+        host, port, admin::MakeAdminHandler(*store, pool, plan.admin_token, ops.Handler()));
+    if (!ep) throw std::runtime_error("--admin-listen: " + ep.error().ToString());
+    ready["admin"] = ep->port();
+    LogInfo("api", "admin (healthz, metrics) on " + host + ":" + std::to_string(ep->port()));
+  }
+  if (ns_proxy) ready["proxy"] = ns_proxy->List()["listeners"];
+  WriteReadyFile(config.general.ready_file, ready.dump());
+  LogInfo("main", "serving: " + Describe(run));
+
+  DaemonConfig current = config;
+  auto reload = [&] {
+    DaemonConfig next;
+    std::optional<api::ApiOptions> api_options;
+    std::vector<proxy::ListenerSpec> listeners;
+    try {
+      next = reread ? reread() : current;
+      if (api) api_options = BuildApiOptions(next.api);
+      if (ns_proxy) listeners = BuildListeners(next.proxy);
+    } catch (const std::exception& e) {
+      LogError("main", std::string("SIGHUP: configuration refused, nothing changed: ") + e.what());
+      return;
+    }
+    ApplyLogLevel(next.general.log_level);
+    if (api) api->SetSettings(api_options->settings);
+    if (ns_proxy) ns_proxy->ReconcileInBackground(std::move(listeners));
+    for (const auto& what : NeedRestart(current, next))
+      LogWarning("main", "SIGHUP: " + what + " changed; it takes effect at the next start");
+    LogInfo("main", "SIGHUP: configuration reloaded");
+    current = std::move(next);
+  };
+
+  // SIGTERM/SIGINT: drain, then stop; SIGHUP: reload.
+  asio::signal_set stop(ioc, SIGINT, SIGTERM);
+  asio::signal_set hup(ioc, SIGHUP);
+  asio::steady_timer drain_timer(ioc);
+  const auto drain_deadline = Milliseconds(config.limits.drain_timeout);
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](const beast::error_code& ec, int) {
+      if (ec) return;
+      reload();
+      arm_hup();
+    });
+  };
+  arm_hup();
+  auto started_drain = std::chrono::steady_clock::now();
+  std::function<void()> wait_drained = [&] {
+    size_t open = data.open_connections() + admin_server.open_connections();
+    if (open == 0 || std::chrono::steady_clock::now() - started_drain >= drain_deadline) {
+      if (open > 0)
+        LogWarning("main", std::to_string(open) + " connections still busy after " +
+                               std::to_string(config.limits.drain_timeout) + " s: closed");
+      data.Stop();
+      local.Stop();
+      admin_server.Stop();
+      LogInfo("main", "stopped");
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](const beast::error_code& ec) {
+      if (!ec) wait_drained();
+    });
+  };
+  stop.async_wait([&](const beast::error_code& ec, int sig) {
+    if (ec) return;
+    LogInfo("main", "signal " + std::to_string(sig) + ": draining");
+    beast::error_code ignored;
+    hup.cancel(ignored);
+    data.Drain();
+    local.Drain();
+    admin_server.Drain();
+    started_drain = std::chrono::steady_clock::now();
+    wait_drained();
+  });
+  ioc.run();
+  connections.Stop();
+  connections.Join();
+  pool.join();
+  return 0;
+}
+
+}  // namespace metastack::daemon
