@@ -78,13 +78,14 @@ stop_pid() {
   for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
   pids=("${kept[@]}")
 }
-# CPU time (user + system, clock ticks) of processes and their children (Neutron's workers).
+# CPU time of processes and their children (Neutron's workers): "user system", clock ticks.
 cpu_ticks() {
-  local total=0 pid
+  local user=0 sys=0 pid u s
   for pid in "$@" $(for p in "$@"; do pgrep -P "$p" || true; done); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat" 2>/dev/null || echo 0 0)
+    user=$((user + u)) sys=$((sys + s))
   done
-  echo "$total"
+  echo "$user $sys"
 }
 
 # --- the store, the API, our agent and Neutron's ------------------------------------------------
@@ -172,8 +173,8 @@ use_chain() {  # serve|separate|neutron|api (api: no chain, only the API)
   }
 }
 signature=$(printf '%s' "$uuid" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)
-run_wrk() {  # chain seconds -> the RESULT line, with cpu_us: the chain's CPU per request
-  local before line ticks
+run_wrk() {  # chain seconds -> the RESULT line, with the chain's CPU per request (user, system, both)
+  local before after line
   before=$(cpu_ticks "${chain_cpu_pids[@]}")
   if [ "$1" = api ]; then
     line=$(BENCH_INSTANCE_ID=$uuid BENCH_TENANT_ID=$tenant BENCH_SIGNATURE=$signature \
@@ -183,9 +184,13 @@ run_wrk() {  # chain seconds -> the RESULT line, with cpu_us: the chain's CPU pe
     line=$(ip netns exec "$guest_ns" wrk -t"$THREADS" -c"$CONNS" -d"$2"s \
       -s "$ROOT/bench/proxy_bench.lua" "$URL" | grep '^RESULT')
   fi
-  ticks=$(($(cpu_ticks "${chain_cpu_pids[@]}") - before))
-  echo "$line cpu_us=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$(field "$line" requests)" \
-    'BEGIN {printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0)}')"
+  after=$(cpu_ticks "${chain_cpu_pids[@]}")
+  echo "$line $(awk -v a="$before" -v b="$after" -v hz="$(getconf CLK_TCK)" -v n="$(field "$line" requests)" '
+    BEGIN {
+      split(a, A, " "); split(b, B, " "); k = (n > 0 ? 1e6 / hz / n : 0)
+      u = (B[1] - A[1]) * k; s = (B[2] - A[2]) * k
+      printf "user_us=%.1f sys_us=%.1f cpu_us=%.1f", u, s, u + s
+    }')"
 }
 
 echo "== the metadata chain: serve, separate processes, Neutron's; wrk -t$THREADS -c$CONNS -d${DURATION}s"
@@ -218,22 +223,28 @@ if [ "${PERF:-0}" = 1 ]; then
   perf_pid=$!
   run_wrk serve "$DURATION" >/dev/null
   wait "$perf_pid" || true
+  echo "   by object:"
+  perf report -i "$work/perf.data" --no-children --sort dso -g none --stdio 2>/dev/null |
+    grep -E '^ +[0-9]' | sed -E 's/ +$//' | sed -n 1,6p
+  echo "   by symbol:"
   perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | head -30
+    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | sed -n 1,30p
 fi
 use_chain api
 
 echo
 echo "== results (best of $ROUNDS rounds; errors = non-2xx + connect/read/timeout errors;"
 echo "   CPU us/req = user + system time of the chain's processes, wrk excluded, per request)"
-printf '  %-26s %10s %9s %9s %9s %9s %7s %11s\n' "" "req/s" "p50 ms" "p99 ms" "max ms" "errors" "requests" "CPU us/req"
+printf '  %-26s %10s %9s %9s %9s %9s %7s %11s %13s\n' "" "req/s" "p50 ms" "p99 ms" "max ms" "errors" "requests" \
+  "CPU us/req" "(user / sys)"
 label_api="API alone (127.0.0.1)"
 label_serve="serve chain"
 label_separate="separate processes chain"
 label_neutron="Neutron's chain"
 for who in "${chains[@]}"; do
   label=label_$who
-  printf '%s %11s\n' "$(result_row "${!label}" "${best[$who]}")" "$(field "${best[$who]}" cpu_us)"
+  printf '%s %11s %13s\n' "$(result_row "${!label}" "${best[$who]}")" "$(field "${best[$who]}" cpu_us)" \
+    "($(field "${best[$who]}" user_us) / $(field "${best[$who]}" sys_us))"
 done
 rps() { field "${best[$1]}" rps; }
 p99() { field "${best[$1]}" p99_ms; }

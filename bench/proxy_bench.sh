@@ -189,7 +189,7 @@ if [ "${PERF:-0}" = 1 ]; then
   run_wrk "$CONNS" "$DURATION" >/dev/null
   wait "$perf_pid" || true
   perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | head -30
+    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | sed -n 1,30p
 fi
 echo "   one connection (-t1 -c1 -d5s), the hop's service time without queueing:"
 use_proxy ours "$work/stub.sock"
