@@ -202,7 +202,7 @@ if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
   run_wrk "$api_port" "$DURATION" >/dev/null
   wait "$perf_pid" || true
   perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | head -40
+    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | sed -n 1,40p
 fi
 
 # --- resident memory with 10,000 instances ---------------------------------------------------

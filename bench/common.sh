@@ -7,3 +7,87 @@ field() { sed -E "s/.* $2=([^ ]+).*/\1/" <<<"$1"; }
 json_field() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
 # a / b with two decimals
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# Tries command... every 50 ms for up to 10 s; fails if it never succeeds.
+wait_until() {
+  for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  return 1
+}
+
+# One line naming the machine: cores, CPU model, memory.
+machine_line() {
+  echo "$(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')," \
+    "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+}
+
+# A store holding examples/instance.json, its router and its network: seed_store BIN STORE EXAMPLE.
+# Sets uuid, tenant, network and router from the example.
+seed_store() {
+  uuid=$(json_field "$3" 'd["uuid"]')
+  tenant=$(json_field "$3" 'd["project_id"]')
+  network=$(json_field "$3" 'd["ports"][0]["network_id"]')
+  router=$(json_field "$3" 'd["ports"][0]["router_id"]')
+  "$1" router create "$router" --project "$tenant" --store "$2" >/dev/null
+  "$1" network create "$network" --router "$router" --store "$2" >/dev/null
+  "$1" instance create -f "$3" --store "$2" >/dev/null
+}
+
+# The example's guest: namespace GUEST_NS with eth0 10.0.0.5 (the port's MAC), a veth to
+# ROUTER_NS's qr-TAG (10.0.0.1, the default route), and `metastack net router-setup`'s rules
+# in ROUTER_NS (169.254.169.254:80 redirected to :9697): guest_and_router BIN TAG GUEST_NS ROUTER_NS
+guest_and_router() {
+  ip netns add "$3"
+  ip netns add "$4"
+  ip link add eth0 netns "$3" type veth peer name "qr-$2" netns "$4"
+  ip -n "$4" link set lo up
+  ip -n "$4" addr add 10.0.0.1/24 dev "qr-$2"
+  ip -n "$4" link set "qr-$2" up
+  ip -n "$3" link set lo up
+  ip -n "$3" link set eth0 address fa:16:3e:12:34:56 up
+  ip -n "$3" addr add 10.0.0.5/24 dev eth0
+  ip -n "$3" route add default via 10.0.0.1
+  "$1" net router-setup --netns "$4" >/dev/null
+}
+
+# haproxy's configuration for a router as Neutron's driver renders it
+# (neutron/agent/metadata/driver.py, see /work/shared/reference/neutron.md), less `user`,
+# `group` and `daemon`: neutron_haproxy_cfg ROUTER_ID UPSTREAM_SOCKET PIDFILE
+neutron_haproxy_cfg() {
+  cat <<CFG
+global
+    log /dev/log local0 info
+    log-tag haproxy-metadata-proxy-$1
+    maxconn 1024
+    pidfile $3
+defaults
+    log global
+    mode http
+    option httplog
+    option dontlognull
+    option http-server-close
+    option forwardfor
+    retries 3
+    timeout http-request 30s
+    timeout connect 30s
+    timeout client 32s
+    timeout server 32s
+    timeout http-keep-alive 30s
+listen listener
+    bind :::9697
+    server metadata $2
+    http-request del-header X-Neutron-Network-ID
+    http-request set-header X-Neutron-Router-ID $1
+CFG
+}
+
+# The results table of a wrk RESULT line: result_header, then result_row LABEL LINE.
+# errors = non-2xx answers + connect, read and timeout errors.
+result_header() {
+  printf '  %-26s %10s %9s %9s %9s %9s %7s\n' "" "req/s" "p50 ms" "p99 ms" "max ms" "errors" "requests"
+}
+result_row() {
+  printf '  %-26s %10s %9s %9s %9s %9s %7s\n' "$1" "$(field "$2" rps)" "$(field "$2" p50_ms)" \
+    "$(field "$2" p99_ms)" "$(field "$2" max_ms)" \
+    "$(($(field "$2" non2xx) + $(field "$2" connect) + $(field "$2" read) + $(field "$2" timeout)))" \
+    "$(field "$2" requests)"
+}

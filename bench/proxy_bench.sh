@@ -67,10 +67,6 @@ cleanup() {
 trap cleanup EXIT
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-wait_until() {  # tries command... for up to 10 s
-  for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  return 1
-}
 stop_pid() {
   kill "$1" 2>/dev/null && wait "$1" 2>/dev/null || true
   local kept=()
@@ -79,19 +75,13 @@ stop_pid() {
 }
 
 # --- the store, the API and the agent --------------------------------------------------------
-uuid=$(json_field "$EXAMPLE" 'd["uuid"]')
-tenant=$(json_field "$EXAMPLE" 'd["project_id"]')
-network=$(json_field "$EXAMPLE" 'd["ports"][0]["network_id"]')
-router=$(json_field "$EXAMPLE" 'd["ports"][0]["router_id"]')
 store=sqlite:$work/metastack.db
-"$BIN" router create "$router" --project "$tenant" --store "$store" >/dev/null
-"$BIN" network create "$network" --router "$router" --store "$store" >/dev/null
-"$BIN" instance create -f "$EXAMPLE" --store "$store" >/dev/null
+seed_store "$BIN" "$store" "$EXAMPLE"
 secret=bench-shared-secret
 printf '%s\n' "$secret" >"$work/secret"
 
 "$BIN" api --store "$store" --signed-listen 127.0.0.1:0 --admin-listen '' \
-  --secret-file "$work/secret" --ready-file "$work/api.json" --log-level warning \
+  --secret-file "$work/secret" --ready-file "$work/api.json" --log-level warning --rate-limit 0 \
   >"$work/api.log" 2>&1 &
 pids+=($!)
 wait_until test -s "$work/api.json" || { cat "$work/api.log" >&2; exit 1; }
@@ -129,17 +119,7 @@ pids+=($!)
 wait_until test -S "$work/stub.sock" || { cat "$work/nginx-error.log" >&2; exit 1; }
 
 # --- guest and router namespaces ---------------------------------------------------------------
-ip netns add "$guest_ns"
-ip netns add "$router_ns"
-ip link add eth0 netns "$guest_ns" type veth peer name "qr-$tag" netns "$router_ns"
-ip -n "$router_ns" link set lo up
-ip -n "$router_ns" addr add 10.0.0.1/24 dev "qr-$tag"
-ip -n "$router_ns" link set "qr-$tag" up
-ip -n "$guest_ns" link set lo up
-ip -n "$guest_ns" link set eth0 address fa:16:3e:12:34:56 up
-ip -n "$guest_ns" addr add 10.0.0.5/24 dev eth0
-ip -n "$guest_ns" route add default via 10.0.0.1
-"$BIN" net router-setup --netns "$router_ns" >/dev/null
+guest_and_router "$BIN" "$tag" "$guest_ns" "$router_ns"
 
 # --- the two proxies ---------------------------------------------------------------------------
 proxy_pid=""
@@ -154,31 +134,7 @@ start_ours() {  # upstream socket
   pids+=("$proxy_pid")
 }
 start_haproxy() {  # upstream socket
-  cat >"$work/haproxy.cfg" <<EOF
-global
-    log /dev/log local0 info
-    log-tag haproxy-metadata-proxy-$router
-    maxconn 1024
-    pidfile $work/haproxy.pid
-defaults
-    log global
-    mode http
-    option httplog
-    option dontlognull
-    option http-server-close
-    option forwardfor
-    retries 3
-    timeout http-request 30s
-    timeout connect 30s
-    timeout client 32s
-    timeout server 32s
-    timeout http-keep-alive 30s
-listen listener
-    bind :::9697
-    server metadata $1
-    http-request del-header X-Neutron-Network-ID
-    http-request set-header X-Neutron-Router-ID $router
-EOF
+  neutron_haproxy_cfg "$router" "$1" "$work/haproxy.pid" >"$work/haproxy.cfg"
   ip netns exec "$router_ns" haproxy -db -f "$work/haproxy.cfg" >>"$work/haproxy.log" 2>&1 &
   proxy_pid=$!
   pids+=("$proxy_pid")
@@ -194,13 +150,6 @@ run_wrk() {  # connections seconds -> the RESULT line (from inside the guest)
   ip netns exec "$guest_ns" wrk -t"$THREADS" -c"$1" -d"$2"s -s "$ROOT/bench/proxy_bench.lua" "$URL" |
     grep '^RESULT'
 }
-row() {  # label RESULT-line
-  printf '  %-26s %10s %9s %9s %9s %9s %7s\n' "$1" "$(field "$2" rps)" "$(field "$2" p50_ms)" \
-    "$(field "$2" p99_ms)" "$(field "$2" max_ms)" \
-    "$(($(field "$2" non2xx) + $(field "$2" connect) + $(field "$2" read) + $(field "$2" timeout)))" \
-    "$(field "$2" requests)"
-}
-header() { printf '  %-26s %10s %9s %9s %9s %9s %7s\n' "" "req/s" "p50 ms" "p99 ms" "max ms" "errors" "requests"; }
 
 # best-of-$ROUNDS for ours and haproxy against one upstream; sets best_ours / best_haproxy
 compare() {  # upstream-socket
@@ -221,7 +170,7 @@ compare() {  # upstream-socket
 }
 
 echo "== ns-proxy: ours vs haproxy (Neutron's configuration), wrk -t$THREADS -c$CONNS -d${DURATION}s from a guest namespace"
-echo "   machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+echo "   machine: $(machine_line)"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   metastack: $BIN ($("$BIN" --version 2>/dev/null | head -1))"
 echo "   haproxy $(haproxy -v | head -1 | cut -d' ' -f3); nginx $(nginx -v 2>&1 | sed 's/.*\///'); wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
@@ -240,7 +189,7 @@ if [ "${PERF:-0}" = 1 ]; then
   run_wrk "$CONNS" "$DURATION" >/dev/null
   wait "$perf_pid" || true
   perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | head -30
+    grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | sed -n 1,30p
 fi
 echo "   one connection (-t1 -c1 -d5s), the hop's service time without queueing:"
 use_proxy ours "$work/stub.sock"
@@ -261,14 +210,14 @@ api_alone=$(BENCH_INSTANCE_ID=$uuid BENCH_TENANT_ID=$tenant BENCH_SIGNATURE=$sig
 
 echo
 echo "== results (best of $ROUNDS rounds; errors = non-2xx + connect/read/timeout errors)"
-header
-row "hop: ours" "$hop_ours"
-row "hop: haproxy" "$hop_haproxy"
-row "hop, 1 conn: ours" "$one_ours"
-row "hop, 1 conn: haproxy" "$one_haproxy"
-row "chain: ours" "$chain_ours"
-row "chain: haproxy" "$chain_haproxy"
-row "API alone (127.0.0.1)" "$api_alone"
+result_header
+result_row "hop: ours" "$hop_ours"
+result_row "hop: haproxy" "$hop_haproxy"
+result_row "hop, 1 conn: ours" "$one_ours"
+result_row "hop, 1 conn: haproxy" "$one_haproxy"
+result_row "chain: ours" "$chain_ours"
+result_row "chain: haproxy" "$chain_haproxy"
+result_row "API alone (127.0.0.1)" "$api_alone"
 echo "proxy hop ours/haproxy: requests/s $(ratio "$(field "$hop_ours" rps)" "$(field "$hop_haproxy" rps)")x," \
   "p99 $(ratio "$(field "$hop_ours" p99_ms)" "$(field "$hop_haproxy" p99_ms)")x" \
   "(goal: requests/s >= 1, p99 <= 1)"

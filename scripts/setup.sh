@@ -14,7 +14,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev prometheus
   # the real peers our tests and benchmarks run against
-  python3 cloud-init python3-nova
+  python3 cloud-init python3-nova python3-neutron
   postgresql iproute2 iptables dnsmasq-base udhcpc curl wrk nginx-light haproxy
   dosfstools mtools xorriso genisoimage util-linux
   # a real kernel mounting our images: QEMU (TCG), Debian's cloud kernel, a static busybox
