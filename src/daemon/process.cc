@@ -31,7 +31,8 @@ struct Plan {
   std::string secret;
   mode_t agent_socket_mode = 0660;
   std::vector<proxy::ListenerSpec> listeners;
-  http::UpstreamOptions api_upstream, agent_upstream;
+  // The agent's API and the proxy's agent when they run in another process (null in this one).
+  std::shared_ptr<http::Upstream> api_upstream, agent_upstream;
 };
 
 std::string RandomSecret() {
@@ -79,17 +80,27 @@ Plan MakePlan(const DaemonConfig& c) {
   if (p.api) p.api->shared_secret = p.secret;
   if (run.agent) {
     p.agent_socket_mode = ParseMode(c.agent.socket_mode, "--agent-socket-mode");
-    p.api_upstream.response_timeout = Milliseconds(c.agent.api_timeout);
-    if (!run.api && !http::MakeUpstream(c.agent.api_url, p.api_upstream))
-      throw std::runtime_error("--api-url: expected http://HOST:PORT or unix:PATH: " +
-                               c.agent.api_url);
+    if (!run.api) {
+      http::UpstreamOptions options;
+      options.response_timeout = Milliseconds(c.agent.api_timeout);
+      auto upstream = http::MakeUpstream(c.agent.api_url, options);
+      if (!upstream)
+        throw std::runtime_error("--api-url: expected http://HOST:PORT or unix:PATH: " +
+                                 c.agent.api_url);
+      p.api_upstream = *upstream;
+    }
   }
   if (run.proxy) {
     p.listeners = BuildListeners(c.proxy);
-    p.agent_upstream.response_timeout = Milliseconds(c.proxy.agent_timeout);
-    if (!run.agent && !http::MakeUpstream(c.proxy.agent_url, p.agent_upstream))
-      throw std::runtime_error("--agent: expected unix:PATH or http://HOST:PORT: " +
-                               c.proxy.agent_url);
+    if (!run.agent) {
+      http::UpstreamOptions options;
+      options.response_timeout = Milliseconds(c.proxy.agent_timeout);
+      auto upstream = http::MakeUpstream(c.proxy.agent_url, options);
+      if (!upstream)
+        throw std::runtime_error("--agent: expected unix:PATH or http://HOST:PORT: " +
+                                 c.proxy.agent_url);
+      p.agent_upstream = *upstream;
+    }
   }
   return p;
 }
@@ -204,7 +215,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     std::shared_ptr<http::Upstream> upstream =
         api ? http::MakeInProcessUpstream(api->Handler(api::Identification::kSigned),
                                           "in-process API")
-            : *http::MakeUpstream(config.agent.api_url, plan.api_upstream);
+            : plan.api_upstream;
     agent::AgentOptions options{plan.secret, config.agent.cache_entries, config.general.access_log};
     agent.emplace(*store, pool, upstream, options, metrics);
     EnsureParentDir(config.agent.socket);
@@ -218,7 +229,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   if (run.proxy) {
     std::shared_ptr<http::Upstream> upstream =
         agent ? http::MakeInProcessUpstream(agent->Handler(), "in-process agent")
-              : *http::MakeUpstream(config.proxy.agent_url, plan.agent_upstream);
+              : plan.agent_upstream;
     // With an agent in this process, the agent's line (which names the instance) is the one.
     ns_proxy.emplace(data, upstream, NamespaceBinder(), metrics,
                      config.general.access_log && !agent);
