@@ -10,6 +10,14 @@ The test machines' own kernel has no iso9660 or vfat driver, so anything that mu
     result = guest.boot(initrd, drives=[["-drive", "file=x.iso,media=cdrom,if=ide"]])
     result.between("=====BEGIN=====", "=====END=====")
 
+A guest on a network: its NIC is a virtio-net device on a tap interface that already exists in
+a network namespace (`ip tuntap add TAP mode tap`, e.g. on a bridge there); QEMU runs inside
+that namespace (`ip netns exec`) and opens the tap by name. Several may run at once:
+
+    initrd = guest.build_initramfs(dir, network_init(base_url, paths), NETWORK_MODULES)
+    running = guest.start(initrd, nics=[Nic(tap, mac)], netns=ns, append=network_append(...))
+    result = running.wait(timeout=60)   # or kill() it
+
 Packages: qemu-system-x86, linux-image-cloud-amd64, busybox-static (scripts/setup.sh).
 Modules are resolved through modules.dep, so a module built into a future kernel, or one that
 grows a dependency, needs no change here.
@@ -21,6 +29,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from typing import List, NamedTuple, Optional
 
@@ -158,16 +167,65 @@ class Guest:
              append: str = DEFAULT_APPEND, memory_mib: int = 256) -> BootResult:
         """Boots to completion (the init script powers off) or kills QEMU after `timeout`
         seconds, which raises subprocess.TimeoutExpired with whatever was printed."""
+        return self.start(initrd, drives=drives, append=append,
+                          memory_mib=memory_mib).wait(timeout)
+
+    def start(self, initrd: str, drives: List[List[str]] = (), nics: List["Nic"] = (),
+              netns: Optional[str] = None, append: str = DEFAULT_APPEND,
+              memory_mib: int = 256) -> "RunningGuest":
+        """Starts QEMU and returns at once. Each of `nics` is a virtio-net device on an existing
+        tap interface (no QEMU scripts run); with `netns`, QEMU runs inside that namespace, where
+        the taps are. Without nics the guest has no network."""
         cmd = [QEMU, "-accel", "tcg", "-m", str(memory_mib), "-nographic", "-no-reboot",
-               "-nic", "none", "-kernel", self.kernel, "-initrd", initrd, "-append", append]
+               "-kernel", self.kernel, "-initrd", initrd, "-append", append]
+        if not nics:
+            cmd += ["-nic", "none"]
+        for i, nic in enumerate(nics):
+            cmd += ["-netdev", "tap,id=net%d,ifname=%s,script=no,downscript=no" % (i, nic.tap),
+                    "-device", "virtio-net-pci,netdev=net%d,mac=%s,romfile=" % (i, nic.mac)]
         for d in drives:
             cmd += d
-        start = time.monotonic()
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout)
-        seconds = time.monotonic() - start
-        return BootResult(proc.stdout.decode("utf-8", "replace") +
-                          proc.stderr.decode("utf-8", "replace"), seconds, proc.returncode)
+        if netns:
+            cmd = ["ip", "netns", "exec", netns] + cmd
+        return RunningGuest(cmd)
+
+
+class Nic(NamedTuple):
+    tap: str  # an existing tap interface (in the namespace QEMU runs in)
+    mac: str  # the guest's MAC address, e.g. the port's in the store
+
+
+class RunningGuest:
+    """One QEMU process started by Guest.start; its serial console (and QEMU's own messages) go
+    to an unnamed temporary file. wait() returns the BootResult once the guest has powered off;
+    kill() ends it (idempotent). Not thread-safe."""
+
+    def __init__(self, cmd: List[str]):
+        self.cmd = cmd
+        self._out = tempfile.TemporaryFile()
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        """What was printed so far."""
+        self._out.seek(0)
+        return self._out.read().decode("utf-8", "replace")
+
+    def wait(self, timeout: float) -> BootResult:
+        """Waits for QEMU's exit; after `timeout` seconds (counted from the start) kills it and
+        raises subprocess.TimeoutExpired carrying what was printed."""
+        try:
+            self.proc.wait(max(0.0, self.started + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise subprocess.TimeoutExpired(self.cmd, timeout, output=self.output())
+        return BootResult(self.output(), time.monotonic() - self.started, self.proc.returncode)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def mount_and_print_init(label: str, fstype: str, files: List[str]) -> str:
@@ -205,3 +263,88 @@ else
 fi
 poweroff -f
 """ % {"label": label, "fstype": fstype, "prints": prints}
+
+
+# The NIC and what it needs: modules.dep adds virtio, virtio_ring, net_failover and failover.
+NETWORK_MODULES = ["virtio_pci", "virtio_net"]
+
+# busybox udhcpc's hook (its contract: the event is $1; $interface, $ip, $mask, $router and, when
+# option 121 was asked for with -O staticroutes, $staticroutes as "dest/len gw dest/len gw ...").
+# Applies the lease as a guest's network scripts do: with option 121 present its routes are
+# installed and option 3 is ignored (RFC 3442). The bound address is written to /tmp/lease.
+_UDHCPC_SCRIPT = r'''#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr replace "$ip/$mask" dev "$interface"
+    echo "$ip/$mask" > /tmp/lease
+    if [ -n "$staticroutes" ]; then
+      set -- $staticroutes
+      while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
+    elif [ -n "$router" ]; then
+      ip route replace default via "${router%% *}" dev "$interface"
+    fi
+    ;;
+esac
+exit 0
+'''
+
+
+def network_append(address: Optional[str] = None, gateway: Optional[str] = None) -> str:
+    """The kernel command line for network_init: a static `address` (CIDR) and default route via
+    `gateway`, or (no address) DHCP."""
+    extra = ""
+    if address:
+        extra += " guest.address=" + address
+    if gateway:
+        extra += " guest.gateway=" + gateway
+    return DEFAULT_APPEND + extra
+
+
+def network_init(base_url: str, paths: List[str]) -> str:
+    """An /init for a guest with one NIC (NETWORK_MODULES): loads every module, waits up to 10 s
+    for eth0, then configures it from the kernel command line (network_append): the static
+    guest.address and a default route via guest.gateway, or else a DHCP lease with busybox
+    udhcpc (asking for option 121) printed between '=====BEGIN lease=====' and
+    '=====END lease====='. Prints its IPv4 routes between '=====BEGIN routes=====' and
+    '=====END routes=====', then GETs each of `paths` under `base_url` with busybox wget, printing
+    the body between '=====BEGIN path=====' and '=====END path=====' and wget's exit status as
+    '=====WGET path STATUS====='; then powers off. Each GET is bounded by busybox timeout (15 s):
+    Debian 12's static busybox wget crashes (SIGSEGV) when given its own -T."""
+    fetches = "".join(
+        'echo "=====BEGIN %(p)s====="; timeout 15 wget -q -O - "%(u)s%(p)s"; rc=$?; echo\n'
+        'echo "=====END %(p)s====="; echo "=====WGET %(p)s $rc====="\n'
+        % {"p": p, "u": base_url} for p in paths)
+    return """#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.order); do insmod /lib/modules/$m || echo "insmod $m failed"; done
+dmesg -n 1
+ip link set lo up
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip link set eth0 up
+address=""
+gateway=""
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    guest.address=*) address="${arg#guest.address=}" ;;
+    guest.gateway=*) gateway="${arg#guest.gateway=}" ;;
+  esac
+done
+if [ -n "$address" ]; then
+  ip addr add "$address" dev eth0
+  if [ -n "$gateway" ]; then ip route add default via "$gateway" dev eth0; fi
+else
+  cat > /udhcpc.script <<'UDHCPC'
+%(udhcpc)sUDHCPC
+  chmod 755 /udhcpc.script
+  udhcpc -i eth0 -O staticroutes -f -q -n -t 10 -T 1 -s /udhcpc.script
+  echo "=====BEGIN lease====="; cat /tmp/lease; echo "=====END lease====="
+fi
+echo "=====BEGIN routes====="; ip -4 route; echo "=====END routes====="
+%(fetches)spoweroff -f
+""" % {"udhcpc": _UDHCPC_SCRIPT, "fetches": fetches}
