@@ -72,7 +72,7 @@ def signature(secret, instance_id):
 
 def uid(n, prefix):
     """A stable UUID for this run: prefix (4 hex) + the run id + n."""
-    return f'{prefix}{RUN[:4]}-0000-4000-8000-{n:012d}'
+    return f'{prefix}{RUN[:4]}-{RUN[4:]:0<4}-4000-8000-{n:012d}'
 
 
 class Tenant:
@@ -82,6 +82,7 @@ class Tenant:
                  behind=None):
         """`behind`: another Tenant whose network (and router) this one's port is on."""
         self.n, self.routed, self.ip = n, routed, ip
+        self.cidr, self.gateway = cidr, gateway
         self.router = (behind.router if behind else uid(n, 'a0a0')) if routed else None
         self.network = behind.network if behind else uid(n, 'b0b0')
         self.uuid = uid(n, 'c0c0')
@@ -144,9 +145,24 @@ def router_topology(tenant, tag=''):
     check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', tenant.mac, 'up')
     check('ip', '-n', guest, 'addr', 'add', f'{tenant.ip}/24', 'dev', 'eth0')
     check('ip', '-n', guest, 'route', 'add', 'default', 'via', '10.0.0.1')
+    router_setup(router)
+    return guest, router
+
+
+def router_setup(router):
+    """`metastack net router-setup` in a router namespace; router-teardown at exit."""
     check(METASTACK, 'net', 'router-setup', '--netns', router)
     cleanup(run, METASTACK, 'net', 'router-teardown', '--netns', router)
-    return guest, router
+
+
+def dhcp_setup(tenant, dhcp, interface, dhcp_ip, state_dir):
+    """`metastack net dhcp-setup --start-dnsmasq` for `tenant`'s subnet in DHCP namespace `dhcp`,
+    whose port `interface` already has `dhcp_ip`: a static lease for the tenant's MAC and IP;
+    dhcp-teardown at exit."""
+    cleanup(run, METASTACK, 'net', 'dhcp-teardown', '--netns', dhcp, '--state-dir', state_dir)
+    check(METASTACK, 'net', 'dhcp-setup', '--netns', dhcp, '--interface', interface, '--dhcp-ip',
+          dhcp_ip, '--subnet', tenant.cidr, '--gateway', tenant.gateway, '--state-dir',
+          state_dir, '--start-dnsmasq', '--host', f'{tenant.mac},{tenant.ip},{tenant.hostname}')
 
 
 def dhcp_topology(tenant, state_dir, tag=''):
@@ -159,10 +175,7 @@ def dhcp_topology(tenant, state_dir, tag=''):
     check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', tenant.mac, 'up')
     check('ip', '-n', dhcp, 'addr', 'add', '10.0.0.2/24', 'dev', tap)
     check('ip', '-n', dhcp, 'link', 'set', tap, 'up')
-    cleanup(run, METASTACK, 'net', 'dhcp-teardown', '--netns', dhcp, '--state-dir', state_dir)
-    check(METASTACK, 'net', 'dhcp-setup', '--netns', dhcp, '--interface', tap, '--dhcp-ip',
-          '10.0.0.2', '--subnet', '10.0.0.0/24', '--gateway', '10.0.0.1', '--state-dir',
-          state_dir, '--start-dnsmasq', '--host', f'{tenant.mac},{tenant.ip},{tenant.hostname}')
+    dhcp_setup(tenant, dhcp, tap, '10.0.0.2', state_dir)
     return guest, dhcp
 
 
