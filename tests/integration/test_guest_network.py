@@ -1,0 +1,234 @@
+#!/usr/bin/python3
+"""A real guest kernel on the network asks the metadata service for its own instance.
+
+Run:  /usr/bin/python3 tests/integration/test_guest_network.py --metastack BINARY
+
+Debian's cloud kernel boots under QEMU (qemu_guest.py: TCG, a busybox initramfs) with a
+virtio-net NIC whose MAC is its port's, on a tap in a "network" namespace where a bridge joins
+it to the network's other ports. Two networks, one guest each, booted in parallel:
+
+  DHCP:    tap -- bridge -- veth --> qdhcp-<network> (10.61.0.2/24; `metastack net dhcp-setup`:
+           169.254.169.254/32 on the port, a dnsmasq with the guest's host entry and option 121)
+           The guest's busybox udhcpc takes its lease and the option-121 route to
+           169.254.169.254 via 10.61.0.2, where serve's network listener answers.
+  Router:  tap -- bridge -- veth --> qrouter-<router> (qr- interface 10.62.0.1/24;
+           `metastack net router-setup`: REDIRECT of 169.254.169.254:80 to 9697, where serve's
+           router listener answers). The guest's address and default route are static (kernel
+           command line).
+
+Each guest fetches /openstack/latest/meta_data.json, /openstack/latest/user_data and
+/latest/meta-data/instance-id with busybox wget and prints them on its serial console; they must
+be its own instance's (uuid, hostname, user data, EC2 id), as must serve's access log. The DHCP
+guest's lease must be its port's address, and each guest's routes what its network hands out.
+
+The metastack side (router rules, DHCP address and dnsmasq, one `metastack serve` with a
+listener in each namespace) is start_metastack(), in the explicit form.
+
+Needs root, QEMU (qemu-system-x86), Debian's cloud kernel (linux-image-cloud-amd64) and a static
+busybox (busybox-static): without those the test fails (scripts/setup.sh installs them). Names
+carry this run's id; everything is removed at exit, also on failure.
+"""
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from guestnet import RUN, Tenant, check, cleanup, dhcp_setup, namespace, router_setup, wait_for
+from harness import Daemon
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemu_guest  # noqa: E402
+
+METADATA = 'http://169.254.169.254'
+PATHS = ['/openstack/latest/meta_data.json', '/openstack/latest/user_data',
+         '/latest/meta-data/instance-id']
+BOOT_TIMEOUT = 240  # seconds per guest: ~10 s alone, far more on a loaded machine
+
+
+class Env:
+    tmp = None
+    dhcp = router = None  # Tenants
+    serve = None
+    guests = {}  # 'dhcp' / 'router' -> qemu_guest.RunningGuest
+
+
+def bridged_network(tag):
+    """A network namespace holding a bridge and a tap for the guest, both up; returns
+    (namespace, bridge, tap)."""
+    ns = namespace(f'msn{tag}-{RUN}')
+    bridge, tap = f'br{tag}-{RUN}', f'tap{tag}-{RUN}'
+    check('ip', '-n', ns, 'link', 'add', bridge, 'type', 'bridge')
+    check('ip', '-n', ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap')
+    check('ip', '-n', ns, 'link', 'set', tap, 'master', bridge, 'up')
+    check('ip', '-n', ns, 'link', 'set', bridge, 'up')
+    return ns, bridge, tap
+
+
+def plug(net, bridge, outside, peer_ns, inside, address):
+    """A veth from `bridge` in `net` (its end named `outside`) to interface `inside` with
+    `address` (CIDR) in `peer_ns`."""
+    check('ip', 'link', 'add', outside, 'netns', net, 'type', 'veth', 'peer', 'name', inside,
+          'netns', peer_ns)
+    check('ip', '-n', net, 'link', 'set', outside, 'master', bridge, 'up')
+    check('ip', '-n', peer_ns, 'addr', 'add', address, 'dev', inside)
+    check('ip', '-n', peer_ns, 'link', 'set', inside, 'up')
+
+
+def start_metastack(dhcp_tenant, dhcp_ns, dhcp_port, dhcp_ip, router_tenant, router_ns):
+    """The metastack side of both paths, explicitly: dhcp-setup in the DHCP namespace (the
+    metadata address on its port, and a dnsmasq leasing the guest its port's address with
+    option 121), router-setup in the router namespace, and one `serve` on the store with a
+    network listener in the first and a router listener in the second. Returns serve's Daemon
+    (stopped at exit)."""
+    dhcp_setup(dhcp_tenant, dhcp_ns, dhcp_port, dhcp_ip, Env.tmp / 'dhcp-state')
+    router_setup(router_ns)
+    ready = Env.tmp / 'serve.ready'
+    serve = Daemon(['serve', '--store', Env.store, '--admin-listen', '',
+                    '--agent-socket', Env.tmp / 'agent.sock', '--control', Env.tmp / 'proxy.sock',
+                    '--listen', f'qdhcp-{dhcp_tenant.network},{dhcp_ns},network,'
+                                f'{dhcp_tenant.network}',
+                    '--listen', f'qrouter-{router_tenant.router},{router_ns},router,'
+                                f'{router_tenant.router}',
+                    '--threads', 1, '--access-log', '--ready-file', ready],
+                   log=Env.tmp / 'serve.log', ready_file=ready, timeout=30)
+    cleanup(lambda: serve.stop(timeout=10))
+    return serve.start()
+
+
+def setUpModule():
+    if os.geteuid() != 0:
+        raise unittest.SkipTest('needs root')
+    guest = qemu_guest.Guest.find()
+    if guest is None:
+        raise AssertionError(qemu_guest.Guest.missing_reason())
+    tmp = tempfile.TemporaryDirectory(prefix='metastack-guestnet-')
+    cleanup(tmp.cleanup)
+    Env.tmp = pathlib.Path(tmp.name)
+    Env.tmp.chmod(0o755)  # dnsmasq runs as nobody
+    Env.store = f'sqlite:{Env.tmp / "metastack.db"}'
+
+    Env.dhcp = Tenant(1, False, ip='10.61.0.5', cidr='10.61.0.0/24', gateway='10.61.0.1')
+    Env.router = Tenant(2, True, ip='10.62.0.5', cidr='10.62.0.0/24', gateway='10.62.0.1')
+    for t in (Env.dhcp, Env.router):
+        t.create(Env.store, Env.tmp)
+
+    # DHCP: the network's bridge, the guest's tap and the DHCP port in qdhcp-<network>.
+    dhcp_net, dhcp_bridge, dhcp_tap = bridged_network('d')
+    qdhcp = namespace(f'qdhcp-{Env.dhcp.network}')
+    dhcp_port = f'ns-{RUN}'
+    plug(dhcp_net, dhcp_bridge, f'vd-{RUN}', qdhcp, dhcp_port, '10.61.0.2/24')
+    # Router: the network's bridge, the guest's tap and the router's qr- port in
+    # qrouter-<router>.
+    router_net, router_bridge, router_tap = bridged_network('r')
+    qrouter = namespace(f'qrouter-{Env.router.router}')
+    plug(router_net, router_bridge, f'vr-{RUN}', qrouter, f'qr-{RUN}', '10.62.0.1/24')
+
+    Env.serve = start_metastack(Env.dhcp, qdhcp, dhcp_port, '10.61.0.2', Env.router, qrouter)
+
+    # One initramfs for both: the kernel command line tells static from DHCP.
+    initrd = guest.build_initramfs(str(Env.tmp), qemu_guest.network_init(METADATA, PATHS),
+                                   qemu_guest.NETWORK_MODULES)
+    for key, net, tap, tenant, append in (
+            ('dhcp', dhcp_net, dhcp_tap, Env.dhcp, qemu_guest.network_append()),
+            ('router', router_net, router_tap, Env.router,
+             qemu_guest.network_append(tenant_address(Env.router), Env.router.gateway))):
+        running = guest.start(initrd, nics=[qemu_guest.Nic(tap, tenant.mac)], netns=net,
+                              append=append)
+        cleanup(running.kill)
+        Env.guests[key] = running
+
+
+def tenant_address(tenant):
+    return f'{tenant.ip}/{tenant.cidr.split("/")[1]}'
+
+
+def routes(text):
+    """busybox `ip -4 route` lines, whitespace-normalised and sorted."""
+    return sorted(' '.join(line.split()) for line in text.splitlines() if line.strip())
+
+
+class GuestTest:
+    KEY = None
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            cls.result = Env.guests[cls.KEY].wait(BOOT_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(f'the {cls.KEY} guest did not power off within {BOOT_TIMEOUT} '
+                                 f's; its console:\n{e.output}')
+        print(f'\n{cls.KEY} guest: {cls.result.seconds:.1f} s from QEMU start to power-off',
+              file=sys.stderr)
+
+    def tenant(self):
+        return getattr(Env, self.KEY)
+
+    def section(self, name):
+        text = self.result.between(f'=====BEGIN {name}=====', f'=====END {name}=====')
+        self.assertIsNotNone(text, f'no {name} on the console:\n{self.result.output}')
+        return text
+
+    def fetched(self, path):
+        status = f'=====WGET {path} 0====='
+        self.assertIn(status, self.result.output.replace('\r\n', '\n'),
+                      f'wget {path} failed; console:\n{self.result.output}')
+        return self.section(path)
+
+    def test_powered_off_cleanly(self):
+        self.assertEqual(self.result.returncode, 0, self.result.output)
+
+    def test_reads_its_own_instance(self):
+        t = self.tenant()
+        md = json.loads(self.fetched(PATHS[0]))
+        self.assertEqual((md['uuid'], md['hostname'], md['name'], md['project_id']),
+                         (t.uuid, f'{t.hostname}.novalocal', t.hostname, t.project))
+        self.assertEqual(self.fetched(PATHS[1]), t.user_data)
+        self.assertEqual(self.fetched(PATHS[2]), t.doc['ec2']['instance_id'])
+
+    def test_serve_saw_the_guest_through_its_listener(self):
+        t = self.tenant()
+        listener = f'network {t.network}' if self.KEY == 'dhcp' else f'router {t.router}'
+        want = {(f'listener="{listener}"', f'client={t.ip}', f'instance={t.uuid}',
+                 'method=GET', f'path={path}', 'status=200') for path in PATHS}
+
+        def logged():
+            seen = set()
+            for line in Env.serve.log_text().splitlines():
+                if ' access: ' in line:
+                    fields = line.split(' access: ', 1)[1].rsplit(' ', 1)[0]  # less ms=
+                    seen.add(tuple(re.findall(r'\w+=(?:"[^"]*"|\S+)', fields)))
+            return want <= seen
+        # The proxy logs a request once it has answered it: the line may trail the answer.
+        try:
+            wait_for(logged, 'the access log', timeout=5)
+        except AssertionError:
+            self.fail(f'serve logged no {sorted(want)}; its log:\n{Env.serve.log_text()}')
+
+
+class DhcpGuestTest(GuestTest, unittest.TestCase):
+    KEY = 'dhcp'
+
+    def test_lease_and_routes(self):
+        t = self.tenant()
+        self.assertEqual(self.section('lease'), tenant_address(t))
+        self.assertEqual(routes(self.section('routes')), [
+            '10.61.0.0/24 dev eth0 scope link src 10.61.0.5',
+            '169.254.169.254 via 10.61.0.2 dev eth0',
+            'default via 10.61.0.1 dev eth0'])
+
+
+class RouterGuestTest(GuestTest, unittest.TestCase):
+    KEY = 'router'
+
+    def test_static_address_and_default_route(self):
+        self.assertEqual(routes(self.section('routes')), [
+            '10.62.0.0/24 dev eth0 scope link src 10.62.0.5',
+            'default via 10.62.0.1 dev eth0'])
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
