@@ -30,6 +30,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from typing import List, NamedTuple, Optional
 
@@ -197,8 +198,9 @@ class Nic(NamedTuple):
 
 class RunningGuest:
     """One QEMU process started by Guest.start; its serial console (and QEMU's own messages) go
-    to an unnamed temporary file. wait() returns the BootResult once the guest has powered off;
-    kill() ends it (idempotent). Not thread-safe."""
+    to an unnamed temporary file. wait() returns the BootResult once the guest has powered off
+    (its seconds are QEMU's own run time, however late wait() is called); kill() ends it
+    (idempotent). Not thread-safe."""
 
     def __init__(self, cmd: List[str]):
         self.cmd = cmd
@@ -206,6 +208,13 @@ class RunningGuest:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=subprocess.STDOUT)
+        self._ended = None
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        self.proc.wait()
+        self._ended = time.monotonic()
 
     def output(self) -> str:
         """What was printed so far."""
@@ -220,7 +229,8 @@ class RunningGuest:
         except subprocess.TimeoutExpired:
             self.kill()
             raise subprocess.TimeoutExpired(self.cmd, timeout, output=self.output())
-        return BootResult(self.output(), time.monotonic() - self.started, self.proc.returncode)
+        self._watcher.join()
+        return BootResult(self.output(), self._ended - self.started, self.proc.returncode)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -37,11 +37,9 @@ import sys
 import tempfile
 import unittest
 
+import qemu_guest
 from guestnet import RUN, Tenant, check, cleanup, dhcp_setup, namespace, router_setup, wait_for
 from harness import Daemon
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import qemu_guest  # noqa: E402
 
 METADATA = 'http://169.254.169.254'
 PATHS = ['/openstack/latest/meta_data.json', '/openstack/latest/user_data',
