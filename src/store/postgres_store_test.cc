@@ -111,7 +111,7 @@ TEST_F(PostgresStoreTest, SchemaNewerThanTheBinaryIsRefused) {
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(store.error().message,
-            "postgresql: schema version 99 is newer than this metastack supports (1)");
+            "postgresql: schema version 99 is newer than this metastack supports (2)");
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {

@@ -170,6 +170,31 @@ TEST_F(SqliteStoreTest, ReopenPersistsEverything) {
   EXPECT_EQ(db->QueryText("PRAGMA journal_mode").value_or(""), "wal");
 }
 
+// A file written before routers and networks had a host (schema 2) opens migrated: its rows
+// keep everything and are unassigned.
+TEST_F(SqliteStoreTest, FileFromBeforeHostsIsMigrated) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->CreateRouter({"r1", "router one", "proj-a", 0}));
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
+  }
+  auto db = RawConnection(path_);
+  ASSERT_TRUE(
+      db->Exec("ALTER TABLE routers DROP COLUMN host; "
+               "ALTER TABLE networks DROP COLUMN host; PRAGMA user_version = 2"));
+  db.reset();
+  auto store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->GetRouter("r1")->name, "router one");
+  EXPECT_EQ(store->GetRouter("r1")->host, "");
+  EXPECT_EQ(store->GetNetwork("net-a")->router_id, "r1");
+  ASSERT_TRUE(store->SetRouterHost("r1", "node-1"));
+  EXPECT_EQ(store->GetRouter("r1")->host, "node-1");
+  EXPECT_EQ(RawConnection(path_)->QueryText("PRAGMA user_version").value_or(""),
+            std::to_string(sqlite::LatestSchemaVersion()));
+}
+
 TEST_F(SqliteStoreTest, SchemaNewerThanTheBinaryIsRefused) {
   ASSERT_TRUE(Open());
   ASSERT_TRUE(RawConnection(path_)->Exec("PRAGMA user_version = 99"));

@@ -362,6 +362,58 @@ TEST_P(StoreContractTest, ChangeFeed) {
     EXPECT_GT(changes[i].revision, changes[i - 1].revision);
 }
 
+// A router's and a network's host: kept from creation, listed, changed and cleared, each change
+// a new revision announced on the feed; nothing else about them changes.
+TEST_P(StoreContractTest, HostOfRoutersAndNetworks) {
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0, "node-1"}));
+  ASSERT_TRUE(store_->CreateRouter({"r2", "r2", "proj-a", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-a", std::nullopt, 0, "node-2"}));
+  EXPECT_EQ(store_->GetRouter("r1")->host, "node-1");
+  EXPECT_EQ(store_->GetRouter("r2")->host, "");
+  EXPECT_EQ(store_->GetNetwork("net-a")->host, "");
+  EXPECT_EQ(store_->GetNetwork("net-b")->host, "node-2");
+  auto routers = store_->ListRouters({10, "", ""});
+  ASSERT_TRUE(routers);
+  ASSERT_EQ(routers->items.size(), 2u);
+  EXPECT_EQ(routers->items[0].host, "node-1");
+  auto networks = store_->ListNetworks({10, "", ""});
+  ASSERT_TRUE(networks);
+  ASSERT_EQ(networks->items.size(), 2u);
+  EXPECT_EQ(networks->items[1].host, "node-2");
+
+  Announcements feed(*store_);
+  auto before = store_->GetRouter("r2");
+  auto moved = store_->SetRouterHost("r2", "node-3");
+  ASSERT_TRUE(moved) << moved.error().ToString();
+  EXPECT_EQ(moved->host, "node-3");
+  EXPECT_GT(moved->revision, before->revision);
+  EXPECT_EQ(moved->name, "r2");
+  EXPECT_EQ(store_->GetRouter("r2")->host, "node-3");
+  auto cleared = store_->SetNetworkHost("net-b", "");
+  ASSERT_TRUE(cleared) << cleared.error().ToString();
+  EXPECT_EQ(cleared->host, "");
+  auto attached = store_->SetNetworkHost("net-a", "node-1");
+  ASSERT_TRUE(attached);
+  EXPECT_EQ(attached->router_id, "r1");
+  EXPECT_EQ(store_->GetNetwork("net-a")->router_id, "r1");
+  EXPECT_EQ(store_->GetNetwork("net-a")->host, "node-1");
+  EXPECT_EQ(store_->GetNetwork("net-b")->host, "");
+  std::vector<Change> changes = feed.Await([&](const std::vector<Change>& c) {
+    return !c.empty() && c.back().revision == attached->revision;
+  });
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].kind, Change::Kind::kRouter);
+  EXPECT_EQ(changes[0].id, "r2");
+  EXPECT_EQ(changes[0].revision, moved->revision);
+  EXPECT_EQ(changes[1].kind, Change::Kind::kNetwork);
+  EXPECT_EQ(changes[1].id, "net-b");
+  EXPECT_FALSE(changes[2].deleted);
+  // Attaching to a router keeps the host.
+  ASSERT_TRUE(store_->SetNetworkRouter("net-b", "r2"));
+  EXPECT_EQ(store_->GetNetwork("net-a")->host, "node-1");
+}
+
 // Everything a reader can observe, as one string: documents with revisions, networks, routers,
 // the port index and the revision counter.
 std::string Snapshot(Store& store) {
@@ -375,11 +427,11 @@ std::string Snapshot(Store& store) {
   if (!networks) return "error: " + networks.error().ToString();
   for (const auto& n : networks->items)
     out += "network @" + std::to_string(n.revision) + " " + n.id + " " + n.router_id.value_or("-") +
-           "\n";
+           " host=" + n.host + "\n";
   auto routers = store.ListRouters({1000, "", ""});
   if (!routers) return "error: " + routers.error().ToString();
   for (const auto& r : routers->items)
-    out += "router @" + std::to_string(r.revision) + " " + r.id + "\n";
+    out += "router @" + std::to_string(r.revision) + " " + r.id + " host=" + r.host + "\n";
   auto ports = store.ListPorts("", {1000, "", ""});
   if (!ports) return "error: " + ports.error().ToString();
   for (const auto& b : ports->items)
@@ -472,6 +524,20 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
        ErrorCode::kNotFound},
       {"router: duplicate id", AsStatus(store_->CreateRouter({"r1", "again", "proj-a", 0})),
        ErrorCode::kConflict},
+      {"router: host with a space",
+       AsStatus(store_->CreateRouter({"r2", "r2", "proj-a", 0, "node 1"})),
+       ErrorCode::kInvalidArgument},
+      {"router: set host of unknown router", AsStatus(store_->SetRouterHost("r9", "node-1")),
+       ErrorCode::kNotFound},
+      {"router: set host too long", AsStatus(store_->SetRouterHost("r1", std::string(256, 'h'))),
+       ErrorCode::kInvalidArgument},
+      {"network: host with a control character",
+       AsStatus(store_->CreateNetwork({"net-c", "c", "proj-a", std::nullopt, 0, "node\t1"})),
+       ErrorCode::kInvalidArgument},
+      {"network: set host of unknown network", AsStatus(store_->SetNetworkHost("net-z", "n")),
+       ErrorCode::kNotFound},
+      {"network: set host with a space", AsStatus(store_->SetNetworkHost("net-a", "a b")),
+       ErrorCode::kInvalidArgument},
   };
   for (const Case& c : cases) {
     ASSERT_FALSE(c.status) << c.name;
