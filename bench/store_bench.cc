@@ -140,10 +140,10 @@ store::Store& Populated(Backend backend, int n) {
     current = std::move(*opened);
   }
   for (int r = 0; r < kNetworks / kNetworksPerRouter; ++r)
-    if (auto c = current->CreateRouter({RouterOf(r * kNetworksPerRouter), "", "admin", 0}); !c)
+    if (auto c = current->CreateRouter({RouterOf(r * kNetworksPerRouter), "", "admin", 0, ""}); !c)
       Die("router", c.error());
   for (int k = 0; k < kNetworks; ++k)
-    if (auto c = current->CreateNetwork({NetworkOf(k), "", "admin", RouterOf(k), 0}); !c)
+    if (auto c = current->CreateNetwork({NetworkOf(k), "", "admin", RouterOf(k), 0, ""}); !c)
       Die("network", c.error());
   std::vector<core::Instance> instances;
   instances.reserve(static_cast<size_t>(n));
@@ -248,7 +248,7 @@ void MeasureFeedLatency(benchmark::State& state) {
   auto opened = store::OpenSqliteStore(path);
   if (!opened) Die("open", opened.error());
   store::Store& store = **opened;
-  (void)store.CreateNetwork({NetworkOf(1), "", "admin", std::nullopt, 0});
+  (void)store.CreateNetwork({NetworkOf(1), "", "admin", std::nullopt, 0, ""});
   core::Instance first = MakeInstance(1);
   first.ports[0].router_id.reset();
   if (auto c = store.CreateInstance(first); !c) Die("create", c.error());

@@ -140,6 +140,34 @@ std::string Str(const Json& j) {
   return j.is_string() ? j.get<std::string>() : j.is_null() ? "-" : j.dump();
 }
 
+std::string HostHelp(const char* what) {
+  return std::string("The host whose daemon (serve or proxy --manage) serves its ") + what +
+         " ([general] host of that daemon; default: any that has the namespace)";
+}
+
+// `set-host ID HOST` / `set-host ID --unassign` on /v1/<collection>/ID/host; F has the
+// backend `t` and `id`, `host`, `unassign`.
+template <typename F>
+void AddSetHost(CLI::App* app, std::string collection, std::shared_ptr<F> f,
+                std::shared_ptr<Run> run) {
+  app->add_option("ID", f->id, "Id")->required();
+  app->add_option("HOST", f->host, "Host name");
+  app->add_flag("--unassign", f->unassign, "Serve it from any host that has the namespace");
+  app->callback([f, run, collection] {
+    *run = [f, collection] {
+      if (f->unassign == !f->host.empty()) {
+        std::cerr << "metastack: give a HOST or --unassign\n";
+        return kExitUsage;
+      }
+      Json body = {{"host", f->unassign ? Json(nullptr) : Json(f->host)}};
+      return Execute(f->t,
+                     {"PUT", "/v1/" + collection + "/" + http::PercentEncode(f->id) + "/host", "",
+                      body.dump()},
+                     PrintJson);
+    };
+  });
+}
+
 struct InstanceFlags {
   AdminBackend t;
   std::string file, id, project;
@@ -247,8 +275,8 @@ Run SetupInstance(CLI::App& app) {
 Run SetupNetwork(CLI::App& app) {
   struct F {
     AdminBackend t;
-    std::string id, name, project, router;
-    bool detach = false, json = false;
+    std::string id, name, project, router, host;
+    bool detach = false, unassign = false, json = false;
   };
   auto f = std::make_shared<F>();
   auto run = std::make_shared<Run>();
@@ -263,10 +291,12 @@ Run SetupNetwork(CLI::App& app) {
   create->add_option("--name", f->name, "Label");
   create->add_option("--project", f->project, "Owning project");
   create->add_option("--router", f->router, "Router the network is attached to");
+  create->add_option("--host", f->host, HostHelp("DHCP namespace"));
   create->callback([=] {
     *run = [=] {
       Json body = {{"id", f->id}, {"name", f->name}, {"project_id", f->project}};
       if (!f->router.empty()) body["router_id"] = f->router;
+      if (!f->host.empty()) body["host"] = f->host;
       return Execute(f->t, {"POST", "/v1/networks", "", body.dump()}, PrintJson);
     };
   });
@@ -278,7 +308,8 @@ Run SetupNetwork(CLI::App& app) {
                   {{"ID", [](const Json& j) { return Str(j["id"]); }},
                    {"NAME", [](const Json& j) { return Str(j["name"]); }},
                    {"PROJECT", [](const Json& j) { return Str(j["project_id"]); }},
-                   {"ROUTER", [](const Json& j) { return Str(j["router_id"]); }}},
+                   {"ROUTER", [](const Json& j) { return Str(j["router_id"]); }},
+                   {"HOST", [](const Json& j) { return Str(j["host"]); }}},
                   f->json);
     };
   });
@@ -314,14 +345,16 @@ Run SetupNetwork(CLI::App& app) {
           PrintJson);
     };
   });
+  AddSetHost(sub("set-host", "Assign the network's DHCP namespace to a host, or --unassign it"),
+             "networks", f, run);
   return [run] { return (*run)(); };
 }
 
 Run SetupRouter(CLI::App& app) {
   struct F {
     AdminBackend t;
-    std::string id, name, project;
-    bool json = false;
+    std::string id, name, project, host;
+    bool unassign = false, json = false;
   };
   auto f = std::make_shared<F>();
   auto run = std::make_shared<Run>();
@@ -335,9 +368,11 @@ Run SetupRouter(CLI::App& app) {
   create->add_option("ID", f->id, "Router id (as Neutron's)")->required();
   create->add_option("--name", f->name, "Label");
   create->add_option("--project", f->project, "Owning project");
+  create->add_option("--host", f->host, HostHelp("router namespace"));
   create->callback([=] {
     *run = [=] {
       Json body = {{"id", f->id}, {"name", f->name}, {"project_id", f->project}};
+      if (!f->host.empty()) body["host"] = f->host;
       return Execute(f->t, {"POST", "/v1/routers", "", body.dump()}, PrintJson);
     };
   });
@@ -348,7 +383,8 @@ Run SetupRouter(CLI::App& app) {
       return List(f->t, "/v1/routers", "", "routers",
                   {{"ID", [](const Json& j) { return Str(j["id"]); }},
                    {"NAME", [](const Json& j) { return Str(j["name"]); }},
-                   {"PROJECT", [](const Json& j) { return Str(j["project_id"]); }}},
+                   {"PROJECT", [](const Json& j) { return Str(j["project_id"]); }},
+                   {"HOST", [](const Json& j) { return Str(j["host"]); }}},
                   f->json);
     };
   });
@@ -367,6 +403,8 @@ Run SetupRouter(CLI::App& app) {
                      PrintJson);
     };
   });
+  AddSetHost(sub("set-host", "Assign the router's namespace to a host, or --unassign it"),
+             "routers", f, run);
   return [run] { return (*run)(); };
 }
 

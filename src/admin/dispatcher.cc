@@ -37,17 +37,24 @@ Json InstanceJson(const store::InstanceRecord& r) {
   return Json{{"instance", core::InstanceToJson(r.instance)}, {"revision", r.revision}};
 }
 
+// A router's or network's host: null when unassigned.
+Json HostJson(const std::string& host) { return host.empty() ? Json(nullptr) : Json(host); }
+
 Json NetworkJson(const store::Network& n) {
   return Json{{"id", n.id},
               {"name", n.name},
               {"project_id", n.project_id},
               {"router_id", n.router_id ? Json(*n.router_id) : Json(nullptr)},
+              {"host", HostJson(n.host)},
               {"revision", n.revision}};
 }
 
 Json RouterJson(const store::Router& r) {
-  return Json{
-      {"id", r.id}, {"name", r.name}, {"project_id", r.project_id}, {"revision", r.revision}};
+  return Json{{"id", r.id},
+              {"name", r.name},
+              {"project_id", r.project_id},
+              {"host", HostJson(r.host)},
+              {"revision", r.revision}};
 }
 
 Json PortJson(const store::PortBinding& b) {
@@ -126,7 +133,7 @@ Result<Json> Page(const Result<store::Page<T>>& page, const char* key, F to_json
 Result<store::Network> NetworkFrom(const Json& j) {
   if (!j.is_object()) return InvalidField("", "expected a JSON object");
   for (const auto& [k, _] : j.items())
-    if (k != "id" && k != "name" && k != "project_id" && k != "router_id")
+    if (k != "id" && k != "name" && k != "project_id" && k != "router_id" && k != "host")
       return InvalidField(k, "unknown field");
   store::Network n;
   auto str = [&](const char* key, std::string& out) -> Status {
@@ -141,6 +148,7 @@ Result<store::Network> NetworkFrom(const Json& j) {
   std::string router;
   METASTACK_RETURN_IF_ERROR(str("router_id", router));
   if (!router.empty()) n.router_id = router;
+  METASTACK_RETURN_IF_ERROR(str("host", n.host));
   return n;
 }
 
@@ -148,13 +156,24 @@ Result<store::Router> RouterFrom(const Json& j) {
   if (!j.is_object()) return InvalidField("", "expected a JSON object");
   store::Router r;
   for (const auto& [k, v] : j.items()) {
-    if (k != "id" && k != "name" && k != "project_id") return InvalidField(k, "unknown field");
+    if (k != "id" && k != "name" && k != "project_id" && k != "host")
+      return InvalidField(k, "unknown field");
+    if (k == "host" && v.is_null()) continue;
     if (!v.is_string()) return InvalidField(k, "expected a string");
   }
   r.id = j.value("id", "");
   r.name = j.value("name", "");
   r.project_id = j.value("project_id", "");
+  if (j.contains("host") && j["host"].is_string()) r.host = j["host"].get<std::string>();
   return r;
+}
+
+// The body of PUT .../host: {"host": "NAME"}, or null (or "") to unassign.
+Result<std::string> HostFrom(const std::string& body) {
+  METASTACK_ASSIGN_OR_RETURN(Json j, ParseBody(body));
+  if (!j.is_object() || !j.contains("host") || !(j["host"].is_string() || j["host"].is_null()))
+    return InvalidField("host", "expected a string, or null to unassign");
+  return j["host"].is_null() ? std::string() : j["host"].get<std::string>();
 }
 
 Result<AdminReply> Instances(store::Store& s, const AdminRequest& req,
@@ -243,6 +262,11 @@ Result<AdminReply> Networks(store::Store& s, const AdminRequest& req,
     METASTACK_ASSIGN_OR_RETURN(auto n, s.SetNetworkRouter(p[2], router));
     return AdminReply{200, NetworkJson(n)};
   }
+  if (p.size() == 4 && p[3] == "host" && m == "PUT") {
+    METASTACK_ASSIGN_OR_RETURN(std::string host, HostFrom(req.body));
+    METASTACK_ASSIGN_OR_RETURN(auto n, s.SetNetworkHost(p[2], host));
+    return AdminReply{200, NetworkJson(n)};
+  }
   return std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));
 }
 
@@ -267,6 +291,11 @@ Result<AdminReply> Routers(store::Store& s, const AdminRequest& req,
   if (p.size() == 3 && m == "DELETE") {
     METASTACK_RETURN_IF_ERROR(s.DeleteRouter(p[2]));
     return AdminReply{204, nullptr};
+  }
+  if (p.size() == 4 && p[3] == "host" && m == "PUT") {
+    METASTACK_ASSIGN_OR_RETURN(std::string host, HostFrom(req.body));
+    METASTACK_ASSIGN_OR_RETURN(auto r, s.SetRouterHost(p[2], host));
+    return AdminReply{200, RouterJson(r)};
   }
   return std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));
 }

@@ -13,6 +13,10 @@
 //   DELETE /v1/instances/{uuid}/password               the operator's password reset
 //   GET|POST /v1/networks, GET|DELETE /v1/networks/{id}, PUT /v1/networks/{id}/router
 //   GET|POST /v1/routers,  GET|DELETE /v1/routers/{id}
+//   PUT    /v1/routers/{id}/host, /v1/networks/{id}/host   {"host": "NAME"} assigns it to the
+//                                                      daemon whose [general] host is NAME;
+//                                                      null unassigns ("host" is null then,
+//                                                      in answers too)
 //   GET    /v1/ports[?network_id=&limit=&after=]       every fixed IP of every port, paginated
 //                                                      by (network, IP): "next" is "NETWORK IP"
 //   GET    /v1/ports/lookup?ip=&(network_id=|router_id=)   what the metadata agent resolves

@@ -125,6 +125,42 @@ TEST_F(DispatchTest, RoutersPortsAndLookups) {
   EXPECT_EQ(Call("DELETE", "/v1/routers/r1").status, 204u);
 }
 
+TEST_F(DispatchTest, HostsOfRoutersAndNetworks) {
+  AdminReply router = Call("POST", "/v1/routers", R"({"id": "r1", "host": "node-1"})");
+  ASSERT_EQ(router.status, 201u) << router.body.dump();
+  EXPECT_EQ(router.body["host"], "node-1");
+  AdminReply network = Call("POST", "/v1/networks", R"({"id": "net-a", "host": null})");
+  ASSERT_EQ(network.status, 201u) << network.body.dump();
+  EXPECT_EQ(network.body["host"], nullptr);
+  AdminReply moved = Call("PUT", "/v1/networks/net-a/host", R"({"host": "node-2"})");
+  ASSERT_EQ(moved.status, 200u) << moved.body.dump();
+  EXPECT_EQ(moved.body["host"], "node-2");
+  EXPECT_EQ(Call("GET", "/v1/networks").body["networks"][0]["host"], "node-2");
+  AdminReply cleared = Call("PUT", "/v1/routers/r1/host", R"({"host": null})");
+  ASSERT_EQ(cleared.status, 200u) << cleared.body.dump();
+  EXPECT_EQ(cleared.body["host"], nullptr);
+  EXPECT_EQ(Call("GET", "/v1/routers/r1").body["host"], nullptr);
+  struct Case {
+    std::string method, target, body;
+    unsigned status;
+    std::string error;
+  } cases[] = {
+      {"PUT", "/v1/routers/r1/host", R"({"host": 7})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "expected a string, or null to unassign", "field": "host"}})"},
+      {"PUT", "/v1/routers/r9/host", R"({"host": "n"})", 404,
+       R"({"error": {"code": "not_found", "message": "no router r9"}})"},
+      {"PUT", "/v1/networks/net-a/host", R"({"host": "a b"})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "contains spaces or control characters", "field": "host"}})"},
+      {"POST", "/v1/routers", R"({"id": "r2", "host": 1})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "expected a string", "field": "host"}})"},
+  };
+  for (const auto& c : cases) {
+    AdminReply r = Call(c.method, c.target, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target;
+    EXPECT_EQ(core::DumpPython(r.body), c.error) << c.method << " " << c.target;
+  }
+}
+
 TEST_F(DispatchTest, Pagination) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   for (int i = 0; i < 5; ++i) {

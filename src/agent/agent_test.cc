@@ -23,9 +23,9 @@ class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = store::NewMemoryStore();
-    ASSERT_TRUE(store_->CreateRouter({"router-a", "", "proj-a", 0}));
-    ASSERT_TRUE(store_->CreateNetwork({"net-a", "", "proj-a", "router-a", 0}));
-    ASSERT_TRUE(store_->CreateNetwork({"net-b", "", "proj-b", std::nullopt, 0}));
+    ASSERT_TRUE(store_->CreateRouter({"router-a", "", "proj-a", 0, ""}));
+    ASSERT_TRUE(store_->CreateNetwork({"net-a", "", "proj-a", "router-a", 0, ""}));
+    ASSERT_TRUE(store_->CreateNetwork({"net-b", "", "proj-b", std::nullopt, 0, ""}));
     ASSERT_TRUE(
         store_->CreateInstance(core::testing::InstanceWithPort(kA, "net-a", "10.0.0.5", "proj-a")));
     ASSERT_TRUE(

@@ -126,7 +126,7 @@ class HeldLoadStore : public store::ForwardingStore {
 class CacheRaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(inner_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+    ASSERT_TRUE(inner_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
     ASSERT_TRUE(inner_->CreateInstance(Instance()));
     ApiOptions options;
     options.shared_secret = kCacheSecret;

@@ -63,7 +63,7 @@ class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = store::NewMemoryStore();
-    ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", kProject, std::nullopt, 0}));
+    ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", kProject, std::nullopt, 0, ""}));
     ASSERT_TRUE(store_->CreateInstance(Example()));
     ApiOptions options;
     options.shared_secret = kSecret;
@@ -170,7 +170,7 @@ TEST_F(ApiTest, ForwardedAddressCheckFollowsAMove) {
 
 TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
   auto store = store::NewMemoryStore();
-  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", kProject, std::nullopt, 0}));
+  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", kProject, std::nullopt, 0, ""}));
   ASSERT_TRUE(store->CreateInstance(Example()));
   asio::thread_pool pool{1};
   http::Metrics metrics;
@@ -339,7 +339,7 @@ TEST_F(ApiTest, TrustedProxyNamesTheClient) {
 }
 
 TEST_F(ApiTest, ProviderVariant) {
-  ASSERT_TRUE(store_->CreateRouter({"edge-1", "edge", kProject, 0}));
+  ASSERT_TRUE(store_->CreateRouter({"edge-1", "edge", kProject, 0, ""}));
   ASSERT_TRUE(store_->SetNetworkRouter("net-a", "edge-1"));
   std::string headers = "X-Metadata-Provider: edge-1\r\nX-Metadata-Provider-Signature: " +
                         core::SignInstanceId(kSecret, "edge-1") +

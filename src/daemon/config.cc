@@ -1,5 +1,7 @@
 #include "daemon/config.h"
 
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "base/file.h"
@@ -23,8 +25,15 @@ CLI::Option* Add(CLI::App& app, const char* section, const std::string& name, T&
 
 void DeclareGeneral(CLI::App& app, GeneralConfig& c, const Components& run) {
   const bool store = run.api || run.agent;
-  if (store)
-    Add(app, kGeneral, "--store", c.store, "Store URL: sqlite:PATH, postgresql://..., memory:");
+  if (store || run.proxy)
+    Add(app, kGeneral, "--store", c.store,
+        store ? "Store URL: sqlite:PATH, postgresql://..., memory:"
+              : "Store URL (sqlite:PATH, postgresql://...) the namespace manager follows; "
+                "used only with --manage");
+  if (run.proxy)
+    Add(app, kGeneral, "--host", c.host,
+        "This host's name: --manage serves the routers and networks assigned to it (and those "
+        "assigned to none). Default: the system's host name");
   if (run.api || run.agent)
     Add(app, kGeneral, "--secret-file", c.secret_file,
         run.api && run.agent
@@ -140,6 +149,41 @@ void DeclareProxy(CLI::App& app, ProxyConfig& c, const Components& run) {
       "listeners default to [::]:9697, network listeners to 169.254.169.254:80. "
       "SIGHUP re-reads these and --listeners and opens and closes listeners to match; "
       "listeners added with proxy-ctl stay");
+  app.add_flag("--manage,!--no-manage", c.manage,
+               "Follow the store: serve every router and network of this host (--host) or of "
+               "none in its namespace as soon as both exist, and stop when either goes: router "
+               "metadata rules and a listener on [::]:ROUTER-PORT; for a network without a "
+               "router, 169.254.169.254/32 on its DHCP port, optionally a dnsmasq, and a "
+               "listener on 169.254.169.254:80. On/off needs a restart; the other manage "
+               "settings apply on SIGHUP")
+      ->group(kProxy);
+  Add(app, kProxy, "--router-namespace", c.router_namespace,
+      "The namespace of router {id} (--manage); Neutron's L3 agent names it qrouter-{id}");
+  Add(app, kProxy, "--network-namespace", c.network_namespace,
+      "The DHCP namespace of network {id} (--manage); Neutron's DHCP agent names it qdhcp-{id}");
+  app.add_flag("--force-metadata,!--no-force-metadata", c.force_metadata,
+               "--manage: serve metadata in the DHCP namespace of every network, also those with "
+               "a router (Neutron's force_metadata); default: networks without a router only "
+               "(Neutron's enable_isolated_metadata)")
+      ->group(kProxy);
+  Add(app, kProxy, "--dhcp-server", c.dhcp_server,
+      "--manage, DHCP namespaces: none (another DHCP server, such as Neutron's dnsmasq, hands "
+      "out option 121) or dnsmasq (run one per namespace with the store's ports on the network "
+      "as static hosts and Neutron's metadata route, refreshed as ports change)")
+      ->check(CLI::IsMember({"none", "dnsmasq"}));
+  Add(app, kProxy, "--dhcp-interface-prefix", c.dhcp_interface_prefix,
+      "--manage: the DHCP port's interface in a DHCP namespace is the one named with this "
+      "prefix (e.g. tap or ns-) that has an IPv4 address; empty: the only interface other than "
+      "lo with one");
+  Add(app, kProxy, "--dhcp-state-dir", c.dhcp_state_dir,
+      "--manage: where the DHCP namespaces' records and dnsmasq files are kept (each "
+      "directory above it must be searchable by others: dnsmasq runs as nobody)");
+  Add(app, kProxy, "--router-port", c.router_port,
+      "--manage: the port the router namespaces' listener binds and the metadata rules "
+      "redirect 169.254.169.254:80 to (Neutron's 9697)");
+  Add(app, kProxy, "--resync-interval", c.resync_interval,
+      "--manage: seconds between full resyncs with the store and the namespaces, which catch "
+      "anything the change feed and inotify missed and put back what someone removed");
 }
 
 void DeclareLimits(CLI::App& app, LimitsConfig& c) {
@@ -303,6 +347,33 @@ std::vector<proxy::ListenerSpec> BuildListeners(const ProxyConfig& c) {
       if (out[i].name == out[j].name)
         throw Bad("--listen", "listener name " + out[i].name + " given twice");
   return out;
+}
+
+std::optional<netns_manager::Settings> BuildManageSettings(const DaemonConfig& c) {
+  if (!c.run.proxy || !c.proxy.manage) return std::nullopt;
+  const ProxyConfig& p = c.proxy;
+  netns_manager::Settings s;
+  s.host = c.general.host;
+  if (s.host.empty()) {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0)
+      throw Bad("--host", "not given, and gethostname failed");
+    s.host = name;
+  }
+  s.router_namespace = p.router_namespace;
+  s.network_namespace = p.network_namespace;
+  s.force_metadata = p.force_metadata;
+  auto server = netns_manager::ParseDhcpServer(p.dhcp_server);
+  if (!server) throw Bad("--dhcp-server", "expected none or dnsmasq: " + p.dhcp_server);
+  s.dhcp_server = *server;
+  s.dhcp_interface_prefix = p.dhcp_interface_prefix;
+  s.dhcp_state_dir = p.dhcp_state_dir;
+  s.router_port = p.router_port;
+  if (!(p.resync_interval >= 1)) throw Bad("--resync-interval", "must be at least 1 second");
+  s.resync_interval = Milliseconds(p.resync_interval);
+  if (auto valid = netns_manager::ValidateSettings(s); !valid)
+    throw std::runtime_error(valid.error().ToString());
+  return s;
 }
 
 mode_t ParseMode(const std::string& text, const std::string& flag) {

@@ -15,6 +15,7 @@
 #include "api/service.h"
 #include "http/rate_limiter.h"
 #include "http/server.h"
+#include "netns_manager/desired.h"
 #include "proxy/proxy.h"
 
 namespace metastack::daemon {
@@ -43,6 +44,7 @@ struct GeneralConfig {
   std::string log_level = "info";
   bool access_log = false;
   std::string ready_file;
+  std::string host;    // this host's name for the namespace manager; "": gethostname()
   bool check = false;  // validate the configuration, print it, exit
   bool operator==(const GeneralConfig&) const = default;
 };
@@ -88,6 +90,16 @@ struct ProxyConfig {
   std::string listeners_file;
   std::vector<std::string> listen;
   double agent_timeout = 30;
+  // The namespace manager (netns_manager/manager.h): serve the store's routers and networks.
+  bool manage = false;
+  std::string router_namespace = "qrouter-{id}";
+  std::string network_namespace = "qdhcp-{id}";
+  bool force_metadata = false;
+  std::string dhcp_server = "none";
+  std::string dhcp_interface_prefix;
+  std::string dhcp_state_dir = std::string(netns_manager::kDefaultManagedDhcpStateDir);
+  uint16_t router_port = 9697;
+  double resync_interval = 60;
   bool operator==(const ProxyConfig&) const = default;
 };
 
@@ -131,6 +143,9 @@ http::RateLimit BuildRateLimit(const ApiConfig& c);
 api::ApiOptions BuildApiOptions(const ApiConfig& c);
 // The listeners the proxy is configured with: --listeners FILE then each --listen.
 std::vector<proxy::ListenerSpec> BuildListeners(const ProxyConfig& c);
+// The namespace manager's settings (nullopt without --manage); the host is [general] host, else
+// gethostname().
+std::optional<netns_manager::Settings> BuildManageSettings(const DaemonConfig& c);
 mode_t ParseMode(const std::string& text, const std::string& flag);
 // "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses).
 std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag);

@@ -147,6 +147,57 @@ drain-timeout = 3
   EXPECT_EQ(c.limits.drain_timeout, 3);
 }
 
+TEST_F(ConfigFileTest, ManageKeysSetTheManagersSettings) {
+  std::string path = Write("m.toml", R"(
+store = "sqlite:/tmp/m.db"
+host = "node-7"
+[proxy]
+manage = true
+router-namespace = "r-{id}"
+network-namespace = "d-{id}"
+force-metadata = true
+dhcp-server = "dnsmasq"
+dhcp-interface-prefix = "tap"
+dhcp-state-dir = "/run/m/dhcp"
+router-port = 9698
+resync-interval = 5
+)");
+  for (Components run : {kServe, Components{.proxy = true}}) {
+    DaemonConfig c = Parse(run, {"--config", path});
+    EXPECT_EQ(c.general.store, "sqlite:/tmp/m.db");
+    auto s = BuildManageSettings(c);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->host, "node-7");
+    EXPECT_EQ(s->router_namespace, "r-{id}");
+    EXPECT_EQ(s->network_namespace, "d-{id}");
+    EXPECT_TRUE(s->force_metadata);
+    EXPECT_EQ(s->dhcp_server, netns_manager::DhcpServer::kDnsmasq);
+    EXPECT_EQ(s->dhcp_interface_prefix, "tap");
+    EXPECT_EQ(s->dhcp_state_dir, "/run/m/dhcp");
+    EXPECT_EQ(s->router_port, 9698);
+    EXPECT_EQ(s->resync_interval, std::chrono::seconds(5));
+  }
+  // Off by default; the host defaults to the system's name.
+  EXPECT_FALSE(BuildManageSettings(Parse(kServe, {})));
+  char name[256] = {};
+  ASSERT_EQ(::gethostname(name, sizeof name - 1), 0);
+  EXPECT_EQ(BuildManageSettings(Parse(kServe, {"--manage"}))->host, name);
+  auto error_of = [&](std::vector<std::string> args) -> std::string {
+    try {
+      BuildManageSettings(Parse(kServe, std::move(args)));
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(error_of({"--manage", "--router-namespace", "qrouter"}),
+            "--router-namespace: expected exactly one {id} in qrouter");
+  EXPECT_EQ(error_of({"--manage", "--resync-interval", "0"}),
+            "--resync-interval: must be at least 1 second");
+  EXPECT_NE(ParseError(kServe, {"--manage", "--dhcp-server", "isc"}).find("--dhcp-server"),
+            std::string::npos);
+}
+
 TEST_F(ConfigFileTest, FlagsWinOverTheFile) {
   std::string path = Write("m.toml", R"(
 log-level = "debug"

@@ -33,6 +33,15 @@ asio::awaitable<http::Response> OpsEndpoints::Health() {
     body["components"].push_back("proxy");
     body["proxy_listeners"] = parts_.proxy->List()["listeners"].size();
   }
+  if (parts_.manager) {
+    nlohmann::json state = parts_.manager->State();
+    nlohmann::json managed = {
+        {"host", state["host"]}, {"served", 0}, {"absent", 0}, {"failed", 0}, {"conflict", 0}};
+    for (const auto& ns : state["namespaces"])
+      managed[ns["state"].get<std::string>()] =
+          managed[ns["state"].get<std::string>()].get<int>() + 1;
+    body["managed"] = std::move(managed);
+  }
   if (parts_.store && parts_.pool) {
     store::Store& store = *parts_.store;
     auto revision =

@@ -4,8 +4,10 @@
 //
 // GET /healthz: 200 {"status": "ok", "components": [...], "store_revision": N, "check_ms": T}
 //   after exercising what the process runs: a store round trip (API, agent) and a render of a
-//   probe document (API). A failed check is http::ErrorResponse's JSON form: 502 "unavailable"
-//   when the store cannot be reached, 500 "internal" when the probe document does not render.
+//   probe document (API); with the namespace manager, "managed": {"host": H, "served": N,
+//   "absent": N, "failed": N, "conflict": N} (its namespaces by state). A failed check is
+//   http::ErrorResponse's JSON form: 502 "unavailable" when the store cannot be reached, 500
+//   "internal" when the probe document does not render.
 // GET /metrics: Prometheus text format: every component's series (they share one registry) and
 //   the gauges read at scrape time (API cache and rate limiter, agent lookups cached, proxy
 //   listeners open, the data-path server's connections).
@@ -18,6 +20,7 @@
 #include "api/service.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "netns_manager/manager.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
 
@@ -31,6 +34,7 @@ struct OpsParts {
   const agent::MetadataAgent* agent = nullptr;
   const proxy::NsProxy* proxy = nullptr;
   const http::Server* server = nullptr;  // the data path's server
+  const netns_manager::NamespaceManager* manager = nullptr;
 };
 
 class OpsEndpoints {

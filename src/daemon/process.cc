@@ -14,6 +14,7 @@
 #include "daemon/ops.h"
 #include "http/upstream.h"
 #include "net/netns.h"
+#include "netns_manager/manager.h"
 #include "store/store.h"
 
 namespace metastack::daemon {
@@ -31,6 +32,7 @@ struct Plan {
   std::string secret;
   mode_t agent_socket_mode = 0660;
   std::vector<proxy::ListenerSpec> listeners;
+  std::optional<netns_manager::Settings> manage;
   // The agent's API and the proxy's agent when they run in another process (null in this one).
   std::shared_ptr<http::Upstream> api_upstream, agent_upstream;
 };
@@ -92,6 +94,7 @@ Plan MakePlan(const DaemonConfig& c) {
   }
   if (run.proxy) {
     p.listeners = BuildListeners(c.proxy);
+    p.manage = BuildManageSettings(c);
     if (!run.agent) {
       http::UpstreamOptions options;
       options.response_timeout = Milliseconds(c.proxy.agent_timeout);
@@ -158,6 +161,7 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
   if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
       a.proxy.agent_timeout != b.proxy.agent_timeout)
     out.push_back("[proxy] agent and control");
+  if (a.proxy.manage != b.proxy.manage) out.push_back("[proxy] manage");
   return out;
 }
 
@@ -172,7 +176,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     return 0;
   }
   std::unique_ptr<store::Store> store;
-  if (run.api || run.agent) {
+  if (run.api || run.agent || plan.manage) {
     auto opened = store::OpenStore(config.general.store);
     if (!opened) throw std::runtime_error("--store: " + opened.error().ToString());
     store = std::move(*opened);
@@ -241,9 +245,19 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
                          (agent ? std::string("the in-process agent") : config.proxy.agent_url));
   }
 
-  OpsEndpoints ops(metrics,
-                   OpsParts{store.get(), store ? &pool : nullptr, api ? &*api : nullptr,
-                            agent ? &*agent : nullptr, ns_proxy ? &*ns_proxy : nullptr, &data});
+  // After the proxy (whose listeners it opens and closes), stopped before it.
+  std::optional<netns_manager::NamespaceManager> manager;
+  if (plan.manage) {
+    manager.emplace(*store, *ns_proxy, metrics, *plan.manage);
+    manager->Start();
+    ready["managed"] = plan.manage->host;
+    LogInfo("managed", "serving the routers and networks of host " + plan.manage->host +
+                           " (and of none) as their namespaces appear");
+  }
+
+  OpsEndpoints ops(metrics, OpsParts{store.get(), store ? &pool : nullptr, api ? &*api : nullptr,
+                                     agent ? &*agent : nullptr, ns_proxy ? &*ns_proxy : nullptr,
+                                     &data, manager ? &*manager : nullptr});
   if (plan.ops_listen) {
     auto [host, port] = *plan.ops_listen;
     auto ep = local.ListenTcp(host, port, ops.Handler(), nullptr, http::PeerLimit::kTotalOnly);
@@ -268,12 +282,14 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     DaemonConfig next;
     std::optional<api::ApiOptions> api_options;
     std::vector<proxy::ListenerSpec> listeners;
+    std::optional<netns_manager::Settings> manage;
     http::ServerLimits limits;
     try {
       next = reread ? reread() : current;
       limits = BuildLimits(next.limits);
       if (api) api_options = BuildApiOptions(next.api);
       if (ns_proxy) listeners = BuildListeners(next.proxy);
+      manage = BuildManageSettings(next);
     } catch (const std::exception& e) {
       LogError("main", std::string("SIGHUP: configuration refused, nothing changed: ") + e.what());
       return;
@@ -282,6 +298,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     data.SetLimits(limits);
     if (api) api->SetSettings(api_options->settings);
     if (ns_proxy) ns_proxy->ReconcileInBackground(std::move(listeners));
+    if (manager && manage) manager->SetSettings(std::move(*manage));
     for (const auto& what : NeedRestart(current, next))
       LogWarning("main", "SIGHUP: " + what + " changed; it takes effect at the next start");
     LogInfo("main", "SIGHUP: configuration reloaded");
@@ -325,6 +342,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     LogInfo("main", "signal " + std::to_string(sig) + ": draining");
     beast::error_code ignored;
     hup.cancel(ignored);
+    if (manager) manager->Stop();  // before the proxy's listeners close: it opens them
     data.Drain();
     local.Drain();
     admin_server.Drain();

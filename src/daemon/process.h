@@ -24,8 +24,12 @@
 //                    can change live: log level, [limits] (for connections accepted from then
 //                    on), the API's vendor data and DHCP domain, the proxy's configured
 //                    listeners (opened and closed to match; listeners added with proxy-ctl
-//                    stay). Anything else that changed is logged as needing a restart. A
+//                    stay), the namespace manager's settings (--manage itself needs a
+//                    restart). Anything else that changed is logged as needing a restart. A
 //                    configuration that does not parse changes nothing.
+// With --manage (`serve`, `proxy`), the namespace manager (netns_manager/manager.h) opens and
+// closes listeners in the proxy as the store's routers and networks and the namespaces come and
+// go; it starts after the proxy and stops first on SIGTERM.
 // A second daemon on the same UNIX sockets (agent socket, proxy control) refuses to start.
 
 #include <functional>

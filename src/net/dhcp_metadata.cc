@@ -244,21 +244,58 @@ std::vector<std::string> ConfDirLines(const DhcpSubnet& subnet) {
   return lines;
 }
 
-// Lists every interface's addresses, so that a missing interface is an answer (false: its port
-// went, and the address with it) rather than `ip`'s error.
-Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface) {
+Result<std::vector<InterfaceAddress>> ListIpv4Addresses(std::string_view netns) {
   METASTACK_ASSIGN_OR_RETURN(
       std::string text,
       RunChecked({.argv = {"ip", "-o", "-4", "addr", "show"}, .netns = std::string(netns)}));
+  std::vector<InterfaceAddress> out;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     // "2: eth0    inet 10.0.0.2/24 brd ... scope global eth0\ ..."
     std::istringstream fields(line);
     std::string index, name, family, cidr;
     if (!(fields >> index >> name >> family >> cidr) || family != "inet") continue;
-    if (name.substr(0, name.find('@')) == interface && cidr == kMetadataCidr) return true;
+    out.push_back({name.substr(0, name.find('@')), cidr});
   }
-  return false;
+  return out;
+}
+
+Result<DhcpSubnet> ChooseDhcpPort(const std::vector<InterfaceAddress>& addresses,
+                                  std::string_view prefix, std::string_view netns) {
+  std::vector<const InterfaceAddress*> found;
+  for (const auto& a : addresses) {
+    if (a.interface == "lo" || a.cidr == kMetadataCidr || !a.interface.starts_with(prefix))
+      continue;
+    if (std::none_of(found.begin(), found.end(),
+                     [&](const auto* f) { return f->interface == a.interface; }))
+      found.push_back(&a);
+  }
+  if (found.empty())
+    return std::unexpected(MakeError(
+        ErrorCode::kNotFound,
+        "netns " + std::string(netns) + ": no interface " +
+            (prefix.empty() ? std::string("other than lo") : "named " + std::string(prefix) + "*") +
+            " has an IPv4 address (the DHCP port's)"));
+  if (found.size() > 1)
+    return std::unexpected(
+        MakeError(ErrorCode::kConflict, "netns " + std::string(netns) + ": " + found[0]->interface +
+                                            " and " + found[1]->interface +
+                                            " both have IPv4 addresses; which is the DHCP "
+                                            "port's? (set the interface prefix)"));
+  const std::string& cidr = found[0]->cidr;
+  size_t slash = cidr.find('/');
+  METASTACK_ASSIGN_OR_RETURN(Ipv4Net net, ParseIpv4Net(cidr));
+  return DhcpSubnet{found[0]->interface, cidr.substr(0, slash),
+                    FormatIpv4(net.address) + "/" + std::to_string(net.prefix), ""};
+}
+
+// Lists every interface's addresses, so that a missing interface is an answer (false: its port
+// went, and the address with it) rather than `ip`'s error.
+Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface) {
+  METASTACK_ASSIGN_OR_RETURN(auto addresses, ListIpv4Addresses(netns));
+  return std::any_of(addresses.begin(), addresses.end(), [&](const InterfaceAddress& a) {
+    return a.interface == interface && a.cidr == kMetadataCidr;
+  });
 }
 
 Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface) {

@@ -58,6 +58,23 @@ struct DhcpMetadataState {
 std::string ConfDirFileName(std::string_view netns);
 std::vector<std::string> ConfDirLines(const DhcpSubnet& subnet);
 
+// One IPv4 address of an interface, as `ip -o -4 addr show` lists it.
+struct InterfaceAddress {
+  std::string interface;  // without ip's "@ifN" suffix
+  std::string cidr;       // "10.60.0.2/24"
+  bool operator==(const InterfaceAddress&) const = default;
+};
+// Every IPv4 address of every interface in `netns`.
+Result<std::vector<InterfaceAddress>> ListIpv4Addresses(std::string_view netns);
+
+// The DHCP port of a namespace, found from its addresses (Neutron's DHCP agent knows it by its
+// "tap"/"ns-" device): the one interface other than lo, named with `prefix` when that is not
+// empty, that has an IPv4 address other than 169.254.169.254/32. Its first such address is
+// dhcp_ip and that address's network the subnet; no gateway. kNotFound when no interface
+// qualifies, kConflict when several do; both messages name `netns`. Pure.
+Result<DhcpSubnet> ChooseDhcpPort(const std::vector<InterfaceAddress>& addresses,
+                                  std::string_view prefix, std::string_view netns);
+
 // Whether `interface` in `netns` carries 169.254.169.254/32; false when the interface does not
 // exist.
 Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface);

@@ -65,6 +65,33 @@ TEST(DhcpOptionsTest, CommandLineHasNeutronsFlags) {
             "--dhcp-range=set:subnet-10.60.0.0-24,10.60.0.100,10.60.0.150,255.255.255.0,600s");
 }
 
+TEST(DhcpOptionsTest, TheDhcpPortIsTheOneInterfaceWithAnIpv4Address) {
+  const std::vector<InterfaceAddress> one = {
+      {"lo", "127.0.0.1/8"}, {"tap1", "10.60.0.2/24"}, {"tap1", "169.254.169.254/32"}};
+  auto port = ChooseDhcpPort(one, "", "qdhcp-n");
+  ASSERT_TRUE(port) << port.error().ToString();
+  EXPECT_EQ(port->interface, "tap1");
+  EXPECT_EQ(port->dhcp_ip, "10.60.0.2");
+  EXPECT_EQ(port->subnet, "10.60.0.0/24");
+  EXPECT_EQ(port->gateway, "");
+  // The metadata address alone does not make a DHCP port; neither does lo.
+  auto none = ChooseDhcpPort({{"lo", "127.0.0.1/8"}, {"tap1", "169.254.169.254/32"}}, "", "ns1");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(none.error().message,
+            "netns ns1: no interface other than lo has an IPv4 address (the DHCP port's)");
+  const std::vector<InterfaceAddress> two = {{"tap1", "10.60.0.2/24"}, {"ns-2", "10.61.0.2/24"}};
+  auto both = ChooseDhcpPort(two, "", "ns1");
+  ASSERT_FALSE(both);
+  EXPECT_EQ(both.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(both.error().message,
+            "netns ns1: tap1 and ns-2 both have IPv4 addresses; which is the DHCP port's? (set "
+            "the interface prefix)");
+  EXPECT_EQ(ChooseDhcpPort(two, "ns-", "ns1")->interface, "ns-2");
+  EXPECT_EQ(ChooseDhcpPort(two, "qr-", "ns1").error().message,
+            "netns ns1: no interface named qr-* has an IPv4 address (the DHCP port's)");
+}
+
 TEST(DhcpOptionsTest, ValidationNamesTheField) {
   struct Case {
     DhcpSubnet subnet;

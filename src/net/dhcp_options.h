@@ -39,6 +39,7 @@ struct DhcpSubnet {
   std::string dhcp_ip;    // the DHCP port's IPv4 address on that subnet
   std::string subnet;     // IPv4 CIDR
   std::string gateway;    // may be empty: no default route and no option:router
+  bool operator==(const DhcpSubnet&) const = default;
 };
 
 // Names the first wrong field ("dhcp_ip: 10.9.0.2 is not in 10.60.0.0/24").
@@ -60,6 +61,7 @@ struct DhcpHost {
   std::string mac;  // "fa:16:3e:00:02:05", lower-cased by ParseDhcpHost
   std::string ip;
   std::string name;  // optional
+  bool operator==(const DhcpHost&) const = default;
 };
 Result<DhcpHost> ParseDhcpHost(std::string_view text);
 std::string HostLine(const DhcpHost& host);

@@ -77,11 +77,46 @@ Result<uint16_t> NsProxy::Add(const ListenerSpec& spec, Origin origin) {
   return port;
 }
 
+std::string_view NsProxy::OriginName(Origin origin) {
+  switch (origin) {
+    case Origin::kConfig:
+      return "config";
+    case Origin::kControl:
+      return "control";
+    case Origin::kManaged:
+      return "managed";
+  }
+  return "config";
+}
+
 Status NsProxy::Remove(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = open_.find(name);
   if (it == open_.end())
     return std::unexpected(MakeError(ErrorCode::kNotFound, "no listener " + name));
+  server_.CloseListener(it->second.id);
+  open_.erase(it);
+  LogInfo("proxy", "closed listener " + name);
+  return Ok();
+}
+
+std::optional<NsProxy::ListenerInfo> NsProxy::Find(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(name);
+  if (it == open_.end()) return std::nullopt;
+  return ListenerInfo{it->second.spec, it->second.port, it->second.origin};
+}
+
+Status NsProxy::RemoveFrom(const std::string& name, Origin origin) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(name);
+  if (it == open_.end())
+    return std::unexpected(MakeError(ErrorCode::kNotFound, "no listener " + name));
+  if (it->second.origin != origin)
+    return std::unexpected(
+        MakeError(ErrorCode::kConflict, "listener " + name + " is " +
+                                            std::string(OriginName(it->second.origin)) + ", not " +
+                                            std::string(OriginName(origin))));
   server_.CloseListener(it->second.id);
   open_.erase(it);
   LogInfo("proxy", "closed listener " + name);
@@ -107,13 +142,18 @@ Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
       auto it = open_.find(d.name);
       if (it != open_.end()) {
         if (it->second.origin == Origin::kConfig) continue;
-        if (SameSpec(it->second.spec, d)) {  // the configuration now names it: it owns it
+        if (it->second.origin == Origin::kControl &&
+            SameSpec(it->second.spec, d)) {  // the configuration now names it: it owns it
           it->second.origin = Origin::kConfig;
           continue;
         }
-        auto e = MakeError(ErrorCode::kConflict, "listener " + d.name +
-                                                     " was added at run time with other "
-                                                     "settings; remove it to apply the file's");
+        auto e = MakeError(ErrorCode::kConflict,
+                           "listener " + d.name +
+                               (it->second.origin == Origin::kManaged
+                                    ? " is the namespace manager's (it follows the store); "
+                                      "rename the configured one"
+                                    : " was added at run time with other settings; remove it "
+                                      "to apply the file's"));
         LogError("proxy", e.ToString());
         if (result) result = std::unexpected(e);
         continue;
@@ -134,7 +174,11 @@ void NsProxy::ReconcileInBackground(std::vector<ListenerSpec> desired) {
 Json NsProxy::List() const {
   std::lock_guard lock(mu_);
   Json list = Json::array();
-  for (const auto& [_, open] : open_) list.push_back(ListenerToJson(open.spec, open.port));
+  for (const auto& [_, open] : open_) {
+    Json l = ListenerToJson(open.spec, open.port);
+    l["origin"] = OriginName(open.origin);
+    list.push_back(std::move(l));
+  }
   return Json{{"listeners", list}};
 }
 
@@ -187,7 +231,13 @@ http::Handler NsProxy::ControlHandler() {
       co_return JsonReply(201, ListenerToJson(*spec, *port));
     }
     if (path.starts_with("/listeners/") && method == bhttp::verb::delete_) {
-      auto st = Remove(http::PercentDecode(path.substr(11)));
+      std::string name = http::PercentDecode(path.substr(11));
+      if (auto found = Find(name); found && found->origin == Origin::kManaged)
+        co_return error(MakeError(ErrorCode::kConflict,
+                                  "listener " + name +
+                                      " is the namespace manager's: it closes when its router or "
+                                      "network leaves this host or its namespace goes"));
+      auto st = Remove(name);
       if (!st) co_return error(st.error());
       http::Response r;
       r.status = 204;

@@ -25,7 +25,9 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/failure_log.h"
@@ -69,27 +71,41 @@ class NsProxy {
           http::Metrics& metrics, bool access_log = false);
 
   // Where a listener comes from: the daemon's configuration (flags, --listeners, the config
-  // file), which Reconcile manages, or the control API at run time, which only the control API
-  // removes: a reload never closes a listener an operator (or Neutron) added by hand.
-  enum class Origin { kConfig, kControl };
+  // file), which Reconcile manages; the control API at run time, which only the control API
+  // removes: a reload never closes a listener an operator (or Neutron) added by hand; or the
+  // namespace manager (netns_manager/), which follows the store: neither a reload nor the
+  // control API closes or takes over its listeners, and it closes only its own.
+  enum class Origin { kConfig, kControl, kManaged };
+  static std::string_view OriginName(Origin origin);  // "config", "control", "managed"
 
   // kConflict for a name already in use; returns the bound port. Blocks (binds in spec.netns):
   // never call it on an io_context thread that serves requests.
   Result<uint16_t> Add(const ListenerSpec& spec, Origin origin = Origin::kControl);
   Status Remove(const std::string& name);
+  // Removes `name` only if it came from `origin`: kNotFound when there is no such listener,
+  // kConflict (naming its origin) when it came from elsewhere.
+  Status RemoveFrom(const std::string& name, Origin origin);
+  struct ListenerInfo {
+    ListenerSpec spec;
+    uint16_t port = 0;
+    Origin origin = Origin::kConfig;
+  };
+  std::optional<ListenerInfo> Find(const std::string& name) const;
   // Adds and removes configured listeners until exactly `desired` (by name and content) are
   // open; listeners added at run time stay (one with a desired name and the same settings
-  // becomes configured; one with other settings is kept and reported as a conflict). Blocks as
-  // Add does.
+  // becomes configured; one with other settings, or the manager's, is kept and reported as a
+  // conflict). Blocks as Add does.
   Status Reconcile(const std::vector<ListenerSpec>& desired);
   // Reconcile on the proxy's namespace thread, returning at once: for a reload asked for on an
   // io_context thread (SIGHUP). Failures are logged, per listener.
   void ReconcileInBackground(std::vector<ListenerSpec> desired);
+  // {"listeners": [ListenerToJson + "origin"]}.
   nlohmann::json List() const;
 
   asio::awaitable<http::Response> Handle(http::Request& req, const ListenerSpec& spec);
-  // GET /listeners, POST /listeners (a listener object), DELETE /listeners/{name}, GET
-  // /metrics. A POST's Add runs on the proxy's namespace thread; the handler resumes when done.
+  // GET /listeners, POST /listeners (a listener object), DELETE /listeners/{name} (409 for a
+  // managed one), GET /metrics. A POST's Add runs on the proxy's namespace thread; the handler
+  // resumes when done.
   http::Handler ControlHandler();
 
  private:

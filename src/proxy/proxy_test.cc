@@ -201,6 +201,34 @@ TEST_F(ProxyTest, ReconcileManagesTheConfigurationsListenersOnly) {
   EXPECT_EQ(proxy_->List()["listeners"][0]["id"], "n1");
 }
 
+// The namespace manager's listeners: Reconcile neither closes nor adopts them (a configured one
+// with the same name is a conflict), and only the manager's own RemoveFrom closes them.
+TEST_F(ProxyTest, ManagedListenersAreTheManagersOnly) {
+  ListenerSpec managed{"qrouter-m1", "", ListenerSpec::Kind::kRouter, "m1", "127.0.0.1", 0};
+  ASSERT_TRUE(proxy_->Add(managed, NsProxy::Origin::kManaged));
+  ASSERT_TRUE(proxy_->Reconcile({}));
+  ASSERT_TRUE(proxy_->Find("qrouter-m1"));
+  EXPECT_EQ(proxy_->Find("qrouter-m1")->origin, NsProxy::Origin::kManaged);
+  auto st = proxy_->Reconcile({managed});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(st.error().message,
+            "listener qrouter-m1 is the namespace manager's (it follows the store); rename the "
+            "configured one");
+  EXPECT_EQ(proxy_->Find("qrouter-m1")->origin, NsProxy::Origin::kManaged);
+  auto wrong = proxy_->RemoveFrom("qdhcp-n1", NsProxy::Origin::kManaged);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().message, "listener qdhcp-n1 is control, not managed");
+  EXPECT_EQ(proxy_->RemoveFrom("nope", NsProxy::Origin::kManaged).error().code,
+            ErrorCode::kNotFound);
+  const auto list = proxy_->List();
+  for (const auto& l : list["listeners"])
+    EXPECT_EQ(l["origin"], l["name"] == "qrouter-m1" ? "managed" : "control") << l.dump();
+  ASSERT_TRUE(proxy_->RemoveFrom("qrouter-m1", NsProxy::Origin::kManaged));
+  EXPECT_FALSE(proxy_->Find("qrouter-m1"));
+  EXPECT_TRUE(proxy_->Find("qdhcp-n1"));
+}
+
 // A control POST binds in a namespace, which blocks (a thread enters the namespace and is
 // joined). The io_context that accepts and serves must go on serving meanwhile: here it has one
 // thread, and a GET /listeners is answered while the POST's bind is held.

@@ -94,13 +94,18 @@ Status CheckId(std::string_view field, std::string_view id) {
 }
 }  // namespace
 
+Status CheckHost(std::string_view host) { return host.empty() ? Ok() : CheckId("host", host); }
+
 Status CheckNetworkFields(const Network& network) {
   METASTACK_RETURN_IF_ERROR(CheckId("id", network.id));
   if (network.router_id) METASTACK_RETURN_IF_ERROR(CheckId("router_id", *network.router_id));
-  return Ok();
+  return CheckHost(network.host);
 }
 
-Status CheckRouterFields(const Router& router) { return CheckId("id", router.id); }
+Status CheckRouterFields(const Router& router) {
+  METASTACK_RETURN_IF_ERROR(CheckId("id", router.id));
+  return CheckHost(router.host);
+}
 
 Status SetGuestPassword(core::Instance& instance, std::string_view password) {
   if (password.size() > core::DocumentLimits::kMaxPasswordBytes)

@@ -34,6 +34,8 @@ size_t PageLimit(const ListOptions& options);
 
 Status CheckNetworkFields(const Network& network);
 Status CheckRouterFields(const Router& router);
+// A router's or network's host: empty (unassigned), or an id-like name (field "host").
+Status CheckHost(std::string_view host);
 // A guest's password post applied to `instance`: kInvalidArgument over 1020 bytes, kConflict
 // when one is already set (PasswordWritable), else sets it.
 Status SetGuestPassword(core::Instance& instance, std::string_view password);

@@ -50,6 +50,12 @@ class ForwardingStore : public Store {
                                    std::string_view router_id) override {
     return inner_.SetNetworkRouter(network_id, router_id);
   }
+  Result<Router> SetRouterHost(std::string_view router_id, std::string_view host) override {
+    return inner_.SetRouterHost(router_id, host);
+  }
+  Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
+    return inner_.SetNetworkHost(network_id, host);
+  }
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
     return inner_.FindPortOnNetwork(network_id, ip);
   }

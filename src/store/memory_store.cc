@@ -202,6 +202,36 @@ class MemoryStore final : public Store {
     return n;
   }
 
+  Result<Router> SetRouterHost(std::string_view router_id, std::string_view host) override {
+    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
+    Router r;
+    {
+      std::lock_guard lock(mu_);
+      auto it = routers_.find(std::string(router_id));
+      if (it == routers_.end()) return NotFound("router", router_id);
+      it->second.host = std::string(host);
+      it->second.revision = ++revision_;
+      r = it->second;
+    }
+    hub_.Publish({r.revision, Change::Kind::kRouter, r.id, false});
+    return r;
+  }
+
+  Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
+    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
+    Network n;
+    {
+      std::lock_guard lock(mu_);
+      auto it = networks_.find(std::string(network_id));
+      if (it == networks_.end()) return NotFound("network", network_id);
+      it->second.host = std::string(host);
+      it->second.revision = ++revision_;
+      n = it->second;
+    }
+    hub_.Publish({n.revision, Change::Kind::kNetwork, n.id, false});
+    return n;
+  }
+
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
     METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
     std::lock_guard lock(mu_);

@@ -58,6 +58,12 @@ const char* const kSchemaV1[] = {
     "CREATE INDEX port_index_instance ON port_index (instance_uuid)",
 };
 
+// The host whose daemon serves the namespace of a router or network; '' = unassigned.
+const char* const kSchemaV2[] = {
+    "ALTER TABLE routers ADD COLUMN host TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE networks ADD COLUMN host TEXT NOT NULL DEFAULT ''",
+};
+
 struct Step {
   int version;
   std::vector<const char*> statements;
@@ -66,6 +72,7 @@ struct Step {
 const std::vector<Step>& Steps() {
   static const std::vector<Step> steps = {
       {1, {std::begin(kSchemaV1), std::end(kSchemaV1)}},
+      {2, {std::begin(kSchemaV2), std::end(kSchemaV2)}},
   };
   return steps;
 }

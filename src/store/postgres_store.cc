@@ -59,11 +59,12 @@ Result<int64_t> Announce(Session& s, Change::Kind kind, std::string_view id, boo
 }
 
 Network NetworkAt(const Rows& rows, int row) {
-  return Network{rows.String(row, 0), rows.String(row, 1), rows.String(row, 2),
-                 rows.Optional(row, 3), rows.Int(row, 4)};
+  return Network{rows.String(row, 0),   rows.String(row, 1), rows.String(row, 2),
+                 rows.Optional(row, 3), rows.Int(row, 4),    rows.String(row, 5)};
 }
 Router RouterAt(const Rows& rows, int row) {
-  return Router{rows.String(row, 0), rows.String(row, 1), rows.String(row, 2), rows.Int(row, 3)};
+  return Router{rows.String(row, 0), rows.String(row, 1), rows.String(row, 2), rows.Int(row, 3),
+                rows.String(row, 4)};
 }
 PortBinding BindingAt(const Rows& rows, int row) {
   return PortBinding{rows.String(row, 0), rows.String(row, 1), rows.String(row, 2),
@@ -246,10 +247,10 @@ class PostgresStore final : public Store {
                                            "unknown router " + *network.router_id, "router_id"));
       }
       METASTACK_RETURN_IF_ERROR(
-          s.Exec("INSERT INTO networks (id, name, project_id, router_id, revision) "
-                 "VALUES ($1, $2, $3, $4, 0)",
+          s.Exec("INSERT INTO networks (id, name, project_id, router_id, revision, host) "
+                 "VALUES ($1, $2, $3, $4, 0, $5)",
                  {network.id, network.name, network.project_id,
-                  network.router_id ? pg::Param(*network.router_id) : std::nullopt}));
+                  network.router_id ? pg::Param(*network.router_id) : std::nullopt, network.host}));
       Network n = network;
       METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
       return n;
@@ -259,7 +260,7 @@ class PostgresStore final : public Store {
   Result<Network> GetNetwork(std::string_view id) override {
     return pg::Query(pool_, [&](Session& s) -> Result<Network> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision FROM networks "
+          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
                             "WHERE id = $1",
                             {id}));
       if (rows.empty()) return NotFound("network", id);
@@ -271,7 +272,7 @@ class PostgresStore final : public Store {
     size_t limit = internal::PageLimit(options);
     return pg::Query(pool_, [&](Session& s) -> Result<Page<Network>> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision FROM networks "
+          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
                             "WHERE id > $1 AND ($2 = '' OR project_id = $2) "
                             "ORDER BY id LIMIT $3::bigint",
                             {options.after, options.project_id, std::to_string(limit + 1)}));
@@ -307,8 +308,9 @@ class PostgresStore final : public Store {
                                  s.Exec("SELECT 1 FROM routers WHERE id = $1", {router.id}));
       if (!existing.empty()) return Conflict("router " + router.id + " exists");
       METASTACK_RETURN_IF_ERROR(
-          s.Exec("INSERT INTO routers (id, name, project_id, revision) VALUES ($1, $2, $3, 0)",
-                 {router.id, router.name, router.project_id}));
+          s.Exec("INSERT INTO routers (id, name, project_id, revision, host) "
+                 "VALUES ($1, $2, $3, 0, $4)",
+                 {router.id, router.name, router.project_id, router.host}));
       Router r = router;
       METASTACK_ASSIGN_OR_RETURN(r.revision, Announce(s, Change::Kind::kRouter, r.id, false));
       return r;
@@ -319,7 +321,7 @@ class PostgresStore final : public Store {
     return pg::Query(pool_, [&](Session& s) -> Result<Router> {
       METASTACK_ASSIGN_OR_RETURN(
           Rows rows,
-          s.Exec("SELECT id, name, project_id, revision FROM routers WHERE id = $1", {id}));
+          s.Exec("SELECT id, name, project_id, revision, host FROM routers WHERE id = $1", {id}));
       if (rows.empty()) return NotFound("router", id);
       return RouterAt(rows, 0);
     });
@@ -329,7 +331,7 @@ class PostgresStore final : public Store {
     size_t limit = internal::PageLimit(options);
     return pg::Query(pool_, [&](Session& s) -> Result<Page<Router>> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, revision FROM routers "
+          Rows rows, s.Exec("SELECT id, name, project_id, revision, host FROM routers "
                             "WHERE id > $1 AND ($2 = '' OR project_id = $2) "
                             "ORDER BY id LIMIT $3::bigint",
                             {options.after, options.project_id, std::to_string(limit + 1)}));
@@ -360,7 +362,7 @@ class PostgresStore final : public Store {
                                    std::string_view router_id) override {
     return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision FROM networks "
+          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
                             "WHERE id = $1 FOR UPDATE",
                             {network_id}));
       if (rows.empty()) return NotFound("network", network_id);
@@ -384,6 +386,33 @@ class PostgresStore final : public Store {
       METASTACK_RETURN_IF_ERROR(
           s.Exec("UPDATE networks SET router_id = $2 WHERE id = $1",
                  {network_id, n.router_id ? pg::Param(*n.router_id) : std::nullopt}));
+      METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
+      return n;
+    });
+  }
+
+  Result<Router> SetRouterHost(std::string_view router_id, std::string_view host) override {
+    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
+    return pg::Transact(pool_, [&](Session& s) -> Result<Router> {
+      METASTACK_ASSIGN_OR_RETURN(Rows rows, s.Exec("UPDATE routers SET host = $2 WHERE id = $1 "
+                                                   "RETURNING id, name, project_id, revision, host",
+                                                   {router_id, host}));
+      if (rows.empty()) return NotFound("router", router_id);
+      Router r = RouterAt(rows, 0);
+      METASTACK_ASSIGN_OR_RETURN(r.revision, Announce(s, Change::Kind::kRouter, r.id, false));
+      return r;
+    });
+  }
+
+  Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
+    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
+    return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
+      METASTACK_ASSIGN_OR_RETURN(Rows rows,
+                                 s.Exec("UPDATE networks SET host = $2 WHERE id = $1 "
+                                        "RETURNING id, name, project_id, router_id, revision, host",
+                                        {network_id, host}));
+      if (rows.empty()) return NotFound("network", network_id);
+      Network n = NetworkAt(rows, 0);
       METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
       return n;
     });
@@ -455,7 +484,7 @@ class PostgresStore final : public Store {
     std::map<std::string, Network> networks;
     if (!instance.ports.empty()) {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision FROM networks "
+          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
                             "WHERE id IN (SELECT json_array_elements_text($1::json)) "
                             "ORDER BY id FOR SHARE",
                             {NetworkIdsJson(instance)}));

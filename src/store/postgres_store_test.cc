@@ -100,7 +100,7 @@ TEST_F(PostgresStoreTest, OpenStoreAcceptsBothSchemes) {
   ASSERT_TRUE(a) << a.error().ToString();
   auto b = OpenStore("postgres" + uri.substr(std::string_view("postgresql").size()));
   ASSERT_TRUE(b) << b.error().ToString();
-  ASSERT_TRUE((*a)->CreateRouter({"r1", "r1", "p", 0}));
+  ASSERT_TRUE((*a)->CreateRouter({"r1", "r1", "p", 0, ""}));
   EXPECT_TRUE((*b)->GetRouter("r1"));
 }
 
@@ -111,7 +111,7 @@ TEST_F(PostgresStoreTest, SchemaNewerThanTheBinaryIsRefused) {
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(store.error().message,
-            "postgresql: schema version 99 is newer than this metastack supports (1)");
+            "postgresql: schema version 99 is newer than this metastack supports (2)");
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
@@ -126,7 +126,7 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(opened.load(), 4);
   EXPECT_EQ(*cluster_->Exec(db_, "SELECT count(*) || ' ' || max(version) FROM schema_version"),
-            "1 1");
+            "1 " + std::to_string(kPostgresSchemaVersion));
 }
 
 // The metadata path's look-ups are served by indexes. With sequential scans priced out
@@ -203,7 +203,7 @@ TEST(PostgresStoreServerTest, StoppedServerIsUnavailableThenRecovers) {
   ASSERT_TRUE(store) << store.error().ToString();
   ChangeLog log;
   auto sub = (*store)->Subscribe(log.Callback());
-  ASSERT_TRUE((*store)->CreateNetwork({"net-a", "a", "p", std::nullopt, 0}));
+  ASSERT_TRUE((*store)->CreateNetwork({"net-a", "a", "p", std::nullopt, 0, ""}));
 
   ASSERT_TRUE((*cluster)->Stop());
   auto start = Clock::now();
@@ -212,7 +212,7 @@ TEST(PostgresStoreServerTest, StoppedServerIsUnavailableThenRecovers) {
   EXPECT_EQ(read.error().code, ErrorCode::kUnavailable);
   EXPECT_TRUE(read.error().message.starts_with("postgresql: cannot connect: "))
       << read.error().message;
-  auto write = (*store)->CreateRouter({"r1", "r1", "p", 0});
+  auto write = (*store)->CreateRouter({"r1", "r1", "p", 0, ""});
   ASSERT_FALSE(write);
   EXPECT_EQ(write.error().code, ErrorCode::kUnavailable) << write.error().ToString();
   EXPECT_LT(Clock::now() - start, seconds(5));
@@ -222,7 +222,7 @@ TEST(PostgresStoreServerTest, StoppedServerIsUnavailableThenRecovers) {
   EXPECT_TRUE(again) << again.error().ToString();
   // The listener comes back and tells subscribers to flush, then delivers again.
   EXPECT_TRUE(log.WaitFor([](const Change& c) { return c.id.empty(); }, seconds(15)));
-  ASSERT_TRUE((*store)->CreateRouter({"r2", "r2", "p", 0}));
+  ASSERT_TRUE((*store)->CreateRouter({"r2", "r2", "p", 0, ""}));
   EXPECT_TRUE(log.WaitFor([](const Change& c) { return c.id == "r2"; }, seconds(5)));
 }
 
@@ -231,7 +231,7 @@ TEST_F(PostgresStoreTest, TwoStoresShareStateAndChanges) {
   ASSERT_TRUE(a && b);
   ChangeLog log;
   auto sub = b->Subscribe(log.Callback());
-  ASSERT_TRUE(a->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(a->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   auto created = a->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(created) << created.error().ToString();
   auto seen = b->GetInstance(kU1);
@@ -257,7 +257,7 @@ TEST_F(PostgresStoreTest, TwoStoresShareStateAndChanges) {
 TEST_F(PostgresStoreTest, ConcurrentEditsThroughTwoStoresLoseNothing) {
   std::unique_ptr<Store> stores[] = {Open(), Open()};
   ASSERT_TRUE(stores[0] && stores[1]);
-  ASSERT_TRUE(stores[0]->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(stores[0]->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(stores[0]->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   constexpr int kThreads = 4, kEdits = 15;
   std::vector<std::thread> threads;
@@ -282,7 +282,7 @@ TEST_F(PostgresStoreTest, ConcurrentEditsThroughTwoStoresLoseNothing) {
 TEST_F(PostgresStoreTest, ConcurrentPasswordsThroughTwoStoresOneWins) {
   std::unique_ptr<Store> stores[] = {Open(), Open()};
   ASSERT_TRUE(stores[0] && stores[1]);
-  ASSERT_TRUE(stores[0]->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(stores[0]->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(stores[0]->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   std::atomic<int> ok{0}, conflict{0};
   std::vector<std::thread> threads;
@@ -338,13 +338,13 @@ TEST_F(PostgresStoreTest, OutcomesMatchTheMemoryStore) {
   using Step = std::function<std::string(Store&)>;
   // clang-format off
   const std::vector<Step> script = {
-      [](Store& s) { return Outcome(s.CreateRouter({"r1", "r1", "p", 0})); },
-      [](Store& s) { return Outcome(s.CreateRouter({"r1", "again", "p", 0})); },
-      [](Store& s) { return Outcome(s.CreateRouter({"", "x", "p", 0})); },
-      [](Store& s) { return Outcome(s.CreateNetwork({"net-a", "a", "p", "r1", 0})); },
-      [](Store& s) { return Outcome(s.CreateNetwork({"net-b", "b", "p", std::nullopt, 0})); },
-      [](Store& s) { return Outcome(s.CreateNetwork({"net-c", "c", "p", "nope", 0})); },
-      [](Store& s) { return Outcome(s.CreateNetwork({"net c", "c", "p", std::nullopt, 0})); },
+      [](Store& s) { return Outcome(s.CreateRouter({"r1", "r1", "p", 0, ""})); },
+      [](Store& s) { return Outcome(s.CreateRouter({"r1", "again", "p", 0, ""})); },
+      [](Store& s) { return Outcome(s.CreateRouter({"", "x", "p", 0, ""})); },
+      [](Store& s) { return Outcome(s.CreateNetwork({"net-a", "a", "p", "r1", 0, ""})); },
+      [](Store& s) { return Outcome(s.CreateNetwork({"net-b", "b", "p", std::nullopt, 0, ""})); },
+      [](Store& s) { return Outcome(s.CreateNetwork({"net-c", "c", "p", "nope", 0, ""})); },
+      [](Store& s) { return Outcome(s.CreateNetwork({"net c", "c", "p", std::nullopt, 0, ""})); },
       [&](Store& s) { return Outcome(s.CreateInstance(routed_u1)); },
       [&](Store& s) { return Outcome(s.CreateInstance(routed_u2)); },
       [&](Store& s) { return Outcome(s.CreateInstance(no_ip_u2)); },

@@ -121,11 +121,11 @@ TEST_F(SqliteFeedTest, AnotherStoresWritesAreAnnouncedInRevisionOrderWithinTheBo
   const std::vector<std::pair<std::string, std::function<Status()>>> writes = {
       {"1 router r1",
        [&] {
-         return done(writer->CreateRouter({"r1", "", "p", 0}));
+         return done(writer->CreateRouter({"r1", "", "p", 0, ""}));
        }},
       {"2 network net-a",
        [&] {
-         return done(writer->CreateNetwork({"net-a", "", "p", std::nullopt, 0}));
+         return done(writer->CreateNetwork({"net-a", "", "p", std::nullopt, 0, ""}));
        }},
       {"3 network net-a", [&] { return done(writer->SetNetworkRouter("net-a", "r1")); }},
       {"4 instance " + Uuid(1), [&] { return done(writer->CreateInstance(a)); }},
@@ -167,7 +167,7 @@ TEST_F(SqliteFeedTest, EachStoreHearsEveryRevisionOnceInOrderUnderConcurrentWrit
   constexpr int kPerWriter = 40;
   auto write = [](Store& store, const std::string& prefix) {
     for (int i = 0; i < kPerWriter; ++i)
-      EXPECT_TRUE(store.CreateRouter({prefix + std::to_string(i), "", "p", 0}));
+      EXPECT_TRUE(store.CreateRouter({prefix + std::to_string(i), "", "p", 0, ""}));
   };
   std::thread a(write, std::ref(*one), "a"), b(write, std::ref(*two), "b");
   a.join();
@@ -186,7 +186,7 @@ TEST_F(SqliteFeedTest, AnotherProcesssWritesAreAnnounced) {
   {
     auto store = Open();
     ASSERT_TRUE(store);
-    ASSERT_TRUE(store->CreateNetwork({"net-a", "", "p", std::nullopt, 0}));
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "", "p", std::nullopt, 0, ""}));
     ASSERT_TRUE(store->CreateInstance(InstanceWithPort(Uuid(1), "net-a", "10.0.0.5", "tenant-a")));
   }  // closed before fork: the child must not inherit a live connection
   int go[2];
@@ -230,7 +230,7 @@ TEST_F(SqliteFeedTest, WhatTheFeedCannotTellIsAnnouncedAsFlushAll) {
   auto other = Open(small);
   ASSERT_TRUE(writer && other);
   Recorder mine(*writer), theirs(*other);
-  ASSERT_TRUE(writer->CreateNetwork({"net-a", "", "p", std::nullopt, 0}));  // 1
+  ASSERT_TRUE(writer->CreateNetwork({"net-a", "", "p", std::nullopt, 0, ""}));  // 1
   ASSERT_TRUE(theirs.WaitFor(1));
   std::vector<core::Instance> five;
   for (int i = 1; i <= 5; ++i)
@@ -241,14 +241,14 @@ TEST_F(SqliteFeedTest, WhatTheFeedCannotTellIsAnnouncedAsFlushAll) {
   EXPECT_EQ((*raw)->QueryText("SELECT count(*) || ' ' || min(revision) FROM changes").value(),
             "3 4");
   ASSERT_TRUE(theirs.WaitFor(6));
-  ASSERT_TRUE(writer->CreateRouter({"r1", "", "p", 0}));  // 7
+  ASSERT_TRUE(writer->CreateRouter({"r1", "", "p", 0, ""}));  // 7
   ASSERT_TRUE(theirs.WaitFor(7));
   ASSERT_TRUE((*raw)->Exec("UPDATE store_revision SET revision = revision + 1"));  // 8, no row
   ASSERT_TRUE(theirs.WaitFor(8));
   // (Had the writer written before its own watcher read revision 8, its write would have found
   // the gap itself and announced "9 instance <flush all>" instead of r2: as true, less precise.)
   ASSERT_TRUE(mine.WaitFor(8));
-  ASSERT_TRUE(writer->CreateRouter({"r2", "", "p", 0}));  // 9
+  ASSERT_TRUE(writer->CreateRouter({"r2", "", "p", 0, ""}));  // 9
   ASSERT_TRUE(theirs.WaitFor(9));
   const std::vector<std::string> expected = {"1 network net-a", "6 instance <flush all>",
                                              "7 router r1", "8 instance <flush all>",
@@ -270,7 +270,7 @@ TEST_F(SqliteFeedTest, TheWatcherSurvivesReadErrors) {
   auto writer = Open();
   auto other = Open();
   ASSERT_TRUE(writer && other);
-  ASSERT_TRUE(writer->CreateRouter({"r1", "", "p", 0}));  // 1
+  ASSERT_TRUE(writer->CreateRouter({"r1", "", "p", 0, ""}));  // 1
   auto raw = sqlite::Connection::Open(path_, "raw", {false, 5000ms});
   ASSERT_TRUE(raw);
   ASSERT_TRUE(
@@ -278,9 +278,9 @@ TEST_F(SqliteFeedTest, TheWatcherSurvivesReadErrors) {
                    "UPDATE store_revision SET revision = revision + 1"));  // 2, no row
   Recorder theirs(*other);  // returns after the watcher's first read, which failed
   ASSERT_TRUE((*raw)->Exec("ALTER TABLE changes_away RENAME TO changes"));
-  ASSERT_TRUE(writer->CreateRouter({"r2", "", "p", 0}));  // 3
+  ASSERT_TRUE(writer->CreateRouter({"r2", "", "p", 0, ""}));  // 3
   ASSERT_TRUE(theirs.WaitFor(3));
-  ASSERT_TRUE(writer->CreateRouter({"r3", "", "p", 0}));  // 4
+  ASSERT_TRUE(writer->CreateRouter({"r3", "", "p", 0, ""}));  // 4
   ASSERT_TRUE(theirs.WaitFor(4));
   // Revision 2 has no row: whether the watcher read again before or after revision 3 was
   // committed, what it heard starts with a flush at 2 or 3.

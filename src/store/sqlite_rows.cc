@@ -26,11 +26,12 @@ PortBinding BindingFromRow(const Statement& row) {
 }
 
 Network NetworkFromRow(const Statement& row) {
-  return Network{row.Text(0), row.Text(1), row.Text(2), row.OptionalText(3), row.Int(4)};
+  return Network{row.Text(0),         row.Text(1), row.Text(2),
+                 row.OptionalText(3), row.Int(4),  row.Text(5)};
 }
 
 Router RouterFromRow(const Statement& row) {
-  return Router{row.Text(0), row.Text(1), row.Text(2), row.Int(3)};
+  return Router{row.Text(0), row.Text(1), row.Text(2), row.Int(3), row.Text(4)};
 }
 
 Result<std::optional<InstanceRecord>> LoadInstance(Connection& db, std::string_view uuid) {

@@ -87,6 +87,12 @@ CREATE TABLE changes (
   deleted INTEGER NOT NULL
 );
 )sql"},
+    {3, R"sql(
+-- The host whose daemon serves the namespace of a router or network (the namespace manager);
+-- '' = unassigned.
+ALTER TABLE routers ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE networks ADD COLUMN host TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 Result<int> ReadVersion(Connection& db) {

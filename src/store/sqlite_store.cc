@@ -170,10 +170,10 @@ class SqliteStore final : public Store {
       METASTACK_ASSIGN_OR_RETURN(n.revision, NextRevision(db));
       METASTACK_ASSIGN_OR_RETURN(
           Statement stmt, Bound(db,
-                                "INSERT INTO networks (id, name, project_id, revision, router_id) "
-                                "VALUES (?1, ?2, ?3, ?4, ?5)",
-                                n.id, n.name, n.project_id, n.revision));
-      stmt.BindOptional(5, n.router_id);
+                                "INSERT INTO networks (id, name, project_id, revision, host, "
+                                "router_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                n.id, n.name, n.project_id, n.revision, n.host));
+      stmt.BindOptional(6, n.router_id);
       METASTACK_RETURN_IF_ERROR(stmt.Run());
       changes.push_back({n.revision, Change::Kind::kNetwork, n.id, false});
       return n;
@@ -228,9 +228,9 @@ class SqliteStore final : public Store {
       Router r = router;
       METASTACK_ASSIGN_OR_RETURN(r.revision, NextRevision(db));
       METASTACK_RETURN_IF_ERROR(Run(db,
-                                    "INSERT INTO routers (id, name, project_id, revision) "
-                                    "VALUES (?1, ?2, ?3, ?4)",
-                                    r.id, r.name, r.project_id, r.revision));
+                                    "INSERT INTO routers (id, name, project_id, revision, host) "
+                                    "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                    r.id, r.name, r.project_id, r.revision, r.host));
       changes.push_back({r.revision, Change::Kind::kRouter, r.id, false});
       return r;
     });
@@ -303,6 +303,39 @@ class SqliteStore final : public Store {
                 network->revision));
       stmt.BindOptional(3, network->router_id);
       METASTACK_RETURN_IF_ERROR(stmt.Run());
+      changes.push_back({network->revision, Change::Kind::kNetwork, network->id, false});
+      return std::move(*network);
+    });
+  }
+
+  Result<Router> SetRouterHost(std::string_view router_id, std::string_view host) override {
+    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
+    return Write([&](Connection& db, std::vector<Change>& changes) -> Result<Router> {
+      METASTACK_ASSIGN_OR_RETURN(
+          Statement stmt,
+          Bound(db, std::string(sqlite::kRouterColumns) + " WHERE id = ?1", router_id));
+      METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return NotFound("router", router_id);
+      Router r = RouterFromRow(stmt);
+      r.host = std::string(host);
+      METASTACK_ASSIGN_OR_RETURN(r.revision, NextRevision(db));
+      METASTACK_RETURN_IF_ERROR(Run(db, "UPDATE routers SET revision = ?2, host = ?3 WHERE id = ?1",
+                                    r.id, r.revision, r.host));
+      changes.push_back({r.revision, Change::Kind::kRouter, r.id, false});
+      return r;
+    });
+  }
+
+  Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
+    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
+    return Write([&](Connection& db, std::vector<Change>& changes) -> Result<Network> {
+      METASTACK_ASSIGN_OR_RETURN(auto network, LoadNetwork(db, network_id));
+      if (!network) return NotFound("network", network_id);
+      network->host = std::string(host);
+      METASTACK_ASSIGN_OR_RETURN(network->revision, NextRevision(db));
+      METASTACK_RETURN_IF_ERROR(Run(db,
+                                    "UPDATE networks SET revision = ?2, host = ?3 WHERE id = ?1",
+                                    network->id, network->revision, network->host));
       changes.push_back({network->revision, Change::Kind::kNetwork, network->id, false});
       return std::move(*network);
     });

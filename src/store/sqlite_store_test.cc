@@ -135,9 +135,9 @@ TEST_F(SqliteStoreTest, ReopenPersistsEverything) {
   {
     auto store = Open();
     ASSERT_TRUE(store);
-    ASSERT_TRUE(store->CreateRouter({"r1", "router one", "proj-a", 0}));
-    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
-    ASSERT_TRUE(store->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
+    ASSERT_TRUE(store->CreateRouter({"r1", "router one", "proj-a", 0, ""}));
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", "r1", 0, ""}));
+    ASSERT_TRUE(store->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0, ""}));
     core::Instance inst = InstanceWithPort(kU1, "net-a", "10.0.0.5");
     inst.ports[0].router_id = "r1";
     inst.user_data = std::string("\x1f\x8b binary", 9);
@@ -162,12 +162,37 @@ TEST_F(SqliteStoreTest, ReopenPersistsEverything) {
   EXPECT_EQ(store->ListRouters({})->items.size(), 1u);
   EXPECT_EQ(store->ListNetworks({})->items.size(), 2u);
   // The counter continues where it stopped.
-  EXPECT_EQ(store->CreateRouter({"r2", "r2", "proj-a", 0})->revision, revision + 1);
+  EXPECT_EQ(store->CreateRouter({"r2", "r2", "proj-a", 0, ""})->revision, revision + 1);
   ExpectConsistent(*store, path_);
   auto db = RawConnection(path_);
   EXPECT_EQ(db->QueryText("PRAGMA user_version").value_or(""),
             std::to_string(sqlite::LatestSchemaVersion()));
   EXPECT_EQ(db->QueryText("PRAGMA journal_mode").value_or(""), "wal");
+}
+
+// A file written before routers and networks had a host (schema 2) opens migrated: its rows
+// keep everything and are unassigned.
+TEST_F(SqliteStoreTest, FileFromBeforeHostsIsMigrated) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->CreateRouter({"r1", "router one", "proj-a", 0, ""}));
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", "r1", 0, ""}));
+  }
+  auto db = RawConnection(path_);
+  ASSERT_TRUE(
+      db->Exec("ALTER TABLE routers DROP COLUMN host; "
+               "ALTER TABLE networks DROP COLUMN host; PRAGMA user_version = 2"));
+  db.reset();
+  auto store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->GetRouter("r1")->name, "router one");
+  EXPECT_EQ(store->GetRouter("r1")->host, "");
+  EXPECT_EQ(store->GetNetwork("net-a")->router_id, "r1");
+  ASSERT_TRUE(store->SetRouterHost("r1", "node-1"));
+  EXPECT_EQ(store->GetRouter("r1")->host, "node-1");
+  EXPECT_EQ(RawConnection(path_)->QueryText("PRAGMA user_version").value_or(""),
+            std::to_string(sqlite::LatestSchemaVersion()));
 }
 
 TEST_F(SqliteStoreTest, SchemaNewerThanTheBinaryIsRefused) {
@@ -218,7 +243,7 @@ TEST_F(SqliteStoreTest, ReadersDoNotWaitForAnotherProcesssWriter) {
   options.busy_timeout = 100ms;
   auto store = Open(options);
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(store->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   // Another connection holds the write lock with an uncommitted write.
   auto other = RawConnection(path_);
@@ -229,12 +254,12 @@ TEST_F(SqliteStoreTest, ReadersDoNotWaitForAnotherProcesssWriter) {
   EXPECT_EQ(store->GetInstance(kU1)->instance.uuid, kU1);
   EXPECT_EQ(store->FindPortOnNetwork("net-a", "10.0.0.5")->instance_id, kU1);
   EXPECT_EQ(store->GetRouter("r-uncommitted").error().code, ErrorCode::kNotFound);
-  auto blocked = store->CreateRouter({"r1", "r1", "proj-a", 0});
+  auto blocked = store->CreateRouter({"r1", "r1", "proj-a", 0, ""});
   ASSERT_FALSE(blocked);
   EXPECT_EQ(blocked.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(blocked.error().message, "sqlite:" + path_ + ": database is locked");
   other->Rollback();
-  EXPECT_TRUE(store->CreateRouter({"r1", "r1", "proj-a", 0}));
+  EXPECT_TRUE(store->CreateRouter({"r1", "r1", "proj-a", 0, ""}));
   EXPECT_EQ(store->GetRouter("r-uncommitted").error().code, ErrorCode::kNotFound);
 }
 
@@ -268,8 +293,8 @@ TEST_F(SqliteStoreTest, ChangesAreAnnouncedInRevisionOrderUnderConcurrentWriters
   for (int t = 0; t < 4; ++t)
     writers.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i)
-        EXPECT_TRUE(
-            store->CreateRouter({"r" + std::to_string(t) + "-" + std::to_string(i), "", "p", 0}));
+        EXPECT_TRUE(store->CreateRouter(
+            {"r" + std::to_string(t) + "-" + std::to_string(i), "", "p", 0, ""}));
     });
   for (auto& w : writers) w.join();
   std::lock_guard lock(mu);
@@ -280,7 +305,7 @@ TEST_F(SqliteStoreTest, ChangesAreAnnouncedInRevisionOrderUnderConcurrentWriters
 TEST_F(SqliteStoreTest, BulkCreateIsAllOrNothing) {
   auto store = Open();
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   std::vector<core::Instance> batch = {InstanceWithPort(Uuid(1), "net-a", "10.0.0.1"),
                                        InstanceWithPort(Uuid(2), "net-a", "10.0.0.2"),
                                        InstanceWithPort(Uuid(3), "net-a", "10.0.0.1")};
@@ -370,12 +395,12 @@ TEST_F(SqliteStoreTest, RandomWalkMatchesTheMemoryStore) {
         [&](Store& s) {
           std::optional<std::string> attach;
           if (!router.empty()) attach = router;
-          return Outcome(s.CreateNetwork({net, "n", "proj-a", attach, 0}),
+          return Outcome(s.CreateNetwork({net, "n", "proj-a", attach, 0, ""}),
                          [](auto& n) { return Show(n); });
         },
         [&](Store& s) { return Outcome(s.DeleteNetwork(net)); },
         [&](Store& s) {
-          return Outcome(s.CreateRouter({router, "r", "proj-a", 0}),
+          return Outcome(s.CreateRouter({router, "r", "proj-a", 0, ""}),
                          [](auto& r) { return r.id + "/" + std::to_string(r.revision); });
         },
         [&](Store& s) { return Outcome(s.DeleteRouter(router)); },
@@ -425,7 +450,7 @@ TEST_F(SqliteStoreTest, CommittedWritesSurviveKill9OfTheWriter) {
   {
     auto store = Open();
     ASSERT_TRUE(store);
-    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   }  // closed before fork: the child must not inherit a live connection
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);

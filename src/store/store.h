@@ -46,6 +46,9 @@ struct Network {
   std::string project_id;
   std::optional<std::string> router_id;  // the router this network is attached to, if any
   int64_t revision = 0;                  // set by the store
+  // The host whose daemon serves the network's DHCP namespace (daemon `[general] host`); empty:
+  // unassigned (every managing daemon that has the namespace serves it).
+  std::string host;
 };
 
 struct Router {
@@ -53,6 +56,8 @@ struct Router {
   std::string name;
   std::string project_id;
   int64_t revision = 0;  // set by the store
+  // The host whose daemon serves the router's namespace; empty: unassigned (as Network::host).
+  std::string host;
 };
 
 // One fixed IP of one port: what the metadata agent needs to name the instance behind a guest.
@@ -134,6 +139,11 @@ class Store {
   // detaches it. kNotFound for an unknown network or router.
   virtual Result<Network> SetNetworkRouter(std::string_view network_id,
                                            std::string_view router_id) = 0;
+  // Assigns the router or network to a host; an empty host unassigns it. kNotFound for an
+  // unknown id; kInvalidArgument (field "host") for a host over 255 bytes or with spaces or
+  // control characters. Announced as a change of the router or network.
+  virtual Result<Router> SetRouterHost(std::string_view router_id, std::string_view host) = 0;
+  virtual Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) = 0;
 
   // --- the port index (the metadata agent's lookups) -------------------------------------------
   // `ip` in any valid text form (IPv4-mapped IPv6 is looked up as IPv4). kNotFound when no port

@@ -21,7 +21,7 @@ std::string Uuid(int n) {
 namespace {
 
 TEST_P(StoreContractTest, CreateGetDeleteInstance) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   auto created = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(created) << created.error().ToString();
   EXPECT_GT(created->revision, 0);
@@ -37,7 +37,7 @@ TEST_P(StoreContractTest, CreateGetDeleteInstance) {
 }
 
 TEST_P(StoreContractTest, DocumentSurvivesExactly) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   core::Instance inst = InstanceWithPort(kU1, "net-a", "10.0.0.5");
   inst.user_data = std::string("\x1f\x8b\x00\xff binary", 11);
   inst.meta = {{"z", "1"}, {"a", "\u00e9\U0001F680"}};
@@ -53,7 +53,7 @@ TEST_P(StoreContractTest, DocumentSurvivesExactly) {
 }
 
 TEST_P(StoreContractTest, Conflicts) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   auto dup = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.6"));
   ASSERT_FALSE(dup);
@@ -71,13 +71,13 @@ TEST_P(StoreContractTest, Conflicts) {
   // Nothing of the rejected writes is visible.
   EXPECT_EQ(store_->GetInstance(kU2).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->FindPortOnNetwork("net-a", "10.0.0.5")->instance_id, kU1);
-  EXPECT_EQ(store_->CreateNetwork({"net-a", "again", "p", std::nullopt, 0}).error().code,
+  EXPECT_EQ(store_->CreateNetwork({"net-a", "again", "p", std::nullopt, 0, ""}).error().code,
             ErrorCode::kConflict);
 }
 
 TEST_P(StoreContractTest, SameIpOnDifferentNetworks) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
-  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5", "proj-a")));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU2, "net-b", "10.0.0.5", "proj-b")));
   auto a = store_->FindPortOnNetwork("net-a", "10.0.0.5");
@@ -93,10 +93,10 @@ TEST_P(StoreContractTest, SameIpOnDifferentNetworks) {
 }
 
 TEST_P(StoreContractTest, RouterLookup) {
-  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
-  ASSERT_TRUE(store_->CreateRouter({"r2", "r2", "proj-b", 0}));
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
-  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0, ""}));
+  ASSERT_TRUE(store_->CreateRouter({"r2", "r2", "proj-b", 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->SetNetworkRouter("net-b", "r2"));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5", "proj-a")));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU2, "net-b", "10.0.0.5", "proj-b")));
@@ -105,7 +105,7 @@ TEST_P(StoreContractTest, RouterLookup) {
   EXPECT_EQ(store_->FindPortOnRouter("r3", "10.0.0.5").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.6").error().code, ErrorCode::kNotFound);
   // A second network on r1 with the same IP makes the lookup ambiguous.
-  ASSERT_TRUE(store_->CreateNetwork({"net-c", "c", "proj-a", "r1", 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-c", "c", "proj-a", "r1", 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU3, "net-c", "10.0.0.5", "proj-a")));
   EXPECT_EQ(store_->FindPortOnRouter("r1", "10.0.0.5").error().code, ErrorCode::kConflict);
   // Detaching net-c resolves it.
@@ -116,8 +116,8 @@ TEST_P(StoreContractTest, RouterLookup) {
 }
 
 TEST_P(StoreContractTest, PortRouterMustMatchTheNetwork) {
-  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   core::Instance inst = InstanceWithPort(kU1, "net-a", "10.0.0.5");
   inst.ports[0].router_id = "r1";
   auto r = store_->CreateInstance(inst);
@@ -128,7 +128,7 @@ TEST_P(StoreContractTest, PortRouterMustMatchTheNetwork) {
 }
 
 TEST_P(StoreContractTest, ReplaceWithRevision) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   auto v1 = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(v1);
   core::Instance edited = v1->instance;
@@ -155,7 +155,7 @@ TEST_P(StoreContractTest, ReplaceWithRevision) {
 }
 
 TEST_P(StoreContractTest, PasswordIsWriteOnce) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   auto set = store_->SetPassword(kU1, "enc-1");
   ASSERT_TRUE(set);
@@ -178,7 +178,7 @@ TEST_P(StoreContractTest, PasswordIsWriteOnce) {
 
 // An empty password is none: the guest may still post one.
 TEST_P(StoreContractTest, EmptyPasswordIsNone) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   ASSERT_TRUE(store_->SetPassword(kU1, ""));
   EXPECT_TRUE(PasswordWritable(store_->GetInstance(kU1)->instance));
@@ -190,7 +190,7 @@ TEST_P(StoreContractTest, EmptyPasswordIsNone) {
 }
 
 TEST_P(StoreContractTest, ConcurrentPasswordPostsOneWins) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   std::atomic<int> ok{0}, conflict{0};
   std::vector<std::thread> threads;
@@ -206,7 +206,7 @@ TEST_P(StoreContractTest, ConcurrentPasswordPostsOneWins) {
 }
 
 TEST_P(StoreContractTest, ConcurrentEditsLoseNothing) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   constexpr int kThreads = 4, kEdits = 25;
   std::vector<std::thread> threads;
@@ -233,7 +233,7 @@ TEST_P(StoreContractTest, ConcurrentEditsLoseNothing) {
 }
 
 TEST_P(StoreContractTest, ListPagination) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   for (int i = 1; i <= 7; ++i)
     ASSERT_TRUE(store_->CreateInstance(
         InstanceWithPort(Uuid(i), "net-a", "10.0.0." + std::to_string(i), i % 2 ? "odd" : "even")));
@@ -259,7 +259,7 @@ TEST_P(StoreContractTest, ListPagination) {
 // Ports page by (network, IP) with "NETWORK IP" keys, filtered by network and project.
 TEST_P(StoreContractTest, PortPagination) {
   for (const char* net : {"net-a", "net-b"})
-    ASSERT_TRUE(store_->CreateNetwork({net, net, "proj-a", std::nullopt, 0}));
+    ASSERT_TRUE(store_->CreateNetwork({net, net, "proj-a", std::nullopt, 0, ""}));
   for (int i = 1; i <= 5; ++i)
     ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(Uuid(i), i <= 3 ? "net-b" : "net-a",
                                                         "10.0.0." + std::to_string(i),
@@ -305,7 +305,7 @@ TEST_P(StoreContractTest, PortPagination) {
 }
 
 TEST_P(StoreContractTest, DeleteNetworkInUse) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   ASSERT_TRUE(store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   auto r = store_->DeleteNetwork("net-a");
   ASSERT_FALSE(r);
@@ -342,7 +342,7 @@ class Announcements {
 
 TEST_P(StoreContractTest, ChangeFeed) {
   Announcements feed(*store_);
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   auto created = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   ASSERT_TRUE(created);
   ASSERT_TRUE(store_->SetPassword(kU1, "x"));
@@ -362,6 +362,58 @@ TEST_P(StoreContractTest, ChangeFeed) {
     EXPECT_GT(changes[i].revision, changes[i - 1].revision);
 }
 
+// A router's and a network's host: kept from creation, listed, changed and cleared, each change
+// a new revision announced on the feed; nothing else about them changes.
+TEST_P(StoreContractTest, HostOfRoutersAndNetworks) {
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0, "node-1"}));
+  ASSERT_TRUE(store_->CreateRouter({"r2", "r2", "proj-a", 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-a", std::nullopt, 0, "node-2"}));
+  EXPECT_EQ(store_->GetRouter("r1")->host, "node-1");
+  EXPECT_EQ(store_->GetRouter("r2")->host, "");
+  EXPECT_EQ(store_->GetNetwork("net-a")->host, "");
+  EXPECT_EQ(store_->GetNetwork("net-b")->host, "node-2");
+  auto routers = store_->ListRouters({10, "", ""});
+  ASSERT_TRUE(routers);
+  ASSERT_EQ(routers->items.size(), 2u);
+  EXPECT_EQ(routers->items[0].host, "node-1");
+  auto networks = store_->ListNetworks({10, "", ""});
+  ASSERT_TRUE(networks);
+  ASSERT_EQ(networks->items.size(), 2u);
+  EXPECT_EQ(networks->items[1].host, "node-2");
+
+  Announcements feed(*store_);
+  auto before = store_->GetRouter("r2");
+  auto moved = store_->SetRouterHost("r2", "node-3");
+  ASSERT_TRUE(moved) << moved.error().ToString();
+  EXPECT_EQ(moved->host, "node-3");
+  EXPECT_GT(moved->revision, before->revision);
+  EXPECT_EQ(moved->name, "r2");
+  EXPECT_EQ(store_->GetRouter("r2")->host, "node-3");
+  auto cleared = store_->SetNetworkHost("net-b", "");
+  ASSERT_TRUE(cleared) << cleared.error().ToString();
+  EXPECT_EQ(cleared->host, "");
+  auto attached = store_->SetNetworkHost("net-a", "node-1");
+  ASSERT_TRUE(attached);
+  EXPECT_EQ(attached->router_id, "r1");
+  EXPECT_EQ(store_->GetNetwork("net-a")->router_id, "r1");
+  EXPECT_EQ(store_->GetNetwork("net-a")->host, "node-1");
+  EXPECT_EQ(store_->GetNetwork("net-b")->host, "");
+  std::vector<Change> changes = feed.Await([&](const std::vector<Change>& c) {
+    return !c.empty() && c.back().revision == attached->revision;
+  });
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].kind, Change::Kind::kRouter);
+  EXPECT_EQ(changes[0].id, "r2");
+  EXPECT_EQ(changes[0].revision, moved->revision);
+  EXPECT_EQ(changes[1].kind, Change::Kind::kNetwork);
+  EXPECT_EQ(changes[1].id, "net-b");
+  EXPECT_FALSE(changes[2].deleted);
+  // Attaching to a router keeps the host.
+  ASSERT_TRUE(store_->SetNetworkRouter("net-b", "r2"));
+  EXPECT_EQ(store_->GetNetwork("net-a")->host, "node-1");
+}
+
 // Everything a reader can observe, as one string: documents with revisions, networks, routers,
 // the port index and the revision counter.
 std::string Snapshot(Store& store) {
@@ -375,11 +427,11 @@ std::string Snapshot(Store& store) {
   if (!networks) return "error: " + networks.error().ToString();
   for (const auto& n : networks->items)
     out += "network @" + std::to_string(n.revision) + " " + n.id + " " + n.router_id.value_or("-") +
-           "\n";
+           " host=" + n.host + "\n";
   auto routers = store.ListRouters({1000, "", ""});
   if (!routers) return "error: " + routers.error().ToString();
   for (const auto& r : routers->items)
-    out += "router @" + std::to_string(r.revision) + " " + r.id + "\n";
+    out += "router @" + std::to_string(r.revision) + " " + r.id + " host=" + r.host + "\n";
   auto ports = store.ListPorts("", {1000, "", ""});
   if (!ports) return "error: " + ports.error().ToString();
   for (const auto& b : ports->items)
@@ -399,9 +451,9 @@ Status AsStatus(const R& result) {
 // A write the store refuses changes nothing a reader can see, announces nothing, and leaves
 // no part of itself behind (a document whose first port was indexed before its second failed).
 TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
-  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0}));
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0}));
-  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateRouter({"r1", "r1", "proj-a", 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", "r1", 0, ""}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-a", std::nullopt, 0, ""}));
   auto u1 = store_->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5"));
   auto u2 = store_->CreateInstance(InstanceWithPort(kU2, "net-a", "10.0.0.6"));
   ASSERT_TRUE(u1 && u2);
@@ -463,15 +515,29 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
       {"delete: router in use", store_->DeleteRouter("r1"), ErrorCode::kConflict},
       {"delete: unknown instance", store_->DeleteInstance(kU3), ErrorCode::kNotFound},
       {"network: duplicate id",
-       AsStatus(store_->CreateNetwork({"net-b", "again", "proj-a", std::nullopt, 0})),
+       AsStatus(store_->CreateNetwork({"net-b", "again", "proj-a", std::nullopt, 0, ""})),
        ErrorCode::kConflict},
       {"network: unknown router",
-       AsStatus(store_->CreateNetwork({"net-c", "c", "proj-a", "r9", 0})),
+       AsStatus(store_->CreateNetwork({"net-c", "c", "proj-a", "r9", 0, ""})),
        ErrorCode::kInvalidArgument},
       {"network: attach to unknown router", AsStatus(store_->SetNetworkRouter("net-b", "r9")),
        ErrorCode::kNotFound},
-      {"router: duplicate id", AsStatus(store_->CreateRouter({"r1", "again", "proj-a", 0})),
+      {"router: duplicate id", AsStatus(store_->CreateRouter({"r1", "again", "proj-a", 0, ""})),
        ErrorCode::kConflict},
+      {"router: host with a space",
+       AsStatus(store_->CreateRouter({"r2", "r2", "proj-a", 0, "node 1"})),
+       ErrorCode::kInvalidArgument},
+      {"router: set host of unknown router", AsStatus(store_->SetRouterHost("r9", "node-1")),
+       ErrorCode::kNotFound},
+      {"router: set host too long", AsStatus(store_->SetRouterHost("r1", std::string(256, 'h'))),
+       ErrorCode::kInvalidArgument},
+      {"network: host with a control character",
+       AsStatus(store_->CreateNetwork({"net-c", "c", "proj-a", std::nullopt, 0, "node\t1"})),
+       ErrorCode::kInvalidArgument},
+      {"network: set host of unknown network", AsStatus(store_->SetNetworkHost("net-z", "n")),
+       ErrorCode::kNotFound},
+      {"network: set host with a space", AsStatus(store_->SetNetworkHost("net-a", "a b")),
+       ErrorCode::kInvalidArgument},
   };
   for (const Case& c : cases) {
     ASSERT_FALSE(c.status) << c.name;
@@ -481,7 +547,7 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
   EXPECT_EQ(store_->FindPortOnNetwork("net-b", "10.9.0.1").error().code, ErrorCode::kNotFound);
 
   // The feed: the next committed write is the first thing announced since the subscription.
-  auto marker = store_->CreateRouter({"r-marker", "m", "proj-a", 0});
+  auto marker = store_->CreateRouter({"r-marker", "m", "proj-a", 0, ""});
   ASSERT_TRUE(marker);
   std::vector<Change> announced =
       feed.Await([](const std::vector<Change>& c) { return !c.empty(); });
@@ -494,7 +560,7 @@ TEST_P(StoreContractTest, RejectedWritesChangeNothing) {
 // IPs: each IP goes to exactly one instance, every lookup that succeeds names an instance whose
 // document holds that IP, and afterwards the port index and the documents agree.
 TEST_P(StoreContractTest, ConcurrentCreatesClaimEachIpOnce) {
-  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0}));
+  ASSERT_TRUE(store_->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
   constexpr int kWriters = 6, kIps = 10;
   std::atomic<int> created{0};
   std::atomic<bool> writing{true};

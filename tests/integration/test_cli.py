@@ -165,11 +165,12 @@ class OperatorVerbsTest(unittest.TestCase):
          'UUID                                  HOSTNAME  PROJECT                           REVISION\n'
          f'{UUID}  web-01    {PROJECT}  3\n', ''),
         (['network', 'list'], 0,
-         'ID                                    NAME     PROJECT                           ROUTER\n'
-         f'{NETWORK}  private  {PROJECT}  {ROUTER}\n', ''),
+         'ID                                    NAME     PROJECT                           ROUTER'
+         '                                HOST\n'
+         f'{NETWORK}  private  {PROJECT}  {ROUTER}  -\n', ''),
         (['router', 'list'], 0,
-         'ID                                    NAME  PROJECT\n'
-         f'{ROUTER}  edge  {PROJECT}\n', ''),
+         'ID                                    NAME  PROJECT                           HOST\n'
+         f'{ROUTER}  edge  {PROJECT}  -\n', ''),
         (['port', 'list'], 0,
          'NETWORK                               IP        MAC                PORT'
          '                                  INSTANCE\n'
@@ -184,6 +185,15 @@ class OperatorVerbsTest(unittest.TestCase):
         (['instance', 'set-meta', UUID, 'nonsense'], 2, '',
          'metastack: expected key=value: nonsense\n'),
         (['instance', 'show', UUID], 0, None, ''),
+        (['router', 'set-host', ROUTER, 'node-1'], 0, None, ''),
+        (['router', 'list'], 0,
+         'ID                                    NAME  PROJECT                           HOST\n'
+         f'{ROUTER}  edge  {PROJECT}  node-1\n', ''),
+        (['router', 'set-host', ROUTER], 2, '', 'metastack: give a HOST or --unassign\n'),
+        (['network', 'set-host', NETWORK, 'node 1'], 1, '',
+         'metastack: host: contains spaces or control characters\n'),
+        (['network', 'set-host', NETWORK, 'node-2'], 0, None, ''),
+        (['network', 'set-host', NETWORK, '--unassign'], 0, None, ''),
         (['network', 'delete', NETWORK], 1, '',
          f'metastack: network {NETWORK} has port {PORT} of instance {UUID}\n'),
         (['router', 'delete', ROUTER], 1, '',
