@@ -27,6 +27,9 @@
 //                    stay). Anything else that changed is logged as needing a restart. A
 //                    configuration that does not parse changes nothing.
 // A second daemon on the same UNIX sockets (agent socket, proxy control) refuses to start.
+// Under systemd (Type=notify, dist/systemd/) each change is told to it (systemd.h): READY=1
+// once every listener is open, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 when the drain
+// begins, and WATCHDOG=1 from the listeners' loop when WatchdogSec= asks for it.
 
 #include <functional>
 
