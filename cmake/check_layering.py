@@ -5,7 +5,9 @@ compiles, so a forbidden include fails the build).
 A file in src/<module> may include only its own module's headers, those of the modules its
 metastack_module() DEPS list (transitively), and, in a *_test.cc, those its metastack_test()
 links. Some modules may never include certain external headers (core/ does no I/O and never
-sees Asio, SQL or libisofs), and core/ never links an I/O library.
+sees Asio, SQL or libisofs), and core/ never links an I/O library. Some external libraries may
+be used only by a module that names them in its own DEPS (EXTERNAL_LIBRARIES: libsystemd's
+headers need PkgConfig::SYSTEMD).
 
 Usage: check_layering.py SOURCE_DIR [STAMP]  -- prints every violation and exits 1, or touches
 STAMP and exits 0."""
@@ -22,6 +24,10 @@ FORBIDDEN = {
              'iostream', 'sys/socket.h', 'unistd.h', 'fcntl.h', 'thread'],
     'http': ['sqlite3.h', 'libpq-fe.h', 'libisofs/'],
     'configdrive': ['boost/', 'sqlite3.h', 'libpq-fe.h'],
+}
+# External headers (prefix) a module may include only when its own DEPS list the library.
+EXTERNAL_LIBRARIES = {
+    'systemd/': 'PkgConfig::SYSTEMD',
 }
 # Libraries core/ must never link.
 CORE_NEVER_LINKS = ('Boost', 'SQLite', 'PostgreSQL', 'isofs')
@@ -62,10 +68,21 @@ def module_graph(src):
             for mod in deps}
 
 
+def own_deps_text(src):
+    """{module: the text of its metastack_module() DEPS}."""
+    out = {}
+    for cm in sorted(src.glob('*/CMakeLists.txt')):
+        m = re.search(r'metastack_module\((\w+)(.*?)\)', cm.read_text(), re.S)
+        if m:
+            out[m.group(1)] = m.group(2).split('DEPS', 1)[-1] if 'DEPS' in m.group(2) else ''
+    return out
+
+
 def violations(root):
     root = pathlib.Path(root).resolve()
     src = root / 'src'
     graph = module_graph(src)
+    own_deps = own_deps_text(src)
     problems = []
     if 'core' not in graph:
         problems.append('src/core/CMakeLists.txt: no metastack_module(core ...) found')
@@ -81,6 +98,11 @@ def violations(root):
                 if '/' in inc and top in graph and top not in allowed_here:
                     problems.append(f'{f.relative_to(root)}: includes {inc}, but {mod} does not '
                                     f'depend on {top} (DEPS in src/{mod}/CMakeLists.txt)')
+                for prefix, lib in EXTERNAL_LIBRARIES.items():
+                    if inc.startswith(prefix) and not re.search(re.escape(lib) + r'\b',
+                                                                own_deps.get(mod, '')):
+                        problems.append(f'{f.relative_to(root)}: includes {inc}, but {mod} does '
+                                        f'not list {lib} (DEPS in src/{mod}/CMakeLists.txt)')
                 for bad in FORBIDDEN.get(mod, []):
                     if inc.startswith(bad):
                         problems.append(f'{f.relative_to(root)}: includes {inc}, which is '

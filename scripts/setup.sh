@@ -10,13 +10,16 @@ packages=(
   clang-16 libclang-rt-16-dev
   # libraries
   libboost-dev libboost-system-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libpq-dev
-  libisofs-dev libcli11-dev libtomlplusplus-dev
+  libisofs-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev prometheus
   # the real peers our tests and benchmarks run against
   python3 cloud-init python3-nova python3-neutron
   postgresql iproute2 iptables dnsmasq-base udhcpc curl wrk nginx-light haproxy
   dosfstools mtools xorriso genisoimage util-linux
+  # the Debian package and the systemd units (scripts/package.sh, test_package,
+  # test_systemd_units): dpkg-shlibdeps and systemd-analyze
+  dpkg-dev systemd
   # a real kernel mounting our images: QEMU (TCG), Debian's cloud kernel, a static busybox
   qemu-system-x86 linux-image-cloud-amd64 busybox-static
 )

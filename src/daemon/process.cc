@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "core/base64.h"
 #include "daemon/ops.h"
+#include "daemon/systemd.h"
 #include "http/upstream.h"
 #include "net/netns.h"
 #include "netns_manager/manager.h"
@@ -187,6 +188,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   // connection contexts first (its contexts hold the connections, and the upstream connections
   // opened on them), then the store threads, then the components.
   asio::io_context ioc;
+  ServiceNotifier systemd(ioc);  // READY, RELOADING, STOPPING and the watchdog (systemd.h)
   http::IoPool connections(config.general.threads);
   asio::thread_pool pool(config.general.store_threads);
   http::Metrics metrics;
@@ -278,6 +280,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   LogInfo("main", "serving: " + Describe(run));
 
   DaemonConfig current = config;
+  // True when the new configuration applied; false when it was refused (nothing changed).
   auto reload = [&] {
     DaemonConfig next;
     std::optional<api::ApiOptions> api_options;
@@ -292,7 +295,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
       manage = BuildManageSettings(next);
     } catch (const std::exception& e) {
       LogError("main", std::string("SIGHUP: configuration refused, nothing changed: ") + e.what());
-      return;
+      return false;
     }
     ApplyLogLevel(next.general.log_level);
     data.SetLimits(limits);
@@ -303,6 +306,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
       LogWarning("main", "SIGHUP: " + what + " changed; it takes effect at the next start");
     LogInfo("main", "SIGHUP: configuration reloaded");
     current = std::move(next);
+    return true;
   };
 
   // SIGTERM/SIGINT: drain, then stop; SIGHUP: reload.
@@ -313,7 +317,10 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   std::function<void()> arm_hup = [&] {
     hup.async_wait([&](const beast::error_code& ec, int) {
       if (ec) return;
-      reload();
+      systemd.Reloading("reloading the configuration (SIGHUP)");
+      bool applied = reload();
+      systemd.Ready("serving: " + Describe(run) +
+                    (applied ? "" : "; the last SIGHUP's configuration was refused (see the log)"));
       arm_hup();
     });
   };
@@ -329,6 +336,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
       data.Stop();
       local.Stop();
       admin_server.Stop();
+      systemd.StopWatchdog();
       LogInfo("main", "stopped");
       return;
     }
@@ -340,6 +348,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   stop.async_wait([&](const beast::error_code& ec, int sig) {
     if (ec) return;
     LogInfo("main", "signal " + std::to_string(sig) + ": draining");
+    systemd.Stopping("draining: closing listeners, finishing requests in flight");
     beast::error_code ignored;
     hup.cancel(ignored);
     if (manager) manager->Stop();  // before the proxy's listeners close: it opens them
@@ -349,6 +358,8 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     started_drain = std::chrono::steady_clock::now();
     wait_drained();
   });
+  // Only now: a SIGHUP or SIGTERM systemd sends once it reads READY=1 must find its handler.
+  systemd.Ready("serving: " + Describe(run));
   ioc.run();
   connections.Stop();
   connections.Join();

@@ -31,6 +31,9 @@
 // closes listeners in the proxy as the store's routers and networks and the namespaces come and
 // go; it starts after the proxy and stops first on SIGTERM.
 // A second daemon on the same UNIX sockets (agent socket, proxy control) refuses to start.
+// Under systemd (Type=notify, dist/systemd/) each change is told to it (systemd.h): READY=1
+// once every listener is open, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 when the drain
+// begins, and WATCHDOG=1 from the listeners' loop when WatchdogSec= asks for it.
 
 #include <functional>
 

@@ -165,3 +165,59 @@ class Daemon:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+class Notifications:
+    """A SOCK_DGRAM UNIX socket standing in for systemd's NOTIFY_SOCKET (sd_notify(3)): each
+    datagram is kept as {VAR: value} plus '_at', when it arrived. `mode` opens the socket to a
+    daemon of another user."""
+
+    def __init__(self, path, mode=None):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        if mode is not None:
+            os.chmod(self.path, mode)
+        self.messages = []
+        self._returned = 0  # messages[:_returned] were looked at by wait()
+
+    def close(self):
+        self.sock.close()
+
+    def _receive(self, timeout):
+        """One datagram within `timeout` s, kept and returned; None if none came."""
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        m = dict(line.split('=', 1) for line in data.decode().split('\n') if '=' in line)
+        m['_at'] = time.monotonic()
+        self.messages.append(m)
+        return m
+
+    def wait(self, predicate, timeout, what, proc=None):
+        """The next message (after the last one wait() returned) that satisfies `predicate`,
+        read until it arrives; AssertionError after `timeout` s or when `proc` exits first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._returned < len(self.messages):
+                m = self.messages[self._returned]
+                self._returned += 1
+                if predicate(m):
+                    return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f'no {what} within {timeout} s; got {self.messages}')
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f'the daemon exited {proc.returncode} before {what}; '
+                                     f'got {self.messages}')
+            self._receive(min(left, 0.2))
+
+    def drain(self, seconds):
+        """Reads for `seconds`; returns the messages that came in that time."""
+        before = len(self.messages)
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self._receive(left)
+        return self.messages[before:]

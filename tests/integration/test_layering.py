@@ -53,6 +53,16 @@ class LayeringTest(unittest.TestCase):
         self.assertIn('layering: src/core/ip.h: includes boost/asio.hpp, which is forbidden in '
                       'core/', err)
 
+    def test_an_external_library_not_in_deps_fails(self):
+        # daemon/ lists PkgConfig::SYSTEMD and may include <systemd/...>; agent/ does not.
+        self.add('src/daemon/ops.cc', '#include <systemd/sd-daemon.h>\n')
+        self.assertEqual(run_check(self.tmp)[:2], (0, ''))
+        self.add('src/agent/agent.cc', '#include <systemd/sd-daemon.h>\n')
+        code, err, _ = run_check(self.tmp)
+        self.assertEqual(code, 1)
+        self.assertIn('layering: src/agent/agent.cc: includes systemd/sd-daemon.h, but agent does '
+                      'not list PkgConfig::SYSTEMD (DEPS in src/agent/CMakeLists.txt)', err)
+
     def test_core_linking_an_io_library_fails(self):
         self.add('src/core/CMakeLists.txt', '# target_link_libraries(metastack_core SQLite::SQLite3)\n')
         code, err, _ = run_check(self.tmp)
