@@ -7,13 +7,14 @@ Debian's cloud kernel boots under QEMU (qemu_guest.py: TCG, a busybox initramfs)
 virtio-net NIC whose MAC is its port's, on a tap in a "network" namespace where a bridge joins
 it to the network's other ports. Two networks, one guest each, booted in parallel:
 
-  DHCP:    tap -- bridge -- veth --> qdhcp-<network> (10.61.0.2/24; `metastack net dhcp-setup`:
-           169.254.169.254/32 on the port, a dnsmasq with the guest's host entry and option 121)
+  DHCP:    tap -- bridge -- veth --> qdhcp-<network> (10.61.0.2/24; serve puts
+           169.254.169.254/32 on the port and starts a dnsmasq with the store's host entry for
+           the guest's port and option 121)
            The guest's busybox udhcpc takes its lease and the option-121 route to
            169.254.169.254 via 10.61.0.2, where serve's network listener answers.
   Router:  tap -- bridge -- veth --> qrouter-<router> (qr- interface 10.62.0.1/24;
-           `metastack net router-setup`: REDIRECT of 169.254.169.254:80 to 9697, where serve's
-           router listener answers). The guest's address and default route are static (kernel
+           serve installs the REDIRECT of 169.254.169.254:80 to 9697, where its router listener
+           answers). The guest's address and default route are static (kernel
            command line).
 
 Each guest fetches /openstack/latest/meta_data.json, /openstack/latest/user_data and
@@ -21,8 +22,10 @@ Each guest fetches /openstack/latest/meta_data.json, /openstack/latest/user_data
 be its own instance's (uuid, hostname, user data, EC2 id), as must serve's access log. The DHCP
 guest's lease must be its port's address, and each guest's routes what its network hands out.
 
-The metastack side (router rules, DHCP address and dnsmasq, one `metastack serve` with a
-listener in each namespace) is start_metastack(), in the explicit form.
+The metastack side is one `metastack serve --manage` (start_metastack()): the store names the
+router and the isolated network, the namespaces carry the names Neutron gives them, and serve
+sets up each (router rules; DHCP address and dnsmasq) and opens its listener, with no other
+command.
 
 Needs root, QEMU (qemu-system-x86), Debian's cloud kernel (linux-image-cloud-amd64) and a static
 busybox (busybox-static): without those the test fails (scripts/setup.sh installs them). Names
@@ -38,8 +41,8 @@ import tempfile
 import unittest
 
 import qemu_guest
-from guestnet import RUN, Tenant, check, cleanup, dhcp_setup, namespace, router_setup, wait_for
-from harness import Daemon
+from guestnet import RUN, Tenant, check, cleanup, namespace, wait_for
+from harness import Daemon, unix_get
 
 METADATA = 'http://169.254.169.254'
 PATHS = ['/openstack/latest/meta_data.json', '/openstack/latest/user_data',
@@ -76,25 +79,31 @@ def plug(net, bridge, outside, peer_ns, inside, address):
     check('ip', '-n', peer_ns, 'link', 'set', inside, 'up')
 
 
-def start_metastack(dhcp_tenant, dhcp_ns, dhcp_port, dhcp_ip, router_tenant, router_ns):
-    """The metastack side of both paths, explicitly: dhcp-setup in the DHCP namespace (the
-    metadata address on its port, and a dnsmasq leasing the guest its port's address with
-    option 121), router-setup in the router namespace, and one `serve` on the store with a
-    network listener in the first and a router listener in the second. Returns serve's Daemon
-    (stopped at exit)."""
-    dhcp_setup(dhcp_tenant, dhcp_ns, dhcp_port, dhcp_ip, Env.tmp / 'dhcp-state')
-    router_setup(router_ns)
+def start_metastack(dhcp_tenant, router_tenant):
+    """The metastack side of both paths: one `serve --manage` on the store, nothing else. It
+    finds the isolated network's DHCP namespace (qdhcp-<network>) and the router's namespace
+    (qrouter-<router>) by the names Neutron gives them, and sets each up from what the store
+    knows: in the first the metadata address on the DHCP port and a dnsmasq leasing the guest
+    its port's address with option 121, in the second the metadata rules; a listener in each.
+    Returns serve's Daemon (stopped at exit) once both namespaces are served."""
     ready = Env.tmp / 'serve.ready'
     serve = Daemon(['serve', '--store', Env.store, '--admin-listen', '',
                     '--agent-socket', Env.tmp / 'agent.sock', '--control', Env.tmp / 'proxy.sock',
-                    '--listen', f'qdhcp-{dhcp_tenant.network},{dhcp_ns},network,'
-                                f'{dhcp_tenant.network}',
-                    '--listen', f'qrouter-{router_tenant.router},{router_ns},router,'
-                                f'{router_tenant.router}',
+                    '--manage', '--dhcp-server', 'dnsmasq',
+                    '--dhcp-state-dir', Env.tmp / 'managed-dhcp',
                     '--threads', 1, '--access-log', '--ready-file', ready],
                    log=Env.tmp / 'serve.log', ready_file=ready, timeout=30)
     cleanup(lambda: serve.stop(timeout=10))
-    return serve.start()
+    serve.start()
+    names = {f'qdhcp-{dhcp_tenant.network}', f'qrouter-{router_tenant.router}'}
+
+    def both_served():
+        answer = unix_get(Env.tmp / 'proxy.sock', '/listeners')
+        if answer is None or answer[0] != 200:
+            return False
+        return names <= {listener['name'] for listener in json.loads(answer[1])['listeners']}
+    wait_for(both_served, 'serve --manage to serve both namespaces', timeout=30)
+    return serve
 
 
 def setUpModule():
@@ -117,15 +126,14 @@ def setUpModule():
     # DHCP: the network's bridge, the guest's tap and the DHCP port in qdhcp-<network>.
     dhcp_net, dhcp_bridge, dhcp_tap = bridged_network('d')
     qdhcp = namespace(f'qdhcp-{Env.dhcp.network}')
-    dhcp_port = f'ns-{RUN}'
-    plug(dhcp_net, dhcp_bridge, f'vd-{RUN}', qdhcp, dhcp_port, '10.61.0.2/24')
+    plug(dhcp_net, dhcp_bridge, f'vd-{RUN}', qdhcp, f'ns-{RUN}', '10.61.0.2/24')
     # Router: the network's bridge, the guest's tap and the router's qr- port in
     # qrouter-<router>.
     router_net, router_bridge, router_tap = bridged_network('r')
     qrouter = namespace(f'qrouter-{Env.router.router}')
     plug(router_net, router_bridge, f'vr-{RUN}', qrouter, f'qr-{RUN}', '10.62.0.1/24')
 
-    Env.serve = start_metastack(Env.dhcp, qdhcp, dhcp_port, '10.61.0.2', Env.router, qrouter)
+    Env.serve = start_metastack(Env.dhcp, Env.router)
 
     # One initramfs for both: the kernel command line tells static from DHCP.
     initrd = guest.build_initramfs(str(Env.tmp), qemu_guest.network_init(METADATA, PATHS),
