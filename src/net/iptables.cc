@@ -65,6 +65,9 @@ Result<IptablesBackend> ParseBackend(std::string_view name) {
 
 bool BackendAvailable(IptablesBackend backend) {
   if (backend == IptablesBackend::kAuto) return false;
+  if (backend == IptablesBackend::kLegacy && geteuid() != 0 &&
+      access("/proc/net/ip_tables_names", R_OK) != 0)
+    return false;
   return ToolsInstalled(ToolsOf(backend));
 }
 

@@ -34,10 +34,14 @@ bool KernelHasIpv6();
 std::string_view BackendName(IptablesBackend backend);  // "auto", "nft", "legacy"
 Result<IptablesBackend> ParseBackend(std::string_view name);
 
-// True when the backend's IPv4 save and restore tools are installed.
+// True when the backend's IPv4 save and restore tools are installed, and, for legacy, when
+// this process can read the kernel's legacy tables: /proc/net/ip_tables_names is root's alone
+// (mode 0440), so a daemon running as its own user with CAP_NET_ADMIN (the packaged units)
+// uses nft only. Legacy tables that root filled stay out of its reach, which it cannot
+// change anyway.
 bool BackendAvailable(IptablesBackend backend);
 
-// The installed concrete backends, nft first.
+// The installed concrete backends this process can use, nft first.
 std::vector<IptablesBackend> AvailableBackends();
 
 // What plain `iptables` is on this host (the Debian alternative), from `iptables --version`.

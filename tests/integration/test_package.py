@@ -12,6 +12,11 @@ installed on this machine with apt-get, used, and purged:
   systemd's): READY=1, the daemon's uid and capabilities are the unit's, /healthz answers, a
   listener opens on port 80 in a namespace, the store is created, ExecReload= reloads,
   SIGTERM stops it with status 0;
+- what an operator does next: one edit of the installed configuration file (the admin token,
+  [proxy] manage = true), the service started as its unit runs it, a router, network and
+  instance created through the admin API, the router's namespace and a guest behind it made
+  after that: the guest fetches its meta_data.json through 169.254.169.254, with no other
+  command (no systemd here: the unit's ExecStart= as systemd would run it);
 - purged: the files, the store, the user and the group are gone.
 
 The package is removed whatever happens. Refuses to run where metastack is already installed
@@ -19,20 +24,24 @@ The package is removed whatever happens. Refuses to run where metastack is alrea
 
 Usage: test_package.py --metastack PATH --build-dir DIR"""
 import configparser
+import json
 import grp
 import os
 import pathlib
 import pwd
+import secrets
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
+from guestnet import Tenant, curl, namespace, wait_for
 from harness import Notifications, metastack_binary, stop_process
+
+METADATA = '169.254.169.254'
 
 BUILD = None
 UNIT_DIR = pathlib.Path('/lib/systemd/system')
@@ -143,6 +152,7 @@ class PackageTest(unittest.TestCase):
             run(APT + ['install', '--no-install-recommends', str(self.deb)], timeout=600)
             self.check_installed()
             self.check_serve_as_the_unit_runs_it()
+            self.check_an_operator_serves_a_router_made_after_start()
         finally:
             purge()
         self.assertFalse(installed())
@@ -175,7 +185,14 @@ class PackageTest(unittest.TestCase):
                               capture_output=True, text=True, timeout=120)
         self.assertEqual((done.returncode, done.stdout + done.stderr), (0, ''))
 
-    def check_serve_as_the_unit_runs_it(self):
+    def start_as_the_unit(self, tag):
+        """metastack.service's ExecStart= as systemd would run it: the installed configuration,
+        the unit's User=, Group= and capabilities, NOTIFY_SOCKET and WATCHDOG_USEC set, its
+        RuntimeDirectory= a tmpfs, in a mount namespace of its own (slave: namespaces that
+        `ip netns add` mounts later are seen there) and a network namespace of its own (the
+        installed configuration's ports, 8776, meet nothing else on this machine). Returns
+        (unit, process, notifications); the caller stops the process (before the package is
+        purged: its user cannot be removed while it runs)."""
         unit = unit_service(UNIT_DIR / 'metastack.service')
         caps = unit['AmbientCapabilities'].split()
         self.assertEqual(caps, unit['CapabilityBoundingSet'].split())
@@ -184,29 +201,36 @@ class PackageTest(unittest.TestCase):
                    '--inh-caps=-all,' + ','.join('+' + c[4:].lower() for c in caps),
                    '--ambient-caps=-all,' + ','.join('+' + c[4:].lower() for c in caps),
                    '--bounding-set=-all,' + ','.join('+' + c[4:].lower() for c in caps)]
-        # systemd's RuntimeDirectory=: /run/metastack owned by the unit's user, here a tmpfs
-        # seen only inside the daemon's mount namespace; its own network namespace keeps the
-        # installed configuration's ports (8776) from meeting anything else on this machine.
         os.makedirs('/run/metastack', exist_ok=True)
-        # A DHCP namespace for a listener on 169.254.169.254:80: setns (CAP_SYS_ADMIN) and a
-        # port below 1024 (CAP_NET_BIND_SERVICE) as the unit's user. Made before the daemon's
-        # mount namespace is, so that it is seen there.
-        netns = f'mspkg-{os.getpid()}'
-        run(['ip', 'netns', 'add', netns])
-        self.addCleanup(subprocess.run, ['ip', 'netns', 'delete', netns], capture_output=True)
         inside = ('ip link set lo up && mount -t tmpfs -o mode=0755 metastack /run/metastack && '
                   f'chown {unit["User"]}:{unit["Group"]} /run/metastack && '
                   'export WATCHDOG_PID=$$ && exec "$@"')
-        notify = Notifications(self.work / 'notify.sock', mode=0o777)
+        notify = Notifications(self.work / f'notify-{tag}.sock', mode=0o777)
         self.addCleanup(notify.close)
         env = dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC='2000000')
-        log = open(self.work / 'serve.log', 'wb')
+        log_path = self.work / f'serve-{tag}.log'
+        log = open(log_path, 'wb')
         self.addCleanup(log.close)
-        proc = subprocess.Popen(['unshare', '--mount', '--net', '--propagation', 'private', '--',
+        proc = subprocess.Popen(['unshare', '--mount', '--net', '--propagation', 'slave', '--',
                                  'sh', '-c', inside, 'sh', *setpriv, '--',
                                  *shlex.split(unit['ExecStart'])],
                                 env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
+        proc.log_path = log_path
+        return unit, proc, notify
+
+    def with_log(self, proc, error):
+        return AssertionError(f'{error}\nmetastack serve\'s log:\n'
+                              f'{proc.log_path.read_text(errors="replace")}')
+
+    def check_serve_as_the_unit_runs_it(self):
+        # A DHCP namespace for a listener on 169.254.169.254:80: setns (CAP_SYS_ADMIN) and a
+        # port below 1024 (CAP_NET_BIND_SERVICE) as the unit's user.
+        netns = f'mspkg-{os.getpid()}'
+        run(['ip', 'netns', 'add', netns])
+        self.addCleanup(subprocess.run, ['ip', 'netns', 'delete', netns], capture_output=True)
+        unit, proc, notify = self.start_as_the_unit('unit')
+        caps = unit['AmbientCapabilities'].split()
         try:
             ready = notify.wait(lambda m: m.get('READY') == '1', 60, 'READY=1', proc)
             self.assertEqual(ready['MAINPID'], str(proc.pid))
@@ -235,11 +259,71 @@ class PackageTest(unittest.TestCase):
             notify.wait(lambda m: m.get('STOPPING') == '1', 20, 'STOPPING=1')
             self.assertEqual(proc.wait(30), 0)
         except AssertionError as e:
-            raise AssertionError(f'{e}\nmetastack serve\'s log:\n'
-                                 f'{(self.work / "serve.log").read_text(errors="replace")}') \
-                from None
+            raise self.with_log(proc, e) from None
         finally:
             stop_process(proc)
+
+    def check_an_operator_serves_a_router_made_after_start(self):
+        """What an operator does after `apt-get install`: edit the one configuration file (the
+        admin API's token, [proxy] manage), start the service, create a router, a network and
+        an instance through the admin API; the router's namespace appears later (Neutron's L3
+        agent, or the operator, makes it), and a guest behind it fetches its metadata, with no
+        other command."""
+        config = pathlib.Path('/etc/metastack/metastack.toml')
+        text = config.read_text()
+        for old, new in (('# token-file = "/etc/metastack/admin-token"',
+                          'token-file = "/etc/metastack/admin-token"'),
+                         ('manage = false', 'manage = true')):
+            self.assertEqual(text.count(old), 1, f'{old!r} in the installed {config}')
+            text = text.replace(old, new)
+        config.write_text(text)
+        token = pathlib.Path('/etc/metastack/admin-token')
+        token.write_text(secrets.token_hex(24))
+        token.chmod(0o640)
+        os.chown(token, 0, grp.getgrnam('metastack').gr_gid)
+
+        _, proc, notify = self.start_as_the_unit('operator')
+        try:
+            notify.wait(lambda m: m.get('READY') == '1', 60, 'READY=1', proc)
+            tenant = Tenant(7, True, ip='10.0.0.5')
+            def admin(*args):
+                run(['nsenter', f'--net=/proc/{proc.pid}/ns/net', '/usr/bin/metastack', *args,
+                     '--url', 'http://127.0.0.1:8776', '--token-file', str(token)])
+            doc = self.work / 'instance.json'
+            doc.write_text(json.dumps(tenant.doc))
+            admin('router', 'create', tenant.router, '--project', tenant.project)
+            admin('network', 'create', tenant.network, '--router', tenant.router)
+            admin('instance', 'create', '-f', str(doc))
+            # The router's namespace, named as Neutron names it, and a guest behind it: made
+            # after the service started and after the router was created.
+            guest = namespace(f'mspkg-guest-{os.getpid()}')
+            router = namespace(f'qrouter-{tenant.router}')
+            qr = f'qr-pkg{os.getpid()}'
+            run(['ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', qr,
+                 'netns', router])
+            run(['ip', '-n', router, 'addr', 'add', '10.0.0.1/24', 'dev', qr])
+            run(['ip', '-n', router, 'link', 'set', qr, 'up'])
+            run(['ip', '-n', guest, 'link', 'set', 'eth0', 'address', tenant.mac, 'up'])
+            run(['ip', '-n', guest, 'addr', 'add', f'{tenant.ip}/24', 'dev', 'eth0'])
+            run(['ip', '-n', guest, 'route', 'add', 'default', 'via', '10.0.0.1'])
+            answer = {}
+
+            def served():
+                answer['last'] = curl(guest, f'http://{METADATA}/openstack/latest/meta_data.json')
+                return answer['last'][1] == 200
+            try:
+                wait_for(served, 'the guest behind the new router to be served', timeout=30)
+            except AssertionError as e:
+                raise AssertionError(f'{e}; last answer {answer.get("last")}') from None
+            meta = json.loads(answer['last'][2])
+            self.assertEqual((meta['uuid'], meta['name']), (tenant.uuid, tenant.hostname))
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(30), 0)
+        except AssertionError as e:
+            raise self.with_log(proc, e) from None
+        finally:
+            stop_process(proc)
+            token.unlink()  # the operator's file: a purge leaves it (and /etc/metastack) behind
 
 
 if __name__ == '__main__':
