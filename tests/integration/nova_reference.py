@@ -22,13 +22,13 @@ Run it with Debian's interpreter (it needs python3-nova):
 
     /usr/bin/python3 nova_reference.py INSTANCE.json [--dhcp-domain D] \
         [--address IP] [--shared-secret S] \
-        (--paths-file F | --config-drive | --serve PORT_FILE)
+        (--paths-file F | --config-drive | --serve PORT_FILE [--port N])
 
 --paths-file holds one request per line, ``PATH`` or ``METHOD PATH``.
 Output is JSON on stdout: a list of {"method", "path", "status",
 "content_type", "body_b64"} for HTTP, {relpath: body_b64} for a config drive.
---serve listens on a free loopback port, writes its number to PORT_FILE once
-accepting, and serves until killed.
+--serve listens on a loopback port (--port, or a free one), writes its number
+to PORT_FILE once accepting, and serves until killed.
 
 Document conventions beyond reference/nova.md: a device field that is null
 counts as absent; ``vendor_data`` null counts as absent; a subnet without
@@ -425,14 +425,15 @@ class NovaReference:
                                 'body': body})
         return answers
 
-    def serve(self, port_file, host='127.0.0.1'):
+    def serve(self, port_file, host='127.0.0.1', port=0):
         """Nova's WSGI app over HTTP/1.1 with keep-alive, under eventlet.wsgi
-        as nova-api-metadata serves it; never returns."""
+        as nova-api-metadata serves it, on `port` (0: a free one); never
+        returns."""
         import eventlet  # noqa: E402 (only this mode needs it)
         import eventlet.wsgi  # noqa: E402
         with self._configured():
             app = handler.MetadataRequestHandler()
-            sock = eventlet.listen((host, 0))
+            sock = eventlet.listen((host, port))
             tmp = port_file + '.tmp'
             with open(tmp, 'w', encoding='ascii') as f:
                 f.write(str(sock.getsockname()[1]))
@@ -480,13 +481,15 @@ def main(argv=None):
     mode.add_argument('--paths-file')
     mode.add_argument('--config-drive', action='store_true')
     mode.add_argument('--serve', metavar='PORT_FILE')
+    ap.add_argument('--port', type=int, default=0,
+                    help='with --serve: the port (default: a free one)')
     args = ap.parse_args(argv)
 
     b64 = lambda b: base64.b64encode(b).decode('ascii')  # noqa: E731
     with NovaReference(load_doc(args.instance), args.dhcp_domain,
                        args.address, args.shared_secret) as ref:
         if args.serve:
-            ref.serve(args.serve)
+            ref.serve(args.serve, port=args.port)
         if args.config_drive:
             out = {p: b64(b) for p, b in ref.config_drive().items()}
         else:
