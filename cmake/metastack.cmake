@@ -7,10 +7,10 @@
 #   violation fails the build.
 # metastack_test(NAME SOURCES ... DEPS ... [PROPERTIES prop value ...])
 #   A GoogleTest binary registered with CTest (one CTest entry per test case, each given
-#   PROPERTIES, e.g. a fixture it needs). Not built with METASTACK_FUZZ (the fuzz build runs no
-#   unit tests).
+#   PROPERTIES, e.g. a fixture it needs). Built only with METASTACK_TESTS (off in the fuzz
+#   build, which runs no unit tests, and in the run preset).
 
-if(NOT METASTACK_FUZZ)
+if(METASTACK_TESTS)
   include(GoogleTest)
 endif()
 
@@ -40,7 +40,11 @@ set(METASTACK_PCH_STD <algorithm> <chrono> <cstdint> <expected> <functional> <ma
     <optional> <string> <string_view> <utility> <vector>)
 if(METASTACK_PCH)
   add_compile_options(-Winvalid-pch)
-  foreach(flavour IN ITEMS lib lib_asio test test_asio)
+  set(flavours lib lib_asio)
+  if(METASTACK_TESTS)
+    list(APPEND flavours test test_asio)
+  endif()
+  foreach(flavour IN LISTS flavours)
     add_library(metastack_pch_${flavour} OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch/empty.cc)
     set(headers ${METASTACK_PCH_STD} <nlohmann/json.hpp>)
     if(flavour MATCHES "asio")
@@ -92,7 +96,7 @@ function(metastack_module name)
 endfunction()
 
 function(metastack_test name)
-  if(METASTACK_FUZZ)
+  if(NOT METASTACK_TESTS)
     return()
   endif()
   cmake_parse_arguments(T "" "" "SOURCES;DEPS;PROPERTIES" ${ARGN})

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: installs what the project needs, builds, and runs the metadata service on the
-# embedded SQLite store with the sample instance (examples/instance.json). A guest in its own
+# The main job: installs what building and running need (scripts/setup.sh run), builds the
+# metastack binary alone (the run preset: no tests, no benchmarks), and runs the metadata service
+# on the embedded SQLite store with the sample instance (examples/instance.json). A guest in its own
 # network namespace, routed through a router namespace, then fetches its metadata from
 # http://169.254.169.254 exactly as a VM on a Neutron tenant network does:
 #
@@ -11,9 +12,11 @@
 # Needs root (namespaces, iptables). Everything it creates is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-bash scripts/build.sh release
-bin=$PWD/build/release/apps/metastack/metastack
+start=$SECONDS
+bash scripts/setup.sh run
+bash scripts/build.sh run
+bin=$PWD/build/run/apps/metastack/metastack
+echo "== built $bin in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s (setup included)"
 instance=examples/instance.json
 router=c0ffee00-1234-4abc-8def-0123456789ab
 network=7e5a1b2c-3d4e-4f50-9a8b-7c6d5e4f3a2b
@@ -88,3 +91,7 @@ ip netns exec "$guest_ns" curl -sS --max-time 5 http://169.254.169.254/openstack
 echo "== the config drive tree"
 "$bin" render "$instance" --out "$work/drive"
 (cd "$work/drive" && find . -type f | sort)
+
+echo "== done. The binary: $bin"
+echo "   on PATH for this shell: export PATH=$(dirname "$bin"):\$PATH"
+echo "   for every shell:        install -m 755 $bin /usr/local/bin/"

@@ -3,12 +3,13 @@
 # UndefinedBehaviorSanitizer (the asan preset: every target, the benchmarks included, so they
 # are known to build). Beside the tests, the fuzz preset (clang, libFuzzer) is built and every
 # fuzz target runs for a bounded time (FUZZ_SECONDS per target, default 10; 0 skips it); its
-# lines appear among CTest's, whose summary closes the run. The release preset (scripts/run.sh,
-# bench/) builds the same sources with -O2.
+# lines appear among CTest's, whose summary closes the run. The run preset (scripts/run.sh) and
+# the release preset (bench/) build the same sources with -O2. Installs the test role's packages
+# (scripts/setup.sh test: libbenchmark-dev among them, as the asan preset builds the benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
-bash scripts/setup.sh
+bash scripts/setup.sh test
 echo "== asan: build"
 bash scripts/build.sh asan
 echo "== built in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s (setup included)"

@@ -38,7 +38,8 @@ struct AdminBackend {
   void Declare(CLI::App& app) {
     app.add_option("--store", store,
                    "Work directly on this store (sqlite:PATH, postgresql://...); default "
-                   "$METASTACK_STORE or sqlite:/var/lib/metastack/metastack.db")
+                   "$METASTACK_STORE or " +
+                       std::string(store::kDefaultStoreUrl))
         ->envname("METASTACK_STORE");
     app.add_option("--url", url, "Admin API to talk to instead (http://HOST:PORT)")
         ->envname("METASTACK_URL");
@@ -48,7 +49,7 @@ struct AdminBackend {
 
   Result<admin::AdminReply> Send(admin::AdminRequest req) const {
     if (url.empty()) {
-      auto s = store::OpenStore(store.empty() ? "sqlite:/var/lib/metastack/metastack.db" : store);
+      auto s = store::OpenStore(store.empty() ? std::string(store::kDefaultStoreUrl) : store);
       if (!s) return std::unexpected(s.error());
       return admin::Dispatch(**s, req);
     }

@@ -28,12 +28,14 @@ struct BuildFlags {
   RenderFlags render;
   std::string seed;
   bool seed_given = false;
-  bool libvirt_xml = false;
+  std::string libvirt_dir;  // --libvirt-xml DIR: disk.xml (and sysinfo.xml) written there
 };
 
 Result<core::Instance> LoadInstance(const BuildFlags& f) {
   if (!f.file.empty()) return cli::LoadInstance(f.file);
-  METASTACK_ASSIGN_OR_RETURN(auto store, store::OpenStore(f.store));
+  METASTACK_ASSIGN_OR_RETURN(
+      auto store,
+      store::OpenStore(f.store.empty() ? std::string(store::kDefaultStoreUrl) : f.store));
   METASTACK_ASSIGN_OR_RETURN(store::InstanceRecord record, store->GetInstance(f.instance_id));
   return std::move(record.instance);
 }
@@ -47,14 +49,37 @@ Result<core::RandomBytes> RandomFor(const BuildFlags& f, const core::Instance& i
   return core::RandomBytes([](std::span<uint8_t> out) { SystemRandom(out); });
 }
 
+// A small text file, atomically, as the image is written.
+Status WriteText(const std::string& path, const std::string& text) {
+  return configdrive::WriteImageFile({text.size(), {{0, text}}}, path);
+}
+
+// --libvirt-xml DIR: DIR/disk.xml, and DIR/sysinfo.xml when `uuid` is set (config drives).
+Status WriteLibvirtXml(const std::string& dir, const std::string& image, bool cdrom,
+                       const std::string& uuid) {
+  const std::filesystem::path base(dir);
+  const std::string disk = (base / "disk.xml").string();
+  METASTACK_RETURN_IF_ERROR(
+      WriteText(disk, configdrive::LibvirtDiskXml(
+                          {std::filesystem::absolute(image).lexically_normal().string(), cdrom})));
+  std::cerr << "metastack: wrote " << disk << " (virsh attach-device DOMAIN " << disk
+            << " --config)\n";
+  if (uuid.empty()) return Ok();
+  const std::string sysinfo = (base / "sysinfo.xml").string();
+  METASTACK_RETURN_IF_ERROR(WriteText(sysinfo, configdrive::LibvirtSysinfoXml(uuid)));
+  std::cerr << "metastack: wrote " << sysinfo
+            << " (merge into the domain with virsh edit DOMAIN: cloud-init on x86 needs it)\n";
+  return Ok();
+}
+
 int RunBuild(const BuildFlags& f) {
   if (f.file.empty() == f.instance_id.empty())
-    return Fail("give an instance document (-f FILE) or an INSTANCE_ID with --store", kExitUsage);
-  if (!f.instance_id.empty() && f.store.empty())
-    return Fail("INSTANCE_ID needs --store URL (or METASTACK_STORE)", kExitUsage);
+    return Fail("give an instance document (-f FILE) or an INSTANCE_ID in the store", kExitUsage);
   const bool nocloud = f.format.starts_with("nocloud");
   const bool vfat = f.format == "vfat" || f.format == "nocloud-vfat";
   if (f.size_mib && !vfat) return Fail("--size applies to vfat images only", kExitUsage);
+  if (!f.libvirt_dir.empty() && !std::filesystem::is_directory(f.libvirt_dir))
+    return Fail("--libvirt-xml: " + f.libvirt_dir + " is not a directory", kExitUsage);
 
   auto inst = LoadInstance(f);
   if (!inst) return Fail(inst.error());
@@ -82,17 +107,20 @@ int RunBuild(const BuildFlags& f) {
   if (auto st = (*writer)->Write(files, f.out); !st) return Fail(st.error());
   std::cerr << "metastack: wrote " << f.out << " (" << (*writer)->FormatName() << ", label "
             << options.label << ", " << files.size() << " files)\n";
-  if (f.libvirt_xml)
-    std::cout << configdrive::LibvirtXml(
-        {std::filesystem::absolute(f.out).lexically_normal().string(), !vfat,
-         nocloud ? "" : inst->uuid});
+  if (!f.libvirt_dir.empty()) {
+    auto st = WriteLibvirtXml(f.libvirt_dir, f.out, !vfat, nocloud ? "" : inst->uuid);
+    if (!st) return Fail(st.error());
+  }
   return kExitOk;
 }
 
 void DeclareBuild(CLI::App& app, BuildFlags& f) {
   app.add_option("-f,--file", f.file, "Instance document (JSON; - for standard input)");
   app.add_option("INSTANCE_ID", f.instance_id, "An instance in --store instead of -f");
-  app.add_option("--store", f.store, "Store holding INSTANCE_ID (sqlite:PATH, postgresql://...)")
+  app.add_option("--store", f.store,
+                 "Store holding INSTANCE_ID (sqlite:PATH, postgresql://...); default "
+                 "$METASTACK_STORE or " +
+                     std::string(store::kDefaultStoreUrl))
       ->envname("METASTACK_STORE");
   app.add_option("-o,--out", f.out, "Image file to write (replaced atomically)")->required();
   app.add_option("--format", f.format,
@@ -108,9 +136,12 @@ void DeclareBuild(CLI::App& app, BuildFlags& f) {
                  "Build seed for random_seed (keep it secret if the guest's entropy matters); "
                  "default: SOURCE_DATE_EPOCH if set, else the OS's random generator")
       ->each([&f](const std::string&) { f.seed_given = true; });
-  app.add_flag("--libvirt-xml", f.libvirt_xml,
-               "Print the libvirt <disk> element for the image and, for config drives, the "
-               "<sysinfo>/<os><smbios> blocks cloud-init on x86 needs");
+  app.add_option("--libvirt-xml", f.libvirt_dir,
+                 "Also write libvirt domain XML into this existing directory: disk.xml, the "
+                 "<disk> element (virsh attach-device DOMAIN DIR/disk.xml --config) and, but "
+                 "for NoCloud seeds, sysinfo.xml: the SMBIOS cloud-init on x86 needs, to merge "
+                 "into the domain (virsh edit DOMAIN)")
+      ->type_name("DIR");
   app.footer(
       "Builds the image in-process (no genisoimage, mkfs or mount). Every timestamp is\n"
       "SOURCE_DATE_EPOCH if set, else the instance's created_at, else 1980-01-01: two builds\n"

@@ -1,57 +1,6 @@
 #include "configdrive/libvirt_xml.h"
 
 namespace metastack::configdrive {
-namespace {
-
-std::string Disk(const LibvirtAttachment& a) {
-  const std::string path = XmlEscape(a.image_path);
-  if (a.cdrom)
-    return "<!-- devices: the config drive as Nova attaches it (q35 machines: bus='sata' "
-           "dev='sda') -->\n"
-           "<disk type='file' device='cdrom'>\n"
-           "  <driver name='qemu' type='raw'/>\n"
-           "  <source file='" +
-           path +
-           "'/>\n"
-           "  <target dev='hdd' bus='ide'/>\n"
-           "  <readonly/>\n"
-           "</disk>\n";
-  return "<!-- devices: the config drive as a virtio disk -->\n"
-         "<disk type='file' device='disk'>\n"
-         "  <driver name='qemu' type='raw'/>\n"
-         "  <source file='" +
-         path +
-         "'/>\n"
-         "  <target dev='vdz' bus='virtio'/>\n"
-         "  <readonly/>\n"
-         "</disk>\n";
-}
-
-// SMBIOS as Nova sets it.
-std::string Smbios(const std::string& instance_uuid) {
-  const std::string uuid = XmlEscape(instance_uuid);
-  return "<!-- domain: SMBIOS as Nova sets it; the domain's <uuid> must be " + uuid +
-         " too -->\n"
-         "<sysinfo type='smbios'>\n"
-         "  <system>\n"
-         "    <entry name='manufacturer'>OpenStack Foundation</entry>\n"
-         "    <entry name='product'>OpenStack Nova</entry>\n"
-         "    <entry name='version'>metastack 0.1.0</entry>\n"
-         "    <entry name='serial'>" +
-         uuid +
-         "</entry>\n"
-         "    <entry name='uuid'>" +
-         uuid +
-         "</entry>\n"
-         "    <entry name='family'>Virtual Machine</entry>\n"
-         "  </system>\n"
-         "</sysinfo>\n"
-         "<os>\n"
-         "  <smbios mode='sysinfo'/>\n"
-         "</os>\n";
-}
-
-}  // namespace
 
 std::string XmlEscape(std::string_view s) {
   std::string out;
@@ -80,10 +29,54 @@ std::string XmlEscape(std::string_view s) {
   return out;
 }
 
-std::string LibvirtXml(const LibvirtAttachment& attachment) {
-  std::string xml = Disk(attachment);
-  if (!attachment.smbios_uuid.empty()) xml += Smbios(attachment.smbios_uuid);
-  return xml;
+std::string LibvirtDiskXml(const LibvirtAttachment& a) {
+  const std::string path = XmlEscape(a.image_path);
+  if (a.cdrom)
+    return "<!-- The config drive as Nova attaches it. q35 machines have no IDE bus: there, "
+           "target dev='sda' bus='sata'. -->\n"
+           "<disk type='file' device='cdrom'>\n"
+           "  <driver name='qemu' type='raw'/>\n"
+           "  <source file='" +
+           path +
+           "'/>\n"
+           "  <target dev='hdd' bus='ide'/>\n"
+           "  <readonly/>\n"
+           "</disk>\n";
+  return "<!-- The config drive as a read-only virtio disk. -->\n"
+         "<disk type='file' device='disk'>\n"
+         "  <driver name='qemu' type='raw'/>\n"
+         "  <source file='" +
+         path +
+         "'/>\n"
+         "  <target dev='vdz' bus='virtio'/>\n"
+         "  <readonly/>\n"
+         "</disk>\n";
+}
+
+std::string LibvirtSysinfoXml(std::string_view instance_uuid) {
+  const std::string uuid = XmlEscape(instance_uuid);
+  return "<!-- SMBIOS as Nova sets it. Merge into the guest's domain (virsh edit DOMAIN): the "
+         "<smbios> element into its <os>, the <sysinfo> element into <domain>. The domain's "
+         "<uuid> must equal the uuid entry. -->\n"
+         "<domain>\n"
+         "  <os>\n"
+         "    <smbios mode='sysinfo'/>\n"
+         "  </os>\n"
+         "  <sysinfo type='smbios'>\n"
+         "    <system>\n"
+         "      <entry name='manufacturer'>OpenStack Foundation</entry>\n"
+         "      <entry name='product'>OpenStack Nova</entry>\n"
+         "      <entry name='version'>metastack 0.1.0</entry>\n"
+         "      <entry name='serial'>" +
+         uuid +
+         "</entry>\n"
+         "      <entry name='uuid'>" +
+         uuid +
+         "</entry>\n"
+         "      <entry name='family'>Virtual Machine</entry>\n"
+         "    </system>\n"
+         "  </sysinfo>\n"
+         "</domain>\n";
 }
 
 }  // namespace metastack::configdrive

@@ -1,14 +1,20 @@
 #pragma once
-// The libvirt domain XML that attaches a built image to a guest: a <disk> element (an IDE cdrom
-// for ISO9660 config drives, as Nova attaches them; a virtio disk for VFAT images) and, for
-// config drives, the SMBIOS blocks cloud-init on x86 checks before it considers the OpenStack
-// datasources (DMI system-product-name "OpenStack Nova"). What `metastack configdrive build
-// --libvirt-xml` prints.
+// The libvirt domain XML that attaches a built image to a guest, as two XML documents (what
+// `metastack configdrive build --libvirt-xml DIR` writes):
 //
-// The text is a sequence of fragments, each preceded by a comment saying where it belongs (the
-// <devices> element, the <domain> element), not one XML document: they cannot be handed to
-// `virsh attach-device` or `virt-xml-validate` as printed (issue 12). Attribute values and text
-// are escaped. Pure; thread-safe.
+//  * disk.xml, LibvirtDiskXml(): the <disk> element alone (an IDE cdrom for ISO9660 config
+//    drives, as Nova attaches them; a read-only virtio disk for VFAT images), for
+//    `virsh attach-device DOMAIN disk.xml --config` or the <devices> of a domain.
+//  * sysinfo.xml, LibvirtSysinfoXml(): config drives only. SMBIOS as Nova sets it, which
+//    cloud-init on x86 checks before it considers the OpenStack datasources (DMI
+//    system-product-name "OpenStack Nova"): a <domain> element holding only what merges into the
+//    guest's domain (`virsh edit DOMAIN`): <os><smbios mode='sysinfo'/></os> into its <os>, and
+//    <sysinfo type='smbios'> beside it. libvirt requires the sysinfo uuid to equal the domain's
+//    <uuid>, which the comment at its top says (the comment holds no input: "--" in a value
+//    would end it).
+//
+// Each is one well-formed document (a comment, then one root element). Attribute values and
+// text are escaped. Pure; thread-safe.
 
 #include <string>
 #include <string_view>
@@ -18,12 +24,12 @@ namespace metastack::configdrive {
 struct LibvirtAttachment {
   std::string image_path;  // absolute, as libvirt resolves it
   bool cdrom = true;       // an IDE cdrom (ISO9660); false: a read-only virtio disk (VFAT)
-  // Non-empty: add <sysinfo type='smbios'> and <os><smbios mode='sysinfo'/></os> naming this
-  // instance uuid (serial and uuid entries). Empty: the disk alone (NoCloud seeds).
-  std::string smbios_uuid;
 };
 
-std::string LibvirtXml(const LibvirtAttachment& attachment);
+std::string LibvirtDiskXml(const LibvirtAttachment& attachment);
+
+// `instance_uuid` becomes the SMBIOS serial and uuid entries.
+std::string LibvirtSysinfoXml(std::string_view instance_uuid);
 
 // `s` with &, <, >, ' and " written as XML entities.
 std::string XmlEscape(std::string_view s);

@@ -5,36 +5,21 @@
 namespace metastack::configdrive {
 namespace {
 
-TEST(LibvirtXml, ConfigDriveIsAnIdeCdromWithSmbios) {
-  EXPECT_EQ(LibvirtXml({"/var/lib/drives/a.iso", true, "b65cee2f-8c69-4aeb-be2f-f79742548fc2"}),
-            "<!-- devices: the config drive as Nova attaches it (q35 machines: bus='sata' "
-            "dev='sda') -->\n"
+TEST(LibvirtDiskXml, ConfigDriveIsAnIdeCdrom) {
+  EXPECT_EQ(LibvirtDiskXml({"/var/lib/drives/a.iso", true}),
+            "<!-- The config drive as Nova attaches it. q35 machines have no IDE bus: there, "
+            "target dev='sda' bus='sata'. -->\n"
             "<disk type='file' device='cdrom'>\n"
             "  <driver name='qemu' type='raw'/>\n"
             "  <source file='/var/lib/drives/a.iso'/>\n"
             "  <target dev='hdd' bus='ide'/>\n"
             "  <readonly/>\n"
-            "</disk>\n"
-            "<!-- domain: SMBIOS as Nova sets it; the domain's <uuid> must be "
-            "b65cee2f-8c69-4aeb-be2f-f79742548fc2 too -->\n"
-            "<sysinfo type='smbios'>\n"
-            "  <system>\n"
-            "    <entry name='manufacturer'>OpenStack Foundation</entry>\n"
-            "    <entry name='product'>OpenStack Nova</entry>\n"
-            "    <entry name='version'>metastack 0.1.0</entry>\n"
-            "    <entry name='serial'>b65cee2f-8c69-4aeb-be2f-f79742548fc2</entry>\n"
-            "    <entry name='uuid'>b65cee2f-8c69-4aeb-be2f-f79742548fc2</entry>\n"
-            "    <entry name='family'>Virtual Machine</entry>\n"
-            "  </system>\n"
-            "</sysinfo>\n"
-            "<os>\n"
-            "  <smbios mode='sysinfo'/>\n"
-            "</os>\n");
+            "</disk>\n");
 }
 
-TEST(LibvirtXml, VfatSeedIsAVirtioDiskAlone) {
-  EXPECT_EQ(LibvirtXml({"/tmp/seed.img", false, ""}),
-            "<!-- devices: the config drive as a virtio disk -->\n"
+TEST(LibvirtDiskXml, VfatImageIsAReadOnlyVirtioDisk) {
+  EXPECT_EQ(LibvirtDiskXml({"/tmp/seed.img", false}),
+            "<!-- The config drive as a read-only virtio disk. -->\n"
             "<disk type='file' device='disk'>\n"
             "  <driver name='qemu' type='raw'/>\n"
             "  <source file='/tmp/seed.img'/>\n"
@@ -43,13 +28,43 @@ TEST(LibvirtXml, VfatSeedIsAVirtioDiskAlone) {
             "</disk>\n");
 }
 
-TEST(LibvirtXml, PathAndUuidAreEscaped) {
-  std::string xml = LibvirtXml({"/d/it's <a&b>\".iso", true, "u'<&>\""});
-  EXPECT_NE(xml.find("<source file='/d/it&apos;s &lt;a&amp;b&gt;&quot;.iso'/>"), std::string::npos)
-      << xml;
-  EXPECT_NE(xml.find("<entry name='serial'>u&apos;&lt;&amp;&gt;&quot;</entry>"), std::string::npos)
-      << xml;
-  EXPECT_EQ(xml.find("it's"), std::string::npos);
+TEST(LibvirtSysinfoXml, SmbiosAsNovaSetsItInADomainToMerge) {
+  EXPECT_EQ(LibvirtSysinfoXml("b65cee2f-8c69-4aeb-be2f-f79742548fc2"),
+            "<!-- SMBIOS as Nova sets it. Merge into the guest's domain (virsh edit DOMAIN): the "
+            "<smbios> element into its <os>, the <sysinfo> element into <domain>. The domain's "
+            "<uuid> must equal the uuid entry. -->\n"
+            "<domain>\n"
+            "  <os>\n"
+            "    <smbios mode='sysinfo'/>\n"
+            "  </os>\n"
+            "  <sysinfo type='smbios'>\n"
+            "    <system>\n"
+            "      <entry name='manufacturer'>OpenStack Foundation</entry>\n"
+            "      <entry name='product'>OpenStack Nova</entry>\n"
+            "      <entry name='version'>metastack 0.1.0</entry>\n"
+            "      <entry name='serial'>b65cee2f-8c69-4aeb-be2f-f79742548fc2</entry>\n"
+            "      <entry name='uuid'>b65cee2f-8c69-4aeb-be2f-f79742548fc2</entry>\n"
+            "      <entry name='family'>Virtual Machine</entry>\n"
+            "    </system>\n"
+            "  </sysinfo>\n"
+            "</domain>\n");
+}
+
+TEST(LibvirtXml, PathAndUuidAreEscapedAndNeverReachTheComments) {
+  std::string disk = LibvirtDiskXml({"/d/it's <a&b>\"--.iso", true});
+  EXPECT_NE(disk.find("<source file='/d/it&apos;s &lt;a&amp;b&gt;&quot;--.iso'/>"),
+            std::string::npos)
+      << disk;
+  EXPECT_EQ(disk.find("it's"), std::string::npos);
+  std::string sysinfo = LibvirtSysinfoXml("u'<&>\"--");
+  EXPECT_NE(sysinfo.find("<entry name='serial'>u&apos;&lt;&amp;&gt;&quot;--</entry>"),
+            std::string::npos)
+      << sysinfo;
+  // A comment ends at its first "--": the only one in each document is the closing one.
+  for (const std::string& xml : {disk, sysinfo}) {
+    size_t end = xml.find("-->");
+    EXPECT_EQ(xml.substr(4, end - 4).find("--"), std::string::npos) << xml;
+  }
 }
 
 TEST(XmlEscape, EveryMarkupCharacter) {

@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "netns_manager/desired.h"
 #include "proxy/proxy.h"
+#include "store/store.h"
 
 namespace metastack::daemon {
 
@@ -37,7 +38,7 @@ struct Components {
 };
 
 struct GeneralConfig {
-  std::string store = "sqlite:/var/lib/metastack/metastack.db";
+  std::string store = std::string(store::kDefaultStoreUrl);
   std::string secret_file;  // the agent's and the signed API's shared secret
   size_t threads = 0;       // serving HTTP; 0: one per core
   size_t store_threads = 4;

@@ -223,8 +223,10 @@ TEST_F(SqliteStoreTest, OpenErrorsNameThePathAndTheCause) {
   };
   const Case cases[] = {
       {"sqlite:" + garbage, ErrorCode::kInternal, "sqlite:" + garbage + ": file is not a database"},
-      {"sqlite:" + missing_dir, ErrorCode::kUnavailable,
-       "sqlite:" + missing_dir + ": unable to open database file (No such file or directory)"},
+      {"sqlite:" + missing_dir, ErrorCode::kNotFound,
+       "sqlite:" + missing_dir + ": the directory " + dir_.path() +
+           "/missing does not exist (create it first; only the default store's directory is "
+           "created for you)"},
       {"sqlite:" + not_a_dir, ErrorCode::kUnavailable,
        "sqlite:" + not_a_dir + ": unable to open database file (Not a directory)"},
       {"sqlite:", ErrorCode::kInvalidArgument, "sqlite: a database path is required (sqlite:PATH)"},

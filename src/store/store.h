@@ -175,9 +175,15 @@ std::string PortKey(const PortBinding& binding);
 // spare the store a write that must fail.
 Status PasswordWritable(const core::Instance& instance);
 
-// Opens a store from its URL: "memory:", "sqlite:PATH" (created if missing, schema migrated)
-// or "postgresql://..." (libpq connection URI; schema migrated). A database whose schema is
-// newer than this binary knows is an error naming both versions.
+// The store every command and daemon uses when none is named (--store, METASTACK_STORE, the
+// configuration file's `store`).
+inline constexpr std::string_view kDefaultStoreUrl = "sqlite:/var/lib/metastack/metastack.db";
+
+// Opens a store from its URL: "memory:", "sqlite:PATH" (the file created if missing, schema
+// migrated) or "postgresql://..." (libpq connection URI; schema migrated). A database whose
+// schema is newer than this binary knows is an error naming both versions. The default store's
+// directory (/var/lib/metastack) is created (mode 0700) when missing; any other SQLite path
+// whose directory is missing is kNotFound naming that directory, and nothing is created.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url);
 
 // The error for a write made against a stale revision: kAborted, with a message that names the

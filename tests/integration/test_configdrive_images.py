@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import unittest
-import xml.etree.ElementTree as ET
 
 import yaml
 from cloudinit import helpers, util
@@ -321,21 +320,6 @@ class Images(unittest.TestCase):
                 self.assertEqual([s["type"] for s in ifaces["eth1"]["subnets"]], ["dhcp4"])
 
     # --- the command line -----------------------------------------------------------------------
-    def test_libvirt_xml(self):
-        out = build(self.path("xml.iso"), extra=["--libvirt-xml"]).stdout
-        root = ET.fromstring("<x>" + out + "</x>")
-        disk = root.find("disk")
-        self.assertEqual(disk.get("device"), "cdrom")
-        self.assertEqual(disk.find("source").get("file"), self.path("xml.iso"))
-        entries = {e.get("name"): e.text for e in root.findall("sysinfo/system/entry")}
-        self.assertEqual(entries["product"], "OpenStack Nova")
-        self.assertEqual(entries["uuid"], DOC["uuid"])
-        self.assertEqual(root.find("os/smbios").get("mode"), "sysinfo")
-        vfat = ET.fromstring("<x>" + build(self.path("xml.img"), "vfat",
-                                           ["--libvirt-xml"]).stdout + "</x>")
-        self.assertEqual(vfat.find("disk").get("device"), "disk")
-        self.assertEqual(vfat.find("disk/target").get("bus"), "virtio")
-
     def test_failures_write_nothing(self):
         p = run([METASTACK, "configdrive", "build", "-f", DOC_PATH, "-o",
                  self.path("missing/x.iso")], check=False)
