@@ -190,6 +190,10 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   asio::io_context ioc;
   ServiceNotifier systemd(ioc);  // READY, RELOADING, STOPPING and the watchdog (systemd.h)
   http::IoPool connections(config.general.threads);
+  // The remote upstreams keep idle connections on those contexts: they must go before the
+  // contexts do (not with the plan, which outlives them).
+  std::shared_ptr<http::Upstream> api_upstream = std::move(plan.api_upstream);
+  std::shared_ptr<http::Upstream> agent_upstream = std::move(plan.agent_upstream);
   asio::thread_pool pool(config.general.store_threads);
   http::Metrics metrics;
   http::Server data(ioc, plan.limits, &connections, &metrics);
@@ -221,7 +225,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     std::shared_ptr<http::Upstream> upstream =
         api ? http::MakeInProcessUpstream(api->Handler(api::Identification::kSigned),
                                           "in-process API")
-            : plan.api_upstream;
+            : api_upstream;
     agent::AgentOptions options{plan.secret, config.agent.cache_entries, config.general.access_log};
     agent.emplace(*store, pool, upstream, options, metrics);
     EnsureParentDir(config.agent.socket);
@@ -234,8 +238,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   std::optional<proxy::NsProxy> ns_proxy;
   if (run.proxy) {
     std::shared_ptr<http::Upstream> upstream =
-        agent ? http::MakeInProcessUpstream(agent->Handler(), "in-process agent")
-              : plan.agent_upstream;
+        agent ? http::MakeInProcessUpstream(agent->Handler(), "in-process agent") : agent_upstream;
     // With an agent in this process, the agent's line (which names the instance) is the one.
     ns_proxy.emplace(data, upstream, NamespaceBinder(), metrics,
                      config.general.access_log && !agent);
