@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server for the integration tests: initdb into a temp dir, a free
-port naming its unix socket, no TCP; run as the `postgres` user when the test runs as root. A
-watchdog process stops it and removes its directory when the test process ends, whether the
-tests pass, fail or the process is killed."""
+port naming its unix socket, TCP (127.0.0.1) only when asked; run as the `postgres` user when
+the test runs as root. A watchdog process stops it and removes its directory when the test
+process ends, whether the tests pass, fail or the process is killed."""
 import ctypes
 import glob
 import os
@@ -30,7 +30,9 @@ def _free_port():
 class Cluster:
     """A throwaway PostgreSQL server on a unix socket in a temp dir (see module docstring)."""
 
-    def __init__(self, also_remove):
+    def __init__(self, also_remove, tcp_port=None):
+        """`tcp_port`: also listen on 127.0.0.1:tcp_port (trust authentication, as on the
+        socket), for clients that connect as a remote host's would."""
         found = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'),
                        key=lambda p: int(p.split('/')[4]))
         if not found:
@@ -39,7 +41,8 @@ class Cluster:
         self.bin = pathlib.Path(found[-1]).parent
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix='metastack-pgn-', dir='/tmp'))
         self.data = self.dir / 'data'
-        self.port = _free_port()
+        self.port = tcp_port or _free_port()
+        listen = '127.0.0.1' if tcp_port else ''
         self.as_root = os.geteuid() == 0
         self.user_prefix = []
         if self.as_root:
@@ -59,7 +62,7 @@ class Cluster:
         self.run('initdb', '-D', self.data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8',
                  '--locale=C', '-N')
         self.run('pg_ctl', '-D', self.data, '-l', self.dir / 'server.log', '-w', '-t', '60',
-                 '-s', '-o', f"-p {self.port} -k {self.dir} -c listen_addresses='' "
+                 '-s', '-o', f"-p {self.port} -k {self.dir} -c listen_addresses='{listen}' "
                              '-c fsync=off -c full_page_writes=off', 'start')
 
     def run(self, program, *args, as_server_user=True):
