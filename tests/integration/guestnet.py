@@ -149,6 +149,37 @@ def router_topology(tenant, tag=''):
     return guest, router
 
 
+def guest_behind(router, mac, ip, tag, gateway='10.0.0.1'):
+    """A guest namespace behind the existing router namespace `router` (a veth: eth0 in the
+    guest with `mac` and `ip`/24 and a default route via `gateway`, qr-<tag><RUN> in the router
+    with `gateway`/24); returns the guest's name."""
+    guest = namespace(f'msg{tag}-{RUN}')
+    qr = f'qr-{tag}{RUN}'
+    check('ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', qr,
+          'netns', router)
+    check('ip', '-n', router, 'addr', 'add', f'{gateway}/24', 'dev', qr)
+    check('ip', '-n', router, 'link', 'set', qr, 'up')
+    check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', mac, 'up')
+    check('ip', '-n', guest, 'addr', 'add', f'{ip}/24', 'dev', 'eth0')
+    check('ip', '-n', guest, 'route', 'add', 'default', 'via', gateway)
+    return guest
+
+
+def served_json(guest, path='/openstack/latest/meta_data.json', timeout=30):
+    """The JSON `guest` gets for `path` from 169.254.169.254 once it answers 200 (its namespace
+    may still be being set up); the failure names the last answer."""
+    last = {}
+
+    def served():
+        last['answer'] = curl(guest, f'http://169.254.169.254{path}')
+        return last['answer'][1] == 200
+    try:
+        wait_for(served, f'{guest} to be served {path}', timeout=timeout)
+    except AssertionError as e:
+        raise AssertionError(f'{e}; last answer {last.get("answer")}') from None
+    return json.loads(last['answer'][2])
+
+
 def router_setup(router):
     """`metastack net router-setup` in a router namespace; router-teardown at exit."""
     check(METASTACK, 'net', 'router-setup', '--netns', router)

@@ -37,6 +37,15 @@ from typing import List, NamedTuple, Optional
 BUSYBOX = "/bin/busybox"  # busybox-static: runs with no libraries in the initramfs
 QEMU = "qemu-system-x86_64"
 DEFAULT_APPEND = "console=ttyS0 panic=-1 quiet"
+# How every init script here begins: busybox's applets, /proc, /sys, /dev, the modules loaded.
+INIT_PROLOGUE = """#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.order); do insmod /lib/modules/$m || echo "insmod $m failed"; done
+"""
 
 
 class BootResult(NamedTuple):
@@ -248,14 +257,7 @@ def mount_and_print_init(label: str, fstype: str, files: List[str]) -> str:
     prints = "".join(
         'echo "=====BEGIN %s====="; cat "/mnt/%s"; echo; echo "=====END %s====="\n'
         % (f, f, f) for f in files)
-    return """#!/bin/sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.order); do insmod /lib/modules/$m || echo "insmod $m failed"; done
-dev=""
+    return INIT_PROLOGUE + """dev=""
 i=0
 while [ -z "$dev" ] && [ $i -lt 100 ]; do
   dev=$(findfs LABEL=%(label)s 2>/dev/null) || sleep 0.1
@@ -325,14 +327,7 @@ def network_init(base_url: str, paths: List[str]) -> str:
         'echo "=====BEGIN %(p)s====="; timeout 15 wget -q -O - "%(u)s%(p)s"; rc=$?; echo\n'
         'echo "=====END %(p)s====="; echo "=====WGET %(p)s $rc====="\n'
         % {"p": p, "u": base_url} for p in paths)
-    return """#!/bin/sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.order); do insmod /lib/modules/$m || echo "insmod $m failed"; done
-dmesg -n 1
+    return INIT_PROLOGUE + """dmesg -n 1
 ip link set lo up
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done

@@ -25,7 +25,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, metastack_binary  # noqa: E402
 import doc_commands  # noqa: E402
-from guestnet import check, curl, namespace, wait_for, RUN  # noqa: E402
+from guestnet import check, curl, guest_behind, namespace, served_json, wait_for  # noqa: E402
 
 METASTACK = metastack_binary()
 RECIPE = 'Recipe 2: an OpenStack network node, in place of neutron-metadata-agent and haproxy'
@@ -57,34 +57,17 @@ class DeployNetworkNodeTest(unittest.TestCase):
 
     def guest_gets_novas_answer(self):
         # Neutron's L3 agent makes the router's namespace: after metastack started.
-        router = namespace(f'qrouter-{PORT["router_id"]}')
-        guest = namespace(f'msnng-{RUN}')
-        qr = f'qr-nn{RUN}'
-        check('ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', qr,
-              'netns', router)
-        check('ip', '-n', router, 'addr', 'add', '10.0.0.1/24', 'dev', qr)
-        check('ip', '-n', router, 'link', 'set', qr, 'up')
-        check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', PORT['mac'], 'up')
-        check('ip', '-n', guest, 'addr', 'add', f'{GUEST_IP}/24', 'dev', 'eth0')
-        check('ip', '-n', guest, 'route', 'add', 'default', 'via', '10.0.0.1')
-        url = 'http://169.254.169.254/openstack/latest/meta_data.json'
-        last = {}
-
-        def served():
-            last['answer'] = curl(guest, url)
-            return last['answer'][1] == 200
-        try:
-            wait_for(served, 'the guest behind the new router to get an answer', timeout=30)
-        except AssertionError as e:
-            raise AssertionError(f'{e}; last answer {last.get("answer")}') from None
-        meta = json.loads(last['answer'][2])
+        guest = guest_behind(namespace(f'qrouter-{PORT["router_id"]}'), PORT['mac'], GUEST_IP,
+                             'nn')
+        meta = served_json(guest)
         self.assertEqual((meta['uuid'], meta['name']), (DOC['uuid'], DOC['name']))
         self.assertEqual(curl(guest, 'http://169.254.169.254/latest/meta-data/local-ipv4'),
                          (0, 200, GUEST_IP))
         # Another address behind the router is no instance's: never reaches Nova.
         check('ip', '-n', guest, 'addr', 'add', '10.0.0.99/24', 'dev', 'eth0')
         r = check('ip', 'netns', 'exec', guest, 'curl', '-s', '-o', '/dev/null', '-w',
-                  '%{http_code}', '--interface', '10.0.0.99', '--max-time', '5', url)
+                  '%{http_code}', '--interface', '10.0.0.99', '--max-time', '5',
+                  'http://169.254.169.254/openstack/latest/meta_data.json')
         self.assertEqual(r, '404')
 
     def test_recipe_runs_as_written(self):

@@ -27,7 +27,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Daemon, metastack_binary, unix_get  # noqa: E402
 import doc_commands  # noqa: E402
-from guestnet import Tenant, check, curl, namespace, wait_for, RUN  # noqa: E402
+from guestnet import Tenant, check, guest_behind, namespace, served_json, wait_for  # noqa: E402
 from pgcluster import Cluster  # noqa: E402
 
 METASTACK = metastack_binary()
@@ -36,35 +36,6 @@ DOC = json.loads((ROOT / 'examples' / 'instance.json').read_text())
 PORT = DOC['ports'][0]
 STORE = 'postgresql://metastack:DB_PASSWORD@db:5432/metastack'  # the recipe's URL
 ADMIN = ['--url', 'http://127.0.0.1:8776', '--token-file', '/etc/metastack/admin-token']
-
-
-def guest_behind(router_id, mac, ip, tag):
-    """A router namespace named as Neutron names it and a guest behind it; the guest's name."""
-    router = namespace(f'qrouter-{router_id}')
-    guest = namespace(f'mspg{tag}-{RUN}')
-    qr = f'qr-pg{tag}{RUN}'
-    check('ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', qr,
-          'netns', router)
-    check('ip', '-n', router, 'addr', 'add', '10.0.0.1/24', 'dev', qr)
-    check('ip', '-n', router, 'link', 'set', qr, 'up')
-    check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', mac, 'up')
-    check('ip', '-n', guest, 'addr', 'add', f'{ip}/24', 'dev', 'eth0')
-    check('ip', '-n', guest, 'route', 'add', 'default', 'via', '10.0.0.1')
-    return guest
-
-
-def meta_of(guest):
-    """The guest's meta_data.json once it is served (waits for the namespace to be set up)."""
-    last = {}
-
-    def served():
-        last['answer'] = curl(guest, 'http://169.254.169.254/openstack/latest/meta_data.json')
-        return last['answer'][1] == 200
-    try:
-        wait_for(served, f'{guest} to be served', timeout=30)
-    except AssertionError as e:
-        raise AssertionError(f'{e}; last answer {last.get("answer")}') from None
-    return json.loads(last['answer'][2])
 
 
 def listener_names(control):
@@ -93,9 +64,9 @@ class DeployPostgresTest(unittest.TestCase):
                         log=self.tmp / 'network-2.log', ready_file=ready, timeout=30)
         with second:
             # The recipe's router, network-1's: served there, not by network-2.
-            guest1 = guest_behind(PORT['router_id'], PORT['mac'],
-                                  PORT['subnets'][0]['ip_address'], 'a')
-            self.assertEqual(meta_of(guest1)['uuid'], DOC['uuid'])
+            guest1 = guest_behind(namespace(f'qrouter-{PORT["router_id"]}'), PORT['mac'],
+                                  PORT['subnets'][0]['ip_address'], 'pga')
+            self.assertEqual(served_json(guest1)['uuid'], DOC['uuid'])
             first = f'qrouter-{PORT["router_id"]}'
             self.assertIn(first, listener_names('/run/metastack/proxy.sock'))
             self.assertNotIn(first, listener_names(control2))
@@ -108,14 +79,15 @@ class DeployPostgresTest(unittest.TestCase):
             check(METASTACK, 'network', 'create', tenant.network, '--router', tenant.router,
                   '--store', STORE)
             check(METASTACK, 'instance', 'create', '-f', doc, '--store', STORE)
-            guest2 = guest_behind(tenant.router, tenant.mac, tenant.ip, 'b')
-            self.assertEqual(meta_of(guest2)['uuid'], tenant.uuid)
+            guest2 = guest_behind(namespace(f'qrouter-{tenant.router}'), tenant.mac, tenant.ip,
+                                  'pgb')
+            self.assertEqual(served_json(guest2)['uuid'], tenant.uuid)
             self.assertIn(f'qrouter-{tenant.router}', listener_names(control2))
             self.assertNotIn(f'qrouter-{tenant.router}',
                              listener_names('/run/metastack/proxy.sock'))
             # An edit through network-1's admin API, served by network-2.
             check(METASTACK, 'instance', 'set-meta', tenant.uuid, 'role=db', *ADMIN)
-            wait_for(lambda: meta_of(guest2)['meta'].get('role') == 'db',
+            wait_for(lambda: served_json(guest2)['meta'].get('role') == 'db',
                      'network-2 to serve the edit made through network-1', timeout=10)
 
     def test_recipe_runs_as_written(self):

@@ -38,10 +38,9 @@ import sys
 import tempfile
 import unittest
 
-from guestnet import Tenant, curl, namespace, wait_for
+from guestnet import Tenant, guest_behind, namespace, served_json
 from harness import Notifications, metastack_binary, stop_process
 
-METADATA = '169.254.169.254'
 
 BUILD = None
 UNIT_DIR = pathlib.Path('/lib/systemd/system')
@@ -296,26 +295,9 @@ class PackageTest(unittest.TestCase):
             admin('instance', 'create', '-f', str(doc))
             # The router's namespace, named as Neutron names it, and a guest behind it: made
             # after the service started and after the router was created.
-            guest = namespace(f'mspkg-guest-{os.getpid()}')
-            router = namespace(f'qrouter-{tenant.router}')
-            qr = f'qr-pkg{os.getpid()}'
-            run(['ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', qr,
-                 'netns', router])
-            run(['ip', '-n', router, 'addr', 'add', '10.0.0.1/24', 'dev', qr])
-            run(['ip', '-n', router, 'link', 'set', qr, 'up'])
-            run(['ip', '-n', guest, 'link', 'set', 'eth0', 'address', tenant.mac, 'up'])
-            run(['ip', '-n', guest, 'addr', 'add', f'{tenant.ip}/24', 'dev', 'eth0'])
-            run(['ip', '-n', guest, 'route', 'add', 'default', 'via', '10.0.0.1'])
-            answer = {}
-
-            def served():
-                answer['last'] = curl(guest, f'http://{METADATA}/openstack/latest/meta_data.json')
-                return answer['last'][1] == 200
-            try:
-                wait_for(served, 'the guest behind the new router to be served', timeout=30)
-            except AssertionError as e:
-                raise AssertionError(f'{e}; last answer {answer.get("last")}') from None
-            meta = json.loads(answer['last'][2])
+            guest = guest_behind(namespace(f'qrouter-{tenant.router}'), tenant.mac, tenant.ip,
+                                 'pkg')
+            meta = served_json(guest)
             self.assertEqual((meta['uuid'], meta['name']), (tenant.uuid, tenant.hostname))
             proc.send_signal(signal.SIGTERM)
             self.assertEqual(proc.wait(30), 0)
