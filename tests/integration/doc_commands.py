@@ -243,6 +243,21 @@ exec "$@"'''
     raise SystemExit(subprocess.run(argv, env=env).returncode)
 
 
+def reader(root, document, heading, binary, tmp, env=None, **runner_kw):
+    """What a test of a document's section sets up: the section's commands, and a Runner for
+    them as a reader runs them, from `tmp`/checkout (checkout_mirror of `root`) with `binary`
+    on PATH as `metastack` (`tmp`/bin; command_env), plus `env`. `document` is relative to
+    `root`; `runner_kw` go to Runner. Returns (commands, runner)."""
+    tmp = pathlib.Path(tmp)
+    cmds = commands(section((pathlib.Path(root) / document).read_text(), heading))
+    (tmp / 'checkout').mkdir()
+    (tmp / 'bin').mkdir()
+    checkout = checkout_mirror(root, tmp / 'checkout')
+    environment = command_env(binary, tmp / 'bin')
+    environment.update(env or {})
+    return cmds, Runner(document, checkout, environment, tmp, **runner_kw)
+
+
 def command_env(binary, bin_dir):
     """The environment of a reader who put `metastack` on PATH and set nothing else of ours:
     `bin_dir` gets a `metastack` symlink to `binary` and goes first on PATH; METASTACK_*

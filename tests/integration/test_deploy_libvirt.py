@@ -66,16 +66,10 @@ class DeployLibvirtTest(unittest.TestCase):
         self.assertEqual(r, '404')
 
     def test_recipe_runs_as_written(self):
-        text = (ROOT / 'docs' / 'deploy.md').read_text()
-        cmds = doc_commands.commands(doc_commands.section(text, RECIPE))
+        cmds, runner = doc_commands.reader(ROOT, 'docs/deploy.md', RECIPE, METASTACK, self.tmp,
+                                           prefix=['ip', 'netns', 'exec', self.host],
+                                           skip=lambda c: c.startswith('virsh '))
         self.assertGreaterEqual(len(cmds), 7, cmds)
-        (self.tmp / 'checkout').mkdir()
-        (self.tmp / 'bin').mkdir()
-        checkout = doc_commands.checkout_mirror(ROOT, self.tmp / 'checkout')
-        env = doc_commands.command_env(METASTACK, self.tmp / 'bin')
-        runner = doc_commands.Runner('docs/deploy.md', checkout, env, self.tmp,
-                                     prefix=['ip', 'netns', 'exec', self.host],
-                                     skip=lambda c: c.startswith('virsh '))
         runner.run_all(cmds, then=self.guest_fetches_its_metadata)
         self.assertEqual([c.split()[:2] for _, c in runner.skipped],
                          [['virsh', 'attach-device']])

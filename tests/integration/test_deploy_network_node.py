@@ -71,14 +71,7 @@ class DeployNetworkNodeTest(unittest.TestCase):
         self.assertEqual(r, '404')
 
     def test_recipe_runs_as_written(self):
-        text = (ROOT / 'docs' / 'deploy.md').read_text()
-        steps = doc_commands.commands(doc_commands.section(text, RECIPE))
-        (self.tmp / 'checkout').mkdir()
-        (self.tmp / 'bin').mkdir()
-        checkout = doc_commands.checkout_mirror(ROOT, self.tmp / 'checkout')
-        env = doc_commands.command_env(METASTACK, self.tmp / 'bin')
-        runner = doc_commands.Runner('docs/deploy.md', checkout, env, self.tmp,
-                                     skip=lambda c: c.startswith(('systemctl ', 'chgrp ')))
+        steps, runner = doc_commands.reader(ROOT, 'docs/deploy.md', RECIPE, METASTACK, self.tmp)
         runner.run_all(steps, then=self.guest_gets_novas_answer)
         # Every step ran (the two daemons among them), none skipped.
         self.assertEqual((len(runner.ran) + 2, runner.skipped), (len(steps), []))

@@ -91,14 +91,9 @@ class DeployPostgresTest(unittest.TestCase):
                      'network-2 to serve the edit made through network-1', timeout=10)
 
     def test_recipe_runs_as_written(self):
-        text = (ROOT / 'docs' / 'deploy.md').read_text()
-        steps = doc_commands.commands(doc_commands.section(text, RECIPE))
-        (self.tmp / 'checkout').mkdir()
-        (self.tmp / 'bin').mkdir()
-        checkout = doc_commands.checkout_mirror(ROOT, self.tmp / 'checkout')
-        env = doc_commands.command_env(METASTACK, self.tmp / 'bin')
-        env.update(PGHOST=str(self.cluster.dir), PGPORT='5432')  # the database server's psql
-        runner = doc_commands.Runner('docs/deploy.md', checkout, env, self.tmp)
+        # PGHOST: the database server's own psql and createdb reach it.
+        steps, runner = doc_commands.reader(ROOT, 'docs/deploy.md', RECIPE, METASTACK, self.tmp,
+                                            env=dict(PGHOST=str(self.cluster.dir), PGPORT='5432'))
         runner.run_all(steps, then=self.two_hosts)
         self.assertEqual((len(runner.ran) + 1, runner.skipped), (len(steps), []))
         listed = next(r.stdout for _, c, r in runner.ran if c.startswith('metastack router list'))

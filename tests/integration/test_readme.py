@@ -89,18 +89,14 @@ class ExtractionTest(unittest.TestCase):
 
 class ReadmeTest(unittest.TestCase):
     def test_using_it_runs_as_written(self):
-        readme = (ROOT / 'README.md').read_text()
-        cmds = doc_commands.commands(doc_commands.section(readme, 'Using it'))
-        self.assertGreaterEqual(len(cmds), 12, cmds)  # the extraction found the blocks
-        self.assertTrue(any(doc_commands.FOREGROUND in c for _, c in cmds), cmds)
         self.assertFalse(os.path.exists('/var/lib/metastack'))  # the sandbox's fresh /var/lib
         tmp = pathlib.Path(tempfile.mkdtemp(prefix='metastack-readme-'))
         self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
-        (tmp / 'checkout').mkdir()
-        (tmp / 'bin').mkdir()
-        checkout = doc_commands.checkout_mirror(ROOT, tmp / 'checkout')
-        env = doc_commands.command_env(METASTACK, tmp / 'bin')
-        Runner('README.md', checkout, env, tmp).run_all(cmds)
+        cmds, runner = doc_commands.reader(ROOT, 'README.md', 'Using it', METASTACK, tmp)
+        self.assertGreaterEqual(len(cmds), 12, cmds)  # the extraction found the blocks
+        self.assertTrue(any(doc_commands.FOREGROUND in c for _, c in cmds), cmds)
+        runner.run_all(cmds)
+        checkout = runner.cwd
         # What the commands were to leave behind, where a reader finds it.
         self.assertEqual(oct(os.stat('/var/lib/metastack').st_mode & 0o777), '0o700')
         self.assertTrue(os.path.exists('/var/lib/metastack/metastack.db'))
