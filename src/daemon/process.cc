@@ -44,6 +44,17 @@ std::string RandomSecret() {
   return core::Base64Encode(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
 }
 
+// The upstream a component sends to when the next hop runs in another process; the error names
+// the flag and says what went wrong (not a URL form, or a host that does not resolve).
+std::shared_ptr<http::Upstream> RemoteUpstream(std::string_view flag, const std::string& url,
+                                               double timeout_seconds) {
+  http::UpstreamOptions options;
+  options.response_timeout = Milliseconds(timeout_seconds);
+  auto upstream = http::MakeUpstream(url, options);
+  if (!upstream) throw std::runtime_error(std::string(flag) + ": " + upstream.error().message);
+  return *upstream;
+}
+
 Plan MakePlan(const DaemonConfig& c) {
   const Components& run = c.run;
   Plan p;
@@ -83,28 +94,14 @@ Plan MakePlan(const DaemonConfig& c) {
   if (p.api) p.api->shared_secret = p.secret;
   if (run.agent) {
     p.agent_socket_mode = ParseMode(c.agent.socket_mode, "--agent-socket-mode");
-    if (!run.api) {
-      http::UpstreamOptions options;
-      options.response_timeout = Milliseconds(c.agent.api_timeout);
-      auto upstream = http::MakeUpstream(c.agent.api_url, options);
-      if (!upstream)
-        throw std::runtime_error("--api-url: expected http://HOST:PORT or unix:PATH: " +
-                                 c.agent.api_url);
-      p.api_upstream = *upstream;
-    }
+    if (!run.api)
+      p.api_upstream = RemoteUpstream("--api-url", c.agent.api_url, c.agent.api_timeout);
   }
   if (run.proxy) {
     p.listeners = BuildListeners(c.proxy);
     p.manage = BuildManageSettings(c);
-    if (!run.agent) {
-      http::UpstreamOptions options;
-      options.response_timeout = Milliseconds(c.proxy.agent_timeout);
-      auto upstream = http::MakeUpstream(c.proxy.agent_url, options);
-      if (!upstream)
-        throw std::runtime_error("--agent: expected unix:PATH or http://HOST:PORT: " +
-                                 c.proxy.agent_url);
-      p.agent_upstream = *upstream;
-    }
+    if (!run.agent)
+      p.agent_upstream = RemoteUpstream("--agent", c.proxy.agent_url, c.proxy.agent_timeout);
   }
   return p;
 }

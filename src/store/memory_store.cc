@@ -203,33 +203,11 @@ class MemoryStore final : public Store {
   }
 
   Result<Router> SetRouterHost(std::string_view router_id, std::string_view host) override {
-    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
-    Router r;
-    {
-      std::lock_guard lock(mu_);
-      auto it = routers_.find(std::string(router_id));
-      if (it == routers_.end()) return NotFound("router", router_id);
-      it->second.host = std::string(host);
-      it->second.revision = ++revision_;
-      r = it->second;
-    }
-    hub_.Publish({r.revision, Change::Kind::kRouter, r.id, false});
-    return r;
+    return SetHost(routers_, Change::Kind::kRouter, "router", router_id, host);
   }
 
   Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
-    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
-    Network n;
-    {
-      std::lock_guard lock(mu_);
-      auto it = networks_.find(std::string(network_id));
-      if (it == networks_.end()) return NotFound("network", network_id);
-      it->second.host = std::string(host);
-      it->second.revision = ++revision_;
-      n = it->second;
-    }
-    hub_.Publish({n.revision, Change::Kind::kNetwork, n.id, false});
-    return n;
+    return SetHost(networks_, Change::Kind::kNetwork, "network", network_id, host);
   }
 
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
@@ -354,6 +332,24 @@ class MemoryStore final : public Store {
   std::mutex mu_;
   int64_t revision_ = 0;
   std::map<std::string, InstanceRecord> instances_;
+  // SetRouterHost and SetNetworkHost: the same write on either map.
+  template <typename T>
+  Result<T> SetHost(std::map<std::string, T>& items, Change::Kind kind, std::string_view what,
+                    std::string_view id, std::string_view host) {
+    METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
+    T item;
+    {
+      std::lock_guard lock(mu_);
+      auto it = items.find(std::string(id));
+      if (it == items.end()) return NotFound(std::string(what), id);
+      it->second.host = std::string(host);
+      it->second.revision = ++revision_;
+      item = it->second;
+    }
+    hub_.Publish({item.revision, kind, item.id, false});
+    return item;
+  }
+
   std::map<std::string, Network> networks_;
   std::map<std::string, Router> routers_;
   internal::ChangeHub hub_;
