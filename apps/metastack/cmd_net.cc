@@ -54,6 +54,8 @@ void PrintDhcp(const net::DhcpMetadataState& s) {
             << (s.subnet.gateway.empty() ? "" : ", gateway " + s.subnet.gateway) << ")\n";
   std::cout << "  address " << net::kMetadataAddress << "/32: "
             << (s.address_added ? "added by metastack" : "was already there (left alone)") << "\n";
+  if (s.address6_added)
+    std::cout << "  address " << net::kMetadataAddressV6 << "/64: added by metastack\n";
   if (s.dnsmasq)
     std::cout << "  dnsmasq: "
               << (s.dnsmasq_pid ? "pid " + std::to_string(s.dnsmasq_pid) : "not running") << "\n";
@@ -79,6 +81,7 @@ Json DhcpJson(const net::DhcpMetadataState& s) {
           {"subnet", s.subnet.subnet},
           {"gateway", s.subnet.gateway},
           {"address_added", s.address_added},
+          {"address6_added", s.address6_added},
           {"dnsmasq", s.dnsmasq},
           {"dnsmasq_pid", s.dnsmasq_pid},
           {"conf_file", s.conf_file},
@@ -182,9 +185,12 @@ Run DhcpSetup(CLI::App* app) {
                   "(for a dnsmasq you run; restart it to read them)");
   app->add_option("--state-dir", s.state_dir, StateDirHelp())->capture_default_str();
   app->footer(
-      "For a subnet without a router: adds 169.254.169.254/32 to the interface, and makes DHCP\n"
-      "hand guests option 121 and 249 (169.254.169.254/32 via DHCP_IP, 0.0.0.0/0 via GATEWAY)\n"
-      "and option 3, as Neutron's DHCP agent does. Idempotent; dhcp-teardown undoes it.");
+      "For a subnet without a router: adds 169.254.169.254/32 to the interface (and, whenever\n"
+      "the kernel has IPv6, fe80::a9fe:a9fe/64, which guests reach on their link), and makes\n"
+      "DHCP hand guests option 121 and 249 (169.254.169.254/32 via DHCP_IP, 0.0.0.0/0 via\n"
+      "GATEWAY) and option 3, as Neutron's DHCP agent does. The proxy then needs a listener on\n"
+      "169.254.169.254:80 and one on fe80::a9fe:a9fe%INTERFACE port 80 in the namespace.\n"
+      "Idempotent; dhcp-teardown undoes it.");
   return [f] {
     for (const auto& h : f->hosts) {
       auto host = net::ParseDhcpHost(h);

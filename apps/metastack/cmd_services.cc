@@ -63,7 +63,9 @@ Run SetupProxyCtl(CLI::App& app) {
   add->add_option("--kind", f->kind, "router or network")
       ->check(CLI::IsMember({"router", "network"}));
   add->add_option("--id", f->id, "Router or network id stamped on requests")->required();
-  add->add_option("--address", f->address, "Address to bind (default by kind)");
+  add->add_option("--address", f->address,
+                  "Address to bind (default by kind: :: for a router, 169.254.169.254 for a "
+                  "network; fe80::a9fe:a9fe%tapX on a DHCP port over IPv6)");
   add->add_option("--port", f->port, "Port to bind (default by kind)");
   add->callback([=] {
     *run = [=] {

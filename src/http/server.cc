@@ -51,10 +51,18 @@ std::string ResponseHead(const Response& res, unsigned version, bool keep_alive)
 // length. Beast reads "chunked, identity" as a body-less request and the body as the next
 // request (smuggling past anything in front of us), and several Transfer-Encoding lines may
 // be read differently by another hop; so only one field of exactly "chunked" is accepted.
+// An address as text without its IPv6 zone ("fe80::1", never "fe80::1%eth0"): the zone names
+// the listener's own interface, not the client, and the text goes into X-Forwarded-For, lookups
+// and logs, where only the address means anything.
+std::string AddressText(const asio::ip::address& address) {
+  if (!address.is_v6() || address.to_v6().scope_id() == 0) return address.to_string();
+  return asio::ip::address_v6(address.to_v6().to_bytes()).to_string();
+}
+
 template <typename Endpoint>
 Peer PeerOf(const Endpoint& ep) {
   if constexpr (std::is_same_v<Endpoint, tcp::endpoint>) {
-    return Peer{ep.address().to_string(), ep.port()};
+    return Peer{AddressText(ep.address()), ep.port()};
   } else {
     return Peer{};
   }
@@ -371,7 +379,7 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<Acceptor> acceptor, SessionCont
     std::string local;
     if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
       peer = PeerOf(socket.remote_endpoint(ec));
-      local = socket.local_endpoint(ec).address().to_string();
+      local = AddressText(socket.local_endpoint(ec).address());
       if (ec) continue;
     }
     uint64_t id;

@@ -36,7 +36,8 @@
 namespace metastack::http {
 
 struct Peer {
-  std::string address;  // canonical text ("10.0.0.5", "::ffff:10.0.0.5"); "" for UNIX sockets
+  std::string address;  // canonical text without a zone ("10.0.0.5", "::ffff:10.0.0.5",
+                        // "fe80::f816:3eff:fe00:407"); "" for UNIX sockets
   uint16_t port = 0;
 };
 

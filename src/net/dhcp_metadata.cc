@@ -23,6 +23,12 @@ namespace metastack::net {
 namespace {
 
 const std::string kMetadataCidr = std::string(kMetadataAddress) + "/32";
+// As Neutron's DHCP agent puts it on the DHCP port (constants.METADATA_V6_CIDR).
+const std::string kMetadataCidrV6 = std::string(kMetadataAddressV6) + "/64";
+
+const std::string& CidrOf(IpFamily family) {
+  return family == IpFamily::kV6 ? kMetadataCidrV6 : kMetadataCidr;
+}
 
 Error OsError(std::string what, int err) {
   return MakeError(ErrorCode::kUnavailable, std::move(what) + ": " + ::strerror(err));
@@ -104,6 +110,7 @@ Status SaveState(const DhcpMetadataState& s) {
                      "\ndhcp_ip=" + s.subnet.dhcp_ip + "\nsubnet=" + s.subnet.subnet +
                      "\ngateway=" + s.subnet.gateway +
                      "\naddress_added=" + (s.address_added ? "1" : "0") +
+                     "\naddress6_added=" + (s.address6_added ? "1" : "0") +
                      "\nconf_file=" + s.conf_file + "\ndnsmasq=" + (s.dnsmasq ? "1" : "0") + "\n";
   return WriteFileAtomic(s.dir + "/state", text);
 }
@@ -128,6 +135,7 @@ Result<std::optional<DhcpMetadataState>> LoadState(std::string_view state_dir,
   s.netns = std::string(netns);
   s.subnet = {kv["interface"], kv["dhcp_ip"], kv["subnet"], kv["gateway"]};
   s.address_added = kv["address_added"] == "1";
+  s.address6_added = kv["address6_added"] == "1";
   s.conf_file = kv["conf_file"];
   s.dnsmasq = kv["dnsmasq"] == "1";
   s.dir = dir;
@@ -244,20 +252,25 @@ std::vector<std::string> ConfDirLines(const DhcpSubnet& subnet) {
   return lines;
 }
 
-Result<std::vector<InterfaceAddress>> ListIpv4Addresses(std::string_view netns) {
-  METASTACK_ASSIGN_OR_RETURN(
-      std::string text,
-      RunChecked({.argv = {"ip", "-o", "-4", "addr", "show"}, .netns = std::string(netns)}));
+Result<std::vector<InterfaceAddress>> ListAddresses(std::string_view netns, IpFamily family) {
+  const bool v6 = family == IpFamily::kV6;
+  METASTACK_ASSIGN_OR_RETURN(std::string text,
+                             RunChecked({.argv = {"ip", "-o", v6 ? "-6" : "-4", "addr", "show"},
+                                         .netns = std::string(netns)}));
   std::vector<InterfaceAddress> out;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     // "2: eth0    inet 10.0.0.2/24 brd ... scope global eth0\ ..."
     std::istringstream fields(line);
-    std::string index, name, family, cidr;
-    if (!(fields >> index >> name >> family >> cidr) || family != "inet") continue;
+    std::string index, name, kind, cidr;
+    if (!(fields >> index >> name >> kind >> cidr) || kind != (v6 ? "inet6" : "inet")) continue;
     out.push_back({name.substr(0, name.find('@')), cidr});
   }
   return out;
+}
+
+Result<std::vector<InterfaceAddress>> ListIpv4Addresses(std::string_view netns) {
+  return ListAddresses(netns, IpFamily::kV4);
 }
 
 Result<DhcpSubnet> ChooseDhcpPort(const std::vector<InterfaceAddress>& addresses,
@@ -291,30 +304,35 @@ Result<DhcpSubnet> ChooseDhcpPort(const std::vector<InterfaceAddress>& addresses
 
 // Lists every interface's addresses, so that a missing interface is an answer (false: its port
 // went, and the address with it) rather than `ip`'s error.
-Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface) {
-  METASTACK_ASSIGN_OR_RETURN(auto addresses, ListIpv4Addresses(netns));
+Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface,
+                                IpFamily family) {
+  METASTACK_ASSIGN_OR_RETURN(auto addresses, ListAddresses(netns, family));
   return std::any_of(addresses.begin(), addresses.end(), [&](const InterfaceAddress& a) {
-    return a.interface == interface && a.cidr == kMetadataCidr;
+    return a.interface == interface && a.cidr == CidrOf(family);
   });
 }
 
-Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface) {
-  METASTACK_ASSIGN_OR_RETURN(bool present, HasMetadataAddress(netns, interface));
+Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface,
+                                IpFamily family) {
+  METASTACK_ASSIGN_OR_RETURN(bool present, HasMetadataAddress(netns, interface, family));
   if (present) return false;
-  METASTACK_ASSIGN_OR_RETURN(
-      std::string out,
-      RunChecked({.argv = {"ip", "addr", "add", kMetadataCidr, "dev", std::string(interface)},
-                  .netns = std::string(netns)}));
+  std::vector<std::string> argv = {"ip",           "addr", "add",
+                                   CidrOf(family), "dev",  std::string(interface)};
+  // No duplicate address detection: the address is the same in every DHCP namespace by design,
+  // and a tentative address would keep guests waiting.
+  if (family == IpFamily::kV6) argv.push_back("nodad");
+  METASTACK_ASSIGN_OR_RETURN(std::string out,
+                             RunChecked({.argv = std::move(argv), .netns = std::string(netns)}));
   (void)out;
   return true;
 }
 
-Status RemoveMetadataAddress(std::string_view netns, std::string_view interface) {
-  METASTACK_ASSIGN_OR_RETURN(bool present, HasMetadataAddress(netns, interface));
+Status RemoveMetadataAddress(std::string_view netns, std::string_view interface, IpFamily family) {
+  METASTACK_ASSIGN_OR_RETURN(bool present, HasMetadataAddress(netns, interface, family));
   if (!present) return Ok();
   METASTACK_ASSIGN_OR_RETURN(
       std::string out,
-      RunChecked({.argv = {"ip", "addr", "del", kMetadataCidr, "dev", std::string(interface)},
+      RunChecked({.argv = {"ip", "addr", "del", CidrOf(family), "dev", std::string(interface)},
                   .netns = std::string(netns)}));
   (void)out;
   return Ok();
@@ -353,11 +371,21 @@ Result<DhcpMetadataState> SetupDhcpMetadata(const DhcpMetadataSetup& setup) {
   METASTACK_RETURN_IF_ERROR(MakeDirs(state.dir));
   const DnsmasqFiles files = DnsmasqFiles::In(state.dir);
 
-  if (previous && previous->address_added && previous->subnet.interface != setup.subnet.interface)
-    (void)RemoveMetadataAddress(setup.netns, previous->subnet.interface);
-  METASTACK_ASSIGN_OR_RETURN(bool added, AddMetadataAddress(setup.netns, setup.subnet.interface));
-  state.address_added = added || (previous && previous->address_added &&
-                                  previous->subnet.interface == setup.subnet.interface);
+  const bool moved = previous && previous->subnet.interface != setup.subnet.interface;
+  if (moved && previous->address_added)
+    (void)RemoveMetadataAddress(setup.netns, previous->subnet.interface, IpFamily::kV4);
+  if (moved && previous->address6_added)
+    (void)RemoveMetadataAddress(setup.netns, previous->subnet.interface, IpFamily::kV6);
+  METASTACK_ASSIGN_OR_RETURN(
+      bool added, AddMetadataAddress(setup.netns, setup.subnet.interface, IpFamily::kV4));
+  state.address_added = added || (previous && !moved && previous->address_added);
+  if (KernelHasIpv6()) {
+    // Recorded first: a failure below leaves the IPv4 part to tear down.
+    METASTACK_RETURN_IF_ERROR(SaveState(state));
+    METASTACK_ASSIGN_OR_RETURN(
+        bool added6, AddMetadataAddress(setup.netns, setup.subnet.interface, IpFamily::kV6));
+    state.address6_added = added6 || (previous && !moved && previous->address6_added);
+  }
   state.conf_file = previous ? previous->conf_file : "";
   state.dnsmasq = previous && previous->dnsmasq;
   // Recorded before each further step, so a failure half-way can still be torn down.
@@ -425,10 +453,11 @@ Result<std::optional<DhcpMetadataState>> TeardownDhcpMetadata(std::string_view s
   state->dnsmasq_pid = LiveDnsmasq(files);
   METASTACK_RETURN_IF_ERROR(StopDnsmasq(files));
   if (!state->conf_file.empty()) METASTACK_RETURN_IF_ERROR(RemoveFile(state->conf_file));
-  if (state->address_added && NamespaceExists(netns)) {
-    // The interface may have gone with its port; then so has the address (nothing to remove).
-    METASTACK_RETURN_IF_ERROR(RemoveMetadataAddress(netns, state->subnet.interface));
-  }
+  // The interface may have gone with its port; then so have the addresses (nothing to remove).
+  if (state->address_added && NamespaceExists(netns))
+    METASTACK_RETURN_IF_ERROR(RemoveMetadataAddress(netns, state->subnet.interface, IpFamily::kV4));
+  if (state->address6_added && NamespaceExists(netns))
+    METASTACK_RETURN_IF_ERROR(RemoveMetadataAddress(netns, state->subnet.interface, IpFamily::kV6));
   for (const auto& f :
        {files.pid, files.hosts, files.opts, files.leases, files.log, state->dir + "/state"})
     METASTACK_RETURN_IF_ERROR(RemoveFile(f));

@@ -1,12 +1,13 @@
 #pragma once
-// The metadata part of Neutron's DHCP agent, for one DHCP namespace: 169.254.169.254/32 on the
-// DHCP port's interface, and dnsmasq handing guests the option-121 route to it
-// (dhcp_options.h has the options themselves).
+// The metadata part of Neutron's DHCP agent, for one DHCP namespace: 169.254.169.254/32 and
+// (whenever the kernel has IPv6) fe80::a9fe:a9fe/64 on the DHCP port's interface, and dnsmasq
+// handing guests the option-121 route to the IPv4 one (dhcp_options.h has the options
+// themselves). Guests reach the IPv6 one on their link, as [fe80::a9fe:a9fe%<their interface>].
 //
 // Setup records what it did in <state_dir>/<netns>/state (default /run/metastack/dhcp: state
 // lives as long as the namespaces do, until reboot) next to the dnsmasq files it uses (pid,
 // host, opts, leases, dnsmasq.log), so that Teardown undoes exactly that:
-//   - the address, only if Setup added it (it is left alone when it was there before);
+//   - each address, only if Setup added it (it is left alone when it was there before);
 //   - the dnsmasq Setup started, identified by its pid file AND its command line naming that
 //     pid file, so a recycled pid is never signalled;
 //   - the file Setup wrote into a dnsmasq conf dir ("<conf_dir>/metastack-<netns>.conf").
@@ -25,6 +26,7 @@
 
 #include "base/error.h"
 #include "net/dhcp_options.h"
+#include "net/iptables.h"
 
 namespace metastack::net {
 
@@ -47,11 +49,12 @@ struct DhcpMetadataSetup {
 struct DhcpMetadataState {
   std::string netns;
   DhcpSubnet subnet;
-  bool address_added = false;  // we added 169.254.169.254/32 (false: it was already there)
-  std::string conf_file;       // the conf-dir file we wrote, or empty
-  bool dnsmasq = false;        // we started a dnsmasq
-  int dnsmasq_pid = 0;         // that dnsmasq's pid while it runs, else 0 (filled by List/Setup)
-  std::string dir;             // <state_dir>/<netns>
+  bool address_added = false;   // we added 169.254.169.254/32 (false: it was already there)
+  bool address6_added = false;  // we added fe80::a9fe:a9fe/64 (false: there before, or no IPv6)
+  std::string conf_file;        // the conf-dir file we wrote, or empty
+  bool dnsmasq = false;         // we started a dnsmasq
+  int dnsmasq_pid = 0;          // that dnsmasq's pid while it runs, else 0 (filled by List/Setup)
+  std::string dir;              // <state_dir>/<netns>
 };
 
 // "metastack-<netns>.conf" and its lines ("dhcp-option=tag:<interface>,...").
@@ -75,13 +78,17 @@ Result<std::vector<InterfaceAddress>> ListIpv4Addresses(std::string_view netns);
 Result<DhcpSubnet> ChooseDhcpPort(const std::vector<InterfaceAddress>& addresses,
                                   std::string_view prefix, std::string_view netns);
 
-// Whether `interface` in `netns` carries 169.254.169.254/32; false when the interface does not
-// exist.
-Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface);
-// Adds it unless present; true when this call added it.
-Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface);
+// Whether `interface` in `netns` carries the metadata address of `family` (169.254.169.254/32,
+// fe80::a9fe:a9fe/64); false when the interface does not exist.
+Result<bool> HasMetadataAddress(std::string_view netns, std::string_view interface,
+                                IpFamily family = IpFamily::kV4);
+// Adds it unless present (the IPv6 one without duplicate address detection, so that it is
+// usable at once); true when this call added it.
+Result<bool> AddMetadataAddress(std::string_view netns, std::string_view interface,
+                                IpFamily family = IpFamily::kV4);
 // Removes it if present.
-Status RemoveMetadataAddress(std::string_view netns, std::string_view interface);
+Status RemoveMetadataAddress(std::string_view netns, std::string_view interface,
+                             IpFamily family = IpFamily::kV4);
 
 Result<DhcpMetadataState> SetupDhcpMetadata(const DhcpMetadataSetup& setup);
 

@@ -161,6 +161,9 @@ class DhcpNamespaceTest : public ::testing::Test {
     std::filesystem::remove_all(tmp_, ignored);
   }
   bool HasAddress() { return HasMetadataAddress(setup_.netns, "tap0").value_or(false); }
+  bool HasAddress6() {
+    return HasMetadataAddress(setup_.netns, "tap0", IpFamily::kV6).value_or(false);
+  }
 
   std::unique_ptr<TestNamespace> ns_;
   std::string tmp_;
@@ -173,6 +176,15 @@ TEST_F(DhcpNamespaceTest, StartsDnsmasqAndTearsDownExactlyThat) {
   ASSERT_TRUE(state) << state.error().ToString();
   EXPECT_TRUE(state->address_added);
   EXPECT_TRUE(HasAddress());
+  // fe80::a9fe:a9fe/64 next to it, usable at once (no duplicate address detection).
+  EXPECT_EQ(state->address6_added, KernelHasIpv6());
+  EXPECT_EQ(HasAddress6(), KernelHasIpv6());
+  if (KernelHasIpv6()) {
+    auto shown = RunChecked(
+        {.argv = {"ip", "-o", "-6", "addr", "show", "dev", "tap0"}, .netns = setup_.netns});
+    ASSERT_TRUE(shown);
+    EXPECT_NE(shown->find("fe80::a9fe:a9fe/64 scope link nodad"), std::string::npos) << *shown;
+  }
   const int pid = state->dnsmasq_pid;
   ASSERT_GT(pid, 0);
   EXPECT_TRUE(Running(pid));
@@ -188,6 +200,7 @@ TEST_F(DhcpNamespaceTest, StartsDnsmasqAndTearsDownExactlyThat) {
   ASSERT_TRUE(again) << again.error().ToString();
   EXPECT_EQ(again->dnsmasq_pid, pid);
   EXPECT_TRUE(again->address_added);
+  EXPECT_EQ(again->address6_added, KernelHasIpv6());
   // Changed flags: a new dnsmasq replaces it.
   setup_.dnsmasq.lease_time = std::chrono::seconds(600);
   again = SetupDhcpMetadata(setup_);
@@ -203,6 +216,7 @@ TEST_F(DhcpNamespaceTest, StartsDnsmasqAndTearsDownExactlyThat) {
   ASSERT_TRUE(gone) << gone.error().ToString();
   ASSERT_TRUE(gone->has_value());
   EXPECT_FALSE(HasAddress());
+  EXPECT_FALSE(HasAddress6());
   EXPECT_FALSE(Running(again->dnsmasq_pid));
   EXPECT_FALSE(std::filesystem::exists(state->dir));
   gone = TeardownDhcpMetadata(setup_.state_dir, setup_.netns);
@@ -212,10 +226,14 @@ TEST_F(DhcpNamespaceTest, StartsDnsmasqAndTearsDownExactlyThat) {
 
 TEST_F(DhcpNamespaceTest, ConfDirFileAndAPreexistingAddressIsLeftAlone) {
   ASSERT_TRUE(AddMetadataAddress(setup_.netns, "tap0"));
+  if (KernelHasIpv6()) {
+    ASSERT_TRUE(AddMetadataAddress(setup_.netns, "tap0", IpFamily::kV6));
+  }
   setup_.conf_dir = tmp_;
   auto state = SetupDhcpMetadata(setup_);
   ASSERT_TRUE(state) << state.error().ToString();
   EXPECT_FALSE(state->address_added);
+  EXPECT_FALSE(state->address6_added);
   const std::string file = tmp_ + "/metastack-" + setup_.netns + ".conf";
   EXPECT_EQ(state->conf_file, file);
   EXPECT_EQ(*ReadFile(file),
@@ -229,6 +247,7 @@ TEST_F(DhcpNamespaceTest, ConfDirFileAndAPreexistingAddressIsLeftAlone) {
   ASSERT_TRUE(gone) << gone.error().ToString();
   EXPECT_FALSE(std::filesystem::exists(file));
   EXPECT_TRUE(HasAddress());
+  EXPECT_EQ(HasAddress6(), KernelHasIpv6());
 }
 
 TEST_F(DhcpNamespaceTest, RefusesAStateDirDnsmasqCannotReadAfterDroppingRoot) {

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gtest/gtest.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <chrono>
 
 #include "net/command.h"
+#include "net/iptables.h"
 #include "net/netns.h"
 #include "net/test_namespace.h"
 
@@ -232,6 +234,30 @@ TEST(NetnsTest, FreebindAllowsTheMetadataAddressBeforeItExists) {
   auto fd = BindTcpInNamespace(ns.name(), "169.254.169.254", 0, {.nonblocking = true});
   ASSERT_TRUE(fd) << fd.error().ToString();
   ::close(*fd);
+}
+
+// The DHCP namespace's IPv6 listener: a link-local address bound on one interface, named by
+// its zone inside the namespace, before the address is there (FREEBIND).
+TEST(NetnsTest, LinkLocalAddressWithAZoneBindsOnThatInterface) {
+  METASTACK_NEED_ROOT();
+  if (!KernelHasIpv6()) GTEST_SKIP() << "the kernel has no IPv6";
+  TestNamespace ns;
+  ASSERT_TRUE(
+      RunChecked({.argv = {"ip", "link", "add", "tap0", "type", "veth", "peer", "name", "tap0p"},
+                  .netns = ns.name()}));
+  auto fd = BindTcpInNamespace(ns.name(), "fe80::a9fe:a9fe%tap0", 0, {.nonblocking = true});
+  ASSERT_TRUE(fd) << fd.error().ToString();
+  sockaddr_in6 sa{};
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(::getsockname(*fd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  auto index = RunInNamespace(ns.name(), [] { return Result<int>(::if_nametoindex("tap0")); });
+  ASSERT_TRUE(index);
+  EXPECT_EQ(static_cast<int>(sa.sin6_scope_id), *index);
+  ::close(*fd);
+  auto none = BindTcpInNamespace(ns.name(), "fe80::a9fe:a9fe%tap9", 80);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message,
+            "netns " + ns.name() + ": no interface tap9 for fe80::a9fe:a9fe%tap9");
 }
 
 TEST(NetnsTest, BindErrors) {

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <string.h>
@@ -63,10 +64,23 @@ Result<std::pair<sockaddr_storage, socklen_t>> ParseAddress(std::string_view add
     v4->sin_port = htons(port);
     return std::pair{ss, static_cast<socklen_t>(sizeof(sockaddr_in))};
   }
+  // "fe80::a9fe:a9fe%tap0": a link-local address is bound on one interface, named by its zone
+  // (resolved here, in the namespace the caller runs in).
+  std::string zone;
+  if (size_t percent = text.find('%'); percent != std::string::npos) {
+    zone = text.substr(percent + 1);
+    text.resize(percent);
+  }
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
   if (::inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
+    if (!zone.empty()) {
+      v6->sin6_scope_id = ::if_nametoindex(zone.c_str());
+      if (v6->sin6_scope_id == 0)
+        return std::unexpected(MakeError(ErrorCode::kNotFound,
+                                         "no interface " + zone + " for " + std::string(address)));
+    }
     return std::pair{ss, static_cast<socklen_t>(sizeof(sockaddr_in6))};
   }
   return std::unexpected(
@@ -82,8 +96,11 @@ Result<int> BindHere(std::string_view address, uint16_t port, const ListenOption
       v6 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr)
          : static_cast<const void*>(&reinterpret_cast<const sockaddr_in&>(ss).sin_addr);
   ::inet_ntop(ss.ss_family, raw, host, sizeof host);
+  const size_t percent = address.find('%');
+  std::string zone = percent == std::string_view::npos ? "" : std::string(address.substr(percent));
+  if (zone.ends_with("]")) zone.pop_back();
   const std::string shown =
-      (v6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" + std::to_string(port);
+      (v6 ? "[" + std::string(host) + zone + "]" : std::string(host)) + ":" + std::to_string(port);
   int type = SOCK_STREAM | SOCK_CLOEXEC | (options.nonblocking ? SOCK_NONBLOCK : 0);
   int fd = ::socket(ss.ss_family, type, 0);
   if (fd < 0) return std::unexpected(OsError(ErrorCode::kUnavailable, "socket", errno));

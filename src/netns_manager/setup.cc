@@ -40,7 +40,10 @@ NamespaceState StateOfNamespace(std::string_view name) {
   return fs.f_type == NSFS_MAGIC ? NamespaceState::kReady : NamespaceState::kPending;
 }
 
-proxy::ListenerSpec ListenerFor(const Target& target, const Settings& settings) {
+std::string V6ListenerName(std::string_view netns) { return std::string(netns) + "@v6"; }
+
+std::vector<proxy::ListenerSpec> ListenersFor(const Target& target, const Settings& settings,
+                                              std::string_view dhcp_interface) {
   proxy::ListenerSpec spec;
   spec.name = target.netns;
   spec.netns = target.netns;
@@ -49,12 +52,18 @@ proxy::ListenerSpec ListenerFor(const Target& target, const Settings& settings) 
     spec.kind = proxy::ListenerSpec::Kind::kRouter;
     spec.address = "::";
     spec.port = settings.router_port;
-  } else {
-    spec.kind = proxy::ListenerSpec::Kind::kNetwork;
-    spec.address = std::string(net::kMetadataAddress);
-    spec.port = 80;
+    return {spec};
   }
-  return spec;
+  spec.kind = proxy::ListenerSpec::Kind::kNetwork;
+  spec.address = std::string(net::kMetadataAddress);
+  spec.port = 80;
+  std::vector<proxy::ListenerSpec> out = {spec};
+  if (!dhcp_interface.empty() && net::KernelHasIpv6()) {
+    spec.name = V6ListenerName(target.netns);
+    spec.address = std::string(net::kMetadataAddressV6) + "%" + std::string(dhcp_interface);
+    out.push_back(spec);
+  }
+  return out;
 }
 
 Status TargetSetup::Serve(const Target& target, const Settings& settings, Applied& applied,
@@ -73,7 +82,7 @@ Status TargetSetup::ServeRouter(const Target& target, const Settings& settings, 
   METASTACK_ASSIGN_OR_RETURN(auto installed, net::InstallRouterMetadata(config));
   (void)installed;
   applied.rules = true;
-  return EnsureListener(ListenerFor(target, settings), applied);
+  return EnsureListeners(ListenersFor(target, settings), applied);
 }
 
 Status TargetSetup::ServeNetwork(const Target& target, const Settings& settings, Applied& applied,
@@ -103,6 +112,10 @@ Status TargetSetup::ServeNetwork(const Target& target, const Settings& settings,
     METASTACK_ASSIGN_OR_RETURN(bool address,
                                net::HasMetadataAddress(target.netns, subnet.interface));
     current = address && recorded.size() == 1 && (!dnsmasq || recorded[0].dnsmasq_pid != 0);
+    if (current && recorded[0].address6_added) {
+      METASTACK_ASSIGN_OR_RETURN(
+          current, net::HasMetadataAddress(target.netns, subnet.interface, net::IpFamily::kV6));
+    }
   }
   if (!current) {
     net::DhcpMetadataSetup setup;
@@ -120,7 +133,7 @@ Status TargetSetup::ServeNetwork(const Target& target, const Settings& settings,
     applied.dnsmasq = dnsmasq;
   }
   applied.instances = std::move(instances);
-  return EnsureListener(ListenerFor(target, settings), applied);
+  return EnsureListeners(ListenersFor(target, settings, subnet.interface), applied);
 }
 
 std::string TargetSetup::GatewayOf(const std::vector<store::PortBinding>& bindings,
@@ -148,32 +161,33 @@ std::string TargetSetup::GatewayOf(const std::vector<store::PortBinding>& bindin
   return "";
 }
 
-Status TargetSetup::EnsureListener(const proxy::ListenerSpec& spec, Applied& applied) {
-  if (auto open = proxy_.Find(spec.name)) {
-    if (open->origin != proxy::NsProxy::Origin::kManaged)
-      return std::unexpected(MakeError(ErrorCode::kConflict,
-                                       "listener " + spec.name + " is already open (" +
-                                           std::string(proxy::NsProxy::OriginName(open->origin)) +
-                                           "); left alone"));
-    if (SameListener(open->spec, spec)) {
-      applied.listener = true;
-      return Ok();
-    }
-    METASTACK_RETURN_IF_ERROR(proxy_.RemoveFrom(spec.name, proxy::NsProxy::Origin::kManaged));
-  }
+Status TargetSetup::EnsureListeners(const std::vector<proxy::ListenerSpec>& specs,
+                                    Applied& applied) {
   applied.listener = false;
-  METASTACK_ASSIGN_OR_RETURN(uint16_t port, proxy_.Add(spec, proxy::NsProxy::Origin::kManaged));
-  (void)port;
+  for (const auto& spec : specs) {
+    if (auto open = proxy_.Find(spec.name)) {
+      if (open->origin != proxy::NsProxy::Origin::kManaged)
+        return std::unexpected(MakeError(ErrorCode::kConflict,
+                                         "listener " + spec.name + " is already open (" +
+                                             std::string(proxy::NsProxy::OriginName(open->origin)) +
+                                             "); left alone"));
+      if (SameListener(open->spec, spec)) continue;
+      METASTACK_RETURN_IF_ERROR(proxy_.RemoveFrom(spec.name, proxy::NsProxy::Origin::kManaged));
+    }
+    METASTACK_ASSIGN_OR_RETURN(uint16_t port, proxy_.Add(spec, proxy::NsProxy::Origin::kManaged));
+    (void)port;
+  }
   applied.listener = true;
   return Ok();
 }
 
 Status TargetSetup::Unserve(const Target& target, const Settings& settings, Applied& applied) {
-  if (applied.listener) {
-    auto removed = proxy_.RemoveFrom(target.netns, proxy::NsProxy::Origin::kManaged);
+  // Whatever opened, even when not all did (applied.listener is set only when all are).
+  for (const auto& name : {target.netns, V6ListenerName(target.netns)}) {
+    auto removed = proxy_.RemoveFrom(name, proxy::NsProxy::Origin::kManaged);
     if (!removed && removed.error().code != ErrorCode::kNotFound) return removed;
-    applied.listener = false;
   }
+  applied.listener = false;
   if (applied.rules) {
     if (StateOfNamespace(target.netns) == NamespaceState::kReady)
       METASTACK_RETURN_IF_ERROR(net::RemoveRouterMetadata(target.netns));

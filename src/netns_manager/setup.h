@@ -3,10 +3,10 @@
 // network in its namespace, and undoing that. What each owns there:
 //   router:  the metadata rules (net::InstallRouterMetadata: our chains and jumps, IPv4 and
 //            IPv6) and the proxy listener [::]:<router port>, named after the namespace;
-//   network: 169.254.169.254/32 on the DHCP port's interface and, with the dnsmasq DHCP
-//            server, a dnsmasq with the store's ports on the network as static hosts
-//            (net::SetupDhcpMetadata, recorded under the manager's DHCP state directory), and
-//            the proxy listener 169.254.169.254:80.
+//   network: 169.254.169.254/32 and fe80::a9fe:a9fe/64 on the DHCP port's interface and, with
+//            the dnsmasq DHCP server, a dnsmasq with the store's ports on the network as static
+//            hosts (net::SetupDhcpMetadata, recorded under the manager's DHCP state directory),
+//            and the proxy listeners 169.254.169.254:80 and [fe80::a9fe:a9fe%<DHCP port>]:80.
 // Listeners carry NsProxy::Origin::kManaged: one of another origin with the same name is a
 // conflict, reported and left alone.
 //
@@ -34,7 +34,7 @@ NamespaceState StateOfNamespace(std::string_view name);
 // What this run has set up for one target, so that it is redone only when something changed.
 struct Applied {
   bool rules = false;     // router: our rules installed
-  bool listener = false;  // our listener open
+  bool listener = false;  // our listeners open (all of them)
   bool dhcp = false;      // network: SetupDhcpMetadata done with the fields below
   net::DhcpSubnet subnet;
   std::vector<net::DhcpHost> hosts;
@@ -60,7 +60,7 @@ class TargetSetup {
   Status ServeRouter(const Target& target, const Settings& settings, Applied& applied);
   Status ServeNetwork(const Target& target, const Settings& settings, Applied& applied,
                       bool verify);
-  Status EnsureListener(const proxy::ListenerSpec& spec, Applied& applied);
+  Status EnsureListeners(const std::vector<proxy::ListenerSpec>& specs, Applied& applied);
   // The gateway of `subnet` as the instance documents of `bindings` give it ("" when none do).
   std::string GatewayOf(const std::vector<store::PortBinding>& bindings,
                         const net::DhcpSubnet& subnet);
@@ -69,8 +69,13 @@ class TargetSetup {
   proxy::NsProxy& proxy_;
 };
 
-// The listener a target gets: named after its namespace; a router's on [::]:router_port, a
-// network's on 169.254.169.254:80.
-proxy::ListenerSpec ListenerFor(const Target& target, const Settings& settings);
+// The listeners a target gets, named after its namespace: a router's on [::]:router_port (both
+// families: the rules redirect 169.254.169.254:80 and [fe80::a9fe:a9fe]:80 there); a network's
+// on 169.254.169.254:80 and, given its DHCP port's interface and whenever the kernel has IPv6,
+// one named V6ListenerName on [fe80::a9fe:a9fe%<interface>]:80.
+std::vector<proxy::ListenerSpec> ListenersFor(const Target& target, const Settings& settings,
+                                              std::string_view dhcp_interface = {});
+// "<netns>@v6" (no namespace name has an '@').
+std::string V6ListenerName(std::string_view netns);
 
 }  // namespace metastack::netns_manager

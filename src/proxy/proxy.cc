@@ -69,11 +69,13 @@ Result<uint16_t> NsProxy::Add(const ListenerSpec& spec, Origin origin) {
     return std::unexpected(id.error());
   }
   open_[spec.name] = Open{spec, *id, port, origin};
-  LogInfo("proxy",
-          "listening for " +
-              std::string(spec.kind == ListenerSpec::Kind::kRouter ? "router " : "network ") +
-              spec.id + " in " + (spec.netns.empty() ? "this namespace" : "netns " + spec.netns) +
-              " on " + spec.address + ":" + std::to_string(port));
+  LogInfo(
+      "proxy",
+      "listening for " +
+          std::string(spec.kind == ListenerSpec::Kind::kRouter ? "router " : "network ") + spec.id +
+          " in " + (spec.netns.empty() ? "this namespace" : "netns " + spec.netns) + " on " +
+          (spec.address.find(':') == std::string::npos ? spec.address : "[" + spec.address + "]") +
+          ":" + std::to_string(port));
   return port;
 }
 
