@@ -17,6 +17,20 @@ std::optional<IpAddress> Eui64LinkLocal(std::string_view mac) {
   return ip;
 }
 
+std::optional<std::string> LinkLocalMac(const IpAddress& address) {
+  const auto& b = address.bytes;
+  if (address.version != 6 || b[0] != 0xfe || (b[1] & 0xc0) != 0x80) return std::nullopt;
+  const uint8_t mac[6] = {static_cast<uint8_t>(b[8] ^ 0x02), b[9], b[10], b[13], b[14], b[15]};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (uint8_t byte : mac) {
+    if (!text.empty()) text += ':';
+    text += kHex[byte >> 4];
+    text += kHex[byte & 0x0f];
+  }
+  return text;
+}
+
 bool OwnedAddresses::Contains(const IpAddress& address) const {
   IpAddress wanted = address.Unmapped();
   return std::find(fixed.begin(), fixed.end(), wanted) != fixed.end() ||

@@ -6,6 +6,7 @@
 // than serve one tenant's data to another's guest. Pure; thread-compatible.
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +19,13 @@ namespace metastack::core {
 // universal/local bit flipped, ff:fe in the middle), as a SLAAC guest configures its
 // link-local address. nullopt when `mac` is not six hex pairs.
 std::optional<IpAddress> Eui64LinkLocal(std::string_view mac);
+
+// The inverse, as Neutron's metadata agent reads a link-local guest (oslo_utils.netutils
+// get_mac_addr_by_ipv6): for an address in fe80::/10, the MAC of its interface id, i.e. bytes
+// 8-10 and 13-15 with the universal/local bit flipped back; bytes 11-12 are dropped whatever
+// they hold (ff:fe or not), as oslo drops them. Lowercase colon form ("fa:16:3e:00:04:07").
+// nullopt for any other address (IPv4, IPv4-mapped, global or unique-local IPv6).
+std::optional<std::string> LinkLocalMac(const IpAddress& address);
 
 // The addresses an instance answers from, parsed once (the API keeps them with its cached
 // instance, so the per-request check parses nothing).
