@@ -1,6 +1,7 @@
 #include "core/ownership.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace metastack::core {
@@ -33,8 +34,9 @@ std::optional<std::string> LinkLocalMac(const IpAddress& address) {
 
 bool OwnedAddresses::Contains(const IpAddress& address) const {
   IpAddress wanted = address.Unmapped();
-  return std::find(fixed.begin(), fixed.end(), wanted) != fixed.end() ||
-         std::find(link_local.begin(), link_local.end(), wanted) != link_local.end();
+  if (std::find(fixed.begin(), fixed.end(), wanted) != fixed.end()) return true;
+  auto mac = LinkLocalMac(wanted);
+  return mac && std::find(macs.begin(), macs.end(), *mac) != macs.end();
 }
 
 OwnedAddresses AddressesOf(const Instance& instance) {
@@ -43,7 +45,9 @@ OwnedAddresses AddressesOf(const Instance& instance) {
     for (const auto& subnet : port.subnets)
       if (subnet.ip_address)
         if (auto ip = ParseIp(*subnet.ip_address)) owned.fixed.push_back(ip->Unmapped());
-    if (auto ll = Eui64LinkLocal(port.mac)) owned.link_local.push_back(*ll);
+    std::string mac = port.mac;
+    for (char& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    owned.macs.push_back(std::move(mac));
   }
   return owned;
 }

@@ -30,10 +30,11 @@ std::optional<std::string> LinkLocalMac(const IpAddress& address);
 // The addresses an instance answers from, parsed once (the API keeps them with its cached
 // instance, so the per-request check parses nothing).
 struct OwnedAddresses {
-  std::vector<IpAddress> fixed;       // every port's fixed IPs, IPv4-mapped ones as IPv4
-  std::vector<IpAddress> link_local;  // the EUI-64 link-local address of every port's MAC
+  std::vector<IpAddress> fixed;   // every port's fixed IPs, IPv4-mapped ones as IPv4
+  std::vector<std::string> macs;  // every port's MAC, lowercase
 
-  // True when `address` (IPv4-mapped IPv6 compared as IPv4) is one of them.
+  // True when `address` (IPv4-mapped IPv6 compared as IPv4) is a fixed IP, or a link-local
+  // address that names one of the MACs (LinkLocalMac: the rule the agent finds a port by).
   bool Contains(const IpAddress& address) const;
 };
 

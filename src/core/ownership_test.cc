@@ -74,6 +74,10 @@ TEST(OwnsAddressTest, FixedIpsAndLinkLocalOfEveryPort) {
       {"192.168.1.9", true},  // the second port
       {"fe80::f816:3eff:fe12:3456", true},
       {"fe80::ff:fe00:1", true},
+      {"FE80::F816:3EFF:FE12:3456", true},
+      // Any link-local address that names the MAC, as the agent finds the port by it.
+      {"fe80:1::f816:3eff:fe12:3456", true},
+      {"fe80::f816:3e00:0012:3456", true},
       {"10.0.0.7", false},
       {"10.0.0.50", false},
       {"2001:db8::6", false},
