@@ -2,6 +2,7 @@
 
 #include "base/log.h"
 #include "core/ip.h"
+#include "core/ownership.h"
 #include "core/signing.h"
 #include "http/access_log.h"
 #include "http/blocking.h"
@@ -68,8 +69,12 @@ void MetadataAgent::Record(unsigned status, double seconds) {
 
 asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
                                                                   const std::string& id,
-                                                                  const std::string& ip) {
-  std::string key = (router ? "r:" : "n:") + id + ":" + ip;
+                                                                  const core::IpAddress& guest) {
+  // Ids hold no spaces. A link-local guest is looked up by the MAC its address names, so every
+  // address naming that MAC shares one entry.
+  std::string ip = guest.ToString();
+  auto mac = core::LinkLocalMac(guest);
+  std::string key = (router ? "r " : "n ") + id + (mac ? " mac " + *mac : " ip " + ip);
   uint64_t epoch;
   {
     std::lock_guard lock(mu_);
@@ -134,7 +139,7 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   }
   std::string id(req.Header(has_router ? header::kRouterId : header::kNetworkId));
   behind = (has_router ? "router " : "network ") + id;
-  auto port = co_await Lookup(has_router, id, guest);
+  auto port = co_await Lookup(has_router, id, ip->Unmapped());
   if (!port) {
     if (port.error().code == ErrorCode::kConflict)
       LogWarning("agent", port.error().message + "; answering 404");
@@ -142,7 +147,10 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
       store_log_.Failure(guest + ": " + port.error().ToString());
     else
       store_log_.Success();
-    if (port.error().code == ErrorCode::kNotFound) ReportUnknown(guest, behind);
+    if (port.error().code == ErrorCode::kNotFound) {
+      auto mac = core::LinkLocalMac(*ip);
+      ReportUnknown(mac ? guest + " (MAC " + *mac + ")" : guest, behind);
+    }
     co_return done(port.error().code == ErrorCode::kUnavailable ? http::ErrorResponse(port.error())
                                                                 : NotFound());
   }

@@ -3,11 +3,12 @@
 // requests the ns-proxy forwards from guests, names the instance behind each and forwards the
 // request to the metadata API, signed:
 //
-//   X-Forwarded-For (the guest, as the proxy saw it; v4-mapped IPv6 looked up as IPv4)
+//   X-Forwarded-For (the guest, as the proxy saw it; v4-mapped IPv6 looked up as IPv4; a
+//     link-local IPv6 address by the MAC it names, as Neutron's agent: store.h FindPortOnNetwork)
 //   + X-Neutron-Router-ID or X-Neutron-Network-ID (the namespace the request came from)
 //   -> port (store lookup through a cache the change feed clears) -> instance id + project id
 //   -> X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature = hex HMAC-SHA256(secret, id)
-//   -> metadata API (pooled keep-alive connections).
+//   -> metadata API (pooled keep-alive connections), X-Forwarded-For as the guest sent it.
 //
 // Answers: the API's 2xx, 3xx and 4xx pass through (status, Content-Type, body and the
 // header::kPassedBack headers); no port, an ambiguous one, or both/neither id headers -> 404
@@ -25,6 +26,7 @@
 #include <unordered_set>
 
 #include "base/failure_log.h"
+#include "core/ip.h"
 #include "core/signing.h"
 #include "http/metrics.h"
 #include "http/server.h"
@@ -57,8 +59,9 @@ class MetadataAgent {
   size_t cached_lookups() const;
 
  private:
+  // The port of `guest` (IPv4-mapped addresses already unmapped) behind the router or network.
   asio::awaitable<Result<store::PortBinding>> Lookup(bool router, const std::string& id,
-                                                     const std::string& ip);
+                                                     const core::IpAddress& guest);
   void Record(unsigned status, double seconds);
   // Logs why a guest could not be identified, once per (namespace, address).
   void ReportUnknown(const std::string& guest, const std::string& behind);
@@ -72,7 +75,8 @@ class MetadataAgent {
   http::Metrics::HistogramSeries& latency_;
   core::InstanceSigner signer_;
   mutable std::mutex mu_;
-  // (r|n):id:ip -> binding, or nullopt for "no such port" (also worth remembering).
+  // "(r|n) ID ip IP" or "(r|n) ID mac MAC" (link-local guests) -> binding, or nullopt for
+  // "no such port" (also worth remembering).
   std::unordered_map<std::string, std::optional<store::PortBinding>> cache_;
   uint64_t epoch_ = 0;
   std::unordered_set<std::string> unknown_reported_;

@@ -4,9 +4,11 @@
 
 #include <future>
 #include <thread>
+#include <tuple>
 
 #include "api/service.h"
 #include "core/testdata.h"
+#include "http/headers.h"
 #include "http/test_client.h"
 #include "store/memory_store.h"
 
@@ -163,6 +165,65 @@ TEST_F(AgentTest, ApiDownIs502WithAGenericBodyAndOneLogLine) {
   EXPECT_NE(log.find("ERROR agent: metadata API: http://127.0.0.1:1: Connection refused\n"),
             std::string::npos)
       << log;
+}
+
+// A link-local guest is the port with the MAC its address names (Neutron's agent: EUI-64 read
+// back), within the router or network it came through. Both fixture instances have MAC
+// fa:16:3e:00:00:01, one per tenant.
+TEST_F(AgentTest, LinkLocalGuestIsThePortWithItsMac) {
+  for (auto [uuid, network, project] :
+       {std::tuple{"cccccccc-0000-4000-8000-000000000003", "net-a", "proj-a"},
+        std::tuple{"dddddddd-0000-4000-8000-000000000004", "net-b", "proj-b"}}) {
+    core::Instance inst = core::testing::InstanceWithPort(uuid, network, "10.0.0.6", project);
+    inst.ports[0].mac = "fa:16:3e:00:04:07";
+    ASSERT_TRUE(store_->CreateInstance(inst));
+  }
+  struct Case {
+    const char* guest;
+    const char* behind;
+    unsigned status;
+    const char* instance_id;
+  } cases[] = {
+      {"fe80::f816:3eff:fe00:407", "X-Neutron-Router-ID: router-a", 200, "i-cccccccc"},
+      {"fe80::f816:3eff:fe00:407", "X-Neutron-Network-ID: net-b", 200, "i-dddddddd"},
+      {"fe80::f816:3eff:fe00:1", "X-Neutron-Router-ID: router-a", 200, "i-aaaaaaaa"},
+      {"fe80::f816:3eff:fe00:1", "X-Neutron-Network-ID: net-b", 200, "i-bbbbbbbb"},
+      {"FE80::F816:3EFF:FE00:0001", "X-Neutron-Network-ID: net-b", 200, "i-bbbbbbbb"},
+      {"fe80::f816:3eff:fe00:408", "X-Neutron-Router-ID: router-a", 404, nullptr},
+      {"fe80::f816:3eff:fe00:408", "X-Neutron-Network-ID: net-b", 404, nullptr},
+      {"fe80::f816:3eff:fe00:407", "X-Neutron-Network-ID: net-zz", 404, nullptr},
+      // Not link-local: a fixed IP, which nobody has.
+      {"2001:db8::f816:3eff:fe00:407", "X-Neutron-Network-ID: net-b", 404, nullptr},
+  };
+  for (const auto& c : cases) {
+    auto r = Send(std::string("GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: ") +
+                  c.guest + "\r\n" + c.behind + "\r\n");
+    EXPECT_EQ(r.first, c.status) << c.guest << " " << c.behind << ": " << r.second;
+    if (c.instance_id) EXPECT_EQ(r.second, c.instance_id) << c.guest << " " << c.behind;
+  }
+}
+
+// What the agent sends upstream for a link-local guest, echoed back by a stand-in API.
+asio::awaitable<http::Response> EchoingIdentity(http::Request& req) {
+  http::Response r;
+  r.content_type = "text/plain";
+  for (auto name :
+       {http::header::kForwardedFor, http::header::kInstanceId, http::header::kTenantId})
+    r.body += std::string(name) + ": " + std::string(req.Header(name)) + "\n";
+  co_return r;
+}
+
+TEST_F(AgentTest, LinkLocalGuestIsForwardedAsItCame) {
+  std::promise<uint16_t> bound;
+  asio::post(ioc_,
+             [&] { bound.set_value(server_->ListenTcp("127.0.0.1", 0, EchoingIdentity)->port()); });
+  StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(bound.get_future().get()));
+  auto r = Send(
+      "GET /latest/meta-data/ HTTP/1.1\r\nX-Forwarded-For: FE80::F816:3EFF:FE00:0001\r\n"
+      "X-Neutron-Router-ID: router-a\r\n");
+  EXPECT_EQ(r.first, 200u);
+  EXPECT_EQ(r.second, std::string("X-Forwarded-For: FE80::F816:3EFF:FE00:0001\nX-Instance-ID: ") +
+                          kA + "\nX-Tenant-ID: proj-a\n");
 }
 
 // The API's redirect keeps its Location (header::kPassedBack), and nothing else of its headers.

@@ -332,6 +332,10 @@ asio::awaitable<Result<std::string>> MetadataApi::InstanceByAddress(const std::s
       auto port = store_.FindPortOnNetwork(net, address);
       if (!port) {
         if (port.error().code == ErrorCode::kNotFound) continue;
+        if (port.error().code == ErrorCode::kConflict) {  // two ports with a link-local's MAC
+          LogWarning("api", port.error().message + "; not answering");
+          return NotFound();
+        }
         return std::unexpected(port.error());
       }
       if (uuid && *uuid != port->instance_id) {

@@ -309,6 +309,46 @@ TEST_F(ApiTest, SourceAddressMode) {
   EXPECT_EQ(spoof.body.find(kUuid), std::string::npos);
 }
 
+// A link-local peer (flat networks, or the guest-facing listener on fe80::a9fe:a9fe) is the
+// port with the MAC its address names, looked up through the store as the agent does.
+TEST_F(ApiTest, LinkLocalPeerIsThePortWithItsMac) {
+  ASSERT_TRUE(store_->CreateNetwork({"net-b", "b", "proj-b", std::nullopt, 0, ""}));
+  core::Instance other = Example();
+  other.uuid = "22222222-2222-4222-8222-222222222222";
+  other.project_id = "proj-b";
+  other.ports[0].id = "port-2";
+  other.ports[0].network_id = "net-b";
+  other.ports[0].mac = "FA:16:3E:00:04:07";
+  ASSERT_TRUE(store_->CreateInstance(other));
+  auto from = [&](const std::string& peer) {
+    auto req = std::make_shared<http::Request>();
+    req->message = bhttp::request<bhttp::string_body>(bhttp::verb::get,
+                                                      "/openstack/latest/meta_data.json", 11);
+    req->peer.address = peer;
+    return asio::co_spawn(
+               ioc_,
+               [this, req]() -> asio::awaitable<http::Response> {
+                 co_return co_await api_->Handle(*req, Identification::kSourceAddress);
+               },
+               asio::use_future)
+        .get();
+  };
+  http::Response a = from("fe80::f816:3eff:fe00:1");
+  EXPECT_EQ(a.status, 200u);
+  EXPECT_NE(a.body.find(kUuid), std::string::npos) << a.body;
+  http::Response b = from("fe80::f816:3eff:fe00:407");
+  EXPECT_EQ(b.status, 200u);
+  EXPECT_NE(b.body.find(other.uuid), std::string::npos) << b.body;
+  EXPECT_EQ(from("fe80::f816:3eff:fe00:408").status, 404u);
+  // The same MAC on a second network: no answer rather than a guess.
+  core::Instance twin = other;
+  twin.uuid = "33333333-3333-4333-8333-333333333333";
+  twin.ports[0].network_id = "net-a";
+  twin.ports[0].subnets[0].ip_address = "10.0.0.9";
+  ASSERT_TRUE(store_->CreateInstance(twin));
+  EXPECT_EQ(from("fe80::f816:3eff:fe00:407").status, 404u);
+}
+
 TEST_F(ApiTest, TrustedProxyNamesTheClient) {
   RawClient c;
   // Connect from 127.0.0.2 (a trusted proxy) by binding the client socket.

@@ -1,6 +1,7 @@
 #include "core/ownership.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace metastack::core {
@@ -17,10 +18,25 @@ std::optional<IpAddress> Eui64LinkLocal(std::string_view mac) {
   return ip;
 }
 
+std::optional<std::string> LinkLocalMac(const IpAddress& address) {
+  const auto& b = address.bytes;
+  if (address.version != 6 || b[0] != 0xfe || (b[1] & 0xc0) != 0x80) return std::nullopt;
+  const uint8_t mac[6] = {static_cast<uint8_t>(b[8] ^ 0x02), b[9], b[10], b[13], b[14], b[15]};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (uint8_t byte : mac) {
+    if (!text.empty()) text += ':';
+    text += kHex[byte >> 4];
+    text += kHex[byte & 0x0f];
+  }
+  return text;
+}
+
 bool OwnedAddresses::Contains(const IpAddress& address) const {
   IpAddress wanted = address.Unmapped();
-  return std::find(fixed.begin(), fixed.end(), wanted) != fixed.end() ||
-         std::find(link_local.begin(), link_local.end(), wanted) != link_local.end();
+  if (std::find(fixed.begin(), fixed.end(), wanted) != fixed.end()) return true;
+  auto mac = LinkLocalMac(wanted);
+  return mac && std::find(macs.begin(), macs.end(), *mac) != macs.end();
 }
 
 OwnedAddresses AddressesOf(const Instance& instance) {
@@ -29,7 +45,9 @@ OwnedAddresses AddressesOf(const Instance& instance) {
     for (const auto& subnet : port.subnets)
       if (subnet.ip_address)
         if (auto ip = ParseIp(*subnet.ip_address)) owned.fixed.push_back(ip->Unmapped());
-    if (auto ll = Eui64LinkLocal(port.mac)) owned.link_local.push_back(*ll);
+    std::string mac = port.mac;
+    for (char& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    owned.macs.push_back(std::move(mac));
   }
   return owned;
 }

@@ -6,6 +6,7 @@
 // than serve one tenant's data to another's guest. Pure; thread-compatible.
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,13 +20,21 @@ namespace metastack::core {
 // link-local address. nullopt when `mac` is not six hex pairs.
 std::optional<IpAddress> Eui64LinkLocal(std::string_view mac);
 
+// The inverse, as Neutron's metadata agent reads a link-local guest (oslo_utils.netutils
+// get_mac_addr_by_ipv6): for an address in fe80::/10, the MAC of its interface id, i.e. bytes
+// 8-10 and 13-15 with the universal/local bit flipped back; bytes 11-12 are dropped whatever
+// they hold (ff:fe or not), as oslo drops them. Lowercase colon form ("fa:16:3e:00:04:07").
+// nullopt for any other address (IPv4, IPv4-mapped, global or unique-local IPv6).
+std::optional<std::string> LinkLocalMac(const IpAddress& address);
+
 // The addresses an instance answers from, parsed once (the API keeps them with its cached
 // instance, so the per-request check parses nothing).
 struct OwnedAddresses {
-  std::vector<IpAddress> fixed;       // every port's fixed IPs, IPv4-mapped ones as IPv4
-  std::vector<IpAddress> link_local;  // the EUI-64 link-local address of every port's MAC
+  std::vector<IpAddress> fixed;   // every port's fixed IPs, IPv4-mapped ones as IPv4
+  std::vector<std::string> macs;  // every port's MAC, lowercase
 
-  // True when `address` (IPv4-mapped IPv6 compared as IPv4) is one of them.
+  // True when `address` (IPv4-mapped IPv6 compared as IPv4) is a fixed IP, or a link-local
+  // address that names one of the MACs (LinkLocalMac: the rule the agent finds a port by).
   bool Contains(const IpAddress& address) const;
 };
 

@@ -32,6 +32,35 @@ TEST(Eui64LinkLocalTest, FlipsTheUniversalLocalBitAndInsertsFffe) {
   EXPECT_FALSE(Eui64LinkLocal("not a mac"));
 }
 
+TEST(LinkLocalMacTest, AsOsloReadsTheInterfaceId) {
+  struct Case {
+    const char* address;
+    const char* mac;
+  } cases[] = {
+      // Neutron's metadata agent (issue 13) and oslo_utils' own tests.
+      {"fe80::f816:3eff:fe00:407", "fa:16:3e:00:04:07"},
+      {"fe80::5054:ff:fede:5bbf", "52:54:00:de:5b:bf"},
+      {"fe80::5054:ff:fe42:219", "52:54:00:42:02:19"},
+      {"fe80::ff:fe00:0", "02:00:00:00:00:00"},
+      {"fe80::200:ff:fe00:0", "00:00:00:00:00:00"},
+      // Anywhere in fe80::/10, and the middle bytes dropped whether or not they are ff:fe.
+      {"febf::f816:3eff:fe00:407", "fa:16:3e:00:04:07"},
+      {"fe80:1:2:3:f816:3eff:fe00:407", "fa:16:3e:00:04:07"},
+      {"fe80::1234:5678:9abc:def0", "10:34:56:bc:de:f0"},
+      {"FE80::F816:3EFF:FE00:0407", "fa:16:3e:00:04:07"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(LinkLocalMac(*ParseIp(c.address)), c.mac) << c.address;
+  // The round trip with the forward direction.
+  EXPECT_EQ(LinkLocalMac(*Eui64LinkLocal("fa:16:3e:12:34:56")), "fa:16:3e:12:34:56");
+}
+
+TEST(LinkLocalMacTest, NoneOutsideFe80Slash10) {
+  for (const char* address :
+       {"10.0.0.5", "169.254.1.2", "::ffff:10.0.0.5", "2001:db8::216:3eff:fe33:4455",
+        "fec0::f816:3eff:fe00:407", "fe00::f816:3eff:fe00:407", "fd00::f816:3eff:fe00:407", "::1"})
+    EXPECT_EQ(LinkLocalMac(*ParseIp(address)), std::nullopt) << address;
+}
+
 TEST(OwnsAddressTest, FixedIpsAndLinkLocalOfEveryPort) {
   Instance inst = WithPorts();
   struct Case {
@@ -45,6 +74,10 @@ TEST(OwnsAddressTest, FixedIpsAndLinkLocalOfEveryPort) {
       {"192.168.1.9", true},  // the second port
       {"fe80::f816:3eff:fe12:3456", true},
       {"fe80::ff:fe00:1", true},
+      {"FE80::F816:3EFF:FE12:3456", true},
+      // Any link-local address that names the MAC, as the agent finds the port by it.
+      {"fe80:1::f816:3eff:fe12:3456", true},
+      {"fe80::f816:3e00:0012:3456", true},
       {"10.0.0.7", false},
       {"10.0.0.50", false},
       {"2001:db8::6", false},

@@ -1,6 +1,12 @@
 #include "store/common.h"
 
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <tuple>
+
 #include "core/ip.h"
+#include "core/ownership.h"
 
 namespace metastack::store {
 
@@ -22,12 +28,35 @@ std::unexpected<Error> Conflict(std::string message) {
   return std::unexpected(MakeError(ErrorCode::kConflict, std::move(message)));
 }
 
-Result<std::string> CanonicalIp(std::string_view ip) {
+std::string CanonicalMac(std::string_view mac) {
+  std::string lower(mac);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+std::string PortQuery::Describe() const { return (by_mac ? "MAC " : "IP ") + value; }
+
+Result<PortQuery> PortQueryFor(std::string_view ip) {
   auto parsed = core::ParseIp(ip);
   if (!parsed)
     return std::unexpected(
         MakeError(ErrorCode::kInvalidArgument, "not an IP address: " + std::string(ip)));
-  return parsed->Unmapped().ToString();
+  if (auto mac = core::LinkLocalMac(*parsed)) return PortQuery{true, std::move(*mac)};
+  return PortQuery{false, parsed->Unmapped().ToString()};
+}
+
+Result<PortBinding> OnePort(std::vector<PortBinding> matched, const PortQuery& query,
+                            std::string_view where, std::string_view id) {
+  if (matched.empty())
+    return NotFound("port with " + query.Describe() + " " + std::string(where), id);
+  std::set<std::pair<std::string, std::string>> ports;
+  for (const auto& b : matched) ports.emplace(b.instance_id, b.port_id);
+  if (ports.size() > 1)
+    return Conflict(std::to_string(ports.size()) + " ports have " + query.Describe() + " " +
+                    std::string(where) + " " + std::string(id));
+  return *std::min_element(matched.begin(), matched.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.network_id, a.ip_address) < std::tie(b.network_id, b.ip_address);
+  });
 }
 
 std::vector<PortBinding> Bindings(const core::Instance& instance) {
@@ -35,7 +64,7 @@ std::vector<PortBinding> Bindings(const core::Instance& instance) {
   for (const auto& port : instance.ports)
     for (const auto& subnet : port.subnets) {
       if (!subnet.ip_address) continue;
-      out.push_back(PortBinding{port.id, port.mac, port.network_id,
+      out.push_back(PortBinding{port.id, CanonicalMac(port.mac), port.network_id,
                                 core::ParseIp(*subnet.ip_address)->Unmapped().ToString(),
                                 instance.uuid, instance.project_id});
     }

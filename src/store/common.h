@@ -17,11 +17,30 @@
 
 namespace metastack::store::internal {
 
-// Every (port, fixed IP) of an instance, IPs in canonical text.
+// Every (port, fixed IP) of an instance, IPs in canonical text, MACs lowercase.
 std::vector<PortBinding> Bindings(const core::Instance& instance);
 
-// The canonical text of an IP for lookups ("::ffff:10.0.0.5" -> "10.0.0.5"), or kInvalidArgument.
-Result<std::string> CanonicalIp(std::string_view ip);
+// What a port lookup searches for, given the guest's address: a link-local IPv6 address
+// (fe80::/10) names the port by the MAC in its interface id (core::LinkLocalMac), as Neutron's
+// metadata agent reads it; any other address names it by fixed IP (IPv4-mapped as IPv4).
+// kInvalidArgument when `ip` is not an address.
+struct PortQuery {
+  bool by_mac = false;
+  std::string value;  // the canonical IP, or the lowercase MAC
+  // For messages: "IP 10.0.0.5", "MAC fa:16:3e:00:04:07".
+  std::string Describe() const;
+};
+Result<PortQuery> PortQueryFor(std::string_view ip);
+
+// The one port among the bindings a lookup matched (several fixed IPs of one port are one
+// port; of those, the first in (network, ip) order is returned). kNotFound
+// ("no port with IP X <where> ID") when none matched, kConflict ("N ports have IP X <where>
+// ID") when several ports did. `where`: "on network" or "behind router".
+Result<PortBinding> OnePort(std::vector<PortBinding> matched, const PortQuery& query,
+                            std::string_view where, std::string_view id);
+
+// A MAC as the port index stores and compares it: lowercase.
+std::string CanonicalMac(std::string_view mac);
 
 // Checks an instance's ports against the networks they name. `network` looks a network up
 // (nullopt when unknown). Errors name the field ("ports[0].network_id: unknown network N").

@@ -211,31 +211,21 @@ class MemoryStore final : public Store {
   }
 
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
-    METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
+    METASTACK_ASSIGN_OR_RETURN(auto query, internal::PortQueryFor(ip));
     std::lock_guard lock(mu_);
-    for (const auto& [_, rec] : instances_)
-      for (auto& b : internal::Bindings(rec.instance))
-        if (b.network_id == network_id && b.ip_address == canonical) return b;
-    return NotFound("port with IP " + canonical + " on network", network_id);
+    auto found = Matching(query, [&](const PortBinding& b) { return b.network_id == network_id; });
+    return internal::OnePort(std::move(found), query, "on network", network_id);
   }
 
   Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) override {
-    METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
+    METASTACK_ASSIGN_OR_RETURN(auto query, internal::PortQueryFor(ip));
     std::lock_guard lock(mu_);
     if (!routers_.count(std::string(router_id))) return NotFound("router", router_id);
-    std::vector<PortBinding> found;
-    for (const auto& [_, rec] : instances_)
-      for (auto& b : internal::Bindings(rec.instance)) {
-        auto net = networks_.find(b.network_id);
-        if (b.ip_address == canonical && net != networks_.end() &&
-            net->second.router_id == router_id)
-          found.push_back(b);
-      }
-    if (found.empty()) return NotFound("port with IP " + canonical + " behind router", router_id);
-    if (found.size() > 1)
-      return Conflict(std::to_string(found.size()) + " ports have IP " + canonical +
-                      " behind router " + std::string(router_id));
-    return found[0];
+    auto found = Matching(query, [&](const PortBinding& b) {
+      auto net = networks_.find(b.network_id);
+      return net != networks_.end() && net->second.router_id == router_id;
+    });
+    return internal::OnePort(std::move(found), query, "behind router", router_id);
   }
 
   Result<Page<PortBinding>> ListPorts(std::string_view network_id,
@@ -275,6 +265,17 @@ class MemoryStore final : public Store {
   }
 
  private:
+  // Under mu_: every binding `query` names (its IP, or its MAC) that `in_scope` admits.
+  std::vector<PortBinding> Matching(const internal::PortQuery& query,
+                                    const std::function<bool(const PortBinding&)>& in_scope) {
+    std::vector<PortBinding> found;
+    for (const auto& [_, rec] : instances_)
+      for (auto& b : internal::Bindings(rec.instance))
+        if ((query.by_mac ? b.mac : b.ip_address) == query.value && in_scope(b))
+          found.push_back(std::move(b));
+    return found;
+  }
+
   // Under mu_: the document's ports against networks and other instances' IPs.
   Status CheckWrite(const core::Instance& instance) {
     METASTACK_RETURN_IF_ERROR(internal::CheckPortsAgainstNetworks(

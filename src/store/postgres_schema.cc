@@ -64,6 +64,13 @@ const char* const kSchemaV2[] = {
     "ALTER TABLE networks ADD COLUMN host TEXT NOT NULL DEFAULT ''",
 };
 
+// Link-local guests are found by the MAC their address names: MACs compare lowercase, and
+// (network_id, mac) is searched by index.
+const char* const kSchemaV3[] = {
+    "UPDATE port_index SET mac = lower(mac)",
+    "CREATE INDEX IF NOT EXISTS port_index_network_mac ON port_index (network_id, mac)",
+};
+
 struct Step {
   int version;
   std::vector<const char*> statements;
@@ -73,6 +80,7 @@ const std::vector<Step>& Steps() {
   static const std::vector<Step> steps = {
       {1, {std::begin(kSchemaV1), std::end(kSchemaV1)}},
       {2, {std::begin(kSchemaV2), std::end(kSchemaV2)}},
+      {3, {std::begin(kSchemaV3), std::end(kSchemaV3)}},
   };
   return steps;
 }

@@ -20,5 +20,7 @@ extern const char kGetInstanceSql[];
 extern const char kRouterExistsSql[];
 extern const char kFindPortOnNetworkSql[];
 extern const char kFindPortOnRouterSql[];
+extern const char kFindPortByMacOnNetworkSql[];
+extern const char kFindPortByMacOnRouterSql[];
 
 }  // namespace metastack::store::pg

@@ -16,11 +16,17 @@ const char kRouterExistsSql[] = "SELECT 1 FROM routers WHERE id = $1";
 const char kFindPortOnNetworkSql[] =
     "SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id FROM port_index "
     "WHERE network_id = $1 AND ip_address = $2";
-// count(*) OVER () is taken before LIMIT: the number of matches, for the message.
 const char kFindPortOnRouterSql[] =
-    "SELECT p.port_id, p.mac, p.network_id, p.ip_address, p.instance_uuid, p.project_id, "
-    "count(*) OVER () FROM port_index p JOIN networks n ON n.id = p.network_id "
-    "WHERE n.router_id = $1 AND p.ip_address = $2 LIMIT 1";
+    "SELECT p.port_id, p.mac, p.network_id, p.ip_address, p.instance_uuid, p.project_id "
+    "FROM port_index p JOIN networks n ON n.id = p.network_id "
+    "WHERE n.router_id = $1 AND p.ip_address = $2";
+const char kFindPortByMacOnNetworkSql[] =
+    "SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id FROM port_index "
+    "WHERE network_id = $1 AND mac = $2";
+const char kFindPortByMacOnRouterSql[] =
+    "SELECT p.port_id, p.mac, p.network_id, p.ip_address, p.instance_uuid, p.project_id "
+    "FROM port_index p JOIN networks n ON n.id = p.network_id "
+    "WHERE n.router_id = $1 AND p.mac = $2";
 }  // namespace pg
 
 namespace {
@@ -69,6 +75,14 @@ Router RouterAt(const Rows& rows, int row) {
 PortBinding BindingAt(const Rows& rows, int row) {
   return PortBinding{rows.String(row, 0), rows.String(row, 1), rows.String(row, 2),
                      rows.String(row, 3), rows.String(row, 4), rows.String(row, 5)};
+}
+// Every binding a port lookup's `sql` ($1 the network or router, $2 the IP or MAC) yields.
+Result<std::vector<PortBinding>> Matching(Session& s, const char* sql, std::string_view scope,
+                                          std::string_view value) {
+  METASTACK_ASSIGN_OR_RETURN(Rows rows, s.Exec(sql, {scope, value}));
+  std::vector<PortBinding> found;
+  for (int i = 0; i < rows.size(); ++i) found.push_back(BindingAt(rows, i));
+  return found;
 }
 // Columns uuid, revision, document.
 Result<InstanceRecord> RecordAt(const Rows& rows, int row) {
@@ -419,27 +433,26 @@ class PostgresStore final : public Store {
   }
 
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
-    METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
+    METASTACK_ASSIGN_OR_RETURN(auto query, internal::PortQueryFor(ip));
     return pg::Query(pool_, [&](Session& s) -> Result<PortBinding> {
-      METASTACK_ASSIGN_OR_RETURN(Rows rows,
-                                 s.Exec(pg::kFindPortOnNetworkSql, {network_id, canonical}));
-      if (rows.empty()) return NotFound("port with IP " + canonical + " on network", network_id);
-      return BindingAt(rows, 0);
+      METASTACK_ASSIGN_OR_RETURN(
+          auto found,
+          Matching(s, query.by_mac ? pg::kFindPortByMacOnNetworkSql : pg::kFindPortOnNetworkSql,
+                   network_id, query.value));
+      return internal::OnePort(std::move(found), query, "on network", network_id);
     });
   }
 
   Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) override {
-    METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
+    METASTACK_ASSIGN_OR_RETURN(auto query, internal::PortQueryFor(ip));
     return pg::Query(pool_, [&](Session& s) -> Result<PortBinding> {
       METASTACK_ASSIGN_OR_RETURN(Rows router, s.Exec(pg::kRouterExistsSql, {router_id}));
       if (router.empty()) return NotFound("router", router_id);
-      METASTACK_ASSIGN_OR_RETURN(Rows rows,
-                                 s.Exec(pg::kFindPortOnRouterSql, {router_id, canonical}));
-      if (rows.empty()) return NotFound("port with IP " + canonical + " behind router", router_id);
-      if (int64_t count = rows.Int(0, 6); count > 1)
-        return Conflict(std::to_string(count) + " ports have IP " + canonical + " behind router " +
-                        std::string(router_id));
-      return BindingAt(rows, 0);
+      METASTACK_ASSIGN_OR_RETURN(
+          auto found,
+          Matching(s, query.by_mac ? pg::kFindPortByMacOnRouterSql : pg::kFindPortOnRouterSql,
+                   router_id, query.value));
+      return internal::OnePort(std::move(found), query, "behind router", router_id);
     });
   }
 

@@ -111,7 +111,7 @@ TEST_F(PostgresStoreTest, SchemaNewerThanTheBinaryIsRefused) {
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(store.error().message,
-            "postgresql: schema version 99 is newer than this metastack supports (2)");
+            "postgresql: schema version 99 is newer than this metastack supports (3)");
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
@@ -129,6 +129,31 @@ TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
             "1 " + std::to_string(kPostgresSchemaVersion));
 }
 
+// A database from before link-local look-ups (schema 2: MACs as written, no (network_id, mac)
+// index) opens migrated: its ports are found by the MAC a link-local address names.
+TEST_F(PostgresStoreTest, DatabaseFromBeforeMacLookupsIsMigrated) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
+    ASSERT_TRUE(store->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
+  }
+  for (const char* sql :
+       {"DROP INDEX port_index_network_mac", "UPDATE port_index SET mac = upper(mac)",
+        "UPDATE schema_version SET version = 2"})
+    ASSERT_TRUE(cluster_->Exec(db_, sql)) << sql;
+  auto store = Open();
+  ASSERT_TRUE(store);
+  auto port = store->FindPortOnNetwork("net-a", "fe80::f816:3eff:fe00:1");
+  ASSERT_TRUE(port) << port.error().ToString();
+  EXPECT_EQ(port->instance_id, kU1);
+  EXPECT_EQ(port->mac, "fa:16:3e:00:00:01");
+  EXPECT_EQ(*cluster_->Exec(db_,
+                            "SELECT max(version) || ' ' || count(*) FROM schema_version, "
+                            "pg_indexes WHERE indexname = 'port_index_network_mac'"),
+            "3 1");
+}
+
 // The metadata path's look-ups are served by indexes. With sequential scans priced out
 // (enable_seqscan = off) the planner still picks one when, and only when, no index can serve.
 TEST_F(PostgresStoreTest, LookupsSearchIndexesNeverScan) {
@@ -138,6 +163,8 @@ TEST_F(PostgresStoreTest, LookupsSearchIndexesNeverScan) {
       {pg::kRouterExistsSql, "('r1')"},
       {pg::kFindPortOnNetworkSql, "('net-a', '10.0.0.5')"},
       {pg::kFindPortOnRouterSql, "('r1', '10.0.0.5')"},
+      {pg::kFindPortByMacOnNetworkSql, "('net-a', 'fa:16:3e:00:04:07')"},
+      {pg::kFindPortByMacOnRouterSql, "('r1', 'fa:16:3e:00:04:07')"},
   };
   for (const auto& [sql, args] : queries) {
     auto plan = cluster_->Exec(db_, std::string("SET enable_seqscan = off; PREPARE q AS ") + sql +

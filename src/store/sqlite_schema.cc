@@ -93,6 +93,12 @@ CREATE TABLE changes (
 ALTER TABLE routers ADD COLUMN host TEXT NOT NULL DEFAULT '';
 ALTER TABLE networks ADD COLUMN host TEXT NOT NULL DEFAULT '';
 )sql"},
+    {4, R"sql(
+-- Link-local guests are found by the MAC their address names: MACs compare lowercase, and
+-- (network_id, mac) is searched by index.
+UPDATE ports SET mac = lower(mac);
+CREATE INDEX IF NOT EXISTS ports_network_mac ON ports (network_id, mac);
+)sql"},
 };
 
 Result<int> ReadVersion(Connection& db) {

@@ -20,7 +20,7 @@ Result<int> CheckSchemaVersion(Connection& db);
 // when the database is newer (the error above).
 Status Migrate(Connection& db);
 
-// The metadata agent's lookups: each is a search of a unique index, never a scan.
+// The metadata agent's lookups: each is a search of an index, never a scan.
 // ?1 network_id, ?2 canonical IP.
 inline constexpr char kFindPortOnNetworkSql[] =
     "SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id FROM ports "
@@ -30,6 +30,14 @@ inline constexpr char kFindPortOnNetworkSql[] =
 inline constexpr char kFindPortOnRouterSql[] =
     "SELECT p.port_id, p.mac, p.network_id, p.ip_address, p.instance_uuid, p.project_id "
     "FROM networks n JOIN ports p ON p.network_id = n.id AND p.ip_address = ?2 "
+    "WHERE n.router_id = ?1 ORDER BY n.id";
+// The same by MAC (?2 lowercase), for link-local guests: the ports (network_id, mac) index.
+inline constexpr char kFindPortByMacOnNetworkSql[] =
+    "SELECT port_id, mac, network_id, ip_address, instance_uuid, project_id FROM ports "
+    "WHERE network_id = ?1 AND mac = ?2";
+inline constexpr char kFindPortByMacOnRouterSql[] =
+    "SELECT p.port_id, p.mac, p.network_id, p.ip_address, p.instance_uuid, p.project_id "
+    "FROM networks n JOIN ports p ON p.network_id = n.id AND p.mac = ?2 "
     "WHERE n.router_id = ?1 ORDER BY n.id";
 // ?1 uuid.
 inline constexpr char kGetInstanceSql[] =

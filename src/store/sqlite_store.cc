@@ -35,6 +35,18 @@ using sqlite::RouterFromRow;
 using sqlite::Run;
 using sqlite::Statement;
 
+// Every binding a port lookup's `sql` (?1 the network or router, ?2 the IP or MAC) yields.
+Result<std::vector<PortBinding>> Matching(Connection& db, const char* sql, std::string_view scope,
+                                          std::string_view value) {
+  METASTACK_ASSIGN_OR_RETURN(Statement stmt, Bound(db, sql, scope, value));
+  std::vector<PortBinding> found;
+  while (true) {
+    METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return found;
+    found.push_back(BindingFromRow(stmt));
+  }
+}
+
 // One page of `select` (whose first column is `key`) in key order, as the memory store pages.
 template <typename T, typename FromRow, typename KeyOf>
 Result<Page<T>> ListPage(Connection& db, std::string_view select, std::string_view key,
@@ -344,38 +356,32 @@ class SqliteStore final : public Store {
   // --- the port index ------------------------------------------------------------------------
 
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
-    METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
+    METASTACK_ASSIGN_OR_RETURN(auto query, internal::PortQueryFor(ip));
     return Read([&](Connection& db) -> Result<PortBinding> {
-      METASTACK_ASSIGN_OR_RETURN(Statement stmt,
-                                 Bound(db, sqlite::kFindPortOnNetworkSql, network_id, canonical));
-      METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) return NotFound("port with IP " + canonical + " on network", network_id);
-      return BindingFromRow(stmt);
+      METASTACK_ASSIGN_OR_RETURN(
+          auto found,
+          Matching(
+              db, query.by_mac ? sqlite::kFindPortByMacOnNetworkSql : sqlite::kFindPortOnNetworkSql,
+              network_id, query.value));
+      return internal::OnePort(std::move(found), query, "on network", network_id);
     });
   }
 
   Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) override {
-    METASTACK_ASSIGN_OR_RETURN(std::string canonical, internal::CanonicalIp(ip));
+    METASTACK_ASSIGN_OR_RETURN(auto query, internal::PortQueryFor(ip));
     return Read([&](Connection& db) -> Result<PortBinding> {
-      std::vector<PortBinding> found;
-      {
-        METASTACK_ASSIGN_OR_RETURN(Statement stmt,
-                                   Bound(db, sqlite::kFindPortOnRouterSql, router_id, canonical));
-        while (true) {
-          METASTACK_ASSIGN_OR_RETURN(bool row, stmt.Step());
-          if (!row) break;
-          found.push_back(BindingFromRow(stmt));
-        }
-      }
-      if (found.size() > 1)
-        return Conflict(std::to_string(found.size()) + " ports have IP " + canonical +
-                        " behind router " + std::string(router_id));
-      if (found.size() == 1) return std::move(found[0]);
+      METASTACK_ASSIGN_OR_RETURN(
+          auto found,
+          Matching(db,
+                   query.by_mac ? sqlite::kFindPortByMacOnRouterSql : sqlite::kFindPortOnRouterSql,
+                   router_id, query.value));
       // No match: tell an unknown router from an empty one. (A match implies the router exists:
       // networks.router_id is a foreign key.)
-      METASTACK_ASSIGN_OR_RETURN(bool router, RouterExists(db, router_id));
-      if (!router) return NotFound("router", router_id);
-      return NotFound("port with IP " + canonical + " behind router", router_id);
+      if (found.empty()) {
+        METASTACK_ASSIGN_OR_RETURN(bool router, RouterExists(db, router_id));
+        if (!router) return NotFound("router", router_id);
+      }
+      return internal::OnePort(std::move(found), query, "behind router", router_id);
     });
   }
 

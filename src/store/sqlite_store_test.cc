@@ -195,6 +195,30 @@ TEST_F(SqliteStoreTest, FileFromBeforeHostsIsMigrated) {
             std::to_string(sqlite::LatestSchemaVersion()));
 }
 
+// A file from before link-local look-ups (schema 3: MACs as written, no (network_id, mac)
+// index) opens migrated: its ports are found by the MAC a link-local address names.
+TEST_F(SqliteStoreTest, FileFromBeforeMacLookupsIsMigrated) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
+    ASSERT_TRUE(store->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
+  }
+  ASSERT_TRUE(RawConnection(path_)->Exec(
+      "DROP INDEX ports_network_mac; UPDATE ports SET mac = upper(mac); PRAGMA user_version = 3"));
+  auto store = Open();
+  ASSERT_TRUE(store);
+  auto port = store->FindPortOnNetwork("net-a", "fe80::f816:3eff:fe00:1");
+  ASSERT_TRUE(port) << port.error().ToString();
+  EXPECT_EQ(port->instance_id, kU1);
+  EXPECT_EQ(port->mac, "fa:16:3e:00:00:01");
+  auto db = RawConnection(path_);
+  EXPECT_EQ(db->QueryText("SELECT count(*) FROM sqlite_master WHERE name = 'ports_network_mac'")
+                .value_or(""),
+            "1");
+  EXPECT_EQ(db->QueryText("PRAGMA user_version").value_or(""), "4");
+}
+
 TEST_F(SqliteStoreTest, SchemaNewerThanTheBinaryIsRefused) {
   ASSERT_TRUE(Open());
   ASSERT_TRUE(RawConnection(path_)->Exec("PRAGMA user_version = 99"));
@@ -268,8 +292,9 @@ TEST_F(SqliteStoreTest, ReadersDoNotWaitForAnotherProcesssWriter) {
 TEST_F(SqliteStoreTest, LookupsSearchIndexesNeverScan) {
   ASSERT_TRUE(Open());
   auto db = RawConnection(path_);
-  for (const char* sql :
-       {sqlite::kFindPortOnNetworkSql, sqlite::kFindPortOnRouterSql, sqlite::kGetInstanceSql}) {
+  for (const char* sql : {sqlite::kFindPortOnNetworkSql, sqlite::kFindPortOnRouterSql,
+                          sqlite::kFindPortByMacOnNetworkSql, sqlite::kFindPortByMacOnRouterSql,
+                          sqlite::kGetInstanceSql}) {
     auto plan = db->Prepare(std::string("EXPLAIN QUERY PLAN ") + sql);
     ASSERT_TRUE(plan) << plan.error().ToString();
     int steps = 0;

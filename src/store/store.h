@@ -63,7 +63,7 @@ struct Router {
 // One fixed IP of one port: what the metadata agent needs to name the instance behind a guest.
 struct PortBinding {
   std::string port_id;
-  std::string mac;
+  std::string mac;  // lowercase
   std::string network_id;
   std::string ip_address;  // canonical text
   std::string instance_id;
@@ -146,12 +146,18 @@ class Store {
   virtual Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) = 0;
 
   // --- the port index (the metadata agent's lookups) -------------------------------------------
-  // `ip` in any valid text form (IPv4-mapped IPv6 is looked up as IPv4). kNotFound when no port
-  // has it.
+  // `ip` in any valid text form (IPv4-mapped IPv6 is looked up as IPv4; kInvalidArgument for
+  // anything else). A link-local IPv6 address (fe80::/10) is no fixed IP: as Neutron's metadata
+  // agent, the port is the one whose MAC the address's interface id names
+  // (core::LinkLocalMac: fe80::f816:3eff:fe00:407 -> fa:16:3e:00:04:07), among the ports with
+  // fixed IPs, MACs compared case-insensitively (the index keeps them lowercase). The several
+  // fixed IPs of one port are one port; the binding returned is its first in (network, ip)
+  // order. kNotFound when no port matches; kConflict when more than one does (by MAC only:
+  // an IP is unique on a network).
   virtual Result<PortBinding> FindPortOnNetwork(std::string_view network_id,
                                                 std::string_view ip) = 0;
-  // Among the networks attached to the router. kNotFound for an unknown router or no match;
-  // kConflict when more than one port matches (the agent answers 404 then, as Neutron).
+  // The same among the networks attached to the router. kNotFound for an unknown router or no
+  // match; kConflict when more than one port matches (the agent answers 404 then, as Neutron).
   virtual Result<PortBinding> FindPortOnRouter(std::string_view router_id, std::string_view ip) = 0;
   // Every fixed IP of every port, optionally of one network (non-empty `network_id`) and of one
   // project (options.project_id), ordered by (network, ip), one page at a time. A port's key
