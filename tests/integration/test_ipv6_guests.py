@@ -46,9 +46,11 @@ DATASOURCE = r'''
 import json, sys
 sys.path.insert(0, sys.argv[2])
 from api_service import cloudinit_datasource
-found, ds, _ = cloudinit_datasource(sys.argv[1], {})
+found, ds, network = cloudinit_datasource(sys.argv[1], {sys.argv[3]: 'eth0'})
 print(json.dumps({'found': found, 'uuid': ds.metadata.get('uuid') if found else None,
-                  'instance_id': ds.get_instance_id() if found else None}))
+                  'instance_id': ds.get_instance_id() if found else None,
+                  'nics': [c['name'] for c in (network or {}).get('config', [])
+                           if c.get('type') == 'physical']}))
 '''
 
 
@@ -122,8 +124,8 @@ def fetch(guest, url, path=DOC, timeout=20):
     return last['answer'][2]
 
 
-def datasource(guest, url):
-    r = in_ns(guest, PYTHON, '-c', DATASOURCE, url, HERE,
+def datasource(guest, url, mac):
+    r = in_ns(guest, PYTHON, '-c', DATASOURCE, url, HERE, mac,
               env={**os.environ, 'METASTACK_BIN': METASTACK})
     if r.returncode != 0:
         raise AssertionError(f'cloud-init datasource in {guest}: {r.stderr[-3000:]}')
@@ -206,8 +208,9 @@ class Ipv6GuestTest(unittest.TestCase):
               'dev', 'eth0')
         self.assertTrue(no_ipv4(guest))
         self.check_instance(guest, t, V6)
-        found = datasource(guest, 'http://[fe80::a9fe:a9fe%eth0]')
-        self.assertEqual(found, {'found': True, 'uuid': t.uuid, 'instance_id': t.uuid})
+        found = datasource(guest, 'http://[fe80::a9fe:a9fe%eth0]', t.mac)
+        self.assertEqual(found, {'found': True, 'uuid': t.uuid, 'instance_id': t.uuid,
+                                 'nics': ['eth0']})
 
         # Dual-stack: the same guest with its IPv4 address gets the same instance over both.
         check('ip', '-n', router, 'addr', 'add', '10.0.0.1/24', 'dev', qr)
@@ -229,8 +232,9 @@ class Ipv6GuestTest(unittest.TestCase):
         listeners = json.loads(unix_get(TMP / 'proxy.sock', '/listeners')[1])['listeners']
         self.assertIn((f'{ns}@v6', f'fe80::a9fe:a9fe%{tap}', 80),
                       [(l['name'], l['address'], l['port']) for l in listeners])
-        found = datasource(guest, 'http://[fe80::a9fe:a9fe%eth0]')
-        self.assertEqual(found, {'found': True, 'uuid': t.uuid, 'instance_id': t.uuid})
+        found = datasource(guest, 'http://[fe80::a9fe:a9fe%eth0]', t.mac)
+        self.assertEqual(found, {'found': True, 'uuid': t.uuid, 'instance_id': t.uuid,
+                                 'nics': ['eth0']})
 
         # The network attached to a router: no longer served here, the address goes too.
         router = f'a0a0{RUN}-2'
