@@ -13,7 +13,10 @@ http://[fe80::a9fe:a9fe%eth0]/:
 * on an isolated network, from its DHCP namespace: fe80::a9fe:a9fe/64 on the DHCP port and a
   listener bound to [fe80::a9fe:a9fe%<port>]:80 there;
 * on a flat network, from `metastack api` identifying callers by their source address, listening
-  on [fe80::a9fe:a9fe%flat0]:80 in a host namespace.
+  on [fe80::a9fe:a9fe%flat0]:80 in a host namespace;
+* in separate processes set up by hand (`net dhcp-setup`, `proxy-ctl add` of a listener on
+  fe80::a9fe:a9fe%<tap>, proxy -> agent -> the API's signed listener, whose check that the
+  instance owns the forwarded address accepts the guest's link-local address).
 In each the caller is found by the MAC its link-local address carries (as Neutron's agent finds
 it); the guest's instance, never another tenant's with the same IPv4 address. Also checked: the
 EC2 tree over IPv6, cloud-init's OpenStack datasource with metadata_urls set to the IPv6 address,
@@ -30,7 +33,8 @@ import shutil
 import tempfile
 import unittest
 
-from guestnet import PYTHON, RUN, Tenant, check, cleanup, curl, in_ns, run, wait_for
+from guestnet import (PYTHON, RUN, Tenant, accepting, check, cleanup, curl, in_ns, run,
+                      wait_for)
 from harness import Daemon, metastack_binary, unix_get
 
 METASTACK = metastack_binary()
@@ -271,6 +275,44 @@ class Ipv6GuestTest(unittest.TestCase):
         link_local(guest, 'eth0')
         rc, status, _ = curl(guest, V6 + DOC)
         self.assertEqual((rc, status), (0, 404))
+
+    def test_separate_processes_by_hand(self):
+        """The operator's manual path, in separate processes: `net dhcp-setup` in a DHCP
+        namespace, `proxy-ctl add` of the IPv6 listener, proxy -> agent -> signed API."""
+        t = Tenant(4, routed=False)
+        t.create(STORE, TMP)
+        ns = namespace(f'v6m{RUN}')
+        tap = f'tapm{RUN}'
+        guest = v6_guest(t, ns, tap, '10.0.0.2/24')
+        state = TMP / 'manual-dhcp'
+        self.addCleanup(run, METASTACK, 'net', 'dhcp-teardown', '--netns', ns, '--state-dir',
+                        state)
+        check(METASTACK, 'net', 'dhcp-setup', '--netns', ns, '--interface', tap, '--dhcp-ip',
+              '10.0.0.2', '--subnet', t.cidr, '--gateway', t.gateway, '--state-dir', state)
+        self.assertIn('fe80::a9fe:a9fe/64',
+                      check('ip', '-n', ns, '-o', '-6', 'addr', 'show', 'dev', tap))
+        secret = TMP / 'secret'
+        secret.write_text('ipv6-guests-shared-secret-0123456789\n')
+        api_ready, sock, control = TMP / 'm-api.json', TMP / 'm-agent.sock', TMP / 'm-proxy.sock'
+        daemons = [Daemon(['api', '--store', STORE, '--signed-listen', '127.0.0.1:0',
+                           '--admin-listen', '', '--secret-file', secret, '--ready-file',
+                           api_ready], log=TMP / 'm-api.log', ready_file=api_ready)]
+        daemons[0].start()
+        self.addCleanup(daemons[0].stop)
+        api_url = f'http://127.0.0.1:{daemons[0].ports()["signed"][0]}'
+        for args, log, sock_path in (
+                (['agent', '--store', STORE, '--api-url', api_url, '--agent-socket', sock,
+                  '--secret-file', secret], 'm-agent.log', sock),
+                (['proxy', '--agent', f'unix:{sock}', '--control', control], 'm-proxy.log',
+                 control)):
+            d = Daemon(args, log=TMP / log, ready=lambda p=sock_path: accepting(p)).start()
+            self.addCleanup(d.stop)
+        for name, address in ((f'qdhcp-{t.network}', '169.254.169.254'),
+                              (f'qdhcp-{t.network}-v6', f'fe80::a9fe:a9fe%{tap}')):
+            check(METASTACK, 'proxy-ctl', '--control', control, 'add', '--name', name, '--netns',
+                  ns, '--kind', 'network', '--id', t.network, '--address', address)
+        self.assertTrue(no_ipv4(guest))
+        self.check_instance(guest, t, V6)
 
 
 if __name__ == '__main__':
