@@ -81,6 +81,14 @@ class CliTest(unittest.TestCase):
                          self.doc['user_data'])
         self.assertEqual(answers[0]['content_type'], 'text/plain; charset=UTF-8')
 
+    def test_get_any_method_as_the_service(self):
+        r = run('get', EXAMPLE, '/latest/meta-data/hostname', '--method', 'DELETE')
+        self.assertEqual((r.returncode, r.stdout), (0, b'web-01.novalocal'))
+        r = run('get', EXAMPLE, '/openstack/latest/password', '--method', 'PUT')
+        self.assertEqual((r.returncode, r.stdout),
+                         (1, b'400 Bad Request\n\nGET and POST only are supported.\n\n   '))
+        self.assertEqual(r.stderr, b'metastack: /openstack/latest/password: 400 Bad Request\n')
+
     def test_get_needs_one_path_without_json(self):
         r = run('get', EXAMPLE, '/a', '/b')
         self.assertEqual(r.returncode, 1)
