@@ -41,8 +41,8 @@ std::string WithCrlf(std::string_view head);
 // Reads until the buffer holds the whole head of the next request (as above), no
 // more than the header limit of it as the client sends it (header_limit past that); a head with
 // bare LFs is then given CRLF in the buffer, and the parser's limit raised by the CRs added.
-// Other read errors are left for Beast's read, which meets them again and answers as it does
-// for any request (a head cut short by the client's end is a 400).
+// Errors as Beast's read gives them: a head cut short by the client's end is partial_message
+// (a 400), a timeout or a reset the read's own error.
 template <typename Protocol>
 asio::awaitable<beast::error_code> ReadHead(beast::basic_stream<Protocol>& stream,
                                             beast::flat_buffer& buffer,
@@ -59,8 +59,9 @@ asio::awaitable<beast::error_code> ReadHead(beast::basic_stream<Protocol>& strea
     size_t n = co_await stream.async_read_some(
         buffer.prepare(std::min<size_t>(4096, limits.header_bytes - buffer.size())),
         asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == beast::error::timeout) co_return ec;
-    if (ec) co_return beast::error_code{};
+    // The client's end before the head's: what Beast's read makes of it, a 400.
+    if (ec == asio::error::eof) co_return bhttp::error::partial_message;
+    if (ec) co_return ec;
     buffer.commit(n);
   }
   if (end->size > limits.header_bytes) co_return bhttp::error::header_limit;

@@ -149,6 +149,24 @@ TEST_P(ServerTest, BareLfLinesAreAccepted) {
   EXPECT_TRUE(r.ends_with("POST /mixed v11 from=127.0.0.1 body=a\nb\nc")) << r;
 }
 
+// A head the client ends before its empty line is answered 400 at once, bare LF or not.
+TEST_P(ServerTest, HeadCutShortIs400AtOnce) {
+  ServerLimits l;
+  l.request_timeout = 10s;
+  Start(l);
+  for (const char* partial : {"GET /latest/meta-data/host", "GET / HTTP/1.1\r\nHost: x\r\n",
+                              "GET / HTTP/1.1\nHost: x\n"}) {
+    RawClient c = RawClient::Tcp(port_);
+    auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(c.Send(partial));
+    c.ShutdownWrite();
+    std::string r = c.Read();
+    EXPECT_EQ(r.substr(0, r.find("\r\n")), "HTTP/1.1 400 Bad Request") << partial;
+    EXPECT_TRUE(c.closed()) << partial;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << partial;
+  }
+}
+
 TEST_P(ServerTest, BareCrIsRefused) {
   Start();
   for (const char* req : {"GET /cr HTTP/1.1\rHost: x\n\n", "GET /cr HTTP/1.1\nX-A: a\rb\n\n",
