@@ -1,6 +1,7 @@
 // metastack instance|network|router|port ...: the operators' verbs. Each works against the admin
 // API (--url, --token-file) or directly on a store (--store), through admin::Dispatch in both
 // cases, so the two behave the same.
+#include <algorithm>
 #include <iostream>
 
 #include "admin/dispatcher.h"
@@ -125,13 +126,18 @@ int List(const AdminBackend& t, const std::string& path, std::string query, cons
     for (const auto& [_, get] : cols) row.push_back(get(item));
     rows.push_back(row);
   }
+  // Columns in characters, not bytes: a hostname such as "café-01" is 7 wide, 8 bytes long.
+  auto chars = [](const std::string& s) {
+    return static_cast<size_t>(
+        std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  };
   std::vector<size_t> width(cols.size(), 0);
   for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], chars(row[i]));
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i)
-      line += row[i] + (i + 1 < row.size() ? std::string(width[i] - row[i].size() + 2, ' ') : "");
+      line += row[i] + (i + 1 < row.size() ? std::string(width[i] - chars(row[i]) + 2, ' ') : "");
     std::cout << line << "\n";
   }
   return kExitOk;

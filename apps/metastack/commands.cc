@@ -71,8 +71,9 @@ Run SetupGet(CLI::App& app) {
                  "Metadata path(s) as a request target, e.g. /openstack/latest/meta_data.json "
                  "(percent-escapes are decoded and a ?query ignored, as by the service)")
       ->required();
-  app.add_option("--method", f->method, "GET or HEAD")
-      ->check(CLI::IsMember({"GET", "HEAD"}))
+  app.add_option("--method", f->method,
+                 "Any method, answered as the service answers it (POST on a password path as an "
+                 "empty POST, without storing it)")
       ->capture_default_str();
   app.add_option("--address", f->address,
                  "The caller's address (EC2 local-ipv4 when the instance has no IPv4 address)");
@@ -96,7 +97,7 @@ Run SetupGet(CLI::App& app) {
     int rc = kExitOk;
     for (const auto& path : f->paths) {
       bool head = f->method == "HEAD";
-      http::Response answer = api::Answer(*inst, path, head, *settings, ctx);
+      http::Response answer = api::Answer(*inst, path, f->method, *settings, ctx);
       const unsigned status = answer.status;
       const std::string& content_type = answer.content_type;
       std::string& body = answer.body;

@@ -157,7 +157,7 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   store_log_.Success();
   instance_id = port->instance_id;
 
-  http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
+  http::UpstreamRequest out = http::UpstreamRequestFor(req);
   out.set(Bsv(header::kForwardedFor), Bsv(xff));
   out.set(Bsv(header::kInstanceId), port->instance_id);
   out.set(Bsv(header::kTenantId), port->project_id);

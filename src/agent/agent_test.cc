@@ -138,6 +138,21 @@ TEST_F(AgentTest, PasswordPostPassesThrough) {
   EXPECT_EQ(*store_->GetInstance(kB)->instance.password, "pw1");
 }
 
+// Every method reaches the API as the guest sent it, a token Beast has no verb for too, and
+// comes back with the API's answer (Nova's: read as GET, 400 on the password, 404 unknown).
+TEST_F(AgentTest, EveryMethodPassesThroughAsSent) {
+  std::string headers = "X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n";
+  for (std::string method : {"PUT", "DELETE", "OPTIONS", "FOO"}) {
+    auto r = Send(method + " /latest/meta-data/instance-id HTTP/1.1\r\n" + headers);
+    EXPECT_EQ(r, std::make_pair(200u, std::string("i-bbbbbbbb"))) << method;
+    EXPECT_EQ(Send(method + " /openstack/latest/password HTTP/1.1\r\n" + headers),
+              std::make_pair(400u, std::string("400 Bad Request\n\nGET and POST only are "
+                                               "supported.\n\n   ")))
+        << method;
+    EXPECT_EQ(Send(method + " /latest/api/token HTTP/1.1\r\n" + headers).first, 404u) << method;
+  }
+}
+
 TEST_F(AgentTest, WrongSecretIsTheApis403) {
   StartAgent("not-the-secret", "http://127.0.0.1:" + std::to_string(api_port_));
   auto r = Send(

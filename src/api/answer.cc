@@ -3,6 +3,7 @@
 #include "core/route.h"
 #include "http/error_response.h"
 #include "http/url.h"
+#include "store/store.h"
 
 namespace metastack::api {
 
@@ -28,11 +29,32 @@ http::Response DocumentAnswer(Result<core::Document> doc, bool head) {
   return http::ErrorResponse(doc.error(), {.head = head});
 }
 
-http::Response Answer(const core::Instance& instance, std::string_view target, bool head,
-                      const core::Settings& settings, const core::RenderContext& ctx) {
+Result<MethodUse> UseOf(std::string_view method, const core::Route& route) {
+  if (route.kind != core::RouteKind::kOpenStack || route.file != core::OpenStackFile::kPassword)
+    return MethodUse::kRead;
+  if (method == "GET") return MethodUse::kRead;
+  if (method == "POST") return MethodUse::kSetPassword;
+  return std::unexpected(
+      MakeError(ErrorCode::kInvalidArgument, "GET and POST only are supported."));
+}
+
+http::Response Answer(const core::Instance& instance, std::string_view target,
+                      std::string_view method, const core::Settings& settings,
+                      const core::RenderContext& ctx) {
+  bool head = method == "HEAD";
   std::string path = http::SplitTarget(target).path;
   if (auto early = AnswerWithoutCaller(core::NormalizePath(path))) return std::move(*early);
-  return DocumentAnswer(core::Render(instance, core::ResolvePath(path), settings, ctx), head);
+  core::Route route = core::ResolvePath(path);
+  auto use = UseOf(method, route);
+  if (!use) return http::ErrorResponse(use.error(), {.head = head});
+  if (*use == MethodUse::kSetPassword) {
+    if (auto writable = store::PasswordWritable(instance); !writable)
+      return http::ErrorResponse(writable.error());
+    http::Response r;
+    r.content_type = core::kContentTypeHtml;
+    return r;
+  }
+  return DocumentAnswer(core::Render(instance, route, settings, ctx), head);
 }
 
 }  // namespace metastack::api

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "core/instance.h"
 #include "core/metadata.h"
+#include "core/route.h"
 #include "http/server.h"
 
 namespace metastack::api {
@@ -23,9 +24,18 @@ std::optional<http::Response> AnswerWithoutCaller(std::string_view normalized_pa
 // answer to HEAD (the server sends no body either way).
 http::Response DocumentAnswer(Result<core::Document> doc, bool head);
 
-// The service's answer to a GET (or HEAD, `head`) of `target` (a request target: the path is
-// percent-decoded and any ?query ignored) from a caller identified as `instance`'s.
-http::Response Answer(const core::Instance& instance, std::string_view target, bool head,
-                      const core::Settings& settings, const core::RenderContext& ctx);
+// What a request's method does on a route, as Nova's handler treats it: every method (POST,
+// PUT, DELETE, an unknown token...) reads, answered as GET (HEAD without a body), except on an
+// OpenStack .../password, where GET reads, POST sets, and any other method (HEAD too) is
+// kInvalidArgument "GET and POST only are supported.".
+enum class MethodUse { kRead, kSetPassword };
+Result<MethodUse> UseOf(std::string_view method, const core::Route& route);
+
+// The service's answer to `method` on `target` (a request target: the path is percent-decoded
+// and any ?query ignored) from a caller identified as `instance`'s, with an empty body: a POST
+// on .../password is answered as the service answers an empty one, without storing anything.
+http::Response Answer(const core::Instance& instance, std::string_view target,
+                      std::string_view method, const core::Settings& settings,
+                      const core::RenderContext& ctx);
 
 }  // namespace metastack::api

@@ -141,12 +141,10 @@ void MetadataApi::Record(PathClass cls, unsigned status, double seconds) {
 
 asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification mode) {
   auto started = std::chrono::steady_clock::now();
-  auto verb = req.message.method();
-  bool head = verb == bhttp::verb::head;
+  bool head = req.message.method() == bhttp::verb::head;
   http::PathAndQuery target =
       http::SplitTarget(std::string_view(req.message.target().data(), req.message.target().size()));
   core::Route route = core::ResolvePath(target.path);
-  Response res;
   std::string instance_id;  // once identified, for the access log
   auto done = [&](Response r) {
     double seconds =
@@ -158,16 +156,6 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
       LogAccess(req, mode, target.path, instance_id, r.status, seconds);
     return r;
   };
-  bool password =
-      route.kind == core::RouteKind::kOpenStack && route.file == core::OpenStackFile::kPassword;
-  if (verb != bhttp::verb::get && !head && !(password && verb == bhttp::verb::post)) {
-    res = http::ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed,
-                                        "The method " + std::string(req.message.method_string()) +
-                                            " is not allowed for this resource."),
-                              {.head = head});
-    res.headers.emplace_back(header::kAllow, password ? "GET, HEAD, POST" : "GET, HEAD");
-    co_return done(std::move(res));
-  }
   if (auto early = AnswerWithoutCaller(core::NormalizePath(target.path)))
     co_return done(std::move(*early));
   auto caller = co_await Identify(req, mode);
@@ -187,7 +175,10 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   }
   if (mode == Identification::kSigned && !Vouched(*caller, **inst))
     co_return done(http::ErrorResponse(NotFound().error(), {.head = head}));
-  if (verb == bhttp::verb::post) co_return done(co_await PostPassword(**inst, req));
+  auto method = req.message.method_string();
+  auto use = UseOf(std::string_view(method.data(), method.size()), route);
+  if (!use) co_return done(http::ErrorResponse(use.error(), {.head = head}));
+  if (*use == MethodUse::kSetPassword) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
   auto settings = settings_.load(std::memory_order_acquire);
@@ -357,10 +348,11 @@ asio::awaitable<Result<std::string>> MetadataApi::InstanceByAddress(const std::s
 asio::awaitable<Response> MetadataApi::PostPassword(const CachedInstance& inst,
                                                     http::Request& req) {
   const std::string& body = req.message.body();
-  if (body.size() > core::DocumentLimits::kMaxPasswordBytes)
-    co_return http::ErrorResponse(MakeError(ErrorCode::kInvalidArgument, "Request is too large."));
+  // Nova's order: a password already set is a conflict whatever the size of the new one.
   if (auto writable = store::PasswordWritable(inst.instance()); !writable)
     co_return http::ErrorResponse(writable.error());
+  if (body.size() > core::DocumentLimits::kMaxPasswordBytes)
+    co_return http::ErrorResponse(MakeError(ErrorCode::kInvalidArgument, "Request is too large."));
   std::string uuid = inst.instance().uuid;
   auto result = co_await http::RunBlocking(pool_, [&] { return store_.SetPassword(uuid, body); });
   cache_.Drop(uuid);

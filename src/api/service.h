@@ -16,8 +16,9 @@
 //
 // Statuses follow Nova: a missing header 400, a bad signature 403, an unknown instance or a
 // tenant that does not own it 404, as is a signed instance that does not own the forwarded
-// address (ApiOptions::check_forwarded_address); GET and HEAD everywhere, POST only on
-// .../password (write once: 409 after), any other method 405.
+// address (ApiOptions::check_forwarded_address). Methods as Nova's handler takes them
+// (api::UseOf): any method reads, answered as GET, but on .../password GET reads, POST sets
+// (write once: 409 after) and any other method is 400.
 //
 // Once the caller is identified (the signed X-Instance-ID after verification, the provider's
 // port, or the instance found by address), each request takes a token from that instance's

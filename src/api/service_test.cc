@@ -243,17 +243,29 @@ TEST_F(ApiTest, RootAndHealthcheckNeedNoIdentity) {
   EXPECT_EQ(Get("/openstack", "").status, 400u);
 }
 
+// As Nova's handler: any method reads, answered as GET; on the password only GET reads and
+// POST writes, anything else (HEAD too) is 400.
 TEST_F(ApiTest, MethodsAndHead) {
-  Reply post =
-      Send(signed_port_,
-           "POST /openstack/latest/meta_data.json HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
-  EXPECT_EQ(post.status, 405u);
-  EXPECT_NE(post.headers.find("Allow: GET, HEAD"), std::string::npos);
-  Reply put = Send(signed_port_,
-                   "PUT /openstack/latest/password HTTP/1.1\r\nContent-Length: 0\r\n" + Signed());
-  EXPECT_EQ(put.status, 405u);
-  EXPECT_NE(put.headers.find("Allow: GET, HEAD, POST"), std::string::npos);
   Reply get = Get("/openstack/latest/user_data", Signed());
+  for (std::string method : {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "FOO"}) {
+    Reply r = Send(signed_port_, method + " /openstack/latest/user_data HTTP/1.1\r\n" + Signed());
+    EXPECT_EQ(r.status, 200u) << method;
+    EXPECT_EQ(r.body, get.body) << method;
+    EXPECT_EQ(r.headers.find("Allow:"), std::string::npos) << method;
+    if (method == "POST") continue;
+    Reply pw = Send(signed_port_, method + " /openstack/latest/password HTTP/1.1\r\n" + Signed());
+    EXPECT_EQ(pw.status, 400u) << method;
+    EXPECT_EQ(pw.body, "400 Bad Request\n\nGET and POST only are supported.\n\n   ") << method;
+    EXPECT_EQ(Send(signed_port_, method + " /latest/api/token HTTP/1.1\r\n" + Signed()).status,
+              404u)
+        << method;
+  }
+  // Identification comes first, as in Nova: no headers, no answer but "/".
+  EXPECT_EQ(Send(signed_port_, "DELETE /openstack/latest/password HTTP/1.1\r\n").status, 400u);
+  EXPECT_EQ(Send(signed_port_, "DELETE / HTTP/1.1\r\n").status, 200u);
+  Reply head_pw = Send(signed_port_, "HEAD /openstack/latest/password HTTP/1.1\r\n" + Signed());
+  EXPECT_EQ(head_pw.status, 400u);
+  EXPECT_EQ(head_pw.body, "");
   Reply head = Send(signed_port_, "HEAD /openstack/latest/user_data HTTP/1.1\r\n" + Signed());
   EXPECT_EQ(head.status, 200u);
   EXPECT_EQ(head.body, "");
@@ -276,6 +288,7 @@ TEST_F(ApiTest, PasswordIsWriteOnceAndSeenAtOnce) {
   EXPECT_EQ(Get("/openstack/latest/password", Signed()).body, "encrypted-pw");
   Reply second = post("other");
   EXPECT_EQ(second.status, 409u);
+  EXPECT_EQ(post(std::string(1021, 'x')).status, 409u);  // Nova's order: set before too large
   EXPECT_EQ(*store_->GetInstance(kUuid)->instance.password, "encrypted-pw");
 }
 

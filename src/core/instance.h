@@ -146,8 +146,12 @@ Result<Instance> ParseInstanceJson(const Json& doc);
 // user data and binary file contents are written base64-encoded.
 Json InstanceToJson(const Instance& instance);
 
-// Validates a string as a hostname: dot-separated labels of letters, digits and '-', each 1..63
-// characters, not starting or ending with '-', 253 characters at most.
+// Validates a string as a hostname: every name Nova 26 can store as instance.hostname, and DNS
+// names. That is either dot-separated labels of ASCII letters, digits and '-', each 1..63
+// characters, not starting or ending with '-', 253 characters at most (the API's `hostname`
+// field, Nova's default "Server-<uuid>", and FQDNs); or what nova.utils.sanitize_hostname makes of
+// a display name: 1..63 characters of lower-case ASCII letters, digits, '-' and the Latin-1
+// letters and digits it keeps ("café-server", "münchen"), not starting or ending with '-'.
 bool IsValidHostname(std::string_view name);
 
 bool IsValidUuid(std::string_view text);

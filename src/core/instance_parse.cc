@@ -521,7 +521,7 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
   METASTACK_ASSIGN_OR_RETURN(inst.uuid, ReqString(doc, "", "uuid"));
   if (!IsValidUuid(inst.uuid)) return InvalidField("uuid", "not a UUID");
   METASTACK_ASSIGN_OR_RETURN(inst.hostname, ReqString(doc, "", "hostname"));
-  if (!IsValidHostname(inst.hostname)) return InvalidField("hostname", "not a valid DNS name");
+  if (!IsValidHostname(inst.hostname)) return InvalidField("hostname", "not a valid hostname");
   METASTACK_ASSIGN_OR_RETURN(auto name, OptString(doc, "", "name"));
   inst.name = name.value_or(inst.hostname);
   if (Utf8Length(inst.name) > 255) return InvalidField("name", "longer than 255 characters");

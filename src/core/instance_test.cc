@@ -85,10 +85,14 @@ const BadCase kBadCases[] = {
     {"bad_uuid", [](Json& d) { d["uuid"] = "not-a-uuid"; }, "uuid: not a UUID"},
     {"uuid_type", [](Json& d) { d["uuid"] = 5; }, "uuid: expected a string"},
     {"unknown_field", [](Json& d) { d["user-data"] = "x"; }, "user-data: unknown field"},
-    {"hostname", [](Json& d) { d["hostname"] = "web_01"; }, "hostname: not a valid DNS name"},
-    {"hostname_dash", [](Json& d) { d["hostname"] = "-web"; }, "hostname: not a valid DNS name"},
+    {"hostname", [](Json& d) { d["hostname"] = "web_01"; }, "hostname: not a valid hostname"},
+    {"hostname_dash", [](Json& d) { d["hostname"] = "-web"; }, "hostname: not a valid hostname"},
     {"hostname_label", [](Json& d) { d["hostname"] = std::string(64, 'a'); },
-     "hostname: not a valid DNS name"},
+     "hostname: not a valid hostname"},
+    {"hostname_upper_latin1", [](Json& d) { d["hostname"] = "Caf\u00e9"; },
+     "hostname: not a valid hostname"},
+    {"hostname_cjk", [](Json& d) { d["hostname"] = "\u670d\u52a1\u5668"; },
+     "hostname: not a valid hostname"},
     {"missing_project", [](Json& d) { d.erase("project_id"); }, "project_id: is required"},
     {"launch_index", [](Json& d) { d["launch_index"] = -1; }, "launch_index: must not be negative"},
     {"launch_index_type", [](Json& d) { d["launch_index"] = "0"; },
@@ -204,7 +208,30 @@ TEST(InstanceTest, Hostnames) {
   EXPECT_TRUE(IsValidHostname("a.b-c.d"));
   EXPECT_FALSE(IsValidHostname("a..b"));
   EXPECT_FALSE(IsValidHostname("a."));
-  EXPECT_FALSE(IsValidHostname("h\u00e9"));
+}
+
+// Every name Nova 26 can store: the API's `hostname` field, FQDNs, and what
+// nova.utils.sanitize_hostname makes of display names (Latin-1 letters kept, lower-cased).
+TEST(InstanceTest, HostnamesNovaStores) {
+  for (const std::string& name :
+       std::vector<std::string>{"h\u00e9", "caf\u00e9-server", "m\u00fcnchen",
+                                "\u00fcn\u00efcode-host", "\u00df\u00ff\u00aa\u00b5\u00bd",
+                                "\u00e9", "Server-0a1b", "x", "\u00e9" + std::string(62, 'a')})
+    EXPECT_TRUE(IsValidHostname(name)) << name;
+  for (const std::string& name : std::vector<std::string>{
+           "Caf\u00e9",          // sanitize_hostname lower-cases
+           "caf\u00e9.example",  // and turns '.' into '-'
+           "a\u00f7b",           // ÷ is not a word character
+           "a\u00d7b",           // nor ×
+           "caf\u00e9_x",
+           "-caf\u00e9",
+           "caf\u00e9-",                     // '_' is '-', stripped at the ends
+           "\u0107evap",                     // outside Latin-1: dropped by Nova
+           "caf\xc3",                        // not UTF-8
+           "\u00e9" + std::string(63, 'a'),  // 64 characters
+           "",
+       })
+    EXPECT_FALSE(IsValidHostname(name)) << name;
 }
 
 TEST(InstanceTest, JsonRoundTrip) {

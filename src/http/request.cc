@@ -1,7 +1,8 @@
-// The parsed request: header access, the parser's limits, and the checks the server makes of a
-// header block beyond Beast's (apart from the serving code, so that request parsing can be
-// fuzzed without it).
+// The parsed request: header access, the parser's limits, the checks the server makes of a
+// header block beyond Beast's, and the request a hop sends upstream for it (apart from the
+// serving code, so that request parsing and rewriting can be fuzzed without it).
 #include "http/server.h"
+#include "http/upstream.h"
 
 namespace metastack::http {
 namespace {
@@ -37,6 +38,13 @@ size_t Request::HeaderCount(std::string_view name) const {
 void LimitParser(bhttp::request_parser<bhttp::string_body>& parser, const ServerLimits& limits) {
   parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
   parser.body_limit(limits.body_bytes);
+}
+
+UpstreamRequest UpstreamRequestFor(const Request& request) {
+  UpstreamRequest out{request.message.method(), request.message.target(), 11};
+  if (request.message.method() == bhttp::verb::unknown)
+    out.method_string(request.message.method_string());
+  return out;
 }
 
 }  // namespace metastack::http

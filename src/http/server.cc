@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "http/error_response.h"
+#include "http/request_head.h"
 
 namespace metastack::http {
 namespace {
@@ -237,8 +238,9 @@ asio::awaitable<beast::error_code> ReadRequest(beast::basic_stream<Protocol>& st
                                                beast::flat_buffer& buffer,
                                                bhttp::request_parser<bhttp::string_body>& parser,
                                                const ServerLimits& limits) {
-  beast::error_code ec;
   stream.expires_after(limits.request_timeout);
+  beast::error_code ec = co_await ReadHead(stream, buffer, parser, limits);
+  if (ec) co_return ec;
   co_await bhttp::async_read_header(stream, buffer, parser,
                                     asio::redirect_error(asio::use_awaitable, ec));
   if (!ec && !TransferEncodingAcceptable(parser.get())) ec = bhttp::error::bad_transfer_encoding;

@@ -135,6 +135,90 @@ TEST_P(ServerTest, GarbageIs400) {
   EXPECT_TRUE(c.Read().starts_with("HTTP/1.1 400 Bad Request"));
 }
 
+// As Nova's eventlet and Neutron's haproxy: request and header lines may end in LF alone.
+TEST_P(ServerTest, BareLfLinesAreAccepted) {
+  Start();
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("GET /lf HTTP/1.1\nHost: x\nX-A: 1\n\n"));
+  std::string r = c.ReadResponse();
+  EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n")) << r;
+  EXPECT_TRUE(r.ends_with("GET /lf v11 from=127.0.0.1 body=")) << r;
+  // Mixed endings, and a body that is passed on as sent (its LFs untouched).
+  ASSERT_TRUE(c.Send("POST /mixed HTTP/1.1\r\nHost: x\nContent-Length: 5\r\n\na\nb\nc"));
+  r = c.ReadResponse();
+  EXPECT_TRUE(r.ends_with("POST /mixed v11 from=127.0.0.1 body=a\nb\nc")) << r;
+}
+
+// A head the client ends before its empty line is answered 400 at once, bare LF or not.
+TEST_P(ServerTest, HeadCutShortIs400AtOnce) {
+  ServerLimits l;
+  l.request_timeout = 10s;
+  Start(l);
+  for (const char* partial : {"GET /latest/meta-data/host", "GET / HTTP/1.1\r\nHost: x\r\n",
+                              "GET / HTTP/1.1\nHost: x\n"}) {
+    RawClient c = RawClient::Tcp(port_);
+    auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(c.Send(partial));
+    c.ShutdownWrite();
+    std::string r = c.Read();
+    EXPECT_EQ(r.substr(0, r.find("\r\n")), "HTTP/1.1 400 Bad Request") << partial;
+    EXPECT_TRUE(c.closed()) << partial;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << partial;
+  }
+}
+
+TEST_P(ServerTest, BareCrIsRefused) {
+  Start();
+  for (const char* req : {"GET /cr HTTP/1.1\rHost: x\n\n", "GET /cr HTTP/1.1\nX-A: a\rb\n\n",
+                          "GET /cr HTTP/1.1\nX-A: a\r\r\n\r\n"}) {
+    RawClient c = RawClient::Tcp(port_);
+    ASSERT_TRUE(c.Send(req));
+    std::string r = c.Read();
+    EXPECT_EQ(r.substr(0, r.find("\r\n")), "HTTP/1.1 400 Bad Request") << req;
+    EXPECT_TRUE(c.closed()) << req;
+  }
+}
+
+// Requests pipelined with LF alone are each framed by their own head: a body that looks like a
+// request is a body.
+TEST_P(ServerTest, BareLfPipelinedRequestsAreFramedRight) {
+  Start();
+  const std::string inner = "GET /smuggled HTTP/1.1\n\n";
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send("POST /1 HTTP/1.1\nContent-Length: " + std::to_string(inner.size()) + "\n\n" +
+                     inner + "GET /2 HTTP/1.1\n\nGET /3 HTTP/1.1\nConnection: close\n\n"));
+  std::string all = c.Read();  // the three answers, until the server closes after the third
+  size_t first = all.find("POST /1 v11 from=127.0.0.1 body=" + inner);
+  size_t second = all.find("GET /2 v11 from=127.0.0.1 body=");
+  size_t third = all.find("GET /3 v11 from=127.0.0.1 body=");
+  EXPECT_TRUE(first < second && second < third && third != std::string::npos) << all;
+  EXPECT_EQ(all.find("GET /smuggled v11"), std::string::npos) << all;
+  EXPECT_TRUE(c.closed());
+}
+
+// The header limit is on what the client sent, not on the CRs the server adds.
+TEST_P(ServerTest, BareLfHeaderLimitIsOnTheBytesSent) {
+  ServerLimits l;
+  l.header_bytes = 1024;
+  Start(l);
+  auto head = [](int fields) {
+    std::string h = "GET /lim HTTP/1.1\n";  // 18 bytes, then 14 a field, then 1
+    for (int i = 0; i < fields; ++i) h += "X: 0123456789\n";
+    return h + "\n";
+  };
+  ASSERT_EQ(head(71).size(), 1013u);  // 1086 with CRLF
+  RawClient c = RawClient::Tcp(port_);
+  ASSERT_TRUE(c.Send(head(71)));
+  EXPECT_TRUE(c.ReadResponse().starts_with("HTTP/1.1 200 OK\r\n"));
+  for (int fields : {73, 200}) {  // 1041 bytes: complete but over; 2819: over before its end
+    RawClient over = RawClient::Tcp(port_);
+    ASSERT_TRUE(over.Send(head(fields)));
+    std::string r = over.Read();
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 431 Request Header Fields Too Large")) << fields << r;
+    EXPECT_TRUE(over.closed());
+  }
+}
+
 TEST_P(ServerTest, OnlyExactlyChunkedTransferEncodingIsAccepted) {
   Start();
   const std::string chunked_body = "5\r\nhello\r\n0\r\n\r\n";

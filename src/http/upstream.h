@@ -42,6 +42,12 @@ class Upstream {
   virtual const std::string& name() const = 0;
 };
 
+// The request to send upstream for a server's request: its method (a token Beast has no verb
+// for, "FOO", as the client sent it rather than empty), its target, HTTP/1.1; no header, no
+// body (the caller chooses which to pass on). Defined in request.cc, with the rest of what
+// the fuzz targets compile without the coroutine client.
+UpstreamRequest UpstreamRequestFor(const Request& request);
+
 // The answer to send back for an upstream's answer: its status, Content-Type, body and the
 // header::kPassedBack headers (Allow, Location, Retry-After; every value of each); nothing else.
 Response PassBack(UpstreamResponse&& upstream);

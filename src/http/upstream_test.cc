@@ -75,6 +75,29 @@ class UpstreamTest : public ::testing::Test {
   std::thread thread_;
 };
 
+TEST(UpstreamRequestForTest, KeepsMethodAndTargetOnly) {
+  for (auto [method, verb] : {std::pair<std::string, bhttp::verb>{"PUT", bhttp::verb::put},
+                              {"FOO", bhttp::verb::unknown},
+                              {"CONNECT", bhttp::verb::connect}}) {
+    Request req;
+    if (verb == bhttp::verb::unknown)
+      req.message.method_string(method);
+    else
+      req.message.method(verb);
+    req.message.target("/latest/api/token?x=1");
+    req.message.version(10);
+    req.message.set("X-Any", "v");
+    req.message.body() = "body";
+    UpstreamRequest out = UpstreamRequestFor(req);
+    EXPECT_EQ(std::string(out.method_string()), method);
+    EXPECT_EQ(out.method(), verb);
+    EXPECT_EQ(std::string(out.target()), "/latest/api/token?x=1");
+    EXPECT_EQ(out.version(), 11u);
+    EXPECT_EQ(out.begin(), out.end());
+    EXPECT_EQ(out.body(), "");
+  }
+}
+
 TEST_F(UpstreamTest, ServesAfterTheUpstreamRestartsWithManyIdleConnections) {
   EXPECT_EQ(SendConcurrently(4), (std::vector<unsigned>{200, 200, 200, 200}));
   // The upstream restarts: every pooled keep-alive connection is now dead.

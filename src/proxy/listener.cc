@@ -104,9 +104,7 @@ Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
 }
 
 http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSpec& spec) {
-  http::UpstreamRequest out{req.message.method(), req.message.target(), 11};
-  // A method Beast has no verb for ("FOO") would otherwise go out as an empty method.
-  if (req.message.method() == bhttp::verb::unknown) out.method_string(req.message.method_string());
+  http::UpstreamRequest out = http::UpstreamRequestFor(req);
   for (const auto& field : req.message)
     if (!Dropped(field.name_string())) out.insert(field.name_string(), field.value());
   out.set(beast::string_view(header::kForwardedFor.data(), header::kForwardedFor.size()),

@@ -60,12 +60,14 @@ import nova.conf  # noqa: E402
 from nova import context as nova_context  # noqa: E402
 from nova import exception  # noqa: E402
 from nova import objects  # noqa: E402
+from nova import utils as nova_utils  # noqa: E402
 
 objects.register_all()
 
 from nova.api.metadata import base  # noqa: E402
 from nova.api.metadata import handler  # noqa: E402
 from nova.api.metadata import password  # noqa: E402
+from nova.api.validation import parameter_types  # noqa: E402
 from nova.network import model as network_model  # noqa: E402
 from nova.network import neutron  # noqa: E402
 from nova.network import security_group_api  # noqa: E402
@@ -371,12 +373,33 @@ class NovaReference:
                         lambda inst: _bdms(doc, ctxt, inst.uuid)), \
                     mock.patch.object(
                         base, 'get_metadata_by_instance_id',
-                        self._metadata_by_instance_id):
+                        self._metadata_by_instance_id), \
+                    self._password_writes():
                 yield
         finally:
             self._metadata = {}
             for group, name in overrides:
                 CONF.clear_override(name, group=group)
+
+    def _password_writes(self):
+        """A POST on the password as Nova handles it, its database reads and
+        the write stubbed: the instance is found (a copy, so that nothing
+        this process answers later sees the new password) and saved
+        nowhere."""
+        cell = mock.Mock(cell_mapping=None)
+        stack = contextlib.ExitStack()
+        stack.enter_context(mock.patch.object(
+            objects.InstanceMapping, 'get_by_instance_uuid',
+            lambda ctxt, uuid: cell))
+        stack.enter_context(mock.patch.object(
+            password.context, 'target_cell',
+            lambda ctxt, cell_mapping: contextlib.nullcontext(ctxt)))
+        stack.enter_context(mock.patch.object(
+            objects.Instance, 'get_by_uuid',
+            lambda ctxt, uuid: self.instance.obj_clone()))
+        stack.enter_context(mock.patch.object(
+            objects.Instance, 'save', lambda inst: None))
+        return stack
 
     def _metadata_by_instance_id(self, instance_id, address, ctxt=None):
         """One InstanceMetadata per (instance, address) while configured.
@@ -408,6 +431,10 @@ class NovaReference:
                                  for c in path)
                 req = webob.Request.blank(target, method=method,
                                           headers=headers)
+                if method == 'POST':
+                    # As HTTP clients send a POST without data: Content-Length
+                    # 0 (without it Nova's password handler raises TypeError).
+                    req.body = b''
                 try:
                     resp = req.get_response(app)
                     status = resp.status_code

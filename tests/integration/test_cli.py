@@ -81,6 +81,35 @@ class CliTest(unittest.TestCase):
                          self.doc['user_data'])
         self.assertEqual(answers[0]['content_type'], 'text/plain; charset=UTF-8')
 
+    def test_get_any_method_as_the_service(self):
+        r = run('get', EXAMPLE, '/latest/meta-data/hostname', '--method', 'DELETE')
+        self.assertEqual((r.returncode, r.stdout), (0, b'web-01.novalocal'))
+        r = run('get', EXAMPLE, '/openstack/latest/password', '--method', 'PUT')
+        self.assertEqual((r.returncode, r.stdout),
+                         (1, b'400 Bad Request\n\nGET and POST only are supported.\n\n   '))
+        self.assertEqual(r.stderr, b'metastack: /openstack/latest/password: 400 Bad Request\n')
+
+    def test_unicode_hostname_served_and_listed(self):
+        self.doc['hostname'] = 'café-01'
+        p = self.write(self.doc)
+        r = run('get', p, '/latest/meta-data/hostname')
+        self.assertEqual(r.stdout, 'café-01.novalocal'.encode())
+        r = run('get', p, '/openstack/latest/meta_data.json')
+        self.assertIn(b'"hostname": "caf\\u00e9-01.novalocal"', r.stdout)
+        store = ['--store', f'sqlite:{self.dir}/store.db']
+        run('router', 'create', ROUTER, '--name', 'edge', '--project', PROJECT, *store)
+        run('network', 'create', NETWORK, '--name', 'n', '--project', PROJECT, '--router', ROUTER,
+            *store)
+        r = run('instance', 'create', '-f', p, *store)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = run('instance', 'list', *store).stdout.decode().splitlines()
+        self.assertEqual(lines[1], f'{UUID}  café-01   {PROJECT}  3')  # as the script's
+        self.assertEqual(lines[0].index('PROJECT'), lines[1].index(PROJECT))
+        self.doc['hostname'] = 'Café-01'  # Nova lower-cases what it keeps of a display name
+        r = run('validate', self.write(self.doc))
+        self.assertEqual(r.stderr.decode(),
+                         f'metastack: {self.dir}/i.json: hostname: not a valid hostname\n')
+
     def test_get_needs_one_path_without_json(self):
         r = run('get', EXAMPLE, '/a', '/b')
         self.assertEqual(r.returncode, 1)
