@@ -214,7 +214,9 @@ TEST_F(AgentTest, LinkLocalGuestIsThePortWithItsMac) {
     auto r = Send(std::string("GET /latest/meta-data/instance-id HTTP/1.1\r\nX-Forwarded-For: ") +
                   c.guest + "\r\n" + c.behind + "\r\n");
     EXPECT_EQ(r.first, c.status) << c.guest << " " << c.behind << ": " << r.second;
-    if (c.instance_id) EXPECT_EQ(r.second, c.instance_id) << c.guest << " " << c.behind;
+    if (c.instance_id) {
+      EXPECT_EQ(r.second, c.instance_id) << c.guest << " " << c.behind;
+    }
   }
 }
 

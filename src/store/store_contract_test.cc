@@ -198,7 +198,9 @@ TEST_P(StoreContractTest, ConcurrentPasswordPostsOneWins) {
     threads.emplace_back([&, t] {
       auto r = store_->SetPassword(kU1, "p" + std::to_string(t));
       (r ? ok : conflict)++;
-      if (!r) EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+      if (!r) {
+        EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+      }
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), 1);
