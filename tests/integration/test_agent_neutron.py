@@ -18,6 +18,10 @@ asked over its UNIX socket as the ns-proxy asks it.
 Both forward to one upstream started here, which answers with the X-Instance-ID and X-Tenant-ID
 it was sent (after checking their signature): for each X-Forwarded-For, behind a router or on a
 network, both must name the same instance and tenant, or both none (404 without reaching it).
+
+Then Neutron's agent forwards to `metastack api` itself: every method on every path family comes
+back with our API's status, which Neutron's agent passes on (it turns any status but 200, 400,
+403, 404, 409 and 500 into a 500 with a traceback in its log).
 """
 # As neutron-metadata-agent starts (neutron.cmd.eventlet): monkey patching before anything else,
 # so that Neutron's handler, its `requests` call and this test's threads share one hub.
@@ -308,6 +312,64 @@ class SameInstanceAsNeutronTest(unittest.TestCase):
                    'X-Neutron-Network-ID': 'net-a1'}
         self.assertIsNone(self.ask_neutron(headers))
         self.assertIsNone(self.ask_metastack(headers))
+
+
+class NeutronAgentInFrontOfOurApiTest(unittest.TestCase):
+    """Neutron's own agent forwarding to `metastack api`: every method a guest may send is
+    answered with a status the agent passes on (200, 400, 404, ...), never turned into its
+    500 "Unexpected response code" (the IMDSv2 token PUT that guests probe with among them)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix='metastack-neutron-api-')
+        d = pathlib.Path(cls.tmp.name)
+        store = f'sqlite:{d}/store.db'
+        fill_store(store)
+        (d / 'secret').write_text(SECRET + '\n')
+        ready = d / 'ready.json'
+        cls.api = Daemon(['api', '--store', store, '--signed-listen', '127.0.0.1:0',
+                          '--admin-listen', '', '--secret-file', d / 'secret', '--ready-file',
+                          ready, '--log-level', 'error'], d / 'api.log', ready_file=ready)
+        cls.api.start()
+        cls.port = cls.api.ports()['signed'][0]
+        cls.neutron = neutron_handler(cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.api.stop()
+        cls.tmp.cleanup()
+
+    def direct(self, method, path):
+        """Our API's own answer to the request Neutron's agent would send."""
+        c = http.client.HTTPConnection('127.0.0.1', self.port, timeout=10)
+        try:
+            c.request(method, path, headers={
+                'X-Forwarded-For': '10.0.0.5', 'X-Instance-ID': A1, 'X-Tenant-ID': TENANT_A,
+                'X-Instance-ID-Signature': hmac.new(SECRET.encode(), A1.encode(),
+                                                    hashlib.sha256).hexdigest()})
+            r = c.getresponse()
+            r.read()
+            return r.status
+        finally:
+            c.close()
+
+    def test_every_method_passes_through_neutrons_agent(self):
+        paths = ('/openstack/latest/meta_data.json', '/latest/meta-data/instance-id',
+                 '/latest/api/token', '/openstack/latest/password', '/openstack', '/no/such')
+        for method in ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'):
+            for path in paths:
+                if method == 'POST' and path.endswith('/password'):
+                    continue  # it sets the password: test_api_statuses covers it
+                with self.subTest(method=method, path=path):
+                    req = webob.Request.blank(path, method=method, headers={
+                        'X-Forwarded-For': '10.0.0.5', 'X-Neutron-Router-ID': 'router-a'})
+                    status = req.get_response(self.neutron).status_int
+                    self.assertEqual(status, self.direct(method, path))
+                    self.assertIn(status, (200, 400, 404))
+        token = webob.Request.blank('/latest/api/token', method='PUT', headers={
+            'X-Forwarded-For': '10.0.0.5', 'X-Neutron-Router-ID': 'router-a',
+            'X-aws-ec2-metadata-token-ttl-seconds': '21600'})
+        self.assertEqual(token.get_response(self.neutron).status_int, 404)
 
 
 if __name__ == '__main__':
