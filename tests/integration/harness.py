@@ -51,15 +51,16 @@ def network_instance(uuid, ec2_id, network, addresses, prefix='it'):
     return doc
 
 
-def unix_get(path, target):
-    """GET over a UNIX socket (a control API) -> (status, body), or None when nothing answers."""
+def unix_get(path, target, headers=None, timeout=5):
+    """GET over a UNIX socket (a control API, the agent's) -> (status, body), or None when
+    nothing answers."""
     class Conn(http.client.HTTPConnection):
         def connect(self):
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.connect(str(path))
-    c = Conn('localhost', timeout=5)
+    c = Conn('localhost', timeout=timeout)
     try:
-        c.request('GET', target)
+        c.request('GET', target, headers=headers or {})
         r = c.getresponse()
         return r.status, r.read()
     except OSError:

@@ -42,7 +42,7 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import unittest  # noqa: E402
 
-from harness import Daemon, metastack_binary, network_instance  # noqa: E402
+from harness import Daemon, metastack_binary, network_instance, unix_get  # noqa: E402
 
 # Neutron's handler calls `requests`; the upstream is local whatever proxy the environment names.
 os.environ['no_proxy'] = os.environ['NO_PROXY'] = '127.0.0.1,localhost'
@@ -216,20 +216,6 @@ def identity(status, body):
     return echoed['instance'], echoed['tenant'], echoed['forwarded_for']
 
 
-def unix_get(sock, headers):
-    class Conn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(str(sock))
-    c = Conn('localhost', timeout=10)
-    try:
-        c.request('GET', '/openstack/latest/meta_data.json', headers=headers)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
 def cli(*args, stdin=None):
     r = subprocess.run([METASTACK, *map(str, args)], input=stdin, capture_output=True)
     if r.returncode != 0:
@@ -295,7 +281,10 @@ class SameInstanceAsNeutronTest(unittest.TestCase):
         return identity(resp.status_int, resp.body)
 
     def ask_metastack(self, headers):
-        return identity(*unix_get(self.sock, headers))
+        answer = unix_get(self.sock, '/openstack/latest/meta_data.json', headers, timeout=10)
+        if answer is None:
+            raise AssertionError(f'the agent on {self.sock} does not answer')
+        return identity(*answer)
 
     def test_every_guest_is_named_alike(self):
         for xff, kind, ident, instance in CASES:

@@ -33,8 +33,8 @@ import shutil
 import tempfile
 import unittest
 
-from guestnet import (PYTHON, RUN, Tenant, accepting, check, cleanup, curl, in_ns, run,
-                      wait_for)
+from guestnet import (PYTHON, RUN, Tenant, accepting, check, cleanup, curl, in_ns, namespace,
+                      run, wait_for)
 from harness import Daemon, metastack_binary, unix_get
 
 METASTACK = metastack_binary()
@@ -56,18 +56,6 @@ print(json.dumps({'found': found, 'uuid': ds.metadata.get('uuid') if found else 
                   'nics': [c['name'] for c in (network or {}).get('config', [])
                            if c.get('type') == 'physical']}))
 '''
-
-
-def namespace(name):
-    check('ip', 'netns', 'add', name)
-
-    def remove():
-        for pid in run('ip', 'netns', 'pids', name).stdout.split():
-            run('kill', '-9', pid)
-        run('ip', 'netns', 'del', name)
-    cleanup(remove)
-    check('ip', '-n', name, 'link', 'set', 'lo', 'up')
-    return name
 
 
 def link_local(ns, dev):
