@@ -121,6 +121,33 @@ class Tenant:
         check(METASTACK, 'instance', 'create', '-f', path, '--store', store)
 
 
+def managed_config(tmp, store, host, router_ns, network_ns, dhcp_server, admin=''):
+    """A `serve` configuration with `[proxy] manage` on, its files under `tmp`: the ready file,
+    the agent's socket, the proxy's control socket (proxy.sock) and DHCP state (dhcp/); ops on
+    a free loopback port, a resync every second. `admin`: extra sections (TOML) to add."""
+    return f'''store = "{store}"
+host = "{host}"
+threads = 1
+ready-file = "{tmp / 'ready.json'}"
+{admin}
+[ops]
+listen = "127.0.0.1:0"
+
+[agent]
+socket = "{tmp / 'agent.sock'}"
+
+[proxy]
+control = "{tmp / 'proxy.sock'}"
+manage = true
+router-namespace = "{router_ns}"
+network-namespace = "{network_ns}"
+dhcp-server = "{dhcp_server}"
+dhcp-interface-prefix = "tap"
+dhcp-state-dir = "{tmp / 'dhcp'}"
+resync-interval = 1
+'''
+
+
 def namespace(name):
     check('ip', 'netns', 'add', name)
 

@@ -33,8 +33,8 @@ import shutil
 import tempfile
 import unittest
 
-from guestnet import (PYTHON, RUN, Tenant, accepting, check, cleanup, curl, in_ns, namespace,
-                      run, wait_for)
+from guestnet import (PYTHON, RUN, Tenant, accepting, check, cleanup, curl, in_ns,
+                      managed_config, namespace, run, wait_for)
 from harness import Daemon, metastack_binary, unix_get
 
 METASTACK = metastack_binary()
@@ -147,27 +147,7 @@ def setUpModule():
     cleanup(shutil.rmtree, TMP, ignore_errors=True)
     STORE = f'sqlite:{TMP / "store.db"}'
     config = TMP / 'metastack.toml'
-    config.write_text(f'''store = "{STORE}"
-host = "v6-{RUN}"
-threads = 1
-ready-file = "{TMP / 'ready.json'}"
-
-[ops]
-listen = "127.0.0.1:0"
-
-[agent]
-socket = "{TMP / 'agent.sock'}"
-
-[proxy]
-control = "{TMP / 'proxy.sock'}"
-manage = true
-router-namespace = "{ROUTER_NS}"
-network-namespace = "{NETWORK_NS}"
-dhcp-server = "none"
-dhcp-interface-prefix = "tap"
-dhcp-state-dir = "{TMP / 'dhcp'}"
-resync-interval = 1
-''')
+    config.write_text(managed_config(TMP, STORE, f'v6-{RUN}', ROUTER_NS, NETWORK_NS, 'none'))
     SERVE = Daemon(['serve', '--config', config], log=TMP / 'serve.log',
                    ready_file=TMP / 'ready.json', timeout=30).start()
 

@@ -188,35 +188,13 @@ def setUpModule():
     STORE = f'sqlite:{TMP / "store.db"}'
     TOKEN = TMP / 'token'
     TOKEN.write_text('managed-test-token-0123456789\n')
-    CONTROL = TMP / 'proxy.sock'
+    CONTROL = TMP / 'proxy.sock'  # these three as guestnet.managed_config names them
     READY = TMP / 'ready.json'
     STATE_DIR = TMP / 'dhcp'
     CONFIG = TMP / 'metastack.toml'
-    CONFIG.write_text(f'''store = "{STORE}"
-host = "{HOST}"
-threads = 1
-ready-file = "{READY}"
-
-[admin]
-listen = "127.0.0.1:0"
-token-file = "{TOKEN}"
-
-[ops]
-listen = "127.0.0.1:0"
-
-[agent]
-socket = "{TMP / 'agent.sock'}"
-
-[proxy]
-control = "{CONTROL}"
-manage = true
-router-namespace = "{ROUTER_NS}"
-network-namespace = "{NETWORK_NS}"
-dhcp-server = "dnsmasq"
-dhcp-interface-prefix = "tap"
-dhcp-state-dir = "{STATE_DIR}"
-resync-interval = 1
-''')
+    CONFIG.write_text(guestnet.managed_config(
+        TMP, STORE, HOST, ROUTER_NS, NETWORK_NS, 'dnsmasq',
+        admin=f'\n[admin]\nlisten = "127.0.0.1:0"\ntoken-file = "{TOKEN}"\n'))
     start_serve()
 
 
