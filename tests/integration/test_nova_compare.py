@@ -97,6 +97,11 @@ HEAD_PATHS = ('/', '/openstack', '/openstack/latest/meta_data.json',
 # Every method on one path of each family: Nova answers any method as GET, but on the password
 # (GET reads, POST sets, anything else 400); HEAD and GET are compared on every path above.
 METHODS = ('POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'FOO')
+# The fixtures every method is tried on. A method decides only whether a path is read (api::UseOf),
+# whatever the document holds, and every fixture's every path is compared under GET above; these
+# cover what a method's answer can depend on: no user data, content files, several keys, a
+# unicode hostname, two ports.
+METHOD_FIXTURES = ('two_ports', 'no_userdata', 'files', 'multikey', 'unicode_hostname')
 TOKEN_PATH = '/latest/api/token'  # EC2 IMDSv2: Nova has none (404)
 METHOD_PATHS = (
     '/', '/latest', '/2009-04-04/', '/latest/meta-data/', '/latest/meta-data/hostname',
@@ -492,8 +497,9 @@ def _add_fixture_tests():
                 lambda self, f=fixture: self.check_http(f))
         setattr(NovaCompare, 'test_config_drive_' + name,
                 lambda self, f=fixture: self.check_config_drive(f))
-        setattr(NovaCompare, 'test_methods_' + name,
-                lambda self, f=fixture: self.check_methods(f))
+        if name in METHOD_FIXTURES:
+            setattr(NovaCompare, 'test_methods_' + name,
+                    lambda self, f=fixture: self.check_methods(f))
 
 
 _add_fixture_tests()
