@@ -683,6 +683,8 @@ class ReferenceSelfTest(unittest.TestCase):
 
     def test_fixtures_within_nova_limits(self):
         self.assertGreaterEqual(len(FIXTURES), 17)
+        names = {os.path.splitext(os.path.basename(f))[0] for f in FIXTURES}
+        self.assertLessEqual(set(METHOD_FIXTURES), names)
         for fixture in FIXTURES:
             with self.subTest(fixture=os.path.basename(fixture)):
                 doc = nr.load_doc(fixture)
