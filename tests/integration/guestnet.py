@@ -160,6 +160,19 @@ def namespace(name):
     return name
 
 
+def veth_guest(name, ns, peer, mac, address=None):
+    """A guest namespace `name` joined to namespace `ns` by a veth: eth0 in the guest with `mac`,
+    up; `peer` in `ns` with `address` (a CIDR) if given, up. Returns the guest's name."""
+    guest = namespace(name)
+    check('ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', peer,
+          'netns', ns)
+    if address:
+        check('ip', '-n', ns, 'addr', 'add', address, 'dev', peer)
+    check('ip', '-n', ns, 'link', 'set', peer, 'up')
+    check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', mac, 'up')
+    return guest
+
+
 def router_topology(tenant, tag=''):
     """guest ns --veth--> router ns with `metastack net router-setup`; returns both names."""
     guest = namespace(f'msg{tag}{tenant.n}-{RUN}')

@@ -34,7 +34,7 @@ import tempfile
 import unittest
 
 from guestnet import (PYTHON, RUN, Tenant, accepting, check, cleanup, curl, in_ns,
-                      managed_config, namespace, run, wait_for)
+                      managed_config, namespace, run, veth_guest, wait_for)
 from harness import Daemon, metastack_binary, unix_get
 
 METASTACK = metastack_binary()
@@ -84,13 +84,7 @@ def eui64(mac):
 def v6_guest(tenant, ns, peer, address=None):
     """A guest namespace joined to `ns` by a veth (its end there is `peer`, up, with `address`
     if given); the guest's eth0 has the tenant's MAC and only its link-local address."""
-    guest = namespace(f'v6g{tenant.n}-{RUN}')
-    check('ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', peer,
-          'netns', ns)
-    if address:
-        check('ip', '-n', ns, 'addr', 'add', address, 'dev', peer)
-    check('ip', '-n', ns, 'link', 'set', peer, 'up')
-    check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', tenant.mac, 'up')
+    guest = veth_guest(f'v6g{tenant.n}-{RUN}', ns, peer, tenant.mac, address)
     address = link_local(guest, 'eth0')
     assert address == eui64(tenant.mac), (address, tenant.mac)
     return guest

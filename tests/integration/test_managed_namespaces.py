@@ -79,13 +79,7 @@ def remove_namespace(name):
 def guest_behind(tenant, ns, peer, address, route):
     """A guest namespace joined to `ns` by a veth whose end in `ns` is `peer` (with `address`);
     the guest gets the tenant's MAC and IP and `route` (ip route add ARGS...)."""
-    guest = namespace(f'mmg{tenant.n}-{RUN}')
-    check('ip', 'link', 'add', 'eth0', 'netns', guest, 'type', 'veth', 'peer', 'name', peer,
-          'netns', ns)
-    if address:
-        check('ip', '-n', ns, 'addr', 'add', address, 'dev', peer)
-    check('ip', '-n', ns, 'link', 'set', peer, 'up')
-    check('ip', '-n', guest, 'link', 'set', 'eth0', 'address', tenant.mac, 'up')
+    guest = guestnet.veth_guest(f'mmg{tenant.n}-{RUN}', ns, peer, tenant.mac, address)
     check('ip', '-n', guest, 'addr', 'add', f'{tenant.ip}/24', 'dev', 'eth0')
     check('ip', '-n', guest, 'route', 'add', *route)
     return guest
