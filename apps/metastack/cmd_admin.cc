@@ -6,6 +6,7 @@
 
 #include "admin/dispatcher.h"
 #include "base/file.h"
+#include "base/utf8.h"
 #include "http/client.h"
 #include "http/error_response.h"
 #include "http/url.h"
@@ -127,17 +128,14 @@ int List(const AdminBackend& t, const std::string& path, std::string query, cons
     rows.push_back(row);
   }
   // Columns in characters, not bytes: a hostname such as "café-01" is 7 wide, 8 bytes long.
-  auto chars = [](const std::string& s) {
-    return static_cast<size_t>(
-        std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-  };
   std::vector<size_t> width(cols.size(), 0);
   for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], chars(row[i]));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], Utf8Length(row[i]));
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i)
-      line += row[i] + (i + 1 < row.size() ? std::string(width[i] - chars(row[i]) + 2, ' ') : "");
+      line +=
+          row[i] + (i + 1 < row.size() ? std::string(width[i] - Utf8Length(row[i]) + 2, ' ') : "");
     std::cout << line << "\n";
   }
   return kExitOk;

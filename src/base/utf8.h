@@ -22,6 +22,10 @@ std::optional<char32_t> NextCodePoint(std::string_view s, size_t& i);
 // Whether all of `s` decodes.
 bool IsValidUtf8(std::string_view s);
 
+// The number of characters of valid UTF-8 `s` (its bytes that do not continue a character), as
+// Python's len() counts them and as they take columns in a table.
+size_t Utf8Length(std::string_view s);
+
 // Appends `cp` (at most U+10FFFF, not a surrogate) as UTF-8.
 void AppendUtf8(std::string& out, char32_t cp);
 

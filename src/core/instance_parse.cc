@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "base/utf8.h"
 #include "core/base64.h"
 #include "core/instance.h"
 #include "core/ip.h"
@@ -16,10 +17,6 @@ std::string Field(const std::string& where, std::string_view key) {
 }
 std::string Index(const std::string& where, size_t i) {
   return where + "[" + std::to_string(i) + "]";
-}
-size_t Utf8Length(std::string_view s) {
-  return static_cast<size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
 }
 
 Status CheckObject(const Json& v, const std::string& where) {
