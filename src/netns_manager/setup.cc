@@ -12,11 +12,6 @@
 namespace metastack::netns_manager {
 namespace {
 
-bool SameListener(const proxy::ListenerSpec& a, const proxy::ListenerSpec& b) {
-  return a.name == b.name && a.netns == b.netns && a.kind == b.kind && a.id == b.id &&
-         a.address == b.address && a.port == b.port;
-}
-
 // Every binding on `network`, all pages.
 Result<std::vector<store::PortBinding>> AllPorts(store::Store& store, const std::string& network) {
   std::vector<store::PortBinding> out;
@@ -171,7 +166,7 @@ Status TargetSetup::EnsureListeners(const std::vector<proxy::ListenerSpec>& spec
                                          "listener " + spec.name + " is already open (" +
                                              std::string(proxy::NsProxy::OriginName(open->origin)) +
                                              "); left alone"));
-      if (SameListener(open->spec, spec)) continue;
+      if (open->spec == spec) continue;
       METASTACK_RETURN_IF_ERROR(proxy_.RemoveFrom(spec.name, proxy::NsProxy::Origin::kManaged));
     }
     METASTACK_ASSIGN_OR_RETURN(uint16_t port, proxy_.Add(spec, proxy::NsProxy::Origin::kManaged));

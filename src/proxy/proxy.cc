@@ -25,11 +25,6 @@ http::Response JsonReply(unsigned status, const Json& body) {
   return r;
 }
 
-bool SameSpec(const ListenerSpec& a, const ListenerSpec& b) {
-  return a.name == b.name && a.netns == b.netns && a.kind == b.kind && a.id == b.id &&
-         a.address == b.address && a.port == b.port;
-}
-
 }  // namespace
 
 NsProxy::NsProxy(http::Server& server, std::shared_ptr<http::Upstream> agent, Binder binder,
@@ -133,7 +128,7 @@ Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
       if (open.origin != Origin::kConfig) continue;  // added at run time: not the file's to close
       auto it = std::find_if(desired.begin(), desired.end(),
                              [&](const auto& d) { return d.name == name; });
-      if (it == desired.end() || !SameSpec(*it, open.spec)) stale.push_back(name);
+      if (it == desired.end() || *it != open.spec) stale.push_back(name);
     }
   }
   for (const auto& name : stale) (void)Remove(name);
@@ -145,7 +140,7 @@ Status NsProxy::Reconcile(const std::vector<ListenerSpec>& desired) {
       if (it != open_.end()) {
         if (it->second.origin == Origin::kConfig) continue;
         if (it->second.origin == Origin::kControl &&
-            SameSpec(it->second.spec, d)) {  // the configuration now names it: it owns it
+            it->second.spec == d) {  // the configuration now names it: it owns it
           it->second.origin = Origin::kConfig;
           continue;
         }

@@ -45,6 +45,7 @@ struct ListenerSpec {
   std::string id;              // the router or network id stamped on each request
   std::string address = "::";  // router namespaces: "::" port 9697; DHCP: 169.254.169.254:80
   uint16_t port = 9697;
+  bool operator==(const ListenerSpec&) const = default;
 };
 
 // Binds and listens on spec.address:port inside spec.netns; returns the socket's descriptor.
