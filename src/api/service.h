@@ -55,7 +55,7 @@ struct ApiOptions {
   std::vector<std::string> networks;
   size_t cache_instances = 200'000;
   // Signed mode: refuse (404) a request whose X-Forwarded-For the signed instance does not own
-  // (none of its fixed IPs, nor the EUI-64 link-local address of a port's MAC), so that a stale
+  // (none of its fixed IPs, nor a link-local address naming a port's MAC), so that a stale
   // port cache in front can never hand one tenant's guest another's instance. Instances without
   // fixed IPs, and requests without X-Forwarded-For, are not checked.
   bool check_forwarded_address = true;

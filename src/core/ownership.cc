@@ -2,20 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 namespace metastack::core {
 
-std::optional<IpAddress> Eui64LinkLocal(std::string_view mac) {
-  if (!IsMacAddress(mac)) return std::nullopt;
-  uint8_t m[6];
-  for (size_t i = 0; i < 6; ++i)
-    std::from_chars(mac.data() + 3 * i, mac.data() + 3 * i + 2, m[i], 16);
-  IpAddress ip;
-  ip.version = 6;
-  ip.bytes = {0xfe, 0x80, 0,    0,    0,    0,    0,   0, static_cast<uint8_t>(m[0] ^ 0x02),
-              m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
-  return ip;
+std::string CanonicalMac(std::string_view mac) {
+  std::string lower(mac);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
 }
 
 std::optional<std::string> LinkLocalMac(const IpAddress& address) {
@@ -45,9 +38,7 @@ OwnedAddresses AddressesOf(const Instance& instance) {
     for (const auto& subnet : port.subnets)
       if (subnet.ip_address)
         if (auto ip = ParseIp(*subnet.ip_address)) owned.fixed.push_back(ip->Unmapped());
-    std::string mac = port.mac;
-    for (char& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    owned.macs.push_back(std::move(mac));
+    owned.macs.push_back(CanonicalMac(port.mac));
   }
   return owned;
 }

@@ -15,14 +15,14 @@
 
 namespace metastack::core {
 
-// fe80::/64 with the modified EUI-64 interface id of `mac` (RFC 4291 appendix A: the
-// universal/local bit flipped, ff:fe in the middle), as a SLAAC guest configures its
-// link-local address. nullopt when `mac` is not six hex pairs.
-std::optional<IpAddress> Eui64LinkLocal(std::string_view mac);
+// A MAC as ports are compared by it (the port index, the ownership check): lowercase, as
+// Neutron's API stores it.
+std::string CanonicalMac(std::string_view mac);
 
-// The inverse, as Neutron's metadata agent reads a link-local guest (oslo_utils.netutils
-// get_mac_addr_by_ipv6): for an address in fe80::/10, the MAC of its interface id, i.e. bytes
-// 8-10 and 13-15 with the universal/local bit flipped back; bytes 11-12 are dropped whatever
+// The MAC a link-local guest's address names, as Neutron's metadata agent reads it
+// (oslo_utils.netutils get_mac_addr_by_ipv6; a guest forms the address from its MAC as RFC 4291
+// appendix A's modified EUI-64): for an address in fe80::/10, the MAC of its interface id, i.e.
+// bytes 8-10 and 13-15 with the universal/local bit flipped back; bytes 11-12 are dropped whatever
 // they hold (ff:fe or not), as oslo drops them. Lowercase colon form ("fa:16:3e:00:04:07").
 // nullopt for any other address (IPv4, IPv4-mapped, global or unique-local IPv6).
 std::optional<std::string> LinkLocalMac(const IpAddress& address);

@@ -1,7 +1,6 @@
 #include "store/common.h"
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 #include <tuple>
 
@@ -26,12 +25,6 @@ std::unexpected<Error> NotFound(std::string what, std::string_view id) {
 
 std::unexpected<Error> Conflict(std::string message) {
   return std::unexpected(MakeError(ErrorCode::kConflict, std::move(message)));
-}
-
-std::string CanonicalMac(std::string_view mac) {
-  std::string lower(mac);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower;
 }
 
 std::string PortQuery::Describe() const { return (by_mac ? "MAC " : "IP ") + value; }
@@ -64,7 +57,7 @@ std::vector<PortBinding> Bindings(const core::Instance& instance) {
   for (const auto& port : instance.ports)
     for (const auto& subnet : port.subnets) {
       if (!subnet.ip_address) continue;
-      out.push_back(PortBinding{port.id, CanonicalMac(port.mac), port.network_id,
+      out.push_back(PortBinding{port.id, core::CanonicalMac(port.mac), port.network_id,
                                 core::ParseIp(*subnet.ip_address)->Unmapped().ToString(),
                                 instance.uuid, instance.project_id});
     }

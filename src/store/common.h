@@ -17,7 +17,7 @@
 
 namespace metastack::store::internal {
 
-// Every (port, fixed IP) of an instance, IPs in canonical text, MACs lowercase.
+// Every (port, fixed IP) of an instance, IPs in canonical text, MACs as core::CanonicalMac.
 std::vector<PortBinding> Bindings(const core::Instance& instance);
 
 // What a port lookup searches for, given the guest's address: a link-local IPv6 address
@@ -38,9 +38,6 @@ Result<PortQuery> PortQueryFor(std::string_view ip);
 // ID") when several ports did. `where`: "on network" or "behind router".
 Result<PortBinding> OnePort(std::vector<PortBinding> matched, const PortQuery& query,
                             std::string_view where, std::string_view id);
-
-// A MAC as the port index stores and compares it: lowercase.
-std::string CanonicalMac(std::string_view mac);
 
 // Checks an instance's ports against the networks they name. `network` looks a network up
 // (nullopt when unknown). Errors name the field ("ports[0].network_id: unknown network N").
