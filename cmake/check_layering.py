@@ -24,6 +24,7 @@ FORBIDDEN = {
              'iostream', 'sys/socket.h', 'unistd.h', 'fcntl.h', 'thread'],
     'http': ['sqlite3.h', 'libpq-fe.h', 'libisofs/'],
     'configdrive': ['boost/', 'sqlite3.h', 'libpq-fe.h'],
+    'guest': ['boost/', 'sqlite3.h', 'libpq-fe.h', 'libisofs/', 'openssl/', 'systemd/'],
 }
 # External headers (prefix) a module may include only when its own DEPS list the library.
 EXTERNAL_LIBRARIES = {
