@@ -32,6 +32,19 @@ def metastack_binary():
     return _binary
 
 
+def guest_binary():
+    """metastack-guest from the same build as metastack_binary(): `--guest PATH` on the command
+    line (taken out of sys.argv), else $METASTACK_GUEST_BIN, else apps/metastack-guest/ beside
+    the metastack binary's apps/metastack/."""
+    if '--guest' in sys.argv:
+        i = sys.argv.index('--guest')
+        path = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
+        os.environ['METASTACK_GUEST_BIN'] = path
+    default = pathlib.Path(metastack_binary()).resolve().parents[1] / 'metastack-guest'
+    return os.environ.get('METASTACK_GUEST_BIN', str(default / 'metastack-guest'))
+
+
 def network_instance(uuid, ec2_id, network, addresses, prefix='it'):
     """examples/instance.json as an instance with one port on `network` (no router), owning
     `addresses` [(cidr, ip), ...], without DHCP or a gateway, nor vendor data of its own; named

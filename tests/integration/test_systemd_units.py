@@ -109,6 +109,25 @@ class SystemdUnitsTest(unittest.TestCase):
                 code, out = verify(self.unit_copy(name, self.work / 'units'))
                 self.assertEqual((code, out), (0, ''))
 
+    def test_guest_units_verify(self):
+        """The guest image's units (dist/guest/), their binary metastack-guest beside the one
+        under test, verify; the drive phase runs before the network is configured and the
+        service phase after it is online."""
+        guest = pathlib.Path(metastack_binary()).resolve().parents[1] / 'metastack-guest'
+        for name in ('metastack-guest.service', 'metastack-guest-network.service'):
+            with self.subTest(unit=name):
+                text = (ROOT / 'dist' / 'guest' / name).read_text()
+                self.assertIn('ExecStart=/usr/bin/metastack-guest ', text)
+                (self.work / 'guest').mkdir(exist_ok=True)
+                unit = self.work / 'guest' / name
+                unit.write_text(text.replace('/usr/bin/metastack-guest',
+                                             str(guest / 'metastack-guest')))
+                self.assertEqual(verify(unit), (0, ''))
+        drive = read_unit(ROOT / 'dist' / 'guest' / 'metastack-guest.service')['Unit']
+        self.assertIn('network-pre.target', drive['Before'])
+        online = read_unit(ROOT / 'dist' / 'guest' / 'metastack-guest-network.service')['Unit']
+        self.assertIn('network-online.target', online['After'])
+
     def test_verify_rejects_broken_units(self):
         """The check above can fail: a misspelt key, a bad value, a missing binary."""
         units = self.work / 'broken'

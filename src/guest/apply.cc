@@ -1,0 +1,225 @@
+#include "guest/apply.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "guest/network_config.h"
+#include "guest/root_fs.h"
+
+namespace metastack::guest {
+namespace {
+
+// One file to write, fully rendered before anything is written.
+struct Write {
+  std::string path;  // guest path
+  std::string contents;
+  mode_t mode = 0644;
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+  mode_t dir_mode = 0755;
+};
+
+std::string Octal(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode));
+  return buf;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  size_t start = s.find_first_not_of(" \t");
+  return start == std::string::npos ? std::string() : s.substr(start);
+}
+
+// /etc/hosts with our one 127.0.1.1 line (Debian's convention for the host's own name).
+std::string HostsFile(const std::optional<std::string>& old, const HostName& name) {
+  std::string line = "127.0.1.1\t" + name.fqdn;
+  if (name.fqdn != name.short_name) line += " " + name.short_name;
+  std::string out;
+  bool placed = false;
+  if (!old) out = "127.0.0.1\tlocalhost\n";
+  for (const auto& l : old ? Lines(*old) : std::vector<std::string>{}) {
+    std::string t = Trimmed(l);
+    if (t.starts_with("127.0.1.1") && (t.size() == 9 || t[9] == ' ' || t[9] == '\t')) {
+      if (!placed) out += line + "\n";
+      placed = true;
+      continue;
+    }
+    out += l + "\n";
+  }
+  if (!placed) out += line + "\n";
+  return out;
+}
+
+Result<Write> AuthorizedKeys(const RootFs& fs, const std::string& user,
+                             const std::vector<std::string>& keys) {
+  METASTACK_ASSIGN_OR_RETURN(PasswdEntry who, LookUpUser(fs, user));
+  std::string path = who.home + (who.home.back() == '/' ? "" : "/") + ".ssh/authorized_keys";
+  METASTACK_ASSIGN_OR_RETURN(auto old, fs.ReadIfExists(path));
+  std::string out = old.value_or("");
+  if (!out.empty() && out.back() != '\n') out += '\n';
+  std::vector<std::string> present;
+  for (const auto& l : Lines(out)) present.push_back(Trimmed(l));
+  for (const auto& key : keys) {
+    std::string k = Trimmed(key);
+    if (k.empty() || std::find(present.begin(), present.end(), k) != present.end()) continue;
+    out += k + "\n";
+    present.push_back(k);
+  }
+  return Write{path, out, 0600, who.uid, who.gid, 0700};
+}
+
+bool IsScript(const std::optional<std::string>& user_data) {
+  return user_data && user_data->starts_with("#!");
+}
+
+// Runs `path` with its working directory at `root`; the exit status, or -1.
+int RunScript(const std::string& path, const std::string& root) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (chdir(root.c_str()) != 0) _exit(127);
+    execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
+    std::fprintf(stderr, "metastack-guest: %s: %s\n", path.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+Result<HostName> SplitHostName(const std::string& hostname) {
+  auto bad = [] { return InvalidField("hostname", "not a valid host name"); };
+  if (hostname.empty() || hostname.size() > 253) return bad();
+  size_t label = 0;
+  for (char c : hostname) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '.') {
+      if (label == 0) return bad();
+      label = 0;
+      continue;
+    }
+    if (!(std::isalnum(u) || c == '-' || c == '_' || u >= 0x80) || ++label > 63) return bad();
+  }
+  if (label == 0) return bad();
+  return HostName{hostname.substr(0, hostname.find('.')), hostname};
+}
+
+Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options) {
+  ApplyResult result;
+  RootFs fs(options.root);
+  auto say = [&](std::string line) {
+    options.say(line);
+    result.actions.push_back(std::move(line));
+  };
+  const std::string& state = options.state_dir;
+  METASTACK_ASSIGN_OR_RETURN(auto applied, fs.ReadIfExists(state + "/instance-id"));
+  if (applied && Trimmed(*applied) == data.instance_id && !options.force) {
+    result.already_applied = true;
+    say("instance " + data.instance_id + " was applied already (" + state +
+        "/instance-id); nothing to do");
+    return result;
+  }
+
+  // Everything is rendered and checked here, before the first write.
+  std::vector<Write> writes;
+  std::optional<HostName> host;
+  if (!data.hostname.empty()) {
+    METASTACK_ASSIGN_OR_RETURN(host, SplitHostName(data.hostname));
+    writes.push_back({"/etc/hostname", host->short_name + "\n"});
+    METASTACK_ASSIGN_OR_RETURN(auto hosts, fs.ReadIfExists("/etc/hosts"));
+    writes.push_back({"/etc/hosts", HostsFile(hosts, *host)});
+  }
+  if (!data.ssh_keys.empty()) {
+    METASTACK_ASSIGN_OR_RETURN(Write keys, AuthorizedKeys(fs, options.user, data.ssh_keys));
+    writes.push_back(std::move(keys));
+  }
+  for (const auto& f : data.files) writes.push_back({f.path, f.contents, 0660, 0, 0});
+  if (data.network_data && options.network != NetworkMode::kNone) {
+    bool networkd = options.network == NetworkMode::kNetworkd ||
+                    options.network == NetworkMode::kBoth ||
+                    (options.network == NetworkMode::kAuto && fs.IsDirectory("/etc/systemd"));
+    bool ifupdown = options.network == NetworkMode::kIfupdown ||
+                    options.network == NetworkMode::kBoth ||
+                    (options.network == NetworkMode::kAuto && fs.IsDirectory("/etc/network"));
+    if (networkd) {
+      METASTACK_ASSIGN_OR_RETURN(auto files, RenderNetworkd(*data.network_data, options.nics));
+      for (auto& f : files) writes.push_back({std::move(f.path), std::move(f.contents)});
+    }
+    if (ifupdown) {
+      METASTACK_ASSIGN_OR_RETURN(auto file, RenderIfupdown(*data.network_data, options.nics));
+      writes.push_back({std::move(file.path), std::move(file.contents)});
+    }
+    if (!networkd && !ifupdown)
+      say("network: the root has neither /etc/systemd nor /etc/network; nothing written");
+  }
+  auto keep = [&](const char* name, const std::optional<std::string>& text, mode_t mode) {
+    if (text) writes.push_back({state + "/" + name, *text, mode, 0, 0, 0700});
+  };
+  keep("user-data", data.user_data, 0600);
+  if (IsScript(data.user_data) && options.run_user_data)
+    keep("user-data.script", data.user_data, 0700);
+  keep("vendor_data.json", data.vendor_data, 0600);
+  keep("vendor_data2.json", data.vendor_data2, 0600);
+  keep("network-config", data.nocloud_network_config, 0600);
+  for (const auto& w : writes) METASTACK_RETURN_IF_ERROR(fs.Resolve(w.path));
+
+  for (const auto& w : writes) {
+    std::string owner = w.uid == static_cast<uid_t>(-1)
+                            ? ""
+                            : ", owner " + std::to_string(w.uid) + ":" + std::to_string(w.gid);
+    say("write " + w.path + " (" + std::to_string(w.contents.size()) + " bytes, mode " +
+        Octal(w.mode) + owner + ")");
+    if (!options.dry_run)
+      METASTACK_RETURN_IF_ERROR(
+          fs.WriteAtomically(w.path, w.contents, w.mode, w.uid, w.gid, w.dir_mode));
+  }
+  if (host && options.root == "/") {
+    say("set the running host name to " + host->short_name);
+    if (!options.dry_run && sethostname(host->short_name.data(), host->short_name.size()) != 0)
+      return std::unexpected(MakeError(ErrorCode::kUnavailable,
+                                       std::string("sethostname: ") + std::strerror(errno)));
+  }
+  if (IsScript(data.user_data)) {
+    if (!options.run_user_data) {
+      say("user data is a script; not run (--no-user-data-scripts)");
+    } else {
+      say("run " + state + "/user-data.script");
+      if (!options.dry_run) {
+        METASTACK_ASSIGN_OR_RETURN(std::string script, fs.Resolve(state + "/user-data.script"));
+        int status = RunScript(script, options.root);
+        result.user_data_exit = status;
+        say("user data script exited with status " + std::to_string(status));
+        METASTACK_RETURN_IF_ERROR(fs.WriteAtomically(state + "/user-data.status",
+                                                     std::to_string(status) + "\n", 0600));
+      }
+    }
+  }
+  say("write " + state + "/instance-id (" + data.instance_id + ")");
+  if (!options.dry_run)
+    METASTACK_RETURN_IF_ERROR(
+        fs.WriteAtomically(state + "/instance-id", data.instance_id + "\n", 0644, 0, 0, 0700));
+  return result;
+}
+
+}  // namespace metastack::guest

@@ -1,0 +1,212 @@
+#include "guest/root_fs.h"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <vector>
+
+namespace metastack::guest {
+namespace {
+
+std::unexpected<Error> OsError(const std::string& what, int err) {
+  return std::unexpected(MakeError(ErrorCode::kUnavailable, what + ": " + std::strerror(err)));
+}
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at < path.size();) {
+    size_t end = path.find('/', at);
+    if (end == std::string::npos) end = path.size();
+    if (end > at) out.push_back(path.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// Ownership is set only by root: another user (a --root tree built by hand) cannot give files
+// away, and gets them as its own.
+bool Chowning(uid_t uid, gid_t gid) {
+  return (uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) && geteuid() == 0;
+}
+
+constexpr int kMaxLinks = 40;  // as the kernel's MAXSYMLINKS
+
+}  // namespace
+
+RootFs::RootFs(std::string root) : root_(std::move(root)) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+Result<std::string> RootFs::Resolve(const std::string& guest_path) const {
+  if (guest_path.empty() || guest_path.front() != '/')
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "not an absolute path", guest_path));
+  if (guest_path.find('\0') != std::string::npos)
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "contains a NUL byte", guest_path));
+  // The path as written may not climb: "/../etc" names a file outside any image's root.
+  int depth = 0;
+  for (const auto& name : Split(guest_path)) {
+    depth += name == ".." ? -1 : name == "." ? 0 : 1;
+    if (depth < 0)
+      return std::unexpected(
+          MakeError(ErrorCode::kInvalidArgument, "path escapes the root", guest_path));
+  }
+  std::vector<std::string> done;       // resolved components below the root
+  std::vector<std::string> todo = Split(guest_path);
+  std::reverse(todo.begin(), todo.end());
+  int links = 0;
+  auto host = [&] {
+    std::string out = root_ == "/" ? "" : root_;
+    for (const auto& n : done) out += "/" + n;
+    return out.empty() ? std::string("/") : out;
+  };
+  while (!todo.empty()) {
+    std::string name = std::move(todo.back());
+    todo.pop_back();
+    if (name == ".") continue;
+    if (name == "..") {
+      if (!done.empty()) done.pop_back();  // a link's ".." stops at the root, as in a chroot
+      continue;
+    }
+    done.push_back(name);
+    std::string at = host();
+    struct stat st{};
+    if (lstat(at.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
+    if (++links > kMaxLinks)
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                       "too many levels of symbolic links", guest_path));
+    char target[PATH_MAX];
+    ssize_t n = readlink(at.c_str(), target, sizeof target - 1);
+    if (n < 0) return OsError(at, errno);
+    std::string t(target, static_cast<size_t>(n));
+    done.pop_back();
+    if (!t.empty() && t.front() == '/') done.clear();
+    auto parts = Split(t);
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_back(*it);
+  }
+  return host();
+}
+
+Result<std::optional<std::string>> RootFs::ReadIfExists(const std::string& guest_path) const {
+  METASTACK_ASSIGN_OR_RETURN(std::string path, Resolve(guest_path));
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return OsError(path, errno);
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return OsError(path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return std::optional<std::string>(std::move(out));
+}
+
+bool RootFs::IsDirectory(const std::string& guest_path) const {
+  auto path = Resolve(guest_path);
+  struct stat st{};
+  return path && stat(path->c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Status RootFs::MakeDirectories(const std::string& guest_dir, mode_t mode, uid_t uid,
+                               gid_t gid) const {
+  std::string prefix;
+  for (const auto& name : Split(guest_dir)) {
+    prefix += "/" + name;
+    METASTACK_ASSIGN_OR_RETURN(std::string path, Resolve(prefix));
+    struct stat st{};
+    if (stat(path.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                         "exists and is not a directory", prefix));
+      continue;
+    }
+    if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return OsError(path, errno);
+    if (chmod(path.c_str(), mode) != 0) return OsError(path, errno);  // past the umask
+    if (Chowning(uid, gid) && chown(path.c_str(), uid, gid) != 0)
+      return OsError(path, errno);
+  }
+  return Ok();
+}
+
+Status RootFs::WriteAtomically(const std::string& guest_path, const std::string& contents,
+                               mode_t mode, uid_t uid, gid_t gid, mode_t dir_mode) const {
+  size_t slash = guest_path.rfind('/');
+  std::string dir = guest_path.substr(0, slash);
+  if (!dir.empty()) METASTACK_RETURN_IF_ERROR(MakeDirectories(dir, dir_mode, uid, gid));
+  METASTACK_ASSIGN_OR_RETURN(std::string path, Resolve(guest_path));
+  struct stat st{};
+  if (lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument, "exists and is a directory", guest_path));
+  std::string tmp = path + ".metastack-guest.tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return OsError(tmp, errno);
+  auto fail = [&](int err) {
+    close(fd);
+    unlink(tmp.c_str());
+    return OsError(tmp, err);
+  };
+  for (size_t at = 0; at < contents.size();) {
+    ssize_t n = write(fd, contents.data() + at, contents.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(errno);
+    at += static_cast<size_t>(n);
+  }
+  if (fchmod(fd, mode) != 0) return fail(errno);
+  if (Chowning(uid, gid) && fchown(fd, uid, gid) != 0) return fail(errno);
+  if (fsync(fd) != 0) return fail(errno);
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return OsError(path, err);
+  }
+  return Ok();
+}
+
+Result<PasswdEntry> LookUpUser(const RootFs& fs, const std::string& user) {
+  METASTACK_ASSIGN_OR_RETURN(auto passwd, fs.ReadIfExists("/etc/passwd"));
+  for (size_t at = 0; passwd && at < passwd->size();) {
+    size_t end = passwd->find('\n', at);
+    if (end == std::string::npos) end = passwd->size();
+    std::string line = passwd->substr(at, end - at);
+    at = end + 1;
+    std::vector<std::string> f;
+    for (size_t p = 0;;) {
+      size_t c = line.find(':', p);
+      f.push_back(line.substr(p, c == std::string::npos ? std::string::npos : c - p));
+      if (c == std::string::npos) break;
+      p = c + 1;
+    }
+    if (f.size() < 7 || f[0] != user) continue;
+    char* end_uid = nullptr;
+    char* end_gid = nullptr;
+    unsigned long uid = std::strtoul(f[2].c_str(), &end_uid, 10);
+    unsigned long gid = std::strtoul(f[3].c_str(), &end_gid, 10);
+    if (f[2].empty() || *end_uid || f[3].empty() || *end_gid || f[5].empty() || f[5][0] != '/')
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                       "user " + user + ": malformed /etc/passwd entry"));
+    return PasswdEntry{static_cast<uid_t>(uid), static_cast<gid_t>(gid), f[5]};
+  }
+  return std::unexpected(
+      MakeError(ErrorCode::kNotFound, "user " + user + ": not in /etc/passwd"));
+}
+
+}  // namespace metastack::guest

@@ -1,0 +1,360 @@
+#!/usr/bin/python3
+"""metastack-guest, the guest side, reads what metastack builds and serves and applies it.
+
+Run:  /usr/bin/python3 tests/integration/test_guest.py --metastack BINARY [--guest BINARY]
+
+Every run applies into a temporary root (--root) holding a minimal image's /etc: passwd, hosts,
+/etc/systemd and /etc/network. Checked after each: /etc/hostname and /etc/hosts, root's
+authorized_keys (existing key kept, none twice), the injected files, the user-data script run
+once in the root, vendor data kept, the networkd and ifupdown files naming the port's MAC and
+address, the state file; a second run changes nothing.
+
+Sources:
+* config drives read in place from image files: our ISO and VFAT (`metastack configdrive
+  build`), genisoimage (as Nova runs it) and mkfs.vfat + mcopy of the tree `metastack render`
+  writes, and our NoCloud seed;
+* a real block device: the ISO on a loop device, found by its label with no --drive;
+* the metadata service: `metastack serve` behind a router namespace, metastack-guest in the
+  guest's namespace finding 169.254.169.254 by default;
+* bad metadata (malformed JSON, a missing uuid, an injected file escaping the root, a service
+  that does not answer): a clear error, an exit status that says which, and the root untouched;
+* cloud-init (Debian's package) reading the same drive: the same host name, keys and files.
+
+Needs root (loop devices, namespaces).
+"""
+import copy
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from guestnet import (RUN, Tenant, check, cleanup, in_ns, router_topology, run, served_json,
+                      wait_for)
+from harness import ROOT, Daemon, guest_binary, metastack_binary
+
+METASTACK = metastack_binary()
+GUEST = guest_binary()
+MAC = 'fa:16:3e:12:34:56'
+OLD_KEY = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7old admin@old'
+KEYS = {'mykey': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd8ePkl4iZ0Qm5a2Fj1nLq0m3 alice@laptop',
+        'second': OLD_KEY}
+
+
+def document(**changes):
+    doc = json.loads((ROOT / 'examples' / 'instance.json').read_text())
+    doc.update(public_keys=KEYS, user_data='#!/bin/sh\necho "ran in $PWD" >> ran.log\n',
+               files=[{'path': '/etc/motd', 'contents': 'Welcome to web-01\n'},
+                      {'path': '/opt/app/conf.d/app.ini', 'contents': '[app]\nport = 80\n'}])
+    doc.update(changes)
+    return doc
+
+
+def make_root(parent):
+    """A minimal image's tree: root's passwd entry and an old authorized key."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix='root-', dir=parent))
+    (root / 'etc/systemd').mkdir(parents=True)
+    (root / 'etc/network').mkdir(parents=True)
+    (root / 'etc/passwd').write_text('root:x:0:0:root:/root:/bin/sh\n')
+    (root / 'etc/hosts').write_text('127.0.0.1\tlocalhost\n')
+    (root / 'root/.ssh').mkdir(parents=True, mode=0o700)
+    (root / 'root/.ssh/authorized_keys').write_text(OLD_KEY + '\n')
+    return root
+
+
+def snapshot(root):
+    """{relative path: sha256 or 'dir' or link target} of everything under `root`."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = pathlib.Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = 'link:' + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = 'dir'
+            else:
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def nics_dir(parent, nics):
+    """A stand-in for /sys/class/net: NAME/address for each (name, mac)."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix='net-', dir=parent))
+    for name, mac in nics:
+        (d / name).mkdir()
+        (d / name / 'address').write_text(mac + '\n')
+    return d
+
+
+def guest(*args, ns=None, timeout=60):
+    cmd = [GUEST, *map(str, args)]
+    return in_ns(ns, *cmd, timeout=timeout) if ns else run(*cmd, timeout=timeout)
+
+
+class Applied:
+    """Checks shared by every source."""
+
+    def assert_applied(self, root, doc, proc):
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        host = doc['hostname'].split('.')[0]
+        self.assertEqual((root / 'etc/hostname').read_text(), host + '\n')
+        self.assertIn('127.0.1.1\t', (root / 'etc/hosts').read_text())
+        self.assertEqual((root / 'root/.ssh/authorized_keys').read_text().splitlines(),
+                         [OLD_KEY, KEYS['mykey']])
+        self.assertEqual((root / 'root/.ssh/authorized_keys').stat().st_mode & 0o777, 0o600)
+        for f in doc['files']:
+            self.assertEqual((root / f['path'].lstrip('/')).read_text(), f['contents'])
+            self.assertEqual((root / f['path'].lstrip('/')).stat().st_mode & 0o777, 0o660)
+        self.assertEqual((root / 'ran.log').read_text(), f'ran in {root}\n')
+        state = root / 'var/lib/metastack-guest'
+        self.assertEqual((state / 'instance-id').read_text(), doc['uuid'] + '\n')
+        self.assertEqual((state / 'user-data').read_text(), doc['user_data'])
+        self.assertEqual((state / 'user-data.status').read_text(), '0\n')
+        networkd = ''.join(p.read_text() for p in (root / 'etc/systemd/network').iterdir())
+        self.assertIn(MAC, networkd.lower())
+        self.assertIn('10.0.0.5/24', networkd)
+        interfaces = (root / 'etc/network/interfaces').read_text()
+        self.assertIn('eth0', interfaces)
+        self.assertIn('10.0.0.5', interfaces)
+
+    def assert_second_run_changes_nothing(self, root, *args, ns=None):
+        before = snapshot(root)
+        proc = guest(*args, '--root', root, ns=ns)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn('was applied already', proc.stdout)
+        self.assertEqual(snapshot(root), before)
+
+
+def setUpModule():
+    global TMP, NICS
+    if os.geteuid() != 0:
+        raise unittest.SkipTest('needs root (loop devices, namespaces)')
+    TMP = pathlib.Path(tempfile.mkdtemp(prefix='metastack-guest-it-'))
+    cleanup(shutil.rmtree, TMP, ignore_errors=True)
+    NICS = nics_dir(TMP, [('eth0', MAC)])
+
+
+class Drives(unittest.TestCase, Applied):
+    @classmethod
+    def setUpClass(cls):
+        cls.doc = document()
+        doc_path = TMP / 'instance.json'
+        doc_path.write_text(json.dumps(cls.doc))
+        cls.tree = TMP / 'tree'
+        check(METASTACK, 'render', doc_path, '--out', cls.tree)
+        cls.images = {}
+        for fmt in ('iso', 'vfat'):
+            out = TMP / f'ours.{fmt}'
+            check(METASTACK, 'configdrive', 'build', '-f', doc_path, '--format', fmt, '-o', out)
+            cls.images['ours-' + fmt] = out
+        out = TMP / 'genisoimage.iso'
+        check('genisoimage', '-o', out, '-ldots', '-allow-lowercase', '-allow-multidot', '-l',
+              '-publisher', 'metastack', '-quiet', '-J', '-r', '-V', 'config-2', cls.tree)
+        cls.images['genisoimage'] = out
+        out = TMP / 'mkfs.vfat'
+        check('mkfs.vfat', '-n', 'config-2', '-C', out, '16384')
+        check('mcopy', '-s', '-i', out, *[str(p) for p in cls.tree.iterdir()], '::')
+        cls.images['mkfs.vfat'] = out
+        cls.nocloud = TMP / 'seed.iso'
+        check(METASTACK, 'configdrive', 'build', '-f', doc_path, '--format', 'nocloud', '-o',
+              cls.nocloud)
+
+    def apply(self, *args):
+        root = make_root(TMP)
+        proc = guest(*args, '--root', root, '--sys-class-net', NICS)
+        return root, proc
+
+    def test_each_image(self):
+        for name, image in self.images.items():
+            with self.subTest(image=name):
+                root, proc = self.apply('--source', 'config-drive', '--drive', image)
+                self.assert_applied(root, self.doc, proc)
+                self.assertIn('config drive', proc.stdout)
+                self.assert_second_run_changes_nothing(root, '--drive', image)
+
+    def test_directory_tree(self):
+        root, proc = self.apply('--drive', self.tree)
+        self.assert_applied(root, self.doc, proc)
+
+    def test_dry_run_prints_and_writes_nothing(self):
+        root = make_root(TMP)
+        before = snapshot(root)
+        proc = guest('--drive', self.images['ours-iso'], '--root', root, '--dry-run',
+                     '--sys-class-net', NICS)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn('would write /etc/hostname (7 bytes, mode 0644)', proc.stdout)
+        self.assertIn('would run /var/lib/metastack-guest/user-data.script', proc.stdout)
+        self.assertEqual(snapshot(root), before)
+
+    def test_block_device_found_by_label(self):
+        loop = check('losetup', '--find', '--show', '--read-only',
+                     self.images['ours-iso']).strip()
+        cleanup(run, 'losetup', '-d', loop)
+        # Only this loop device is offered, so a drive another test attached is never read.
+        sys_block = pathlib.Path(tempfile.mkdtemp(prefix='block-', dir=TMP))
+        name = os.path.basename(loop)
+        (sys_block / name).symlink_to(f'/sys/class/block/{name}')
+        root, proc = self.apply('--sys-block', sys_block, '--source', 'config-drive')
+        self.assert_applied(root, self.doc, proc)
+        self.assertIn(loop, proc.stdout)
+
+    def test_nocloud_seed(self):
+        root, proc = self.apply('--source', 'nocloud', '--nocloud-drive', self.nocloud)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual((root / 'etc/hostname').read_text(), 'web-01\n')
+        self.assertEqual((root / 'root/.ssh/authorized_keys').read_text().splitlines(),
+                         [OLD_KEY, KEYS['mykey']])
+        self.assertEqual((root / 'var/lib/metastack-guest/instance-id').read_text(),
+                         self.doc['uuid'] + '\n')
+        self.assertTrue((root / 'var/lib/metastack-guest/network-config').exists())
+
+    def test_no_drive_anywhere(self):
+        empty = pathlib.Path(tempfile.mkdtemp(prefix='block-', dir=TMP))
+        root = make_root(TMP)
+        before = snapshot(root)
+        proc = guest('--source', 'config-drive,nocloud', '--sys-block', empty, '--root', root)
+        self.assertEqual(proc.returncode, 3, proc.stdout + proc.stderr)
+        self.assertIn('metastack-guest: no metadata source found (tried: config-drive (no drive '
+                      'labelled config-2); nocloud (no drive labelled cidata))', proc.stderr)
+        self.assertEqual(snapshot(root), before)
+
+
+class BadMetadata(unittest.TestCase):
+    """A drive (as a directory tree) whose metadata is wrong: exit 1, the error, no change."""
+
+    def attempt(self, meta_text, **extra):
+        tree = pathlib.Path(tempfile.mkdtemp(prefix='bad-', dir=TMP))
+        (tree / 'openstack/latest').mkdir(parents=True)
+        (tree / 'openstack/latest/meta_data.json').write_text(meta_text)
+        for rel, text in extra.items():
+            (tree / 'openstack' / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tree / 'openstack' / rel).write_text(text)
+        root = make_root(TMP)
+        before = snapshot(root)
+        proc = guest('--drive', tree, '--root', root)
+        self.assertEqual(snapshot(root), before)
+        return proc
+
+    def test_each(self):
+        good = {'uuid': 'c5d3f6b1-0000-4000-8000-000000000001', 'hostname': 'ok',
+                'public_keys': {'k': KEYS['mykey']}}
+        cases = [
+            ('{"uuid": ', {}, 'openstack/latest/meta_data.json: malformed JSON'),
+            (json.dumps({'hostname': 'x'}), {},
+             'openstack/latest/meta_data.json: uuid: missing or not a string'),
+            (json.dumps(dict(good, files=[{'path': '/../../../etc/evil',
+                                           'content_path': '/content/0000'}])),
+             {'content/0000': 'x'}, '/../../../etc/evil: path escapes the root'),
+            (json.dumps(dict(good, files=[{'path': '/etc/x', 'content_path': '/content/0007'}])),
+             {}, 'openstack/content/0007: missing'),
+            (json.dumps(good), {'latest/network_data.json': '{"links": ['},
+             'openstack/latest/network_data.json: malformed JSON'),
+            (json.dumps(dict(good, hostname='a b')), {}, 'hostname: not a valid host name'),
+        ]
+        for meta, extra, error in cases:
+            with self.subTest(error=error):
+                proc = self.attempt(meta, **extra)
+                self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+                self.assertEqual(proc.stderr.strip().splitlines()[-1], 'metastack-guest: ' + error)
+
+    def test_service_that_does_not_answer(self):
+        root = make_root(TMP)
+        before = snapshot(root)
+        # A port nothing listens on: refused at once, tried twice.
+        proc = guest('--source', 'service', '--url', 'http://127.0.0.1:9', '--attempts', 2,
+                     '--retry-delay', 0.01, '--root', root)
+        self.assertEqual(proc.returncode, 3, proc.stdout + proc.stderr)
+        self.assertIn('no metadata source found (tried: http://127.0.0.1:9', proc.stderr)
+        self.assertEqual(snapshot(root), before)
+
+    def test_bad_flags(self):
+        proc = guest('--source', 'floppy')
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--source: unknown source 'floppy' (config-drive, service or nocloud)",
+                      proc.stderr)
+        proc = guest('--network', 'wifi', '--drive', '/nonexistent')
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn('--network: one of auto, networkd, ifupdown, both, none', proc.stderr)
+
+
+class Service(unittest.TestCase, Applied):
+    """The metadata service: serve behind a router namespace, the guest in its own."""
+
+    @classmethod
+    def setUpClass(cls):
+        tenant = Tenant(1, True)
+        doc = document()
+        doc.update(uuid=tenant.uuid, project_id=tenant.project, hostname='svc-guest')
+        port = doc['ports'][0]
+        port.update(mac=MAC, network_id=tenant.network, router_id=tenant.router)
+        tenant.doc = doc
+        tenant.mac = MAC
+        cls.doc = doc
+        store = f'sqlite:{TMP / "service.db"}'
+        tenant.create(store, TMP)
+        cls.guest_ns, router = router_topology(tenant, tag='mg')
+        ready = TMP / 'serve.ready'
+        serve = Daemon(['serve', '--store', store, '--admin-listen', '',
+                        '--agent-socket', TMP / 'agent.sock', '--control', TMP / 'proxy.sock',
+                        '--threads', 1, '--ready-file', ready],
+                       log=TMP / 'serve.log', ready_file=ready, timeout=30)
+        cleanup(lambda: serve.stop(timeout=10))
+        serve.start()
+        check(METASTACK, 'proxy-ctl', '--control', TMP / 'proxy.sock', 'add', '--name', router,
+              '--netns', router, '--kind', 'router', '--id', tenant.router)
+        served_json(cls.guest_ns)
+
+    def test_from_the_guest_namespace(self):
+        root = make_root(TMP)
+        # No --url: 169.254.169.254 first, as on a real guest.
+        proc = guest('--source', 'service', '--root', root, '--sys-class-net', NICS,
+                     ns=self.guest_ns)
+        self.assert_applied(root, self.doc, proc)
+        self.assertIn('service: trying http://169.254.169.254', proc.stdout)
+        self.assert_second_run_changes_nothing(root, '--source', 'service', ns=self.guest_ns)
+
+
+class SameAsCloudInit(unittest.TestCase):
+    """cloud-init's ConfigDrive datasource and metastack-guest read one drive: the same host
+    name, SSH keys and injected files (network config: test_guest_network_vs_cloudinit)."""
+
+    def test_drive(self):
+        from unittest import mock
+        from cloudinit import helpers
+        from cloudinit.sources import DataSourceConfigDrive as configdrive_ds
+        doc = document(hostname='cmp-01', public_keys={'a': KEYS['mykey'], 'b': 'ssh-rsa BBBB b@c'})
+        doc_path = TMP / 'cmp.json'
+        doc_path.write_text(json.dumps(doc))
+        cloud = TMP / 'cmp-cloud'
+        drive = cloud / 'seed' / 'config_drive'
+        check(METASTACK, 'render', doc_path, '--out', drive)
+        paths = helpers.Paths({'cloud_dir': str(cloud), 'run_dir': str(cloud / 'run')})
+        ds = configdrive_ds.DataSourceConfigDrive({}, None, paths)
+        with mock.patch.object(configdrive_ds, 'write_injected_files') as write_files:
+            self.assertTrue(ds.get_data())
+        ci_files = write_files.call_args_list[0].args[0]
+
+        root = make_root(TMP)
+        (root / 'root/.ssh/authorized_keys').unlink()
+        proc = guest('--drive', drive, '--root', root, '--network', 'none')
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual((root / 'etc/hostname').read_text().strip(),
+                         ds.get_hostname().hostname)
+        self.assertIn(ds.get_hostname(fqdn=True).hostname, (root / 'etc/hosts').read_text())
+        self.assertEqual((root / 'root/.ssh/authorized_keys').read_text().splitlines(),
+                         ds.get_public_ssh_keys())
+        self.assertEqual({p: (root / p.lstrip('/')).read_bytes() for p in ci_files},
+                         {p: c.encode() if isinstance(c, str) else c for p, c in ci_files.items()})
+        self.assertEqual((root / 'var/lib/metastack-guest/user-data').read_bytes(),
+                         ds.userdata_raw if isinstance(ds.userdata_raw, bytes)
+                         else ds.userdata_raw.encode())
+        self.assertEqual((root / 'var/lib/metastack-guest/instance-id').read_text().strip(),
+                         ds.get_instance_id())
+
+
+if __name__ == '__main__':
+    unittest.main()
