@@ -79,6 +79,30 @@ def _cpio_newc(entries) -> bytes:
     return bytes(out)
 
 
+def _binary_entries(binaries, present):
+    """cpio entries for each binary as bin/<name> and its shared libraries (ldd's list), with
+    the directories they need that are not in `present`."""
+    entries, files = [], {}
+    for binary in binaries:
+        files["bin/" + os.path.basename(binary)] = binary
+        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True)
+        for line in ldd.stdout.splitlines():  # "libx.so => /lib/.../libx.so (0x...)" or "/lib64/ld..."
+            path = next((w for w in line.split() if w.startswith("/")), None)
+            if path and os.path.exists(path):
+                files[path.lstrip("/")] = os.path.realpath(path)
+    dirs = set()
+    for name in files:
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    for d in sorted(dirs - set(present)):
+        entries.append((d, 0o40755, None, None))
+    for name, source in sorted(files.items()):
+        with open(source, "rb") as f:
+            entries.append((name, 0o100755, f.read(), None))
+    return entries
+
+
 class Guest:
     def __init__(self, kernel: str, moddir: str):
         self.kernel = kernel
@@ -149,10 +173,12 @@ class Guest:
                                   check=True).stdout
         return data
 
-    def build_initramfs(self, directory: str, init_script: str, modules: List[str]) -> str:
+    def build_initramfs(self, directory: str, init_script: str, modules: List[str],
+                        binaries: List[str] = ()) -> str:
         """Writes initramfs.cpio.gz into `directory`: busybox, the modules (and their
-        dependencies) as /lib/modules/NN-name.ko in load order, /modules.order, and `init_script`
-        as /init. Returns its path."""
+        dependencies) as /lib/modules/NN-name.ko in load order, /modules.order, `init_script`
+        as /init, and each of `binaries` as /bin/<its name> with the shared libraries it loads
+        (none for a static one) at the paths ldd names. Returns its path."""
         files = self.module_files(modules)
         with open(BUSYBOX, "rb") as f:
             busybox = f.read()
@@ -168,6 +194,7 @@ class Guest:
         entries.append(("modules.order", 0o100644, "".join(n + "\n" for n in names).encode(),
                         None))
         entries.append(("init", 0o100755, init_script.encode(), None))
+        entries += _binary_entries(binaries, {e[0] for e in entries})
         path = os.path.join(directory, "initramfs.cpio.gz")
         with open(path, "wb") as f:
             f.write(gzip.compress(_cpio_newc(entries), compresslevel=1, mtime=0))
@@ -313,7 +340,7 @@ def network_append(address: Optional[str] = None, gateway: Optional[str] = None)
     return DEFAULT_APPEND + extra
 
 
-def network_init(base_url: str, paths: List[str]) -> str:
+def network_init(base_url: str, paths: List[str], then: str = "") -> str:
     """An /init for a guest with one NIC (NETWORK_MODULES): loads every module, waits up to 10 s
     for eth0, then configures it from the kernel command line (network_append): the static
     guest.address and a default route via guest.gateway, or else a DHCP lease with busybox
@@ -322,7 +349,8 @@ def network_init(base_url: str, paths: List[str]) -> str:
     '=====END routes=====', then GETs each of `paths` under `base_url` with busybox wget, printing
     the body between '=====BEGIN path=====' and '=====END path=====' and wget's exit status as
     '=====WGET path STATUS====='; then powers off. Each GET is bounded by busybox timeout (15 s):
-    Debian 12's static busybox wget crashes (SIGSEGV) when given its own -T."""
+    Debian 12's static busybox wget crashes (SIGSEGV) when given its own -T. `then`: more shell
+    to run before powering off."""
     fetches = "".join(
         'echo "=====BEGIN %(p)s====="; timeout 15 wget -q -O - "%(u)s%(p)s"; rc=$?; echo\n'
         'echo "=====END %(p)s====="; echo "=====WGET %(p)s $rc====="\n'
@@ -351,5 +379,27 @@ else
   echo "=====BEGIN lease====="; cat /tmp/lease; echo "=====END lease====="
 fi
 echo "=====BEGIN routes====="; ip -4 route; echo "=====END routes====="
-%(fetches)spoweroff -f
-""" % {"udhcpc": _UDHCPC_SCRIPT, "fetches": fetches}
+%(fetches)s%(then)s
+poweroff -f
+""" % {"udhcpc": _UDHCPC_SCRIPT, "fetches": fetches, "then": then}
+
+
+def guest_apply(args: str) -> str:
+    """Shell for an /init: runs metastack-guest (in the initramfs as /bin/metastack-guest, see
+    build_initramfs's binaries) with `args` into /tmp/root, a tree with root's passwd entry,
+    /etc/systemd and /etc/network; prints its output between '=====BEGIN guest=====' and
+    '=====END guest=====', its exit status as '=====GUEST STATUS n=====', then each file it
+    wrote (find, sorted) between '=====BEGIN file PATH=====' and '=====END file PATH====='."""
+    return r'''mkdir -p /tmp/root/etc/systemd /tmp/root/etc/network /tmp/root/root
+echo 'root:x:0:0:root:/root:/bin/sh' > /tmp/root/etc/passwd
+echo "=====BEGIN guest====="
+/bin/metastack-guest %s --root /tmp/root 2>&1
+rc=$?
+echo "=====END guest====="
+echo "=====GUEST STATUS $rc====="
+cd /tmp/root
+for f in $(find . -type f | sort); do
+  echo "=====BEGIN file ${f#.}====="; cat "$f"; echo; echo "=====END file ${f#.}====="
+done
+cd /
+''' % args

@@ -318,6 +318,61 @@ class Service(unittest.TestCase, Applied):
         self.assert_second_run_changes_nothing(root, '--source', 'service', ns=self.guest_ns)
 
 
+class InQemu(unittest.TestCase):
+    """A real kernel (QEMU, Debian's cloud kernel, a busybox initramfs): metastack-guest finds
+    the drive attached to the guest by its label among the kernel's block devices and reads it
+    in place, ISO 9660 on an IDE CD-ROM and VFAT on an IDE disk, as Nova attaches them."""
+    MODULES = ['ata_piix', 'sr_mod', 'sd_mod']
+
+    @classmethod
+    def setUpClass(cls):
+        import qemu_guest
+        cls.qemu = qemu_guest
+        cls.vm = qemu_guest.Guest.find()
+        if cls.vm is None:
+            raise AssertionError(qemu_guest.Guest.missing_reason())
+        cls.doc = document()
+        doc_path = TMP / 'qemu.json'
+        doc_path.write_text(json.dumps(cls.doc))
+        init = qemu_guest.INIT_PROLOGUE + '''dmesg -n 1
+i=0
+while [ ! -e /sys/class/block/sr0 ] && [ ! -e /sys/class/block/sda ] && [ $i -lt 100 ]; do
+  sleep 0.1; i=$((i+1))
+done
+''' + qemu_guest.guest_apply('--source config-drive --network both') + 'poweroff -f\n'
+        work = tempfile.mkdtemp(prefix='qemu-', dir=TMP)
+        initrd = cls.vm.build_initramfs(work, init, cls.MODULES, binaries=[GUEST])
+        cls.running = {}
+        for fmt, drive in (('iso', 'media=cdrom,if=ide'), ('vfat', 'format=raw,if=ide')):
+            image = TMP / f'qemu.{fmt}'
+            check(METASTACK, 'configdrive', 'build', '-f', doc_path, '--format', fmt, '-o', image)
+            vm = cls.vm.start(initrd, drives=[['-drive', f'file={image},{drive}']])
+            cleanup(vm.kill)
+            cls.running[fmt] = vm
+
+    def test_each_drive(self):
+        for fmt, device in (('iso', '/dev/sr0'), ('vfat', '/dev/sda')):
+            with self.subTest(drive=fmt):
+                result = self.running[fmt].wait(240)
+                guest_out = result.between('=====BEGIN guest=====', '=====END guest=====')
+                self.assertIn('=====GUEST STATUS 0=====', result.output.replace('\r\n', '\n'),
+                              result.output)
+
+                def file(path):
+                    text = result.between(f'=====BEGIN file {path}=====',
+                                          f'=====END file {path}=====')
+                    self.assertIsNotNone(text, f'{path} not written:\n{result.output}')
+                    return text[:-1] if text.endswith('\n') else text
+                self.assertIn(f'config drive {device}', guest_out)
+                self.assertEqual(file('/etc/hostname'), 'web-01')
+                self.assertEqual(file('/root/.ssh/authorized_keys').splitlines(),
+                                 list(KEYS.values()))
+                self.assertEqual(file('/etc/motd'), 'Welcome to web-01')
+                self.assertEqual(file('/var/lib/metastack-guest/instance-id'), self.doc['uuid'])
+                self.assertIn('ran in /tmp/root', file('/ran.log'))
+                self.assertIn('10.0.0.5', file('/etc/network/interfaces'))
+
+
 class SameAsCloudInit(unittest.TestCase):
     """cloud-init's ConfigDrive datasource and metastack-guest read one drive: the same host
     name, SSH keys and injected files (network config: test_guest_network_vs_cloudinit)."""

@@ -19,7 +19,9 @@ it to the network's other ports. Two networks, one guest each, booted in paralle
 
 Each guest fetches /openstack/latest/meta_data.json, /openstack/latest/user_data and
 /latest/meta-data/instance-id with busybox wget and prints them on its serial console; they must
-be its own instance's (uuid, hostname, user data, EC2 id), as must serve's access log. The DHCP
+be its own instance's (uuid, hostname, user data, EC2 id), as must serve's access log. Then
+metastack-guest (the guest side, in the initramfs) applies the instance from the service into a
+tree and prints what it wrote: its own host name, keys, instance id, and its user data run. The DHCP
 guest's lease must be its port's address, and each guest's routes what its network hands out.
 
 The metastack side is one `metastack serve --manage` (start_metastack()): the store names the
@@ -42,7 +44,7 @@ import unittest
 
 import qemu_guest
 from guestnet import RUN, Tenant, check, cleanup, namespace, wait_for
-from harness import Daemon, unix_get
+from harness import Daemon, guest_binary, unix_get
 
 METADATA = 'http://169.254.169.254'
 PATHS = ['/openstack/latest/meta_data.json', '/openstack/latest/user_data',
@@ -136,8 +138,11 @@ def setUpModule():
     Env.serve = start_metastack(Env.dhcp, Env.router)
 
     # One initramfs for both: the kernel command line tells static from DHCP.
-    initrd = guest.build_initramfs(str(Env.tmp), qemu_guest.network_init(METADATA, PATHS),
-                                   qemu_guest.NETWORK_MODULES)
+    # After the fetches, metastack-guest applies the instance from the service into a tree.
+    init = qemu_guest.network_init(METADATA, PATHS, then=qemu_guest.guest_apply(
+        '--source service --network none --attempts 3'))
+    initrd = guest.build_initramfs(str(Env.tmp), init, qemu_guest.NETWORK_MODULES,
+                                   binaries=[guest_binary()])
     for key, net, tap, tenant, append in (
             ('dhcp', dhcp_net, dhcp_tap, Env.dhcp, qemu_guest.network_append()),
             ('router', router_net, router_tap, Env.router,
@@ -194,6 +199,20 @@ class GuestTest:
                          (t.uuid, f'{t.hostname}.novalocal', t.hostname, t.project))
         self.assertEqual(self.fetched(PATHS[1]), t.user_data)
         self.assertEqual(self.fetched(PATHS[2]), t.doc['ec2']['instance_id'])
+
+    def test_metastack_guest_applied_its_own_instance(self):
+        t = self.tenant()
+        self.assertIn('=====GUEST STATUS 0=====', self.result.output.replace('\r\n', '\n'),
+                      self.section('guest'))
+        self.assertIn('instance ' + t.uuid + ' from metadata service http://169.254.169.254',
+                      self.section('guest'))
+        self.assertEqual(self.section('file /etc/hostname').strip(), t.hostname)
+        self.assertEqual(self.section('file /var/lib/metastack-guest/instance-id').strip(), t.uuid)
+        self.assertEqual(self.section('file /root/.ssh/authorized_keys').split('\n')[:-1],
+                         list(t.keys.values()))
+        self.assertEqual(self.section('file /var/lib/metastack-guest/user-data.status').strip(),
+                         '0')
+        self.assertIn(f'tenant {t.n}', self.section('guest'))
 
     def test_serve_saw_the_guest_through_its_listener(self):
         t = self.tenant()

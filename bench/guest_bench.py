@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""Times whole commands, each run as its own process on a fresh copy of a root tree, A and B in
+turns: wall time from exec to exit, and peak memory (the child's own ru_maxrss from wait4).
+
+    guest_bench.py RUNS TEMPLATE_ROOT LABEL_A "CMD_A" LABEL_B "CMD_B" [NETNS]
+
+Each CMD is split on spaces; the string ROOT in it is replaced by the run's root. With NETNS,
+both run inside that network namespace (`ip netns exec`, whose own start is then in both
+times). Prints one line per command (median and p90 wall ms, median peak RSS MiB) and the
+ratio of medians B / A. A run that exits non-zero stops the bench with its output."""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run_once(cmd, template, netns):
+    root = tempfile.mkdtemp(prefix='guest-bench-root-')
+    shutil.copytree(template, root, dirs_exist_ok=True, symlinks=True)
+    argv = [a.replace('ROOT', root) for a in cmd.split()]
+    if netns:
+        argv = ['ip', 'netns', 'exec', netns] + argv
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            out.seek(0)
+            sys.exit('%s -> exit %d:\n%s' % (' '.join(argv), proc.returncode,
+                                             out.read().decode(errors='replace')))
+    shutil.rmtree(root)
+    return wall * 1000, usage.ru_maxrss / 1024
+
+
+def main():
+    runs, template, label_a, cmd_a, label_b, cmd_b = sys.argv[1:7]
+    netns = sys.argv[7] if len(sys.argv) > 7 else None
+    results = {label_a: [], label_b: []}
+    for _ in range(int(runs)):
+        for label, cmd in ((label_a, cmd_a), (label_b, cmd_b)):
+            results[label].append(run_once(cmd, template, netns))
+    medians = {}
+    for label, samples in results.items():
+        walls = sorted(s[0] for s in samples)
+        medians[label] = statistics.median(walls)
+        p90 = walls[min(len(walls) - 1, int(len(walls) * 0.9))]
+        rss = statistics.median(s[1] for s in samples)
+        print('  %-34s median %8.1f ms  p90 %8.1f ms  peak RSS %6.1f MiB' %
+              (label, medians[label], p90, rss))
+    print('  ratio (%s / %s): %.1fx' % (label_b, label_a, medians[label_b] / medians[label_a]))
+
+
+if __name__ == '__main__':
+    main()
