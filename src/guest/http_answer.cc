@@ -212,22 +212,24 @@ std::expected<void, Failure> AnswerReader::Take(size_t n, std::string& out) {
   size_t buffered = std::min(n, buf_.size() - pos_);
   out.append(buf_, pos_, buffered);
   pos_ += buffered;
-  n -= buffered;
-  // The rest goes straight into `out`, without passing through buf_.
-  while (n > 0) {
+  // The rest goes straight into `out`, sized once (not per read: a resize fills what it adds).
+  size_t start = out.size(), want = n - buffered, got = 0;
+  out.resize(start + want);
+  auto fail = [&](std::unexpected<Failure> failure) {
+    out.resize(start + got);
+    return failure;
+  };
+  while (got < want) {
     int ready = WaitFor(fd_, POLLIN, deadline_);
-    if (ready < 0) return SystemFailure(errno);
-    if (ready == 0) return Fail(ErrorCode::kTimeout, timeout_reason_);
-    size_t old = out.size();
-    out.resize(old + n);
-    ssize_t got = recv(fd_, out.data() + old, n, 0);
-    out.resize(old + static_cast<size_t>(std::max<ssize_t>(got, 0)));
-    if (got < 0) {
+    if (ready < 0) return fail(SystemFailure(errno));
+    if (ready == 0) return fail(Fail(ErrorCode::kTimeout, timeout_reason_));
+    ssize_t n_read = recv(fd_, out.data() + start + got, want - got, 0);
+    if (n_read < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return SystemFailure(errno);
+      return fail(SystemFailure(errno));
     }
-    if (got == 0) return Closed();
-    n -= static_cast<size_t>(got);
+    if (n_read == 0) return fail(Closed());
+    got += static_cast<size_t>(n_read);
   }
   return {};
 }

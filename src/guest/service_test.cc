@@ -209,6 +209,19 @@ TEST(HttpRequestTest, ABodyOverTheCapIsRefusedAndNotRetried) {
               server.Url() + kMetaData + ": answer body over 67108864 bytes");
     EXPECT_EQ(server.Requests().size(), 1u);
   }
+  // A body of exactly the cap is read, whatever its framing; one byte more is refused.
+  for (const std::string& at_10 :
+       std::vector<std::string>{CannedAnswer(200, "1234567890"),
+                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "6\r\n123456\r\n4\r\n7890\r\n0\r\n\r\n",
+                                "HTTP/1.1 200 OK\r\n\r\n1234567890"}) {
+    ScriptedServer server(AF_INET, {{at_10}});
+    auto options = Options(server.Url());
+    options.max_body_bytes = 10;
+    auto answer = HttpRequest(options, "GET", kMetaData);
+    ASSERT_TRUE(answer) << at_10 << ": " << answer.error().ToString();
+    EXPECT_EQ(answer->body, "1234567890");
+  }
   // Bodies whose size shows only as they arrive, against a cap of 10 bytes.
   for (std::string over_10 : {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                               "6\r\n123456\r\n5\r\n12345\r\n0\r\n\r\n",
