@@ -4,10 +4,12 @@ compiles, so a forbidden include fails the build).
 
 A file in src/<module> may include only its own module's headers, those of the modules its
 metastack_module() DEPS list (transitively), and, in a *_test.cc, those its metastack_test()
-links. Some modules may never include certain external headers (core/ does no I/O and never
-sees Asio, SQL or libisofs), and core/ never links an I/O library. Some external libraries may
-be used only by a module that names them in its own DEPS (EXTERNAL_LIBRARIES: libsystemd's
-headers need PkgConfig::SYSTEMD).
+links. Our headers are included with quotes ("net/netns.h"), so that a system header in angle
+brackets whose directory shares a module's name (<net/if.h>) is not taken for one. Some modules
+may never include certain external headers (core/ does no I/O and never sees Asio, SQL or
+libisofs), and core/ never links an I/O library. Some external libraries may be used only by a
+module that names them in its own DEPS (EXTERNAL_LIBRARIES: libsystemd's headers need
+PkgConfig::SYSTEMD).
 
 Usage: check_layering.py SOURCE_DIR [STAMP]  -- prints every violation and exits 1, or touches
 STAMP and exits 0."""
@@ -15,7 +17,7 @@ import pathlib
 import re
 import sys
 
-INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 
 # External headers each module must never include (prefix match).
 FORBIDDEN = {
@@ -94,9 +96,9 @@ def violations(root):
             allowed_here = set(allowed)
             if f.name.endswith('_test.cc') or f.name.startswith('test_'):
                 allowed_here |= for_tests
-            for inc in INCLUDE.findall(f.read_text()):
+            for delimiter, inc in INCLUDE.findall(f.read_text()):
                 top = inc.split('/', 1)[0]
-                if '/' in inc and top in graph and top not in allowed_here:
+                if delimiter == '"' and '/' in inc and top in graph and top not in allowed_here:
                     problems.append(f'{f.relative_to(root)}: includes {inc}, but {mod} does not '
                                     f'depend on {top} (DEPS in src/{mod}/CMakeLists.txt)')
                 for prefix, lib in EXTERNAL_LIBRARIES.items():

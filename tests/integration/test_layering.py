@@ -46,6 +46,16 @@ class LayeringTest(unittest.TestCase):
                       'depend on store (DEPS in src/core/CMakeLists.txt)', err)
         self.assertIn('layering: 1 include(s) cross a module boundary', err)
 
+    def test_a_system_header_named_like_a_module_passes(self):
+        # <net/if.h> is libc's, not src/net's: api/ does not depend on net/.
+        self.add('src/api/service.cc', '#include <net/if.h>\n')
+        self.assertEqual(run_check(self.tmp)[:2], (0, ''))
+        self.add('src/api/service.cc', '#include "net/netns.h"\n')
+        code, err, _ = run_check(self.tmp)
+        self.assertEqual(code, 1)
+        self.assertIn('layering: src/api/service.cc: includes net/netns.h, but api does not '
+                      'depend on net (DEPS in src/api/CMakeLists.txt)', err)
+
     def test_a_forbidden_external_header_fails(self):
         self.add('src/core/ip.h', '#include <boost/asio.hpp>\n')
         code, err, _ = run_check(self.tmp)
