@@ -11,6 +11,8 @@
 #include <cstring>
 #include <optional>
 
+#include "base/strings.h"
+
 namespace metastack::guest {
 namespace {
 
@@ -31,19 +33,6 @@ std::unexpected<Failure> Malformed(std::string what) {
 std::unexpected<Failure> TooLarge(size_t cap) {
   return Fail(ErrorCode::kTooLarge, "answer body over " + std::to_string(cap) + " bytes",
               /*retry=*/false);
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // A whole string of digits in `base`, or nothing (overflow included).
@@ -88,20 +77,20 @@ std::expected<Head, Failure> ReadHead(AnswerReader& in) {
       if (line->empty()) break;
       size_t colon = line->find(':');
       std::string_view name = std::string_view(*line).substr(0, colon);
-      if (colon == std::string::npos || name.empty() || name != Trim(name))
+      if (colon == std::string::npos || name.empty() || name != TrimBlanks(name))
         return Malformed("header line '" + line->substr(0, 80) + "'");
-      std::string_view value = Trim(std::string_view(*line).substr(colon + 1));
-      if (EqualsIgnoreCase(name, "Content-Length")) {
+      std::string_view value = TrimBlanks(std::string_view(*line).substr(colon + 1));
+      if (EqualsIgnoreAsciiCase(name, "Content-Length")) {
         auto length = ParseNumber(value, 10);
         if (!length || (head.content_length && *head.content_length != *length))
           return Malformed("Content-Length '" + std::string(value) + "'");
         head.content_length = length;
-      } else if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      } else if (EqualsIgnoreAsciiCase(name, "Transfer-Encoding")) {
         // Chunked when it is the last coding; any other last coding runs to the end of the
         // stream (RFC 9112, 6.3).
         size_t comma = value.rfind(',');
-        head.chunked = EqualsIgnoreCase(
-            Trim(comma == std::string_view::npos ? value : value.substr(comma + 1)), "chunked");
+        head.chunked = EqualsIgnoreAsciiCase(
+            TrimBlanks(comma == std::string_view::npos ? value : value.substr(comma + 1)), "chunked");
         if (!head.chunked) head.content_length.reset();
       }
     }
@@ -114,7 +103,7 @@ std::expected<void, Failure> ReadChunked(AnswerReader& in, std::string& body, si
   for (;;) {
     auto line = in.Line(kMaxChunkLine, "a chunk size line over 1024 bytes");
     if (!line) return std::unexpected(std::move(line).error());
-    std::string_view size_text = Trim(std::string_view(*line).substr(0, line->find(';')));
+    std::string_view size_text = TrimBlanks(std::string_view(*line).substr(0, line->find(';')));
     auto size = ParseNumber(size_text, 16);
     if (!size) return Malformed("chunk size '" + line->substr(0, 80) + "'");
     if (*size == 0) break;

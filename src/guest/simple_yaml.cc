@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
+
 namespace metastack::guest {
 namespace {
 
@@ -28,15 +30,16 @@ void AppendUtf8(std::string& out, uint32_t cp) {
   }
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+// Blanks, and the CR of a CRLF line end.
+std::string_view TrimLine(std::string_view s) {
+  s = TrimBlanks(s);
+  if (!s.empty() && s.back() == '\r') s = TrimBlanks(s.substr(0, s.size() - 1));
   return s;
 }
 
 // The rest of a line after a value: nothing, or a comment.
 bool OnlyComment(std::string_view rest) {
-  rest = Trim(rest);
+  rest = TrimLine(rest);
   return rest.empty() || rest.front() == '#';
 }
 
@@ -86,7 +89,7 @@ Result<std::string> DoubleQuoted(std::string_view s, size_t line) {
 }
 
 Result<std::string> Scalar(std::string_view s, size_t line) {
-  s = Trim(s);
+  s = TrimLine(s);
   if (s.empty()) return std::string();
   if (s.front() == '"') return DoubleQuoted(s, line);
   if (s.front() == '\'') {
@@ -111,7 +114,7 @@ Result<std::string> Scalar(std::string_view s, size_t line) {
   if (kUnsupported.find(s.front()) != std::string_view::npos)
     return LineError(line, "unsupported YAML (flow collections, anchors, tags and block "
                            "scalars are not read)");
-  if (auto hash = s.find(" #"); hash != std::string_view::npos) s = Trim(s.substr(0, hash));
+  if (auto hash = s.find(" #"); hash != std::string_view::npos) s = TrimLine(s.substr(0, hash));
   return std::string(s);
 }
 
@@ -146,7 +149,7 @@ Result<FlatYaml> ParseFlatYaml(std::string_view text) {
     std::string_view line = text.substr(at, end - at);
     at = end + 1;
     ++line_no;
-    std::string_view body = Trim(line);
+    std::string_view body = TrimLine(line);
     if (body.empty() || body.front() == '#' || body == "---") continue;
     if (body == "...") break;
     bool indented = line.front() == ' ' || line.front() == '\t';
@@ -162,7 +165,7 @@ Result<FlatYaml> ParseFlatYaml(std::string_view text) {
     if (colon == std::string_view::npos || colon == 0) return LineError(line_no, "expected 'key: value'");
     METASTACK_ASSIGN_OR_RETURN(std::string key, Scalar(body.substr(0, colon), line_no));
     if (out.contains(key)) return LineError(line_no, "duplicate key '" + key + "'");
-    std::string_view rest = Trim(body.substr(colon + 1));
+    std::string_view rest = TrimLine(body.substr(colon + 1));
     if (OnlyComment(rest)) {
       out[key];  // a list follows, or the value is null
       list_key = key;

@@ -1,26 +1,18 @@
 // The parsed request: header access, the parser's limits, the checks the server makes of a
 // header block beyond Beast's, and the request a hop sends upstream for it (apart from the
 // serving code, so that request parsing and rewriting can be fuzzed without it).
+#include "base/strings.h"
 #include "http/server.h"
 #include "http/upstream.h"
 
 namespace metastack::http {
-namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 bool TransferEncodingAcceptable(const bhttp::request_header<>& h) {
   size_t n = h.count(bhttp::field::transfer_encoding);
   if (n == 0) return true;
   if (n > 1) return false;
   auto v = h[bhttp::field::transfer_encoding];
-  std::string_view value = Trim(std::string_view(v.data(), v.size()));
+  std::string_view value = TrimBlanks(std::string_view(v.data(), v.size()));
   return beast::iequals(beast::string_view(value.data(), value.size()), "chunked");
 }
 
@@ -28,7 +20,7 @@ std::string_view Request::Header(std::string_view name) const {
   auto it = message.find(beast::string_view(name.data(), name.size()));
   if (it == message.end()) return {};
   auto v = it->value();
-  return Trim(std::string_view(v.data(), v.size()));
+  return TrimBlanks(std::string_view(v.data(), v.size()));
 }
 
 size_t Request::HeaderCount(std::string_view name) const {
