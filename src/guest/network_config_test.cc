@@ -1,0 +1,3 @@
+#include "guest/network_config.h"
+
+#include <gtest/gtest.h>
