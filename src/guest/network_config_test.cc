@@ -218,6 +218,9 @@ const std::vector<RenderCase>& RenderCases() {
   return cases;
 }
 
+// What CTest names the case by (else GoogleTest prints the struct's bytes).
+void PrintTo(const RenderCase& c, std::ostream* os) { *os << c.name; }
+
 class RenderTest : public testing::TestWithParam<RenderCase> {};
 
 TEST_P(RenderTest, WritesExactlyTheseFiles) {
