@@ -399,6 +399,9 @@ Result<NetworkModel> ParseNetworkData(const json& network_data,
       for (size_t r : refs[i]) link.bond_members.push_back(model.links[r].name);
     } else if (link.kind == LinkKind::kVlan) {
       Link& parent = model.links[refs[i][0]];
+      if (!parent.bond_master.empty())  // a member carries nothing but its bond
+        return InvalidField("links[" + std::to_string(i) + "].vlan_link",
+                            "names a bond member: \"" + parent.id + "\"");
       link.vlan_parent = parent.name;
       link.name = parent.name + "." + std::to_string(link.vlan_id);
       if (link.name.size() > kMaxInterfaceName) link.name = "vlan" + std::to_string(link.vlan_id);
