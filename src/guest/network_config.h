@@ -5,17 +5,36 @@
 // network_data.json (cloudinit.sources.helpers.openstack.convert_net_json, then its networkd and
 // eni renderers) in addresses, gateways, routes, DNS servers and search domains, MTU and DHCP.
 //
-// Interface names: networkd files match by MAC address (no name needed); for ifupdown, each
-// link's MAC is looked up in `nics` (MAC, lowercase -> kernel name, as read from
-// /sys/class/net/*/address). A link whose MAC is absent from `nics` is kInvalidArgument for
-// ifupdown, naming the link. Malformed network_data.json (a missing "links", a network naming an
-// unknown link, a bad address) is kInvalidArgument naming the field. Pure; thread-safe.
+// What is rendered, per link of network_data.json (RenderNetworkd: one
+// /etc/systemd/network/10-metastack-<name>.network each, plus a .netdev for a VLAN or bond;
+// RenderIfupdown: stanzas of one /etc/network/interfaces):
+//   * ethernet-like links (type phy, ovs, bridge, vif, tap, hw_veb, ... or none: cloud-init's
+//     KNOWN_PHYSICAL_TYPES) matched by MAC address; "vlan" links (vlan_link, vlan_id,
+//     vlan_mac_address) named "<parent>.<vlan_id>"; "bond" links (bond_links, bond_mode,
+//     bond_miimon, bond_xmit_hash_policy) named bond0, bond1, ... in order. Any other link
+//     type is kInvalidArgument.
+//   * networks: ipv4/ipv6/static/static6 addresses with their prefix, ipv4_dhcp, ipv6_dhcp,
+//     ipv6_slaac, ipv6_dhcpv6-stateless and -stateful; their routes (destination, gateway,
+//     metric); MTU; accept-ra as convert_net_json sets it (off for a static "ipv6" network,
+//     on for stateful DHCPv6); "dns" services as every interface's DNS servers (networkd) or
+//     lo's dns-nameservers (ifupdown, for resolvconf).
+// Where cloud-init's own renderers lose what convert_net_json meant (no .netdev for VLANs and
+// bonds, stateful DHCPv6 as DHCP=no, route(8) lines that need net-tools), these follow the
+// data; tests/integration/test_guest_network_vs_cloudinit.py lists each such difference.
+//
+// Interface names: `nics` maps MAC (lowercase) -> kernel name, as ReadNics reads it. networkd
+// files match an ethernet-like link by MAC (with Type=ether, so that a VLAN or bond carrying
+// the same MAC does not match), adding Name= when `nics` knows the MAC; a link `nics` lacks
+// is named in file names by its id, sanitized. For ifupdown every ethernet-like link's MAC
+// must be in `nics`; one that is not is kInvalidArgument naming the link. Malformed
+// network_data.json (a missing "links", a network naming an unknown link, a bad address) is
+// kInvalidArgument naming the field ("networks[0].routes[1].gateway: missing"). The
+// renderers are pure; everything here is thread-safe.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 
@@ -33,8 +52,11 @@ Result<std::vector<ConfigFile>> RenderNetworkd(const nlohmann::json& network_dat
 Result<ConfigFile> RenderIfupdown(const nlohmann::json& network_data,
                                   const std::map<std::string, std::string>& nics);
 
-// MAC (lowercase) -> interface name for every entry of `sys_class_net` ("/sys/class/net") with
-// an address, loopback excluded.
+// MAC (lowercase) -> interface name for every entry of `sys_class_net` ("/sys/class/net")
+// backed by a device (a `device` link: NICs, virtio, SR-IOV functions), so that bonds,
+// VLANs and bridges, which share their members' MACs, are left out; a bond member by its
+// permanent address (bonding_slave/perm_hwaddr). When two share a MAC, the first by name wins.
+// Unreadable entries are skipped; a missing directory gives an empty map.
 std::map<std::string, std::string> ReadNics(const std::string& sys_class_net = "/sys/class/net");
 
 }  // namespace metastack::guest
