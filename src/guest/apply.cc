@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/strings.h"
 #include "guest/network_config.h"
 #include "guest/root_fs.h"
 
@@ -41,10 +42,10 @@ std::vector<std::string> Lines(const std::string& text) {
   return out;
 }
 
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
-  size_t start = s.find_first_not_of(" \t");
-  return start == std::string::npos ? std::string() : s.substr(start);
+// Without blanks and line ends around it.
+std::string Trimmed(std::string_view s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return std::string(TrimBlanks(s));
 }
 
 // /etc/hosts with our one 127.0.1.1 line (Debian's convention for the host's own name).

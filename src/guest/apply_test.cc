@@ -9,7 +9,7 @@
 namespace metastack::guest {
 namespace {
 
-using testing::TempDir;
+using fakes::TempDir;
 
 InstanceData Sample(std::string id = "11111111-2222-3333-4444-555555555555") {
   InstanceData d;
@@ -99,13 +99,13 @@ TEST(ApplyTest, DryRunPrintsEveryActionAndWritesNothing) {
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(r->actions, (std::vector<std::string>{
                             "write /etc/hostname (7 bytes, mode 0644)",
-                            "write /etc/hosts (83 bytes, mode 0644)",
-                            "write /home/debian/.ssh/authorized_keys (55 bytes, mode 0600, owner "
+                            "write /etc/hosts (74 bytes, mode 0644)",
+                            "write /home/debian/.ssh/authorized_keys (54 bytes, mode 0600, owner "
                             "1000:1000)",
                             "write /etc/motd (8 bytes, mode 0660, owner 0:0)",
                             "write /srv/app/deep/app.conf (4 bytes, mode 0660, owner 0:0)",
-                            "write /var/lib/metastack-guest/user-data (45 bytes, mode 0600, owner 0:0)",
-                            "write /var/lib/metastack-guest/user-data.script (45 bytes, mode 0700, "
+                            "write /var/lib/metastack-guest/user-data (44 bytes, mode 0600, owner 0:0)",
+                            "write /var/lib/metastack-guest/user-data.script (44 bytes, mode 0700, "
                             "owner 0:0)",
                             "write /var/lib/metastack-guest/vendor_data.json (8 bytes, mode 0600, "
                             "owner 0:0)",

@@ -7,7 +7,7 @@
 namespace metastack::guest {
 namespace {
 
-using testing::MapTree;
+using fakes::MapTree;
 
 MapTree OpenStackTree() {
   MapTree t;

@@ -130,17 +130,22 @@ Status RootFs::MakeDirectories(const std::string& guest_dir, mode_t mode, uid_t 
   for (const auto& name : Split(guest_dir)) {
     prefix += "/" + name;
     METASTACK_ASSIGN_OR_RETURN(std::string path, Resolve(prefix));
-    struct stat st{};
-    if (stat(path.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode))
-        return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                         "exists and is not a directory", prefix));
-      continue;
+    // A link may lead anywhere below the root, past directories that do not exist yet: each
+    // missing one on the resolved path (no links left on it) is made, from the root down.
+    std::string at = root_ == "/" ? "" : root_;
+    for (const auto& part : Split(path.substr(at.size()))) {
+      at += "/" + part;
+      struct stat st{};
+      if (stat(at.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+          return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                           "exists and is not a directory", prefix));
+        continue;
+      }
+      if (mkdir(at.c_str(), mode) != 0 && errno != EEXIST) return OsError(at, errno);
+      if (chmod(at.c_str(), mode) != 0) return OsError(at, errno);  // past the umask
+      if (Chowning(uid, gid) && chown(at.c_str(), uid, gid) != 0) return OsError(at, errno);
     }
-    if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return OsError(path, errno);
-    if (chmod(path.c_str(), mode) != 0) return OsError(path, errno);  // past the umask
-    if (Chowning(uid, gid) && chown(path.c_str(), uid, gid) != 0)
-      return OsError(path, errno);
   }
   return Ok();
 }

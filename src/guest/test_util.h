@@ -9,7 +9,7 @@
 
 #include "guest/tree.h"
 
-namespace metastack::guest::testing {
+namespace metastack::guest::fakes {
 
 // Files by path; Read of anything else is kNotFound, or `failure` for every path when set.
 class MapTree final : public Tree {
@@ -48,4 +48,4 @@ struct TempDir {
   }
 };
 
-}  // namespace metastack::guest::testing
+}  // namespace metastack::guest::fakes
