@@ -129,7 +129,7 @@ Result<InstanceData> LoadEc2(Tree& tree) {
   if (data.instance_id.empty()) return Bad(kMd + "instance-id", "empty");
   METASTACK_ASSIGN_OR_RETURN(auto host, Optional(tree, kMd + "local-hostname"));
   if (host) data.hostname = TrimLine(std::move(*host));
-  METASTACK_ASSIGN_OR_RETURN(auto listing, Optional(tree, kMd + "public-keys/"));
+  METASTACK_ASSIGN_OR_RETURN(auto listing, Optional(tree, kMd + "public-keys"));
   if (listing) {
     // "0=name" per line; each key is at public-keys/<index>/openssh-key.
     for (size_t at = 0; at < listing->size();) {
@@ -140,7 +140,7 @@ Result<InstanceData> LoadEc2(Tree& tree) {
       std::string index = line.substr(0, line.find('='));
       if (index.empty()) continue;
       if (index.find_first_not_of("0123456789") != std::string::npos)
-        return Bad(kMd + "public-keys/", "not an index=name listing: " + line);
+        return Bad(kMd + "public-keys", "not an index=name listing: " + line);
       METASTACK_ASSIGN_OR_RETURN(std::string key,
                                  Required(tree, kMd + "public-keys/" + index + "/openssh-key"));
       AddKeys(OrderedJson(key), data.ssh_keys);

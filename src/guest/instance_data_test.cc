@@ -92,7 +92,7 @@ TEST(LoadInstanceTest, Ec2Layout) {
   MapTree t;
   t.files["latest/meta-data/instance-id"] = "i-00000001";
   t.files["latest/meta-data/local-hostname"] = "web-01.novalocal";
-  t.files["latest/meta-data/public-keys/"] = "0=mykey\n1=other";
+  t.files["latest/meta-data/public-keys"] = "0=mykey\n1=other";
   t.files["latest/meta-data/public-keys/0/openssh-key"] = "ssh-rsa AAAA0 k0\n";
   t.files["latest/meta-data/public-keys/1/openssh-key"] = "ssh-rsa AAAA1 k1";
   t.files["latest/user-data"] = "#cloud-config\n";
@@ -102,9 +102,9 @@ TEST(LoadInstanceTest, Ec2Layout) {
   EXPECT_EQ(d->hostname, "web-01.novalocal");
   EXPECT_EQ(d->ssh_keys, (std::vector<std::string>{"ssh-rsa AAAA0 k0", "ssh-rsa AAAA1 k1"}));
   EXPECT_EQ(d->user_data, "#cloud-config\n");
-  t.files["latest/meta-data/public-keys/"] = "zero=mykey";
+  t.files["latest/meta-data/public-keys"] = "zero=mykey";
   EXPECT_EQ(LoadInstance(t, Layout::kEc2).error().ToString(),
-            "latest/meta-data/public-keys/: not an index=name listing: zero=mykey");
+            "latest/meta-data/public-keys: not an index=name listing: zero=mykey");
 }
 
 TEST(LoadInstanceTest, NoCloudLayout) {

@@ -235,14 +235,7 @@ class Service final : public Tree {
 
   Result<std::string> Read(std::string_view path) override {
     if (!url_) return std::unexpected(url_.error());
-    for (size_t at = 0; at <= path.size();) {
-      size_t end = std::min(path.find('/', at), path.size());
-      std::string_view name = path.substr(at, end - at);
-      if (name.empty() || name == "." || name == "..")
-        return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                         "not a relative path in a tree", std::string(path)));
-      at = end + 1;
-    }
+    METASTACK_RETURN_IF_ERROR(CheckTreePath(path));
     if (!token_asked_) {
       token_asked_ = true;
       AskToken();

@@ -13,15 +13,7 @@ class Directory final : public Tree {
   explicit Directory(std::string root) : root_(std::move(root)) {}
 
   Result<std::string> Read(std::string_view path) override {
-    for (size_t at = 0; at <= path.size();) {
-      size_t end = path.find('/', at);
-      if (end == std::string_view::npos) end = path.size();
-      std::string_view name = path.substr(at, end - at);
-      if (name.empty() || name == "." || name == "..")
-        return std::unexpected(
-            MakeError(ErrorCode::kInvalidArgument, "not a relative path in a tree", std::string(path)));
-      at = end + 1;
-    }
+    METASTACK_RETURN_IF_ERROR(CheckTreePath(path));
     std::string full = root_ + "/" + std::string(path);
     int fd = open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -55,6 +47,19 @@ class Directory final : public Tree {
 };
 
 }  // namespace
+
+Status CheckTreePath(std::string_view path) {
+  for (size_t at = 0; at <= path.size();) {
+    size_t end = path.find('/', at);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view name = path.substr(at, end - at);
+    if (name.empty() || name == "." || name == "..")
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                       "not a relative path in a tree", std::string(path)));
+    at = end + 1;
+  }
+  return Ok();
+}
 
 std::unique_ptr<Tree> DirectoryTree(std::string root) {
   return std::make_unique<Directory>(std::move(root));

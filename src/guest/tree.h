@@ -27,6 +27,11 @@ class Tree {
   virtual std::string Describe() const = 0;
 };
 
+// kInvalidArgument "not a relative path in a tree" (field: the path) when `path` is empty,
+// starts or ends with '/', or has an empty, "." or ".." component: what every Tree refuses
+// before reading, so that no path leaves the tree.
+Status CheckTreePath(std::string_view path);
+
 // A directory on the local file system (a mounted drive, or a tree `metastack configdrive
 // build --format dir` wrote). A path with an empty, "." or ".." component is kInvalidArgument.
 std::unique_ptr<Tree> DirectoryTree(std::string root);
