@@ -1,12 +1,13 @@
 #include "guest/apply.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "base/strings.h"
 #include "guest/network_config.h"
@@ -198,8 +199,8 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
   if (host && options.root == "/") {
     say("set the running host name to " + host->short_name);
     if (!options.dry_run && sethostname(host->short_name.data(), host->short_name.size()) != 0)
-      return std::unexpected(MakeError(ErrorCode::kUnavailable,
-                                       std::string("sethostname: ") + std::strerror(errno)));
+      return std::unexpected(
+          MakeError(ErrorCode::kUnavailable, std::string("sethostname: ") + std::strerror(errno)));
   }
   if (IsScript(data.user_data)) {
     if (!options.run_user_data) {
@@ -211,8 +212,8 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
         int status = RunScript(script, options.root);
         result.user_data_exit = status;
         say("user data script exited with status " + std::to_string(status));
-        METASTACK_RETURN_IF_ERROR(fs.WriteAtomically(state + "/user-data.status",
-                                                     std::to_string(status) + "\n", 0600));
+        METASTACK_RETURN_IF_ERROR(
+            fs.WriteAtomically(state + "/user-data.status", std::to_string(status) + "\n", 0600));
       }
     }
   }

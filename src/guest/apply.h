@@ -40,9 +40,9 @@ enum class NetworkMode { kAuto, kNetworkd, kIfupdown, kBoth, kNone };
 struct ApplyOptions {
   std::string root = "/";
   std::string state_dir = "/var/lib/metastack-guest";  // a guest path, inside the root
-  std::string user = "root";                             // who gets the SSH keys
-  bool dry_run = false;   // print every action; write, run and set nothing
-  bool force = false;     // apply even when the state file names this instance
+  std::string user = "root";                           // who gets the SSH keys
+  bool dry_run = false;  // print every action; write, run and set nothing
+  bool force = false;    // apply even when the state file names this instance
   bool run_user_data = true;
   NetworkMode network = NetworkMode::kAuto;
   std::map<std::string, std::string> nics;  // MAC -> name (ReadNics), for ifupdown
@@ -52,9 +52,9 @@ struct ApplyOptions {
 };
 
 struct ApplyResult {
-  bool already_applied = false;      // the state file named this instance; nothing was done
-  std::vector<std::string> actions;  // every line `say` got
-  std::optional<int> user_data_exit; // a script's exit status (-1: killed or not started)
+  bool already_applied = false;       // the state file named this instance; nothing was done
+  std::vector<std::string> actions;   // every line `say` got
+  std::optional<int> user_data_exit;  // a script's exit status (-1: killed or not started)
 };
 
 Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options);

@@ -40,7 +40,7 @@ struct Root : TempDir {
 };
 
 mode_t ModeOf(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   stat(path.c_str(), &st);
   return st.st_mode & 07777;
 }
@@ -75,9 +75,9 @@ TEST(ApplyTest, AppliesEverythingOnceAndAgainForANewInstance) {
   auto again = Apply(Sample(), root.Options());
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->already_applied);
-  EXPECT_EQ(again->actions,
-            std::vector<std::string>{"instance 11111111-2222-3333-4444-555555555555 was applied "
-                                     "already (/var/lib/metastack-guest/instance-id); nothing to do"});
+  EXPECT_EQ(again->actions, std::vector<std::string>{
+                                "instance 11111111-2222-3333-4444-555555555555 was applied "
+                                "already (/var/lib/metastack-guest/instance-id); nothing to do"});
   EXPECT_EQ(root.Read("etc/hostname"), "changed-by-admin\n");
   EXPECT_EQ(root.Read("ran.log"), "ran\n");
 
@@ -97,22 +97,23 @@ TEST(ApplyTest, DryRunPrintsEveryActionAndWritesNothing) {
   o.dry_run = true;
   auto r = Apply(Sample(), o);
   ASSERT_TRUE(r) << r.error().ToString();
-  EXPECT_EQ(r->actions, (std::vector<std::string>{
-                            "write /etc/hostname (7 bytes, mode 0644)",
-                            "write /etc/hosts (74 bytes, mode 0644)",
-                            "write /home/debian/.ssh/authorized_keys (54 bytes, mode 0600, owner "
-                            "1000:1000)",
-                            "write /etc/motd (8 bytes, mode 0660, owner 0:0)",
-                            "write /srv/app/deep/app.conf (4 bytes, mode 0660, owner 0:0)",
-                            "write /var/lib/metastack-guest/user-data (44 bytes, mode 0600, owner 0:0)",
-                            "write /var/lib/metastack-guest/user-data.script (44 bytes, mode 0700, "
-                            "owner 0:0)",
-                            "write /var/lib/metastack-guest/vendor_data.json (8 bytes, mode 0600, "
-                            "owner 0:0)",
-                            "run /var/lib/metastack-guest/user-data.script",
-                            "write /var/lib/metastack-guest/instance-id "
-                            "(11111111-2222-3333-4444-555555555555)",
-                        }));
+  EXPECT_EQ(r->actions,
+            (std::vector<std::string>{
+                "write /etc/hostname (7 bytes, mode 0644)",
+                "write /etc/hosts (74 bytes, mode 0644)",
+                "write /home/debian/.ssh/authorized_keys (54 bytes, mode 0600, owner "
+                "1000:1000)",
+                "write /etc/motd (8 bytes, mode 0660, owner 0:0)",
+                "write /srv/app/deep/app.conf (4 bytes, mode 0660, owner 0:0)",
+                "write /var/lib/metastack-guest/user-data (44 bytes, mode 0600, owner 0:0)",
+                "write /var/lib/metastack-guest/user-data.script (44 bytes, mode 0700, "
+                "owner 0:0)",
+                "write /var/lib/metastack-guest/vendor_data.json (8 bytes, mode 0600, "
+                "owner 0:0)",
+                "run /var/lib/metastack-guest/user-data.script",
+                "write /var/lib/metastack-guest/instance-id "
+                "(11111111-2222-3333-4444-555555555555)",
+            }));
   EXPECT_FALSE(root.Exists("etc/hostname"));
   EXPECT_FALSE(root.Exists("var/lib/metastack-guest"));
   EXPECT_EQ(root.Read("home/debian/.ssh/authorized_keys"), "ssh-rsa AAAAold old@host\n");
@@ -123,9 +124,13 @@ TEST(ApplyTest, BadInputIsAnErrorAndWritesNothing) {
     std::function<void(InstanceData&, ApplyOptions&)> change;
     std::string error;
   } cases[] = {
-      {[](InstanceData& d, ApplyOptions&) { d.files.push_back({"/../../etc/evil", "x"}); },
+      {[](InstanceData& d, ApplyOptions&) {
+         d.files.push_back({"/../../etc/evil", "x"});
+       },
        "/../../etc/evil: path escapes the root"},
-      {[](InstanceData& d, ApplyOptions&) { d.files.push_back({"/srv/../../x", "x"}); },
+      {[](InstanceData& d, ApplyOptions&) {
+         d.files.push_back({"/srv/../../x", "x"});
+       },
        "/srv/../../x: path escapes the root"},
       {[](InstanceData& d, ApplyOptions&) { d.hostname = "bad/name"; },
        "hostname: not a valid host name"},

@@ -90,7 +90,8 @@ std::expected<Head, Failure> ReadHead(AnswerReader& in) {
         // stream (RFC 9112, 6.3).
         size_t comma = value.rfind(',');
         head.chunked = EqualsIgnoreAsciiCase(
-            TrimBlanks(comma == std::string_view::npos ? value : value.substr(comma + 1)), "chunked");
+            TrimBlanks(comma == std::string_view::npos ? value : value.substr(comma + 1)),
+            "chunked");
         if (!head.chunked) head.content_length.reset();
       }
     }

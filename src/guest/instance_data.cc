@@ -176,9 +176,12 @@ Result<InstanceData> LoadNoCloud(Tree& tree) {
 
 std::string_view LayoutName(Layout layout) {
   switch (layout) {
-    case Layout::kOpenStack: return "openstack";
-    case Layout::kEc2: return "ec2";
-    case Layout::kNoCloud: return "nocloud";
+    case Layout::kOpenStack:
+      return "openstack";
+    case Layout::kEc2:
+      return "ec2";
+    case Layout::kNoCloud:
+      return "nocloud";
   }
   return "openstack";
 }

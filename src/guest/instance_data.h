@@ -11,11 +11,10 @@
 // required field is kInvalidArgument naming the file and field. Blocking (it reads the tree);
 // the values are plain data.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "guest/tree.h"
@@ -30,16 +29,16 @@ struct InjectedFile {
 };
 
 struct InstanceData {
-  std::string source;       // Tree::Describe() of where it came from
+  std::string source;  // Tree::Describe() of where it came from
   Layout layout = Layout::kOpenStack;
-  std::string instance_id;  // the uuid (OpenStack), instance-id (EC2, NoCloud)
-  std::string hostname;     // as served ("web-01.novalocal"); may be empty
+  std::string instance_id;            // the uuid (OpenStack), instance-id (EC2, NoCloud)
+  std::string hostname;               // as served ("web-01.novalocal"); may be empty
   std::vector<std::string> ssh_keys;  // OpenSSH public key lines, in the source's order
   std::vector<InjectedFile> files;
   std::optional<std::string> user_data;
-  std::optional<nlohmann::json> network_data;  // network_data.json, OpenStack layout only
-  std::optional<std::string> vendor_data;      // vendor_data.json text, kept for consumers
-  std::optional<std::string> vendor_data2;     // vendor_data2.json text
+  std::optional<nlohmann::json> network_data;         // network_data.json, OpenStack layout only
+  std::optional<std::string> vendor_data;             // vendor_data.json text, kept for consumers
+  std::optional<std::string> vendor_data2;            // vendor_data2.json text
   std::optional<std::string> nocloud_network_config;  // NoCloud network-config text
 };
 

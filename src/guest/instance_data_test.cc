@@ -19,7 +19,8 @@ MapTree OpenStackTree() {
   t.files["openstack/content/0000"] = "hello\n";
   t.files["openstack/content/0001"] = std::string("bin\0ary", 7);
   t.files["openstack/latest/user_data"] = "#!/bin/sh\necho hi\n";
-  t.files["openstack/latest/network_data.json"] = R"({"links": [], "networks": [], "services": []})";
+  t.files["openstack/latest/network_data.json"] =
+      R"({"links": [], "networks": [], "services": []})";
   t.files["openstack/latest/vendor_data.json"] = "{}";
   return t;
 }
@@ -32,8 +33,8 @@ TEST(LoadInstanceTest, OpenStackLayout) {
   EXPECT_EQ(d->instance_id, "83679162-1378-4288-a2d4-70e13ec132aa");
   EXPECT_EQ(d->hostname, "web-01.novalocal");
   // Document order, as cloud-init reads the JSON object.
-  EXPECT_EQ(d->ssh_keys, (std::vector<std::string>{"ssh-rsa AAAAzeta z@host",
-                                                   "ssh-ed25519 AAAAalpha a@b"}));
+  EXPECT_EQ(d->ssh_keys,
+            (std::vector<std::string>{"ssh-rsa AAAAzeta z@host", "ssh-ed25519 AAAAalpha a@b"}));
   ASSERT_EQ(d->files.size(), 2u);
   EXPECT_EQ(d->files[0].path, "/etc/motd");
   EXPECT_EQ(d->files[0].contents, "hello\n");
@@ -50,8 +51,10 @@ TEST(LoadInstanceTest, BadOpenStackMetadataIsAnErrorNamingTheFileAndField) {
   struct Case {
     std::string path, text, error;
   } cases[] = {
-      {"openstack/latest/meta_data.json", "{\"uuid\": ", "openstack/latest/meta_data.json: malformed JSON"},
-      {"openstack/latest/meta_data.json", "[]", "openstack/latest/meta_data.json: not a JSON object"},
+      {"openstack/latest/meta_data.json",
+       "{\"uuid\": ", "openstack/latest/meta_data.json: malformed JSON"},
+      {"openstack/latest/meta_data.json", "[]",
+       "openstack/latest/meta_data.json: not a JSON object"},
       {"openstack/latest/meta_data.json", "{\"hostname\": \"a\"}",
        "openstack/latest/meta_data.json: uuid: missing or not a string"},
       {"openstack/latest/meta_data.json", "{\"uuid\": \"u\", \"hostname\": 3}",
@@ -63,8 +66,10 @@ TEST(LoadInstanceTest, BadOpenStackMetadataIsAnErrorNamingTheFileAndField) {
       {"openstack/latest/meta_data.json",
        "{\"uuid\": \"u\", \"files\": [{\"path\": \"/x\", \"content_path\": \"/content/0009\"}]}",
        "openstack/content/0009: missing"},
-      {"openstack/latest/network_data.json", "{", "openstack/latest/network_data.json: malformed JSON"},
-      {"openstack/latest/vendor_data.json", "nope", "openstack/latest/vendor_data.json: malformed JSON"},
+      {"openstack/latest/network_data.json", "{",
+       "openstack/latest/network_data.json: malformed JSON"},
+      {"openstack/latest/vendor_data.json", "nope",
+       "openstack/latest/vendor_data.json: malformed JSON"},
   };
   for (const auto& c : cases) {
     MapTree t = OpenStackTree();

@@ -1,14 +1,14 @@
 #include "guest/root_fs.h"
 
-#include <cerrno>
-#include <climits>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace metastack::guest {
@@ -58,7 +58,7 @@ Result<std::string> RootFs::Resolve(const std::string& guest_path) const {
       return std::unexpected(
           MakeError(ErrorCode::kInvalidArgument, "path escapes the root", guest_path));
   }
-  std::vector<std::string> done;       // resolved components below the root
+  std::vector<std::string> done;  // resolved components below the root
   std::vector<std::string> todo = Split(guest_path);
   std::reverse(todo.begin(), todo.end());
   int links = 0;
@@ -77,11 +77,11 @@ Result<std::string> RootFs::Resolve(const std::string& guest_path) const {
     }
     done.push_back(name);
     std::string at = host();
-    struct stat st{};
+    struct stat st {};
     if (lstat(at.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
     if (++links > kMaxLinks)
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       "too many levels of symbolic links", guest_path));
+      return std::unexpected(
+          MakeError(ErrorCode::kInvalidArgument, "too many levels of symbolic links", guest_path));
     char target[PATH_MAX];
     ssize_t n = readlink(at.c_str(), target, sizeof target - 1);
     if (n < 0) return OsError(at, errno);
@@ -120,7 +120,7 @@ Result<std::optional<std::string>> RootFs::ReadIfExists(const std::string& guest
 
 bool RootFs::IsDirectory(const std::string& guest_path) const {
   auto path = Resolve(guest_path);
-  struct stat st{};
+  struct stat st {};
   return path && stat(path->c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -135,11 +135,11 @@ Status RootFs::MakeDirectories(const std::string& guest_dir, mode_t mode, uid_t 
     std::string at = root_ == "/" ? "" : root_;
     for (const auto& part : Split(path.substr(at.size()))) {
       at += "/" + part;
-      struct stat st{};
+      struct stat st {};
       if (stat(at.c_str(), &st) == 0) {
         if (!S_ISDIR(st.st_mode))
-          return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                           "exists and is not a directory", prefix));
+          return std::unexpected(
+              MakeError(ErrorCode::kInvalidArgument, "exists and is not a directory", prefix));
         continue;
       }
       if (mkdir(at.c_str(), mode) != 0 && errno != EEXIST) return OsError(at, errno);
@@ -156,7 +156,7 @@ Status RootFs::WriteAtomically(const std::string& guest_path, const std::string&
   std::string dir = guest_path.substr(0, slash);
   if (!dir.empty()) METASTACK_RETURN_IF_ERROR(MakeDirectories(dir, dir_mode, uid, gid));
   METASTACK_ASSIGN_OR_RETURN(std::string path, Resolve(guest_path));
-  struct stat st{};
+  struct stat st {};
   if (lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     return std::unexpected(
         MakeError(ErrorCode::kInvalidArgument, "exists and is a directory", guest_path));
@@ -206,12 +206,11 @@ Result<PasswdEntry> LookUpUser(const RootFs& fs, const std::string& user) {
     unsigned long uid = std::strtoul(f[2].c_str(), &end_uid, 10);
     unsigned long gid = std::strtoul(f[3].c_str(), &end_gid, 10);
     if (f[2].empty() || *end_uid || f[3].empty() || *end_gid || f[5].empty() || f[5][0] != '/')
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       "user " + user + ": malformed /etc/passwd entry"));
+      return std::unexpected(
+          MakeError(ErrorCode::kInvalidArgument, "user " + user + ": malformed /etc/passwd entry"));
     return PasswdEntry{static_cast<uid_t>(uid), static_cast<gid_t>(gid), f[5]};
   }
-  return std::unexpected(
-      MakeError(ErrorCode::kNotFound, "user " + user + ": not in /etc/passwd"));
+  return std::unexpected(MakeError(ErrorCode::kNotFound, "user " + user + ": not in /etc/passwd"));
 }
 
 }  // namespace metastack::guest

@@ -5,9 +5,10 @@
 // from the root and ".." never climbing above it, so a link on the image (or one planted by
 // metadata) cannot send a write outside the root. Blocking; thread-compatible.
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
-#include <sys/types.h>
 
 #include "base/error.h"
 
@@ -29,13 +30,14 @@ class RootFs {
   bool IsDirectory(const std::string& guest_path) const;
 
   // Creates the missing directories of `guest_dir` (mode, owned by uid:gid when those are not
-  // -1 and the process runs as root; otherwise the caller owns them), then writes `contents` to `guest_path` atomically: a temporary file in the same
-  // directory, fsync'd, given `mode` and the owner, renamed over the old one. A reader sees the
-  // old file or the new one, never a part.
+  // -1 and the process runs as root; otherwise the caller owns them), then writes `contents` to
+  // `guest_path` atomically: a temporary file in the same directory, fsync'd, given `mode` and the
+  // owner, renamed over the old one. A reader sees the old file or the new one, never a part.
   Status WriteAtomically(const std::string& guest_path, const std::string& contents, mode_t mode,
                          uid_t uid = static_cast<uid_t>(-1), gid_t gid = static_cast<gid_t>(-1),
                          mode_t dir_mode = 0755) const;
-  Status MakeDirectories(const std::string& guest_dir, mode_t mode, uid_t uid = static_cast<uid_t>(-1),
+  Status MakeDirectories(const std::string& guest_dir, mode_t mode,
+                         uid_t uid = static_cast<uid_t>(-1),
                          gid_t gid = static_cast<gid_t>(-1)) const;
 
  private:

@@ -54,10 +54,9 @@ Result<std::string> DoubleQuoted(std::string_view s, size_t line) {
     if (++i == s.size()) return LineError(line, "unterminated escape");
     char e = s[i];
     static constexpr std::string_view kSimple = "0abtnvfre \"/\\N_LP";
-    static const char* kValues[] = {"\0",       "\a",       "\b",          "\t", "\n",
-                                    "\v",       "\f",       "\r",          "\x1b", " ",
-                                    "\"",       "/",        "\\",          "\xc2\x85", "\xc2\xa0",
-                                    "\xe2\x80\xa8", "\xe2\x80\xa9"};
+    static const char* kValues[] = {
+        "\0", "\a", "\b", "\t", "\n",       "\v",       "\f",           "\r",          "\x1b",
+        " ",  "\"", "/",  "\\", "\xc2\x85", "\xc2\xa0", "\xe2\x80\xa8", "\xe2\x80\xa9"};
     if (auto at = kSimple.find(e); at != std::string_view::npos) {
       if (e == '0')
         out += '\0';
@@ -112,8 +111,9 @@ Result<std::string> Scalar(std::string_view s, size_t line) {
   }
   static constexpr std::string_view kUnsupported = "[{&*!|>%@`";
   if (kUnsupported.find(s.front()) != std::string_view::npos)
-    return LineError(line, "unsupported YAML (flow collections, anchors, tags and block "
-                           "scalars are not read)");
+    return LineError(line,
+                     "unsupported YAML (flow collections, anchors, tags and block "
+                     "scalars are not read)");
   if (auto hash = s.find(" #"); hash != std::string_view::npos) s = TrimLine(s.substr(0, hash));
   return std::string(s);
 }
@@ -124,7 +124,9 @@ Result<FlatYaml> FromJson(std::string_view text) {
     return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not a JSON object"));
   FlatYaml out;
   for (const auto& [key, value] : doc.items()) {
-    auto one = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+    auto one = [](const nlohmann::json& v) {
+      return v.is_string() ? v.get<std::string>() : v.dump();
+    };
     if (value.is_array()) {
       for (const auto& v : value) out[key].push_back(one(v));
       out.try_emplace(key);
@@ -162,7 +164,8 @@ Result<FlatYaml> ParseFlatYaml(std::string_view text) {
     if (indented) return LineError(line_no, "nested mappings are not read");
     size_t colon = body.find(": ");
     if (colon == std::string_view::npos && body.back() == ':') colon = body.size() - 1;
-    if (colon == std::string_view::npos || colon == 0) return LineError(line_no, "expected 'key: value'");
+    if (colon == std::string_view::npos || colon == 0)
+      return LineError(line_no, "expected 'key: value'");
     METASTACK_ASSIGN_OR_RETURN(std::string key, Scalar(body.substr(0, colon), line_no));
     if (out.contains(key)) return LineError(line_no, "duplicate key '" + key + "'");
     std::string_view rest = TrimLine(body.substr(colon + 1));

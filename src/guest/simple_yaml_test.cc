@@ -18,7 +18,8 @@ TEST(SimpleYamlTest, ReadsWhatNoCloudSeedsHold) {
   ASSERT_TRUE(y) << y.error().ToString();
   EXPECT_EQ(y->at("instance-id"), std::vector<std::string>{"iid-local01"});
   EXPECT_EQ(y->at("local-hostname"), std::vector<std::string>{"it's"});
-  EXPECT_EQ(y->at("availability-zone"), std::vector<std::string>{"nova \xc3\xa9" "A\"q\\"});
+  EXPECT_EQ(y->at("availability-zone"), std::vector<std::string>{"nova \xc3\xa9"
+                                                                 "A\"q\\"});
   EXPECT_EQ(y->at("public-keys"),
             (std::vector<std::string>{"ssh-rsa AAAA one", "ssh-ed25519 BBBB two"}));
   EXPECT_TRUE(y->at("empty").empty());
@@ -39,10 +40,12 @@ TEST(SimpleYamlTest, RefusesWhatItDoesNotRead) {
   } cases[] = {
       {"a: b\nc:\n  d: e\n", "line 3: nested mappings are not read"},
       {"- x\n", "line 1: a list item outside a key's list"},
-      {"a: [1, 2]\n", "line 1: unsupported YAML (flow collections, anchors, tags and block "
-                      "scalars are not read)"},
-      {"a: |\n  text\n", "line 1: unsupported YAML (flow collections, anchors, tags and block "
-                         "scalars are not read)"},
+      {"a: [1, 2]\n",
+       "line 1: unsupported YAML (flow collections, anchors, tags and block "
+       "scalars are not read)"},
+      {"a: |\n  text\n",
+       "line 1: unsupported YAML (flow collections, anchors, tags and block "
+       "scalars are not read)"},
       {"a: \"open\n", "line 1: unterminated double-quoted scalar"},
       {"a: \"\\q\"\n", "line 1: unknown escape \\q"},
       {"a: \"\\ud800\"\n", "line 1: escape is not a Unicode scalar value"},

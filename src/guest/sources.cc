@@ -11,7 +11,7 @@ namespace metastack::guest {
 namespace {
 
 bool IsDirectoryPath(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -41,9 +41,12 @@ bool Absent(const Error& e) {
 
 std::string_view SourceName(SourceKind kind) {
   switch (kind) {
-    case SourceKind::kConfigDrive: return "config-drive";
-    case SourceKind::kService: return "service";
-    case SourceKind::kNoCloud: return "nocloud";
+    case SourceKind::kConfigDrive:
+      return "config-drive";
+    case SourceKind::kService:
+      return "service";
+    case SourceKind::kNoCloud:
+      return "nocloud";
   }
   return "config-drive";
 }
@@ -51,9 +54,9 @@ std::string_view SourceName(SourceKind kind) {
 Result<SourceKind> ParseSourceName(std::string_view name) {
   for (auto kind : {SourceKind::kConfigDrive, SourceKind::kService, SourceKind::kNoCloud})
     if (SourceName(kind) == name) return kind;
-  return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                   "unknown source '" + std::string(name) +
-                                       "' (config-drive, service or nocloud)"));
+  return std::unexpected(
+      MakeError(ErrorCode::kInvalidArgument,
+                "unknown source '" + std::string(name) + "' (config-drive, service or nocloud)"));
 }
 
 std::vector<std::string> DefaultServiceUrls(const std::string& sys_class_net) {
@@ -85,8 +88,7 @@ Result<InstanceData> FindInstance(const SourceOptions& options) {
     for (const auto& path : drives) {
       auto tree = OpenAny(path);
       if (!tree) {
-        options.say(std::string(SourceName(kind)) + ": " + path + ": " +
-                    tree.error().ToString());
+        options.say(std::string(SourceName(kind)) + ": " + path + ": " + tree.error().ToString());
         tried.push_back(path + " (" + tree.error().ToString() + ")");
         continue;
       }

@@ -1,9 +1,10 @@
 #include "guest/tree.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace metastack::guest {
 namespace {
@@ -18,9 +19,9 @@ class Directory final : public Tree {
     int fd = open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
       int err = errno;
-      return std::unexpected(MakeError(err == ENOENT || err == ENOTDIR ? ErrorCode::kNotFound
-                                                                       : ErrorCode::kUnavailable,
-                                       full + ": " + std::strerror(err)));
+      return std::unexpected(MakeError(
+          err == ENOENT || err == ENOTDIR ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
+          full + ": " + std::strerror(err)));
     }
     std::string out;
     char buf[65536];
@@ -54,8 +55,8 @@ Status CheckTreePath(std::string_view path) {
     if (end == std::string_view::npos) end = path.size();
     std::string_view name = path.substr(at, end - at);
     if (name.empty() || name == "." || name == "..")
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       "not a relative path in a tree", std::string(path)));
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not a relative path in a tree",
+                                       std::string(path)));
     at = end + 1;
   }
   return Ok();
