@@ -50,15 +50,15 @@ struct Walker {
 
   Status Walk(const DriveEntry& dir, const std::string& prefix, int depth) {
     if (depth > kMaxDriveDepth)
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       prefix + ": directories nested deeper than " +
-                                           std::to_string(kMaxDriveDepth) + " levels",
-                                       fs.Name()));
+      return std::unexpected(MakeError(
+          ErrorCode::kInvalidArgument,
+          prefix + ": directories nested deeper than " + std::to_string(kMaxDriveDepth) + " levels",
+          fs.Name()));
     if (!seen.insert(dir.location).second)
-      return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                       (prefix.empty() ? "/" : prefix) +
-                                           ": directory loop (its data is listed twice)",
-                                       fs.Name()));
+      return std::unexpected(
+          MakeError(ErrorCode::kInvalidArgument,
+                    (prefix.empty() ? "/" : prefix) + ": directory loop (its data is listed twice)",
+                    fs.Name()));
     METASTACK_ASSIGN_OR_RETURN(auto entries, fs.List(dir));
     for (const DriveEntry& e : entries) {
       if (e.directory) {
@@ -76,8 +76,8 @@ struct Walker {
 
 bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 Result<std::unique_ptr<DriveFs>> OpenDriveFs(std::shared_ptr<ImageSource> source) {
@@ -91,8 +91,8 @@ Result<std::string> ReadDrivePath(DriveFs& fs, std::string_view path) {
   auto parts = drive_internal::Components(path);
   for (std::string_view name : parts)
     if (name.empty() || name == "." || name == "..")
-      return std::unexpected(
-          MakeError(ErrorCode::kInvalidArgument, "not a relative path in a tree", std::string(path)));
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "not a relative path in a tree",
+                                       std::string(path)));
   auto fail = [&](ErrorCode code, std::string what) {
     return std::unexpected(MakeError(code, std::string(path) + ": " + what, fs.Name()));
   };
@@ -109,8 +109,8 @@ Result<std::string> ReadDrivePath(DriveFs& fs, std::string_view path) {
   }
   if (entry.directory) return fail(ErrorCode::kNotFound, "a directory, not a file");
   if (entry.size > kMaxDriveFileBytes)
-    return fail(ErrorCode::kTooLarge, std::to_string(entry.size) +
-                                          " bytes, more than the 64 MiB a drive file may have");
+    return fail(ErrorCode::kTooLarge,
+                std::to_string(entry.size) + " bytes, more than the 64 MiB a drive file may have");
   auto bytes = fs.ReadFile(entry);
   if (!bytes) return fail(bytes.error().code, bytes.error().message);
   return bytes;

@@ -30,8 +30,8 @@ inline constexpr int kMaxDriveDepth = 32;
 struct DriveEntry {
   std::string name;  // UTF-8, as the reader decoded it; "." and ".." are never listed
   bool directory = false;
-  uint64_t size = 0;      // bytes of a file (of a directory: as recorded, unused)
-  uint64_t location = 0;  // where the entry's data starts: a block or a first cluster
+  uint64_t size = 0;          // bytes of a file (of a directory: as recorded, unused)
+  uint64_t location = 0;      // where the entry's data starts: a block or a first cluster
   bool multi_extent = false;  // ISO 9660: listed, but ReadFile refuses it
 };
 

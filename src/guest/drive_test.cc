@@ -20,7 +20,8 @@ using testing::Writer;
 class DriveRoundTrip : public ::testing::TestWithParam<Writer> {
  protected:
   void SetUp() override {
-    files_ = GetParam().plain_names ? testing::PlainFiles() : testing::DriveFiles();
+    files_ =
+        GetParam().plain_names ? testing::PlainFiles() : testing::DriveFiles(GetParam().long_name);
     image_ = dir_.path() + "/image";
     GetParam().write(files_, dir_.path(), image_);
   }
@@ -33,7 +34,8 @@ TEST_P(DriveRoundTrip, ProbeGivesFormatAndLabel) {
   auto label = ProbeDrive(image_);
   ASSERT_TRUE(label) << label.error().ToString();
   ASSERT_TRUE(label->has_value());
-  EXPECT_EQ((*label)->format, GetParam().format == "vfat" ? DriveFormat::kVfat : DriveFormat::kIso9660);
+  EXPECT_EQ((*label)->format,
+            GetParam().format == "vfat" ? DriveFormat::kVfat : DriveFormat::kIso9660);
   EXPECT_EQ((*label)->label, GetParam().label);
 }
 
@@ -45,8 +47,8 @@ TEST_P(DriveRoundTrip, EveryFileReadsBackByteForByte) {
     ASSERT_TRUE(got) << f.path << ": " << got.error().ToString();
     EXPECT_EQ(*got, f.contents) << f.path;
   }
-  EXPECT_EQ((*tree)->Describe(), "config drive " + image_ + " (" + GetParam().format + ", " +
-                                     GetParam().label + ")");
+  EXPECT_EQ((*tree)->Describe(),
+            "config drive " + image_ + " (" + GetParam().format + ", " + GetParam().label + ")");
   auto missing = (*tree)->Read("openstack/latest/user_data");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);

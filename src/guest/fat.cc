@@ -138,7 +138,8 @@ Status FatVolume::Init(const std::string& boot) {
   fat_sectors_ = fat32 ? Le32(boot, 36) : Le16(boot, 22);
   if (fat_sectors_ == 0) return Fail("the boot sector gives no FAT size");
   root_sector_ = uint64_t{reserved_} + uint64_t{fats} * fat_sectors_;
-  data_sector_ = root_sector_ + (uint64_t{root_entries_} * kEntry + sector_bytes_ - 1) / sector_bytes_;
+  data_sector_ =
+      root_sector_ + (uint64_t{root_entries_} * kEntry + sector_bytes_ - 1) / sector_bytes_;
   if (total <= data_sector_) return Fail("the boot sector leaves no data area");
   uint64_t clusters = (total - data_sector_) / cluster_sectors_;
   bits_ = fat32 ? 32 : clusters < 4085 ? 12 : 16;
@@ -156,7 +157,8 @@ Status FatVolume::Init(const std::string& boot) {
     return Fail("the boot sector gives no root directory");
   }
   size_t label_at = fat32 ? 0x47 : 0x2B;
-  if (Byte(boot, fat32 ? 0x42 : 0x26) == 0x29) label_ = Trimmed(std::string_view(boot).substr(label_at, 11));
+  if (Byte(boot, fat32 ? 0x42 : 0x26) == 0x29)
+    label_ = Trimmed(std::string_view(boot).substr(label_at, 11));
   // The root directory's volume-label entry wins, as blkid has it.
   METASTACK_ASSIGN_OR_RETURN(std::string root, DirectoryBytes(Root()));
   for (size_t at = 0; at + kEntry <= root.size(); at += kEntry) {
@@ -177,15 +179,16 @@ Result<uint32_t> FatVolume::Next(uint32_t cluster) {
   using namespace fat_internal;
   if (cluster < 2 || cluster >= clusters_ + 2)
     return Fail("cluster " + std::to_string(cluster) + " is outside the data area");
-  uint64_t at = bits_ == 32 ? uint64_t{cluster} * 4 : bits_ == 16 ? uint64_t{cluster} * 2
-                                                                   : uint64_t{cluster} * 3 / 2;
+  uint64_t at = bits_ == 32   ? uint64_t{cluster} * 4
+                : bits_ == 16 ? uint64_t{cluster} * 2
+                              : uint64_t{cluster} * 3 / 2;
   size_t width = bits_ == 32 ? 4 : 2;
   if (window_.empty() || at < window_at_ || at + width > window_at_ + window_.size()) {
     uint64_t fat_bytes = uint64_t{fat_sectors_} * sector_bytes_;
     window_at_ = at / kWindowBytes * kWindowBytes;
     uint64_t len = std::min(fat_bytes - window_at_, kWindowBytes + 4);  // FAT12 straddles
-    METASTACK_ASSIGN_OR_RETURN(window_, source_->ReadAt(uint64_t{reserved_} * sector_bytes_ +
-                                                            window_at_, len));
+    METASTACK_ASSIGN_OR_RETURN(
+        window_, source_->ReadAt(uint64_t{reserved_} * sector_bytes_ + window_at_, len));
   }
   std::string_view w = std::string_view(window_).substr(at - window_at_);
   if (bits_ == 32) return Le32(w, 0) & 0x0FFFFFFF;
@@ -242,7 +245,8 @@ Result<std::string> FatVolume::DirectoryBytes(const DriveEntry& directory) {
   if (directory.location == 0 && bits_ != 32)
     return source_->ReadAt(root_sector_ * sector_bytes_, uint64_t{root_entries_} * kEntry);
   uint64_t first = directory.location == 0 ? root_cluster_ : directory.location;
-  if (first > 0xFFFFFFFF) return Fail("cluster " + std::to_string(first) + " is outside the data area");
+  if (first > 0xFFFFFFFF)
+    return Fail("cluster " + std::to_string(first) + " is outside the data area");
   METASTACK_ASSIGN_OR_RETURN(auto chain, Chain(static_cast<uint32_t>(first), std::nullopt));
   return ReadClusters(chain);
 }

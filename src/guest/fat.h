@@ -43,7 +43,7 @@ class FatVolume final : public DriveFs {
   // As List, with the "." and ".." entries kept (CheckFat looks at where they point).
   Result<std::vector<DriveEntry>> ListAll(const DriveEntry& directory);
 
-  int bits() const { return bits_; }  // 12, 16 or 32
+  int bits() const { return bits_; }                    // 12, 16 or 32
   uint32_t cluster_count() const { return clusters_; }  // data clusters 2 .. cluster_count + 1
   uint32_t reserved_sectors() const { return reserved_; }
   uint32_t fat_sectors() const { return fat_sectors_; }  // of one FAT

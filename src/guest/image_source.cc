@@ -21,7 +21,8 @@ Status CheckRange(const ImageSource& source, uint64_t offset, uint64_t length) {
 
 class FileImage final : public ImageSource {
  public:
-  FileImage(std::string path, int fd, uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+  FileImage(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
   ~FileImage() override { close(fd_); }
   FileImage(const FileImage&) = delete;
   FileImage& operator=(const FileImage&) = delete;
@@ -103,9 +104,10 @@ std::unique_ptr<ImageSource> FunctionImage(std::string name, uint64_t size, Read
 std::unique_ptr<ImageSource> MemoryImage(std::string name, std::string bytes) {
   auto shared = std::make_shared<const std::string>(std::move(bytes));
   uint64_t size = shared->size();
-  return FunctionImage(std::move(name), size, [shared](uint64_t offset, uint64_t length, char* out) {
-    std::memcpy(out, shared->data() + offset, length);
-  });
+  return FunctionImage(std::move(name), size,
+                       [shared](uint64_t offset, uint64_t length, char* out) {
+                         std::memcpy(out, shared->data() + offset, length);
+                       });
 }
 
 }  // namespace metastack::guest

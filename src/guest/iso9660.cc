@@ -56,8 +56,8 @@ std::string JolietName(std::string_view id) {
   for (size_t i = 0; i + 1 < id.size(); i += 2) {
     char32_t c = uint32_t{static_cast<uint8_t>(id[i])} << 8 | static_cast<uint8_t>(id[i + 1]);
     if (c >= 0xD800 && c < 0xDC00 && i + 3 < id.size()) {
-      char32_t low = uint32_t{static_cast<uint8_t>(id[i + 2])} << 8 |
-                     static_cast<uint8_t>(id[i + 3]);
+      char32_t low =
+          uint32_t{static_cast<uint8_t>(id[i + 2])} << 8 | static_cast<uint8_t>(id[i + 3]);
       if (low >= 0xDC00 && low < 0xE000) {
         c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
         i += 2;
@@ -87,8 +87,8 @@ std::string PlainName(std::string_view id) {
 
 struct RockRidge {
   std::optional<std::string> name;
-  bool relocated = false;                 // RE: shown where its CL entry is instead
-  std::optional<uint32_t> child_link;     // CL: a directory relocated to this block
+  bool relocated = false;              // RE: shown where its CL entry is instead
+  std::optional<uint32_t> child_link;  // CL: a directory relocated to this block
 };
 
 class IsoFs final : public DriveFs {
@@ -139,10 +139,11 @@ class IsoFs final : public DriveFs {
         size_t len = static_cast<uint8_t>(bytes[at]);
         if (len == 0) break;  // the rest of the sector is padding
         uint64_t where = Offset(dir.location) + at;
-        auto rec = len > end - at ? std::nullopt
-                                  : ParseRecord(std::string_view(bytes).substr(at, len));
-        if (!rec) return Fail("directory record at byte " + std::to_string(where) +
-                              " is malformed or runs past its sector");
+        auto rec =
+            len > end - at ? std::nullopt : ParseRecord(std::string_view(bytes).substr(at, len));
+        if (!rec)
+          return Fail("directory record at byte " + std::to_string(where) +
+                      " is malformed or runs past its sector");
         at += len;
         if (rec->id.size() == 1 && (rec->id[0] == '\0' || rec->id[0] == '\1')) continue;
         if (rec->flags & kAssociated) continue;
@@ -157,7 +158,8 @@ class IsoFs final : public DriveFs {
           e.name = JolietName(rec->id);
         } else if (names_ == Names::kRockRidge) {
           RockRidge rr;
-          std::string_view su = rec->system_use.substr(std::min(susp_skip_, rec->system_use.size()));
+          std::string_view su =
+              rec->system_use.substr(std::min(susp_skip_, rec->system_use.size()));
           METASTACK_RETURN_IF_ERROR(ReadSusp(su, where, rr));
           if (rr.relocated) continue;
           if (rr.child_link) {
@@ -230,8 +232,8 @@ class IsoFs final : public DriveFs {
     METASTACK_ASSIGN_OR_RETURN(std::string first, source_->ReadAt(Offset(block), kSector));
     size_t len = static_cast<uint8_t>(first[0]);
     auto dot = ParseRecord(std::string_view(first).substr(0, len));
-    if (!dot) return Fail("relocated directory at block " + std::to_string(block) +
-                          " has no \".\" record");
+    if (!dot)
+      return Fail("relocated directory at block " + std::to_string(block) + " has no \".\" record");
     return DriveEntry{"", true, dot->size, block};
   }
 
@@ -264,8 +266,10 @@ Result<std::unique_ptr<DriveFs>> OpenIso9660(std::shared_ptr<ImageSource> source
     }
     uint8_t type = static_cast<uint8_t>(d[0]);
     if (type == 255) break;
-    if (type == 1 && !primary) primary = std::move(d);
-    else if (type == 2 && !joliet && IsJoliet(d)) joliet = std::move(d);
+    if (type == 1 && !primary)
+      primary = std::move(d);
+    else if (type == 2 && !joliet && IsJoliet(d))
+      joliet = std::move(d);
   }
   if (!primary) return std::unexpected(source->Corrupt("iso9660: no primary volume descriptor"));
   std::string label = primary->substr(40, 32);

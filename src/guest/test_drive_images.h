@@ -20,15 +20,18 @@
 
 namespace metastack::guest::testing {
 
-// A 64-character name (Joliet's most), a UTF-8 one, six directories down, and a file of many
-// clusters and sectors.
-inline std::vector<core::DriveFile> DriveFiles() {
+// A long name (`long_name` characters: 64 is Joliet's most), a UTF-8 one, six directories down,
+// and a file of many clusters and sectors.
+inline std::vector<core::DriveFile> DriveFiles(size_t long_name = 64) {
+  std::string name = "a-long-name-";
+  while (name.size() < long_name - 3) name += static_cast<char>('a' + name.size() % 26);
+  name += ".js";
   std::string content;
   for (int i = 0; i < 100000; ++i) content += static_cast<char>((i * 7919) >> 3);
   return {
       {"openstack/latest/meta_data.json", R"({"uuid": "b65cee2f-8d0e-4bd6-8a2c-0d0e3a6e5e8a"})"},
       {"openstack/content/0000", content},
-      {"openstack/latest/this-name-is-sixty-four-characters-long-the-most-joliet-holds.js", "{}"},
+      {"openstack/latest/" + name, "{}"},
       {"openstack/latest/naïve-café-日本語.txt", "utf-8"},
       {"deep/er/and/deeper/still/six/deepest.txt", "down here"},
       {"openstack/latest/empty", ""},
@@ -46,7 +49,8 @@ inline std::vector<core::DriveFile> PlainFiles() {
 }
 
 inline void Run(const std::string& command) {
-  int rc = std::system(("LC_ALL=C.UTF-8 MTOOLS_SKIP_CHECK=1 " + command + " >/dev/null 2>&1").c_str());
+  int rc =
+      std::system(("LC_ALL=C.UTF-8 MTOOLS_SKIP_CHECK=1 " + command + " >/dev/null 2>&1").c_str());
   ASSERT_EQ(rc, 0) << command;
 }
 
@@ -61,10 +65,11 @@ inline std::string WriteTree(const std::string& dir, const std::vector<core::Dri
 }
 
 struct Writer {
-  std::string name;       // the test's name suffix
-  std::string format;     // "iso9660" or "vfat"
-  std::string label;      // as ProbeDrive should report it
+  std::string name;          // the test's name suffix
+  std::string format;        // "iso9660" or "vfat"
+  std::string label;         // as ProbeDrive should report it
   bool plain_names = false;  // only PlainFiles() fit
+  size_t long_name = 64;     // the longest name the writer keeps
   // Writes `files` as an image at `image`, with `dir` for scratch.
   std::function<void(const std::vector<core::DriveFile>& files, const std::string& dir,
                      const std::string& image)>
@@ -107,16 +112,19 @@ inline std::vector<Writer> Writers() {
     };
   };
   return {
-      {"OurIso", "iso9660", "config-2", false, ours(true)},
-      {"OurVfat", "vfat", "config-2", false, ours(false)},
-      {"GenisoimageJolietRockRidge", "iso9660", "config-2", false, geniso("-J -r")},
-      {"GenisoimageRockRidge", "iso9660", "config-2", false, geniso("-r")},
-      {"GenisoimagePlain", "iso9660", "config-2", true, geniso("")},
-      {"MkfsFat12", "vfat", "config-2", false, mkfs("12", "2048")},
-      {"MkfsFat16", "vfat", "config-2", false, mkfs("16", "16384")},
-      {"MkfsFat32", "vfat", "config-2", false, mkfs("32", "65536")},
+      // Rock Ridge keeps 200 characters in CE continuation areas; VFAT in 16 LFN entries.
+      {"OurIso", "iso9660", "config-2", false, 64, ours(true)},
+      {"OurVfat", "vfat", "config-2", false, 200, ours(false)},
+      {"GenisoimageJolietRockRidge", "iso9660", "config-2", false, 64, geniso("-J -r")},
+      {"GenisoimageRockRidge", "iso9660", "config-2", false, 200, geniso("-r")},
+      {"GenisoimagePlain", "iso9660", "config-2", true, 64, geniso("")},
+      {"MkfsFat12", "vfat", "config-2", false, 200, mkfs("12", "2048")},
+      {"MkfsFat16", "vfat", "config-2", false, 200, mkfs("16", "16384")},
+      {"MkfsFat32", "vfat", "config-2", false, 200, mkfs("32", "65536")},
   };
 }
+
+inline void PrintTo(const Writer& w, std::ostream* os) { *os << w.name; }
 
 // A fresh directory for one test, removed at the end.
 class TempDir {
