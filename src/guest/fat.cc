@@ -185,10 +185,13 @@ Result<uint32_t> FatVolume::Next(uint32_t cluster) {
   size_t width = bits_ == 32 ? 4 : 2;
   if (window_.empty() || at < window_at_ || at + width > window_at_ + window_.size()) {
     uint64_t fat_bytes = uint64_t{fat_sectors_} * sector_bytes_;
-    window_at_ = at / kWindowBytes * kWindowBytes;
-    uint64_t len = std::min(fat_bytes - window_at_, kWindowBytes + 4);  // FAT12 straddles
+    uint64_t window_at = at / kWindowBytes * kWindowBytes;
+    uint64_t len = std::min(fat_bytes - window_at, kWindowBytes + 4);  // FAT12 straddles
+    // Kept only when the read succeeds: a failed one leaves the old window consistent.
     METASTACK_ASSIGN_OR_RETURN(
-        window_, source_->ReadAt(uint64_t{reserved_} * sector_bytes_ + window_at_, len));
+        std::string window, source_->ReadAt(uint64_t{reserved_} * sector_bytes_ + window_at, len));
+    window_ = std::move(window);
+    window_at_ = window_at;
   }
   std::string_view w = std::string_view(window_).substr(at - window_at_);
   if (bits_ == 32) return Le32(w, 0) & 0x0FFFFFFF;
