@@ -158,6 +158,21 @@ TEST(CorruptDrive, FatChainOutOfRangeOrLooping) {
   EXPECT_EQ(no_root.error().ToString(), "img: vfat: the boot sector gives no root directory");
 }
 
+TEST(FatLabel, TheRootEntryWinsOverTheBootSectorAsInBlkid) {
+  std::string fat = OurImage(false);
+  auto fs = Open(fat);
+  auto* volume = static_cast<FatVolume*>(fs.get());
+  size_t root = (volume->reserved_sectors() + 2 * volume->fat_sectors()) * 512;
+  ASSERT_EQ(fat.substr(root, 12), "config-2   \x08");
+  fat.replace(root, 11, "ROOT LABEL ");
+  EXPECT_EQ(Open(fat)->Label().label, "ROOT LABEL");
+  fat[root] = static_cast<char>(0xE5);  // deleted: the boot sector's label counts
+  fat.replace(0x2B, 11, "BOOT       ");
+  EXPECT_EQ(Open(fat)->Label().label, "BOOT");
+  fat.replace(0x2B, 11, "NO NAME    ");
+  EXPECT_EQ(Open(fat)->Label().label, "");
+}
+
 TEST(CorruptDrive, FilesOverSixtyFourMiBAreRefusedUnread) {
   std::string fat = OurImage(false);
   Put32(fat, FatEntry(fat, "0000       ") + 28, 80 << 20);
