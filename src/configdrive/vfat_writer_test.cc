@@ -1,20 +1,32 @@
-// The VFAT writer, read back by a small independent FAT reader (fat_reader.h). (fsck.fat,
-// mtools, blkid and a real kernel read the images in tests/integration/test_configdrive_images.py.)
+// The VFAT writer, read back by the guest's FAT reader (guest/fat.h: CheckFat lists every file
+// and every structural fault). (fsck.fat, mtools, blkid and a real kernel read the images in
+// tests/integration/test_configdrive_images.py.)
 #include "configdrive/vfat_writer.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-#include "configdrive/fat_reader.h"
+#include "configdrive/test_image_source.h"
 #include "configdrive/test_util.h"
 #include "configdrive/vfat_names.h"
+#include "guest/drive_fs.h"
 
 namespace metastack::configdrive {
 namespace {
 
-uint32_t Get16(const std::string& s, size_t at) { return FatReader::Get16(s, at); }
-uint32_t Get32(const std::string& s, size_t at) { return FatReader::Get32(s, at); }
+using guest::Le16;
+using guest::Le32;
+using testing::ImageBytes;
+
+uint32_t Get16(const std::string& s, size_t at) { return Le16(s, at); }
+uint32_t Get32(const std::string& s, size_t at) { return Le32(s, at); }
+
+std::unique_ptr<guest::FatVolume> Fat(Image image) {
+  auto fat = testing::OpenFat(std::move(image));
+  EXPECT_TRUE(fat) << fat.error().ToString();
+  return fat ? std::move(*fat) : nullptr;
+}
 
 Image BuildImage(uint64_t size, const std::vector<core::DriveFile>& files,
                  int64_t timestamp = testing::kCreatedAt) {
@@ -34,13 +46,15 @@ TEST_P(VfatRoundTrip, EveryFileReadsBackUnderItsLongName) {
   auto [mib, want_bits] = GetParam();
   auto files = testing::ExampleFiles();
   files.push_back({"openstack/content/big", std::string(300000, 'z')});  // a long chain
-  FatReader r(BuildImage(mib << 20, files));
-  EXPECT_EQ(r.bits, want_bits);
+  auto fat = Fat(BuildImage(mib << 20, files));
+  ASSERT_TRUE(fat);
+  EXPECT_EQ(fat->bits(), want_bits);
   std::map<std::string, std::string> want;
   for (const auto& f : files) want[f.path] = f.contents;
-  EXPECT_EQ(r.Files(), want);
-  EXPECT_EQ(r.problems, std::vector<std::string>{});
-  EXPECT_EQ(r.label, "config-2   ");
+  guest::FatCheck check = guest::CheckFat(*fat);
+  EXPECT_EQ(check.files, want);
+  EXPECT_EQ(check.problems, std::vector<std::string>{});
+  EXPECT_EQ(fat->Label().label, "config-2");
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, VfatRoundTrip,
@@ -94,29 +108,29 @@ TEST(FatGeometry, SizesOutOfRangeAreRefused) {
 TEST(VfatWriter, BootSectorCarriesLabelTypeAndSignature) {
   Image image = BuildImage(kDefaultVfatBytes, testing::ExampleFiles());
   EXPECT_EQ(image.size, kDefaultVfatBytes);
-  std::string img = FatReader(image).At(0, 512);
+  std::string img = ImageBytes(image, 0, 512);
   EXPECT_EQ(img.substr(3, 8), "MSWIN4.1");
   EXPECT_EQ(static_cast<uint8_t>(img[38]), 0x29);
   EXPECT_EQ(img.substr(43, 11), "config-2   ");
   EXPECT_EQ(img.substr(54, 8), "FAT16   ");
   EXPECT_EQ(img.substr(510, 2), "\x55\xAA");
-  FatReader r(BuildImage(600 << 20, testing::ExampleFiles()));
-  std::string fat32 = r.At(0, 8 * 512);
+  Image image32 = BuildImage(600 << 20, testing::ExampleFiles());
+  std::string fat32 = ImageBytes(image32, 0, 8 * 512);
+  auto r = Fat(image32);
+  ASSERT_TRUE(r);
   EXPECT_EQ(fat32.substr(71, 11), "config-2   ");
   EXPECT_EQ(fat32.substr(82, 8), "FAT32   ");
   EXPECT_EQ(fat32.substr(6 * 512, 512), fat32.substr(0, 512));  // backup boot sector
   uint32_t used = 0;
-  for (uint32_t c = 2; c < r.clusters + 2; ++c) used += r.Next(c) != 0;
+  for (uint32_t c = 2; c < r->cluster_count() + 2; ++c) used += r->Next(c).value() != 0;
   EXPECT_GT(used, 0u);
-  EXPECT_EQ(Get32(fat32, 512 + 488), r.clusters - used);  // FSInfo: free clusters
-  EXPECT_EQ(Get32(fat32, 512 + 492), used + 2);           // and the next free one
+  EXPECT_EQ(Get32(fat32, 512 + 488), r->cluster_count() - used);  // FSInfo: free clusters
+  EXPECT_EQ(Get32(fat32, 512 + 492), used + 2);                   // and the next free one
 }
 
 TEST(VfatWriter, SerialNumberFollowsTheContent) {
   auto files = testing::ExampleFiles();
-  auto serial = [&] {
-    return Get32(FatReader(BuildImage(kDefaultVfatBytes, files)).At(0, 64), 39);
-  };
+  auto serial = [&] { return Get32(ImageBytes(BuildImage(kDefaultVfatBytes, files), 0, 64), 39); };
   uint32_t a = serial();
   EXPECT_EQ(serial(), a);
   files.back().contents += "!";
@@ -124,9 +138,11 @@ TEST(VfatWriter, SerialNumberFollowsTheContent) {
 }
 
 TEST(VfatWriter, EveryTimeFieldIsTheGivenTime) {
-  FatReader r(BuildImage(kDefaultVfatBytes, {{"f", "x"}}));
-  const uint64_t root_at = (uint64_t{r.reserved} + 2 * r.fat_sectors) * 512;
-  std::string img = r.At(root_at, 96);
+  Image image = BuildImage(kDefaultVfatBytes, {{"f", "x"}});
+  auto r = Fat(image);
+  ASSERT_TRUE(r);
+  const uint64_t root_at = (uint64_t{r->reserved_sectors()} + 2 * r->fat_sectors()) * 512;
+  std::string img = ImageBytes(image, root_at, 96);
   const size_t root = 0;
   // Entry 0: the label; entry 1: f's LFN; entry 2: "F".
   for (size_t e : {root, root + 64}) {
@@ -138,7 +154,7 @@ TEST(VfatWriter, EveryTimeFieldIsTheGivenTime) {
     EXPECT_EQ(Get16(img, e + 24), (44u << 9) | (5u << 5) | 6u) << e;
   }
   // Before 1980 there is no FAT time: clamped to its epoch.
-  std::string old = FatReader(BuildImage(kDefaultVfatBytes, {{"f", "x"}}, 0)).At(root_at, 96);
+  std::string old = ImageBytes(BuildImage(kDefaultVfatBytes, {{"f", "x"}}, 0), root_at, 96);
   EXPECT_EQ(Get16(old, root + 64 + 24), (0u << 9) | (1u << 5) | 1u);
   EXPECT_EQ(Get16(old, root + 64 + 22), 0u);
 }
@@ -158,10 +174,15 @@ TEST(VfatWriter, LabelsAreChecked) {
 }
 
 TEST(VfatWriter, EmptyFilesHaveNoClusters) {
-  FatReader r(BuildImage(kMinVfatBytes, {{"empty", ""}, {"d/also-empty", ""}}));
-  auto files = r.Files();
-  EXPECT_EQ(files["empty"], "");
-  EXPECT_EQ(files["d/also-empty"], "");
+  auto r = Fat(BuildImage(kMinVfatBytes, {{"empty", ""}, {"d/also-empty", ""}}));
+  ASSERT_TRUE(r);
+  auto check = guest::CheckFat(*r);
+  EXPECT_EQ(check.files, (std::map<std::string, std::string>{{"d/also-empty", ""}, {"empty", ""}}));
+  EXPECT_EQ(check.directories, std::vector<std::string>{"d"});
+  EXPECT_EQ(check.problems, std::vector<std::string>{});
+  auto root = r->ListAll(r->Root());
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->back().location, 0u);  // "empty": no cluster
 }
 
 }  // namespace

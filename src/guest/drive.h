@@ -4,8 +4,15 @@
 // device or in an image file, read with pread(2) and never mounted. Our own writers
 // (configdrive/) and genisoimage / mkfs.vfat + mcopy write what this reads.
 //
+// Names: Joliet and Rock Ridge names are case-sensitive, as on a mounted ISO; on VFAT, names
+// compare case-insensitively, as Linux's vfat driver does. iso9660.h and fat.h say which names
+// and which label each format gives.
+//
 // Blocking; a Tree from OpenDrive is thread-compatible. A corrupt image gives kInvalidArgument
-// errors naming the device and what is wrong, never a crash or an unbounded read.
+// errors naming the device (Error::field) and what is wrong, never a crash or an unbounded
+// read: every offset, size, cluster chain and directory record is checked against the image, a
+// directory holds at most 2 MiB, and a file larger than 64 MiB is refused (kTooLarge) before
+// anything is read. A failed read is kUnavailable; a missing file kNotFound.
 
 #include <memory>
 #include <optional>
