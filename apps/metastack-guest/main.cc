@@ -1,6 +1,5 @@
 // metastack-guest: find this instance's metadata, then apply it once (src/guest/).
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "base/log.h"
@@ -115,8 +114,7 @@ int main(int argc, char** argv) {
   CLI::App app{kDescription, "metastack-guest"};
   app.set_version_flag("--version", "metastack-guest " + std::string(Version()));
   Flags f;
-  app.add_option("--source", f.sources,
-                 "Sources to try, in order (config-drive, service, nocloud)")
+  app.add_option("--source", f.sources, "Sources to try, in order (config-drive, service, nocloud)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--drive", f.drives,

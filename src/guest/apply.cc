@@ -44,7 +44,7 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 // Without blanks and line ends around it.
-std::string Trimmed(std::string_view s) {
+std::string TrimmedLine(std::string_view s) {
   while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
   return std::string(TrimBlanks(s));
 }
@@ -57,7 +57,7 @@ std::string HostsFile(const std::optional<std::string>& old, const HostName& nam
   bool placed = false;
   if (!old) out = "127.0.0.1\tlocalhost\n";
   for (const auto& l : old ? Lines(*old) : std::vector<std::string>{}) {
-    std::string t = Trimmed(l);
+    std::string t = TrimmedLine(l);
     if (t.starts_with("127.0.1.1") && (t.size() == 9 || t[9] == ' ' || t[9] == '\t')) {
       if (!placed) out += line + "\n";
       placed = true;
@@ -77,9 +77,9 @@ Result<Write> AuthorizedKeys(const RootFs& fs, const std::string& user,
   std::string out = old.value_or("");
   if (!out.empty() && out.back() != '\n') out += '\n';
   std::vector<std::string> present;
-  for (const auto& l : Lines(out)) present.push_back(Trimmed(l));
+  for (const auto& l : Lines(out)) present.push_back(TrimmedLine(l));
   for (const auto& key : keys) {
-    std::string k = Trimmed(key);
+    std::string k = TrimmedLine(key);
     if (k.empty() || std::find(present.begin(), present.end(), k) != present.end()) continue;
     out += k + "\n";
     present.push_back(k);
@@ -136,7 +136,7 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
   };
   const std::string& state = options.state_dir;
   METASTACK_ASSIGN_OR_RETURN(auto applied, fs.ReadIfExists(state + "/instance-id"));
-  if (applied && Trimmed(*applied) == data.instance_id && !options.force) {
+  if (applied && TrimmedLine(*applied) == data.instance_id && !options.force) {
     result.already_applied = true;
     say("instance " + data.instance_id + " was applied already (" + state +
         "/instance-id); nothing to do");

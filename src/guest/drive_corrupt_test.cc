@@ -12,7 +12,7 @@
 namespace metastack::guest {
 namespace {
 
-std::string OurImage(bool iso, const std::vector<core::DriveFile>& files = testing::DriveFiles()) {
+std::string OurImage(bool iso, const std::vector<core::DriveFile>& files = fakes::DriveFiles()) {
   configdrive::ImageOptions o;
   if (iso) return configdrive::IsoWriter(o).Build(files)->Flatten();
   configdrive::VfatOptions v;
@@ -199,9 +199,9 @@ TEST(CorruptDrive, IsoRecordsMultiExtentAndBadRecords) {
 }
 
 TEST(CorruptDrive, RockRidgeContinuationLoop) {
-  testing::TempDir dir;
-  std::string image = dir.path() + "/rr.iso";
-  testing::Writers()[3].write(testing::DriveFiles(200), dir.path(), image);  // genisoimage -r
+  fakes::TempDir dir;
+  std::string image = dir.path + "/rr.iso";
+  fakes::Writers()[3].write(fakes::DriveFiles(200), dir.path, image);  // genisoimage -r
   std::ifstream in(image, std::ios::binary);
   std::string iso((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // Every continuation area (the long name's, the root's ER) starts with a CE pointing at itself.

@@ -14,16 +14,15 @@
 namespace metastack::guest {
 namespace {
 
-using testing::TempDir;
-using testing::Writer;
+using fakes::TempDir;
+using fakes::Writer;
 
 class DriveRoundTrip : public ::testing::TestWithParam<Writer> {
  protected:
   void SetUp() override {
-    files_ =
-        GetParam().plain_names ? testing::PlainFiles() : testing::DriveFiles(GetParam().long_name);
-    image_ = dir_.path() + "/image";
-    GetParam().write(files_, dir_.path(), image_);
+    files_ = GetParam().plain_names ? fakes::PlainFiles() : fakes::DriveFiles(GetParam().long_name);
+    image_ = dir_.path + "/image";
+    GetParam().write(files_, dir_.path, image_);
   }
   TempDir dir_;
   std::vector<core::DriveFile> files_;
@@ -87,27 +86,27 @@ TEST_P(DriveRoundTrip, VfatNamesIgnoreCaseIsoNamesDoNot) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Writers, DriveRoundTrip, ::testing::ValuesIn(testing::Writers()),
+INSTANTIATE_TEST_SUITE_P(Writers, DriveRoundTrip, ::testing::ValuesIn(fakes::Writers()),
                          [](const auto& info) { return info.param.name; });
 
 TEST(ProbeDrive, SaysWhatIsNeitherFormatOrMissing) {
   TempDir dir;
-  std::ofstream(dir.path() + "/junk") << std::string(100000, 'x');
-  auto junk = ProbeDrive(dir.path() + "/junk");
+  std::ofstream(dir.path + "/junk") << std::string(100000, 'x');
+  auto junk = ProbeDrive(dir.path + "/junk");
   ASSERT_TRUE(junk);
   EXPECT_FALSE(junk->has_value());
-  auto open = OpenDrive(dir.path() + "/junk");
+  auto open = OpenDrive(dir.path + "/junk");
   ASSERT_FALSE(open);
-  EXPECT_EQ(open.error().ToString(), dir.path() + "/junk: neither ISO 9660 nor FAT");
-  auto missing = ProbeDrive(dir.path() + "/none");
+  EXPECT_EQ(open.error().ToString(), dir.path + "/junk: neither ISO 9660 nor FAT");
+  auto missing = ProbeDrive(dir.path + "/none");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(missing.error().ToString(), dir.path() + "/none: No such file or directory");
+  EXPECT_EQ(missing.error().ToString(), dir.path + "/none: No such file or directory");
 }
 
 TEST(FindDrives, MatchesLabelsIgnoringCaseInLabelOrderThenByDevice) {
   TempDir dir;
-  std::string sys = dir.path() + "/sys", dev = dir.path() + "/dev";
+  std::string sys = dir.path + "/sys", dev = dir.path + "/dev";
   std::filesystem::create_directories(dev);
   for (const char* name : {"sr0", "vda", "vdb", "vdc", "loop0", "sda"})
     std::filesystem::create_directories(sys + "/" + name);
@@ -138,7 +137,7 @@ TEST(FindDrives, MatchesLabelsIgnoringCaseInLabelOrderThenByDevice) {
                                            dev + "/sr0 config-2"}));
   EXPECT_EQ(found[0].label.format, DriveFormat::kVfat);
   EXPECT_EQ(found[2].label.format, DriveFormat::kIso9660);
-  EXPECT_TRUE(FindDrives({"config-2"}, dir.path() + "/no-sys", dev).empty());
+  EXPECT_TRUE(FindDrives({"config-2"}, dir.path + "/no-sys", dev).empty());
 }
 
 }  // namespace

@@ -13,8 +13,8 @@ using fakes::TempDir;
 TEST(RootFsTest, ResolvesLikeAChroot) {
   TempDir root;
   root.Write("usr/lib/x", "");
-  ASSERT_EQ(symlink("usr/lib", (root.path + "/lib").c_str()), 0);       // relative
-  ASSERT_EQ(symlink("/usr/lib", (root.path + "/abs").c_str()), 0);      // absolute: the root's
+  ASSERT_EQ(symlink("usr/lib", (root.path + "/lib").c_str()), 0);        // relative
+  ASSERT_EQ(symlink("/usr/lib", (root.path + "/abs").c_str()), 0);       // absolute: the root's
   ASSERT_EQ(symlink("../../../../..", (root.path + "/up").c_str()), 0);  // climbs: stops at root
   ASSERT_EQ(symlink("loop", (root.path + "/loop").c_str()), 0);
   RootFs fs(root.path + "/");
@@ -62,8 +62,9 @@ TEST(RootFsTest, LooksUpUsersInTheRootsPasswd) {
   TempDir root;
   RootFs fs(root.path);
   EXPECT_EQ(LookUpUser(fs, "root").error().ToString(), "user root: not in /etc/passwd");
-  root.Write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nbad:x:a:0::/h:/bin/sh\n"
-                           "debian:x:1000:1001:Debian:/home/debian:/bin/bash");
+  root.Write("etc/passwd",
+             "root:x:0:0:root:/root:/bin/sh\nbad:x:a:0::/h:/bin/sh\n"
+             "debian:x:1000:1001:Debian:/home/debian:/bin/bash");
   auto debian = LookUpUser(fs, "debian");
   ASSERT_TRUE(debian);
   EXPECT_EQ(debian->uid, 1000u);

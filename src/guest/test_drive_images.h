@@ -17,8 +17,9 @@
 #include "configdrive/iso_writer.h"
 #include "configdrive/vfat_writer.h"
 #include "core/metadata.h"
+#include "guest/test_util.h"
 
-namespace metastack::guest::testing {
+namespace metastack::guest::fakes {
 
 // A long name (`long_name` characters: 64 is Joliet's most), a UTF-8 one, six directories down,
 // and a file of many clusters and sectors.
@@ -127,17 +128,5 @@ inline std::vector<Writer> Writers() {
 inline void PrintTo(const Writer& w, std::ostream* os) { *os << w.name; }
 
 // A fresh directory for one test, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/metastack-drive-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
 
- private:
-  std::string path_;
-};
-
-}  // namespace metastack::guest::testing
+}  // namespace metastack::guest::fakes
