@@ -164,13 +164,27 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
     bool ifupdown = options.network == NetworkMode::kIfupdown ||
                     options.network == NetworkMode::kBoth ||
                     (options.network == NetworkMode::kAuto && fs.IsDirectory("/etc/network"));
-    if (networkd) {
-      METASTACK_ASSIGN_OR_RETURN(auto files, RenderNetworkd(*data.network_data, options.nics));
-      for (auto& f : files) writes.push_back({std::move(f.path), std::move(f.contents)});
-    }
+    // Chosen by the operator, a network configuration that cannot be written is an error; found
+    // by looking (auto), it is reported and left out, so that a NIC not present yet (the
+    // ifupdown names come from the guest's NICs) does not keep the host name and keys away.
+    auto render = [&](const char* what, auto&& rendered) -> Status {
+      if (rendered) {
+        for (auto& f : *rendered) writes.push_back({std::move(f.path), std::move(f.contents)});
+        return Ok();
+      }
+      if (options.network != NetworkMode::kAuto) return std::unexpected(rendered.error());
+      say(std::string("network: ") + what +
+          " configuration not written: " + rendered.error().ToString());
+      return Ok();
+    };
+    if (networkd)
+      METASTACK_RETURN_IF_ERROR(
+          render("systemd-networkd", RenderNetworkd(*data.network_data, options.nics)));
     if (ifupdown) {
-      METASTACK_ASSIGN_OR_RETURN(auto file, RenderIfupdown(*data.network_data, options.nics));
-      writes.push_back({std::move(file.path), std::move(file.contents)});
+      auto file = RenderIfupdown(*data.network_data, options.nics);
+      METASTACK_RETURN_IF_ERROR(
+          render("ifupdown", file ? Result<std::vector<ConfigFile>>(std::vector{std::move(*file)})
+                                  : std::unexpected(file.error())));
     }
     if (!networkd && !ifupdown)
       say("network: the root has neither /etc/systemd nor /etc/network; nothing written");

@@ -15,7 +15,9 @@
 //   vendor     vendor_data.json / vendor_data2.json / a NoCloud network-config saved in <state>.
 //   network    network_data.json rendered for systemd-networkd (/etc/systemd/network) when the
 //              root has /etc/systemd, and as /etc/network/interfaces when it has /etc/network
-//              (NetworkMode::kAuto), or as chosen.
+//              (NetworkMode::kAuto), or as chosen. In kAuto a configuration that cannot be
+//              rendered (ifupdown needs each link's NIC present, by MAC) is reported and left
+//              out; chosen explicitly, it is an error.
 //   state      <state>/instance-id written last: a later run for the same instance changes
 //              nothing (unless forced); another instance id applies again.
 // Everything is read, checked and rendered before the first write (bad metadata, a path that

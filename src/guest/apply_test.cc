@@ -180,6 +180,60 @@ TEST(ApplyTest, ScriptsCanBeKeptFromRunning) {
   EXPECT_TRUE(root.Exists("var/lib/metastack-guest/user-data"));
 }
 
+TEST(ApplyTest, NetworkFilesAsTheRootWantsThem) {
+  InstanceData d = Sample();
+  d.user_data.reset();
+  d.network_data = nlohmann::json::parse(R"({
+    "links": [{"id": "tap1", "type": "ovs", "ethernet_mac_address": "fa:16:3e:00:00:01"}],
+    "networks": [{"id": "n0", "type": "ipv4", "link": "tap1", "ip_address": "10.0.0.5",
+                  "netmask": "255.255.255.0", "routes": []}],
+    "services": []})");
+  {
+    // auto: both kinds of directory; the NIC is present, so both are written.
+    Root root;
+    root.Write("etc/systemd/x", "");
+    root.Write("etc/network/x", "");
+    ApplyOptions o = root.Options();
+    o.network = NetworkMode::kAuto;
+    o.nics = {{"fa:16:3e:00:00:01", "ens3"}};
+    ASSERT_TRUE(Apply(d, o));
+    EXPECT_NE(root.Read("etc/systemd/network/10-metastack-ens3.network").find("10.0.0.5/24"),
+              std::string::npos);
+    EXPECT_NE(root.Read("etc/network/interfaces").find("iface ens3 inet static"),
+              std::string::npos);
+  }
+  {
+    // auto, the NIC absent: networkd (by MAC) is written, ifupdown is reported and left out.
+    Root root;
+    root.Write("etc/systemd/x", "");
+    root.Write("etc/network/x", "");
+    ApplyOptions o = root.Options();
+    o.network = NetworkMode::kAuto;
+    auto r = Apply(d, o);
+    ASSERT_TRUE(r) << r.error().ToString();
+    EXPECT_TRUE(root.Exists("etc/systemd/network/10-metastack-tap1.network"));
+    EXPECT_FALSE(root.Exists("etc/network/interfaces"));
+    EXPECT_NE(std::find(r->actions.begin(), r->actions.end(),
+                        "network: ifupdown configuration not written: links[0]."
+                        "ethernet_mac_address: no interface has this MAC address "
+                        "(fa:16:3e:00:00:01)"),
+              r->actions.end());
+    EXPECT_EQ(root.Read("etc/hostname"), "web-01\n");
+  }
+  {
+    // Chosen: the same is an error, and nothing is written.
+    Root root;
+    ApplyOptions o = root.Options();
+    o.network = NetworkMode::kIfupdown;
+    auto r = Apply(d, o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().ToString(),
+              "links[0].ethernet_mac_address: no interface has this MAC address "
+              "(fa:16:3e:00:00:01)");
+    EXPECT_FALSE(root.Exists("etc/hostname"));
+  }
+}
+
 TEST(SplitHostNameTest, AsCloudInitSplitsIt) {
   EXPECT_EQ(SplitHostName("web-01.example.org")->short_name, "web-01");
   EXPECT_EQ(SplitHostName("web-01.example.org")->fqdn, "web-01.example.org");

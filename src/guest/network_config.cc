@@ -241,7 +241,12 @@ std::map<std::string, std::string> ReadNics(const std::string& sys_class_net) {
   std::map<std::string, std::string> nics;
   for (const std::string& name : names) {
     fs::path dir = fs::path(sys_class_net) / name;
-    if (name == "lo" || !fs::exists(dir / "device", ec)) continue;
+    if (name == "lo" || fs::exists(dir / "bridge", ec) || fs::exists(dir / "bonding", ec)) continue;
+    std::string line, uevent;
+    for (std::ifstream in(dir / "uevent"); std::getline(in, line);) uevent += line + "\n";
+    if (uevent.find("DEVTYPE=vlan\n") != std::string::npos) continue;
+    int assign_type = 0;
+    if (std::ifstream in(dir / "addr_assign_type"); in >> assign_type, assign_type == 2) continue;
     // A bond member's address is its bond's; its own stays in perm_hwaddr.
     fs::path file = fs::exists(dir / "bonding_slave/perm_hwaddr", ec)
                         ? dir / "bonding_slave/perm_hwaddr"

@@ -52,11 +52,13 @@ Result<std::vector<ConfigFile>> RenderNetworkd(const nlohmann::json& network_dat
 Result<ConfigFile> RenderIfupdown(const nlohmann::json& network_data,
                                   const std::map<std::string, std::string>& nics);
 
-// MAC (lowercase) -> interface name for every entry of `sys_class_net` ("/sys/class/net")
-// backed by a device (a `device` link: NICs, virtio, SR-IOV functions), so that bonds,
-// VLANs and bridges, which share their members' MACs, are left out; a bond member by its
-// permanent address (bonding_slave/perm_hwaddr). When two share a MAC, the first by name wins.
-// Unreadable entries are skipped; a missing directory gives an empty map.
+// MAC (lowercase) -> interface name for the entries of `sys_class_net` ("/sys/class/net") that
+// cloud-init's get_interfaces counts as NICs: loopback, bridges (bridge/), bonds (bonding/),
+// VLANs (DEVTYPE=vlan in uevent) and interfaces with a stolen address (addr_assign_type 2)
+// are left out, as they share another interface's MAC; a bond member by its permanent address
+// (bonding_slave/perm_hwaddr). Virtual NICs count (a veth, a tap: a guest in a namespace has
+// only those). When two share a MAC, the first by name wins. Unreadable entries are skipped; a
+// missing directory gives an empty map.
 std::map<std::string, std::string> ReadNics(const std::string& sys_class_net = "/sys/class/net");
 
 }  // namespace metastack::guest

@@ -366,23 +366,32 @@ TEST(RenderIfupdownTest, EveryEthernetLinkNeedsAKnownInterface) {
   EXPECT_TRUE(RenderNetworkd(nlohmann::json::parse(kStaticV4), {}));
 }
 
-TEST(ReadNicsTest, DeviceBackedInterfacesByAddress) {
+TEST(ReadNicsTest, InterfacesAsCloudInitCountsThem) {
   char tmpl[] = "/tmp/metastack-nics-XXXXXX";
   std::string dir = mkdtemp(tmpl);
-  auto nic = [&](const std::string& name, const std::string& address, bool device) {
+  auto nic = [&](const std::string& name, const std::string& address) {
     std::filesystem::create_directories(dir + "/" + name);
     std::ofstream(dir + "/" + name + "/address") << address << "\n";
-    if (device) std::filesystem::create_directory_symlink("/", dir + "/" + name + "/device");
   };
-  nic("lo", "00:00:00:00:00:00", false);
-  nic("ens3", "FA:16:3E:12:34:56", true);
-  nic("ens3.101", "fa:16:3e:12:34:56", false);  // a VLAN: no device
-  nic("bond0", "fa:16:3e:00:00:0a", false);
-  nic("ens4", "fa:16:3e:00:00:0a", true);  // a bond member: its own MAC is perm_hwaddr
+  nic("lo", "00:00:00:00:00:00");
+  nic("ens3", "FA:16:3E:12:34:56");
+  nic("ens3.101", "fa:16:3e:12:34:56");  // a VLAN
+  std::ofstream(dir + "/ens3.101/uevent") << "DEVTYPE=vlan\nINTERFACE=ens3.101\n";
+  nic("bond0", "fa:16:3e:00:00:0a");
+  std::filesystem::create_directories(dir + "/bond0/bonding");
+  nic("br0", "fa:16:3e:00:00:0c");
+  std::filesystem::create_directories(dir + "/br0/bridge");
+  nic("ens4", "fa:16:3e:00:00:0a");  // a bond member: its own MAC is perm_hwaddr
   std::filesystem::create_directories(dir + "/ens4/bonding_slave");
   std::ofstream(dir + "/ens4/bonding_slave/perm_hwaddr") << "fa:16:3e:00:00:0b\n";
-  nic("ens5", "", true);
-  EXPECT_EQ(ReadNics(dir), (Nics{{"fa:16:3e:12:34:56", "ens3"}, {"fa:16:3e:00:00:0b", "ens4"}}));
+  nic("ens5", "");
+  nic("stolen", "fa:16:3e:00:00:0d");
+  std::ofstream(dir + "/stolen/addr_assign_type") << "2\n";
+  nic("veth0", "fa:16:3e:00:00:0e");  // virtual, its own random address: a namespace's NIC
+  std::ofstream(dir + "/veth0/addr_assign_type") << "1\n";
+  EXPECT_EQ(ReadNics(dir), (Nics{{"fa:16:3e:12:34:56", "ens3"},
+                                 {"fa:16:3e:00:00:0b", "ens4"},
+                                 {"fa:16:3e:00:00:0e", "veth0"}}));
   EXPECT_EQ(ReadNics(dir + "/missing"), Nics{});
   std::filesystem::remove_all(dir);
 }
