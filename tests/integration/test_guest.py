@@ -302,6 +302,7 @@ class Service(unittest.TestCase, Applied):
         store = f'sqlite:{TMP / "service.db"}'
         tenant.create(store, TMP)
         cls.guest_ns, router = router_topology(tenant, tag='mg')
+        cls.router, cls.qr = router, f'qr-mg{tenant.n}-{RUN}'
         ready = TMP / 'serve.ready'
         serve = Daemon(['serve', '--store', store, '--admin-listen', '',
                         '--agent-socket', TMP / 'agent.sock', '--control', TMP / 'proxy.sock',
@@ -321,6 +322,22 @@ class Service(unittest.TestCase, Applied):
         self.assert_applied(root, self.doc, proc, files=False)
         self.assertIn('service: trying http://169.254.169.254', proc.stdout)
         self.assert_second_run_changes_nothing(root, '--source', 'service', ns=self.guest_ns)
+
+    def test_over_ipv6_link_local(self):
+        """fe80::a9fe:a9fe on the guest's interface, routed to the router's link-local address
+        (as radvd would advertise it); the service finds the instance by the MAC in the guest's
+        link-local address."""
+        from test_ipv6_guests import link_local
+        gateway = link_local(self.router, self.qr)
+        link_local(self.guest_ns, 'eth0')
+        check('ip', '-n', self.guest_ns, '-6', 'route', 'replace', 'fe80::a9fe:a9fe/128', 'via',
+              gateway, 'dev', 'eth0')
+        root = make_root(TMP)
+        url = 'http://[fe80::a9fe:a9fe%eth0]'
+        proc = guest('--source', 'service', '--url', url, '--root', root, '--sys-class-net',
+                     NICS, ns=self.guest_ns)
+        self.assert_applied(root, self.doc, proc, files=False)
+        self.assertIn(f'instance {self.doc["uuid"]} from metadata service {url}', proc.stdout)
 
 
 class InQemu(unittest.TestCase):
@@ -380,6 +397,58 @@ done
                 self.assertIn('[Match]\nMACAddress=fa:16:3e:12:34:56', result.output.replace('\r\n', '\n'))
                 self.assertIn('Address=10.0.0.5/24', result.output)
                 self.assertIn('network: ifupdown configuration not written: ', guest_out)
+
+
+class Ec2OnlyService(unittest.TestCase):
+    """A service with only the EC2 tree (404 under /openstack), which grants IMDSv2 session
+    tokens and requires one: metastack-guest asks for a token first and reads the EC2 tree."""
+
+    def test_ec2_tree_with_a_session_token(self):
+        import http.server
+        import threading
+        token = 'tok-' + RUN
+        files = {'/latest/meta-data/instance-id': 'i-0000abcd',
+                 '/latest/meta-data/local-hostname': 'ec2-host.internal',
+                 '/latest/meta-data/public-keys': '0=mykey',
+                 '/latest/meta-data/public-keys/0/openssh-key': KEYS['mykey'] + '\n',
+                 '/latest/user-data': '#cloud-config\n'}
+        seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self, status, body=b''):
+                self.send_response(status)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_PUT(self):
+                seen.append(('PUT', self.path, self.headers.get('X-aws-ec2-metadata-token-ttl-seconds')))
+                self.answer(200, token.encode()) if self.path == '/latest/api/token' else self.answer(404)
+
+            def do_GET(self):
+                seen.append(('GET', self.path, self.headers.get('X-aws-ec2-metadata-token')))
+                if self.headers.get('X-aws-ec2-metadata-token') != token:
+                    return self.answer(401)
+                body = files.get(self.path)
+                self.answer(200, body.encode()) if body is not None else self.answer(404)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        root = make_root(TMP)
+        proc = guest('--source', 'service', '--url', f'http://127.0.0.1:{server.server_port}',
+                     '--root', root)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn('has no OpenStack tree; reading its EC2 tree', proc.stdout)
+        self.assertEqual((root / 'etc/hostname').read_text(), 'ec2-host\n')
+        self.assertEqual((root / 'root/.ssh/authorized_keys').read_text().splitlines(),
+                         [OLD_KEY, KEYS['mykey']])
+        self.assertEqual((root / 'var/lib/metastack-guest/instance-id').read_text(), 'i-0000abcd\n')
+        self.assertEqual(seen[0][:2], ('PUT', '/latest/api/token'))
+        self.assertTrue(all(h == token for m, _, h in seen[1:]), seen)
 
 
 class SameAsCloudInit(unittest.TestCase):
