@@ -46,6 +46,9 @@ BUILD = None
 UNIT_DIR = pathlib.Path('/lib/systemd/system')
 UNITS = ['metastack.service', 'metastack-api.service', 'metastack-agent.service',
          'metastack-proxy.service']
+# What image builders copy into guest images (docs/guest.md); not units of this host.
+GUEST_FILES = ['metastack-guest', 'metastack-guest.service', 'metastack-guest-network.service',
+               'metastack-guest.init']
 CAP_BITS = {'CAP_NET_BIND_SERVICE': 10, 'CAP_NET_ADMIN': 12, 'CAP_NET_RAW': 13,
             'CAP_SYS_ADMIN': 21}
 APT = ['apt-get', '-y', '-q', '-o', 'DPkg::Lock::Timeout=300']
@@ -142,8 +145,9 @@ class PackageTest(unittest.TestCase):
         files = run(['dpkg-deb', '-c', str(self.deb)])
         for path in ['./usr/bin/metastack', './etc/metastack/metastack.toml',
                      './usr/share/man/man1/metastack.1.gz', './usr/share/doc/metastack/README.md',
-                     './usr/share/doc/metastack/deploy.md'] + \
-                    [f'./usr/lib/systemd/system/{u}' for u in UNITS]:
+                     './usr/share/doc/metastack/deploy.md', './usr/share/doc/metastack/guest.md'] + \
+                    [f'./usr/lib/systemd/system/{u}' for u in UNITS] + \
+                    [f'./usr/lib/metastack/guest/{f}' for f in GUEST_FILES]:
             self.assertIn(' ' + path + '\n', files)
 
     def test_install_run_and_purge(self):
@@ -157,12 +161,16 @@ class PackageTest(unittest.TestCase):
         self.assertFalse(installed())
         for path in ['/usr/bin/metastack', '/etc/metastack', '/var/lib/metastack',
                      '/run/metastack', '/usr/share/doc/metastack',
-                     '/usr/share/man/man1/metastack.1.gz'] + [str(UNIT_DIR / u) for u in UNITS]:
+                     '/usr/share/man/man1/metastack.1.gz', '/usr/lib/metastack'] + \
+                    [str(UNIT_DIR / u) for u in UNITS]:
             self.assertFalse(os.path.lexists(path), f'{path} is left after the purge')
         self.assertRaises(KeyError, pwd.getpwnam, 'metastack')
         self.assertRaises(KeyError, grp.getgrnam, 'metastack')
 
     def check_installed(self):
+        # The guest side for image builders: its binary runs (--version) from where it ships.
+        self.assertEqual(run(['/usr/lib/metastack/guest/metastack-guest', '--version']).strip(),
+                         'metastack-guest ' + self.field('Version'))
         version = run(['/usr/bin/metastack', '--version']).strip()
         self.assertEqual(version, 'metastack ' + self.field('Version'))
         user = pwd.getpwnam('metastack')
