@@ -1,6 +1,8 @@
 #include "base/file.h"
 
+#include <fcntl.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -8,9 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 namespace metastack {
@@ -21,15 +21,32 @@ Result<std::string> ReadFile(const std::string& path) {
     ss << std::cin.rdbuf();
     return ss.str();
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::unexpected(
-        MakeError(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
-                  std::string("cannot read: ") + std::strerror(errno), path));
+  return ReadFile(path, true);
+}
+
+Result<std::string> ReadFile(const std::string& path, bool follow_last_link) {
+  auto fail = [&](int err) {
+    return std::unexpected(MakeError(
+        err == ENOENT || err == ENOTDIR ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
+        std::string("cannot read: ") + std::strerror(err), path));
+  };
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | (follow_last_link ? 0 : O_NOFOLLOW));
+  if (fd < 0) return fail(errno);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return fail(err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
   }
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "read failed", path));
-  return data;
+  close(fd);
+  return out;
 }
 
 void SystemRandom(std::span<uint8_t> out) {

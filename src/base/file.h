@@ -9,8 +9,13 @@
 
 namespace metastack {
 
-// Reads a whole file ("-" reads standard input). Errors name the path and the OS reason.
+// Reads a whole file ("-" reads standard input). Errors name the path and the OS reason:
+// kNotFound when it (or a directory on the way) does not exist, kInvalidArgument otherwise.
 Result<std::string> ReadFile(const std::string& path);
+
+// The same for a path only (no "-"), with `follow_last_link` false refusing a symbolic link
+// as the last component (O_NOFOLLOW: "cannot read: Too many levels of symbolic links").
+Result<std::string> ReadFile(const std::string& path, bool follow_last_link);
 
 // Fills `out` from the operating system's random generator (getrandom(2)); never fails
 // short of a kernel without getrandom, which aborts.

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/file.h"
+
 namespace metastack::guest {
 namespace {
 
@@ -96,26 +98,10 @@ Result<std::string> RootFs::Resolve(const std::string& guest_path) const {
 
 Result<std::optional<std::string>> RootFs::ReadIfExists(const std::string& guest_path) const {
   METASTACK_ASSIGN_OR_RETURN(std::string path, Resolve(guest_path));
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return OsError(path, errno);
-  }
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return OsError(path, err);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return std::optional<std::string>(std::move(out));
+  auto got = ReadFile(path, /*follow_last_link=*/true);
+  if (got) return std::optional<std::string>(std::move(*got));
+  if (got.error().code == ErrorCode::kNotFound) return std::optional<std::string>();
+  return std::unexpected(MakeError(ErrorCode::kUnavailable, got.error().ToString()));
 }
 
 bool RootFs::IsDirectory(const std::string& guest_path) const {

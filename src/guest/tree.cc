@@ -1,10 +1,6 @@
 #include "guest/tree.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include "base/file.h"
 
 namespace metastack::guest {
 namespace {
@@ -16,29 +12,10 @@ class Directory final : public Tree {
   Result<std::string> Read(std::string_view path) override {
     METASTACK_RETURN_IF_ERROR(CheckTreePath(path));
     std::string full = root_ + "/" + std::string(path);
-    int fd = open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-      int err = errno;
-      return std::unexpected(MakeError(
-          err == ENOENT || err == ENOTDIR ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
-          full + ": " + std::strerror(err)));
-    }
-    std::string out;
-    char buf[65536];
-    for (;;) {
-      ssize_t n = read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        close(fd);
-        return std::unexpected(
-            MakeError(ErrorCode::kUnavailable, full + ": " + std::strerror(err)));
-      }
-      if (n == 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-    close(fd);
-    return out;
+    auto got = ReadFile(full, /*follow_last_link=*/false);
+    if (!got && got.error().code != ErrorCode::kNotFound)
+      return std::unexpected(MakeError(ErrorCode::kUnavailable, got.error().ToString()));
+    return got;
   }
 
   std::string Describe() const override { return "directory " + root_; }
