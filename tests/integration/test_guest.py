@@ -371,6 +371,38 @@ done
             vm = cls.vm.start(initrd, drives=[['-drive', f'file={image},{drive}']])
             cleanup(vm.kill)
             cls.running[fmt] = vm
+        # The busybox init script as an image runs it: every source, applied to the guest's own
+        # root (the initramfs), its running host name set.
+        script = (ROOT / 'dist/guest/metastack-guest.init').read_text()
+        init = qemu_guest.INIT_PROLOGUE + '''dmesg -n 1
+mkdir -p /etc/init.d /etc/systemd /root
+echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
+cat > /etc/init.d/S45metastack-guest <<'SCRIPT'
+''' + script + '''SCRIPT
+chmod 755 /etc/init.d/S45metastack-guest
+i=0
+while [ ! -e /sys/class/block/sr0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+echo "=====BEGIN init====="
+METASTACK_GUEST=/bin/metastack-guest /etc/init.d/S45metastack-guest start
+echo "=====STATUS $?====="
+echo "=====HOSTNAME $(hostname)====="
+cat /root/.ssh/authorized_keys /var/lib/metastack-guest/instance-id
+echo "=====END init====="
+poweroff -f
+'''
+        work = tempfile.mkdtemp(prefix='qemu-init-', dir=TMP)
+        initrd = cls.vm.build_initramfs(work, init, cls.MODULES, binaries=[GUEST])
+        vm = cls.vm.start(initrd, drives=[['-drive', f'file={TMP / "qemu.iso"},media=cdrom,if=ide']])
+        cleanup(vm.kill)
+        cls.running['init'] = vm
+
+    def test_init_script(self):
+        result = self.running['init'].wait(240)
+        out = result.between('=====BEGIN init=====', '=====END init=====')
+        self.assertIsNotNone(out, result.output)
+        self.assertIn('metastack-guest: applied\n=====STATUS 0=====', out)
+        self.assertIn('=====HOSTNAME web-01=====', out)
+        self.assertIn(KEYS['mykey'] + '\n' + OLD_KEY + '\n' + self.doc['uuid'], out)
 
     def test_each_drive(self):
         for fmt, device in (('iso', '/dev/sr0'), ('vfat', '/dev/sda')):
@@ -453,7 +485,9 @@ class Ec2OnlyService(unittest.TestCase):
 
 class SameAsCloudInit(unittest.TestCase):
     """cloud-init's ConfigDrive datasource and metastack-guest read one drive: the same host
-    name, SSH keys and injected files (network config: test_guest_network_vs_cloudinit)."""
+    name, SSH keys, injected files, user data, instance id and network configuration (what
+    cloud-init's networkd and eni renderers configure from it, compared as
+    test_guest_network_vs_cloudinit compares them, which covers many more network shapes)."""
 
     def test_drive(self):
         from unittest import mock
@@ -473,7 +507,8 @@ class SameAsCloudInit(unittest.TestCase):
 
         root = make_root(TMP)
         (root / 'root/.ssh/authorized_keys').unlink()
-        proc = guest('--drive', drive, '--root', root, '--network', 'none')
+        proc = guest('--drive', drive, '--root', root, '--network', 'both', '--sys-class-net',
+                     NICS)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual((root / 'etc/hostname').read_text().strip(),
                          ds.get_hostname().hostname)
@@ -487,6 +522,15 @@ class SameAsCloudInit(unittest.TestCase):
                          else ds.userdata_raw.encode())
         self.assertEqual((root / 'var/lib/metastack-guest/instance-id').read_text().strip(),
                          ds.get_instance_id())
+        # The network: cloud-init's renderers on the drive's network_data.json (its network
+        # stage, the guest's NIC eth0), read back into what each configures.
+        import test_guest_network_vs_cloudinit as compare
+        theirs = TMP / 'cmp-cloud-init-network'
+        theirs.mkdir()
+        network_data = json.loads((drive / 'openstack/latest/network_data.json').read_text())
+        compare.render_cloudinit(network_data, {MAC: 'eth0'}, theirs)
+        self.assertEqual(compare.networkd_config(root), compare.networkd_config(theirs))
+        self.assertEqual(compare.eni_config(root), compare.eni_config(theirs))
 
 
 if __name__ == '__main__':
