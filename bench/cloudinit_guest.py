@@ -42,7 +42,7 @@ def read(mode, source, tmp):
         def at_base(*args, **kwargs):
             kwargs['metadata_address'] = source
             return real(*args, **kwargs)
-        cfg = {'datasource': {'OpenStack': {'metadata_urls': [source], 'max_wait': -1,
+        cfg = {'datasource_list': ['OpenStack'], 'datasource': {'OpenStack': {'metadata_urls': [source], 'max_wait': -1,
                                             'timeout': 5, 'retries': 2}}}
         ds = ds_openstack.DataSourceOpenStack(cfg, None, paths)
         with mock.patch.object(ds_openstack, 'detect_openstack', return_value=True), \
@@ -64,7 +64,9 @@ def apply(ds, root):
     keys_path = os.path.join(root, 'root/.ssh/authorized_keys')
     old_keys = ssh_util.parse_authorized_keys([keys_path])
     util.ensure_dir(os.path.dirname(keys_path), mode=0o700)
-    content = ssh_util.update_authorized_keys(old_keys, ds.get_public_ssh_keys())
+    parser = ssh_util.AuthKeyLineParser()  # as ssh_util.setup_user_keys parses them
+    keys = [parser.parse(str(k)) for k in ds.get_public_ssh_keys()]
+    content = ssh_util.update_authorized_keys(old_keys, keys)
     util.write_file(keys_path, content, mode=0o600, preserve_mode=True)
     for path, content in (ds.files or {}).items():
         util.write_file(os.path.join(root, path.lstrip('/')), content, mode=0o660)
