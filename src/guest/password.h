@@ -19,8 +19,8 @@
 
 namespace metastack::guest {
 
-// cloudbase-init's length (osutils get_maximum_password_length on Windows, the only OS it sets
-// passwords on) and alphabet: base64 of urandom with '+' and '/' dropped, i.e. [A-Za-z0-9].
+// cloudbase-init's length (its `user_password_length` option, default 20) and alphabet (osutils
+// generate_random_password: base64 of urandom with '+' and '/' dropped, i.e. [A-Za-z0-9]).
 inline constexpr size_t kGeneratedPasswordLength = 20;
 
 // kGeneratedPasswordLength characters drawn uniformly from [A-Za-z0-9] (getrandom(2)), drawn
