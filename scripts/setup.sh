@@ -18,6 +18,8 @@ run=(
   # libraries
   libboost-dev libboost-system-dev libssl-dev nlohmann-json3-dev libsqlite3-dev libpq-dev
   libisofs-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
+  # crypt(3) for the guest's /etc/shadow, with the libcrypt.a its static binary links
+  libcrypt-dev
   # what running needs: namespaces, router rules, DHCP options, and scripts/run.sh's guest
   python3 iproute2 iptables dnsmasq-base curl util-linux
 )

@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "api/answer.h"
+#include "base/base64.h"
 #include "base/file.h"
 #include "configdrive/tree_writer.h"
-#include "core/base64.h"
 #include "core/instance.h"
 #include "core/metadata.h"
 #include "http/error_response.h"
@@ -106,7 +106,7 @@ Run SetupGet(CLI::App& app) {
         out.push_back({{"path", path},
                        {"status", status},
                        {"content_type", content_type},
-                       {"body_b64", core::Base64Encode(body)}});
+                       {"body_b64", Base64Encode(body)}});
       } else {
         std::cout << body;
         if (status != 200) {

@@ -1,6 +1,6 @@
 #include "api/instance_cache.h"
 
-#include "core/base64.h"
+#include "base/base64.h"
 #include "core/network_data.h"
 
 namespace metastack::api {
@@ -19,7 +19,7 @@ void ZeroRandom(std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); 
 
 const std::string& ZeroSeed() {
   static const std::string seed =
-      "\"random_seed\": \"" + core::Base64Encode(std::string(kSeedBytes, '\0')) + "\"";
+      "\"random_seed\": \"" + Base64Encode(std::string(kSeedBytes, '\0')) + "\"";
   return seed;
 }
 
@@ -62,9 +62,9 @@ Result<core::Document> CachedInstance::Render(const core::Route& route,
   uint8_t bytes[kSeedBytes];
   ctx.random(bytes);
   std::string body;
-  body.reserve(entry->head.size() + core::Base64Length(kSeedBytes) + entry->tail.size());
+  body.reserve(entry->head.size() + Base64Length(kSeedBytes) + entry->tail.size());
   body += entry->head;
-  core::AppendBase64(body, std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+  AppendBase64(body, std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
   body += entry->tail;
   return core::Document{entry->content_type, std::move(body)};
 }

@@ -1,6 +1,6 @@
 // Instance documents out: the canonical JSON form (what ParseInstanceJson reads back unchanged).
+#include "base/base64.h"
 #include "base/utf8.h"
-#include "core/base64.h"
 #include "core/instance.h"
 
 namespace metastack::core {

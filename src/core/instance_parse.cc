@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "base/base64.h"
 #include "base/utf8.h"
-#include "core/base64.h"
 #include "core/instance.h"
 #include "core/ip.h"
 

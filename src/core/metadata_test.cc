@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/base64.h"
+#include "base/base64.h"
 #include "core/testdata.h"
 
 namespace metastack::core {

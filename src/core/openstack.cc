@@ -3,7 +3,7 @@
 #include <array>
 #include <cstdio>
 
-#include "core/base64.h"
+#include "base/base64.h"
 #include "core/network_data.h"
 #include "core/render_parts.h"
 

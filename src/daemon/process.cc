@@ -8,9 +8,9 @@
 #include <optional>
 
 #include "admin/handler.h"
+#include "base/base64.h"
 #include "base/file.h"
 #include "base/log.h"
-#include "core/base64.h"
 #include "daemon/ops.h"
 #include "daemon/systemd.h"
 #include "http/upstream.h"
@@ -41,7 +41,7 @@ struct Plan {
 std::string RandomSecret() {
   uint8_t bytes[32];
   SystemRandom(bytes);
-  return core::Base64Encode(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
+  return Base64Encode(std::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
 }
 
 // The upstream a component sends to when the next hop runs in another process; the error names

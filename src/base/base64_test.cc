@@ -1,8 +1,8 @@
-#include "core/base64.h"
+#include "base/base64.h"
 
 #include <gtest/gtest.h>
 
-namespace metastack::core {
+namespace metastack {
 namespace {
 
 TEST(Base64Test, RoundTripsEveryLength) {
@@ -41,4 +41,4 @@ TEST(Base64Test, RejectsMalformed) {
 }
 
 }  // namespace
-}  // namespace metastack::core
+}  // namespace metastack

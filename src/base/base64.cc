@@ -1,8 +1,9 @@
-#include "core/base64.h"
+#include "base/base64.h"
 
 #include <array>
+#include <cstdint>
 
-namespace metastack::core {
+namespace metastack {
 namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -72,4 +73,4 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   return out;
 }
 
-}  // namespace metastack::core
+}  // namespace metastack
