@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Times whole commands, each run as its own process on a fresh copy of a root tree, A and B in
-turns: wall time from exec to exit, and peak memory (the child's own ru_maxrss from wait4).
+turns: wall time from start to exit, and peak memory as GNU time reports it (its %M: the
+command's own maximum resident set; a child forked from this Python process would carry
+Python's pages into its maximum until exec).
 
     guest_bench.py RUNS TEMPLATE_ROOT LABEL_A "CMD_A" LABEL_B "CMD_B" [NETNS]
 
@@ -20,21 +22,24 @@ import time
 def run_once(cmd, template, netns):
     root = tempfile.mkdtemp(prefix='guest-bench-root-')
     shutil.copytree(template, root, dirs_exist_ok=True, symlinks=True)
-    argv = [a.replace('ROOT', root) for a in cmd.split()]
+    rss_file = root + '.rss'
+    argv = ['/usr/bin/time', '-f', '%M', '-o', rss_file] + \
+        [a.replace('ROOT', root) for a in cmd.split()]
     if netns:
         argv = ['ip', 'netns', 'exec', netns] + argv
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT)
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             out.seek(0)
             sys.exit('%s -> exit %d:\n%s' % (' '.join(argv), proc.returncode,
                                              out.read().decode(errors='replace')))
+    with open(rss_file) as f:
+        rss_kib = int(f.read().split()[-1])
+    os.unlink(rss_file)
     shutil.rmtree(root)
-    return wall * 1000, usage.ru_maxrss / 1024
+    return wall * 1000, rss_kib / 1024
 
 
 def main():

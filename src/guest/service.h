@@ -8,10 +8,10 @@
 // requests at most, and a fresh connection per request keeps the client free of keep-alive
 // state. The connect must finish within `connect_timeout`, and the whole attempt (connect,
 // request, the complete answer) within `request_timeout`. A failed attempt (refused, unreachable,
-// timed out, reset, a malformed answer, a 5xx other than 501) is followed by another, up to
-// `attempts` in all, `retry_delay` apart (each retry is logged at info); a 4xx or a 501 (Not
-// Implemented: the method never will be) is an answer and is not retried, nor is a body over
-// `max_body_bytes`.
+// timed out, reset, a malformed answer, a 5xx other than 501, a 429 Too Many Requests) is
+// followed by another, up to `attempts` in all, `retry_delay` apart (each retry is logged at
+// info); another 4xx or a 501 (Not Implemented: the method never will be) is an answer and is
+// not retried, nor is a body over `max_body_bytes`.
 //
 // Before the first read, a session token is asked for as AWS IMDSv2 does (PUT /latest/api/token
 // with X-aws-ec2-metadata-token-ttl-seconds); when the service grants one (200 and a token body),

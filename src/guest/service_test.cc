@@ -122,6 +122,14 @@ TEST(HttpRequestTest, A4xxOrA501IsNotRetried) {
   }
 }
 
+TEST(HttpRequestTest, ARateLimitIsRetried) {
+  ScriptedServer server(AF_INET, {{CannedAnswer(429, "")}, {CannedAnswer(200, "ok")}});
+  auto answer = HttpRequest(Options(server.Url()), "GET", kMetaData);
+  ASSERT_TRUE(answer) << answer.error().ToString();
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(server.Requests().size(), 2u);
+}
+
 TEST(HttpRequestTest, ARefusedConnectionIsTriedAttemptsTimes) {
   // Bound but not listening: a connection to it is refused, and no one else takes the port.
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
