@@ -16,15 +16,8 @@
 namespace metastack::guest {
 namespace {
 
-// One file to write, fully rendered before anything is written.
-struct Write {
-  std::string path;  // guest path
-  std::string contents;
-  mode_t mode = 0644;
-  uid_t uid = static_cast<uid_t>(-1);
-  gid_t gid = static_cast<gid_t>(-1);
-  mode_t dir_mode = 0755;
-};
+// Every file is rendered before anything is written.
+using Write = FileWrite;
 
 std::string Octal(mode_t mode) {
   char buf[8];
@@ -206,16 +199,15 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
                             : ", owner " + std::to_string(w.uid) + ":" + std::to_string(w.gid);
     say("write " + w.path + " (" + std::to_string(w.contents.size()) + " bytes, mode " +
         Octal(w.mode) + owner + ")");
-    if (!options.dry_run)
-      METASTACK_RETURN_IF_ERROR(
-          fs.WriteAtomically(w.path, w.contents, w.mode, w.uid, w.gid, w.dir_mode));
   }
+  if (!options.dry_run) METASTACK_RETURN_IF_ERROR(fs.WriteFiles(writes));
   if (host && options.root == "/") {
     say("set the running host name to " + host->short_name);
     if (!options.dry_run && sethostname(host->short_name.data(), host->short_name.size()) != 0)
       return std::unexpected(
           MakeError(ErrorCode::kUnavailable, std::string("sethostname: ") + std::strerror(errno)));
   }
+  std::vector<Write> last;  // the script's status and the state file, after everything else
   if (IsScript(data.user_data)) {
     if (!options.run_user_data) {
       say("user data is a script; not run (--no-user-data-scripts)");
@@ -226,15 +218,13 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
         int status = RunScript(script, options.root);
         result.user_data_exit = status;
         say("user data script exited with status " + std::to_string(status));
-        METASTACK_RETURN_IF_ERROR(
-            fs.WriteAtomically(state + "/user-data.status", std::to_string(status) + "\n", 0600));
+        last.push_back({state + "/user-data.status", std::to_string(status) + "\n", 0600});
       }
     }
   }
   say("write " + state + "/instance-id (" + data.instance_id + ")");
-  if (!options.dry_run)
-    METASTACK_RETURN_IF_ERROR(
-        fs.WriteAtomically(state + "/instance-id", data.instance_id + "\n", 0644, 0, 0, 0700));
+  last.push_back({state + "/instance-id", data.instance_id + "\n", 0644, 0, 0, 0700});
+  if (!options.dry_run) METASTACK_RETURN_IF_ERROR(fs.WriteFiles(last));
   return result;
 }
 

@@ -22,7 +22,7 @@
 //              nothing (unless forced); another instance id applies again.
 // Everything is read, checked and rendered before the first write (bad metadata, a path that
 // escapes the root, a user missing from /etc/passwd: an error, and nothing is written); each file
-// is then written atomically (RootFs::WriteAtomically). A failure part-way leaves the state file
+// is then written atomically (RootFs::WriteFiles). A failure part-way leaves the state file
 // unwritten, so the next run applies the instance again. Blocking; not thread-safe (it may run a
 // script and set the host name).
 

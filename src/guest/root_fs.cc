@@ -136,38 +136,62 @@ Status RootFs::MakeDirectories(const std::string& guest_dir, mode_t mode, uid_t 
   return Ok();
 }
 
-Status RootFs::WriteAtomically(const std::string& guest_path, const std::string& contents,
-                               mode_t mode, uid_t uid, gid_t gid, mode_t dir_mode) const {
-  size_t slash = guest_path.rfind('/');
-  std::string dir = guest_path.substr(0, slash);
-  if (!dir.empty()) METASTACK_RETURN_IF_ERROR(MakeDirectories(dir, dir_mode, uid, gid));
-  METASTACK_ASSIGN_OR_RETURN(std::string path, Resolve(guest_path));
-  struct stat st {};
-  if (lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return std::unexpected(
-        MakeError(ErrorCode::kInvalidArgument, "exists and is a directory", guest_path));
-  std::string tmp = path + ".metastack-guest.tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return OsError(tmp, errno);
-  auto fail = [&](int err) {
-    close(fd);
-    unlink(tmp.c_str());
-    return OsError(tmp, err);
+Status RootFs::WriteFiles(const std::vector<FileWrite>& files) const {
+  struct Staged {
+    int fd;
+    std::string tmp, path;
   };
-  for (size_t at = 0; at < contents.size();) {
-    ssize_t n = write(fd, contents.data() + at, contents.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(errno);
-    at += static_cast<size_t>(n);
+  std::vector<Staged> staged;
+  auto abandon = [&](Error error) {
+    for (const auto& s : staged) {
+      if (s.fd >= 0) close(s.fd);
+      unlink(s.tmp.c_str());
+    }
+    return std::unexpected(std::move(error));
+  };
+  for (const auto& f : files) {
+    size_t slash = f.path.rfind('/');
+    std::string dir = f.path.substr(0, slash);
+    if (!dir.empty())
+      if (auto made = MakeDirectories(dir, f.dir_mode, f.uid, f.gid); !made)
+        return abandon(made.error());
+    auto path = Resolve(f.path);
+    if (!path) return abandon(path.error());
+    struct stat st {};
+    if (lstat(path->c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      return abandon(MakeError(ErrorCode::kInvalidArgument, "exists and is a directory", f.path));
+    std::string tmp = *path + ".metastack-guest.tmp";
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return abandon(OsError(tmp, errno).error());
+    staged.push_back({fd, tmp, *path});
+    for (size_t at = 0; at < f.contents.size();) {
+      ssize_t n = write(fd, f.contents.data() + at, f.contents.size() - at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return abandon(OsError(tmp, errno).error());
+      at += static_cast<size_t>(n);
+    }
+    if (fchmod(fd, f.mode) != 0) return abandon(OsError(tmp, errno).error());
+    if (Chowning(f.uid, f.gid) && fchown(fd, f.uid, f.gid) != 0)
+      return abandon(OsError(tmp, errno).error());
   }
-  if (fchmod(fd, mode) != 0) return fail(errno);
-  if (Chowning(uid, gid) && fchown(fd, uid, gid) != 0) return fail(errno);
-  if (fsync(fd) != 0) return fail(errno);
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return OsError(path, err);
+  std::vector<dev_t> synced;
+  for (const auto& s : staged) {
+    struct stat st {};
+    if (fstat(s.fd, &st) != 0) return abandon(OsError(s.tmp, errno).error());
+    if (std::find(synced.begin(), synced.end(), st.st_dev) != synced.end()) continue;
+    if (syncfs(s.fd) != 0) return abandon(OsError(s.tmp, errno).error());
+    synced.push_back(st.st_dev);
+  }
+  for (auto& s : staged) {
+    close(s.fd);
+    s.fd = -1;
+  }
+  for (size_t i = 0; i < staged.size(); ++i) {
+    if (rename(staged[i].tmp.c_str(), staged[i].path.c_str()) != 0) {
+      int err = errno;
+      for (size_t j = i; j < staged.size(); ++j) unlink(staged[j].tmp.c_str());
+      return OsError(staged[i].path, err);
+    }
   }
   return Ok();
 }

@@ -58,6 +58,23 @@ TEST(RootFsTest, WritesAtomicallyAndReadsBack) {
             "/a/b/c.txt: exists and is not a directory");
 }
 
+TEST(RootFsTest, WritesASetOfFilesOrNoneOfThem) {
+  TempDir root;
+  RootFs fs(root.path);
+  root.Write("etc/hostname", "old\n");
+  ASSERT_TRUE(fs.MakeDirectories("/etc/dir", 0755));
+  // The second path is a directory: nothing is renamed, no temporary file is left.
+  auto failed = fs.WriteFiles({{"/etc/hostname", "new\n"}, {"/etc/dir", "x"}, {"/etc/z", "z"}});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().ToString(), "/etc/dir: exists and is a directory");
+  EXPECT_EQ(root.Read("etc/hostname"), "old\n");
+  EXPECT_FALSE(root.Exists("etc/hostname.metastack-guest.tmp"));
+  EXPECT_FALSE(root.Exists("etc/z"));
+  ASSERT_TRUE(fs.WriteFiles({{"/etc/hostname", "new\n"}, {"/var/lib/x/state", "s", 0600}}));
+  EXPECT_EQ(root.Read("etc/hostname"), "new\n");
+  EXPECT_EQ(root.Read("var/lib/x/state"), "s");
+}
+
 TEST(RootFsTest, LooksUpUsersInTheRootsPasswd) {
   TempDir root;
   RootFs fs(root.path);

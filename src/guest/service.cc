@@ -196,8 +196,7 @@ Result<HttpAnswer> Exchange(const ServiceOptions& options, const ServiceUrl& url
       // 501: the service does not implement the method (a plain server asked for a token).
       // 429: a rate limit (metastack's, AWS's), which a later attempt passes.
       bool again = (answer->status >= 500 && answer->status != 501) || answer->status == 429;
-      if (!again || attempt == attempts)
-        return std::move(*answer);
+      if (!again || attempt == attempts) return std::move(*answer);
       reason = "status " + std::to_string(answer->status);
     } else {
       if (!answer.error().retry || attempt == attempts)
