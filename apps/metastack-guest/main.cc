@@ -36,6 +36,7 @@ struct Flags {
   std::string root = "/", state_dir = "/var/lib/metastack-guest", user = "root";
   std::string network = "auto";
   bool dry_run = false, force = false, no_scripts = false, verbose = false, quiet = false;
+  bool set_password = false;
   std::string sys_block = "/sys/class/block", dev_dir = "/dev", sys_class_net = "/sys/class/net";
 };
 
@@ -100,6 +101,28 @@ int Run(const Flags& f) {
   apply.network = *mode;
   apply.nics = ReadNics(f.sys_class_net);
   apply.say = [&](const std::string& line) { say((f.dry_run ? "would " : "") + line); };
+  apply.set_password = f.set_password;
+  if (f.set_password && !data->service_url.empty() && data->layout == Layout::kOpenStack) {
+    // cloudbase-init's path: the first version that has a password.
+    constexpr const char* kPasswordPath = "/openstack/2013-04-04/password";
+    ServiceOptions service = src.service;
+    service.base_url = data->service_url;
+    apply.password_service = ApplyOptions::PasswordService{
+        service.base_url + kPasswordPath,
+        [service]() -> Result<std::string> {
+          METASTACK_ASSIGN_OR_RETURN(HttpAnswer got, HttpRequest(service, "GET", kPasswordPath));
+          if (got.status != 200)
+            return std::unexpected(MakeError(
+                ErrorCode::kUnavailable,
+                service.base_url + kPasswordPath + ": status " + std::to_string(got.status)));
+          return got.body;
+        },
+        [service](const std::string& encrypted) -> Result<int> {
+          METASTACK_ASSIGN_OR_RETURN(HttpAnswer got,
+                                     HttpRequest(service, "POST", kPasswordPath, encrypted));
+          return got.status;
+        }};
+  }
   auto result = Apply(*data, apply);
   if (!result) {
     std::cerr << "metastack-guest: " << result.error().ToString() << "\n";
@@ -149,6 +172,10 @@ int main(int argc, char** argv) {
   app.add_flag("--dry-run", f.dry_run, "Print every action; write, run and set nothing");
   app.add_flag("--force", f.force, "Apply even if this instance was applied already");
   app.add_flag("--no-user-data-scripts", f.no_scripts, "Save a #! user data script; do not run it");
+  app.add_flag("--set-password", f.set_password,
+               "Set --user's password as cloudbase-init does: the instance's admin_pass, else a "
+               "generated one posted to the metadata service encrypted with the first ssh-rsa key "
+               "(for `nova get-password`)");
   app.add_flag("-v,--verbose", f.verbose, "Log each request and probe");
   app.add_flag("-q,--quiet", f.quiet, "Print errors only");
   app.add_option("--sys-block", f.sys_block, "Block devices to probe for labels")

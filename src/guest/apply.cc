@@ -1,5 +1,6 @@
 #include "guest/apply.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 
 #include "base/strings.h"
 #include "guest/network_config.h"
+#include "guest/password.h"
 #include "guest/root_fs.h"
 
 namespace metastack::guest {
@@ -101,6 +103,50 @@ int RunScript(const std::string& path, const std::string& root) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// The password to set, if any, and what to post once it is set (see apply.h).
+struct PasswordPlan {
+  std::optional<std::string> password;
+  std::optional<std::string> to_post;
+};
+
+Result<PasswordPlan> PlanPassword(const InstanceData& data, const ApplyOptions& options,
+                                  const std::function<void(std::string)>& say) {
+  PasswordPlan plan;
+  if (data.admin_pass && !data.admin_pass->empty()) {
+    say("password: the instance's admin_pass, for " + options.user);
+    plan.password = *data.admin_pass;
+    return plan;
+  }
+  const auto& service = options.password_service;
+  if (!service) {
+    say("password: not set: a generated password must be posted to the metadata service, and "
+        "this instance did not come from it");
+    return plan;
+  }
+  METASTACK_ASSIGN_OR_RETURN(std::string posted, service->posted());
+  if (!posted.empty()) {
+    say("password: not changed: " + service->where + " has one posted already");
+    return plan;
+  }
+  auto key = std::find_if(data.ssh_keys.begin(), data.ssh_keys.end(),
+                          [](const std::string& k) { return k.starts_with("ssh-rsa "); });
+  if (key == data.ssh_keys.end()) {
+    say("password: not set: no ssh-rsa key to encrypt a generated password with");
+    return plan;
+  }
+  std::string password = GeneratePassword();
+  std::string name = key->substr(key->rfind(' ') + 1);
+  auto encrypted = EncryptPassword(*key, password);
+  if (!encrypted) {  // the key serves for logins still; only the password cannot be given
+    say("password: not set: key " + name + ": " + encrypted.error().ToString());
+    return plan;
+  }
+  plan.password = std::move(password);
+  plan.to_post = std::move(*encrypted);
+  say("password: generated for " + options.user + ", to be posted encrypted with key " + name);
+  return plan;
+}
+
 }  // namespace
 
 Result<HostName> SplitHostName(const std::string& hostname) {
@@ -182,6 +228,23 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
     if (!networkd && !ifupdown)
       say("network: the root has neither /etc/systemd nor /etc/network; nothing written");
   }
+  PasswordPlan password;
+  if (options.set_password) {
+    METASTACK_ASSIGN_OR_RETURN(password, PlanPassword(data, options, say));
+    if (password.password) {
+      METASTACK_ASSIGN_OR_RETURN(auto shadow, fs.ReadIfExists("/etc/shadow"));
+      if (!shadow) return InvalidField("/etc/shadow", "missing: cannot set a password");
+      METASTACK_ASSIGN_OR_RETURN(std::string updated,
+                                 ShadowWithPassword(*shadow, options.user, *password.password));
+      METASTACK_ASSIGN_OR_RETURN(std::string path, fs.Resolve("/etc/shadow"));
+      struct stat st {};
+      if (stat(path.c_str(), &st) != 0)
+        return std::unexpected(
+            MakeError(ErrorCode::kUnavailable, path + ": " + std::strerror(errno)));
+      writes.push_back(
+          {"/etc/shadow", std::move(updated), st.st_mode & 07777, st.st_uid, st.st_gid});
+    }
+  }
   auto keep = [&](const char* name, const std::optional<std::string>& text, mode_t mode) {
     if (text) writes.push_back({state + "/" + name, *text, mode, 0, 0, 0700});
   };
@@ -201,6 +264,18 @@ Result<ApplyResult> Apply(const InstanceData& data, const ApplyOptions& options)
         Octal(w.mode) + owner + ")");
   }
   if (!options.dry_run) METASTACK_RETURN_IF_ERROR(fs.WriteFiles(writes));
+  if (password.to_post) {
+    say("post the encrypted password to " + options.password_service->where);
+    if (!options.dry_run) {
+      METASTACK_ASSIGN_OR_RETURN(int status, options.password_service->post(*password.to_post));
+      if (status == 409)
+        say("password: " + options.password_service->where + " had one posted already (409)");
+      else if (status != 200)
+        return std::unexpected(MakeError(
+            ErrorCode::kUnavailable,
+            "password: the service answered the POST with status " + std::to_string(status)));
+    }
+  }
   if (host && options.root == "/") {
     say("set the running host name to " + host->short_name);
     if (!options.dry_run && sethostname(host->short_name.data(), host->short_name.size()) != 0)

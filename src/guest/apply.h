@@ -18,6 +18,14 @@
 //              (NetworkMode::kAuto), or as chosen. In kAuto a configuration that cannot be
 //              rendered (ifupdown needs each link's NIC present, by MAC) is reported and left
 //              out; chosen explicitly, it is an error.
+//   password   with set_password, as cloudbase-init's SetUserPasswordPlugin: the instance's
+//              admin_pass (a config drive's), else a generated password when the metadata came
+//              from the service and no password was posted there yet, set for `user` in
+//              /etc/shadow (its mode and owner kept) and, once the files are written, posted to
+//              the service encrypted with the instance's first ssh-rsa key. A generated password
+//              is set only where it can be posted (otherwise no one could learn it): without the
+//              service, or with one already posted, or without an ssh-rsa key, nothing changes
+//              and a line says why.
 //   state      <state>/instance-id written last: a later run for the same instance changes
 //              nothing (unless forced); another instance id applies again.
 // Everything is read, checked and rendered before the first write (bad metadata, a path that
@@ -48,6 +56,16 @@ struct ApplyOptions {
   bool run_user_data = true;
   NetworkMode network = NetworkMode::kAuto;
   std::map<std::string, std::string> nics;  // MAC -> name (ReadNics), for ifupdown
+  bool set_password = false;
+  // How a generated password reaches the metadata service the instance came from; none when
+  // it came from a drive. `posted` is the service's stored password ("" when none); `post` gives
+  // it one and returns the HTTP status (Nova and metastack answer 409 to a second one).
+  struct PasswordService {
+    std::string where;  // for messages: the URL
+    std::function<Result<std::string>()> posted;
+    std::function<Result<int>(const std::string& encrypted)> post;
+  };
+  std::optional<PasswordService> password_service;
   // Called with one line per action ("write /etc/hostname (7 bytes, mode 0644)"); in a dry run
   // these are what would be done.
   std::function<void(const std::string&)> say = [](const std::string&) {};

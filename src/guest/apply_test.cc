@@ -1,5 +1,6 @@
 #include "guest/apply.h"
 
+#include <crypt.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -232,6 +233,112 @@ TEST(ApplyTest, NetworkFilesAsTheRootWantsThem) {
               "(fa:16:3e:00:00:01)");
     EXPECT_FALSE(root.Exists("etc/hostname"));
   }
+}
+
+// A 1024-bit RSA key (its private half is not needed: the service's side is faked here;
+// password_test.cc decrypts with OpenSSL, test_guest.py end to end).
+constexpr const char* kRsaKey =
+    "ssh-rsa "
+    "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDEmlhf+pCxQ91JvawqOveknwV4C7gVPylDzsGutmpSn24EetWSkv/"
+    "rJMQqk5llkm7ruy8xWVM15bLDo7kYBR3pSBUDRauXAFBkBis6QN5ox4lQT2C4LuaEBFhGMJcpjXShXHyPp66RDMixHK2XX"
+    "vOYx7WEIAU9nDbcXTc0eWNJ2Q== test@key";
+
+struct PasswordRoot : Root {
+  PasswordRoot() {
+    Write("etc/shadow", "root:*:19000:0:99999:7:::\ndebian:!:19000:0:99999:7:::\n");
+    chmod((path + "/etc/shadow").c_str(), 0640);
+  }
+  std::string HashOf(const std::string& user) const {
+    for (const auto& line : Lines(Read("etc/shadow")))
+      if (line.starts_with(user + ":"))
+        return line.substr(user.size() + 1, line.find(':', user.size() + 1) - user.size() - 1);
+    return {};
+  }
+  static std::vector<std::string> Lines(const std::string& s) {
+    std::vector<std::string> out;
+    for (size_t at = 0; at < s.size();) {
+      size_t end = s.find('\n', at);
+      out.push_back(s.substr(at, end - at));
+      at = end + 1;
+    }
+    return out;
+  }
+};
+
+TEST(ApplyPasswordTest, AdminPassIsSetAndNotPosted) {
+  PasswordRoot root;
+  InstanceData d = Sample();
+  d.user_data.reset();
+  d.admin_pass = "Adm1nPassw0rd";
+  ApplyOptions o = root.Options();
+  o.set_password = true;
+  ASSERT_TRUE(Apply(d, o));
+  std::string hash = root.HashOf("debian");
+  ASSERT_TRUE(hash.starts_with("$6$")) << hash;
+  EXPECT_EQ(crypt("Adm1nPassw0rd", hash.c_str()), hash);
+  EXPECT_EQ(root.HashOf("root"), "*");
+  EXPECT_EQ(ModeOf(root.path + "/etc/shadow"), 0640u);
+}
+
+TEST(ApplyPasswordTest, AGeneratedOneIsSetOnlyWhereItCanBePosted) {
+  InstanceData d = Sample();
+  d.user_data.reset();
+  d.ssh_keys = {"ssh-ed25519 AAAAC3 first@host", kRsaKey};
+  struct Case {
+    std::string name, posted;
+    bool service, rsa;
+    int status;
+    bool changed, posts;
+    std::string line;
+  } cases[] = {
+      {"posts", "", true, true, 200, true, true,
+       "password: generated for debian, to be posted encrypted with key test@key"},
+      {"no service", "", false, true, 200, false, false,
+       "password: not set: a generated password must be posted to the metadata service, and "
+       "this instance did not come from it"},
+      {"posted already", "c2VjcmV0", true, true, 200, false, false,
+       "password: not changed: http://svc/password has one posted already"},
+      {"no rsa key", "", true, false, 200, false, false,
+       "password: not set: no ssh-rsa key to encrypt a generated password with"},
+      {"bad key", "", true, true, 200, false, false,
+       "password: not set: key bad@key: malformed key"},
+      {"raced", "", true, true, 409, true, true,
+       "password: http://svc/password had one posted already (409)"},
+  };
+  for (const auto& c : cases) {
+    PasswordRoot root;
+    InstanceData data = d;
+    if (!c.rsa) data.ssh_keys.pop_back();
+    if (c.name == "bad key") data.ssh_keys.insert(data.ssh_keys.begin(), "ssh-rsa AAAA bad@key");
+    ApplyOptions o = root.Options();
+    o.set_password = true;
+    std::vector<std::string> posts;
+    if (c.service)
+      o.password_service = ApplyOptions::PasswordService{
+          "http://svc/password", [&] { return Result<std::string>(c.posted); },
+          [&](const std::string& e) {
+            posts.push_back(e);
+            return Result<int>(c.status);
+          }};
+    auto r = Apply(data, o);
+    ASSERT_TRUE(r) << c.name << ": " << r.error().ToString();
+    EXPECT_NE(std::find(r->actions.begin(), r->actions.end(), c.line), r->actions.end()) << c.name;
+    EXPECT_EQ(root.HashOf("debian") != "!", c.changed) << c.name;
+    ASSERT_EQ(posts.size(), c.posts ? 1u : 0u) << c.name;
+    if (c.posts) EXPECT_EQ(posts[0].size(), 172u) << c.name;  // base64 of 128 bytes
+  }
+  // The service refusing the POST is an error (the state file stays unwritten: the next boot
+  // tries again).
+  PasswordRoot root;
+  ApplyOptions o = root.Options();
+  o.set_password = true;
+  o.password_service =
+      ApplyOptions::PasswordService{"http://svc/password", [] { return Result<std::string>(""); },
+                                    [](const std::string&) { return Result<int>(500); }};
+  auto r = Apply(d, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().ToString(), "password: the service answered the POST with status 500");
+  EXPECT_FALSE(root.Exists("var/lib/metastack-guest/instance-id"));
 }
 
 TEST(SplitHostNameTest, AsCloudInitSplitsIt) {

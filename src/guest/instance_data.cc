@@ -76,6 +76,8 @@ Result<InstanceData> LoadOpenStack(Tree& tree) {
     if (!h->is_string()) return Bad(kMeta, "hostname: not a string");
     data.hostname = h->get<std::string>();
   }
+  if (auto a = meta.find("admin_pass"); a != meta.end() && a->is_string())
+    data.admin_pass = a->get<std::string>();
   if (auto k = meta.find("public_keys"); k != meta.end() && !k->is_null()) {
     if (!k->is_object()) return Bad(kMeta, "public_keys: not an object");
     AddKeys(*k, data.ssh_keys);

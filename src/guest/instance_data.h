@@ -40,6 +40,8 @@ struct InstanceData {
   std::optional<std::string> vendor_data;             // vendor_data.json text, kept for consumers
   std::optional<std::string> vendor_data2;            // vendor_data2.json text
   std::optional<std::string> nocloud_network_config;  // NoCloud network-config text
+  std::optional<std::string> admin_pass;              // meta_data.json's (config drives carry it)
+  std::string service_url;  // the metadata service it came from ("" for a drive or seed)
 };
 
 Result<InstanceData> LoadInstance(Tree& tree, Layout layout);

@@ -118,12 +118,16 @@ Result<InstanceData> FindInstance(const SourceOptions& options) {
           tried.push_back(url + " (" + probe.error().ToString() + ")");
           continue;
         }
+        Layout layout = Layout::kOpenStack;
         if (!probe && probe.error().code == ErrorCode::kNotFound) {
           options.say("service: " + url + " has no OpenStack tree; reading its EC2 tree");
-          return LoadInstance(*tree, Layout::kEc2);
+          layout = Layout::kEc2;
+        } else if (!probe) {
+          return std::unexpected(probe.error());
         }
-        if (!probe) return std::unexpected(probe.error());
-        return LoadInstance(*tree, Layout::kOpenStack);
+        auto data = LoadInstance(*tree, layout);
+        if (data) data->service_url = url;
+        return data;
       }
     }
   }

@@ -22,6 +22,7 @@ Sources:
 
 Needs root (loop devices, namespaces).
 """
+import base64
 import copy
 import hashlib
 import json
@@ -32,8 +33,8 @@ import subprocess
 import tempfile
 import unittest
 
-from guestnet import (RUN, Tenant, check, cleanup, in_ns, router_topology, run, served_json,
-                      wait_for)
+from guestnet import (RUN, Tenant, check, cleanup, curl, in_ns, router_topology, run,
+                      served_json, wait_for)
 from harness import ROOT, Daemon, guest_binary, metastack_binary
 
 METASTACK = metastack_binary()
@@ -106,7 +107,7 @@ class Applied:
         self.assertEqual((root / 'etc/hostname').read_text(), host + '\n')
         self.assertIn('127.0.1.1\t', (root / 'etc/hosts').read_text())
         self.assertEqual((root / 'root/.ssh/authorized_keys').read_text().splitlines(),
-                         [OLD_KEY, KEYS['mykey']])
+                         [OLD_KEY] + [k for k in doc['public_keys'].values() if k != OLD_KEY])
         self.assertEqual((root / 'root/.ssh/authorized_keys').stat().st_mode & 0o777, 0o600)
         for f in doc['files']:
             if not files:
@@ -292,7 +293,11 @@ class Service(unittest.TestCase, Applied):
     @classmethod
     def setUpClass(cls):
         tenant = Tenant(1, True)
-        doc = document()
+        # A real RSA key (PEM private half, which openssl reads) for --set-password.
+        cls.rsa = TMP / 'rsa'
+        check('ssh-keygen', '-q', '-t', 'rsa', '-b', '2048', '-m', 'PEM', '-N', '', '-C',
+              'rsa@test', '-f', cls.rsa)
+        doc = document(public_keys={'rsa': (TMP / 'rsa.pub').read_text().strip(), **KEYS})
         doc.update(uuid=tenant.uuid, project_id=tenant.project, hostname='svc-guest')
         port = doc['ports'][0]
         port.update(mac=MAC, network_id=tenant.network, router_id=tenant.router)
@@ -322,6 +327,41 @@ class Service(unittest.TestCase, Applied):
         self.assert_applied(root, self.doc, proc, files=False)
         self.assertIn('service: trying http://169.254.169.254', proc.stdout)
         self.assert_second_run_changes_nothing(root, '--source', 'service', ns=self.guest_ns)
+
+    def test_set_password(self):
+        """--set-password as cloudbase-init: a generated password in /etc/shadow, posted to the
+        service encrypted with the first ssh-rsa key; the key's owner decrypts it (as `nova
+        get-password` does) and it is the password /etc/shadow now checks."""
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', DeprecationWarning)
+            import crypt  # Python's own check of the hash (deprecated in 3.11, present)
+        root = make_root(TMP)
+        (root / 'etc/shadow').write_text('root:*:19000:0:99999:7:::\n')
+        (root / 'etc/shadow').chmod(0o640)
+        proc = guest('--source', 'service', '--root', root, '--set-password', '--sys-class-net',
+                     NICS, ns=self.guest_ns)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn('password: generated for root, to be posted encrypted with key rsa@test',
+                      proc.stdout)
+        status, body = curl(self.guest_ns, 'http://169.254.169.254/openstack/2013-04-04/password')[1:]
+        self.assertEqual(status, 200)
+        encrypted = TMP / 'password.bin'
+        encrypted.write_bytes(base64.b64decode(body))
+        password = check('openssl', 'pkeyutl', '-decrypt', '-inkey', self.rsa, '-pkeyopt',
+                         'rsa_padding_mode:pkcs1', '-in', encrypted)
+        self.assertRegex(password, r'^[A-Za-z0-9]{20}$')
+        hashed = (root / 'etc/shadow').read_text().split(':')[1]
+        self.assertEqual(crypt.crypt(password, hashed), hashed)
+        self.assertEqual((root / 'etc/shadow').stat().st_mode & 0o777, 0o640)
+        # Posted once: a second instance boot (another root) changes no password.
+        again = make_root(TMP)
+        (again / 'etc/shadow').write_text('root:*:19000:0:99999:7:::\n')
+        proc = guest('--source', 'service', '--root', again, '--set-password', '--sys-class-net',
+                     NICS, ns=self.guest_ns)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn('has one posted already', proc.stdout)
+        self.assertEqual((again / 'etc/shadow').read_text(), 'root:*:19000:0:99999:7:::\n')
 
     def test_over_ipv6_link_local(self):
         """fe80::a9fe:a9fe on the guest's interface, routed to the router's link-local address
