@@ -325,7 +325,9 @@ TEST(ApplyPasswordTest, AGeneratedOneIsSetOnlyWhereItCanBePosted) {
     EXPECT_NE(std::find(r->actions.begin(), r->actions.end(), c.line), r->actions.end()) << c.name;
     EXPECT_EQ(root.HashOf("debian") != "!", c.changed) << c.name;
     ASSERT_EQ(posts.size(), c.posts ? 1u : 0u) << c.name;
-    if (c.posts) EXPECT_EQ(posts[0].size(), 172u) << c.name;  // base64 of 128 bytes
+    if (c.posts) {
+      EXPECT_EQ(posts[0].size(), 172u) << c.name;  // base64 of 128 bytes
+    }
   }
   // The service refusing the POST is an error (the state file stays unwritten: the next boot
   // tries again).
