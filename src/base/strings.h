@@ -3,11 +3,16 @@
 // thread-safe.
 
 #include <string_view>
+#include <vector>
 
 namespace metastack {
 
 // `s` without leading and trailing spaces and tabs (HTTP's optional whitespace, YAML's blanks).
 std::string_view TrimBlanks(std::string_view s);
+
+// The lines of `text`, split at '\n' (a '\r' before it is kept); a final line end starts no
+// empty line. The views point into `text`.
+std::vector<std::string_view> SplitLines(std::string_view text);
 
 // ASCII case-insensitive equality (header names, volume labels).
 bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b);

@@ -27,17 +27,6 @@ std::string Octal(mode_t mode) {
   return buf;
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  for (size_t at = 0; at < text.size();) {
-    size_t end = text.find('\n', at);
-    if (end == std::string::npos) end = text.size();
-    out.push_back(text.substr(at, end - at));
-    at = end + 1;
-  }
-  return out;
-}
-
 // Without blanks and line ends around it.
 std::string TrimmedLine(std::string_view s) {
   while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
@@ -51,14 +40,14 @@ std::string HostsFile(const std::optional<std::string>& old, const HostName& nam
   std::string out;
   bool placed = false;
   if (!old) out = "127.0.0.1\tlocalhost\n";
-  for (const auto& l : old ? Lines(*old) : std::vector<std::string>{}) {
+  for (const auto& l : old ? SplitLines(*old) : std::vector<std::string_view>{}) {
     std::string t = TrimmedLine(l);
     if (t.starts_with("127.0.1.1") && (t.size() == 9 || t[9] == ' ' || t[9] == '\t')) {
       if (!placed) out += line + "\n";
       placed = true;
       continue;
     }
-    out += l + "\n";
+    out += std::string(l) + "\n";
   }
   if (!placed) out += line + "\n";
   return out;
@@ -72,7 +61,7 @@ Result<Write> AuthorizedKeys(const RootFs& fs, const std::string& user,
   std::string out = old.value_or("");
   if (!out.empty() && out.back() != '\n') out += '\n';
   std::vector<std::string> present;
-  for (const auto& l : Lines(out)) present.push_back(TrimmedLine(l));
+  for (const auto& l : SplitLines(out)) present.push_back(TrimmedLine(l));
   for (const auto& key : keys) {
     std::string k = TrimmedLine(key);
     if (k.empty() || std::find(present.begin(), present.end(), k) != present.end()) continue;

@@ -1,5 +1,6 @@
 #include "guest/instance_data.h"
 
+#include "base/strings.h"
 #include "guest/simple_yaml.h"
 
 namespace metastack::guest {
@@ -51,12 +52,7 @@ void AddKeys(const OrderedJson& value, std::vector<std::string>& out) {
   };
   if (value.is_string()) {
     const auto& s = value.get_ref<const std::string&>();
-    for (size_t at = 0; at < s.size();) {
-      size_t end = s.find('\n', at);
-      if (end == std::string::npos) end = s.size();
-      add_line(s.substr(at, end - at));
-      at = end + 1;
-    }
+    for (std::string_view line : SplitLines(s)) add_line(std::string(line));
   } else if (value.is_array() || value.is_object()) {
     for (const auto& item : value) AddKeys(item, out);
   }
@@ -134,11 +130,8 @@ Result<InstanceData> LoadEc2(Tree& tree) {
   METASTACK_ASSIGN_OR_RETURN(auto listing, Optional(tree, kMd + "public-keys"));
   if (listing) {
     // "0=name" per line; each key is at public-keys/<index>/openssh-key.
-    for (size_t at = 0; at < listing->size();) {
-      size_t end = listing->find('\n', at);
-      if (end == std::string::npos) end = listing->size();
-      std::string line = listing->substr(at, end - at);
-      at = end + 1;
+    for (std::string_view text : SplitLines(*listing)) {
+      std::string line(text);
       std::string index = line.substr(0, line.find('='));
       if (index.empty()) continue;
       if (index.find_first_not_of("0123456789") != std::string::npos)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/file.h"
+#include "base/strings.h"
 
 namespace metastack::guest {
 namespace {
@@ -198,11 +199,9 @@ Status RootFs::WriteFiles(const std::vector<FileWrite>& files) const {
 
 Result<PasswdEntry> LookUpUser(const RootFs& fs, const std::string& user) {
   METASTACK_ASSIGN_OR_RETURN(auto passwd, fs.ReadIfExists("/etc/passwd"));
-  for (size_t at = 0; passwd && at < passwd->size();) {
-    size_t end = passwd->find('\n', at);
-    if (end == std::string::npos) end = passwd->size();
-    std::string line = passwd->substr(at, end - at);
-    at = end + 1;
+  std::string entries = passwd.value_or("");
+  for (std::string_view text : SplitLines(entries)) {
+    std::string line(text);
     std::vector<std::string> f;
     for (size_t p = 0;;) {
       size_t c = line.find(':', p);

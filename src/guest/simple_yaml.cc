@@ -145,11 +145,7 @@ Result<FlatYaml> ParseFlatYaml(std::string_view text) {
   FlatYaml out;
   std::string list_key;  // the key whose block list is open
   size_t line_no = 0;
-  for (size_t at = 0; at < text.size();) {
-    size_t end = text.find('\n', at);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(at, end - at);
-    at = end + 1;
+  for (std::string_view line : SplitLines(text)) {
     ++line_no;
     std::string_view body = TrimLine(line);
     if (body.empty() || body.front() == '#' || body == "---") continue;
