@@ -37,6 +37,23 @@ bool Absent(const Error& e) {
   return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kTimeout;
 }
 
+// A tree that answers one path from what was already read of it (the service's probe), so that
+// loading the instance does not ask the service for it a second time.
+class Probed final : public Tree {
+ public:
+  Probed(Tree& inner, std::string path, Result<std::string> answer)
+      : inner_(inner), path_(std::move(path)), answer_(std::move(answer)) {}
+  Result<std::string> Read(std::string_view path) override {
+    return path == path_ ? answer_ : inner_.Read(path);
+  }
+  std::string Describe() const override { return inner_.Describe(); }
+
+ private:
+  Tree& inner_;
+  std::string path_;
+  Result<std::string> answer_;
+};
+
 }  // namespace
 
 std::string_view SourceName(SourceKind kind) {
@@ -112,7 +129,8 @@ Result<InstanceData> FindInstance(const SourceOptions& options) {
         service.base_url = url;
         auto tree = ServiceTree(service);
         options.say("service: trying " + url);
-        auto probe = tree->Read("openstack/latest/meta_data.json");
+        const std::string kProbe = "openstack/latest/meta_data.json";
+        auto probe = tree->Read(kProbe);
         if (!probe && Absent(probe.error())) {
           options.say("service: " + probe.error().ToString());
           tried.push_back(url + " (" + probe.error().ToString() + ")");
@@ -125,7 +143,8 @@ Result<InstanceData> FindInstance(const SourceOptions& options) {
         } else if (!probe) {
           return std::unexpected(probe.error());
         }
-        auto data = LoadInstance(*tree, layout);
+        Probed probed(*tree, kProbe, probe);
+        auto data = LoadInstance(probed, layout);
         if (data) data->service_url = url;
         return data;
       }
