@@ -30,7 +30,9 @@ Result<core::Document> CachedInstance::Render(const core::Route& route,
                                               const core::RenderContext& ctx) const {
   bool address_dependent = route.kind == core::RouteKind::kEc2 &&
                            core::Ec2Addresses(record_.instance).fixed_ipv4.empty();
-  if (address_dependent) return core::Render(record_.instance, route, settings, ctx);
+  // vendor_data2.json with dynamic parts changes whenever they do: rendered per request.
+  if (address_dependent || ctx.dynamic_vendor_data)
+    return core::Render(record_.instance, route, settings, ctx);
   std::string key = RouteKey(route);
   std::shared_ptr<const Entry> entry;
   {

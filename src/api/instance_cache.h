@@ -5,7 +5,8 @@
 // Each entry holds the parsed instance and, filled lazily, every document rendered for it.
 // meta_data.json is kept as the text around its random_seed so each answer still carries 512
 // fresh random bytes. Documents that depend on the caller's address (the EC2 tree of an
-// instance without an IPv4 address) are never kept.
+// instance without an IPv4 address) are never kept, nor is vendor_data2.json rendered with
+// dynamic vendor data (RenderContext::dynamic_vendor_data), which DynamicVendorData caches.
 //
 // A fill races with invalidation: Put() refuses an entry loaded before the latest change,
 // so a stale read can never be cached after the change that made it stale.

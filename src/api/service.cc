@@ -98,8 +98,16 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
   for (auto cls : {PathClass::kEc2, PathClass::kOpenStack, PathClass::kOther})
     latency_[static_cast<size_t>(cls)] = &metrics_.Histogram(
         "metastack_api_request_seconds", http::Labels({{"path", PathClassName(cls)}}));
+  if (!options_.vendordata.targets.empty()) {
+    DynamicVendorDataOptions vd = options_.vendordata;
+    vd.max_instances = options_.cache_instances;
+    auto made = DynamicVendorData::Make(std::move(vd), metrics_);
+    if (!made) throw std::runtime_error(made.error().ToString());
+    vendordata_ = std::move(*made);
+  }
   subscription_ = store_.Subscribe([this](const store::Change& change) {
     cache_.Invalidate(change);
+    if (vendordata_) vendordata_->Invalidate(change);
     std::lock_guard lock(address_mu_);
     by_address_.clear();
   });
@@ -181,6 +189,12 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   if (*use == MethodUse::kSetPassword) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
+  std::shared_ptr<const core::VendorDataParts> dynamic;
+  if (vendordata_ && route.kind == core::RouteKind::kOpenStack &&
+      route.file == core::OpenStackFile::kVendorData2) {
+    dynamic = co_await vendordata_->Get((*inst)->instance());
+    ctx.dynamic_vendor_data = dynamic.get();
+  }
   auto settings = settings_.load(std::memory_order_acquire);
   co_return done(DocumentAnswer((*inst)->Render(route, *settings, ctx), head));
 }

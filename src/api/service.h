@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "api/instance_cache.h"
+#include "api/vendor_data.h"
 #include "core/ip.h"
 #include "core/metadata.h"
 #include "core/signing.h"
@@ -67,12 +68,16 @@ struct ApiOptions {
   // process), or on every listener (kAll).
   enum class AccessLog { kOff, kSourceAddress, kAll };
   AccessLog access_log = AccessLog::kOff;
+  // Nova's DynamicJSON targets for vendor_data2.json (api/vendor_data.h); none: off, and
+  // vendor_data2.json is {"static": ...} alone. max_instances is cache_instances.
+  DynamicVendorDataOptions vendordata;
 };
 
 class MetadataApi {
  public:
   // `store`, `pool` and `metrics` must outlive this object. Subscribes to the store's change
-  // feed for as long as it lives.
+  // feed for as long as it lives. Throws std::runtime_error for a vendor data target that
+  // DynamicVendorData::Make refuses (a startup error).
   MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOptions options,
               http::Metrics& metrics);
   ~MetadataApi();
@@ -122,6 +127,7 @@ class MetadataApi {
   // Each request updates its metrics through these, without the registry's lock.
   std::array<http::StatusCounters, 3> requests_;  // by PathClass
   std::array<http::Metrics::HistogramSeries*, 3> latency_{};
+  std::unique_ptr<DynamicVendorData> vendordata_;  // null without targets
   std::mutex address_mu_;
   std::unordered_map<std::string, std::string> by_address_;  // ip mode: address -> uuid
   std::unique_ptr<store::Subscription> subscription_;

@@ -525,3 +525,58 @@ TEST_F(NoRateLimitTest, ZeroRateNeverRefuses) {
 
 }  // namespace
 }  // namespace metastack::api
+
+namespace metastack::api {
+namespace {
+
+asio::awaitable<http::Response> Ready(http::Response r) { co_return r; }
+
+// vendor_data2.json with a dynamic target answering {"v": N}, N set by the test.
+class DynamicVendorDataApiTest : public ApiTest {
+ protected:
+  void Configure(ApiOptions& options) override {
+    target_ = std::make_unique<http::Server>(target_ioc_, http::ServerLimits{});
+    auto ep = target_->ListenTcp("127.0.0.1", 0, [this](http::Request&) {
+      http::Response r;
+      r.content_type = "application/json";
+      r.body = "{\"v\": " + std::to_string(version_.load()) + "}";
+      return Ready(std::move(r));
+    });
+    target_thread_ = std::thread([this] { target_ioc_.run(); });
+    options.vendordata.targets = {{"site", "http://127.0.0.1:" + std::to_string(ep->port())}};
+  }
+  void TearDown() override {
+    ApiTest::TearDown();
+    api_.reset();  // its idle target connections are on ioc_, which goes first otherwise
+    asio::post(target_ioc_, [this] { target_->Stop(); });
+    target_thread_.join();
+  }
+
+  asio::io_context target_ioc_;
+  std::unique_ptr<http::Server> target_;
+  std::thread target_thread_;
+  std::atomic<int> version_{1};
+};
+
+TEST_F(DynamicVendorDataApiTest, AChangeOfTheInstanceServesTheNewAnswer) {
+  EXPECT_EQ(Get("/openstack/latest/vendor_data2.json", Signed()).body,
+            R"({"static": {}, "site": {"v": 1}})");
+  // The other files are as without targets.
+  EXPECT_EQ(Get("/openstack/latest/vendor_data.json", Signed()).body, "{}");
+  version_ = 2;
+  EXPECT_EQ(Get("/openstack/latest/vendor_data2.json", Signed()).body,
+            R"({"static": {}, "site": {"v": 1}})");
+  core::Instance edited = Example();
+  edited.meta = {{"edited", "yes"}};
+  ASSERT_TRUE(store_->ReplaceInstance(edited, std::nullopt));
+  Reply r = Get("/openstack/2016-10-06/vendor_data2.json", Signed());
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_NE(r.headers.find("Content-Type: application/json"), std::string::npos);
+  EXPECT_EQ(r.body, R"({"static": {}, "site": {"v": 2}})");
+  EXPECT_EQ(Get("/openstack/latest/vendor_data2.json", Signed()).body,
+            R"({"static": {}, "site": {"v": 2}})");
+  EXPECT_EQ(Get("/openstack/2016-06-30/vendor_data2.json", Signed()).status, 404u);
+}
+
+}  // namespace
+}  // namespace metastack::api

@@ -33,7 +33,7 @@ Result<Document> RenderOpenStack(const Instance& instance, const Route& route,
     case OpenStackFile::kVendorData:
       return JsonDoc(internal::VendorDataJson(instance, settings));
     case OpenStackFile::kVendorData2:
-      return JsonDoc(internal::VendorData2Json(instance, settings));
+      return JsonDoc(internal::VendorData2Json(instance, settings, ctx.dynamic_vendor_data));
     case OpenStackFile::kNetworkData:
       return Text(internal::NetworkDataJson(instance));
   }
@@ -114,7 +114,8 @@ std::vector<DriveFile> ConfigDriveFiles(const Instance& instance, const Settings
     if (v >= kLiberty)
       files.push_back({dir + "network_data.json", internal::NetworkDataJson(instance)});
     if (v >= kNewtonTwo)
-      files.push_back({dir + "vendor_data2.json", internal::VendorData2Json(instance, settings)});
+      files.push_back(
+          {dir + "vendor_data2.json", internal::VendorData2Json(instance, settings, nullptr)});
   }
   for (const auto& [key, contents] : content.files)
     files.push_back({"openstack/content/" + key, contents});

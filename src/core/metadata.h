@@ -44,11 +44,23 @@ enum class Delivery {
   kConfigDrive,  // a config drive: adds injected files and admin_pass
 };
 
+// One dynamic vendor data target's answer (Nova's DynamicJSON), placed in vendor_data2.json
+// under the target's name, after "static".
+struct VendorDataPart {
+  std::string name;
+  Json value;
+};
+using VendorDataParts = std::vector<VendorDataPart>;
+
 struct RenderContext {
   Delivery delivery = Delivery::kService;
   // The caller's address, shown as EC2 local-ipv4 when the instance has no IPv4 fixed IP.
   std::optional<std::string> address;
   RandomBytes random;  // required whenever meta_data.json is rendered
+  // vendor_data2.json's dynamic targets, in configuration order; null or empty: none (the
+  // answer is {"static": ...} alone). A name already present ("static", or an earlier target of
+  // the same name) is left out, as Nova drops a duplicate key.
+  const VendorDataParts* dynamic_vendor_data = nullptr;
 };
 
 // A rendered answer.

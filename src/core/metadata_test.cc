@@ -154,6 +154,23 @@ TEST_F(MetadataTest, VendorData) {
   EXPECT_EQ(Get("/openstack/latest/vendor_data.json"), R"({"site": "a"})");
 }
 
+TEST_F(MetadataTest, DynamicVendorDataFollowsStaticInTargetOrder) {
+  VendorDataParts parts = {{"zeta", Json{{"z", 1}}},
+                           {"alpha", Json::array({"a", nullptr})},
+                           {"static", Json{{"dropped", true}}},
+                           {"zeta", Json{{"dropped", true}}},
+                           {"failed", Json::object()}};
+  ctx_.dynamic_vendor_data = &parts;
+  EXPECT_EQ(Get("/openstack/latest/vendor_data2.json"),
+            R"({"static": {"cloud": "example"}, "zeta": {"z": 1}, "alpha": ["a", null], )"
+            R"("failed": {}})");
+  // vendor_data.json and the listing are the same with and without targets, as in Nova.
+  EXPECT_EQ(Get("/openstack/latest/vendor_data.json"), R"({"cloud": "example"})");
+  EXPECT_NE(Get("/openstack/latest").find("vendor_data2.json"), std::string::npos);
+  parts.clear();
+  EXPECT_EQ(Get("/openstack/latest/vendor_data2.json"), R"({"static": {"cloud": "example"}})");
+}
+
 TEST_F(MetadataTest, Password) {
   auto doc = Lookup(instance_, "/openstack/latest/password", settings_, ctx_);
   ASSERT_TRUE(doc);

@@ -123,9 +123,13 @@ std::string VendorDataJson(const Instance& instance, const Settings& settings) {
   return DumpPython(StaticVendorData(instance, settings));
 }
 
-std::string VendorData2Json(const Instance& instance, const Settings& settings) {
+std::string VendorData2Json(const Instance& instance, const Settings& settings,
+                            const VendorDataParts* dynamic) {
   Json j;
   j["static"] = StaticVendorData(instance, settings);
+  if (dynamic)
+    for (const auto& part : *dynamic)
+      if (!j.contains(part.name)) j[part.name] = part.value;
   return DumpPython(j);
 }
 

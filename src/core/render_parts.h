@@ -25,7 +25,8 @@ Content BuildContent(const Instance& instance, Delivery delivery);
 std::string MetaDataJson(const Instance& instance, int os_version, const Settings& settings,
                          const RenderContext& ctx, const Content& content);
 std::string VendorDataJson(const Instance& instance, const Settings& settings);
-std::string VendorData2Json(const Instance& instance, const Settings& settings);
+std::string VendorData2Json(const Instance& instance, const Settings& settings,
+                            const VendorDataParts* dynamic);
 std::string NetworkDataJson(const Instance& instance);
 std::string OpenStackListing(const Instance& instance, int os_version);
 

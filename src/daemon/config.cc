@@ -97,6 +97,14 @@ void DeclareApi(CLI::App& app, ApiConfig& c, const Components& run) {
       "with Retry-After. 0 disables. cloud-init's boot is ~30 requests");
   Add(app, kApi, "--rate-burst", c.burst,
       "Requests an instance may make at once after a quiet period (the bucket size)");
+  Add(app, kApi, "--vendordata-dynamic-targets", c.vendordata_dynamic_targets,
+      "A dynamic vendor data target NAME@http://HOST[:PORT]/PATH, as Nova's "
+      "vendordata_dynamic_targets: POSTed Nova's request for each instance, its JSON answer "
+      "served in vendor_data2.json under NAME; repeatable (needs a restart)");
+  Add(app, kApi, "--vendordata-dynamic-connect-timeout", c.vendordata_dynamic_connect_timeout,
+      "Seconds to connect to a dynamic vendor data target");
+  Add(app, kApi, "--vendordata-dynamic-read-timeout", c.vendordata_dynamic_read_timeout,
+      "Seconds for a dynamic vendor data target's whole answer once connected");
 }
 
 void DeclareAdmin(CLI::App& app, AdminConfig& c) {
@@ -284,6 +292,21 @@ api::ApiOptions BuildApiOptions(const ApiConfig& c) {
     if (j.is_discarded() || !j.is_object())
       throw Bad("--vendor-data", c.vendor_data_file + ": not a JSON object");
     options.settings.vendor_data = std::move(j);
+  }
+  for (auto [flag, v] :
+       {std::pair{"--vendordata-dynamic-connect-timeout", c.vendordata_dynamic_connect_timeout},
+        {"--vendordata-dynamic-read-timeout", c.vendordata_dynamic_read_timeout}})
+    if (!(v > 0)) throw Bad(flag, "must be more than 0 seconds");
+  options.vendordata.connect_timeout = Milliseconds(c.vendordata_dynamic_connect_timeout);
+  options.vendordata.read_timeout = Milliseconds(c.vendordata_dynamic_read_timeout);
+  for (const auto& text : c.vendordata_dynamic_targets) {
+    if (text.empty()) continue;  // '' (or [] in the file): none
+    auto target = api::ParseVendorDataTarget(text);
+    if (!target) throw Bad("--vendordata-dynamic-targets", target.error().message);
+    for (const auto& earlier : options.vendordata.targets)
+      if (earlier.name == target->name)
+        throw Bad("--vendordata-dynamic-targets", "the name " + target->name + " is given twice");
+    options.vendordata.targets.push_back(*target);
   }
   for (const auto& p : c.trusted_proxies) {
     if (p.empty()) continue;  // '' (or [] in the file): none

@@ -61,6 +61,10 @@ struct ApiConfig {
   bool check_forwarded_address = true;
   double rate = 20;
   double burst = 200;
+  // Nova's DynamicJSON vendor data: name@url targets, deadlines in seconds (Nova's defaults).
+  std::vector<std::string> vendordata_dynamic_targets;
+  double vendordata_dynamic_connect_timeout = 5;
+  double vendordata_dynamic_read_timeout = 5;
   bool operator==(const ApiConfig&) const = default;
 };
 

@@ -78,6 +78,9 @@ cache-instances = 1000
 check-forwarded-address = false
 rate-limit = 2.5
 rate-burst = 40
+vendordata-dynamic-targets = ["ci@http://127.0.0.1:8080/vd", "site@http://vd.example/"]
+vendordata-dynamic-connect-timeout = 0.5
+vendordata-dynamic-read-timeout = 2
 
 [admin]
 listen = "127.0.0.1:18776"
@@ -126,6 +129,10 @@ drain-timeout = 3
   EXPECT_FALSE(c.api.check_forwarded_address);
   EXPECT_EQ(c.api.rate, 2.5);
   EXPECT_EQ(c.api.burst, 40);
+  EXPECT_EQ(c.api.vendordata_dynamic_targets,
+            (std::vector<std::string>{"ci@http://127.0.0.1:8080/vd", "site@http://vd.example/"}));
+  EXPECT_EQ(c.api.vendordata_dynamic_connect_timeout, 0.5);
+  EXPECT_EQ(c.api.vendordata_dynamic_read_timeout, 2);
   EXPECT_EQ(c.admin.listen, "127.0.0.1:18776");
   EXPECT_EQ(c.admin.token_file, "/etc/metastack/token");
   EXPECT_EQ(c.admin.body_limit, 4096u);
@@ -293,6 +300,13 @@ TEST_F(ConfigFileTest, CheckValidatesWhatTheFilesSay) {
   EXPECT_EQ(
       check({"--signed-listen", "", "--max-connections", "10", "--reserved-connections", "10"}),
       "--reserved-connections (10) must be below --max-connections (10)");
+  EXPECT_EQ(check({"--signed-listen", "", "--vendordata-dynamic-targets", "http://x/"}),
+            "--vendordata-dynamic-targets: vendor data target http://x/: expected NAME@URL");
+  EXPECT_EQ(check({"--signed-listen", "", "--vendordata-dynamic-targets", "a@http://x/",
+                   "--vendordata-dynamic-targets", "a@http://y/"}),
+            "--vendordata-dynamic-targets: the name a is given twice");
+  EXPECT_EQ(check({"--signed-listen", "", "--vendordata-dynamic-read-timeout", "0"}),
+            "--vendordata-dynamic-read-timeout: must be more than 0 seconds");
   EXPECT_EQ(check({"--signed-listen", "", "--admin-listen", "localhost"}),
             "--admin-listen: expected HOST:PORT: localhost");
 }

@@ -154,7 +154,9 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
       x.trusted_proxies != y.trusted_proxies || x.networks != y.networks ||
       x.cache_instances != y.cache_instances ||
       x.check_forwarded_address != y.check_forwarded_address || x.rate != y.rate ||
-      x.burst != y.burst)
+      x.burst != y.burst || x.vendordata_dynamic_targets != y.vendordata_dynamic_targets ||
+      x.vendordata_dynamic_connect_timeout != y.vendordata_dynamic_connect_timeout ||
+      x.vendordata_dynamic_read_timeout != y.vendordata_dynamic_read_timeout)
     out.push_back("[api] (other than vendor-data and dhcp-domain)");
   if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
       a.proxy.agent_timeout != b.proxy.agent_timeout)

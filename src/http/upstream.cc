@@ -192,12 +192,15 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamO
   if (url.starts_with("http://")) {
     std::string hostport = url.substr(7);
     if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
+    // The port defaults to 80; a colon inside [v6] brackets is not a port's.
     size_t colon = hostport.rfind(':');
-    if (colon == std::string::npos)
+    if (colon != std::string::npos && hostport.find(']', colon) != std::string::npos)
+      colon = std::string::npos;
+    std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+    std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+    if (host.empty() || port.empty())
       return std::unexpected(
-          MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT: " + url));
-    std::string host = hostport.substr(0, colon);
-    std::string port = hostport.substr(colon + 1);
+          MakeError(ErrorCode::kInvalidArgument, "expected http://HOST[:PORT]: " + url));
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
     asio::io_context resolver_ctx;
     asio::ip::tcp::resolver resolver(resolver_ctx);

@@ -52,7 +52,8 @@ UpstreamRequest UpstreamRequestFor(const Request& request);
 // header::kPassedBack headers (Allow, Location, Retry-After; every value of each); nothing else.
 Response PassBack(UpstreamResponse&& upstream);
 
-// "http://HOST:PORT" or "unix:PATH"; kInvalidArgument for anything else. Connections are
+// "http://HOST[:PORT][/PATH]" (port 80 by default; the path is ignored: requests carry their
+// own target) or "unix:PATH"; kInvalidArgument for anything else. Connections are
 // opened on the executor of the coroutine that sends, and reused only by coroutines on the
 // same io_context.
 Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options);
