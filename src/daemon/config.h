@@ -61,6 +61,9 @@ struct ApiConfig {
   bool check_forwarded_address = true;
   double rate = 20;
   double burst = 200;
+  double watch_max_timeout = 300;  // seconds; GCE-style wait_for_change
+  size_t watchers_per_instance = 16;
+  size_t watchers = 10'000;
   bool operator==(const ApiConfig&) const = default;
 };
 

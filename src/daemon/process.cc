@@ -154,7 +154,8 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
       x.trusted_proxies != y.trusted_proxies || x.networks != y.networks ||
       x.cache_instances != y.cache_instances ||
       x.check_forwarded_address != y.check_forwarded_address || x.rate != y.rate ||
-      x.burst != y.burst)
+      x.burst != y.burst || x.watch_max_timeout != y.watch_max_timeout ||
+      x.watchers_per_instance != y.watchers_per_instance || x.watchers != y.watchers)
     out.push_back("[api] (other than vendor-data and dhcp-domain)");
   if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
       a.proxy.agent_timeout != b.proxy.agent_timeout)
@@ -352,6 +353,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     beast::error_code ignored;
     hup.cancel(ignored);
     if (manager) manager->Stop();  // before the proxy's listeners close: it opens them
+    if (api) api->Drain();         // waiting requests answer now, and their connections close
     data.Drain();
     local.Drain();
     admin_server.Drain();
