@@ -3,6 +3,7 @@
 #include "api/answer.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "core/entity_tag.h"
 #include "core/route.h"
 #include "core/signing.h"
 #include "http/access_log.h"
@@ -243,7 +244,8 @@ asio::awaitable<Response> MetadataApi::WaitForChange(const Caller& caller, Ident
     watch_answers_[static_cast<size_t>(o)]->Add(1);
     return r;
   };
-  const std::string baseline = query.wait.last_etag.value_or(std::string(ETagOf(now)));
+  const std::string baseline(query.wait.last_etag ? core::OpaqueTag(*query.wait.last_etag)
+                                                  : ETagOf(now));
   if (ETagOf(now) != baseline) co_return outcome(WatchOutcome::kChanged, std::move(now));
   if (watchers_->draining()) co_return outcome(WatchOutcome::kDraining, std::move(now));
   Watchers::Refusal refusal{};

@@ -106,6 +106,8 @@ class MetadataApi {
   const InstanceCache& cache() const { return cache_; }
   // Requests waiting for a change now.
   size_t waiting() const { return watchers_->size(); }
+  // Waiters woken by a change so far (each renders its answer again).
+  uint64_t wakeups() const { return watchers_->wakeups(); }
   // Answers every waiting request now, and every one that comes later at once (SIGTERM's drain).
   void Drain() { watchers_->Drain(); }
   const http::RateLimiter& rate_limiter() const { return limiter_; }

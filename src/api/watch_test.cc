@@ -63,7 +63,11 @@ class WatchTest : public ::testing::Test {
     options.watch.per_instance = 2;
     options.watch.total = 3;
     api_ = std::make_unique<MetadataApi>(*store_, pool_, options, metrics_);
-    server_ = std::make_unique<http::Server>(ioc_, http::ServerLimits{});
+    // Deadlines far below the waits: the server's own never cut a waiting answer.
+    http::ServerLimits limits;
+    limits.request_timeout = limits.idle_timeout = limits.write_timeout =
+        std::chrono::milliseconds(300);
+    server_ = std::make_unique<http::Server>(ioc_, limits);
     port_ = server_->ListenTcp("127.0.0.1", 0, api_->Handler(Identification::kSigned))->port();
     thread_ = std::thread([this] { ioc_.run(); });
   }
@@ -193,6 +197,7 @@ TEST_F(WatchTest, AnEditThatLeavesTheAnswerAsItWasKeepsItWaiting) {
       Waiting("/latest/meta-data/hostname?wait_for_change=true&timeout_sec=1&last_etag=" + etag, 1);
   Rename(kVmA, "10.0.0.5", "vm-a", "#cloud-config\nother: 1\n");  // user data only
   Answer a = waiting.get();
+  EXPECT_EQ(api_->wakeups(), 1u);  // woken, rendered again, and kept waiting
   EXPECT_EQ(a.Field("ETag"), etag);
   EXPECT_TRUE(HasSample("metastack_api_watch_answers_total{outcome=\"timeout\"} 1"));
   EXPECT_TRUE(HasSample("metastack_api_watch_answers_total{outcome=\"changed\"} 0"));
@@ -207,6 +212,7 @@ TEST_F(WatchTest, OnlyTheEditedInstancesWaitersWake) {
       "/latest/meta-data/hostname?wait_for_change=true&timeout_sec=30&last_etag=" + b_tag, 2, kVmB);
   Rename(kVmB, "10.0.0.6", "vm-b2");
   EXPECT_EQ(b.get().body, "vm-b2.novalocal");
+  EXPECT_EQ(api_->wakeups(), 1u);  // B's waiter alone: A's was never woken
   Answer a_answer = a.get();
   EXPECT_EQ(a_answer.Field("ETag"), a_tag);
   EXPECT_TRUE(HasSample("metastack_api_watch_answers_total{outcome=\"changed\"} 1"));

@@ -44,6 +44,7 @@ void Watchers::Unregister(const std::string& uuid, const Waiter* waiter) {
 
 void Watchers::Wake(const std::shared_ptr<Waiter>& waiter) {
   waiter->generation.fetch_add(1, std::memory_order_acq_rel);
+  wakeups_.fetch_add(1, std::memory_order_relaxed);
   // The timer belongs to the waiter's executor: cancel it there. A waiter not suspended yet
   // sees the new generation before it suspends.
   asio::post(waiter->executor, [waiter] {

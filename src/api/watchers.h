@@ -57,6 +57,8 @@ class Watchers : public std::enable_shared_from_this<Watchers> {
   size_t size() const;
   // Waiters registered for `uuid`.
   size_t size(const std::string& uuid) const;
+  // Waiters woken so far (each then renders its answer again).
+  uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
   struct Waiter {
@@ -75,6 +77,7 @@ class Watchers : public std::enable_shared_from_this<Watchers> {
   std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> by_instance_;
   size_t total_ = 0;
   std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> wakeups_{0};
 };
 
 class Watchers::Registration {

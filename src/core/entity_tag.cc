@@ -46,15 +46,21 @@ std::string EntityTag(std::string_view content_type, std::string_view body) {
   return EntityTag(content_type, parts);
 }
 
+std::string_view OpaqueTag(std::string_view item) {
+  item = TrimOws(item);
+  if (item.starts_with("W/")) item.remove_prefix(2);
+  if (item.size() >= 2 && item.front() == '"' && item.back() == '"')
+    item = item.substr(1, item.size() - 2);
+  return item;
+}
+
 bool IfNoneMatchNames(std::string_view field, std::string_view tag) {
   while (!field.empty()) {
     size_t comma = field.find(',');
     std::string_view item = TrimOws(field.substr(0, comma));
     field = comma == std::string_view::npos ? std::string_view() : field.substr(comma + 1);
     if (item == "*") return true;
-    if (item.starts_with("W/")) item.remove_prefix(2);
-    if (item.size() >= 2 && item.front() == '"' && item.back() == '"')
-      item = item.substr(1, item.size() - 2);
+    item = OpaqueTag(item);
     if (!item.empty() && item == tag) return true;
   }
   return false;

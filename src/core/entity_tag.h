@@ -19,6 +19,9 @@ inline constexpr size_t kEntityTagLength = 16;
 std::string EntityTag(std::string_view content_type, std::span<const std::string_view> body_parts);
 std::string EntityTag(std::string_view content_type, std::string_view body);
 
+// An entity tag as a client sent it back (bare, "quoted" or W/"weak"), without quotes or W/.
+std::string_view OpaqueTag(std::string_view sent);
+
 // Whether an If-None-Match field value names `tag` (RFC 9110 13.1.2, weak comparison): "*", or
 // a comma-separated list of entity tags, each quoted ("..."), weak (W/"...") or, as GCE's
 // clients send back what GCE sent, bare.

@@ -44,5 +44,13 @@ TEST(EntityTagTest, IfNoneMatchForms) {
     EXPECT_EQ(IfNoneMatchNames(c.field, "0123456789abcdef"), c.match) << c.field;
 }
 
+TEST(EntityTagTest, OpaqueTagOfWhatAClientSendsBack) {
+  EXPECT_EQ(OpaqueTag("0123456789abcdef"), "0123456789abcdef");
+  EXPECT_EQ(OpaqueTag("\"0123456789abcdef\""), "0123456789abcdef");
+  EXPECT_EQ(OpaqueTag("W/\"0123456789abcdef\""), "0123456789abcdef");
+  EXPECT_EQ(OpaqueTag("NONE"), "NONE");
+  EXPECT_EQ(OpaqueTag("\""), "\"");
+}
+
 }  // namespace
 }  // namespace metastack::core
