@@ -78,6 +78,9 @@ cache-instances = 1000
 check-forwarded-address = false
 rate-limit = 2.5
 rate-burst = 40
+watch-max-timeout = 120
+watchers-per-instance = 4
+watchers = 500
 
 [admin]
 listen = "127.0.0.1:18776"
@@ -126,6 +129,15 @@ drain-timeout = 3
   EXPECT_FALSE(c.api.check_forwarded_address);
   EXPECT_EQ(c.api.rate, 2.5);
   EXPECT_EQ(c.api.burst, 40);
+  EXPECT_EQ(c.api.watch_max_timeout, 120);
+  EXPECT_EQ(c.api.watchers_per_instance, 4u);
+  EXPECT_EQ(c.api.watchers, 500u);
+  ApiConfig no_files = c.api;
+  no_files.vendor_data_file.clear();
+  api::ApiOptions api = BuildApiOptions(no_files);
+  EXPECT_EQ(api.watch.max_timeout, std::chrono::seconds(120));
+  EXPECT_EQ(api.watch.per_instance, 4u);
+  EXPECT_EQ(api.watch.total, 500u);
   EXPECT_EQ(c.admin.listen, "127.0.0.1:18776");
   EXPECT_EQ(c.admin.token_file, "/etc/metastack/token");
   EXPECT_EQ(c.admin.body_limit, 4096u);
@@ -295,6 +307,12 @@ TEST_F(ConfigFileTest, CheckValidatesWhatTheFilesSay) {
       "--reserved-connections (10) must be below --max-connections (10)");
   EXPECT_EQ(check({"--signed-listen", "", "--admin-listen", "localhost"}),
             "--admin-listen: expected HOST:PORT: localhost");
+  for (std::string seconds : {"0", "3601"})
+    EXPECT_EQ(check({"--signed-listen", "", "--watch-max-timeout", seconds}),
+              "--watch-max-timeout: must be 1 to 3600 seconds");
+  EXPECT_EQ(check({"--signed-listen", "", "--watchers", "0"}), "--watchers: must be at least 1");
+  EXPECT_EQ(check({"--signed-listen", "", "--watchers-per-instance", "0"}),
+            "--watchers-per-instance: must be at least 1");
 }
 
 }  // namespace
