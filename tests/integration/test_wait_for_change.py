@@ -19,11 +19,13 @@ namespace. Checked:
   processes a wait of 2 s outlasts both hops' 1 s timeouts (each hop allows timeout_sec more).
 * An edit of another instance (B) does not wake A's waiter.
 * If-None-Match with the current ETag gets a 304 without body; ?recursive=true whole trees.
+* SIGTERM answers a waiting request at once (with Connection: close) and the API exits 0.
 """
 import http.client
 import json
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -106,7 +108,7 @@ class Guest:
 
 
 def setUpModule():
-    global TMP, A, B, C, LATENCIES
+    global TMP, A, B, C, LATENCIES, STORES, SECRET
     if shutil.which('ip') is None:
         raise unittest.SkipTest('needs iproute2')
     TMP = pathlib.Path(tempfile.mkdtemp(prefix='metastack-watch-'))
@@ -118,10 +120,12 @@ def setUpModule():
                                     for name, sent, made in LATENCIES), flush=True))
     token = TMP / 'token'
     token.write_text(TOKEN + '\n')
+    SECRET = 'wait-for-change-secret'
     secret = TMP / 'secret'
-    secret.write_text('wait-for-change-secret\n')
+    secret.write_text(SECRET + '\n')
     tenants = [Tenant(n, True) for n in (1, 2, 3)]
-    stores = {'serve': f'sqlite:{TMP / "serve.db"}', 'separate': f'sqlite:{TMP / "separate.db"}'}
+    stores = STORES = {'serve': f'sqlite:{TMP / "serve.db"}',
+                       'separate': f'sqlite:{TMP / "separate.db"}'}
     for t in tenants[:2]:
         t.create(stores['serve'], TMP)
     tenants[2].create(stores['separate'], TMP)
@@ -239,6 +243,40 @@ class WaitForChangeTest(unittest.TestCase):
                          list(C.tenant.keys.values())[0])
         text = C.get('/latest/meta-data/placement/?recursive=true&alt=text')['body']
         self.assertEqual(text, 'availability-zone nova\n')
+
+
+class DrainTest(unittest.TestCase):
+    """SIGTERM answers a waiting request at once, with what it has, and the API exits 0: an
+    `api` of its own on C's store, asked directly with the agent's signed headers."""
+
+    def test_sigterm_answers_waiters_at_once(self):
+        ready = TMP / 'drain.ready'
+        api = Daemon(['api', '--store', STORES['separate'], '--signed-listen', '127.0.0.1:0',
+                      '--admin-listen', '127.0.0.1:0', '--admin-token-file', TMP / 'token',
+                      '--secret-file', TMP / 'secret', '--ready-file', ready, '--threads', 1],
+                     log=TMP / 'drain.log', ready_file=ready).start()
+        self.addCleanup(api.stop)
+        ports = api.ports()
+        tenant = C.tenant
+        headers = {'X-Instance-ID': tenant.uuid, 'X-Tenant-ID': tenant.project,
+                   'X-Instance-ID-Signature': guestnet.signature(SECRET, tenant.uuid),
+                   'X-Forwarded-For': tenant.ip}
+        c = http.client.HTTPConnection('127.0.0.1', ports['signed'][0], timeout=30)
+        self.addCleanup(c.close)
+        c.request('GET', HOSTNAME, headers=headers)
+        now = c.getresponse()
+        etag, body = now.getheader('ETag'), now.read()
+        c.request('GET', f'{HOSTNAME}?wait_for_change=true&timeout_sec=300&last_etag={etag}',
+                  headers=headers)
+        Guest(tenant, None, ports['admin']).waiting(1)
+        stopped_at = time.monotonic()
+        api.proc.send_signal(signal.SIGTERM)
+        answer = c.getresponse()
+        self.assertEqual((answer.status, answer.getheader('ETag'), answer.read()),
+                         (200, etag, body))
+        self.assertEqual(answer.getheader('Connection'), 'close')
+        self.assertLess(time.monotonic() - stopped_at, 5)  # not the 300 s it asked for
+        self.assertEqual(api.proc.wait(timeout=15), 0)
 
 
 if __name__ == '__main__':
