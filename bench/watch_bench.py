@@ -10,8 +10,9 @@ each instance's answer is cached, and memory before the waiters holds everything
 waiters), then one `?wait_for_change=true&timeout_sec=300&last_etag=<its ETag>` request per
 instance is opened, each on its own connection, and held. Reported:
 
-* the API's resident memory (VmRSS, and RssAnon: without mapped files) before and with the
-  waiters, and the difference per waiter;
+* the API's resident memory (RssAnon: without mapped files; and VmRSS) with no connection, with
+  $WAITERS connections open and idle (closed again before the waiters come, the heap keeps
+  what they took), and with the waiters: per waiting request with and without its connection;
 * wake-up latency: $EDITS (50) instances are edited one after another through the admin API
   (PATCH hostname); for each, the time from just before the PATCH is sent to the moment its
   waiter has read the new answer (p50, p99, max), and how many of the other waiters answered
@@ -51,7 +52,7 @@ def uuid_of(i):
 
 
 def ip_of(i):
-    return f'10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255 or 1}'
+    return f'10.{i // 62500}.{i // 250 % 250}.{i % 250 + 1}'
 
 
 def instance_doc(i):
@@ -123,7 +124,21 @@ async def bench(api, signed, admin_port):
         status, headers, _, _ = await exchange(signed, signed_get(i, PATH))
         etags[i] = headers['etag']
     await asyncio.sleep(0.5)
-    before = memory_kb(api.pid)
+    empty = memory_kb(api.pid)
+
+    # The same number of connections, open and idle (no request yet): what a connection costs
+    # apart from the request it carries.
+    idle = [await asyncio.open_connection('127.0.0.1', signed) for _ in range(WAITERS)]
+    while await metric(admin_port, 'metastack_http_connections_open') < WAITERS:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    connections = memory_kb(api.pid)
+    for _, writer in idle:
+        writer.close()
+    while await metric(admin_port, 'metastack_http_connections_open') > 0:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    before = memory_kb(api.pid)  # again: what the idle connections left in the allocator
 
     answered = {}
 
@@ -151,7 +166,7 @@ async def bench(api, signed, admin_port):
     others = len(answered) - EDITS
     api.send_signal(signal.SIGTERM)  # the drain answers the rest
     await asyncio.gather(*tasks, return_exceptions=True)
-    return before, held, latencies, others
+    return empty, connections, before, held, latencies, others
 
 
 def main():
@@ -173,7 +188,7 @@ def main():
                 raise SystemExit('the API exited: ' + (tmp / 'api.log').read_text())
             time.sleep(0.02)
         ports = json.loads(ready.read_text())
-        before, held, latencies, others = asyncio.run(
+        empty, connections, before, held, latencies, others = asyncio.run(
             bench(api, ports['signed'][0], ports['admin']))
         api.wait(timeout=30)
     finally:
@@ -182,19 +197,24 @@ def main():
         subprocess.run(['rm', '-rf', str(tmp)])
     per = (held['VmRSS'] - before['VmRSS']) * 1024 / WAITERS
     per_anon = (held['RssAnon'] - before['RssAnon']) * 1024 / WAITERS
+    per_connection = (connections['RssAnon'] - empty['RssAnon']) * 1024 / WAITERS
     lat = sorted(latencies)
     print(f'binary: {BIN}')
     print(f'waiters: {WAITERS} (one per instance, each on its own connection), API --threads 1')
+    whole = (held['RssAnon'] - empty['RssAnon']) * 1024 / WAITERS
+    print(f'RssAnon: {empty["RssAnon"]} kB with no connection, {held["RssAnon"]} kB with the '
+          f'waiters: {whole:.0f} bytes per waiting request, its connection included')
     print(f'VmRSS: {before["VmRSS"]} kB before, {held["VmRSS"]} kB with the waiters: '
           f'{per:.0f} bytes per waiter')
     print(f'RssAnon: {before["RssAnon"]} kB before, {held["RssAnon"]} kB with the waiters: '
           f'{per_anon:.0f} bytes per waiter')
+    print(f'for scale, {WAITERS} open connections that sent nothing: RssAnon {empty["RssAnon"]} '
+          f'-> {connections["RssAnon"]} kB, {per_connection:.0f} bytes each')
     print(f'wake-up after an admin PATCH ({len(lat)} edits, one at a time): '
           f'p50 {statistics.median(lat):.2f} ms, p99 {lat[int(len(lat) * 0.99) - 1]:.2f} ms, '
           f'max {lat[-1]:.2f} ms')
     print(f'other waiters answered by those edits: {others}')
     print(f'API exit code after SIGTERM with {WAITERS - EDITS} waiting: {api.returncode}')
-
 
 if __name__ == '__main__':
     main()
