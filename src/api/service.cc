@@ -79,14 +79,14 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
       cache_(options_.cache_instances),
       limiter_(options_.rate_limit),
       rate_limited_(metrics_.Counter("metastack_api_rate_limited_total", "")),
-      watchers_(Watchers::Make({options_.watch.per_instance, options_.watch.total})),
       address_mismatches_(metrics_.Counter("metastack_api_address_mismatch_total", "")),
       requests_{http::StatusCounters(metrics_, "metastack_api_requests_total",
                                      {{"path", std::string(PathClassName(PathClass::kEc2))}}),
                 http::StatusCounters(metrics_, "metastack_api_requests_total",
                                      {{"path", std::string(PathClassName(PathClass::kOpenStack))}}),
                 http::StatusCounters(metrics_, "metastack_api_requests_total",
-                                     {{"path", std::string(PathClassName(PathClass::kOther))}})} {
+                                     {{"path", std::string(PathClassName(PathClass::kOther))}})},
+      watchers_(Watchers::Make({options_.watch.per_instance, options_.watch.total})) {
   metrics_.Describe("metastack_api_requests_total", "counter",
                     "Metadata requests answered, by path class and status");
   metrics_.Describe("metastack_api_request_seconds", "histogram",
