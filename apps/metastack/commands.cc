@@ -69,7 +69,8 @@ Run SetupGet(CLI::App& app) {
   app.add_option("INSTANCE", f->file, "Instance document (JSON; - for standard input)")->required();
   app.add_option("PATH", f->paths,
                  "Metadata path(s) as a request target, e.g. /openstack/latest/meta_data.json "
-                 "(percent-escapes are decoded and a ?query ignored, as by the service)")
+                 "(percent-escapes are decoded and a ?query read as by the service: "
+                 "recursive=true and alt=json|text; wait_for_change does not wait)")
       ->required();
   app.add_option("--method", f->method,
                  "Any method, answered as the service answers it (POST on a password path as an "

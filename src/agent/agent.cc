@@ -8,6 +8,7 @@
 #include "http/blocking.h"
 #include "http/error_response.h"
 #include "http/headers.h"
+#include "http/url.h"
 
 namespace metastack::agent {
 namespace {
@@ -162,8 +163,12 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   out.set(Bsv(header::kInstanceId), port->instance_id);
   out.set(Bsv(header::kTenantId), port->project_id);
   out.set(Bsv(header::kInstanceIdSignature), signer_.Sign(port->instance_id));
+  for (std::string_view name : header::kPassedToApi)
+    if (req.Has(name)) out.set(Bsv(name), Bsv(req.Header(name)));
   out.body() = req.message.body();
-  auto res = co_await api_->Send(std::move(out));
+  auto target = req.message.target();
+  auto res = co_await api_->Send(std::move(out),
+                                 http::HoldFor(std::string_view(target.data(), target.size())));
   if (!res) {
     api_log_.Failure(res.error().message);
     co_return done(http::ErrorResponse(res.error()));

@@ -41,8 +41,9 @@ class AgentTest : public ::testing::Test {
     StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(api_port_));
     thread_ = std::thread([this] { ioc_.run(); });
   }
-  void StartAgent(const std::string& secret, const std::string& upstream) {
-    auto up = http::MakeUpstream(upstream, {});
+  void StartAgent(const std::string& secret, const std::string& upstream,
+                  http::UpstreamOptions options = {}) {
+    auto up = http::MakeUpstream(upstream, options);
     ASSERT_TRUE(up);
     agents_.push_back(
         std::make_unique<MetadataAgent>(*store_, pool_, *up, AgentOptions{secret}, metrics_));
@@ -265,6 +266,30 @@ TEST_F(AgentTest, RedirectKeepsItsLocation) {
   EXPECT_NE(raw.find("\r\nLocation: /openstack/latest/\r\n"), std::string::npos) << raw;
   EXPECT_EQ(raw.find("X-Internal"), std::string::npos) << raw;
   EXPECT_TRUE(raw.ends_with("\r\n\r\nmoved")) << raw;
+}
+
+// GCE-style change notification through the agent: If-None-Match goes on to the API
+// (header::kPassedToApi), the ETag comes back (header::kPassedBack), and a wait_for_change
+// request is given its timeout_sec beyond the hop's response timeout (http::HoldFor).
+TEST_F(AgentTest, ETagsAndLongPollsPassThrough) {
+  http::UpstreamOptions quick;
+  quick.response_timeout = std::chrono::milliseconds(100);
+  StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(api_port_), quick);
+  const std::string guest = "X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Router-ID: router-a\r\n";
+  std::string raw = SendRaw("GET /latest/meta-data/hostname HTTP/1.1\r\n" + guest);
+  size_t at = raw.find("\r\nETag: ");
+  ASSERT_NE(at, std::string::npos) << raw;
+  std::string etag = raw.substr(at + 8, 16);
+  std::string not_modified = SendRaw("GET /latest/meta-data/hostname HTTP/1.1\r\n" + guest +
+                                     "If-None-Match: " + etag + "\r\n");
+  EXPECT_TRUE(not_modified.starts_with("HTTP/1.1 304 Not Modified\r\n")) << not_modified;
+  EXPECT_NE(not_modified.find("\r\nETag: " + etag + "\r\n"), std::string::npos);
+  // A wait of 1 s outlasts the hop's 100 ms: it ends as the API's timeout, not the hop's 504.
+  std::string waited = SendRaw(
+      "GET /latest/meta-data/hostname?wait_for_change=true&timeout_sec=1&last_etag=" + etag +
+      " HTTP/1.1\r\n" + guest);
+  EXPECT_TRUE(waited.starts_with("HTTP/1.1 200 OK\r\n")) << waited;
+  EXPECT_NE(waited.find("\r\nETag: " + etag + "\r\n"), std::string::npos) << waited;
 }
 
 }  // namespace

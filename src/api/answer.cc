@@ -1,32 +1,69 @@
 #include "api/answer.h"
 
+#include "core/entity_tag.h"
 #include "core/route.h"
 #include "http/error_response.h"
+#include "http/headers.h"
 #include "http/url.h"
 #include "store/store.h"
 
 namespace metastack::api {
 
 std::optional<http::Response> AnswerWithoutCaller(std::string_view normalized_path) {
-  http::Response r;
-  r.content_type = core::kContentTypeText;
+  core::Document doc{std::string(core::kContentTypeText), ""};
   if (normalized_path == "/")
-    r.body = core::Ec2VersionListing();
+    doc.body = core::Ec2VersionListing();
   else if (normalized_path == "/healthcheck")
-    r.body = "OK";
+    doc.body = "OK";
   else
     return std::nullopt;
+  return DocumentAnswer(std::move(doc), false);
+}
+
+http::Response DocumentAnswer(Result<core::Document> doc, bool head, std::string etag) {
+  if (!doc) return http::ErrorResponse(doc.error(), {.head = head});
+  http::Response r;
+  if (etag.empty()) etag = core::EntityTag(doc->content_type, doc->body);
+  r.content_type = std::move(doc->content_type);
+  r.body = std::move(doc->body);
+  r.headers.emplace_back(http::header::kETag, std::move(etag));
   return r;
 }
 
-http::Response DocumentAnswer(Result<core::Document> doc, bool head) {
+std::string_view ETagOf(const http::Response& answer) {
+  for (const auto& [name, value] : answer.headers)
+    if (name == http::header::kETag) return value;
+  return {};
+}
+
+http::Response Conditional(http::Response answer, std::string_view if_none_match) {
+  if (answer.status != 200 || if_none_match.empty()) return answer;
+  std::string_view etag = ETagOf(answer);
+  if (etag.empty() || !core::IfNoneMatchNames(if_none_match, etag)) return answer;
   http::Response r;
-  if (doc) {
-    r.content_type = std::move(doc->content_type);
-    r.body = std::move(doc->body);
-    return r;
+  r.status = 304;
+  r.headers.emplace_back(http::header::kETag, std::string(etag));
+  r.close = answer.close;
+  return r;
+}
+
+Result<MetadataQuery> ParseMetadataQuery(std::string_view query) {
+  MetadataQuery q;
+  if (query.empty()) return q;
+  q.tree.recursive = http::QueryParam(query, "recursive") == "true";
+  if (auto alt = http::QueryParam(query, "alt")) {
+    if (*alt == "json")
+      q.tree.form = core::TreeQuery::Form::kJson;
+    else if (*alt == "text")
+      q.tree.form = core::TreeQuery::Form::kText;
+    else
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "alt must be json or text"));
   }
-  return http::ErrorResponse(doc.error(), {.head = head});
+  q.wait = http::ParseWaitQuery(query);
+  if (q.wait.bad_timeout)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     "timeout_sec must be a whole number of seconds, 1 or more"));
+  return q;
 }
 
 Result<MethodUse> UseOf(std::string_view method, const core::Route& route) {
@@ -42,7 +79,8 @@ http::Response Answer(const core::Instance& instance, std::string_view target,
                       std::string_view method, const core::Settings& settings,
                       const core::RenderContext& ctx) {
   bool head = method == "HEAD";
-  std::string path = http::SplitTarget(target).path;
+  http::PathAndQuery split = http::SplitTarget(target);
+  const std::string& path = split.path;
   if (auto early = AnswerWithoutCaller(core::NormalizePath(path))) return std::move(*early);
   core::Route route = core::ResolvePath(path);
   auto use = UseOf(method, route);
@@ -54,7 +92,9 @@ http::Response Answer(const core::Instance& instance, std::string_view target,
     r.content_type = core::kContentTypeHtml;
     return r;
   }
-  return DocumentAnswer(core::Render(instance, route, settings, ctx), head);
+  auto query = ParseMetadataQuery(split.query);
+  if (!query) return http::ErrorResponse(query.error(), {.head = head});
+  return DocumentAnswer(core::RenderTree(instance, route, settings, ctx, query->tree), head);
 }
 
 }  // namespace metastack::api

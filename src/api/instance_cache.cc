@@ -1,74 +1,109 @@
 #include "api/instance_cache.h"
 
+#include <array>
+
 #include "base/base64.h"
+#include "base/file.h"
+#include "core/entity_tag.h"
 #include "core/network_data.h"
 
 namespace metastack::api {
 namespace {
 
-std::string RouteKey(const core::Route& r) {
+std::string RouteKey(const core::Route& r, const core::TreeQuery& q) {
   std::string key = std::to_string(static_cast<int>(r.kind)) + ":" + std::to_string(r.version) +
-                    ":" + std::to_string(static_cast<int>(r.file));
+                    ":" + std::to_string(static_cast<int>(r.file)) + ":" +
+                    std::to_string(q.recursive) + std::to_string(static_cast<int>(q.form));
   for (const auto& t : r.tokens) key += "/" + t;
   return key;
 }
 
 constexpr size_t kSeedBytes = 512;  // Nova's random_seed
 
-void ZeroRandom(std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); }
+// What cached documents are rendered with in place of a random seed: bytes drawn once per
+// process, whose base64 text marks where each answer's fresh seed goes. No guest can know them,
+// so no text a guest controls (user data) can be mistaken for the mark.
+const std::array<uint8_t, kSeedBytes>& Placeholder() {
+  static const std::array<uint8_t, kSeedBytes> bytes = [] {
+    std::array<uint8_t, kSeedBytes> b{};
+    SystemRandom(b);
+    return b;
+  }();
+  return bytes;
+}
 
-const std::string& ZeroSeed() {
-  static const std::string seed =
-      "\"random_seed\": \"" + Base64Encode(std::string(kSeedBytes, '\0')) + "\"";
-  return seed;
+const std::string& PlaceholderText() {
+  static const std::string text = Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(Placeholder().data()), kSeedBytes));
+  return text;
+}
+
+void PlaceholderRandom(std::span<uint8_t> out) {
+  for (size_t i = 0; i < out.size(); ++i) out[i] = Placeholder()[i % kSeedBytes];
 }
 
 }  // namespace
 
-Result<core::Document> CachedInstance::Render(const core::Route& route,
-                                              const core::Settings& settings,
-                                              const core::RenderContext& ctx) const {
+Result<CachedInstance::Tagged> CachedInstance::Render(const core::Route& route,
+                                                      const core::Settings& settings,
+                                                      const core::RenderContext& ctx,
+                                                      const core::TreeQuery& query) const {
   bool address_dependent = route.kind == core::RouteKind::kEc2 &&
                            core::Ec2Addresses(record_.instance).fixed_ipv4.empty();
-  // vendor_data2.json with dynamic parts changes whenever they do: rendered per request.
-  if (address_dependent || ctx.dynamic_vendor_data)
-    return core::Render(record_.instance, route, settings, ctx);
-  std::string key = RouteKey(route);
+  if (address_dependent) {
+    auto doc = core::RenderTree(record_.instance, route, settings, ctx, query);
+    if (!doc) return std::unexpected(doc.error());
+    std::string etag = core::EntityTag(doc->content_type, doc->body);
+    return Tagged{std::move(*doc), std::move(etag)};
+  }
+  // vendor_data2.json with dynamic parts (alone or in a whole-tree answer) changes whenever they
+  // do: rendered per request, never kept, but split around its seeds as a kept one is.
+  bool keep = ctx.dynamic_vendor_data == nullptr;
+  std::string key = RouteKey(route, query);
   std::shared_ptr<const Entry> entry;
-  {
+  if (keep) {
     std::lock_guard lock(mu_);
     auto it = docs_.find(key);
     if (it != docs_.end()) entry = it->second;
   }
   if (!entry) {
-    core::RenderContext zero = ctx;
-    zero.random = ZeroRandom;
-    auto doc = core::Render(record_.instance, route, settings, zero);
-    if (!doc) return doc;
+    core::RenderContext marked = ctx;
+    marked.random = PlaceholderRandom;
+    auto doc = core::RenderTree(record_.instance, route, settings, marked, query);
+    if (!doc) return std::unexpected(doc.error());
     auto fresh = std::make_shared<Entry>();
-    fresh->content_type = doc->content_type;
-    size_t at = doc->body.find(ZeroSeed());
-    if (route.kind == core::RouteKind::kOpenStack && route.file == core::OpenStackFile::kMetaData &&
-        at != std::string::npos) {
-      size_t value = at + std::string_view("\"random_seed\": \"").size();
-      fresh->head = doc->body.substr(0, value);
-      fresh->tail = doc->body.substr(at + ZeroSeed().size() - 1);
-      fresh->seeded = true;
-    } else {
-      fresh->head = std::move(doc->body);
+    fresh->content_type = std::move(doc->content_type);
+    const std::string& mark = PlaceholderText();
+    std::string_view body = doc->body;
+    for (size_t at; (at = body.find(mark)) != std::string_view::npos;) {
+      fresh->parts.emplace_back(body.substr(0, at));
+      body.remove_prefix(at + mark.size());
     }
-    std::lock_guard lock(mu_);
-    entry = docs_.emplace(key, std::move(fresh)).first->second;
+    fresh->parts.emplace_back(body);
+    std::vector<std::string_view> views;
+    for (const auto& p : fresh->parts) {
+      views.push_back(p);
+      fresh->size += p.size();
+    }
+    fresh->etag = core::EntityTag(fresh->content_type, views);
+    if (keep) {
+      std::lock_guard lock(mu_);
+      entry = docs_.emplace(key, std::move(fresh)).first->second;
+    } else {
+      entry = std::move(fresh);
+    }
   }
-  if (!entry->seeded) return core::Document{entry->content_type, entry->head};
-  uint8_t bytes[kSeedBytes];
-  ctx.random(bytes);
-  std::string body;
-  body.reserve(entry->head.size() + Base64Length(kSeedBytes) + entry->tail.size());
-  body += entry->head;
-  AppendBase64(body, std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
-  body += entry->tail;
-  return core::Document{entry->content_type, std::move(body)};
+  core::Document doc{entry->content_type, {}};
+  size_t seeds = entry->parts.size() - 1;
+  doc.body.reserve(entry->size + seeds * Base64Length(kSeedBytes));
+  doc.body += entry->parts[0];
+  for (size_t i = 1; i <= seeds; ++i) {
+    uint8_t bytes[kSeedBytes];
+    ctx.random(bytes);
+    AppendBase64(doc.body, std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+    doc.body += entry->parts[i];
+  }
+  return Tagged{std::move(doc), entry->etag};
 }
 
 std::shared_ptr<const CachedInstance> InstanceCache::Get(const std::string& uuid) {

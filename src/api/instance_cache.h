@@ -2,11 +2,13 @@
 // Rendered metadata per instance, kept in memory so that a warm request never waits on the
 // store, and dropped the moment the store's change feed reports an edit (no TTL).
 //
-// Each entry holds the parsed instance and, filled lazily, every document rendered for it.
-// meta_data.json is kept as the text around its random_seed so each answer still carries 512
-// fresh random bytes. Documents that depend on the caller's address (the EC2 tree of an
-// instance without an IPv4 address) are never kept, nor is vendor_data2.json rendered with
-// dynamic vendor data (RenderContext::dynamic_vendor_data), which DynamicVendorData caches.
+// Each entry holds the parsed instance and, filled lazily, every document rendered for it, in
+// each whole-tree form asked for (core/whole_tree.h), with its entity tag (core/entity_tag.h).
+// A document holding meta_data.json is kept as the text around its random_seed so each answer
+// still carries 512 fresh random bytes, and its tag is the text's, so it stays put. Documents
+// that depend on the caller's address (the EC2 tree of an instance without an IPv4 address) are
+// never kept (their tag is computed per answer), nor are those rendered with dynamic vendor data
+// (RenderContext::dynamic_vendor_data, which DynamicVendorData caches).
 //
 // A fill races with invalidation: Put() refuses an entry loaded before the latest change,
 // so a stale read can never be cached after the change that made it stale.
@@ -19,9 +21,11 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/metadata.h"
 #include "core/ownership.h"
+#include "core/whole_tree.h"
 #include "store/store.h"
 
 namespace metastack::api {
@@ -36,16 +40,22 @@ class CachedInstance {
   const core::OwnedAddresses& owned() const { return owned_; }
   int64_t revision() const { return record_.revision; }
 
-  // The answer for `route`, rendered once and then served from memory.
-  Result<core::Document> Render(const core::Route& route, const core::Settings& settings,
-                                const core::RenderContext& ctx) const;
+  // The answer for `route` in the form `query` asks for, rendered once and then served from
+  // memory, and its entity tag.
+  struct Tagged {
+    core::Document document;
+    std::string etag;
+  };
+  Result<Tagged> Render(const core::Route& route, const core::Settings& settings,
+                        const core::RenderContext& ctx, const core::TreeQuery& query = {}) const;
 
  private:
   struct Entry {
     std::string content_type;
-    std::string head;  // the whole body, or the part before the random seed
-    std::string tail;  // the part after the random seed
-    bool seeded = false;
+    // The body: its parts, between which a fresh random seed goes (one part when unseeded).
+    std::vector<std::string> parts;
+    size_t size = 0;  // of the parts together
+    std::string etag;
   };
   store::InstanceRecord record_;
   core::OwnedAddresses owned_;

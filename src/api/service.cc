@@ -3,6 +3,7 @@
 #include "api/answer.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "core/entity_tag.h"
 #include "core/route.h"
 #include "core/signing.h"
 #include "http/access_log.h"
@@ -84,7 +85,8 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
                 http::StatusCounters(metrics_, "metastack_api_requests_total",
                                      {{"path", std::string(PathClassName(PathClass::kOpenStack))}}),
                 http::StatusCounters(metrics_, "metastack_api_requests_total",
-                                     {{"path", std::string(PathClassName(PathClass::kOther))}})} {
+                                     {{"path", std::string(PathClassName(PathClass::kOther))}})},
+      watchers_(Watchers::Make({options_.watch.per_instance, options_.watch.total})) {
   metrics_.Describe("metastack_api_requests_total", "counter",
                     "Metadata requests answered, by path class and status");
   metrics_.Describe("metastack_api_request_seconds", "histogram",
@@ -95,6 +97,12 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
                     "address");
   metrics_.Describe("metastack_api_rate_limited_total", "counter",
                     "Requests answered 429: the instance was over its request rate");
+  metrics_.Describe("metastack_api_watch_refused_total", "counter",
+                    "wait_for_change requests answered 429: too many waiting, for the instance "
+                    "(limit=instance) or in all (limit=total)");
+  metrics_.Describe("metastack_api_watch_answers_total", "counter",
+                    "wait_for_change requests answered, by why: the answer changed (or differed "
+                    "from last_etag), the timeout passed, or the API drains");
   for (auto cls : {PathClass::kEc2, PathClass::kOpenStack, PathClass::kOther})
     latency_[static_cast<size_t>(cls)] = &metrics_.Histogram(
         "metastack_api_request_seconds", http::Labels({{"path", PathClassName(cls)}}));
@@ -105,9 +113,20 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
     if (!made) throw std::runtime_error(made.error().ToString());
     vendordata_ = std::move(*made);
   }
+  watch_refused_ = {
+      &metrics_.Counter("metastack_api_watch_refused_total", http::Labels({{"limit", "instance"}})),
+      &metrics_.Counter("metastack_api_watch_refused_total", http::Labels({{"limit", "total"}}))};
+  watch_answers_ = {&metrics_.Counter("metastack_api_watch_answers_total",
+                                      http::Labels({{"outcome", "changed"}})),
+                    &metrics_.Counter("metastack_api_watch_answers_total",
+                                      http::Labels({{"outcome", "timeout"}})),
+                    &metrics_.Counter("metastack_api_watch_answers_total",
+                                      http::Labels({{"outcome", "draining"}}))};
   subscription_ = store_.Subscribe([this](const store::Change& change) {
+    // The cached answers go first: a waiter woken next renders from the store's new state.
     cache_.Invalidate(change);
     if (vendordata_) vendordata_->Invalidate(change);
+    if (change.kind == store::Change::Kind::kInstance) watchers_->Notify(change.id);
     std::lock_guard lock(address_mu_);
     by_address_.clear();
   });
@@ -121,6 +140,7 @@ void MetadataApi::SetSettings(core::Settings settings) {
   settings_.store(std::make_shared<const core::Settings>(std::move(settings)),
                   std::memory_order_release);
   cache_.Invalidate(store::Change{});
+  watchers_->Notify("");
 }
 
 http::Handler MetadataApi::Handler(Identification mode) {
@@ -142,11 +162,6 @@ void MetadataApi::LogAccess(const http::Request& req, Identification mode, std::
                .duration_ms = seconds * 1000}));
 }
 
-void MetadataApi::Record(PathClass cls, unsigned status, double seconds) {
-  requests_[static_cast<size_t>(cls)].For(status).Add(1);
-  latency_[static_cast<size_t>(cls)]->Observe(seconds);
-}
-
 asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification mode) {
   auto started = std::chrono::steady_clock::now();
   bool head = req.message.method() == bhttp::verb::head;
@@ -154,10 +169,13 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
       http::SplitTarget(std::string_view(req.message.target().data(), req.message.target().size()));
   core::Route route = core::ResolvePath(target.path);
   std::string instance_id;  // once identified, for the access log
+  bool waited = false;      // a hanging GET's time says nothing of the API's latency
   auto done = [&](Response r) {
+    r = Conditional(std::move(r), req.Header(header::kIfNoneMatch));
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    Record(ClassOf(route), r.status, seconds);
+    requests_[static_cast<size_t>(ClassOf(route))].For(r.status).Add(1);
+    if (!waited) latency_[static_cast<size_t>(ClassOf(route))]->Observe(seconds);
     if (options_.access_log == ApiOptions::AccessLog::kAll ||
         (options_.access_log == ApiOptions::AccessLog::kSourceAddress &&
          mode == Identification::kSourceAddress))
@@ -175,28 +193,103 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
         http::ErrorResponse(MakeError(ErrorCode::kResourceExhausted, "over the request rate"),
                             {.head = head, .retry_after = d.retry_after}));
   }
-  auto inst = co_await Load(caller->uuid);
+  auto inst = co_await Checked(*caller, mode);
   if (!inst) co_return done(http::ErrorResponse(inst.error(), {.head = head}));
-  if (caller->tenant && *caller->tenant != (*inst)->instance().project_id) {
-    LogWarning("api", "tenant " + *caller->tenant + " does not own instance " + caller->uuid);
-    co_return done(http::ErrorResponse(NotFound().error(), {.head = head}));
-  }
-  if (mode == Identification::kSigned && !Vouched(*caller, **inst))
-    co_return done(http::ErrorResponse(NotFound().error(), {.head = head}));
   auto method = req.message.method_string();
   auto use = UseOf(std::string_view(method.data(), method.size()), route);
   if (!use) co_return done(http::ErrorResponse(use.error(), {.head = head}));
   if (*use == MethodUse::kSetPassword) co_return done(co_await PostPassword(**inst, req));
+  auto query = ParseMetadataQuery(target.query);
+  if (!query) co_return done(http::ErrorResponse(query.error(), {.head = head}));
+  auto dynamic = co_await DynamicParts(**inst, route, query->tree);
+  Response now = Render(**inst, *caller, route, query->tree, dynamic.get(), head);
+  if (!query->wait.wait || now.status != 200) co_return done(std::move(now));
+  waited = true;
+  co_return done(co_await WaitForChange(*caller, mode, route, *query, head, std::move(now)));
+}
+
+asio::awaitable<std::shared_ptr<const core::VendorDataParts>> MetadataApi::DynamicParts(
+    const CachedInstance& inst, const core::Route& route, const core::TreeQuery& tree) {
+  bool holds_vendor_data2 = route.kind == core::RouteKind::kOpenStack &&
+                            (route.file == core::OpenStackFile::kVendorData2 ||
+                             (route.file == core::OpenStackFile::kListing && tree.recursive));
+  if (!vendordata_ || !holds_vendor_data2) co_return nullptr;
+  co_return co_await vendordata_->Get(inst.instance());
+}
+
+Response MetadataApi::Render(const CachedInstance& inst, const Caller& caller,
+                             const core::Route& route, const core::TreeQuery& tree,
+                             const core::VendorDataParts* dynamic, bool head) const {
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
-  core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
-  std::shared_ptr<const core::VendorDataParts> dynamic;
-  if (vendordata_ && route.kind == core::RouteKind::kOpenStack &&
-      route.file == core::OpenStackFile::kVendorData2) {
-    dynamic = co_await vendordata_->Get((*inst)->instance());
-    ctx.dynamic_vendor_data = dynamic.get();
-  }
+  core::RenderContext ctx{core::Delivery::kService, caller.address, BufferedSystemRandom};
+  ctx.dynamic_vendor_data = dynamic;
   auto settings = settings_.load(std::memory_order_acquire);
-  co_return done(DocumentAnswer((*inst)->Render(route, *settings, ctx), head));
+  auto tagged = inst.Render(route, *settings, ctx, tree);
+  if (!tagged) return http::ErrorResponse(tagged.error(), {.head = head});
+  return DocumentAnswer(std::move(tagged->document), head, std::move(tagged->etag));
+}
+
+asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> MetadataApi::Checked(
+    const Caller& caller, Identification mode) {
+  auto inst = co_await Load(caller.uuid);
+  if (!inst) co_return inst;
+  if (caller.tenant && *caller.tenant != (*inst)->instance().project_id) {
+    LogWarning("api", "tenant " + *caller.tenant + " does not own instance " + caller.uuid);
+    co_return NotFound();
+  }
+  if (mode == Identification::kSigned && !Vouched(caller, **inst)) co_return NotFound();
+  co_return inst;
+}
+
+asio::awaitable<Response> MetadataApi::Current(const Caller& caller, Identification mode,
+                                               const core::Route& route,
+                                               const core::TreeQuery& tree, bool head) {
+  auto inst = co_await Checked(caller, mode);
+  if (!inst) co_return http::ErrorResponse(inst.error(), {.head = head});
+  auto dynamic = co_await DynamicParts(**inst, route, tree);
+  co_return Render(**inst, caller, route, tree, dynamic.get(), head);
+}
+
+// Why no change is missed between two reads: the guest's last_etag is the tag of what it read,
+// and the tag compared is that of the answer rendered after this request registered. A change
+// committed before the registration is in that answer (the feed dropped the cached one before
+// waking anyone; a load that raced the change is never cached); one committed after it
+// notifies the registration, whose generation then differs from the one read before the render,
+// so Wait() returns at once or is woken, and the answer is rendered again.
+asio::awaitable<Response> MetadataApi::WaitForChange(const Caller& caller, Identification mode,
+                                                     const core::Route& route,
+                                                     const MetadataQuery& query, bool head,
+                                                     Response now) {
+  auto outcome = [&](WatchOutcome o, Response r) {
+    watch_answers_[static_cast<size_t>(o)]->Add(1);
+    return r;
+  };
+  const std::string baseline(query.wait.last_etag ? core::OpaqueTag(*query.wait.last_etag)
+                                                  : ETagOf(now));
+  if (ETagOf(now) != baseline) co_return outcome(WatchOutcome::kChanged, std::move(now));
+  if (watchers_->draining()) co_return outcome(WatchOutcome::kDraining, std::move(now));
+  Watchers::Refusal refusal{};
+  auto registration =
+      watchers_->Register(caller.uuid, co_await asio::this_coro::executor, &refusal);
+  if (!registration) {
+    watch_refused_[static_cast<size_t>(refusal)]->Add(1);
+    co_return http::ErrorResponse(registration.error(),
+                                  {.head = head, .retry_after = std::chrono::seconds(5)});
+  }
+  auto seconds = std::min<std::chrono::seconds>(
+      std::chrono::seconds(query.wait.timeout_sec.value_or(http::kDefaultWaitSeconds)),
+      options_.watch.max_timeout);
+  auto deadline = std::chrono::steady_clock::now() + seconds;
+  for (;;) {
+    uint64_t seen = registration->generation();
+    now = co_await Current(caller, mode, route, query.tree, head);
+    if (now.status != 200 || ETagOf(now) != baseline)
+      co_return outcome(WatchOutcome::kChanged, std::move(now));
+    if (watchers_->draining()) co_return outcome(WatchOutcome::kDraining, std::move(now));
+    if (std::chrono::steady_clock::now() >= deadline)
+      co_return outcome(WatchOutcome::kTimeout, std::move(now));
+    co_await registration->Wait(seen, deadline);
+  }
 }
 
 asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::Identify(http::Request& req,

@@ -25,17 +25,31 @@
 // bucket (ApiOptions::rate_limit): keyed on the instance, not the address, so the IPv4 and IPv6
 // addresses of one instance share one. Over it: 429 with Retry-After (whole seconds, >= 1),
 // counted in metastack_api_rate_limited_total. "/" and "/healthcheck" need no identity and take
-// no token. Thread-safe: handlers may run on several io_context threads at once.
+// no token.
+//
+// Beyond Nova (docs/extensions.md, "Change notification"): every 200 carries an ETag
+// (core/entity_tag.h) and If-None-Match naming it gets a 304; ?recursive=true and ?alt=json|text
+// choose a whole-tree form (core/whole_tree.h); ?wait_for_change=true[&last_etag=E]
+// [&timeout_sec=N] is GCE's hanging GET: answered at once when the answer's ETag is not E,
+// else held (api/watchers.h: no thread, woken by the change feed for this instance only) until
+// the answer's ETag changes or the timeout (ApiOptions::Watch) passes, then answered as it is
+// then. Without last_etag the ETag when the request arrived is the one to differ from (the next
+// change). Over the waiter limits: 429 with Retry-After. Drain() answers every waiter at once.
+// Requests without these parameters and headers are answered as before.
+// Thread-safe: handlers may run on several io_context threads at once.
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "api/answer.h"
 #include "api/instance_cache.h"
 #include "api/vendor_data.h"
+#include "api/watchers.h"
 #include "core/ip.h"
 #include "core/metadata.h"
 #include "core/signing.h"
@@ -71,6 +85,15 @@ struct ApiOptions {
   // Nova's DynamicJSON targets for vendor_data2.json (api/vendor_data.h); none: off, and
   // vendor_data2.json is {"static": ...} alone. max_instances is cache_instances.
   DynamicVendorDataOptions vendordata;
+  // GCE-style wait_for_change: the longest wait honoured (a longer timeout_sec is cut to it; at
+  // most http::kMaxWaitSeconds, which the hops in front allow for), and how many requests may
+  // wait at once per instance and in all (beyond: 429).
+  struct Watch {
+    std::chrono::seconds max_timeout{300};
+    size_t per_instance = 16;
+    size_t total = 10'000;
+  };
+  Watch watch;
 };
 
 class MetadataApi {
@@ -86,6 +109,12 @@ class MetadataApi {
   asio::awaitable<http::Response> Handle(http::Request& req, Identification mode);
 
   const InstanceCache& cache() const { return cache_; }
+  // Requests waiting for a change now.
+  size_t waiting() const { return watchers_->size(); }
+  // Waiters woken by a change so far (each renders its answer again).
+  uint64_t wakeups() const { return watchers_->wakeups(); }
+  // Answers every waiting request now, and every one that comes later at once (SIGTERM's drain).
+  void Drain() { watchers_->Drain(); }
   const http::RateLimiter& rate_limiter() const { return limiter_; }
 
   // The `path` label of the request metrics.
@@ -109,8 +138,28 @@ class MetadataApi {
   asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> Load(const std::string& uuid);
   asio::awaitable<Result<std::string>> InstanceByAddress(const std::string& address);
   asio::awaitable<http::Response> PostPassword(const CachedInstance& inst, http::Request& req);
+  // The instance as a checked caller may see it: loaded, owned by the caller's tenant, and (in
+  // signed mode) owning the forwarded address; else the error to answer.
+  asio::awaitable<Result<std::shared_ptr<const CachedInstance>>> Checked(const Caller& caller,
+                                                                         Identification mode);
+  // The answer for the caller now: 200 with its ETag, or the error.
+  asio::awaitable<http::Response> Current(const Caller& caller, Identification mode,
+                                          const core::Route& route, const core::TreeQuery& tree,
+                                          bool head);
+  // GCE's hanging GET, given the answer now (a 200).
+  asio::awaitable<http::Response> WaitForChange(const Caller& caller, Identification mode,
+                                                const core::Route& route,
+                                                const MetadataQuery& query, bool head,
+                                                http::Response now);
+  // Nova's DynamicJSON parts when the answer holds vendor_data2.json and targets are
+  // configured (waits at most the targets' deadlines), else null.
+  asio::awaitable<std::shared_ptr<const core::VendorDataParts>> DynamicParts(
+      const CachedInstance& inst, const core::Route& route, const core::TreeQuery& tree);
+  // The answer from `inst` (cached where it can be), with its ETag.
+  http::Response Render(const CachedInstance& inst, const Caller& caller, const core::Route& route,
+                        const core::TreeQuery& tree, const core::VendorDataParts* dynamic,
+                        bool head) const;
   bool Vouched(const Caller& caller, const CachedInstance& instance);
-  void Record(PathClass cls, unsigned status, double seconds);
   void LogAccess(const http::Request& req, Identification mode, std::string_view path,
                  std::string_view instance, unsigned status, double seconds) const;
 
@@ -130,6 +179,10 @@ class MetadataApi {
   std::unique_ptr<DynamicVendorData> vendordata_;  // null without targets
   std::mutex address_mu_;
   std::unordered_map<std::string, std::string> by_address_;  // ip mode: address -> uuid
+  std::shared_ptr<Watchers> watchers_;
+  std::array<http::Metrics::CounterSeries*, 2> watch_refused_{};  // by Watchers::Refusal
+  enum class WatchOutcome { kChanged, kTimeout, kDraining };
+  std::array<http::Metrics::CounterSeries*, 3> watch_answers_{};  // by WatchOutcome
   std::unique_ptr<store::Subscription> subscription_;
 };
 

@@ -131,19 +131,31 @@ std::string PrintNode(const Json& node) {
   }
 }
 
-Result<Document> RenderEc2(const Instance& instance, const Route& route, const Settings& settings,
-                           const RenderContext& ctx) {
+Json Ec2Tree(const Instance& instance, int ec2_version, const Settings& settings,
+             const RenderContext& ctx) {
   Json tree;
-  tree["meta-data"] = Ec2MetaData(instance, route.version, settings, ctx);
+  tree["meta-data"] = Ec2MetaData(instance, ec2_version, settings, ctx);
   if (instance.user_data) tree["user-data"] = *instance.user_data;
+  return tree;
+}
+
+Result<const Json*> Ec2Node(const Json& tree, const std::vector<std::string>& tokens) {
   const Json* node = &tree;
-  for (const auto& token : route.tokens) {
+  for (const auto& token : tokens) {
     // Below a leaf (or into a list) there is nothing: 404, where Nova fails with a 500.
     if (!node->is_object() || !node->contains(token))
       return std::unexpected(MakeError(ErrorCode::kNotFound, "no such metadata path"));
     node = &(*node)[token];
   }
-  return Document{std::string(kContentTypeText), PrintNode(*node)};
+  return node;
+}
+
+Result<Document> RenderEc2(const Instance& instance, const Route& route, const Settings& settings,
+                           const RenderContext& ctx) {
+  Json tree = Ec2Tree(instance, route.version, settings, ctx);
+  auto node = Ec2Node(tree, route.tokens);
+  if (!node) return std::unexpected(node.error());
+  return Document{std::string(kContentTypeText), PrintNode(**node)};
 }
 
 }  // namespace internal

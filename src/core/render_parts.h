@@ -4,10 +4,17 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/metadata.h"
 
 namespace metastack::core::internal {
+
+// The EC2 tree of a version ({"meta-data": {...}, "user-data": "..."}), and the node that
+// `tokens` lead to in it (kNotFound below a leaf or into a list).
+Json Ec2Tree(const Instance& instance, int ec2_version, const Settings& settings,
+             const RenderContext& ctx);
+Result<const Json*> Ec2Node(const Json& tree, const std::vector<std::string>& tokens);
 
 // The EC2 answer for a route of kind kEc2.
 Result<Document> RenderEc2(const Instance& instance, const Route& route, const Settings& settings,

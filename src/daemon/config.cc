@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "core/ip.h"
 #include "daemon/config_file.h"
+#include "http/url.h"
 
 namespace metastack::daemon {
 namespace {
@@ -105,6 +106,13 @@ void DeclareApi(CLI::App& app, ApiConfig& c, const Components& run) {
       "Seconds to connect to a dynamic vendor data target");
   Add(app, kApi, "--vendordata-dynamic-read-timeout", c.vendordata_dynamic_read_timeout,
       "Seconds for a dynamic vendor data target's whole answer once connected");
+  Add(app, kApi, "--watch-max-timeout", c.watch_max_timeout,
+      "Seconds a ?wait_for_change=true request may wait at most (a longer timeout_sec is "
+      "cut to it); 1 to 3600");
+  Add(app, kApi, "--watchers-per-instance", c.watchers_per_instance,
+      "wait_for_change requests one instance may have waiting at once; beyond: 429");
+  Add(app, kApi, "--watchers", c.watchers,
+      "wait_for_change requests that may wait at once in all; beyond: 429");
 }
 
 void DeclareAdmin(CLI::App& app, AdminConfig& c) {
@@ -285,6 +293,14 @@ api::ApiOptions BuildApiOptions(const ApiConfig& c) {
   options.cache_instances = c.cache_instances;
   options.check_forwarded_address = c.check_forwarded_address;
   options.rate_limit = BuildRateLimit(c);
+  if (!(c.watch_max_timeout >= 1 && c.watch_max_timeout <= http::kMaxWaitSeconds))
+    throw Bad("--watch-max-timeout",
+              "must be 1 to " + std::to_string(http::kMaxWaitSeconds) + " seconds");
+  if (c.watchers_per_instance < 1) throw Bad("--watchers-per-instance", "must be at least 1");
+  if (c.watchers < 1) throw Bad("--watchers", "must be at least 1");
+  options.watch.max_timeout = std::chrono::seconds(static_cast<int64_t>(c.watch_max_timeout));
+  options.watch.per_instance = c.watchers_per_instance;
+  options.watch.total = c.watchers;
   if (!c.vendor_data_file.empty()) {
     auto text = ReadFile(c.vendor_data_file);
     if (!text) throw Bad("--vendor-data", text.error().ToString());

@@ -65,6 +65,9 @@ struct ApiConfig {
   std::vector<std::string> vendordata_dynamic_targets;
   double vendordata_dynamic_connect_timeout = 5;
   double vendordata_dynamic_read_timeout = 5;
+  double watch_max_timeout = 300;  // seconds; GCE-style wait_for_change
+  size_t watchers_per_instance = 16;
+  size_t watchers = 10'000;
   bool operator==(const ApiConfig&) const = default;
 };
 

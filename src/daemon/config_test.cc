@@ -81,6 +81,9 @@ rate-burst = 40
 vendordata-dynamic-targets = ["ci@http://127.0.0.1:8080/vd", "site@http://vd.example/"]
 vendordata-dynamic-connect-timeout = 0.5
 vendordata-dynamic-read-timeout = 2
+watch-max-timeout = 120
+watchers-per-instance = 4
+watchers = 500
 
 [admin]
 listen = "127.0.0.1:18776"
@@ -133,6 +136,15 @@ drain-timeout = 3
             (std::vector<std::string>{"ci@http://127.0.0.1:8080/vd", "site@http://vd.example/"}));
   EXPECT_EQ(c.api.vendordata_dynamic_connect_timeout, 0.5);
   EXPECT_EQ(c.api.vendordata_dynamic_read_timeout, 2);
+  EXPECT_EQ(c.api.watch_max_timeout, 120);
+  EXPECT_EQ(c.api.watchers_per_instance, 4u);
+  EXPECT_EQ(c.api.watchers, 500u);
+  ApiConfig no_files = c.api;
+  no_files.vendor_data_file.clear();
+  api::ApiOptions api = BuildApiOptions(no_files);
+  EXPECT_EQ(api.watch.max_timeout, std::chrono::seconds(120));
+  EXPECT_EQ(api.watch.per_instance, 4u);
+  EXPECT_EQ(api.watch.total, 500u);
   EXPECT_EQ(c.admin.listen, "127.0.0.1:18776");
   EXPECT_EQ(c.admin.token_file, "/etc/metastack/token");
   EXPECT_EQ(c.admin.body_limit, 4096u);
@@ -309,6 +321,12 @@ TEST_F(ConfigFileTest, CheckValidatesWhatTheFilesSay) {
             "--vendordata-dynamic-read-timeout: must be more than 0 seconds");
   EXPECT_EQ(check({"--signed-listen", "", "--admin-listen", "localhost"}),
             "--admin-listen: expected HOST:PORT: localhost");
+  for (std::string seconds : {"0", "3601"})
+    EXPECT_EQ(check({"--signed-listen", "", "--watch-max-timeout", seconds}),
+              "--watch-max-timeout: must be 1 to 3600 seconds");
+  EXPECT_EQ(check({"--signed-listen", "", "--watchers", "0"}), "--watchers: must be at least 1");
+  EXPECT_EQ(check({"--signed-listen", "", "--watchers-per-instance", "0"}),
+            "--watchers-per-instance: must be at least 1");
 }
 
 }  // namespace

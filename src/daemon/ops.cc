@@ -94,6 +94,12 @@ std::string OpsEndpoints::Metrics() {
     counter("metastack_api_rate_limit_untracked_total",
             "Requests admitted without a bucket: every bucket slot was in use",
             static_cast<double>(api->rate_limiter().untracked()));
+    gauge("metastack_api_watchers", "wait_for_change requests waiting for a change now",
+          static_cast<double>(api->waiting()));
+    counter("metastack_api_watch_wakeups_total",
+            "Waiting requests woken by a change of their instance (each renders its answer "
+            "again; it is answered only if the answer changed)",
+            static_cast<double>(api->wakeups()));
   }
   if (const auto* agent = parts_.agent)
     gauge("metastack_agent_cached_lookups",

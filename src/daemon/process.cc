@@ -156,7 +156,9 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
       x.check_forwarded_address != y.check_forwarded_address || x.rate != y.rate ||
       x.burst != y.burst || x.vendordata_dynamic_targets != y.vendordata_dynamic_targets ||
       x.vendordata_dynamic_connect_timeout != y.vendordata_dynamic_connect_timeout ||
-      x.vendordata_dynamic_read_timeout != y.vendordata_dynamic_read_timeout)
+      x.vendordata_dynamic_read_timeout != y.vendordata_dynamic_read_timeout ||
+      x.watch_max_timeout != y.watch_max_timeout ||
+      x.watchers_per_instance != y.watchers_per_instance || x.watchers != y.watchers)
     out.push_back("[api] (other than vendor-data and dhcp-domain)");
   if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
       a.proxy.agent_timeout != b.proxy.agent_timeout)
@@ -354,6 +356,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     beast::error_code ignored;
     hup.cancel(ignored);
     if (manager) manager->Stop();  // before the proxy's listeners close: it opens them
+    if (api) api->Drain();         // waiting requests answer now, and their connections close
     data.Drain();
     local.Drain();
     admin_server.Drain();

@@ -23,7 +23,12 @@ inline constexpr std::string_view kLocation = "Location";
 
 // Response headers (besides Content-Type) an upstream's answer keeps on its way back to the
 // guest through the agent and the proxy (http::PassBack); every other one stays behind.
-inline constexpr std::array<std::string_view, 3> kPassedBack = {kAllow, kLocation, kRetryAfter};
+inline constexpr std::array<std::string_view, 4> kPassedBack = {kAllow, kLocation, kRetryAfter,
+                                                                kETag};
+
+// Request headers of the guest's that the metadata agent passes on to the API (the proxy passes
+// every one but kHopOnly; the agent builds the API's request afresh, as Neutron's does).
+inline constexpr std::array<std::string_view, 1> kPassedToApi = {kIfNoneMatch};
 
 // Headers only the metadata path's own hops may set: the proxy deletes every one a guest sends
 // (prefix match for X-Metadata-Provider*), and the API trusts them only from a signed hop.

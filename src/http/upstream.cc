@@ -22,7 +22,8 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
 
   const std::string& name() const override { return name_; }
 
-  asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request) override {
+  asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request,
+                                                 std::chrono::milliseconds hold) override {
     request.set(bhttp::field::host, host_);
     request.keep_alive(true);
     request.prepare_payload();
@@ -40,7 +41,8 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
       }
       beast::error_code ec;
       bool got_bytes = false;
-      auto response = co_await Exchange(*stream, request, ec, got_bytes);
+      auto response =
+          co_await Exchange(*stream, request, options_.response_timeout + hold, ec, got_bytes);
       if (!ec) {
         if (response.keep_alive()) Release(context, std::move(stream));
         co_return std::move(response);
@@ -97,8 +99,9 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
   }
 
   asio::awaitable<UpstreamResponse> Exchange(Stream& stream, UpstreamRequest& request,
+                                             std::chrono::milliseconds timeout,
                                              beast::error_code& ec, bool& got_bytes) {
-    stream.expires_after(options_.response_timeout);
+    stream.expires_after(timeout);
     co_await bhttp::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
     UpstreamResponse out;
     if (ec) co_return out;
@@ -151,7 +154,8 @@ class InProcessUpstream final : public Upstream {
   InProcessUpstream(Handler handler, std::string name)
       : handler_(std::move(handler)), name_(std::move(name)) {}
 
-  asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request) override {
+  asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request,
+                                                 std::chrono::milliseconds) override {
     Request req{std::move(request), Peer{}, ""};
     Response res;
     try {

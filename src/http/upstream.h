@@ -3,10 +3,12 @@
 // used from coroutines: the agent's hop to the metadata API and the proxy's hop to the agent.
 //
 // Send() takes an idle connection (or opens one), writes the request and reads the answer under
-// deadlines. A reused connection that the upstream had already closed fails before any answer
-// arrives; Send() then retries once on a fresh connection, which is safe because the upstream
-// never saw the request. Failures are values: kUnavailable (cannot connect, connection lost),
-// kTimeout (no complete answer in time).
+// deadlines: connect_timeout, then response_timeout plus the request's `hold`, the time the
+// upstream may legitimately hold it before answering (http::HoldFor: a GCE-style
+// wait_for_change request), so that a long poll is never cut short on the way. A reused connection
+// that the upstream had already closed fails before any answer arrives; Send() then retries once on
+// a fresh connection, which is safe because the upstream never saw the request. Failures are
+// values: kUnavailable (cannot connect, connection lost), kTimeout (no complete answer in time).
 // Thread-safe: any number of coroutines on any threads may Send() at once.
 
 #include <chrono>
@@ -37,7 +39,8 @@ using UpstreamResponse = bhttp::response<bhttp::string_body>;
 class Upstream {
  public:
   virtual ~Upstream() = default;
-  virtual asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request) = 0;
+  virtual asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request,
+                                                         std::chrono::milliseconds hold = {}) = 0;
   // "http://127.0.0.1:8775" or "unix:/run/metastack/agent.sock", for logs.
   virtual const std::string& name() const = 0;
 };
@@ -49,7 +52,8 @@ class Upstream {
 UpstreamRequest UpstreamRequestFor(const Request& request);
 
 // The answer to send back for an upstream's answer: its status, Content-Type, body and the
-// header::kPassedBack headers (Allow, Location, Retry-After; every value of each); nothing else.
+// header::kPassedBack headers (Allow, Location, Retry-After, ETag; every value of each); nothing
+// else.
 Response PassBack(UpstreamResponse&& upstream);
 
 // "http://HOST[:PORT][/PATH]" (port 80 by default; the path is ignored: requests carry their
@@ -60,7 +64,8 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamO
 
 // An upstream that is a handler of this same process (the agent in front of the API in one
 // daemon): Send() calls `handler` directly in the sending coroutine, on its thread — no socket,
-// nothing serialised or parsed again. The handler sees the request as one from a UNIX socket
+// nothing serialised or parsed again, and no deadline (`hold` is not needed: the handler's own
+// deadlines apply). The handler sees the request as one from a UNIX socket
 // (no peer address) and its answer comes back as an upstream's would; a handler that throws is
 // a 500 as the server would make it. `name` is for logs ("in-process API").
 std::shared_ptr<Upstream> MakeInProcessUpstream(Handler handler, std::string name);

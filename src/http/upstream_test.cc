@@ -118,5 +118,26 @@ TEST_F(UpstreamTest, DownIsUnavailableAndBackIsServed) {
   EXPECT_EQ(SendConcurrently(2), (std::vector<unsigned>{200, 200}));
 }
 
+// A waiting request (GCE's wait_for_change, http::HoldFor) is given its hold on top of the
+// response timeout: the same slow answer times out without it and arrives with it.
+TEST_F(UpstreamTest, AHoldExtendsTheResponseTimeout) {
+  UpstreamOptions options;
+  options.response_timeout = 10ms;  // SlowOk answers after 50 ms
+  auto up = *MakeUpstream("unix:" + path_, options);
+  auto send = [&](std::chrono::milliseconds hold) {
+    return asio::co_spawn(
+               ioc_,
+               [up, hold]() -> asio::awaitable<std::string> {
+                 auto res = co_await up->Send(UpstreamRequest{bhttp::verb::get, "/w", 11}, hold);
+                 co_return res ? std::to_string(res->result_int())
+                               : std::string(ErrorCodeName(res.error().code));
+               },
+               asio::use_future)
+        .get();
+  };
+  EXPECT_EQ(send(0ms), "timeout");
+  EXPECT_EQ(send(10s), "200");
+}
+
 }  // namespace
 }  // namespace metastack::http

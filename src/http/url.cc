@@ -1,5 +1,8 @@
 #include "http/url.h"
 
+#include <algorithm>
+#include <charconv>
+
 namespace metastack::http {
 namespace {
 
@@ -11,6 +14,49 @@ int HexValue(char c) {
 }
 
 }  // namespace
+
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = item.find('=');
+    std::string key = PercentDecode(item.substr(0, eq));
+    std::replace(key.begin(), key.end(), '+', ' ');
+    if (key != name) continue;
+    if (eq == std::string_view::npos) return std::string();
+    std::string value(item.substr(eq + 1));
+    std::replace(value.begin(), value.end(), '+', ' ');
+    return PercentDecode(value);
+  }
+  return std::nullopt;
+}
+
+WaitQuery ParseWaitQuery(std::string_view query) {
+  WaitQuery q;
+  q.wait = QueryParam(query, "wait_for_change") == "true";
+  q.last_etag = QueryParam(query, "last_etag");
+  if (auto t = QueryParam(query, "timeout_sec")) {
+    int seconds = 0;
+    auto [end, ec] = std::from_chars(t->data(), t->data() + t->size(), seconds);
+    if (ec == std::errc() && end == t->data() + t->size() && seconds >= 1)
+      q.timeout_sec = seconds;
+    else if (ec == std::errc::result_out_of_range && !t->starts_with('-'))
+      q.timeout_sec = kMaxWaitSeconds;  // a huge number of seconds: the most there is
+    else
+      q.bad_timeout = true;
+  }
+  return q;
+}
+
+std::chrono::seconds HoldFor(std::string_view target) {
+  size_t question = target.find('?');
+  if (question == std::string_view::npos) return std::chrono::seconds(0);
+  WaitQuery q = ParseWaitQuery(target.substr(question + 1));
+  if (!q.wait || q.bad_timeout) return std::chrono::seconds(0);
+  return std::chrono::seconds(
+      std::min(q.timeout_sec.value_or(kDefaultWaitSeconds), kMaxWaitSeconds));
+}
 
 std::string PercentDecode(std::string_view s) {
   std::string out;

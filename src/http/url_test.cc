@@ -34,5 +34,38 @@ TEST(UrlTest, SplitsTheQuery) {
   EXPECT_EQ(SplitTarget("http://169.254.169.254").path, "/");
 }
 
+TEST(UrlTest, ReadsQueryParameters) {
+  EXPECT_EQ(QueryParam("a=1&b=x%20y+z&a=2", "a"), "1");
+  EXPECT_EQ(QueryParam("a=1&b=x%20y+z", "b"), "x y z");
+  EXPECT_EQ(QueryParam("flag&a=1", "flag"), "");
+  EXPECT_EQ(QueryParam("last%5Fetag=e", "last_etag"), "e");
+  EXPECT_EQ(QueryParam("ab=1", "a"), std::nullopt);
+  EXPECT_EQ(QueryParam("", "a"), std::nullopt);
+}
+
+TEST(UrlTest, ReadsGceWaitForChange) {
+  WaitQuery q = ParseWaitQuery("recursive=true&wait_for_change=true&last_etag=0a1b&timeout_sec=30");
+  EXPECT_TRUE(q.wait);
+  EXPECT_EQ(q.last_etag, "0a1b");
+  EXPECT_EQ(q.timeout_sec, 30);
+  EXPECT_FALSE(q.bad_timeout);
+  EXPECT_FALSE(ParseWaitQuery("wait_for_change=false").wait);
+  EXPECT_FALSE(ParseWaitQuery("wait_for_change").wait);
+  EXPECT_EQ(ParseWaitQuery("wait_for_change=true&timeout_sec=99999999999999").timeout_sec,
+            kMaxWaitSeconds);
+  for (std::string bad : {"0", "-5", "1.5", "x", "", "+3", " 3", "-99999999999999"})
+    EXPECT_TRUE(ParseWaitQuery("timeout_sec=" + bad).bad_timeout) << bad;
+}
+
+TEST(UrlTest, HoldsOnlyWaitingRequests) {
+  using std::chrono::seconds;
+  EXPECT_EQ(HoldFor("/latest/meta-data/"), seconds(0));
+  EXPECT_EQ(HoldFor("/latest/meta-data/?recursive=true"), seconds(0));
+  EXPECT_EQ(HoldFor("/?wait_for_change=true"), seconds(kDefaultWaitSeconds));
+  EXPECT_EQ(HoldFor("/?wait_for_change=true&timeout_sec=5"), seconds(5));
+  EXPECT_EQ(HoldFor("/?wait_for_change=true&timeout_sec=86400"), seconds(kMaxWaitSeconds));
+  EXPECT_EQ(HoldFor("/?wait_for_change=true&timeout_sec=bad"), seconds(0));
+}
+
 }  // namespace
 }  // namespace metastack::http

@@ -181,7 +181,9 @@ Json NsProxy::List() const {
 
 asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const ListenerSpec& spec) {
   auto started = std::chrono::steady_clock::now();
-  auto res = co_await agent_->Send(RewriteForAgent(req, spec));
+  auto target = req.message.target();
+  auto res = co_await agent_->Send(RewriteForAgent(req, spec),
+                                   http::HoldFor(std::string_view(target.data(), target.size())));
   http::Response r;
   if (!res) {
     agent_log_.Failure(res.error().message);

@@ -11,9 +11,10 @@
 // address as the socket saw it and the listener's id header is set; the request goes to the
 // metadata agent over its UNIX socket on pooled keep-alive connections, and the answer comes back
 // with its status, Content-Type, body and the header::kPassedBack headers (http::PassBack). Agent
-// down -> 502, agent too slow -> 504, promptly, with generic bodies that never name the agent's
-// socket (the log does, once per outage and then at most every 10 s); service resumes by itself
-// when the agent is back. Same protocol as Neutron's proxy: either side can be swapped.
+// down -> 502, agent too slow (beyond --agent-timeout, plus the timeout_sec of a GCE-style
+// wait_for_change request: http::HoldFor) -> 504, promptly, with generic bodies that never name the
+// agent's socket (the log does, once per outage and then at most every 10 s); service resumes by
+// itself when the agent is back. Same protocol as Neutron's proxy: either side can be swapped.
 //
 // Listeners are added and removed at run time (the control API below, or Reconcile from a
 // listeners file on SIGHUP) without disturbing the others. Binding in a namespace blocks (a

@@ -26,7 +26,7 @@ asio::awaitable<http::Response> EchoHeaders(http::Request& req) {
                  {"Allow", "GET, HEAD"},
                  {"X-Agent-Socket", "/run/metastack/agent.sock"}};
   }
-  if (req.message.target() == "/slow") {
+  if (std::string_view(req.message.target()).starts_with("/slow")) {
     asio::steady_timer t(co_await asio::this_coro::executor, 2s);
     co_await t.async_wait(asio::use_awaitable);
   }
@@ -153,6 +153,13 @@ TEST_F(ProxyTest, SlowAgentIs504) {
   auto started = std::chrono::steady_clock::now();
   EXPECT_EQ(Get(router_port_, "", "/slow").first, 504u);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+}
+
+// A GCE-style wait_for_change request may take its timeout_sec beyond --agent-timeout (500 ms
+// here; the agent answers after 2 s): http::HoldFor.
+TEST_F(ProxyTest, AWaitingRequestIsGivenItsTimeout) {
+  EXPECT_EQ(Get(router_port_, "", "/slow?wait_for_change=true&timeout_sec=3").first, 200u);
+  EXPECT_EQ(Get(router_port_, "", "/slow?wait_for_change=false&timeout_sec=3").first, 504u);
 }
 
 TEST_F(ProxyTest, ListenersComeAndGoAlone) {

@@ -521,6 +521,12 @@ def _wire_request(method, path, headers, ending):
 def _exchange(port, data, timeout=10):
     """Sends one request (which asks to close) and reads the answer to the
     end: an Answer, its Content-Type None when there is none."""
+    status, fields, body = _raw_exchange(port, data, timeout)
+    return Answer(status, fields.get('content-type'), body)
+
+
+def _raw_exchange(port, data, timeout=10):
+    """(status, {lower-case header name: value}, body) of one request."""
     with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
         s.sendall(data)
         raw = b''
@@ -533,7 +539,7 @@ def _exchange(port, data, timeout=10):
     lines = head.decode('latin-1').split('\r\n')
     fields = dict((k.strip().lower(), v.strip()) for k, _, v in
                   (line.partition(':') for line in lines[1:]))
-    return Answer(int(lines[0].split(' ')[1]), fields.get('content-type'), body)
+    return int(lines[0].split(' ')[1]), fields, body
 
 
 def _wait_for(predicate, what, proc, log_path, timeout=60):
@@ -650,6 +656,24 @@ class NovaWire(unittest.TestCase):
                                 method, path, ending_name), issues, applied))
         if problems:
             self.fail(_report(problems))
+
+    def test_etag_is_ours_alone(self):
+        """A deliberate difference (docs/architecture.md): each 200 carries an
+        ETag (GCE's form: 16 hex digits, unquoted) and If-None-Match naming it
+        gets a 304 without body; Nova sends no ETag and ignores If-None-Match.
+        Status, Content-Type and body, which the other tests compare, are
+        Nova's."""
+        path = '/openstack/latest/meta_data.json'
+        plain = _wire_request('GET', path, self._headers(), '\r\n')
+        nova, ours = _raw_exchange(self.nova_port, plain), _raw_exchange(self.ours_port, plain)
+        self.assertEqual((nova[0], ours[0]), (200, 200))
+        self.assertNotIn('etag', nova[1])
+        self.assertRegex(ours[1]['etag'], '^[0-9a-f]{16}$')
+        conditional = _wire_request('GET', path, self._headers(
+            [('If-None-Match', ours[1]['etag'])]), '\r\n')
+        self.assertEqual(_raw_exchange(self.nova_port, conditional)[0], 200)
+        status, fields, body = _raw_exchange(self.ours_port, conditional)
+        self.assertEqual((status, fields['etag'], body), (304, ours[1]['etag'], b''))
 
     def test_post_password_without_length(self):
         """Nova's password handler compares the missing Content-Length with
