@@ -1,9 +1,5 @@
 #include "http/url.h"
 
-#include <vector>
-
-#include "base/strings.h"
-
 namespace metastack::http {
 namespace {
 
@@ -64,12 +60,6 @@ PathAndQuery SplitTarget(std::string_view target) {
   t.path = PercentDecode(path);
   if (q != std::string_view::npos) t.query = std::string(target.substr(q + 1));
   return t;
-}
-
-bool IsSessionTokenPath(std::string_view decoded_path) {
-  std::vector<std::string> segments = PathSegments(decoded_path);
-  return segments.size() == 3 && segments[0] == "latest" && segments[1] == "api" &&
-         segments[2] == "token";
 }
 
 }  // namespace metastack::http

@@ -22,9 +22,4 @@ std::string PercentDecode(std::string_view s);
 // safe as one path segment or one query value. PercentDecode gives `s` back.
 std::string PercentEncode(std::string_view s);
 
-// The IMDSv2 session token path (PUT: a token), and whether a decoded path names it as the
-// metadata API routes paths (normalised as core::NormalizePath: "//latest/./api/token/" does).
-inline constexpr std::string_view kSessionTokenPath = "/latest/api/token";
-bool IsSessionTokenPath(std::string_view decoded_path);
-
 }  // namespace metastack::http

@@ -34,14 +34,5 @@ TEST(UrlTest, SplitsTheQuery) {
   EXPECT_EQ(SplitTarget("http://169.254.169.254").path, "/");
 }
 
-TEST(UrlTest, SessionTokenPathAsTheApiRoutesIt) {
-  for (std::string_view yes :
-       {"/latest/api/token", "/latest/api/token/", "//latest//api/token", "/latest/./api/x/../token"})
-    EXPECT_TRUE(IsSessionTokenPath(yes)) << yes;
-  for (std::string_view no : {"/latest/api", "/latest/api/token/x", "/2009-04-04/api/token",
-                              "/ec2/latest/api/token", "/latest/api/tokens", "/"})
-    EXPECT_FALSE(IsSessionTokenPath(no)) << no;
-}
-
 }  // namespace
 }  // namespace metastack::http
