@@ -25,7 +25,13 @@
 // bucket (ApiOptions::rate_limit): keyed on the instance, not the address, so the IPv4 and IPv6
 // addresses of one instance share one. Over it: 429 with Retry-After (whole seconds, >= 1),
 // counted in metastack_api_rate_limited_total. "/" and "/healthcheck" need no identity and take
-// no token. Thread-safe: handlers may run on several io_context threads at once.
+// no token.
+//
+// IMDSv2 sessions (api/sessions.h), once the instance is loaded and vouched for: the token path
+// issues tokens (on a source-address listener with hop limit 1), and every other request is
+// admitted by its token or the instance's policy. A source-address listener refuses (403) a
+// token request that the guest sent with X-Forwarded-For (behind the ns-proxy, the proxy does).
+// Thread-safe: handlers may run on several io_context threads at once.
 
 #include <array>
 #include <atomic>
@@ -35,6 +41,7 @@
 #include <vector>
 
 #include "api/instance_cache.h"
+#include "api/sessions.h"
 #include "core/ip.h"
 #include "core/metadata.h"
 #include "core/signing.h"
@@ -67,6 +74,12 @@ struct ApiOptions {
   // process), or on every listener (kAll).
   enum class AccessLog { kOff, kSourceAddress, kAll };
   AccessLog access_log = AccessLog::kOff;
+  // IMDSv2 sessions: the policy of instances that set none and whose networks set none.
+  core::HttpTokens http_tokens = core::HttpTokens::kOptional;
+  // The keys that seal session tokens (the first issues, all open). Empty: one derived from
+  // shared_secret (core::DeriveTokenKey), so every node sharing the secret shares it; with no
+  // secret either, a random key of this process.
+  std::vector<core::TokenKey> token_keys;
 };
 
 class MetadataApi {
@@ -81,6 +94,7 @@ class MetadataApi {
   asio::awaitable<http::Response> Handle(http::Request& req, Identification mode);
 
   const InstanceCache& cache() const { return cache_; }
+  Sessions& sessions() { return sessions_; }
   const http::RateLimiter& rate_limiter() const { return limiter_; }
 
   // The `path` label of the request metrics.
@@ -117,6 +131,7 @@ class MetadataApi {
   std::atomic<std::shared_ptr<const core::Settings>> settings_;
   InstanceCache cache_;
   http::RateLimiter limiter_;
+  Sessions sessions_;
   http::Metrics::CounterSeries& rate_limited_;
   http::Metrics::CounterSeries& address_mismatches_;
   // Each request updates its metrics through these, without the registry's lock.

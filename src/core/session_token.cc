@@ -156,8 +156,8 @@ std::string SessionTokens::Issue(std::string_view instance_uuid, int64_t expires
   return ToBase64Url(std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
 }
 
-Status SessionTokens::Verify(std::string_view token, std::string_view instance_uuid,
-                             int64_t now) const {
+Result<int64_t> SessionTokens::Open(std::string_view token,
+                                    std::string_view instance_uuid) const {
   if (token.size() > 2 * kTokenBytes) return Unauthenticated("malformed token");
   auto raw = FromBase64Url(token);
   if (!raw || raw->size() != kTokenBytes) return Unauthenticated("malformed token");
@@ -184,7 +184,13 @@ Status SessionTokens::Verify(std::string_view token, std::string_view instance_u
   uint64_t expiry = 0;
   for (size_t i = 0; i < kExpiryBytes; ++i) expiry = expiry << 8 | plain[i];
   OPENSSL_cleanse(plain.data(), plain.size());
-  if (static_cast<int64_t>(expiry) <= now) return Unauthenticated("token expired");
+  return static_cast<int64_t>(expiry);
+}
+
+Status SessionTokens::Verify(std::string_view token, std::string_view instance_uuid,
+                             int64_t now) const {
+  METASTACK_ASSIGN_OR_RETURN(int64_t expiry, Open(token, instance_uuid));
+  if (expiry <= now) return Unauthenticated("token expired");
   return Ok();
 }
 

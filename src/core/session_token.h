@@ -52,9 +52,11 @@ class SessionTokens {
   std::string Issue(std::string_view instance_uuid, int64_t expires_at,
                     const RandomBytes& random) const;
 
-  // Ok when `token` was issued for `instance_uuid` under one of the keys and `now` is before
-  // its expiry; else kUnauthenticated (malformed, unknown key id, tampered, another
-  // instance's, expired), the message saying which.
+  // The expiry (Unix seconds) of `token` when it was issued for `instance_uuid` under one of
+  // the keys; else kUnauthenticated: "malformed token", "token sealed with an unknown key", or
+  // "token not valid for this instance" (tampered, or another instance's: the same failure).
+  Result<int64_t> Open(std::string_view token, std::string_view instance_uuid) const;
+  // Open, and `now` before the expiry (else kUnauthenticated "token expired").
   Status Verify(std::string_view token, std::string_view instance_uuid, int64_t now) const;
 
  private:
