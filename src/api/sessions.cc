@@ -80,8 +80,7 @@ http::Response Sessions::TokenAnswer(const http::Request& req, const std::string
     r.headers.emplace_back(header::kAllow, "PUT");
     return r;
   }
-  auto ttl =
-      ParseTtl(EitherHeader(req, header::kTokenTtlSeconds, header::kGenericTokenTtlSeconds));
+  auto ttl = ParseTtl(EitherHeader(req, header::kTokenTtlSeconds, header::kGenericTokenTtlSeconds));
   if (!ttl) {
     Refused("bad_ttl");
     return http::ErrorResponse(MakeError(
@@ -183,7 +182,8 @@ bool GuestForwardedTokenRequest(const http::Request& req,
   std::string_view list = req.Header(header::kForwardedFor);
   while (!list.empty()) {
     size_t comma = list.rfind(',');
-    std::string_view item = FirstItem(comma == std::string_view::npos ? list : list.substr(comma + 1));
+    std::string_view item =
+        FirstItem(comma == std::string_view::npos ? list : list.substr(comma + 1));
     list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
     if (!trusted(item)) return !TrimBlanks(list).empty();
   }

@@ -45,8 +45,7 @@ class Sessions {
            const std::array<std::string_view, 3>& path_labels);
 
   // The answer on the token path for `instance_uuid`'s caller. `head`: answering HEAD.
-  http::Response TokenAnswer(const http::Request& req, const std::string& instance_uuid,
-                             bool head);
+  http::Response TokenAnswer(const http::Request& req, const std::string& instance_uuid, bool head);
 
   // Ok when the request may be answered for `instance`; else kUnauthenticated (or the store's
   // error while reading a network's policy). `path_class` indexes path_labels.

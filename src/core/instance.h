@@ -103,7 +103,7 @@ struct BlockDevices {
 // HttpTokens. kOptional: a tokenless request is served (a token that is sent must be valid);
 // kRequired: a tokenless request is 401.
 enum class HttpTokens { kOptional, kRequired };
-std::string_view HttpTokensName(HttpTokens policy);                 // "optional", "required"
+std::string_view HttpTokensName(HttpTokens policy);                // "optional", "required"
 std::optional<HttpTokens> ParseHttpTokens(std::string_view name);  // nullopt for anything else
 
 struct MetadataOptions {

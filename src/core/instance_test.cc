@@ -189,11 +189,20 @@ const BadCase kBadCases[] = {
        d["block_devices"]["blanks"] = {{{"guest_format", "swap"}}};
      },
      "block_devices.blanks[0].device: is required"},
-    {"http_tokens", [](Json& d) { d["metadata_options"] = {{"http_tokens", "always"}}; },
+    {"http_tokens",
+     [](Json& d) {
+       d["metadata_options"] = {{"http_tokens", "always"}};
+     },
      "metadata_options.http_tokens: expected \"optional\" or \"required\""},
-    {"http_tokens_type", [](Json& d) { d["metadata_options"] = {{"http_tokens", true}}; },
+    {"http_tokens_type",
+     [](Json& d) {
+       d["metadata_options"] = {{"http_tokens", true}};
+     },
      "metadata_options.http_tokens: expected a string"},
-    {"metadata_options_unknown", [](Json& d) { d["metadata_options"] = {{"hop_limit", 2}}; },
+    {"metadata_options_unknown",
+     [](Json& d) {
+       d["metadata_options"] = {{"hop_limit", 2}};
+     },
      "metadata_options.hop_limit: unknown field"},
     {"metadata_options_type", [](Json& d) { d["metadata_options"] = "required"; },
      "metadata_options: expected an object"},

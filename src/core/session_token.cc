@@ -90,8 +90,7 @@ Result<std::vector<TokenKey>> ParseTokenKeys(std::string_view text) {
     key.id = static_cast<uint8_t>(id);
     for (size_t i = 0; i < 32; ++i) {
       int hi = HexDigit(hex[2 * i]), lo = HexDigit(hex[2 * i + 1]);
-      if (hi < 0 || lo < 0)
-        return InvalidField(where, "the key must be 64 hex digits (32 bytes)");
+      if (hi < 0 || lo < 0) return InvalidField(where, "the key must be 64 hex digits (32 bytes)");
       key.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
     }
     for (const TokenKey& k : keys) {
@@ -112,15 +111,14 @@ TokenKey DeriveTokenKey(std::string_view secret) {
   static const char kSalt[] = "metastack";
   static const char kInfo[] = "imds-session-token-v1";
   char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()),
-                                        secret.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(kSalt),
-                                        sizeof(kSalt) - 1),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(kInfo),
-                                        sizeof(kInfo) - 1),
-      OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_KEY, const_cast<char*>(secret.data()), secret.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_SALT, const_cast<char*>(kSalt), sizeof(kSalt) - 1),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_INFO, const_cast<char*>(kInfo), sizeof(kInfo) - 1),
+                         OSSL_PARAM_construct_end()};
   bool ok = ctx && EVP_KDF_derive(ctx, key.bytes.data(), key.bytes.size(), params) == 1;
   EVP_KDF_CTX_free(ctx);
   if (!ok) throw std::runtime_error("HKDF-SHA256: deriving the session token key failed");
@@ -156,8 +154,7 @@ std::string SessionTokens::Issue(std::string_view instance_uuid, int64_t expires
   return ToBase64Url(std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
 }
 
-Result<int64_t> SessionTokens::Open(std::string_view token,
-                                    std::string_view instance_uuid) const {
+Result<int64_t> SessionTokens::Open(std::string_view token, std::string_view instance_uuid) const {
   if (token.size() > 2 * kTokenBytes) return Unauthenticated("malformed token");
   auto raw = FromBase64Url(token);
   if (!raw || raw->size() != kTokenBytes) return Unauthenticated("malformed token");

@@ -4,7 +4,8 @@
 // other issued, and nothing is stored. Layout, before base64url (RFC 4648 section 5, no
 // padding; 50 characters):
 //
-//   key id (1 byte) | nonce (12, random) | expiry, Unix seconds, big-endian, encrypted (8) | tag (16)
+//   key id (1 byte) | nonce (12, random) | expiry, Unix seconds, big-endian, encrypted (8) | tag
+//   (16)
 //
 // The instance uuid is authenticated, not carried: it is part of the associated data
 // ("metastack-session-v1", the key id, the uuid), so a token presented for another instance

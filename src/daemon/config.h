@@ -61,6 +61,10 @@ struct ApiConfig {
   bool check_forwarded_address = true;
   double rate = 20;
   double burst = 200;
+  // IMDSv2 sessions (docs/extensions.md, "Sessions"): the default policy, and the keys file
+  // (core::ParseTokenKeys); without one the key derives from --secret-file.
+  std::string http_tokens = "optional";
+  std::string token_keys_file;
   bool operator==(const ApiConfig&) const = default;
 };
 

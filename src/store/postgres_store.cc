@@ -282,9 +282,11 @@ class PostgresStore final : public Store {
   Result<Network> GetNetwork(std::string_view id) override {
     return pg::Query(pool_, [&](Session& s) -> Result<Network> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
-                            "WHERE id = $1",
-                            {id}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id = $1",
+              {id}));
       if (rows.empty()) return NotFound("network", id);
       return NetworkAt(rows, 0);
     });
@@ -294,10 +296,12 @@ class PostgresStore final : public Store {
     size_t limit = internal::PageLimit(options);
     return pg::Query(pool_, [&](Session& s) -> Result<Page<Network>> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
-                            "WHERE id > $1 AND ($2 = '' OR project_id = $2) "
-                            "ORDER BY id LIMIT $3::bigint",
-                            {options.after, options.project_id, std::to_string(limit + 1)}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id > $1 AND ($2 = '' OR project_id = $2) "
+              "ORDER BY id LIMIT $3::bigint",
+              {options.after, options.project_id, std::to_string(limit + 1)}));
       std::vector<Network> items;
       for (int i = 0; i < rows.size(); ++i) items.push_back(NetworkAt(rows, i));
       return MakePage<Network>(std::move(items), limit, [](const Network& n) { return n.id; });
@@ -384,9 +388,11 @@ class PostgresStore final : public Store {
                                    std::string_view router_id) override {
     return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
-                            "WHERE id = $1 FOR UPDATE",
-                            {network_id}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id = $1 FOR UPDATE",
+              {network_id}));
       if (rows.empty()) return NotFound("network", network_id);
       Network n = NetworkAt(rows, 0);
       if (!router_id.empty()) {
@@ -429,10 +435,11 @@ class PostgresStore final : public Store {
   Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
     METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
     return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
-      METASTACK_ASSIGN_OR_RETURN(Rows rows,
-                                 s.Exec("UPDATE networks SET host = $2 WHERE id = $1 "
-                                        "RETURNING id, name, project_id, router_id, revision, host, http_tokens",
-                                        {network_id, host}));
+      METASTACK_ASSIGN_OR_RETURN(
+          Rows rows,
+          s.Exec("UPDATE networks SET host = $2 WHERE id = $1 "
+                 "RETURNING id, name, project_id, router_id, revision, host, http_tokens",
+                 {network_id, host}));
       if (rows.empty()) return NotFound("network", network_id);
       Network n = NetworkAt(rows, 0);
       METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
@@ -444,9 +451,10 @@ class PostgresStore final : public Store {
                                        std::optional<core::HttpTokens> policy) override {
     return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("UPDATE networks SET http_tokens = $2 WHERE id = $1 "
-                            "RETURNING id, name, project_id, router_id, revision, host, http_tokens",
-                            {network_id, PolicyParam(policy)}));
+          Rows rows,
+          s.Exec("UPDATE networks SET http_tokens = $2 WHERE id = $1 "
+                 "RETURNING id, name, project_id, router_id, revision, host, http_tokens",
+                 {network_id, PolicyParam(policy)}));
       if (rows.empty()) return NotFound("network", network_id);
       Network n = NetworkAt(rows, 0);
       METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
@@ -519,10 +527,12 @@ class PostgresStore final : public Store {
     std::map<std::string, Network> networks;
     if (!instance.ports.empty()) {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
-                            "WHERE id IN (SELECT json_array_elements_text($1::json)) "
-                            "ORDER BY id FOR SHARE",
-                            {NetworkIdsJson(instance)}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id IN (SELECT json_array_elements_text($1::json)) "
+              "ORDER BY id FOR SHARE",
+              {NetworkIdsJson(instance)}));
       for (int i = 0; i < rows.size(); ++i) {
         Network n = NetworkAt(rows, i);
         networks.emplace(n.id, std::move(n));

@@ -470,8 +470,8 @@ std::string Snapshot(Store& store) {
   if (!networks) return "error: " + networks.error().ToString();
   for (const auto& n : networks->items)
     out += "network @" + std::to_string(n.revision) + " " + n.id + " " + n.router_id.value_or("-") +
-           " host=" + n.host +
-           " http_tokens=" + std::string(n.http_tokens ? core::HttpTokensName(*n.http_tokens) : "-") + "\n";
+           " host=" + n.host + " http_tokens=" +
+           std::string(n.http_tokens ? core::HttpTokensName(*n.http_tokens) : "-") + "\n";
   auto routers = store.ListRouters({1000, "", ""});
   if (!routers) return "error: " + routers.error().ToString();
   for (const auto& r : routers->items)
