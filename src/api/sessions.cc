@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "api/answer.h"
 #include "base/file.h"
 #include "base/strings.h"
 #include "core/metadata.h"
@@ -26,17 +27,6 @@ std::string_view EitherHeader(const http::Request& req, std::string_view aws,
                               std::string_view generic) {
   if (req.Has(aws)) return req.Header(aws);
   return req.Header(generic);
-}
-
-std::optional<int64_t> ParseTtl(std::string_view text) {
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  int64_t ttl = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    ttl = ttl * 10 + (c - '0');
-  }
-  if (ttl < core::kMinTokenTtlSeconds || ttl > core::kMaxTokenTtlSeconds) return std::nullopt;
-  return ttl;
 }
 
 std::string_view FirstItem(std::string_view list) {
@@ -73,19 +63,13 @@ void Sessions::Refused(std::string_view reason) {
 
 http::Response Sessions::TokenAnswer(const http::Request& req, const std::string& instance_uuid,
                                      bool head) {
-  if (req.message.method() != bhttp::verb::put) {
-    http::Response r = http::ErrorResponse(
-        MakeError(ErrorCode::kMethodNotAllowed, "A session token is requested with PUT."),
-        {.head = head});
-    r.headers.emplace_back(header::kAllow, "PUT");
-    return r;
-  }
-  auto ttl = ParseTtl(EitherHeader(req, header::kTokenTtlSeconds, header::kGenericTokenTtlSeconds));
+  auto method = req.message.method_string();
+  auto ttl =
+      TokenRequestTtl(std::string_view(method.data(), method.size()),
+                      EitherHeader(req, header::kTokenTtlSeconds, header::kGenericTokenTtlSeconds));
   if (!ttl) {
-    Refused("bad_ttl");
-    return http::ErrorResponse(MakeError(
-        ErrorCode::kInvalidArgument,
-        std::string(header::kTokenTtlSeconds) + " must be a whole number of seconds in 1..21600."));
+    if (ttl.error().code == ErrorCode::kInvalidArgument) Refused("bad_ttl");
+    return TokenRequestRefusal(ttl.error(), head);
   }
   http::Response r;
   r.content_type = core::kContentTypeText;
