@@ -173,9 +173,7 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
     co_return done(std::move(*early));
   if (mode == Identification::kSourceAddress &&
       GuestForwardedTokenRequest(req, options_.trusted_proxies))
-    co_return done(http::ErrorResponse(
-        MakeError(ErrorCode::kPermissionDenied, std::string(http::kForwardedTokenRequest)),
-        {.head = head}));
+    co_return done(sessions_.ForwardedRefusal(head));
   auto caller = co_await Identify(req, mode);
   if (!caller) co_return done(http::ErrorResponse(caller.error(), {.head = head}));
   instance_id = caller->uuid;

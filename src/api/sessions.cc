@@ -47,11 +47,14 @@ Sessions::Sessions(store::Store& store, asio::thread_pool& pool, std::vector<cor
   metrics_.Describe("metastack_api_tokens_issued_total", "counter",
                     "Session tokens issued (PUT /latest/api/token answered 200)");
   metrics_.Describe("metastack_api_token_refusals_total", "counter",
-                    "Session requests refused, by reason: bad_ttl (400), forwarded (403), "
-                    "invalid or expired token, missing token under the policy required (401)");
+                    "Session requests refused, by reason: bad_ttl (400), forwarded (403, "
+                    "source-address listeners), invalid or expired token, missing token under "
+                    "the policy required (401)");
   metrics_.Describe("metastack_api_tokenless_requests_total", "counter",
                     "Requests of identified instances without a session token, by path class "
                     "(AWS's MetadataNoToken): zero means the policy required is safe");
+  for (std::string_view reason : {"bad_ttl", "forwarded", "invalid", "expired", "missing"})
+    metrics_.Counter("metastack_api_token_refusals_total", http::Labels({{"reason", reason}}));
   for (size_t i = 0; i < path_labels.size(); ++i)
     tokenless_[i] = &metrics_.Counter("metastack_api_tokenless_requests_total",
                                       http::Labels({{"path", path_labels[i]}}));
@@ -59,6 +62,13 @@ Sessions::Sessions(store::Store& store, asio::thread_pool& pool, std::vector<cor
 
 void Sessions::Refused(std::string_view reason) {
   metrics_.Add("metastack_api_token_refusals_total", http::Labels({{"reason", reason}}));
+}
+
+http::Response Sessions::ForwardedRefusal(bool head) {
+  Refused("forwarded");
+  return http::ErrorResponse(
+      MakeError(ErrorCode::kPermissionDenied, std::string(http::kForwardedTokenRequest)),
+      {.head = head});
 }
 
 http::Response Sessions::TokenAnswer(const http::Request& req, const std::string& instance_uuid,

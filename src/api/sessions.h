@@ -47,6 +47,10 @@ class Sessions {
   // The answer on the token path for `instance_uuid`'s caller. `head`: answering HEAD.
   http::Response TokenAnswer(const http::Request& req, const std::string& instance_uuid, bool head);
 
+  // The 403 for a token request the guest sent with X-Forwarded-For
+  // (GuestForwardedTokenRequest), counted.
+  http::Response ForwardedRefusal(bool head);
+
   // Ok when the request may be answered for `instance`; else kUnauthenticated (or the store's
   // error while reading a network's policy). `path_class` indexes path_labels.
   asio::awaitable<Status> Admit(const http::Request& req, const core::Instance& instance,

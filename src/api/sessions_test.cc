@@ -273,6 +273,7 @@ TEST_F(SessionApiTest, ForwardedTokenRequestIs403OnSourceAddressListeners) {
       kSessionUuid, "192.0.2.1");
   EXPECT_EQ(relayed.status, 403u);
   EXPECT_EQ(relayed.body, kForwardedBody);
+  EXPECT_EQ(Counter("metastack_api_token_refusals_total{reason=\"forwarded\"}"), 2);
   // A GET with X-Forwarded-For is no token request.
   EXPECT_EQ(Call(Identification::kSourceAddress, bhttp::verb::get, "/latest/meta-data/",
                  {{"X-Forwarded-For", "10.0.0.9"}})
