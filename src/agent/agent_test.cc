@@ -139,7 +139,8 @@ TEST_F(AgentTest, PasswordPostPassesThrough) {
 }
 
 // Every method reaches the API as the guest sent it, a token Beast has no verb for too, and
-// comes back with the API's answer (Nova's: read as GET, 400 on the password, 404 unknown).
+// comes back with the API's answer (Nova's: read as GET, 400 on the password, 404 unknown;
+// ours on the session token path).
 TEST_F(AgentTest, EveryMethodPassesThroughAsSent) {
   std::string headers = "X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n";
   for (std::string method : {"PUT", "DELETE", "OPTIONS", "FOO"}) {
@@ -149,7 +150,10 @@ TEST_F(AgentTest, EveryMethodPassesThroughAsSent) {
               std::make_pair(400u, std::string("400 Bad Request\n\nGET and POST only are "
                                                "supported.\n\n   ")))
         << method;
-    EXPECT_EQ(Send(method + " /latest/api/token HTTP/1.1\r\n" + headers).first, 404u) << method;
+    // The API's session token path: a PUT without a TTL 400, other methods 405.
+    EXPECT_EQ(Send(method + " /latest/api/token HTTP/1.1\r\n" + headers).first,
+              method == "PUT" ? 400u : 405u)
+        << method;
   }
 }
 
