@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "api/service.h"
 #include "core/signing.h"
 #include "store/memory_store.h"
@@ -42,6 +44,20 @@ const std::string kRequiredBody =
     Plain(401, "Unauthorized", "A session token is required: PUT /latest/api/token first.");
 const std::string kForwardedBody =
     Plain(403, "Forbidden", "A session token request must not carry X-Forwarded-For.");
+
+// Runs a handler coroutine to its answer on an io_context of its own (kept running while the
+// handler waits on the worker pool).
+template <typename F>
+http::Response RunHandler(F handler) {
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  std::thread thread([&] { ioc.run(); });
+  auto answer = asio::co_spawn(ioc, std::move(handler), asio::use_future);
+  http::Response r = answer.get();
+  guard.reset();
+  thread.join();
+  return r;
+}
 
 std::string HeaderOf(const http::Response& r, std::string_view name) {
   for (const auto& [k, v] : r.headers)
@@ -82,15 +98,9 @@ class SessionApiTest : public ::testing::Test {
       headers.emplace_back("X-Instance-ID-Signature", core::SignInstanceId(kSessionSecret, uuid));
     }
     for (const auto& [k, v] : headers) req->message.insert(k, v);
-    asio::io_context ioc;
-    auto f = asio::co_spawn(
-        ioc,
-        [this, req, mode]() -> asio::awaitable<http::Response> {
-          co_return co_await api_->Handle(*req, mode);
-        },
-        asio::use_future);
-    ioc.run();
-    return f.get();
+    return RunHandler([this, req, mode]() -> asio::awaitable<http::Response> {
+      co_return co_await api_->Handle(*req, mode);
+    });
   }
   std::string Token(Identification mode = Identification::kSigned,
                     const std::string& uuid = kSessionUuid) {
@@ -295,15 +305,10 @@ TEST_F(SessionApiTest, AnotherNodeWithTheSameSecretAcceptsTheToken) {
   req->message.insert("X-Instance-ID-Signature",
                       core::SignInstanceId(kSessionSecret, kSessionUuid));
   req->message.insert("X-aws-ec2-metadata-token", token);
-  asio::io_context ioc;
-  auto f = asio::co_spawn(
-      ioc,
-      [&]() -> asio::awaitable<http::Response> {
-        co_return co_await other.Handle(*req, Identification::kSigned);
-      },
-      asio::use_future);
-  ioc.run();
-  EXPECT_EQ(f.get().status, 200u);
+  http::Response r = RunHandler([&]() -> asio::awaitable<http::Response> {
+    co_return co_await other.Handle(*req, Identification::kSigned);
+  });
+  EXPECT_EQ(r.status, 200u);
 }
 
 }  // namespace
