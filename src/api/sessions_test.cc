@@ -128,7 +128,7 @@ TEST_F(SessionApiTest, PutIssuesAToken) {
     http::Response r = Call(mode, bhttp::verb::put, "/latest/api/token",
                             {{"X-aws-ec2-metadata-token-ttl-seconds", "21600"}});
     ASSERT_EQ(r.status, 200u) << r.body;
-    EXPECT_EQ(r.content_type, "text/plain");
+    EXPECT_EQ(r.content_type, "text/plain; charset=UTF-8");
     EXPECT_EQ(r.body.size(), 50u);
     EXPECT_EQ(HeaderOf(r, "X-aws-ec2-metadata-token-ttl-seconds"), "21600");
     // Behind the proxy, the proxy sends it with hop limit 1; a source-address listener does.
@@ -143,7 +143,7 @@ TEST_F(SessionApiTest, PutIssuesAToken) {
 }
 
 TEST_F(SessionApiTest, BadTtlIs400) {
-  for (std::string ttl : {"", "0", "21601", "60s", "-1", " 60", "+60", "999999"}) {
+  for (std::string ttl : {"", "0", "21601", "60s", "-1", "6 0", "+60", "999999"}) {
     http::Response r = Call(Identification::kSigned, bhttp::verb::put, "/latest/api/token",
                             {{"X-aws-ec2-metadata-token-ttl-seconds", ttl}});
     EXPECT_EQ(r.status, 400u) << ttl;
