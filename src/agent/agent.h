@@ -8,7 +8,8 @@
 //   + X-Neutron-Router-ID or X-Neutron-Network-ID (the namespace the request came from)
 //   -> port (store lookup through a cache the change feed clears) -> instance id + project id
 //   -> X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature = hex HMAC-SHA256(secret, id)
-//   -> metadata API (pooled keep-alive connections), X-Forwarded-For as the guest sent it.
+//   -> metadata API (pooled keep-alive connections), X-Forwarded-For as the guest sent it, and
+//      the guest's session headers (header::kForwardedToApi: the IMDSv2 token and its TTL).
 //
 // Answers: the API's 2xx, 3xx and 4xx pass through (status, Content-Type, body and the
 // header::kPassedBack headers); no port, an ambiguous one, or both/neither id headers -> 404

@@ -33,6 +33,11 @@ inline constexpr std::string_view kGenericToken = "X-metadata-token";
 inline constexpr std::array<std::string_view, 4> kPassedBack = {kAllow, kLocation, kRetryAfter,
                                                                 kTokenTtlSeconds};
 
+// Request headers of the guest's that the metadata agent forwards to the API (every value of
+// each); the agent sends the API no other header of the guest's, as Neutron's agent sends none.
+inline constexpr std::array<std::string_view, 4> kForwardedToApi = {
+    kTokenTtlSeconds, kToken, kGenericTokenTtlSeconds, kGenericToken};
+
 // Headers only the metadata path's own hops may set: the proxy deletes every one a guest sends
 // (prefix match for X-Metadata-Provider*), and the API trusts them only from a signed hop.
 inline constexpr std::array<std::string_view, 7> kHopOnly = {
