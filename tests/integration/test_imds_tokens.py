@@ -169,7 +169,7 @@ class ImdsTokensTest(unittest.TestCase):
                                 'region': tenant.doc['availability_zone'][:-1]})
         ci = json.loads(run_in(guest, PYTHON, '-c', CLOUDINIT).splitlines()[-1])
         self.assertEqual(ci, {'found': True, 'cloud_name': 'aws', 'token': True,
-                              'instance_id': iid, 'hostname': tenant.hostname})
+                              'instance_id': iid, 'hostname': f'{tenant.hostname}.novalocal'})
 
     def test_clients_with_tokens_optional(self):
         self.assertEqual(status(Env.guest_a), (200, 'i-00000001'))
