@@ -21,6 +21,7 @@ Needs root. Names carry this run's id; cleanups run even when an assertion fails
 import json
 import os
 import pathlib
+import shutil
 import tempfile
 import unittest
 
@@ -107,6 +108,16 @@ def run_in(guest, *args):
     return r.stdout
 
 
+def no_resolver(guest):
+    """An empty resolv.conf in the guest namespace (`ip netns exec` mounts /etc/netns/NAME/):
+    name look-ups fail at once instead of waiting on the host's resolvers, which the guest
+    cannot reach (cloud-init's Ec2 source resolves made-up names to detect DNS hijacking)."""
+    etc = pathlib.Path('/etc/netns') / guest
+    etc.mkdir(parents=True)
+    cleanup(shutil.rmtree, etc, ignore_errors=True)
+    (etc / 'resolv.conf').write_text('# no resolver in this guest\n')
+
+
 def setUpModule():
     if os.geteuid() != 0:
         raise unittest.SkipTest('needs root')
@@ -119,6 +130,7 @@ def setUpModule():
         t.create(Env.store, Env.tmp)
     Env.guest_a, router_a = guestnet.router_topology(Env.a, 'tk')
     Env.guest_b, router_b = guestnet.router_topology(Env.b, 'tk')
+    no_resolver(Env.guest_a)
     listen = [f'qrouter-{t.router},{ns},router,{t.router}'
               for t, ns in ((Env.a, router_a), (Env.b, router_b))]
     config = Env.tmp / 'metastack.toml'
