@@ -33,6 +33,8 @@ test=(
   # the real peers the tests run against: Nova's and Neutron's code, cloud-init, PostgreSQL,
   # promtool (prometheus), a DHCP client, libvirt's schemas (virt-xml-validate runs xmllint)
   cloud-init python3-nova python3-neutron postgresql prometheus udhcpc
+  # IMDSv2 clients (test_imds_tokens): ec2-metadata, ec2metadata, botocore's fetchers
+  amazon-ec2-utils cloud-guest-utils python3-botocore
   libvirt-clients libxml2-utils
   # the images' readers
   dosfstools mtools xorriso genisoimage

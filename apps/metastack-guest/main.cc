@@ -107,19 +107,21 @@ int Run(const Flags& f) {
     constexpr const char* kPasswordPath = "/openstack/2013-04-04/password";
     ServiceOptions service = src.service;
     service.base_url = data->service_url;
+    std::optional<std::string> token = data->service_token;
     apply.password_service = ApplyOptions::PasswordService{
         service.base_url + kPasswordPath,
-        [service]() -> Result<std::string> {
-          METASTACK_ASSIGN_OR_RETURN(HttpAnswer got, HttpRequest(service, "GET", kPasswordPath));
+        [service, token]() -> Result<std::string> {
+          METASTACK_ASSIGN_OR_RETURN(HttpAnswer got,
+                                     HttpRequest(service, "GET", kPasswordPath, {}, token));
           if (got.status != 200)
             return std::unexpected(MakeError(
                 ErrorCode::kUnavailable,
                 service.base_url + kPasswordPath + ": status " + std::to_string(got.status)));
           return got.body;
         },
-        [service](const std::string& encrypted) -> Result<int> {
+        [service, token](const std::string& encrypted) -> Result<int> {
           METASTACK_ASSIGN_OR_RETURN(HttpAnswer got,
-                                     HttpRequest(service, "POST", kPasswordPath, encrypted));
+                                     HttpRequest(service, "POST", kPasswordPath, encrypted, token));
           return got.status;
         }};
   }

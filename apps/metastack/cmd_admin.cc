@@ -173,12 +173,44 @@ void AddSetHost(CLI::App* app, std::string collection, std::shared_ptr<F> f,
   });
 }
 
+// `set-http-tokens ID optional|required` / `set-http-tokens ID --unset`: the session policy of
+// an instance (a merge patch of its metadata_options) or of a network (PUT .../http_tokens);
+// the server checks the value (errors name the field).
+template <typename F>
+void AddSetHttpTokens(CLI::App* app, bool instance, std::shared_ptr<F> f,
+                      std::shared_ptr<Run> run) {
+  app->add_option("ID", f->id, instance ? "Instance uuid" : "Network id")->required();
+  app->add_option("POLICY", f->http_tokens, "optional or required (docs/extensions.md, Sessions)");
+  app->add_flag("--unset", f->unset_http_tokens,
+                instance ? "Follow its networks' and the daemon's policy"
+                         : "Leave the policy to instances and the daemon");
+  app->callback([f, run, instance] {
+    *run = [f, instance] {
+      if (f->unset_http_tokens == !f->http_tokens.empty()) {
+        std::cerr << "metastack: give a POLICY (optional or required) or --unset\n";
+        return kExitUsage;
+      }
+      Json policy = f->unset_http_tokens ? Json(nullptr) : Json(f->http_tokens);
+      std::string path =
+          (instance ? "/v1/instances/" : "/v1/networks/") + http::PercentEncode(f->id);
+      if (instance)
+        return Execute(
+            f->t, {"PATCH", path, "", Json{{"metadata_options", {{"http_tokens", policy}}}}.dump()},
+            PrintJson);
+      return Execute(f->t, {"PUT", path + "/http_tokens", "", Json{{"http_tokens", policy}}.dump()},
+                     PrintJson);
+    };
+  });
+}
+
 struct InstanceFlags {
   AdminBackend t;
   std::string file, id, project;
   std::vector<std::string> pairs, unset;
   int64_t revision = -1;
   bool json = false;
+  std::string http_tokens;
+  bool unset_http_tokens = false;
 };
 
 // Sends the document in --file as the body of `method` on `path`.
@@ -256,6 +288,9 @@ Run SetupInstance(CLI::App& app) {
   set_meta->add_option("PAIRS", f->pairs, "key=value items");
   set_meta->add_option("--unset", f->unset, "Keys to remove");
   set_meta->callback([=] { *run = [=] { return SetMeta(*f); }; });
+  AddSetHttpTokens(
+      sub("set-http-tokens", "Set the instance's IMDSv2 session policy, or --unset it"), true, f,
+      run);
   CLI::App* del = sub("delete", "Delete an instance");
   del->add_option("ID", f->id, "Instance uuid")->required();
   del->callback([=] {
@@ -280,8 +315,8 @@ Run SetupInstance(CLI::App& app) {
 Run SetupNetwork(CLI::App& app) {
   struct F {
     AdminBackend t;
-    std::string id, name, project, router, host;
-    bool detach = false, unassign = false, json = false;
+    std::string id, name, project, router, host, http_tokens;
+    bool detach = false, unassign = false, json = false, unset_http_tokens = false;
   };
   auto f = std::make_shared<F>();
   auto run = std::make_shared<Run>();
@@ -297,11 +332,14 @@ Run SetupNetwork(CLI::App& app) {
   create->add_option("--project", f->project, "Owning project");
   create->add_option("--router", f->router, "Router the network is attached to");
   create->add_option("--host", f->host, HostHelp("DHCP namespace"));
+  create->add_option("--http-tokens", f->http_tokens,
+                     "IMDSv2 session policy of its instances: optional or required");
   create->callback([=] {
     *run = [=] {
       Json body = {{"id", f->id}, {"name", f->name}, {"project_id", f->project}};
       if (!f->router.empty()) body["router_id"] = f->router;
       if (!f->host.empty()) body["host"] = f->host;
+      if (!f->http_tokens.empty()) body["http_tokens"] = f->http_tokens;
       return Execute(f->t, {"POST", "/v1/networks", "", body.dump()}, PrintJson);
     };
   });
@@ -314,7 +352,8 @@ Run SetupNetwork(CLI::App& app) {
                    {"NAME", [](const Json& j) { return Str(j["name"]); }},
                    {"PROJECT", [](const Json& j) { return Str(j["project_id"]); }},
                    {"ROUTER", [](const Json& j) { return Str(j["router_id"]); }},
-                   {"HOST", [](const Json& j) { return Str(j["host"]); }}},
+                   {"HOST", [](const Json& j) { return Str(j["host"]); }},
+                   {"HTTP_TOKENS", [](const Json& j) { return Str(j["http_tokens"]); }}},
                   f->json);
     };
   });
@@ -352,6 +391,9 @@ Run SetupNetwork(CLI::App& app) {
   });
   AddSetHost(sub("set-host", "Assign the network's DHCP namespace to a host, or --unassign it"),
              "networks", f, run);
+  AddSetHttpTokens(sub("set-http-tokens",
+                       "Set the IMDSv2 session policy of the network's instances, or --unset it"),
+                   false, f, run);
   return [run] { return (*run)(); };
 }
 

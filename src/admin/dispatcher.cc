@@ -41,12 +41,14 @@ Json InstanceJson(const store::InstanceRecord& r) {
 Json HostJson(const std::string& host) { return host.empty() ? Json(nullptr) : Json(host); }
 
 Json NetworkJson(const store::Network& n) {
-  return Json{{"id", n.id},
-              {"name", n.name},
-              {"project_id", n.project_id},
-              {"router_id", n.router_id ? Json(*n.router_id) : Json(nullptr)},
-              {"host", HostJson(n.host)},
-              {"revision", n.revision}};
+  return Json{
+      {"id", n.id},
+      {"name", n.name},
+      {"project_id", n.project_id},
+      {"router_id", n.router_id ? Json(*n.router_id) : Json(nullptr)},
+      {"host", HostJson(n.host)},
+      {"http_tokens", n.http_tokens ? Json(core::HttpTokensName(*n.http_tokens)) : Json(nullptr)},
+      {"revision", n.revision}};
 }
 
 Json RouterJson(const store::Router& r) {
@@ -130,10 +132,23 @@ Result<Json> Page(const Result<store::Page<T>>& page, const char* key, F to_json
               {"next", page->next.empty() ? Json(nullptr) : Json(page->next)}};
 }
 
+// A session policy in an object's "http_tokens": "optional", "required", or null / absent for
+// none.
+Result<std::optional<core::HttpTokens>> HttpTokensFrom(const Json& j) {
+  if (!j.contains("http_tokens") || j["http_tokens"].is_null()) return std::nullopt;
+  std::optional<core::HttpTokens> policy;
+  if (j["http_tokens"].is_string())
+    policy = core::ParseHttpTokens(j["http_tokens"].get<std::string>());
+  if (!policy)
+    return InvalidField("http_tokens", "expected \"optional\", \"required\" or null to unset");
+  return policy;
+}
+
 Result<store::Network> NetworkFrom(const Json& j) {
   if (!j.is_object()) return InvalidField("", "expected a JSON object");
   for (const auto& [k, _] : j.items())
-    if (k != "id" && k != "name" && k != "project_id" && k != "router_id" && k != "host")
+    if (k != "id" && k != "name" && k != "project_id" && k != "router_id" && k != "host" &&
+        k != "http_tokens")
       return InvalidField(k, "unknown field");
   store::Network n;
   auto str = [&](const char* key, std::string& out) -> Status {
@@ -149,6 +164,7 @@ Result<store::Network> NetworkFrom(const Json& j) {
   METASTACK_RETURN_IF_ERROR(str("router_id", router));
   if (!router.empty()) n.router_id = router;
   METASTACK_RETURN_IF_ERROR(str("host", n.host));
+  METASTACK_ASSIGN_OR_RETURN(n.http_tokens, HttpTokensFrom(j));
   return n;
 }
 
@@ -265,6 +281,14 @@ Result<AdminReply> Networks(store::Store& s, const AdminRequest& req,
   if (p.size() == 4 && p[3] == "host" && m == "PUT") {
     METASTACK_ASSIGN_OR_RETURN(std::string host, HostFrom(req.body));
     METASTACK_ASSIGN_OR_RETURN(auto n, s.SetNetworkHost(p[2], host));
+    return AdminReply{200, NetworkJson(n)};
+  }
+  if (p.size() == 4 && p[3] == "http_tokens" && m == "PUT") {
+    METASTACK_ASSIGN_OR_RETURN(Json body, ParseBody(req.body));
+    if (!body.is_object() || !body.contains("http_tokens"))
+      return InvalidField("http_tokens", "expected \"optional\", \"required\" or null to unset");
+    METASTACK_ASSIGN_OR_RETURN(auto policy, HttpTokensFrom(body));
+    METASTACK_ASSIGN_OR_RETURN(auto n, s.SetNetworkHttpTokens(p[2], policy));
     return AdminReply{200, NetworkJson(n)};
   }
   return std::unexpected(MakeError(ErrorCode::kNotFound, "no such resource"));

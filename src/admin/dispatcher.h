@@ -17,6 +17,9 @@
 //                                                      daemon whose [general] host is NAME;
 //                                                      null unassigns ("host" is null then,
 //                                                      in answers too)
+//   PUT    /v1/networks/{id}/http_tokens               {"http_tokens": "optional"|"required"}:
+//                                                      the IMDSv2 session policy of its
+//                                                      instances; null unsets (api/sessions.h)
 //   GET    /v1/ports[?network_id=&limit=&after=]       every fixed IP of every port, paginated
 //                                                      by (network, IP): "next" is "NETWORK IP"
 //   GET    /v1/ports/lookup?ip=&(network_id=|router_id=)   what the metadata agent resolves

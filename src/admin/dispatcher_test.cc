@@ -161,6 +161,56 @@ TEST_F(DispatchTest, HostsOfRoutersAndNetworks) {
   }
 }
 
+// The session policy: a network's through its own resource (and at creation), an instance's
+// through its document (merge patch; null unsets). Errors name the field.
+TEST_F(DispatchTest, HttpTokensOfNetworksAndInstances) {
+  AdminReply created =
+      Call("POST", "/v1/networks", R"({"id": "net-a", "http_tokens": "required"})");
+  ASSERT_EQ(created.status, 201u) << created.body.dump();
+  EXPECT_EQ(created.body["http_tokens"], "required");
+  AdminReply plain = Call("POST", "/v1/networks", R"({"id": "net-b"})");
+  EXPECT_EQ(plain.body["http_tokens"], nullptr);
+  AdminReply set = Call("PUT", "/v1/networks/net-b/http_tokens", R"({"http_tokens": "optional"})");
+  ASSERT_EQ(set.status, 200u) << set.body.dump();
+  EXPECT_EQ(set.body["http_tokens"], "optional");
+  EXPECT_EQ(Call("GET", "/v1/networks").body["networks"][1]["http_tokens"], "optional");
+  AdminReply unset = Call("PUT", "/v1/networks/net-a/http_tokens", R"({"http_tokens": null})");
+  ASSERT_EQ(unset.status, 200u) << unset.body.dump();
+  EXPECT_EQ(unset.body["http_tokens"], nullptr);
+  EXPECT_EQ(Call("GET", "/v1/networks/net-a").body["http_tokens"], nullptr);
+
+  ASSERT_EQ(Call("POST", "/v1/instances", Doc("10.0.0.5")).status, 201u);
+  std::string path = std::string("/v1/instances/") + kUuid;
+  AdminReply required = Call("PATCH", path, R"({"metadata_options": {"http_tokens": "required"}})");
+  ASSERT_EQ(required.status, 200u) << required.body.dump();
+  EXPECT_EQ(required.body["instance"]["metadata_options"]["http_tokens"], "required");
+  AdminReply cleared = Call("PATCH", path, R"({"metadata_options": {"http_tokens": null}})");
+  ASSERT_EQ(cleared.status, 200u) << cleared.body.dump();
+  EXPECT_FALSE(cleared.body["instance"].contains("metadata_options"));
+
+  struct Case {
+    std::string method, target, body;
+    unsigned status;
+    std::string error;
+  } cases[] = {
+      {"PUT", "/v1/networks/net-a/http_tokens", R"({"http_tokens": "always"})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "expected \"optional\", \"required\" or null to unset", "field": "http_tokens"}})"},
+      {"PUT", "/v1/networks/net-a/http_tokens", R"({})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "expected \"optional\", \"required\" or null to unset", "field": "http_tokens"}})"},
+      {"PUT", "/v1/networks/net-z/http_tokens", R"({"http_tokens": "required"})", 404,
+       R"({"error": {"code": "not_found", "message": "no network net-z"}})"},
+      {"POST", "/v1/networks", R"({"id": "net-c", "http_tokens": 1})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "expected \"optional\", \"required\" or null to unset", "field": "http_tokens"}})"},
+      {"PATCH", path, R"({"metadata_options": {"http_tokens": "sometimes"}})", 400,
+       R"({"error": {"code": "invalid_argument", "message": "expected \"optional\" or \"required\"", "field": "metadata_options.http_tokens"}})"},
+  };
+  for (const auto& c : cases) {
+    AdminReply r = Call(c.method, c.target, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target;
+    EXPECT_EQ(core::DumpPython(r.body), c.error) << c.method << " " << c.target;
+  }
+}
+
 TEST_F(DispatchTest, Pagination) {
   Call("POST", "/v1/networks", R"({"id": "net-a"})");
   for (int i = 0; i < 5; ++i) {

@@ -163,8 +163,10 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   out.set(Bsv(header::kInstanceId), port->instance_id);
   out.set(Bsv(header::kTenantId), port->project_id);
   out.set(Bsv(header::kInstanceIdSignature), signer_.Sign(port->instance_id));
-  for (std::string_view name : header::kPassedToApi)
-    if (req.Has(name)) out.set(Bsv(name), Bsv(req.Header(name)));
+  for (std::string_view name : header::kPassedToApi) {
+    auto [first, last] = req.message.equal_range(Bsv(name));
+    for (auto it = first; it != last; ++it) out.insert(Bsv(name), it->value());
+  }
   out.body() = req.message.body();
   auto target = req.message.target();
   auto res = co_await api_->Send(std::move(out),

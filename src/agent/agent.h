@@ -9,8 +9,9 @@
 //   -> port (store lookup through a cache the change feed clears) -> instance id + project id
 //   -> X-Instance-ID, X-Tenant-ID, X-Instance-ID-Signature = hex HMAC-SHA256(secret, id)
 //   -> metadata API (pooled keep-alive connections), X-Forwarded-For as the guest sent it, and
-//      the guest's header::kPassedToApi headers (If-None-Match). A GCE-style wait_for_change
-//      request is given its timeout_sec beyond --api-timeout (http::HoldFor).
+//      the guest's header::kPassedToApi headers (If-None-Match, the IMDSv2 token and its TTL).
+//      A GCE-style wait_for_change request is given its timeout_sec beyond --api-timeout
+//      (http::HoldFor).
 //
 // Answers: the API's 2xx, 3xx and 4xx pass through (status, Content-Type, body and the
 // header::kPassedBack headers); no port, an ambiguous one, or both/neither id headers -> 404

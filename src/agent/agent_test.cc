@@ -140,7 +140,8 @@ TEST_F(AgentTest, PasswordPostPassesThrough) {
 }
 
 // Every method reaches the API as the guest sent it, a token Beast has no verb for too, and
-// comes back with the API's answer (Nova's: read as GET, 400 on the password, 404 unknown).
+// comes back with the API's answer (Nova's: read as GET, 400 on the password, 404 unknown;
+// ours on the session token path).
 TEST_F(AgentTest, EveryMethodPassesThroughAsSent) {
   std::string headers = "X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n";
   for (std::string method : {"PUT", "DELETE", "OPTIONS", "FOO"}) {
@@ -150,8 +151,33 @@ TEST_F(AgentTest, EveryMethodPassesThroughAsSent) {
               std::make_pair(400u, std::string("400 Bad Request\n\nGET and POST only are "
                                                "supported.\n\n   ")))
         << method;
-    EXPECT_EQ(Send(method + " /latest/api/token HTTP/1.1\r\n" + headers).first, 404u) << method;
+    // The API's session token path: a PUT without a TTL 400, other methods 405.
+    EXPECT_EQ(Send(method + " /latest/api/token HTTP/1.1\r\n" + headers).first,
+              method == "PUT" ? 400u : 405u)
+        << method;
   }
+}
+
+// The guest's session headers reach the API (and only those of the guest's headers): a token
+// asked for with either TTL spelling comes back with its TTL header, and opens the instance
+// with either token spelling; a token of nonsense is the API's 401.
+TEST_F(AgentTest, SessionHeadersPassThrough) {
+  std::string headers = "X-Forwarded-For: 10.0.0.5\r\nX-Neutron-Network-ID: net-b\r\n";
+  for (std::string ttl : {"X-aws-ec2-metadata-token-ttl-seconds", "X-metadata-token-ttl-seconds"}) {
+    std::string raw = SendRaw("PUT /latest/api/token HTTP/1.1\r\n" + headers + ttl + ": 60\r\n");
+    ASSERT_EQ(raw.substr(9, 3), "200") << raw;
+    EXPECT_NE(raw.find("X-aws-ec2-metadata-token-ttl-seconds: 60\r\n"), std::string::npos) << raw;
+    std::string token = raw.substr(raw.find("\r\n\r\n") + 4);
+    for (std::string name : {"X-aws-ec2-metadata-token", "X-metadata-token"})
+      EXPECT_EQ(Send("GET /latest/meta-data/instance-id HTTP/1.1\r\n" + headers + name + ": " +
+                     token + "\r\n"),
+                std::make_pair(200u, std::string("i-bbbbbbbb")))
+          << name;
+  }
+  EXPECT_EQ(Send("GET /latest/meta-data/instance-id HTTP/1.1\r\n" + headers +
+                 "X-aws-ec2-metadata-token: nonsense\r\n")
+                .first,
+            401u);
 }
 
 TEST_F(AgentTest, WrongSecretIsTheApis403) {

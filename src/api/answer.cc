@@ -2,8 +2,10 @@
 
 #include "core/entity_tag.h"
 #include "core/route.h"
+#include "core/session_token.h"
 #include "http/error_response.h"
 #include "http/headers.h"
+#include "http/session.h"
 #include "http/url.h"
 #include "store/store.h"
 
@@ -75,6 +77,31 @@ Result<MethodUse> UseOf(std::string_view method, const core::Route& route) {
       MakeError(ErrorCode::kInvalidArgument, "GET and POST only are supported."));
 }
 
+Result<int64_t> TokenRequestTtl(std::string_view method, std::string_view ttl) {
+  if (method != "PUT")
+    return std::unexpected(
+        MakeError(ErrorCode::kMethodNotAllowed, "A session token is requested with PUT."));
+  int64_t seconds = 0;
+  bool digits = !ttl.empty() && ttl.size() <= 5;
+  for (char c : ttl) {
+    digits = digits && c >= '0' && c <= '9';
+    if (digits) seconds = seconds * 10 + (c - '0');
+  }
+  if (!digits || seconds < core::kMinTokenTtlSeconds || seconds > core::kMaxTokenTtlSeconds)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     std::string(http::header::kTokenTtlSeconds) +
+                                         " must be a whole number of seconds in 1.." +
+                                         std::to_string(core::kMaxTokenTtlSeconds) + "."));
+  return seconds;
+}
+
+http::Response TokenRequestRefusal(const Error& error, bool head) {
+  http::Response r = http::ErrorResponse(error, {.head = head});
+  if (error.code == ErrorCode::kMethodNotAllowed)
+    r.headers.emplace_back(http::header::kAllow, "PUT");
+  return r;
+}
+
 http::Response Answer(const core::Instance& instance, std::string_view target,
                       std::string_view method, const core::Settings& settings,
                       const core::RenderContext& ctx) {
@@ -82,6 +109,10 @@ http::Response Answer(const core::Instance& instance, std::string_view target,
   http::PathAndQuery split = http::SplitTarget(target);
   const std::string& path = split.path;
   if (auto early = AnswerWithoutCaller(core::NormalizePath(path))) return std::move(*early);
+  if (http::IsSessionTokenPath(path)) {
+    auto ttl = TokenRequestTtl(method, "");
+    if (!ttl) return TokenRequestRefusal(ttl.error(), head);
+  }
   core::Route route = core::ResolvePath(path);
   auto use = UseOf(method, route);
   if (!use) return http::ErrorResponse(use.error(), {.head = head});

@@ -2,7 +2,8 @@
 // What the metadata API answers for a path, apart from who asks: the answers that need no
 // caller, and a rendered document (or its error) as an HTTP answer. MetadataApi::Handle uses
 // these around identification and its cache; `metastack get` uses Answer, so the CLI prints
-// exactly what the service sends. Pure; thread-safe.
+// exactly what the service sends (on the token path, the refusals the service gives a request
+// without a TTL). Pure; thread-safe.
 
 #include <optional>
 #include <string_view>
@@ -52,6 +53,15 @@ Result<MetadataQuery> ParseMetadataQuery(std::string_view query);
 // kInvalidArgument "GET and POST only are supported.".
 enum class MethodUse { kRead, kSetPassword };
 Result<MethodUse> UseOf(std::string_view method, const core::Route& route);
+
+// A request on the session token path (http::IsSessionTokenPath), apart from who asks: a PUT
+// whose TTL header value `ttl` (either spelling; "" when absent) is 1..21600 decimal digits
+// asks for a token of that TTL; any other method is kMethodNotAllowed; a PUT with a missing or
+// bad TTL kInvalidArgument. MetadataApi issues the token (api/sessions.h); the errors are
+// answered alike by the service and `metastack get`.
+Result<int64_t> TokenRequestTtl(std::string_view method, std::string_view ttl);
+// TokenRequestTtl's error as an answer (405 with `Allow: PUT`).
+http::Response TokenRequestRefusal(const Error& error, bool head);
 
 // The service's answer to `method` on `target` (a request target: the path is percent-decoded,
 // the query read as the service reads it, though wait_for_change never waits) from a caller

@@ -10,6 +10,7 @@
 #include "http/blocking.h"
 #include "http/error_response.h"
 #include "http/headers.h"
+#include "http/session.h"
 #include "http/url.h"
 
 namespace metastack::api {
@@ -52,6 +53,14 @@ std::string_view PathClassName(MetadataApi::PathClass cls) {
   return "other";
 }
 
+std::vector<core::TokenKey> TokenKeys(const ApiOptions& options) {
+  if (!options.token_keys.empty()) return options.token_keys;
+  if (!options.shared_secret.empty()) return {core::DeriveTokenKey(options.shared_secret)};
+  core::TokenKey key;
+  SystemRandom(key.bytes);
+  return {key};
+}
+
 std::string_view FirstListItem(std::string_view v) {
   size_t comma = v.find(',');
   v = v.substr(0, comma);
@@ -78,6 +87,9 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
       settings_(std::make_shared<const core::Settings>(options_.settings)),
       cache_(options_.cache_instances),
       limiter_(options_.rate_limit),
+      sessions_(store_, pool_, TokenKeys(options_), options_.http_tokens, metrics_,
+                {PathClassName(PathClass::kEc2), PathClassName(PathClass::kOpenStack),
+                 PathClassName(PathClass::kOther)}),
       rate_limited_(metrics_.Counter("metastack_api_rate_limited_total", "")),
       address_mismatches_(metrics_.Counter("metastack_api_address_mismatch_total", "")),
       requests_{http::StatusCounters(metrics_, "metastack_api_requests_total",
@@ -127,6 +139,7 @@ MetadataApi::MetadataApi(store::Store& store, asio::thread_pool& pool, ApiOption
     cache_.Invalidate(change);
     if (vendordata_) vendordata_->Invalidate(change);
     if (change.kind == store::Change::Kind::kInstance) watchers_->Notify(change.id);
+    sessions_.Invalidate(change);
     std::lock_guard lock(address_mu_);
     by_address_.clear();
   });
@@ -184,6 +197,9 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   };
   if (auto early = AnswerWithoutCaller(core::NormalizePath(target.path)))
     co_return done(std::move(*early));
+  if (mode == Identification::kSourceAddress &&
+      GuestForwardedTokenRequest(req, options_.trusted_proxies))
+    co_return done(sessions_.ForwardedRefusal(head));
   auto caller = co_await Identify(req, mode);
   if (!caller) co_return done(http::ErrorResponse(caller.error(), {.head = head}));
   instance_id = caller->uuid;
@@ -195,6 +211,16 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   }
   auto inst = co_await Checked(*caller, mode);
   if (!inst) co_return done(http::ErrorResponse(inst.error(), {.head = head}));
+  if (http::IsSessionTokenPath(target.path)) {
+    Response r = sessions_.TokenAnswer(req, caller->uuid, head);
+    // Behind the ns-proxy the proxy sets it (this answer goes to the agent, not the guest).
+    if (mode == Identification::kSourceAddress && r.status == 200) r.hop_limit = 1;
+    co_return done(std::move(r));
+  }
+  if (auto admitted =
+          co_await sessions_.Admit(req, (*inst)->instance(), static_cast<size_t>(ClassOf(route)));
+      !admitted)
+    co_return done(http::ErrorResponse(admitted.error(), {.head = head}));
   auto method = req.message.method_string();
   auto use = UseOf(std::string_view(method.data(), method.size()), route);
   if (!use) co_return done(http::ErrorResponse(use.error(), {.head = head}));

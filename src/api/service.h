@@ -36,6 +36,10 @@
 // then. Without last_etag the ETag when the request arrived is the one to differ from (the next
 // change). Over the waiter limits: 429 with Retry-After. Drain() answers every waiter at once.
 // Requests without these parameters and headers are answered as before.
+// IMDSv2 sessions (api/sessions.h), once the instance is loaded and vouched for: the token path
+// issues tokens (on a source-address listener with hop limit 1), and every other request is
+// admitted by its token or the instance's policy. A source-address listener refuses (403) a
+// token request that the guest sent with X-Forwarded-For (behind the ns-proxy, the proxy does).
 // Thread-safe: handlers may run on several io_context threads at once.
 
 #include <array>
@@ -48,6 +52,7 @@
 
 #include "api/answer.h"
 #include "api/instance_cache.h"
+#include "api/sessions.h"
 #include "api/vendor_data.h"
 #include "api/watchers.h"
 #include "core/ip.h"
@@ -94,6 +99,12 @@ struct ApiOptions {
     size_t total = 10'000;
   };
   Watch watch;
+  // IMDSv2 sessions: the policy of instances that set none and whose networks set none.
+  core::HttpTokens http_tokens = core::HttpTokens::kOptional;
+  // The keys that seal session tokens (the first issues, all open). Empty: one derived from
+  // shared_secret (core::DeriveTokenKey), so every node sharing the secret shares it; with no
+  // secret either, a random key of this process.
+  std::vector<core::TokenKey> token_keys;
 };
 
 class MetadataApi {
@@ -115,6 +126,7 @@ class MetadataApi {
   uint64_t wakeups() const { return watchers_->wakeups(); }
   // Answers every waiting request now, and every one that comes later at once (SIGTERM's drain).
   void Drain() { watchers_->Drain(); }
+  Sessions& sessions() { return sessions_; }
   const http::RateLimiter& rate_limiter() const { return limiter_; }
 
   // The `path` label of the request metrics.
@@ -171,6 +183,7 @@ class MetadataApi {
   std::atomic<std::shared_ptr<const core::Settings>> settings_;
   InstanceCache cache_;
   http::RateLimiter limiter_;
+  Sessions sessions_;
   http::Metrics::CounterSeries& rate_limited_;
   http::Metrics::CounterSeries& address_mismatches_;
   // Each request updates its metrics through these, without the registry's lock.

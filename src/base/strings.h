@@ -2,6 +2,7 @@
 // Small string helpers every module may use (base/ sees no third-party library). Pure;
 // thread-safe.
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,5 +17,11 @@ std::vector<std::string_view> SplitLines(std::string_view text);
 
 // ASCII case-insensitive equality (header names, volume labels).
 bool EqualsIgnoreAsciiCase(std::string_view a, std::string_view b);
+
+// The segments of a URL path as Python's posixpath.normpath leaves them: empty and "."
+// segments dropped, ".." removing the one before it (never above the root). "/a//b/../c/" ->
+// {"a", "c"}. What core::NormalizePath and the ns-proxy's view of the session token path
+// (http::IsSessionTokenPath) share.
+std::vector<std::string> PathSegments(std::string_view path);
 
 }  // namespace metastack

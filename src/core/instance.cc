@@ -77,4 +77,14 @@ bool IsValidUuid(std::string_view text) {
   return true;
 }
 
+std::string_view HttpTokensName(HttpTokens policy) {
+  return policy == HttpTokens::kRequired ? "required" : "optional";
+}
+
+std::optional<HttpTokens> ParseHttpTokens(std::string_view name) {
+  if (name == "optional") return HttpTokens::kOptional;
+  if (name == "required") return HttpTokens::kRequired;
+  return std::nullopt;
+}
+
 }  // namespace metastack::core

@@ -99,6 +99,17 @@ struct BlockDevices {
   std::vector<BlankDevice> blanks;
 };
 
+// Whether a guest must use an IMDSv2 session token (docs/extensions.md, "Sessions"): AWS's
+// HttpTokens. kOptional: a tokenless request is served (a token that is sent must be valid);
+// kRequired: a tokenless request is 401.
+enum class HttpTokens { kOptional, kRequired };
+std::string_view HttpTokensName(HttpTokens policy);                // "optional", "required"
+std::optional<HttpTokens> ParseHttpTokens(std::string_view name);  // nullopt for anything else
+
+struct MetadataOptions {
+  std::optional<HttpTokens> http_tokens;  // nullopt: the networks' or the daemon's policy
+};
+
 struct Instance {
   std::string uuid;
   std::string name;
@@ -121,6 +132,7 @@ struct Instance {
   std::optional<Json> vendor_data;  // nullopt: the deployment's default applies
   std::vector<Device> devices;
   std::vector<int64_t> dedicated_cpus;
+  MetadataOptions metadata_options;
 };
 
 // Nova's limits, and ours where Nova has only quotas.

@@ -152,6 +152,9 @@ Json InstanceToJson(const Instance& inst) {
   SetIf(j, "vendor_data", inst.vendor_data);
   j["devices"] = ListJson(inst.devices, DeviceJson);
   j["dedicated_cpus"] = inst.dedicated_cpus;
+  if (inst.metadata_options.http_tokens)
+    j["metadata_options"] = {
+        {"http_tokens", std::string(HttpTokensName(*inst.metadata_options.http_tokens))}};
   return j;
 }
 

@@ -468,6 +468,22 @@ Result<std::vector<Device>> ParseDevices(const Json& doc) {
   return out;
 }
 
+Result<MetadataOptions> ParseMetadataOptions(const Json& doc) {
+  MetadataOptions options;
+  const Json* v = Find(doc, "metadata_options");
+  if (!v) return options;
+  const std::string where = "metadata_options";
+  METASTACK_RETURN_IF_ERROR(CheckObject(*v, where));
+  METASTACK_RETURN_IF_ERROR(CheckKeys(*v, where, {"http_tokens"}));
+  METASTACK_ASSIGN_OR_RETURN(auto tokens, OptString(*v, where, "http_tokens"));
+  if (tokens) {
+    options.http_tokens = ParseHttpTokens(*tokens);
+    if (!options.http_tokens)
+      return InvalidField(Field(where, "http_tokens"), "expected \"optional\" or \"required\"");
+  }
+  return options;
+}
+
 Result<std::vector<int64_t>> ParseDedicatedCpus(const Json& doc) {
   std::vector<int64_t> out;
   const Json* cpus = Find(doc, "dedicated_cpus");
@@ -513,7 +529,8 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
                                        "ports",
                                        "vendor_data",
                                        "devices",
-                                       "dedicated_cpus"}));
+                                       "dedicated_cpus",
+                                       "metadata_options"}));
   Instance inst;
   METASTACK_ASSIGN_OR_RETURN(inst.uuid, ReqString(doc, "", "uuid"));
   if (!IsValidUuid(inst.uuid)) return InvalidField("uuid", "not a UUID");
@@ -545,6 +562,7 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
   if (const Json* vd = Find(doc, "vendor_data")) inst.vendor_data = *vd;
   METASTACK_ASSIGN_OR_RETURN(inst.devices, ParseDevices(doc));
   METASTACK_ASSIGN_OR_RETURN(inst.dedicated_cpus, ParseDedicatedCpus(doc));
+  METASTACK_ASSIGN_OR_RETURN(inst.metadata_options, ParseMetadataOptions(doc));
   return inst;
 }
 

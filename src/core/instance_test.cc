@@ -189,6 +189,23 @@ const BadCase kBadCases[] = {
        d["block_devices"]["blanks"] = {{{"guest_format", "swap"}}};
      },
      "block_devices.blanks[0].device: is required"},
+    {"http_tokens",
+     [](Json& d) {
+       d["metadata_options"] = {{"http_tokens", "always"}};
+     },
+     "metadata_options.http_tokens: expected \"optional\" or \"required\""},
+    {"http_tokens_type",
+     [](Json& d) {
+       d["metadata_options"] = {{"http_tokens", true}};
+     },
+     "metadata_options.http_tokens: expected a string"},
+    {"metadata_options_unknown",
+     [](Json& d) {
+       d["metadata_options"] = {{"hop_limit", 2}};
+     },
+     "metadata_options.hop_limit: unknown field"},
+    {"metadata_options_type", [](Json& d) { d["metadata_options"] = "required"; },
+     "metadata_options: expected an object"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Errors, InstanceErrorTest, ::testing::ValuesIn(kBadCases),
@@ -243,6 +260,28 @@ TEST(InstanceTest, JsonRoundTrip) {
   EXPECT_EQ(DumpPython(InstanceToJson(*inst2)), DumpPython(again));
   EXPECT_EQ(inst2->files[0].contents, "Welcome\n");
   EXPECT_EQ(*inst2->user_data, "#cloud-config\n");
+}
+
+// The session policy is kept when set and absent from the JSON when not (documents written
+// before it existed read back unchanged).
+TEST(InstanceTest, MetadataOptions) {
+  Json doc = ExampleDocument();
+  auto plain = ParseInstanceJson(doc);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->metadata_options.http_tokens);
+  EXPECT_FALSE(InstanceToJson(*plain).contains("metadata_options"));
+  for (std::string_view policy : {"optional", "required"}) {
+    doc["metadata_options"] = {{"http_tokens", policy}};
+    auto inst = ParseInstanceJson(doc);
+    ASSERT_TRUE(inst) << inst.error().ToString();
+    ASSERT_TRUE(inst->metadata_options.http_tokens);
+    EXPECT_EQ(HttpTokensName(*inst->metadata_options.http_tokens), policy);
+    EXPECT_EQ(InstanceToJson(*inst)["metadata_options"], Json({{"http_tokens", policy}}));
+  }
+  doc["metadata_options"] = {{"http_tokens", nullptr}};
+  auto unset = ParseInstanceJson(doc);
+  ASSERT_TRUE(unset);
+  EXPECT_FALSE(unset->metadata_options.http_tokens);
 }
 
 }  // namespace

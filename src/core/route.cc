@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/strings.h"
+
 namespace metastack::core {
 namespace {
 
@@ -9,23 +11,6 @@ template <size_t N>
 int IndexOf(const std::array<std::string_view, N>& list, std::string_view v) {
   auto it = std::find(list.begin(), list.end(), v);
   return it == list.end() ? -1 : static_cast<int>(it - list.begin());
-}
-
-std::vector<std::string> Components(std::string_view path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(start, end - start);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.emplace_back(part);
-    }
-    start = end + 1;
-  }
-  return parts;
 }
 
 Route OpenStackRoute(const std::vector<std::string>& t) {
@@ -75,7 +60,7 @@ Route OpenStackRoute(const std::vector<std::string>& t) {
 std::string NormalizePath(std::string_view path) {
   std::string out = "/";
   bool first = true;
-  for (const auto& part : Components(path)) {
+  for (const auto& part : PathSegments(path)) {
     if (!first) out += '/';
     out += part;
     first = false;
@@ -84,7 +69,7 @@ std::string NormalizePath(std::string_view path) {
 }
 
 Route ResolvePath(std::string_view path) {
-  std::vector<std::string> t = Components(path);
+  std::vector<std::string> t = PathSegments(path);
   Route r;
   if (t.empty()) {
     r.kind = RouteKind::kEc2Versions;

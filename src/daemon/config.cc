@@ -7,6 +7,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "core/ip.h"
+#include "core/session_token.h"
 #include "daemon/config_file.h"
 #include "http/url.h"
 
@@ -113,6 +114,12 @@ void DeclareApi(CLI::App& app, ApiConfig& c, const Components& run) {
       "wait_for_change requests one instance may have waiting at once; beyond: 429");
   Add(app, kApi, "--watchers", c.watchers,
       "wait_for_change requests that may wait at once in all; beyond: 429");
+  Add(app, kApi, "--http-tokens", c.http_tokens,
+      "IMDSv2 session policy of instances whose document and networks set none: optional "
+      "(tokenless requests served) or required (tokenless requests 401)");
+  Add(app, kApi, "--token-keys-file", c.token_keys_file,
+      "File of session token keys, one \"ID HEX\" a line (the first issues, all verify); "
+      "default: a key derived from --secret-file, shared by every node with that secret");
 }
 
 void DeclareAdmin(CLI::App& app, AdminConfig& c) {
@@ -331,6 +338,17 @@ api::ApiOptions BuildApiOptions(const ApiConfig& c) {
                                     : p);
     if (!cidr) throw Bad("--trusted-proxy", "not an address or CIDR: " + p);
     options.trusted_proxies.push_back(*cidr);
+  }
+  auto policy = core::ParseHttpTokens(c.http_tokens);
+  if (!policy)
+    throw Bad("--http-tokens", "expected optional or required, not '" + c.http_tokens + "'");
+  options.http_tokens = *policy;
+  if (!c.token_keys_file.empty()) {
+    auto text = ReadFile(c.token_keys_file);
+    if (!text) throw Bad("--token-keys-file", text.error().ToString());
+    auto keys = core::ParseTokenKeys(*text);
+    if (!keys) throw Bad("--token-keys-file", c.token_keys_file + ": " + keys.error().ToString());
+    options.token_keys = std::move(*keys);
   }
   return options;
 }

@@ -68,6 +68,10 @@ struct ApiConfig {
   double watch_max_timeout = 300;  // seconds; GCE-style wait_for_change
   size_t watchers_per_instance = 16;
   size_t watchers = 10'000;
+  // IMDSv2 sessions (docs/extensions.md, "Sessions"): the default policy, and the keys file
+  // (core::ParseTokenKeys); without one the key derives from --secret-file.
+  std::string http_tokens = "optional";
+  std::string token_keys_file;
   bool operator==(const ApiConfig&) const = default;
 };
 

@@ -92,6 +92,11 @@ Plan MakePlan(const DaemonConfig& c) {
     throw std::runtime_error("--secret-file is required for signed listeners (--signed-listen)");
   }
   if (p.api) p.api->shared_secret = p.secret;
+  if (p.api && p.api->token_keys.empty() && c.general.secret_file.empty())
+    LogWarning(
+        "api",
+        "session tokens are sealed with a random key of this process (no --token-keys-file "
+        "and no --secret-file): they do not survive a restart and no other node accepts them");
   if (run.agent) {
     p.agent_socket_mode = ParseMode(c.agent.socket_mode, "--agent-socket-mode");
     if (!run.api)
@@ -158,7 +163,8 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
       x.vendordata_dynamic_connect_timeout != y.vendordata_dynamic_connect_timeout ||
       x.vendordata_dynamic_read_timeout != y.vendordata_dynamic_read_timeout ||
       x.watch_max_timeout != y.watch_max_timeout ||
-      x.watchers_per_instance != y.watchers_per_instance || x.watchers != y.watchers)
+      x.watchers_per_instance != y.watchers_per_instance || x.watchers != y.watchers ||
+      x.http_tokens != y.http_tokens || x.token_keys_file != y.token_keys_file)
     out.push_back("[api] (other than vendor-data and dhcp-domain)");
   if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
       a.proxy.agent_timeout != b.proxy.agent_timeout)

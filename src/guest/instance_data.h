@@ -42,6 +42,9 @@ struct InstanceData {
   std::optional<std::string> nocloud_network_config;  // NoCloud network-config text
   std::optional<std::string> admin_pass;              // meta_data.json's (config drives carry it)
   std::string service_url;  // the metadata service it came from ("" for a drive or seed)
+  // The session token that service granted, if any (IMDSv2): requests made after the load
+  // (the password's) carry it, so they pass where tokens are required.
+  std::optional<std::string> service_token;
 };
 
 Result<InstanceData> LoadInstance(Tree& tree, Layout layout);

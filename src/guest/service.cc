@@ -229,7 +229,7 @@ std::string EncodePath(std::string_view path) {
   return out;
 }
 
-class Service final : public Tree {
+class Service final : public ServiceTreeBase {
  public:
   explicit Service(ServiceOptions options)
       : options_(std::move(options)), url_(ParseServiceUrl(options_.base_url)) {}
@@ -255,6 +255,7 @@ class Service final : public Tree {
   }
 
   std::string Describe() const override { return "metadata service " + options_.base_url; }
+  std::optional<std::string> token() const override { return token_; }
 
  private:
   Result<HttpAnswer> Get(const std::string& target) {
@@ -369,7 +370,7 @@ Result<HttpAnswer> HttpRequest(const ServiceOptions& options, const std::string&
   return Exchange(options, url, method, path, headers, body);
 }
 
-std::unique_ptr<Tree> ServiceTree(ServiceOptions options) {
+std::unique_ptr<ServiceTreeBase> ServiceTree(ServiceOptions options) {
   return std::make_unique<Service>(std::move(options));
 }
 

@@ -88,6 +88,13 @@ Result<HttpAnswer> HttpRequest(const ServiceOptions& options, const std::string&
 // meta_data.json; 404 is kNotFound; other non-200 answers are kUnavailable naming the status
 // ("<url>: status 500"). A path with an empty, "." or ".." component is kInvalidArgument, as in
 // DirectoryTree. The token (if any) is asked for once, on the first Read.
-std::unique_ptr<Tree> ServiceTree(ServiceOptions options);
+class ServiceTreeBase : public Tree {
+ public:
+  // The session token the service granted (nullopt before the first Read, or when it granted
+  // none): for requests made beside the tree (the password's GET and POST) under the same
+  // session.
+  virtual std::optional<std::string> token() const = 0;
+};
+std::unique_ptr<ServiceTreeBase> ServiceTree(ServiceOptions options);
 
 }  // namespace metastack::guest

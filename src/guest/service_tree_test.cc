@@ -34,8 +34,11 @@ TEST(ServiceTreeTest, AGrantedTokenGoesWithEveryRead) {
                                   {CannedAnswer(200, "{}")},
                                   {CannedAnswer(200, "user data")}});
   auto tree = ServiceTree(TreeOptions(server.Url()));
+  EXPECT_EQ(tree->token(), std::nullopt);
   EXPECT_EQ(tree->Read(kMetaDataPath).value(), "{}");
   EXPECT_EQ(tree->Read("openstack/latest/user_data").value(), "user data");
+  // The password's requests, made beside the tree, carry the same token.
+  EXPECT_EQ(tree->token(), "token-1");
   auto requests = server.Requests();
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_EQ(requests[0].method, "PUT");

@@ -145,7 +145,10 @@ Result<InstanceData> FindInstance(const SourceOptions& options) {
         }
         Probed probed(*tree, kProbe, probe);
         auto data = LoadInstance(probed, layout);
-        if (data) data->service_url = url;
+        if (data) {
+          data->service_url = url;
+          data->service_token = tree->token();
+        }
         return data;
       }
     }

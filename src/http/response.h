@@ -15,6 +15,11 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   bool close = false;  // close the connection after this answer
+  // > 0: this answer leaves a TCP listener with this IP TTL / IPv6 hop limit (the session token
+  // answer: 1, so that it cannot be relayed past the guest's own host). The socket keeps it
+  // until the connection's next answer is written (the client has read this one by then, so a
+  // retransmission of it still carries it) and then gets its own value back.
+  int hop_limit = 0;
 };
 
 }  // namespace metastack::http

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 
 #include "http/error_response.h"
@@ -290,6 +292,26 @@ asio::awaitable<Response> Answer(const Handler& handler, Request& req) {
   co_return r;
 }
 
+// Response::hop_limit on a TCP connection: the IP TTL and IPv6 hop limit of the socket (both,
+// for a dual-stack socket whose peer is IPv4-mapped), set for an answer that asks for one and
+// put back to the system default (-1) before the next answer that does not. Errors are ignored:
+// a socket that refuses keeps its default.
+template <typename Protocol>
+void ApplyHopLimit(beast::basic_stream<Protocol>& stream, int hop_limit, bool& changed) {
+  if constexpr (std::is_same_v<Protocol, tcp>) {
+    if (hop_limit <= 0 && !changed) return;
+    int value = hop_limit > 0 ? hop_limit : -1;
+    auto& socket = stream.socket();
+    int fd = socket.native_handle();
+    ::setsockopt(fd, IPPROTO_IP, IP_TTL, &value, sizeof value);
+    beast::error_code ec;
+    auto local = socket.local_endpoint(ec);
+    if (!ec && local.address().is_v6())
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &value, sizeof value);
+    changed = hop_limit > 0;
+  }
+}
+
 // Writes the answer (no body for HEAD) within the write timeout; after an answer that ends the
 // connection, shuts down the sending side so the client reads the end of it.
 template <typename Protocol>
@@ -318,6 +340,7 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
   auto busy = std::make_shared<bool>(false);
   RegisterCloser<Protocol>(ctx, stream, session_id, busy);
   beast::flat_buffer buffer;
+  bool hop_limit_changed = false;
   for (;;) {
     // Draining: a connection with no request in sight ends here (one whose next request has
     // started to arrive is answered; see RegisterCloser).
@@ -350,6 +373,7 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
         ctx.shared->draining.load(std::memory_order_relaxed))
       res.close = true;
     keep_alive = keep_alive && !res.close;
+    ApplyHopLimit(*stream, res.hop_limit, hop_limit_changed);
     ec = co_await WriteResponse(*stream, res, version, keep_alive, head, ctx.limits);
     *busy = false;
     if (ec == beast::error::timeout) ctx.stats->timed_out++;

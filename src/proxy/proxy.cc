@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "http/access_log.h"
 #include "http/blocking.h"
 #include "http/error_response.h"
 #include "http/headers.h"
+#include "http/session.h"
 #include "http/url.h"
 
 namespace metastack::proxy {
@@ -181,16 +183,24 @@ Json NsProxy::List() const {
 
 asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const ListenerSpec& spec) {
   auto started = std::chrono::steady_clock::now();
-  auto target = req.message.target();
-  auto res = co_await agent_->Send(RewriteForAgent(req, spec),
-                                   http::HoldFor(std::string_view(target.data(), target.size())));
   http::Response r;
-  if (!res) {
+  if (http::IsForwardedTokenRequest(req)) {
+    r = http::ErrorResponse(
+        MakeError(ErrorCode::kPermissionDenied, std::string(http::kForwardedTokenRequest)));
+  } else if (auto res = co_await agent_->Send(
+                 RewriteForAgent(req, spec),
+                 http::HoldFor(
+                     std::string_view(req.message.target().data(), req.message.target().size())));
+             !res) {
     agent_log_.Failure(res.error().message);
     r = http::ErrorResponse(res.error());
   } else {
     agent_log_.Success();
     r = http::PassBack(std::move(*res));
+    // A session token leaves with hop limit 1: it reaches the guest on its own link and no
+    // further (a container's NAT or a forwarding proxy on the guest would need a second hop).
+    for (const auto& [name, _] : r.headers)
+      if (EqualsIgnoreAsciiCase(name, http::header::kTokenTtlSeconds)) r.hop_limit = 1;
   }
   requests_.For(r.status).Add(1);
   if (access_log_) {

@@ -15,6 +15,9 @@
 // wait_for_change request: http::HoldFor) -> 504, promptly, with generic bodies that never name the
 // agent's socket (the log does, once per outage and then at most every 10 s); service resumes by
 // itself when the agent is back. Same protocol as Neutron's proxy: either side can be swapped.
+// IMDSv2 sessions (http/session.h): a guest's PUT on the token path that carries
+// X-Forwarded-For is answered 403 here (the agent never sees the guest's X-Forwarded-For), and an
+// answer carrying the token TTL header (a token) leaves with hop limit 1 (Response::hop_limit).
 //
 // Listeners are added and removed at run time (the control API below, or Reconcile from a
 // listeners file on SIGHUP) without disturbing the others. Binding in a namespace blocks (a

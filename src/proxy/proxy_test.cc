@@ -26,6 +26,8 @@ asio::awaitable<http::Response> EchoHeaders(http::Request& req) {
                  {"Allow", "GET, HEAD"},
                  {"X-Agent-Socket", "/run/metastack/agent.sock"}};
   }
+  if (req.message.target() == "/latest/api/token")
+    r.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "60"}};
   if (std::string_view(req.message.target()).starts_with("/slow")) {
     asio::steady_timer t(co_await asio::this_coro::executor, 2s);
     co_await t.async_wait(asio::use_awaitable);
@@ -160,6 +162,42 @@ TEST_F(ProxyTest, SlowAgentIs504) {
 TEST_F(ProxyTest, AWaitingRequestIsGivenItsTimeout) {
   EXPECT_EQ(Get(router_port_, "", "/slow?wait_for_change=true&timeout_sec=3").first, 200u);
   EXPECT_EQ(Get(router_port_, "", "/slow?wait_for_change=false&timeout_sec=3").first, 504u);
+}
+
+// IMDSv2 sessions: the proxy refuses a guest's token PUT that carries X-Forwarded-For itself
+// (it deletes the header, so nothing behind it could tell), and writes an answer that carries
+// the token TTL header with hop limit 1; nothing else changes.
+TEST_F(ProxyTest, TokenRequests) {
+  auto handle = [&](bhttp::verb method, const std::string& target, bool forwarded) {
+    auto req = std::make_shared<http::Request>();
+    req->message = bhttp::request<bhttp::string_body>(method, target, 11);
+    req->peer.address = "10.0.0.5";
+    if (forwarded) req->message.insert("X-Forwarded-For", "192.0.2.7");
+    ListenerSpec spec{"qrouter-r1", "", ListenerSpec::Kind::kRouter, "r1", "127.0.0.1", 0};
+    return asio::co_spawn(
+               ioc_,
+               [this, req, spec]() -> asio::awaitable<http::Response> {
+                 co_return co_await proxy_->Handle(*req, spec);
+               },
+               asio::use_future)
+        .get();
+  };
+  http::Response refused = handle(bhttp::verb::put, "/latest/api/token", true);
+  EXPECT_EQ(refused.status, 403u);
+  EXPECT_EQ(refused.body,
+            "403 Forbidden\n\nA session token request must not carry X-Forwarded-For.\n\n   ");
+  EXPECT_EQ(refused.hop_limit, 0);
+  http::Response token = handle(bhttp::verb::put, "/latest/api/token", false);
+  EXPECT_EQ(token.status, 200u);
+  EXPECT_EQ(token.hop_limit, 1);
+  ASSERT_EQ(token.headers.size(), 1u);
+  EXPECT_EQ(token.headers[0].first, "X-aws-ec2-metadata-token-ttl-seconds");
+  EXPECT_EQ(token.headers[0].second, "60");
+  // A GET carrying X-Forwarded-For is an ordinary request (the header is replaced).
+  http::Response other = handle(bhttp::verb::get, "/latest/meta-data/", true);
+  EXPECT_EQ(other.status, 200u);
+  EXPECT_EQ(other.hop_limit, 0);
+  EXPECT_NE(other.body.find("X-Forwarded-For: 10.0.0.5\n"), std::string::npos) << other.body;
 }
 
 TEST_F(ProxyTest, ListenersComeAndGoAlone) {

@@ -56,6 +56,10 @@ class ForwardingStore : public Store {
   Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
     return inner_.SetNetworkHost(network_id, host);
   }
+  Result<Network> SetNetworkHttpTokens(std::string_view network_id,
+                                       std::optional<core::HttpTokens> policy) override {
+    return inner_.SetNetworkHttpTokens(network_id, policy);
+  }
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
     return inner_.FindPortOnNetwork(network_id, ip);
   }

@@ -210,6 +210,21 @@ class MemoryStore final : public Store {
     return SetHost(networks_, Change::Kind::kNetwork, "network", network_id, host);
   }
 
+  Result<Network> SetNetworkHttpTokens(std::string_view network_id,
+                                       std::optional<core::HttpTokens> policy) override {
+    Network n;
+    {
+      std::lock_guard lock(mu_);
+      auto it = networks_.find(std::string(network_id));
+      if (it == networks_.end()) return NotFound("network", network_id);
+      it->second.http_tokens = policy;
+      it->second.revision = ++revision_;
+      n = it->second;
+    }
+    hub_.Publish({n.revision, Change::Kind::kNetwork, n.id, false});
+    return n;
+  }
+
   Result<PortBinding> FindPortOnNetwork(std::string_view network_id, std::string_view ip) override {
     METASTACK_ASSIGN_OR_RETURN(auto query, internal::PortQueryFor(ip));
     std::lock_guard lock(mu_);

@@ -71,6 +71,11 @@ const char* const kSchemaV3[] = {
     "CREATE INDEX IF NOT EXISTS port_index_network_mac ON port_index (network_id, mac)",
 };
 
+// A network's IMDSv2 session policy: NULL (unset), 'optional' or 'required'.
+const char* const kSchemaV4[] = {
+    "ALTER TABLE networks ADD COLUMN http_tokens TEXT",
+};
+
 struct Step {
   int version;
   std::vector<const char*> statements;
@@ -81,6 +86,7 @@ const std::vector<Step>& Steps() {
       {1, {std::begin(kSchemaV1), std::end(kSchemaV1)}},
       {2, {std::begin(kSchemaV2), std::end(kSchemaV2)}},
       {3, {std::begin(kSchemaV3), std::end(kSchemaV3)}},
+      {4, {std::begin(kSchemaV4), std::end(kSchemaV4)}},
   };
   return steps;
 }

@@ -65,8 +65,15 @@ Result<int64_t> Announce(Session& s, Change::Kind kind, std::string_view id, boo
 }
 
 Network NetworkAt(const Rows& rows, int row) {
-  return Network{rows.String(row, 0),   rows.String(row, 1), rows.String(row, 2),
-                 rows.Optional(row, 3), rows.Int(row, 4),    rows.String(row, 5)};
+  Network n{rows.String(row, 0),   rows.String(row, 1), rows.String(row, 2),
+            rows.Optional(row, 3), rows.Int(row, 4),    rows.String(row, 5)};
+  if (auto policy = rows.Optional(row, 6)) n.http_tokens = core::ParseHttpTokens(*policy);
+  return n;
+}
+// A network's session policy as its column holds it (NULL when unset).
+pg::Param PolicyParam(std::optional<core::HttpTokens> policy) {
+  if (!policy) return std::nullopt;
+  return core::HttpTokensName(*policy);
 }
 Router RouterAt(const Rows& rows, int row) {
   return Router{rows.String(row, 0), rows.String(row, 1), rows.String(row, 2), rows.Int(row, 3),
@@ -261,10 +268,11 @@ class PostgresStore final : public Store {
                                            "unknown router " + *network.router_id, "router_id"));
       }
       METASTACK_RETURN_IF_ERROR(
-          s.Exec("INSERT INTO networks (id, name, project_id, router_id, revision, host) "
-                 "VALUES ($1, $2, $3, $4, 0, $5)",
+          s.Exec("INSERT INTO networks (id, name, project_id, router_id, revision, host, "
+                 "http_tokens) VALUES ($1, $2, $3, $4, 0, $5, $6)",
                  {network.id, network.name, network.project_id,
-                  network.router_id ? pg::Param(*network.router_id) : std::nullopt, network.host}));
+                  network.router_id ? pg::Param(*network.router_id) : std::nullopt, network.host,
+                  PolicyParam(network.http_tokens)}));
       Network n = network;
       METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
       return n;
@@ -274,9 +282,11 @@ class PostgresStore final : public Store {
   Result<Network> GetNetwork(std::string_view id) override {
     return pg::Query(pool_, [&](Session& s) -> Result<Network> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
-                            "WHERE id = $1",
-                            {id}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id = $1",
+              {id}));
       if (rows.empty()) return NotFound("network", id);
       return NetworkAt(rows, 0);
     });
@@ -286,10 +296,12 @@ class PostgresStore final : public Store {
     size_t limit = internal::PageLimit(options);
     return pg::Query(pool_, [&](Session& s) -> Result<Page<Network>> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
-                            "WHERE id > $1 AND ($2 = '' OR project_id = $2) "
-                            "ORDER BY id LIMIT $3::bigint",
-                            {options.after, options.project_id, std::to_string(limit + 1)}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id > $1 AND ($2 = '' OR project_id = $2) "
+              "ORDER BY id LIMIT $3::bigint",
+              {options.after, options.project_id, std::to_string(limit + 1)}));
       std::vector<Network> items;
       for (int i = 0; i < rows.size(); ++i) items.push_back(NetworkAt(rows, i));
       return MakePage<Network>(std::move(items), limit, [](const Network& n) { return n.id; });
@@ -376,9 +388,11 @@ class PostgresStore final : public Store {
                                    std::string_view router_id) override {
     return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
-                            "WHERE id = $1 FOR UPDATE",
-                            {network_id}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id = $1 FOR UPDATE",
+              {network_id}));
       if (rows.empty()) return NotFound("network", network_id);
       Network n = NetworkAt(rows, 0);
       if (!router_id.empty()) {
@@ -421,10 +435,26 @@ class PostgresStore final : public Store {
   Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) override {
     METASTACK_RETURN_IF_ERROR(internal::CheckHost(host));
     return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
-      METASTACK_ASSIGN_OR_RETURN(Rows rows,
-                                 s.Exec("UPDATE networks SET host = $2 WHERE id = $1 "
-                                        "RETURNING id, name, project_id, router_id, revision, host",
-                                        {network_id, host}));
+      METASTACK_ASSIGN_OR_RETURN(
+          Rows rows,
+          s.Exec("UPDATE networks SET host = $2 WHERE id = $1 "
+                 "RETURNING id, name, project_id, router_id, revision, host, http_tokens",
+                 {network_id, host}));
+      if (rows.empty()) return NotFound("network", network_id);
+      Network n = NetworkAt(rows, 0);
+      METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
+      return n;
+    });
+  }
+
+  Result<Network> SetNetworkHttpTokens(std::string_view network_id,
+                                       std::optional<core::HttpTokens> policy) override {
+    return pg::Transact(pool_, [&](Session& s) -> Result<Network> {
+      METASTACK_ASSIGN_OR_RETURN(
+          Rows rows,
+          s.Exec("UPDATE networks SET http_tokens = $2 WHERE id = $1 "
+                 "RETURNING id, name, project_id, router_id, revision, host, http_tokens",
+                 {network_id, PolicyParam(policy)}));
       if (rows.empty()) return NotFound("network", network_id);
       Network n = NetworkAt(rows, 0);
       METASTACK_ASSIGN_OR_RETURN(n.revision, Announce(s, Change::Kind::kNetwork, n.id, false));
@@ -497,10 +527,12 @@ class PostgresStore final : public Store {
     std::map<std::string, Network> networks;
     if (!instance.ports.empty()) {
       METASTACK_ASSIGN_OR_RETURN(
-          Rows rows, s.Exec("SELECT id, name, project_id, router_id, revision, host FROM networks "
-                            "WHERE id IN (SELECT json_array_elements_text($1::json)) "
-                            "ORDER BY id FOR SHARE",
-                            {NetworkIdsJson(instance)}));
+          Rows rows,
+          s.Exec(
+              "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks "
+              "WHERE id IN (SELECT json_array_elements_text($1::json)) "
+              "ORDER BY id FOR SHARE",
+              {NetworkIdsJson(instance)}));
       for (int i = 0; i < rows.size(); ++i) {
         Network n = NetworkAt(rows, i);
         networks.emplace(n.id, std::move(n));

@@ -39,7 +39,7 @@ struct PostgresOptions {
 };
 
 // The schema version this binary creates and understands.
-inline constexpr int kPostgresSchemaVersion = 3;
+inline constexpr int kPostgresSchemaVersion = 4;
 
 // `conninfo`: a libpq URI ("postgresql://user@host/db", "postgres://...") or key=value string.
 // Connects once and migrates the schema (serialised across processes by an advisory lock).

@@ -111,7 +111,7 @@ TEST_F(PostgresStoreTest, SchemaNewerThanTheBinaryIsRefused) {
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(store.error().message,
-            "postgresql: schema version 99 is newer than this metastack supports (3)");
+            "postgresql: schema version 99 is newer than this metastack supports (4)");
 }
 
 TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
@@ -140,7 +140,7 @@ TEST_F(PostgresStoreTest, DatabaseFromBeforeMacLookupsIsMigrated) {
   }
   for (const char* sql :
        {"DROP INDEX port_index_network_mac", "UPDATE port_index SET mac = upper(mac)",
-        "UPDATE schema_version SET version = 2"})
+        "ALTER TABLE networks DROP COLUMN http_tokens", "UPDATE schema_version SET version = 2"})
     ASSERT_TRUE(cluster_->Exec(db_, sql)) << sql;
   auto store = Open();
   ASSERT_TRUE(store);
@@ -151,7 +151,27 @@ TEST_F(PostgresStoreTest, DatabaseFromBeforeMacLookupsIsMigrated) {
   EXPECT_EQ(*cluster_->Exec(db_,
                             "SELECT max(version) || ' ' || count(*) FROM schema_version, "
                             "pg_indexes WHERE indexname = 'port_index_network_mac'"),
-            "3 1");
+            std::to_string(kPostgresSchemaVersion) + " 1");
+}
+
+// A database from before session policies (schema 3) opens migrated: its networks have none,
+// and one can be set.
+TEST_F(PostgresStoreTest, DatabaseFromBeforeHttpTokensIsMigrated) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, "node-1"}));
+  }
+  for (const char* sql :
+       {"ALTER TABLE networks DROP COLUMN http_tokens", "UPDATE schema_version SET version = 3"})
+    ASSERT_TRUE(cluster_->Exec(db_, sql)) << sql;
+  auto store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->GetNetwork("net-a")->host, "node-1");
+  EXPECT_EQ(store->GetNetwork("net-a")->http_tokens, std::nullopt);
+  ASSERT_TRUE(store->SetNetworkHttpTokens("net-a", core::HttpTokens::kRequired));
+  EXPECT_EQ(store->GetNetwork("net-a")->http_tokens, core::HttpTokens::kRequired);
+  EXPECT_EQ(*cluster_->Exec(db_, "SELECT max(version) FROM schema_version"), "4");
 }
 
 // The metadata path's look-ups are served by indexes. With sequential scans priced out

@@ -26,8 +26,9 @@ PortBinding BindingFromRow(const Statement& row) {
 }
 
 Network NetworkFromRow(const Statement& row) {
-  return Network{row.Text(0),         row.Text(1), row.Text(2),
-                 row.OptionalText(3), row.Int(4),  row.Text(5)};
+  Network n{row.Text(0), row.Text(1), row.Text(2), row.OptionalText(3), row.Int(4), row.Text(5)};
+  if (auto policy = row.OptionalText(6)) n.http_tokens = core::ParseHttpTokens(*policy);
+  return n;
 }
 
 Router RouterFromRow(const Statement& row) {

@@ -23,7 +23,7 @@ Result<InstanceRecord> RecordFromRow(const Connection& db, std::string_view uuid
 // Row columns: port_id, mac, network_id, ip_address, instance_uuid, project_id.
 PortBinding BindingFromRow(const Statement& row);
 inline constexpr char kNetworkColumns[] =
-    "SELECT id, name, project_id, router_id, revision, host FROM networks";
+    "SELECT id, name, project_id, router_id, revision, host, http_tokens FROM networks";
 Network NetworkFromRow(const Statement& row);
 inline constexpr char kRouterColumns[] = "SELECT id, name, project_id, revision, host FROM routers";
 Router RouterFromRow(const Statement& row);

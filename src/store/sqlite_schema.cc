@@ -99,6 +99,10 @@ ALTER TABLE networks ADD COLUMN host TEXT NOT NULL DEFAULT '';
 UPDATE ports SET mac = lower(mac);
 CREATE INDEX IF NOT EXISTS ports_network_mac ON ports (network_id, mac);
 )sql"},
+    {5, R"sql(
+-- A network's IMDSv2 session policy: NULL (unset), 'optional' or 'required'.
+ALTER TABLE networks ADD COLUMN http_tokens TEXT;
+)sql"},
 };
 
 Result<int> ReadVersion(Connection& db) {

@@ -35,6 +35,12 @@ using sqlite::RouterFromRow;
 using sqlite::Run;
 using sqlite::Statement;
 
+// A network's session policy as its column holds it (NULL when unset).
+std::optional<std::string> PolicyText(std::optional<core::HttpTokens> policy) {
+  if (!policy) return std::nullopt;
+  return std::string(core::HttpTokensName(*policy));
+}
+
 // Every binding a port lookup's `sql` (?1 the network or router, ?2 the IP or MAC) yields.
 Result<std::vector<PortBinding>> Matching(Connection& db, const char* sql, std::string_view scope,
                                           std::string_view value) {
@@ -183,9 +189,10 @@ class SqliteStore final : public Store {
       METASTACK_ASSIGN_OR_RETURN(
           Statement stmt, Bound(db,
                                 "INSERT INTO networks (id, name, project_id, revision, host, "
-                                "router_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                "router_id, http_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                 n.id, n.name, n.project_id, n.revision, n.host));
       stmt.BindOptional(6, n.router_id);
+      stmt.BindOptional(7, PolicyText(n.http_tokens));
       METASTACK_RETURN_IF_ERROR(stmt.Run());
       changes.push_back({n.revision, Change::Kind::kNetwork, n.id, false});
       return n;
@@ -348,6 +355,24 @@ class SqliteStore final : public Store {
       METASTACK_RETURN_IF_ERROR(Run(db,
                                     "UPDATE networks SET revision = ?2, host = ?3 WHERE id = ?1",
                                     network->id, network->revision, network->host));
+      changes.push_back({network->revision, Change::Kind::kNetwork, network->id, false});
+      return std::move(*network);
+    });
+  }
+
+  Result<Network> SetNetworkHttpTokens(std::string_view network_id,
+                                       std::optional<core::HttpTokens> policy) override {
+    return Write([&](Connection& db, std::vector<Change>& changes) -> Result<Network> {
+      METASTACK_ASSIGN_OR_RETURN(auto network, LoadNetwork(db, network_id));
+      if (!network) return NotFound("network", network_id);
+      network->http_tokens = policy;
+      METASTACK_ASSIGN_OR_RETURN(network->revision, NextRevision(db));
+      METASTACK_ASSIGN_OR_RETURN(
+          Statement stmt,
+          Bound(db, "UPDATE networks SET revision = ?2, http_tokens = ?3 WHERE id = ?1",
+                network->id, network->revision));
+      stmt.BindOptional(3, PolicyText(policy));
+      METASTACK_RETURN_IF_ERROR(stmt.Run());
       changes.push_back({network->revision, Change::Kind::kNetwork, network->id, false});
       return std::move(*network);
     });

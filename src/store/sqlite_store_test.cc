@@ -181,8 +181,8 @@ TEST_F(SqliteStoreTest, FileFromBeforeHostsIsMigrated) {
   }
   auto db = RawConnection(path_);
   ASSERT_TRUE(
-      db->Exec("ALTER TABLE routers DROP COLUMN host; "
-               "ALTER TABLE networks DROP COLUMN host; PRAGMA user_version = 2"));
+      db->Exec("ALTER TABLE routers DROP COLUMN host; ALTER TABLE networks DROP COLUMN host; "
+               "ALTER TABLE networks DROP COLUMN http_tokens; PRAGMA user_version = 2"));
   db.reset();
   auto store = Open();
   ASSERT_TRUE(store);
@@ -205,7 +205,8 @@ TEST_F(SqliteStoreTest, FileFromBeforeMacLookupsIsMigrated) {
     ASSERT_TRUE(store->CreateInstance(InstanceWithPort(kU1, "net-a", "10.0.0.5")));
   }
   ASSERT_TRUE(RawConnection(path_)->Exec(
-      "DROP INDEX ports_network_mac; UPDATE ports SET mac = upper(mac); PRAGMA user_version = 3"));
+      "DROP INDEX ports_network_mac; UPDATE ports SET mac = upper(mac); "
+      "ALTER TABLE networks DROP COLUMN http_tokens; PRAGMA user_version = 3"));
   auto store = Open();
   ASSERT_TRUE(store);
   auto port = store->FindPortOnNetwork("net-a", "fe80::f816:3eff:fe00:1");
@@ -216,7 +217,27 @@ TEST_F(SqliteStoreTest, FileFromBeforeMacLookupsIsMigrated) {
   EXPECT_EQ(db->QueryText("SELECT count(*) FROM sqlite_master WHERE name = 'ports_network_mac'")
                 .value_or(""),
             "1");
-  EXPECT_EQ(db->QueryText("PRAGMA user_version").value_or(""), "4");
+  EXPECT_EQ(db->QueryText("PRAGMA user_version").value_or(""),
+            std::to_string(sqlite::LatestSchemaVersion()));
+}
+
+// A file from before session policies (schema 4) opens migrated: its networks have none, and
+// one can be set.
+TEST_F(SqliteStoreTest, FileFromBeforeHttpTokensIsMigrated) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, "node-1"}));
+  }
+  ASSERT_TRUE(RawConnection(path_)->Exec(
+      "ALTER TABLE networks DROP COLUMN http_tokens; PRAGMA user_version = 4"));
+  auto store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->GetNetwork("net-a")->host, "node-1");
+  EXPECT_EQ(store->GetNetwork("net-a")->http_tokens, std::nullopt);
+  ASSERT_TRUE(store->SetNetworkHttpTokens("net-a", core::HttpTokens::kRequired));
+  EXPECT_EQ(store->GetNetwork("net-a")->http_tokens, core::HttpTokens::kRequired);
+  EXPECT_EQ(RawConnection(path_)->QueryText("PRAGMA user_version").value_or(""), "5");
 }
 
 TEST_F(SqliteStoreTest, SchemaNewerThanTheBinaryIsRefused) {

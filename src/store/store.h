@@ -49,6 +49,10 @@ struct Network {
   // The host whose daemon serves the network's DHCP namespace (daemon `[general] host`); empty:
   // unassigned (every managing daemon that has the namespace serves it).
   std::string host;
+  // IMDSv2 sessions: `required` makes tokens required for every instance with a port here that
+  // does not set its own policy (api/sessions.h); nullopt and `optional` leave the daemon's
+  // default. Stored as NULL, 'optional' or 'required'.
+  std::optional<core::HttpTokens> http_tokens;
 };
 
 struct Router {
@@ -144,6 +148,10 @@ class Store {
   // control characters. Announced as a change of the router or network.
   virtual Result<Router> SetRouterHost(std::string_view router_id, std::string_view host) = 0;
   virtual Result<Network> SetNetworkHost(std::string_view network_id, std::string_view host) = 0;
+  // Sets (or with nullopt unsets) the network's session policy. kNotFound for an unknown id.
+  // Announced as a change of the network.
+  virtual Result<Network> SetNetworkHttpTokens(std::string_view network_id,
+                                               std::optional<core::HttpTokens> policy) = 0;
 
   // --- the port index (the metadata agent's lookups) -------------------------------------------
   // `ip` in any valid text form (IPv4-mapped IPv6 is looked up as IPv4; kInvalidArgument for

@@ -416,6 +416,47 @@ TEST_P(StoreContractTest, HostOfRoutersAndNetworks) {
   EXPECT_EQ(store_->GetNetwork("net-a")->host, "node-1");
 }
 
+// A network's session policy: unset by default, set at creation or later, unset again; every
+// write announced; kept by the other network writes.
+TEST_P(StoreContractTest, HttpTokensOfNetworks) {
+  Network required{"net-r", "r", "proj-a", std::nullopt, 0, ""};
+  required.http_tokens = core::HttpTokens::kRequired;
+  ASSERT_TRUE(store_->CreateNetwork(required));
+  ASSERT_TRUE(store_->CreateNetwork({"net-u", "u", "proj-a", std::nullopt, 0, ""}));
+  EXPECT_EQ(store_->GetNetwork("net-r")->http_tokens, core::HttpTokens::kRequired);
+  EXPECT_EQ(store_->GetNetwork("net-u")->http_tokens, std::nullopt);
+
+  Announcements feed(*store_);
+  auto before = store_->GetNetwork("net-u");
+  auto set = store_->SetNetworkHttpTokens("net-u", core::HttpTokens::kOptional);
+  ASSERT_TRUE(set) << set.error().ToString();
+  EXPECT_EQ(set->http_tokens, core::HttpTokens::kOptional);
+  EXPECT_GT(set->revision, before->revision);
+  EXPECT_EQ(set->name, "u");
+  auto listed = store_->ListNetworks({10, "", ""});
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->items.size(), 2u);
+  EXPECT_EQ(listed->items[0].http_tokens, core::HttpTokens::kRequired);
+  EXPECT_EQ(listed->items[1].http_tokens, core::HttpTokens::kOptional);
+  ASSERT_TRUE(store_->SetNetworkHost("net-r", "node-1"));
+  EXPECT_EQ(store_->GetNetwork("net-r")->http_tokens, core::HttpTokens::kRequired);
+  auto unset = store_->SetNetworkHttpTokens("net-r", std::nullopt);
+  ASSERT_TRUE(unset);
+  EXPECT_EQ(unset->http_tokens, std::nullopt);
+  EXPECT_EQ(unset->host, "node-1");
+  EXPECT_EQ(store_->GetNetwork("net-r")->http_tokens, std::nullopt);
+  std::vector<Change> changes = feed.Await([&](const std::vector<Change>& c) {
+    return !c.empty() && c.back().revision == unset->revision;
+  });
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].kind, Change::Kind::kNetwork);
+  EXPECT_EQ(changes[0].id, "net-u");
+  EXPECT_EQ(changes[2].id, "net-r");
+  auto unknown = store_->SetNetworkHttpTokens("net-z", core::HttpTokens::kRequired);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+}
+
 // Everything a reader can observe, as one string: documents with revisions, networks, routers,
 // the port index and the revision counter.
 std::string Snapshot(Store& store) {
@@ -429,7 +470,8 @@ std::string Snapshot(Store& store) {
   if (!networks) return "error: " + networks.error().ToString();
   for (const auto& n : networks->items)
     out += "network @" + std::to_string(n.revision) + " " + n.id + " " + n.router_id.value_or("-") +
-           " host=" + n.host + "\n";
+           " host=" + n.host + " http_tokens=" +
+           std::string(n.http_tokens ? core::HttpTokensName(*n.http_tokens) : "-") + "\n";
   auto routers = store.ListRouters({1000, "", ""});
   if (!routers) return "error: " + routers.error().ToString();
   for (const auto& r : routers->items)

@@ -353,12 +353,17 @@ class NeutronAgentInFrontOfOurApiTest(unittest.TestCase):
                     req = webob.Request.blank(path, method=method, headers={
                         'X-Forwarded-For': '10.0.0.5', 'X-Neutron-Router-ID': 'router-a'})
                     status = req.get_response(self.neutron).status_int
-                    self.assertEqual(status, self.direct(method, path))
-                    self.assertIn(status, (200, 400, 404))
+                    direct = self.direct(method, path)
+                    # Our session token path answers 405 to other methods than PUT; Neutron's
+                    # agent turns any status it does not know into 500 (docs/extensions.md).
+                    self.assertEqual(status, 500 if direct == 405 else direct)
+                    self.assertIn(status, (200, 400, 404, 500))
         token = webob.Request.blank('/latest/api/token', method='PUT', headers={
             'X-Forwarded-For': '10.0.0.5', 'X-Neutron-Router-ID': 'router-a',
             'X-aws-ec2-metadata-token-ttl-seconds': '21600'})
-        self.assertEqual(token.get_response(self.neutron).status_int, 404)
+        # Neutron's agent forwards none of the guest's headers: the TTL never reaches the API,
+        # so sessions are not available behind it (docs/extensions.md).
+        self.assertEqual(token.get_response(self.neutron).status_int, 400)
 
 
 if __name__ == '__main__':

@@ -65,7 +65,8 @@ class StatusTest(unittest.TestCase):
         self.assertIn(b'2009-04-04', body.split(b'\n'))
 
     def test_methods_as_nova(self):
-        """Any method reads, as GET; on the password only GET and POST; never a 405."""
+        """Any method reads, as GET; on the password only GET and POST; a 405 only on the
+        session token path (docs/extensions.md, "Sessions"), where a PUT without a TTL is 400."""
         path = '/openstack/latest/user_data'  # meta_data.json's random_seed differs each time
         _, get_headers, get_body = self.get(signed(WEB), path)
         for method in ('DELETE', 'PUT', 'POST', 'PATCH', 'OPTIONS', 'TRACE', 'FOO'):
@@ -73,8 +74,15 @@ class StatusTest(unittest.TestCase):
             self.assertEqual((status, body), (200, get_body), method)
             self.assertNotIn('Allow', headers)
             self.assertEqual(headers['Content-Type'], get_headers['Content-Type'])
-            self.assertAnswer(self.get(signed(WEB), '/latest/api/token', method), 404,
-                              NOT_FOUND_BODY)
+            if method == 'PUT':
+                self.assertAnswer(self.get(signed(WEB), '/latest/api/token', method), 400,
+                                  error_body(400, 'Bad Request',
+                                             'X-aws-ec2-metadata-token-ttl-seconds must be a '
+                                             'whole number of seconds in 1..21600.'))
+            else:
+                self.assertAnswer(self.get(signed(WEB), '/latest/api/token', method), 405,
+                                  error_body(405, 'Method Not Allowed',
+                                             'A session token is requested with PUT.'))
         for method in ('PUT', 'DELETE', 'FOO'):
             self.assertAnswer(self.get(signed(WEB), '/openstack/latest/password', method), 400,
                               error_body(400, 'Bad Request', 'GET and POST only are supported.'))

@@ -305,6 +305,7 @@ class Service(unittest.TestCase, Applied):
         tenant.mac = MAC
         cls.doc = doc
         store = f'sqlite:{TMP / "service.db"}'
+        cls.store = store
         tenant.create(store, TMP)
         cls.guest_ns, router = router_topology(tenant, tag='mg')
         cls.router, cls.qr = router, f'qr-mg{tenant.n}-{RUN}'
@@ -331,7 +332,17 @@ class Service(unittest.TestCase, Applied):
     def test_set_password(self):
         """--set-password as cloudbase-init: a generated password in /etc/shadow, posted to the
         service encrypted with the first ssh-rsa key; the key's owner decrypts it (as `nova
-        get-password` does) and it is the password /etc/shadow now checks."""
+        get-password` does) and it is the password /etc/shadow now checks. The instance requires
+        session tokens meanwhile: the password's GET and POST carry the guest's token."""
+        uuid = self.doc['uuid']
+        check(METASTACK, 'instance', 'set-http-tokens', uuid, 'required', '--store', self.store)
+        self.addCleanup(check, METASTACK, 'instance', 'set-http-tokens', uuid, '--unset',
+                        '--store', self.store)
+        url = 'http://169.254.169.254/openstack/2013-04-04/password'
+        wait_for(lambda: curl(self.guest_ns, url)[1] == 401, 'tokens to be required')
+        token = in_ns(self.guest_ns, 'curl', '-sSf', '-X', 'PUT', '-H',
+                      'X-aws-ec2-metadata-token-ttl-seconds: 60',
+                      'http://169.254.169.254/latest/api/token').stdout
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', DeprecationWarning)
@@ -344,7 +355,7 @@ class Service(unittest.TestCase, Applied):
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertIn('password: generated for root, to be posted encrypted with key rsa@test',
                       proc.stdout)
-        status, body = curl(self.guest_ns, 'http://169.254.169.254/openstack/2013-04-04/password')[1:]
+        status, body = curl(self.guest_ns, url, f'X-aws-ec2-metadata-token: {token}')[1:]
         self.assertEqual(status, 200)
         encrypted = TMP / 'password.bin'
         encrypted.write_bytes(base64.b64decode(body))

@@ -102,7 +102,7 @@ METHODS = ('POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'FOO
 # cover what a method's answer can depend on: no user data, content files, several keys, a
 # unicode hostname, two ports.
 METHOD_FIXTURES = ('two_ports', 'no_userdata', 'files', 'multikey', 'unicode_hostname')
-TOKEN_PATH = '/latest/api/token'  # EC2 IMDSv2: Nova has none (404)
+TOKEN_PATH = '/latest/api/token'  # EC2 IMDSv2: Nova has none (404); ours: 'session-token-path'
 METHOD_PATHS = (
     '/', '/latest', '/2009-04-04/', '/latest/meta-data/', '/latest/meta-data/hostname',
     '/latest/meta-data/local-hostname', '/latest/meta-data/public-keys/0/openssh-key',
@@ -166,7 +166,7 @@ def _with_all_keys(body, keys):
 
 # ------------------------------------------------- intended differences
 
-Context = collections.namedtuple('Context', 'doc path nova not_found')
+Context = collections.namedtuple('Context', 'doc path nova not_found method')
 
 
 def _double_slash(ctx, expected):
@@ -205,6 +205,19 @@ def _all_public_keys(ctx, expected):
     return None
 
 
+def _session_token_path(ctx, expected):
+    if posixpath.normpath(_canonical(ctx.path)) != TOKEN_PATH:
+        return None
+    if ctx.method == 'PUT':  # without X-aws-ec2-metadata-token-ttl-seconds
+        return Answer(400, 'text/plain; charset=UTF-8',
+                      b'400 Bad Request\n\nX-aws-ec2-metadata-token-ttl-seconds must be a whole '
+                      b'number of seconds in 1..21600.\n\n   ')
+    if ctx.method == 'HEAD':
+        return Answer(405, 'text/html; charset=UTF-8', b'')
+    return Answer(405, 'text/plain; charset=UTF-8',
+                  b'405 Method Not Allowed\n\nA session token is requested with PUT.\n\n   ')
+
+
 # Applied in order to Nova's answer (HTTP) to get the answer we must give.
 # Each rule returns the answer it requires, or None where it does not apply.
 INTENDED_DIFFERENCES = (
@@ -222,12 +235,16 @@ INTENDED_DIFFERENCES = (
      'public_keys/keys in meta_data.json, 0=a\\n1=b listings and '
      'N/openssh-key in the EC2 tree, one public-keys entry per key in the '
      "config drive's EC2 meta-data.json. With one key we equal Nova."),
+    ('session-token-path', _session_token_path,
+     'IMDSv2 sessions (docs/extensions.md): /latest/api/token issues tokens to a PUT with '
+     'X-aws-ec2-metadata-token-ttl-seconds; a PUT without it is 400 and any other method 405, '
+     'where Nova, which has no sessions, answers 404.'),
 )
 
 
-def expected_http(doc, path, nova, not_found):
+def expected_http(doc, path, nova, not_found, method='GET'):
     """(answer we must give, names of the INTENDED_DIFFERENCES applied)."""
-    ctx = Context(doc, path, nova, not_found)
+    ctx = Context(doc, path, nova, not_found, method)
     expected, applied = nova[path], []
     for name, rule, _ in INTENDED_DIFFERENCES:
         required = rule(ctx, expected)
@@ -428,7 +445,7 @@ class NovaCompare(unittest.TestCase):
                 not_found = nova_ans[NOT_FOUND_PATH]
                 for path in our_ans:
                     expected, applied = expected_http(doc, path, nova_ans,
-                                                      not_found)
+                                                      not_found, method)
                     if method == 'HEAD':
                         expected = expected._replace(body=b'')
                     issues = compare(expected, our_ans[path])
@@ -453,7 +470,7 @@ class NovaCompare(unittest.TestCase):
                                       method=method)
             for path in METHOD_PATHS:
                 expected, applied = expected_http(
-                    doc, path, nova[method], nova[method][NOT_FOUND_PATH])
+                    doc, path, nova[method], nova[method][NOT_FOUND_PATH], method)
                 if method == 'HEAD':
                     expected = expected._replace(body=b'')
                 issues = compare(expected, ours[path])
@@ -646,7 +663,7 @@ class NovaWire(unittest.TestCase):
                 nova = {p: n for p, (n, _) in got.items()}
                 for path, (_, ours) in got.items():
                     expected, applied = expected_http(
-                        self.doc, path, nova, nova[NOT_FOUND_PATH])
+                        self.doc, path, nova, nova[NOT_FOUND_PATH], method)
                     if method == 'HEAD':
                         expected = expected._replace(body=b'')
                     issues = compare(expected, ours)
