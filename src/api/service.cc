@@ -189,6 +189,7 @@ asio::awaitable<Response> MetadataApi::Handle(http::Request& req, Identification
   if (*use == MethodUse::kSetPassword) co_return done(co_await PostPassword(**inst, req));
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Delivery::kService, caller->address, BufferedSystemRandom};
+  ctx.identity = options_.identity.get();
   std::shared_ptr<const core::VendorDataParts> dynamic;
   if (vendordata_ && route.kind == core::RouteKind::kOpenStack &&
       route.file == core::OpenStackFile::kVendorData2) {

@@ -36,6 +36,7 @@
 
 #include "api/instance_cache.h"
 #include "api/vendor_data.h"
+#include "core/identity.h"
 #include "core/ip.h"
 #include "core/metadata.h"
 #include "core/signing.h"
@@ -71,6 +72,8 @@ struct ApiOptions {
   // Nova's DynamicJSON targets for vendor_data2.json (api/vendor_data.h); none: off, and
   // vendor_data2.json is {"static": ...} alone. max_instances is cache_instances.
   DynamicVendorDataOptions vendordata;
+  // Signs the EC2 instance identity document (core/identity.h); null: no dynamic/ tree.
+  std::shared_ptr<const core::IdentitySigner> identity;
 };
 
 class MetadataApi {

@@ -136,6 +136,11 @@ Result<Document> RenderEc2(const Instance& instance, const Route& route, const S
   Json tree;
   tree["meta-data"] = Ec2MetaData(instance, route.version, settings, ctx);
   if (instance.user_data) tree["user-data"] = *instance.user_data;
+  if (ctx.identity && route.version >= kEc2_2009_04_04) {
+    if (!route.tokens.empty() && route.tokens[0] == "dynamic")
+      return RenderDynamic(instance, route.tokens, *ctx.identity);
+    tree["dynamic"] = Json::object();  // listed as "dynamic/"
+  }
   const Json* node = &tree;
   for (const auto& token : route.tokens) {
     // Below a leaf (or into a list) there is nothing: 404, where Nova fails with a 500.

@@ -65,6 +65,9 @@ struct ApiConfig {
   std::vector<std::string> vendordata_dynamic_targets;
   double vendordata_dynamic_connect_timeout = 5;
   double vendordata_dynamic_read_timeout = 5;
+  // The instance identity document's RSA key and its certificate (PEM files); both or neither.
+  std::string identity_key_file;
+  std::string identity_certificate_file;
   bool operator==(const ApiConfig&) const = default;
 };
 

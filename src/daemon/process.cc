@@ -156,7 +156,9 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
       x.check_forwarded_address != y.check_forwarded_address || x.rate != y.rate ||
       x.burst != y.burst || x.vendordata_dynamic_targets != y.vendordata_dynamic_targets ||
       x.vendordata_dynamic_connect_timeout != y.vendordata_dynamic_connect_timeout ||
-      x.vendordata_dynamic_read_timeout != y.vendordata_dynamic_read_timeout)
+      x.vendordata_dynamic_read_timeout != y.vendordata_dynamic_read_timeout ||
+      x.identity_key_file != y.identity_key_file ||
+      x.identity_certificate_file != y.identity_certificate_file)
     out.push_back("[api] (other than vendor-data and dhcp-domain)");
   if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
       a.proxy.agent_timeout != b.proxy.agent_timeout)
