@@ -331,9 +331,8 @@ TEST_F(ConfigFileTest, IdentityKeyAndCertificateLoadAtStartup) {
             "--identity-key-file: needs --identity-certificate-file");
   EXPECT_EQ(build({"--identity-certificate-file", cert}),
             "--identity-certificate-file: needs --identity-key-file");
-  EXPECT_EQ(
-      build({"--identity-key-file", missing, "--identity-certificate-file", cert}),
-      "--identity-key-file: not_found: " + missing + ": cannot open: No such file or directory");
+  EXPECT_EQ(build({"--identity-key-file", missing, "--identity-certificate-file", cert}),
+            "--identity-key-file: " + missing + ": cannot read: No such file or directory");
   EXPECT_EQ(build({"--identity-key-file", cert, "--identity-certificate-file", cert}),
             "--identity-key-file " + cert + ", --identity-certificate-file " + cert +
                 ": the identity key is not an unencrypted PEM private key");

@@ -25,7 +25,7 @@ TOKEN = 'admin-token-0123456789abcdef'
 NETWORK = '0d0d0d0d-1111-4222-8333-555555555555'
 PROJECT = '3d2b1fa1c2e84b6d9f4e0d7c9a6b5e41'
 IDENTITY = '/latest/dynamic/instance-identity/'
-INSTANCE = network_instance('6b6b6b6b-0000-4000-8000-000000000d01', 'i-0000d001', NETWORK,
+INSTANCE = network_instance('6b6b6b6b-0000-4000-8000-00000000d021', 'i-0000d001', NETWORK,
                             [('127.0.0.0/8', '127.0.0.1')], prefix='id')
 INSTANCE.update(project_id=PROJECT, availability_zone='az-1', created_at='2026-03-04T05:06:07Z')
 
@@ -150,18 +150,20 @@ class IdentityDocumentTest(unittest.TestCase):
             # AWS's documented recipe: armour it, then verify against the certificate.
             pem = DIR / f'{leaf}.pem'
             pem.write_bytes(b'-----BEGIN PKCS7-----\n' + body + b'\n-----END PKCS7-----\n')
-            for tool in ('smime', 'cms'):
-                r = openssl(tool, '-verify', '-in', pem, '-inform', 'PEM', '-content',
+            # cms must be told that the content is binary (else it digests LF as CRLF); smime
+            # verifies the bytes as given either way.
+            for tool, binary in (('smime', []), ('cms', ['-binary'])):
+                r = openssl(tool, '-verify', *binary, '-in', pem, '-inform', 'PEM', '-content',
                             DIR / 'document', '-certfile', CERT, '-noverify')
                 self.assertEqual(r.stdout, doc, (leaf, tool))
                 # The document travels inside: verified without -content, it comes out.
-                r = openssl(tool, '-verify', '-in', pem, '-inform', 'PEM', '-certfile', CERT,
-                            '-noverify')
+                r = openssl(tool, '-verify', *binary, '-in', pem, '-inform', 'PEM',
+                            '-certfile', CERT, '-noverify')
                 self.assertEqual(r.stdout, doc, (leaf, tool))
-                r = openssl(tool, '-verify', '-in', pem, '-inform', 'PEM', '-content',
+                r = openssl(tool, '-verify', *binary, '-in', pem, '-inform', 'PEM', '-content',
                             DIR / 'tampered', '-certfile', CERT, '-noverify', check=False)
                 self.assertNotEqual(r.returncode, 0, (leaf, tool))
-                self.assertIn(b'digest failure', r.stderr, (leaf, tool))
+                self.assertIn(b'Verification failure', r.stderr, (leaf, tool))
 
     def test_cloud_init_reads_the_document(self):
         from cloudinit.sources.helpers import ec2
