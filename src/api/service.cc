@@ -249,6 +249,7 @@ Response MetadataApi::Render(const CachedInstance& inst, const Caller& caller,
   // random_seed: the kernel's generator, as Nova's os.urandom, batched per thread.
   core::RenderContext ctx{core::Delivery::kService, caller.address, BufferedSystemRandom};
   ctx.dynamic_vendor_data = dynamic;
+  ctx.identity = options_.identity.get();
   auto settings = settings_.load(std::memory_order_acquire);
   auto tagged = inst.Render(route, *settings, ctx, tree);
   if (!tagged) return http::ErrorResponse(tagged.error(), {.head = head});

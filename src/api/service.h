@@ -55,6 +55,7 @@
 #include "api/sessions.h"
 #include "api/vendor_data.h"
 #include "api/watchers.h"
+#include "core/identity.h"
 #include "core/ip.h"
 #include "core/metadata.h"
 #include "core/signing.h"
@@ -105,6 +106,8 @@ struct ApiOptions {
   // shared_secret (core::DeriveTokenKey), so every node sharing the secret shares it; with no
   // secret either, a random key of this process.
   std::vector<core::TokenKey> token_keys;
+  // Signs the EC2 instance identity document (core/identity.h); null: no dynamic/ tree.
+  std::shared_ptr<const core::IdentitySigner> identity;
 };
 
 class MetadataApi {

@@ -136,6 +136,9 @@ Json Ec2Tree(const Instance& instance, int ec2_version, const Settings& settings
   Json tree;
   tree["meta-data"] = Ec2MetaData(instance, ec2_version, settings, ctx);
   if (instance.user_data) tree["user-data"] = *instance.user_data;
+  // The signed identity document (docs/extensions.md): listed as "dynamic/", rendered on its own
+  // path only (RenderEc2), so that no other answer pays for its signatures.
+  if (ctx.identity && ec2_version >= kEc2_2009_04_04) tree["dynamic"] = Json::object();
   return tree;
 }
 
@@ -152,6 +155,9 @@ Result<const Json*> Ec2Node(const Json& tree, const std::vector<std::string>& to
 
 Result<Document> RenderEc2(const Instance& instance, const Route& route, const Settings& settings,
                            const RenderContext& ctx) {
+  if (ctx.identity && route.version >= kEc2_2009_04_04 && !route.tokens.empty() &&
+      route.tokens[0] == "dynamic")
+    return RenderDynamic(instance, route.tokens, *ctx.identity);
   Json tree = Ec2Tree(instance, route.version, settings, ctx);
   auto node = Ec2Node(tree, route.tokens);
   if (!node) return std::unexpected(node.error());

@@ -36,6 +36,8 @@ struct Settings {
   std::string today = "9999-12-31";
 };
 
+class IdentitySigner;  // core/identity.h
+
 using RandomBytes = std::function<void(std::span<uint8_t>)>;
 
 // How the metadata reaches the guest.
@@ -61,6 +63,9 @@ struct RenderContext {
   // answer is {"static": ...} alone). A name already present ("static", or an earlier target of
   // the same name) is left out, as Nova drops a duplicate key.
   const VendorDataParts* dynamic_vendor_data = nullptr;
+  // The instance identity document's signer: when set, EC2 versions from 2009-04-04 (and
+  // latest) serve dynamic/instance-identity/ and list dynamic/; null: no dynamic/ at all.
+  const IdentitySigner* identity = nullptr;
 };
 
 // A rendered answer.

@@ -37,6 +37,11 @@ std::string VendorData2Json(const Instance& instance, const Settings& settings,
 std::string NetworkDataJson(const Instance& instance);
 std::string OpenStackListing(const Instance& instance, int os_version);
 
+// The EC2 dynamic/ subtree (`tokens` start with "dynamic"): the instance identity document and
+// its signatures (core/identity.h).
+Result<Document> RenderDynamic(const Instance& instance, const std::vector<std::string>& tokens,
+                               const IdentitySigner& signer);
+
 // Nova's ec2_md_print: how a tree node reads as text.
 std::string PrintNode(const Json& node);
 

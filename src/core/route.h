@@ -42,6 +42,7 @@ enum Ec2Version : int {
   kEc2_2007_12_15 = 5,  // block-device-mapping, kernel-id, ramdisk-id
   kEc2_2008_02_01 = 6,  // placement
   kEc2_2008_09_01 = 7,  // instance-action
+  kEc2_2009_04_04 = 8,  // dynamic/ (with an identity key: core/identity.h)
 };
 
 enum class OpenStackFile {

@@ -6,6 +6,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "core/identity.h"
 #include "core/ip.h"
 #include "core/session_token.h"
 #include "daemon/config_file.h"
@@ -120,6 +121,12 @@ void DeclareApi(CLI::App& app, ApiConfig& c, const Components& run) {
   Add(app, kApi, "--token-keys-file", c.token_keys_file,
       "File of session token keys, one \"ID HEX\" a line (the first issues, all verify); "
       "default: a key derived from --secret-file, shared by every node with that secret");
+  Add(app, kApi, "--identity-key-file", c.identity_key_file,
+      "PEM RSA private key signing the EC2 instance identity document "
+      "(/latest/dynamic/instance-identity/); with --identity-certificate-file (needs a restart)");
+  Add(app, kApi, "--identity-certificate-file", c.identity_certificate_file,
+      "PEM certificate of --identity-key-file's public key, which guests verify the identity "
+      "document's signatures against");
 }
 
 void DeclareAdmin(CLI::App& app, AdminConfig& c) {
@@ -291,6 +298,29 @@ http::RateLimit BuildRateLimit(const ApiConfig& c) {
   return r;
 }
 
+namespace {
+
+// Both files or neither: the document is only served signed both ways.
+std::shared_ptr<const core::IdentitySigner> BuildIdentitySigner(const ApiConfig& c) {
+  if (c.identity_key_file.empty() && c.identity_certificate_file.empty()) return nullptr;
+  if (c.identity_certificate_file.empty())
+    throw Bad("--identity-key-file", "needs --identity-certificate-file");
+  if (c.identity_key_file.empty())
+    throw Bad("--identity-certificate-file", "needs --identity-key-file");
+  auto key = ReadFile(c.identity_key_file);
+  if (!key) throw Bad("--identity-key-file", key.error().ToString());
+  auto certificate = ReadFile(c.identity_certificate_file);
+  if (!certificate) throw Bad("--identity-certificate-file", certificate.error().ToString());
+  auto signer = core::IdentitySigner::Make(*key, *certificate);
+  if (!signer)
+    throw std::runtime_error("--identity-key-file " + c.identity_key_file +
+                             ", --identity-certificate-file " + c.identity_certificate_file + ": " +
+                             signer.error().message);
+  return std::move(*signer);
+}
+
+}  // namespace
+
 api::ApiOptions BuildApiOptions(const ApiConfig& c) {
   api::ApiOptions options;
   options.settings.dhcp_domain = c.dhcp_domain;
@@ -331,6 +361,7 @@ api::ApiOptions BuildApiOptions(const ApiConfig& c) {
         throw Bad("--vendordata-dynamic-targets", "the name " + target->name + " is given twice");
     options.vendordata.targets.push_back(*target);
   }
+  options.identity = BuildIdentitySigner(c);
   for (const auto& p : c.trusted_proxies) {
     if (p.empty()) continue;  // '' (or [] in the file): none
     auto cidr = core::ParseCidr(p.find('/') == std::string::npos

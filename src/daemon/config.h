@@ -72,6 +72,9 @@ struct ApiConfig {
   // (core::ParseTokenKeys); without one the key derives from --secret-file.
   std::string http_tokens = "optional";
   std::string token_keys_file;
+  // The instance identity document's RSA key and its certificate (PEM files); both or neither.
+  std::string identity_key_file;
+  std::string identity_certificate_file;
   bool operator==(const ApiConfig&) const = default;
 };
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/identity_testdata.h"
 #include "daemon/config_file.h"
 #include "daemon/process.h"
 
@@ -327,6 +328,35 @@ TEST_F(ConfigFileTest, CheckValidatesWhatTheFilesSay) {
   EXPECT_EQ(check({"--signed-listen", "", "--watchers", "0"}), "--watchers: must be at least 1");
   EXPECT_EQ(check({"--signed-listen", "", "--watchers-per-instance", "0"}),
             "--watchers-per-instance: must be at least 1");
+}
+
+TEST_F(ConfigFileTest, IdentityKeyAndCertificateLoadAtStartup) {
+  std::string key = Write("key.pem", core::kTestIdentityKeyPem);
+  std::string cert = Write("cert.pem", core::kTestIdentityCertificatePem);
+  std::string other = Write("other.pem", core::kTestOtherRsaKeyPem);
+  std::string missing = (dir_ / "missing.pem").string();
+  auto build = [&](std::vector<std::string> args) -> std::string {
+    try {
+      DaemonConfig c = Parse(kServe, std::move(args));
+      return BuildApiOptions(c.api).identity ? "signer" : "none";
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  };
+  EXPECT_EQ(build({}), "none");
+  EXPECT_EQ(build({"--identity-key-file", key, "--identity-certificate-file", cert}), "signer");
+  EXPECT_EQ(build({"--identity-key-file", key}),
+            "--identity-key-file: needs --identity-certificate-file");
+  EXPECT_EQ(build({"--identity-certificate-file", cert}),
+            "--identity-certificate-file: needs --identity-key-file");
+  EXPECT_EQ(build({"--identity-key-file", missing, "--identity-certificate-file", cert}),
+            "--identity-key-file: " + missing + ": cannot read: No such file or directory");
+  EXPECT_EQ(build({"--identity-key-file", cert, "--identity-certificate-file", cert}),
+            "--identity-key-file " + cert + ", --identity-certificate-file " + cert +
+                ": the identity key is not an unencrypted PEM private key");
+  EXPECT_EQ(build({"--identity-key-file", other, "--identity-certificate-file", cert}),
+            "--identity-key-file " + other + ", --identity-certificate-file " + cert +
+                ": the identity certificate does not match the identity key");
 }
 
 }  // namespace

@@ -164,7 +164,9 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
       x.vendordata_dynamic_read_timeout != y.vendordata_dynamic_read_timeout ||
       x.watch_max_timeout != y.watch_max_timeout ||
       x.watchers_per_instance != y.watchers_per_instance || x.watchers != y.watchers ||
-      x.http_tokens != y.http_tokens || x.token_keys_file != y.token_keys_file)
+      x.http_tokens != y.http_tokens || x.token_keys_file != y.token_keys_file ||
+      x.identity_key_file != y.identity_key_file ||
+      x.identity_certificate_file != y.identity_certificate_file)
     out.push_back("[api] (other than vendor-data and dhcp-domain)");
   if (a.proxy.agent_url != b.proxy.agent_url || a.proxy.control != b.proxy.control ||
       a.proxy.agent_timeout != b.proxy.agent_timeout)
