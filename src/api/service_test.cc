@@ -579,5 +579,32 @@ TEST_F(DynamicVendorDataApiTest, AChangeOfTheInstanceServesTheNewAnswer) {
   EXPECT_EQ(Get("/openstack/2016-06-30/vendor_data2.json", Signed()).status, 404u);
 }
 
+// A whole-tree answer holding vendor_data2.json carries the dynamic parts too, and its ETag
+// (taken around meta_data.json's seed) stays put between answers until the target's answer
+// changes with the instance.
+TEST_F(DynamicVendorDataApiTest, WholeTreeAnswersCarryTheDynamicParts) {
+  auto etag = [](const Reply& r) {
+    size_t at = r.headers.find("ETag: ");
+    return at == std::string::npos ? std::string()
+                                   : r.headers.substr(at + 6, r.headers.find('\r', at) - at - 6);
+  };
+  Reply a = Get("/openstack/latest?recursive=true", Signed());
+  ASSERT_EQ(a.status, 200u) << a.body;
+  auto tree = core::Json::parse(a.body);
+  EXPECT_EQ(tree["vendor_data2.json"], core::Json::parse(R"({"static": {}, "site": {"v": 1}})"));
+  Reply b = Get("/openstack/latest?recursive=true", Signed());
+  EXPECT_NE(a.body, b.body);  // each meta_data.json has its own fresh seed
+  EXPECT_FALSE(etag(a).empty());
+  EXPECT_EQ(etag(a), etag(b));
+  version_ = 2;
+  core::Instance edited = Example();
+  edited.meta = {{"edited", "yes"}};
+  ASSERT_TRUE(store_->ReplaceInstance(edited, std::nullopt));
+  Reply c = Get("/openstack/latest?recursive=true", Signed());
+  EXPECT_EQ(core::Json::parse(c.body)["vendor_data2.json"]["site"],
+            core::Json::parse(R"({"v": 2})"));
+  EXPECT_NE(etag(c), etag(a));
+}
+
 }  // namespace
 }  // namespace metastack::api
