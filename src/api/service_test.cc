@@ -43,21 +43,8 @@ std::string Signed(const std::string& uuid = kUuid, const std::string& tenant = 
          "\r\nX-Forwarded-For: " + forwarded_for + "\r\n";
 }
 
-struct Reply {
-  unsigned status = 0;
-  std::string headers;
-  std::string body;
-};
-
-Reply Parse(const std::string& raw) {
-  Reply r;
-  if (raw.size() < 12) return r;
-  r.status = static_cast<unsigned>(std::stoi(raw.substr(9, 3)));
-  size_t end = raw.find("\r\n\r\n");
-  r.headers = raw.substr(0, end);
-  r.body = end == std::string::npos ? "" : raw.substr(end + 4);
-  return r;
-}
+using Reply = http::testing::RawReply;
+using http::testing::ParseRawReply;
 
 class ApiTest : public ::testing::Test {
  protected:
@@ -86,7 +73,7 @@ class ApiTest : public ::testing::Test {
   Reply Send(uint16_t port, const std::string& request_head, const std::string& body = "") {
     RawClient c = RawClient::Tcp(port);
     c.Send(request_head + "\r\n" + body);
-    return Parse(c.ReadResponse(request_head.starts_with("HEAD")));
+    return ParseRawReply(c.ReadResponse(request_head.starts_with("HEAD")));
   }
   Reply Get(const std::string& path, const std::string& headers) {
     return Send(signed_port_, "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + headers);
@@ -185,7 +172,7 @@ TEST(ApiOptionsTest, ForwardedAddressCheckCanBeTurnedOff) {
   RawClient c = RawClient::Tcp(port);
   c.Send("GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: x\r\n" +
          Signed(kUuid, kProject, "10.0.0.99") + "\r\n");
-  EXPECT_EQ(Parse(c.ReadResponse(false)).status, 200u);
+  EXPECT_EQ(ParseRawReply(c.ReadResponse(false)).status, 200u);
   asio::post(ioc, [&] { server.Stop(); });
   t.join();
 }
@@ -387,7 +374,7 @@ TEST_F(ApiTest, TrustedProxyNamesTheClient) {
     got.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  Reply r = Parse(got);
+  Reply r = ParseRawReply(got);
   EXPECT_EQ(r.status, 200u) << got;
   EXPECT_TRUE(got.ends_with("i-b65cee2f")) << got;
 }
@@ -453,7 +440,7 @@ class RateLimitTest : public ApiTest {
   Reply SendFrom(bool v6, uint16_t port, const std::string& path) {
     RawClient c = v6 ? RawClient::Tcp6(port) : RawClient::Tcp(port);
     c.Send("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
-    return Parse(c.ReadResponse());
+    return ParseRawReply(c.ReadResponse());
   }
   double RateLimited() {
     std::string text = metrics_.Render();
@@ -583,11 +570,7 @@ TEST_F(DynamicVendorDataApiTest, AChangeOfTheInstanceServesTheNewAnswer) {
 // (taken around meta_data.json's seed) stays put between answers until the target's answer
 // changes with the instance.
 TEST_F(DynamicVendorDataApiTest, WholeTreeAnswersCarryTheDynamicParts) {
-  auto etag = [](const Reply& r) {
-    size_t at = r.headers.find("ETag: ");
-    return at == std::string::npos ? std::string()
-                                   : r.headers.substr(at + 6, r.headers.find('\r', at) - at - 6);
-  };
+  auto etag = [](const Reply& r) { return r.Field("ETag"); };
   Reply a = Get("/openstack/latest?recursive=true", Signed());
   ASSERT_EQ(a.status, 200u) << a.body;
   auto tree = core::Json::parse(a.body);

@@ -36,19 +36,7 @@ core::Instance Vm(const std::string& uuid, const std::string& ip, const std::str
   return *core::ParseInstanceJson(doc);
 }
 
-struct Answer {
-  unsigned status = 0;
-  std::string head;
-  std::string body;
-
-  // A header's value ("" when absent).
-  std::string Field(const std::string& name) const {
-    size_t at = head.find("\r\n" + name + ": ");
-    if (at == std::string::npos) return "";
-    at += name.size() + 4;
-    return head.substr(at, head.find("\r\n", at) - at);
-  }
-};
+using Answer = http::testing::RawReply;
 
 class WatchTest : public ::testing::Test {
  protected:
@@ -85,14 +73,7 @@ class WatchTest : public ::testing::Test {
            "\r\nX-Tenant-ID: " + kTenant +
            "\r\nX-Instance-ID-Signature: " + core::SignInstanceId(kWatchSecret, uuid) +
            "\r\nX-Forwarded-For: " + ip + "\r\n" + extra + "\r\n");
-    std::string raw = c.ReadResponse();
-    Answer a;
-    if (raw.size() < 12) return a;
-    a.status = static_cast<unsigned>(std::stoi(raw.substr(9, 3)));
-    size_t end = raw.find("\r\n\r\n");
-    a.head = raw.substr(0, end);
-    a.body = end == std::string::npos ? "" : raw.substr(end + 4);
-    return a;
+    return http::testing::ParseRawReply(c.ReadResponse());
   }
   // A request that waits: its answer, once the API holds `holding` waiters.
   std::future<Answer> Waiting(const std::string& target, size_t holding,

@@ -15,6 +15,32 @@
 
 namespace metastack::http::testing {
 
+// A response as RawClient::ReadResponse returns it, split: the status (0 when no status line
+// arrived), the head (status line and headers, without the blank line) and the body.
+struct RawReply {
+  unsigned status = 0;
+  std::string headers;
+  std::string body;
+
+  // A header's value as the server spells its name ("" when absent).
+  std::string Field(const std::string& name) const {
+    size_t at = headers.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return "";
+    at += name.size() + 4;
+    return headers.substr(at, headers.find("\r\n", at) - at);
+  }
+};
+
+inline RawReply ParseRawReply(const std::string& raw) {
+  RawReply r;
+  if (raw.size() < 12) return r;
+  r.status = static_cast<unsigned>(std::stoi(raw.substr(9, 3)));
+  size_t end = raw.find("\r\n\r\n");
+  r.headers = raw.substr(0, end);
+  r.body = end == std::string::npos ? "" : raw.substr(end + 4);
+  return r;
+}
+
 class RawClient {
  public:
   static RawClient Tcp(uint16_t port, const char* address = "127.0.0.1") {
