@@ -195,8 +195,8 @@ class OperatorVerbsTest(unittest.TestCase):
          f'{UUID}  web-01    {PROJECT}  3\n', ''),
         (['network', 'list'], 0,
          'ID                                    NAME     PROJECT                           ROUTER'
-         '                                HOST\n'
-         f'{NETWORK}  private  {PROJECT}  {ROUTER}  -\n', ''),
+         '                                HOST  HTTP_TOKENS\n'
+         f'{NETWORK}  private  {PROJECT}  {ROUTER}  -     -\n', ''),
         (['router', 'list'], 0,
          'ID                                    NAME  PROJECT                           HOST\n'
          f'{ROUTER}  edge  {PROJECT}  -\n', ''),

@@ -370,7 +370,7 @@ class CliOnTheStoreTest(unittest.TestCase):
         future = CLUSTER.create_database('future')
         self.cli_on(future, 'router', 'list')  # creates the schema
         CLUSTER.sql('future', 'UPDATE schema_version SET version = 99')
-        message = 'postgresql: schema version 99 is newer than this metastack supports (3)'
+        message = 'postgresql: schema version 99 is newer than this metastack supports (4)'
         r = self.cli_on(future, 'router', 'list', check=False)
         self.assertEqual((r.returncode, r.stderr.decode()), (1, f'metastack: {message}\n'))
         r = subprocess.run([METASTACK, 'api', '--store', future, '--signed-listen',
