@@ -54,6 +54,9 @@ class AgentTest : public ::testing::Test {
   void TearDown() override {
     asio::post(ioc_, [this] { server_->Stop(); });
     thread_.join();
+    // A worker may still be leaving a job it has just handed back (holding a copy of the
+    // io_context's executor): it must be done before the io_context is destroyed.
+    pool_.join();
   }
   std::string SendRaw(const std::string& head, const std::string& body = "") {
     RawClient c = RawClient::Unix(socket_);

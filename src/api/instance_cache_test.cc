@@ -137,6 +137,9 @@ class CacheRaceTest : public ::testing::Test {
     held_.Release();  // a test that failed while a load was held must not hang here
     work_.reset();
     thread_.join();
+    // A worker may still be leaving a job it has just handed back (holding a copy of the
+    // io_context's executor): it must be done before the io_context is destroyed.
+    pool_.join();
   }
 
   // Starts a signed request for the instance's meta_data.json; the future holds the answer.

@@ -67,6 +67,9 @@ class ApiTest : public ::testing::Test {
   void TearDown() override {
     asio::post(ioc_, [this] { server_->Stop(); });
     thread_.join();
+    // A worker may still be leaving a job it has just handed back (holding a copy of the
+    // io_context's executor): it must be done before the io_context is destroyed.
+    pool_.join();
   }
   virtual void Configure(ApiOptions&) {}
 

@@ -63,6 +63,9 @@ class WatchTest : public ::testing::Test {
     api_->Drain();
     asio::post(ioc_, [this] { server_->Stop(); });
     thread_.join();
+    // A worker may still be leaving a job it has just handed back (holding a copy of the
+    // io_context's executor): it must be done before the io_context is destroyed.
+    pool_.join();
   }
 
   Answer Get(const std::string& target, const std::string& uuid = kVmA,
