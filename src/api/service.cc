@@ -61,14 +61,6 @@ std::vector<core::TokenKey> TokenKeys(const ApiOptions& options) {
   return {key};
 }
 
-std::string_view FirstListItem(std::string_view v) {
-  size_t comma = v.find(',');
-  v = v.substr(0, comma);
-  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-  return v;
-}
-
 }  // namespace
 
 struct MetadataApi::Caller {
@@ -332,28 +324,12 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByAddress(http
   auto peer = core::ParseIp(req.peer.address);
   if (!peer) co_return NotFound();
   std::string client = peer->Unmapped().ToString();
-  auto trusted = [&](const core::IpAddress& ip) {
-    for (const auto& cidr : options_.trusted_proxies)
-      if (cidr.Contains(ip.Unmapped())) return true;
-    return false;
-  };
   std::string_view xff = req.Header(header::kForwardedFor);
-  if (trusted(*peer) && !xff.empty()) {
-    std::string list(xff);
-    std::optional<std::string> found;
-    while (!list.empty()) {
-      size_t comma = list.rfind(',');
-      std::string item(FirstListItem(comma == std::string::npos ? list : list.substr(comma + 1)));
-      list = comma == std::string::npos ? "" : list.substr(0, comma);
-      auto ip = core::ParseIp(item);
-      if (!ip) break;
-      if (!trusted(*ip)) {
-        found = ip->Unmapped().ToString();
-        break;
-      }
-    }
-    if (!found) co_return NotFound();
-    client = *found;
+  if (core::InAnyOf(*peer, options_.trusted_proxies) && !xff.empty()) {
+    auto hop = core::SkipTrustedHops(xff, options_.trusted_proxies);
+    auto ip = hop ? core::ParseIp(hop->client) : std::nullopt;
+    if (!ip) co_return NotFound();
+    client = ip->Unmapped().ToString();
   }
   auto uuid = co_await InstanceByAddress(client);
   if (!uuid) co_return std::unexpected(uuid.error());
@@ -367,7 +343,7 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifyByProvider(htt
   if (!req.Has(header::kForwardedFor))
     co_return BadRequest("X-Forwarded-For is missing from request.");
   std::string provider(req.Header(header::kMetadataProvider));
-  std::string address(FirstListItem(xff));
+  std::string address(core::FirstForwardedFor(xff));
   if (!options_.shared_secret.empty() &&
       !signer_.Verify(provider, req.Header(header::kMetadataProviderSignature)))
     co_return std::unexpected(
@@ -400,7 +376,7 @@ asio::awaitable<Result<MetadataApi::Caller>> MetadataApi::IdentifySigned(http::R
   }
   Caller caller{uuid, std::string(req.Header(header::kTenantId)), std::nullopt};
   if (req.Has(header::kForwardedFor))
-    caller.address = std::string(FirstListItem(req.Header(header::kForwardedFor)));
+    caller.address = std::string(core::FirstForwardedFor(req.Header(header::kForwardedFor)));
   co_return caller;
 }
 

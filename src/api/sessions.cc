@@ -29,10 +29,6 @@ std::string_view EitherHeader(const http::Request& req, std::string_view aws,
   return req.Header(generic);
 }
 
-std::string_view FirstItem(std::string_view list) {
-  return TrimBlanks(list.substr(0, list.find(',')));
-}
-
 }  // namespace
 
 Sessions::Sessions(store::Store& store, asio::thread_pool& pool, std::vector<core::TokenKey> keys,
@@ -164,24 +160,11 @@ void Sessions::Invalidate(const store::Change& change) {
 bool GuestForwardedTokenRequest(const http::Request& req,
                                 const std::vector<core::Cidr>& trusted_proxies) {
   if (!http::IsForwardedTokenRequest(req)) return false;
-  auto trusted = [&](std::string_view text) {
-    auto ip = core::ParseIp(text);
-    if (!ip) return false;
-    for (const auto& cidr : trusted_proxies)
-      if (cidr.Contains(ip->Unmapped())) return true;
-    return false;
-  };
-  if (!trusted(req.peer.address)) return true;
+  auto peer = core::ParseIp(req.peer.address);
+  if (!peer || !core::InAnyOf(*peer, trusted_proxies)) return true;
   // Right to left: trusted hops, then the client; anything left of the client is the guest's.
-  std::string_view list = req.Header(header::kForwardedFor);
-  while (!list.empty()) {
-    size_t comma = list.rfind(',');
-    std::string_view item =
-        FirstItem(comma == std::string_view::npos ? list : list.substr(comma + 1));
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
-    if (!trusted(item)) return !TrimBlanks(list).empty();
-  }
-  return false;
+  auto hop = core::SkipTrustedHops(req.Header(header::kForwardedFor), trusted_proxies);
+  return hop && !TrimBlanks(hop->before).empty();
 }
 
 }  // namespace metastack::api

@@ -86,6 +86,33 @@ bool Cidr::Contains(const IpAddress& ip) const {
   return true;
 }
 
+bool InAnyOf(const IpAddress& ip, std::span<const Cidr> cidrs) {
+  IpAddress unmapped = ip.Unmapped();
+  for (const auto& cidr : cidrs)
+    if (cidr.Contains(unmapped)) return true;
+  return false;
+}
+
+std::string_view FirstForwardedFor(std::string_view list) {
+  list = list.substr(0, list.find(','));
+  while (!list.empty() && list.front() == ' ') list.remove_prefix(1);
+  while (!list.empty() && list.back() == ' ') list.remove_suffix(1);
+  return list;
+}
+
+std::optional<ForwardedClient> SkipTrustedHops(std::string_view list,
+                                               std::span<const Cidr> trusted) {
+  while (!list.empty()) {
+    size_t comma = list.rfind(',');
+    std::string_view item =
+        FirstForwardedFor(comma == std::string_view::npos ? list : list.substr(comma + 1));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(0, comma);
+    auto ip = ParseIp(item);
+    if (!ip || !InAnyOf(*ip, trusted)) return ForwardedClient{item, list};
+  }
+  return std::nullopt;
+}
+
 bool IsMacAddress(std::string_view text) {
   if (text.size() != 17) return false;
   for (size_t i = 0; i < text.size(); ++i) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,23 @@ struct Cidr {
 
 // "a.b.c.d/n" or "x::y/n"; the prefix is required.
 std::optional<Cidr> ParseCidr(std::string_view text);
+
+// Whether `ip` (an IPv4-mapped address taken as its IPv4 address) lies in one of `cidrs`.
+bool InAnyOf(const IpAddress& ip, std::span<const Cidr> cidrs);
+
+// The first item of an X-Forwarded-For list, spaces trimmed.
+std::string_view FirstForwardedFor(std::string_view list);
+
+// An X-Forwarded-For list read from the right past the hops in `trusted` (the proxies an
+// operator trusts to append the address they saw): the first item that is not an address in
+// `trusted` (spaces trimmed; it may not be an address at all), and the list left of it, which
+// whoever sent that item wrote. nullopt when every item is a trusted hop's.
+struct ForwardedClient {
+  std::string_view client;
+  std::string_view before;
+};
+std::optional<ForwardedClient> SkipTrustedHops(std::string_view list,
+                                               std::span<const Cidr> trusted);
 
 // "fa:16:3e:12:34:56": six hex pairs separated by ':'.
 bool IsMacAddress(std::string_view text);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace metastack::core {
 namespace {
 
@@ -68,6 +70,35 @@ TEST(IpTest, Mac) {
   EXPECT_FALSE(IsMacAddress("fa:16:3e:12:34"));
   EXPECT_FALSE(IsMacAddress("fa-16-3e-12-34-56"));
   EXPECT_FALSE(IsMacAddress("fa:16:3e:12:34:5g"));
+}
+
+}  // namespace
+}  // namespace metastack::core
+
+namespace metastack::core {
+namespace {
+
+TEST(ForwardedForTest, SkipsTrustedHopsFromTheRight) {
+  std::vector<Cidr> trusted = {*ParseCidr("10.1.0.0/16"), *ParseCidr("fd00::/8")};
+  EXPECT_TRUE(InAnyOf(*ParseIp("::ffff:10.1.2.3"), trusted));
+  EXPECT_FALSE(InAnyOf(*ParseIp("10.2.0.1"), trusted));
+  EXPECT_EQ(FirstForwardedFor("  10.0.0.5 , 10.1.0.1"), "10.0.0.5");
+
+  auto hop = SkipTrustedHops("172.16.0.9, 10.0.0.5 ,10.1.0.1, fd00::1", trusted);
+  ASSERT_TRUE(hop);
+  EXPECT_EQ(hop->client, "10.0.0.5");
+  EXPECT_EQ(hop->before, "172.16.0.9");
+  hop = SkipTrustedHops("10.0.0.5", trusted);
+  ASSERT_TRUE(hop);
+  EXPECT_EQ(hop->client, "10.0.0.5");
+  EXPECT_EQ(hop->before, "");
+  // An item that is no address stops the walk: it is the client, as written.
+  hop = SkipTrustedHops("10.0.0.5, bogus, 10.1.0.1", trusted);
+  ASSERT_TRUE(hop);
+  EXPECT_EQ(hop->client, "bogus");
+  EXPECT_EQ(hop->before, "10.0.0.5");
+  EXPECT_FALSE(SkipTrustedHops("10.1.0.1, fd00::2", trusted));
+  EXPECT_FALSE(SkipTrustedHops("", trusted));
 }
 
 }  // namespace
