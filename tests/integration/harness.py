@@ -64,6 +64,18 @@ def network_instance(uuid, ec2_id, network, addresses, prefix='it'):
     return doc
 
 
+def tcp_get(port, target, host='127.0.0.1', source=None, timeout=5):
+    """GET over TCP, from `source` when given (a guest's address) -> (status, body)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout,
+                                   source_address=(source, 0) if source else None)
+    try:
+        c.request('GET', target)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
 def unix_get(path, target, headers=None, timeout=5):
     """GET over a UNIX socket (a control API, the agent's) -> (status, body), or None when
     nothing answers."""

@@ -11,14 +11,13 @@ reads the same document. A key that does not match the certificate stops `serve 
 Run:  /usr/bin/python3 tests/integration/test_identity_document.py --metastack BINARY
 """
 import base64
-import http.client
 import json
 import pathlib
 import subprocess
 import tempfile
 import unittest
 
-from harness import Daemon, metastack_binary, network_instance
+from harness import Daemon, metastack_binary, network_instance, tcp_get
 
 METASTACK = metastack_binary()
 TOKEN = 'admin-token-0123456789abcdef'
@@ -84,14 +83,7 @@ def cli(*args, stdin=None):
 
 def guest_get(path):
     """A guest's GET on the proxy listener from 127.0.0.1 -> (status, body bytes)."""
-    c = http.client.HTTPConnection('127.0.0.1', GUEST_PORT, timeout=10,
-                                   source_address=('127.0.0.1', 0))
-    try:
-        c.request('GET', path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
+    return tcp_get(GUEST_PORT, path, source='127.0.0.1', timeout=10)
 
 
 def fetch(leaf):

@@ -29,7 +29,7 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, Daemon, metastack_binary, network_instance, unix_get
+from harness import ROOT, Daemon, metastack_binary, network_instance, tcp_get, unix_get
 
 METASTACK = metastack_binary()
 NETWORK = '5e2f0000-0000-4000-8000-00000000a001'
@@ -47,14 +47,7 @@ def run(*args, check=True):
 
 
 def get(port, path=PATH, host='127.0.0.1', source=None):
-    c = http.client.HTTPConnection(host, port, timeout=5,
-                                   source_address=(source, 0) if source else None)
-    try:
-        c.request('GET', path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
+    return tcp_get(port, path, host=host, source=source)
 
 
 def wait_for(predicate, what, timeout=10):

@@ -21,7 +21,7 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, metastack_binary, network_instance
+from harness import Daemon, metastack_binary, network_instance, tcp_get
 
 METASTACK = metastack_binary()
 HERE = pathlib.Path(__file__).resolve().parent
@@ -97,14 +97,8 @@ def dead_url():
 def guest_get(port, path, source='127.0.0.1', timeout=15):
     """A guest's GET on the proxy listener from `source` -> (status, body, seconds)."""
     started = time.monotonic()
-    c = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout,
-                                   source_address=(source, 0))
-    try:
-        c.request('GET', path)
-        r = c.getresponse()
-        return r.status, r.read(), time.monotonic() - started
-    finally:
-        c.close()
+    status, body = tcp_get(port, path, source=source, timeout=timeout)
+    return status, body, time.monotonic() - started
 
 
 def instance(n, address):
