@@ -364,10 +364,13 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     beast::error_code ignored;
     hup.cancel(ignored);
     if (manager) manager->Stop();  // before the proxy's listeners close: it opens them
-    if (api) api->Drain();         // waiting requests answer now, and their connections close
     data.Drain();
     local.Drain();
     admin_server.Drain();
+    // Waiting requests answer now; after the servers drain, so that their answers carry
+    // Connection: close (answered before, one would leave as keep-alive and its connection
+    // close only once idle).
+    if (api) api->Drain();
     started_drain = std::chrono::steady_clock::now();
     wait_drained();
   });
