@@ -181,8 +181,9 @@ TEST(ServerLimitTest, UnixListenersAreLimitedByTheTotalAlone) {
   std::vector<RawClient> held;
   for (int i = 0; i < 4; ++i) {
     RawClient c = RawClient::Unix(path);
-    ASSERT_TRUE(c.Send("GET /u HTTP/1.1\r\n\r\n"));
-    bool served = c.ReadResponse().find("served /u") != std::string::npos;
+    // A refused connection is closed unanswered, possibly before the request is written.
+    bool served = c.Send("GET /u HTTP/1.1\r\n\r\n") &&
+                  c.ReadResponse().find("served /u") != std::string::npos;
     EXPECT_EQ(served, i < 3) << i;
     held.push_back(std::move(c));
   }
