@@ -33,11 +33,8 @@ struct BuildFlags {
 
 Result<core::Instance> LoadInstance(const BuildFlags& f) {
   if (!f.file.empty()) return cli::LoadInstance(f.file);
-  METASTACK_ASSIGN_OR_RETURN(
-      auto store,
-      store::OpenStore(f.store.empty() ? std::string(store::kDefaultStoreUrl) : f.store));
-  METASTACK_ASSIGN_OR_RETURN(store::InstanceRecord record, store->GetInstance(f.instance_id));
-  return std::move(record.instance);
+  return LoadStoredInstance(f.store.empty() ? std::string(store::kDefaultStoreUrl) : f.store,
+                            f.instance_id);
 }
 
 // random_seed: from --seed, else SOURCE_DATE_EPOCH's text, else the OS (the drive is then

@@ -170,4 +170,17 @@ const std::vector<std::string>& CommandLine() { return SavedCommandLine(); }
 
 std::span<const Command> Commands() { return kCommands; }
 
+const Command* ChosenCommand(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg.starts_with('-')) continue;  // the top level's flags take no value
+    for (const Command& command : kCommands) {
+      if (arg == command.name) return &command;
+    }
+    break;
+  }
+  return nullptr;
+}
+
 }  // namespace metastack::cli

@@ -1,6 +1,10 @@
 #pragma once
 // The metastack command line: one table of verbs, each with its one-line help and a function
 // that declares its flags on a CLI11 sub-app and returns what to run once flags are parsed.
+// Two binaries share the table: `metastack-server` links every verb; `metastack` links the
+// verbs that need neither server nor database libraries (validate, render, configdrive, get)
+// and, for the others, setup functions that hand the process over to metastack-server
+// (handover.cc), so that those verbs start without loading what they do not use.
 
 #include <CLI/CLI.hpp>
 #include <functional>
@@ -22,6 +26,9 @@ struct Command {
 };
 
 std::span<const Command> Commands();
+
+// The verb argv names (its first word that is not a flag), or nullptr when it names none.
+const Command* ChosenCommand(int argc, char** argv);
 
 // The process's whole command line, as main() received it (a daemon parses it again on SIGHUP).
 void SetCommandLine(int argc, char** argv);

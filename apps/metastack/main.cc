@@ -1,4 +1,7 @@
-// metastack: parse flags -> build objects -> run.
+// metastack: parse flags -> build objects -> run. The same main for both binaries
+// (CMakeLists.txt): `metastack`, which runs the verbs that need neither server nor database
+// libraries and hands the others to `metastack-server`, and `metastack-server`, which runs them
+// all.
 #include <iostream>
 
 #include "base/version.h"
@@ -12,9 +15,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "metastack " + std::string(metastack::Version()));
   metastack::cli::SetCommandLine(argc, argv);
+  // Every verb is listed (--help names them all), but only the chosen one declares its flags:
+  // building every verb's options cost more than most verbs' work.
+  const metastack::cli::Command* chosen = metastack::cli::ChosenCommand(argc, argv);
   metastack::cli::Run run;
   for (const auto& command : metastack::cli::Commands()) {
     CLI::App* sub = app.add_subcommand(command.name, command.help);
+    if (&command != chosen) continue;
     metastack::cli::Run r = command.setup(*sub);
     sub->callback([&run, r] { run = r; });
   }
