@@ -92,6 +92,6 @@ echo "== the config drive tree"
 "$bin" render "$instance" --out "$work/drive"
 (cd "$work/drive" && find . -type f | sort)
 
-echo "== done. The binary: $bin"
+echo "== done. The binary: $bin (it runs the daemons' verbs with $bin-server, beside it)"
 echo "   on PATH for this shell: export PATH=$(dirname "$bin"):\$PATH"
-echo "   for every shell:        install -m 755 $bin /usr/local/bin/"
+echo "   for every shell:        install -m 755 $bin $bin-server /usr/local/bin/"

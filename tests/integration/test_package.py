@@ -143,7 +143,8 @@ class PackageTest(unittest.TestCase):
             self.assertTrue(os.access(control / script, os.X_OK), script)
             run(['sh', '-n', str(control / script)])
         files = run(['dpkg-deb', '-c', str(self.deb)])
-        for path in ['./usr/bin/metastack', './etc/metastack/metastack.toml',
+        for path in ['./usr/bin/metastack', './usr/bin/metastack-server',
+                     './etc/metastack/metastack.toml',
                      './usr/share/man/man1/metastack.1.gz', './usr/share/doc/metastack/README.md',
                      './usr/share/doc/metastack/deploy.md', './usr/share/doc/metastack/guest.md'] + \
                     [f'./usr/lib/systemd/system/{u}' for u in UNITS] + \
@@ -159,7 +160,8 @@ class PackageTest(unittest.TestCase):
         finally:
             purge()
         self.assertFalse(installed())
-        for path in ['/usr/bin/metastack', '/etc/metastack', '/var/lib/metastack',
+        for path in ['/usr/bin/metastack', '/usr/bin/metastack-server', '/etc/metastack',
+                     '/var/lib/metastack',
                      '/run/metastack', '/usr/share/doc/metastack',
                      '/usr/share/man/man1/metastack.1.gz', '/usr/lib/metastack'] + \
                     [str(UNIT_DIR / u) for u in UNITS]:
