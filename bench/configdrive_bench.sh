@@ -12,10 +12,11 @@
 #   render             rendering alone, which every mode includes
 #   genisoimage        Nova's way: render into a temp tree, one genisoimage process per drive
 #                      (nova.virt.configdrive's flags), remove the tree; no fsync
-# then `metastack configdrive build` as a process per drive ($CLI_COUNT times, fork+exec from
-# this shell included). Prints each mode's line, then genisoimage's median / ours.
+# Prints each mode's line, then genisoimage's median / ours; then runs bench/startup_bench.sh
+# (`metastack configdrive build` and the other light verbs as a process per call, against
+# genisoimage's mode in turns; ROUNDS, PROCS... are its own: see there).
 #
-# Environment: COUNT (1000), CLI_COUNT (200), INSTANCE (examples/instance.json).
+# Environment: COUNT (1000), INSTANCE (examples/instance.json).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,7 +24,6 @@ BUILD=$(realpath "${1:-$ROOT/build/release}")
 BENCH=$BUILD/bench/configdrive_bench
 BIN=$BUILD/apps/metastack/metastack
 COUNT=${COUNT:-1000}
-CLI_COUNT=${CLI_COUNT:-200}
 INSTANCE=${INSTANCE:-$ROOT/examples/instance.json}
 
 for tool in "$BENCH" "$BIN"; do
@@ -51,22 +51,11 @@ done
   -allow-multidot -l -publisher metastack -quiet -J -r -V config-2 "$work/tree" 2>/dev/null
 echo "mode=genisoimage-process peak_rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.geniso")"
 
-# The CLI, one process per drive (what an operator's script or a hypervisor hook would run).
-for fmt in iso vfat; do
-  start=$(date +%s%N)
-  for ((i = 0; i < CLI_COUNT; i++)); do
-    "$BIN" configdrive build -f "$INSTANCE" -o "$work/cli.$fmt" --format "$fmt" --seed "$i" 2>/dev/null
-  done
-  end=$(date +%s%N)
-  /usr/bin/time -v -o "$work/time.cli" "$BIN" configdrive build -f "$INSTANCE" -o "$work/cli.$fmt" \
-    --format "$fmt" --seed x 2>/dev/null
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.cli")
-  awk -v n="$CLI_COUNT" -v ns=$((end - start)) -v f="$fmt" -v rss="$rss" 'BEGIN {
-    printf "mode=cli-%s count=%d mean_ms=%.3f drives_per_s=%.1f peak_rss_kib=%s\n",
-           f, n, ns / n / 1e6, n / (ns / 1e9), rss }'
-done
-
 awk -v g="${median[genisoimage]}" -v i="${median[iso]}" -v v="${median[vfat]}" \
     -v im="${median[iso-memory]}" -v vm="${median[vfat-memory]}" 'BEGIN {
   printf "ratio genisoimage/iso=%.1fx genisoimage/vfat=%.1fx genisoimage/iso-memory=%.1fx genisoimage/vfat-memory=%.1fx (medians)\n",
          g / i, g / v, g / im, g / vm }'
+
+# The CLI, a process per drive, against Nova's whole path in turns (and the other light verbs'
+# start-up): bench/startup_bench.sh.
+bash "$ROOT/bench/startup_bench.sh" "$BUILD"
