@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -167,6 +168,62 @@ class CliTest(unittest.TestCase):
         self.assertIn(b'--out is required', r.stderr)
         r = run('frobnicate')
         self.assertEqual(r.returncode, 2)
+
+
+class TwoBinariesTest(unittest.TestCase):
+    """`metastack` runs validate, render, configdrive and get itself and hands every other verb
+    to metastack-server beside it (apps/metastack/CMakeLists.txt): here a copy of `metastack`
+    alone in a directory, then beside a stand-in metastack-server that reports what it got."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = pathlib.Path(self.tmp.name)
+        self.bin = self.dir / 'metastack'
+        shutil.copy2(METASTACK, self.bin)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def run_copy(self, *args, env=None):
+        return subprocess.run([self.bin, *map(str, args)], capture_output=True, text=True,
+                              env=env)
+
+    def test_light_verbs_need_no_server_binary(self):
+        self.assertEqual(self.run_copy('validate', EXAMPLE).returncode, 0)
+        r = self.run_copy('get', EXAMPLE, '/openstack/latest/meta_data.json')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)['uuid'], 'b65cee2f-8c69-4aeb-be2f-f79742548fc2')
+        for fmt in ('iso', 'vfat'):
+            r = self.run_copy('configdrive', 'build', '-f', EXAMPLE, '-o', self.dir / f'd.{fmt}',
+                              '--format', fmt)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_copy('render', EXAMPLE, '--out', self.dir / 'tree')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_copy('--help')
+        self.assertEqual(r.returncode, 0)
+        for verb in ('validate', 'render', 'configdrive', 'get', 'api', 'agent', 'proxy',
+                     'proxy-ctl', 'serve', 'instance', 'network', 'router', 'port', 'net'):
+            self.assertRegex(r.stdout, rf'\n  {verb} +\S')
+
+    def test_server_verbs_without_the_server_binary(self):
+        message = f'metastack: cannot run {self.bin}-server: No such file or directory\n'
+        for args in (['api', '--help'], ['instance', 'list'],
+                     ['configdrive', 'build', 'b65cee2f', '--store',
+                      f'sqlite:{self.dir}/none.db', '-o', self.dir / 'd.iso']):
+            r = self.run_copy(*args)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (1, '', message), args)
+        self.assertFalse((self.dir / 'd.iso').exists())
+
+    def test_server_verbs_keep_the_process_and_its_command_line(self):
+        server = self.dir / 'metastack-server'
+        server.write_text('#!/bin/sh\necho "$$ $METASTACK_TEST_MARK $*"\n')
+        server.chmod(0o755)
+        env = dict(os.environ, METASTACK_TEST_MARK='mark')
+        for args in (['serve', '--config', '/etc/x.toml'], ['net', 'router-setup', '--help'],
+                     ['configdrive', 'build', 'b65cee2f', '-o', 'd.iso']):
+            p = subprocess.Popen([self.bin, *args], stdout=subprocess.PIPE, text=True, env=env)
+            out, _ = p.communicate(timeout=30)
+            self.assertEqual((p.returncode, out), (0, f'{p.pid} mark {" ".join(args)}\n'))
 
 
 ROUTER = 'c0ffee00-1234-4abc-8def-0123456789ab'
