@@ -3,19 +3,27 @@
 #
 #   bash bench/api_bench.sh [path-to-metastack]
 #
-# Starts `metastack api` (signed mode, one instance: examples/instance.json) and nginx (Debian's
+# Starts `metastack api` (signed mode, one instance: examples/instance.json), nginx (Debian's
 # nginx-light, a private config in a temporary directory) serving the SAME rendered
-# meta_data.json from disk, then runs wrk against both: GET /openstack/latest/meta_data.json
-# with the three signed-mode headers (bench/api_bench.lua), $CONNS connections, $THREADS wrk
-# threads, $DURATION s, after a short warm-up; $ROUNDS rounds, alternating. Prints requests/s,
-# p50/p99 for both and the ratio ours/nginx (of the best round each).
+# meta_data.json from disk, and Nova's own metadata API (nova-api-metadata's WSGI app under
+# eventlet.wsgi, tests/integration/nova_reference.py --serve) for the same instance, then runs wrk
+# against them: GET /openstack/latest/meta_data.json with the three signed-mode headers
+# (bench/api_bench.lua), $THREADS wrk threads, $DURATION s, at each of $CONNS connections after a
+# short warm-up; $ROUNDS rounds, alternating (Nova only at $NOVA_CONNS connections). Prints every
+# round with the load average before it, then requests/s, p50/p99 and CPU per request of the best
+# round each, and the ratios: ours/nginx at each connection count (requests/s, p99 side by side)
+# and ours/Nova.
 # Then the API's resident memory (VmRSS, and RssAnon: without mapped files): empty, after creating $INSTANCES instances through
 # the admin API (nothing cached), and after one signed GET of meta_data.json each (all cached).
 #
-# Environment: STORE (sqlite | memory:, default sqlite: a file in the temporary directory), DURATION (10), CONNS (64),
-# THREADS (2), ROUNDS (2), INSTANCES (10000), API_THREADS (default: the API's own, one per core),
-# NGINX_WORKERS (auto), LIGHT_CONNS (8; 0 skips the light-load run), PERF=1 to record a perf
-# profile of the API during one extra run, RATE_LIMIT (the API's --rate-limit; default 0, off:
+# Environment: STORE (sqlite | memory:, default sqlite: a file in the temporary directory), DURATION (10),
+# CONNS ("32 64": the connection counts, in order), NOVA_CONNS (32; must be one of CONNS), NOVA (1; 0
+# skips Nova), THREADS (2), ROUNDS (2), INSTANCES (10000), API_THREADS (default: the API's own, one per core),
+# NGINX_WORKERS (auto), LIGHT_CONNS (8; 0 skips the light-load run), TASKS (1: the API's threads'
+# wake-ups and CPU, idle and under load; 0 skips), SCHED=1 (with TASKS: `perf sched` during the
+# loaded run, and which tasks held the cores while the connection threads waited: bench/sched_blame.py),
+# PERF=1 to record a perf
+# profile of the API during one extra run (at the last of CONNS), RATE_LIMIT (the API's --rate-limit; default 0, off:
 # wrk asks as one instance, far over any real guest's rate; RATE_LIMIT=1e9 keeps the limiter on
 # with every request taking a token, to measure what it costs).
 set -euo pipefail
@@ -24,7 +32,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/bench/common.sh"
 BIN=$(realpath "${1:-$ROOT/build/release/apps/metastack/metastack}")
 DURATION=${DURATION:-10}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-32 64}
+NOVA_CONNS=${NOVA_CONNS:-32}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-2}
 INSTANCES=${INSTANCES:-10000}
@@ -42,9 +51,11 @@ work=$(mktemp -d /tmp/api-bench.XXXXXX)
 chmod 755 "$work"  # nginx's workers run as nobody
 api_pid=""
 nginx_pid=""
+nova_pid=""
 cleanup() {
   [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
+  [ -n "$nova_pid" ] && kill "$nova_pid" 2>/dev/null && wait "$nova_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -124,6 +135,29 @@ ours_len=$(curl -sf -H "X-Instance-ID: $uuid" -H "X-Tenant-ID: $tenant" \
 nginx_len=$(curl -sf "http://127.0.0.1:$nginx_port$PATH_MD" | wc -c)
 [ "$ours_len" = "$nginx_len" ] || { echo "api_bench: bodies differ: ours $ours_len bytes, nginx $nginx_len" >&2; exit 1; }
 
+# --- Nova's nova-api-metadata: its WSGI app under eventlet.wsgi, the same instance ------------
+# tests/integration/nova_reference.py --serve: nova.api.metadata.handler.MetadataRequestHandler
+# in signed (Neutron proxy) mode, served by eventlet.wsgi in one process as nova-api-metadata
+# runs it; only the database and Neutron look-ups are stubbed, and its InstanceMetadata is built
+# once and reused, as Nova's metadata cache does.
+nova_pid="" nova_line="" nova_port=""
+if [ "${NOVA:-1}" = 1 ] && [[ " $CONNS " == *" $NOVA_CONNS "* ]]; then
+  if "$PY" -c 'import nova, eventlet' 2>/dev/null; then
+    "$PY" "$ROOT/tests/integration/nova_reference.py" "$EXAMPLE" --shared-secret "$secret" \
+      --serve "$work/nova.port" >"$work/nova.log" 2>&1 &
+    nova_pid=$!
+    for _ in $(seq 600); do [ -s "$work/nova.port" ] && break; sleep 0.1; done
+    [ -s "$work/nova.port" ] || { cat "$work/nova.log" >&2; echo "api_bench: Nova did not start" >&2; exit 1; }
+    nova_port=$(cat "$work/nova.port")
+    nova_len=$(curl -sf -H "X-Instance-ID: $uuid" -H "X-Tenant-ID: $tenant" \
+      -H "X-Instance-ID-Signature: $signature" "http://127.0.0.1:$nova_port$PATH_MD" | wc -c)
+    [ "$nova_len" -gt 0 ] || { cat "$work/nova.log" >&2; echo "api_bench: Nova does not answer $PATH_MD" >&2; exit 1; }
+    nova_line="Nova: python3-nova $(dpkg-query -W -f '${Version}' python3-nova 2>/dev/null), its metadata WSGI app under eventlet.wsgi (nova_reference.py --serve), body $nova_len bytes"
+  else
+    echo "api_bench: python3-nova or python3-eventlet is missing; Nova is not measured (NOVA=0 skips it)" >&2
+  fi
+fi
+
 # --- wrk -------------------------------------------------------------------------------------
 # CPU time (user + system, in clock ticks) of a server: the process and its children (nginx's
 # workers). CPU per request is what a run on a busy machine still measures fairly: requests/s
@@ -149,57 +183,108 @@ run_wrk() {  # port seconds [server pid] -> the RESULT line, with cpu_us (per re
   echo "$line"
 }
 
-echo "== Metadata API vs nginx: GET $PATH_MD, signed mode, wrk -t$THREADS -c$CONNS -d${DURATION}s"
+echo "== Metadata API vs nginx${nova_line:+ and Nova}: GET $PATH_MD, signed mode, wrk -t$THREADS -d${DURATION}s"
 echo "   machine: $(nproc) cores, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
-echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg); body $ours_len bytes; store $STORE"
-echo "   metastack: $BIN (--rate-limit ${RATE_LIMIT:-0})"
+echo "   body $ours_len bytes; store $STORE; connections: $CONNS${nova_line:+ (Nova at $NOVA_CONNS)}"
+echo "   metastack: $BIN (--rate-limit ${RATE_LIMIT:-0}${API_THREADS:+, --threads $API_THREADS})"
 echo "   nginx: $(nginx -v 2>&1 | sed 's/.*: //'), worker_processes $NGINX_WORKERS; wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-run_wrk "$api_port" 2 >/dev/null    # warm-up
-run_wrk "$nginx_port" 2 >/dev/null
-best_ours="" best_nginx=""
-for round in $(seq "$ROUNDS"); do
-  for who in ours nginx; do
-    port=$api_port pid=$api_pid; [ "$who" = nginx ] && port=$nginx_port pid=$nginx_pid
-    line=$(run_wrk "$port" "$DURATION" "$pid")
-    printf '   round %d %-5s %s\n' "$round" "$who" "${line#RESULT }"
-    rps=$(field "$line" rps)
-    if [ "$who" = ours ]; then
-      [ -z "$best_ours" ] || [ "$rps" -gt "$(field "$best_ours" rps)" ] && best_ours=$line
-    else
-      [ -z "$best_nginx" ] || [ "$rps" -gt "$(field "$best_nginx" rps)" ] && best_nginx=$line
-    fi
+[ -n "$nova_line" ] && echo "   $nova_line"
+declare -A port_of=([ours]=$api_port [nginx]=$nginx_port) pid_of=([ours]=$api_pid [nginx]=$nginx_pid)
+[ -n "$nova_pid" ] && port_of[nova]=$nova_port pid_of[nova]=$nova_pid
+summary=()
+for conns in $CONNS; do
+  who_list="ours nginx"
+  [ -n "$nova_pid" ] && [ "$conns" = "$NOVA_CONNS" ] && who_list+=" nova"
+  echo
+  echo "-- $conns connections: $ROUNDS rounds, alternating $who_list"
+  declare -A best=()
+  for who in $who_list; do CONNS=$conns run_wrk "${port_of[$who]}" 2 >/dev/null; done  # warm-up
+  for round in $(seq "$ROUNDS"); do
+    for who in $who_list; do
+      load=$(cut -d' ' -f1 /proc/loadavg)
+      line=$(CONNS=$conns run_wrk "${port_of[$who]}" "$DURATION" "${pid_of[$who]}")
+      printf '   round %d %-5s (load %s) %s\n' "$round" "$who" "$load" "${line#RESULT }"
+      if [ -z "${best[$who]:-}" ] || [ "$(field "$line" rps)" -gt "$(field "${best[$who]}" rps)" ]; then
+        best[$who]=$line
+      fi
+    done
   done
+  echo "   best round of each:"
+  printf '   %-8s %12s %10s %10s %10s %8s %12s\n' "" "requests/s" "p50 ms" "p99 ms" "max ms" "non-2xx" "CPU us/req"
+  for who in $who_list; do
+    line=${best[$who]}
+    printf '   %-8s %12s %10s %10s %10s %8s %12s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
+      "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)" "$(field "$line" cpu_us)"
+  done
+  summary+=("ours/nginx at $conns connections: requests/s $(ratio "$(field "${best[ours]}" rps)" "$(field "${best[nginx]}" rps)")x; p99 $(field "${best[ours]}" p99_ms) vs $(field "${best[nginx]}" p99_ms) ms; CPU per request nginx/ours $(ratio "$(field "${best[nginx]}" cpu_us)" "$(field "${best[ours]}" cpu_us)")x")
+  if [[ " $who_list " == *" nova "* ]]; then
+    summary+=("ours/Nova at $conns connections: requests/s $(ratio "$(field "${best[ours]}" rps)" "$(field "${best[nova]}" rps)")x; p99 $(field "${best[ours]}" p99_ms) vs $(field "${best[nova]}" p99_ms) ms")
+  fi
+  unset best
 done
-rps_ratio=$(ratio "$(field "$best_ours" rps)" "$(field "$best_nginx" rps)")
 echo
-printf '%-8s %12s %10s %10s %10s %8s %12s\n' "" "requests/s" "p50 ms" "p99 ms" "max ms" "non-2xx" "CPU us/req"
-for who in ours nginx; do
-  line=$best_ours; [ "$who" = nginx ] && line=$best_nginx
-  printf '%-8s %12s %10s %10s %10s %8s %12s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
-    "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)" "$(field "$line" cpu_us)"
-done
-echo "ratio ours/nginx (requests/s): $rps_ratio   (goal >= 0.70; p99 goal < 2 ms)"
-cpu_ratio=$(ratio "$(field "$best_nginx" cpu_us)" "$(field "$best_ours" cpu_us)")
-echo "ratio nginx/ours (CPU per request): $cpu_ratio   (what requests/s would be with both alone on the cores)"
+echo "== ratios (best round each; goals: ours/nginx >= 1.00 at 64 connections, p99 at or below nginx's)"
+printf '%s\n' "${summary[@]}"
 if [ "${LIGHT_CONNS:-8}" != 0 ]; then
   # At 64 connections both servers and wrk saturate the cores, so latency is mostly queueing
   # (p50 ~ connections / requests/s); a light load shows the service time.
   echo "light load, wrk -t1 -c${LIGHT_CONNS:-8} -d$((DURATION / 2))s:"
   for who in ours nginx; do
-    port=$api_port; [ "$who" = nginx ] && port=$nginx_port
-    line=$(THREADS=1 CONNS=${LIGHT_CONNS:-8} run_wrk "$port" $((DURATION / 2)))
+    line=$(THREADS=1 CONNS=${LIGHT_CONNS:-8} run_wrk "${port_of[$who]}" $((DURATION / 2)))
     printf '%-8s %12s %10s %10s %10s %8s\n' "$who" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
       "$(field "$line" p99_ms)" "$(field "$line" max_ms)" "$(field "$line" non2xx)"
   done
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "$nova_pid" ]; then kill "$nova_pid" 2>/dev/null; wait "$nova_pid" 2>/dev/null || true; nova_pid=""; fi
+
+# The API's threads: what each costs idle and under load. Per thread (name, tid): voluntary
+# context switches per second (it went to sleep: each is a wake-up when it runs again),
+# involuntary ones (the scheduler took the core from it), and CPU.
+task_sample() {  # pid -> lines "tid name voluntary nonvoluntary ticks"
+  local t
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s %s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
+      "$(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status")" \
+      "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status")" \
+      "$(awk '{print $14 + $15}' "$t/stat")"
+  done
+}
+task_report() {  # label seconds before after
+  echo "$1:"
+  printf '   %-8s %-16s %12s %14s %8s\n' tid name "wake-ups/s" "preempted/s" "CPU %"
+  join <(sort <<<"$3") <(sort <<<"$4") | sort -n | awk -v s="$2" -v hz="$(getconf CLK_TCK)" '{
+    printf "   %-8s %-16s %12.0f %14.0f %8.1f\n", $1, $2, ($7 - $3) / s, ($8 - $4) / s, ($9 - $5) / hz / s * 100 }'
+}
+if [ "${TASKS:-1}" = 1 ]; then
+  echo
+  echo "== the API's threads (/proc/$api_pid/task): idle 5 s, then under load (wrk -c${CONNS##* } ${DURATION}s)"
+  before=$(task_sample "$api_pid"); sleep 5; after=$(task_sample "$api_pid")
+  task_report "idle" 5 "$before" "$after"
+  before=$(task_sample "$api_pid")
+  sched=""
+  if [ "${SCHED:-0}" = 1 ] && command -v perf >/dev/null; then
+    perf sched record -o "$work/sched.data" -- sleep $((DURATION - 1)) >/dev/null 2>&1 &
+    sched=$!
+  fi
+  line=$(CONNS=${CONNS##* } run_wrk "$api_port" "$DURATION")
+  after=$(task_sample "$api_pid")
+  task_report "under load ($(field "$line" rps) requests/s, p99 $(field "$line" p99_ms) ms)" "$DURATION" "$before" "$after"
+  if [ -n "$sched" ]; then
+    wait "$sched" || true
+    echo "where the connection threads' requests waited for a core (perf sched, bench/sched_blame.py):"
+    perf sched timehist -i "$work/sched.data" >"$work/timehist.txt" 2>/dev/null || true
+    "$PY" "$ROOT/bench/sched_blame.py" "$work/timehist.txt" \
+      $(grep -l '^metastack-io' /proc/"$api_pid"/task/*/comm | cut -d/ -f5) || true
+  fi
+fi
 
 if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
   echo
   echo "== perf profile of the API during one ${DURATION}s run (self time, top 40)"
   perf record -F 999 -g -o "$work/perf.data" -p "$api_pid" -- sleep "$DURATION" >/dev/null 2>&1 &
   perf_pid=$!
-  run_wrk "$api_port" "$DURATION" >/dev/null
+  CONNS=${CONNS##* } run_wrk "$api_port" "$DURATION" >/dev/null
   wait "$perf_pid" || true
   perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
     grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | sed -n 1,40p
