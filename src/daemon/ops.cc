@@ -86,6 +86,10 @@ std::string OpsEndpoints::Metrics() {
             static_cast<double>(api->cache().hits()));
     counter("metastack_api_cache_misses_total", "Instances loaded from the store",
             static_cast<double>(api->cache().misses()));
+    counter("metastack_api_cache_evictions_total",
+            "Instances dropped from the full API cache to make room (CLOCK: one not asked for "
+            "since the hand last passed)",
+            static_cast<double>(api->cache().evictions()));
     gauge("metastack_api_cache_instances", "Instances held in the API cache",
           static_cast<double>(api->cache().size()));
     gauge("metastack_api_rate_limit_instances",
