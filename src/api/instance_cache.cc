@@ -130,12 +130,15 @@ size_t InstanceCache::TakeSlot() {
     return slots_.size() - 1;
   }
   // Every slot holds an entry: sweep. Each step either evicts or clears a bit a hit set, so
-  // the sweep ends within one turn and costs O(1) amortised over the hits that set the bits.
-  for (;;) {
+  // the sweep costs O(1) amortised over the hits that set the bits; and it gives up its search
+  // after kMaxSweep set bits (evicting where the hand then is), so that one Put never holds the
+  // lock for a turn over every entry when nearly all were hit since the last turn.
+  constexpr int kMaxSweep = 256;
+  for (int cleared = 0;; ++cleared) {
     Slot& slot = slots_[hand_];
     size_t at = hand_;
     hand_ = (hand_ + 1) % slots_.size();
-    if (slot.referenced) {
+    if (slot.referenced && cleared < kMaxSweep) {
       slot.referenced = false;
       continue;
     }

@@ -17,8 +17,10 @@
 // chance): a hit sets the entry's referenced bit; a Put that needs room sweeps a hand over the
 // slots, clearing set bits and evicting the first entry whose bit is already clear. An instance
 // asked for at least once per sweep stays; a scan of instances asked for once each evicts only
-// instances of its own kind. O(1) amortised per Put (each sweep step clears a bit a hit set);
-// one mutex guards the map and the slots, held for a lookup or a slot update, as long as before.
+// instances of its own kind. O(1) per Put: each sweep step clears a bit a hit set, and a sweep
+// that has cleared 256 evicts where it stands (a bound on the time the lock is held when nearly
+// every entry was hit since the hand last passed); one mutex guards the map and the slots, held
+// for a lookup or a slot update, as long as before.
 // max_instances 0 keeps nothing (every Put is served, not kept).
 // Thread-safe.
 

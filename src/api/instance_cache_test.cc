@@ -142,6 +142,20 @@ TEST(InstanceCacheTest, AnInstanceNotAskedForAgainIsEvictedInItsTurn) {
   EXPECT_EQ(cache.evictions(), 1u);
 }
 
+// When every entry was hit since the hand last passed, a load does not sweep them all under the
+// lock: after clearing 256 bits it evicts where the hand stands.
+TEST(InstanceCacheTest, ASweepClearsABoundedNumberOfBits) {
+  constexpr int kLimit = 1000;
+  InstanceCache cache(kLimit);
+  for (int i = 0; i < kLimit; ++i) cache.Put(Record(NumberedUuid(i)), cache.Epoch());
+  for (int i = 0; i < kLimit; ++i) ASSERT_NE(cache.Get(NumberedUuid(i)), nullptr);
+  cache.Put(Record(kFirst), cache.Epoch());
+  EXPECT_EQ(cache.evictions(), 1u);
+  EXPECT_EQ(cache.Get(NumberedUuid(256)), nullptr);  // slots 0..255 had their bits cleared
+  for (int i = 0; i < kLimit; ++i)
+    if (i != 256) ASSERT_NE(cache.Get(NumberedUuid(i)), nullptr) << i;
+}
+
 // Room a change or a Drop made is used before anything is evicted, and loading an instance the
 // cache already holds (two misses at once) replaces it without evicting another.
 TEST(InstanceCacheTest, FreedRoomIsUsedBeforeEvicting) {

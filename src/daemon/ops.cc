@@ -31,7 +31,7 @@ asio::awaitable<http::Response> OpsEndpoints::Health() {
   if (parts_.agent) body["components"].push_back("agent");
   if (parts_.proxy) {
     body["components"].push_back("proxy");
-    body["proxy_listeners"] = parts_.proxy->List()["listeners"].size();
+    body["proxy_listeners"] = parts_.proxy->listener_count();
   }
   if (parts_.manager) {
     nlohmann::json state = parts_.manager->State();
@@ -111,7 +111,7 @@ std::string OpsEndpoints::Metrics() {
           static_cast<double>(agent->cached_lookups()));
   if (const auto* proxy = parts_.proxy)
     gauge("metastack_proxy_listeners", "Listeners open in router and DHCP namespaces",
-          static_cast<double>(proxy->List()["listeners"].size()));
+          static_cast<double>(proxy->listener_count()));
   if (const auto* server = parts_.server) {
     const auto& s = server->stats();
     gauge("metastack_http_connections_open", "Open connections on the data path",

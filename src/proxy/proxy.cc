@@ -175,6 +175,11 @@ void NsProxy::ReconcileInBackground(std::vector<ListenerSpec> desired) {
   asio::post(namespace_work_, [this, desired = std::move(desired)] { (void)Reconcile(desired); });
 }
 
+size_t NsProxy::listener_count() const {
+  std::lock_guard lock(mu_);
+  return open_.size();
+}
+
 Json NsProxy::List() const {
   std::lock_guard lock(mu_);
   Json list = Json::array();
