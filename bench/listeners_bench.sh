@@ -9,7 +9,8 @@
 #    reloaded the way operators do it: the file rewritten to name that one plus one per
 #    namespace, and SIGHUP. Timed: from the SIGHUP until the control socket lists them all (add
 #    all), and from the SIGHUP back to the one-listener file until it lists one (remove all).
-# 3. Memory: VmRSS and open descriptors with 1 listener and with 1 + $LISTENERS; per listener.
+# 3. Memory: VmRSS and open descriptors with 1 listener and with 1 + $LISTENERS (both after a
+#    wrk run, so both hold its pooled upstream connections); per listener.
 # 4. A guest's requests through the one listener that serves it (wrk in a guest namespace,
 #    through the router namespace's REDIRECT, as proxy_bench.sh) with the other listeners idle,
 #    against the same with no other listener: p99 and requests/s, $ROUNDS rounds alternating
@@ -141,8 +142,6 @@ proxy_pid=$!
 pids+=("$proxy_pid")
 wait_listening 1
 wait_until serves || { cat "$work/proxy.log" >&2; echo "listeners_bench: the proxy does not serve" >&2; exit 1; }
-sleep 0.5
-rss_one=$(rss_kb "$proxy_pid") fds_one=$(fds "$proxy_pid")
 
 declare -a p99_one p99_many rps_one rps_many add_s remove_s
 for round in $(seq "$ROUNDS"); do
@@ -153,6 +152,10 @@ for round in $(seq "$ROUNDS"); do
   p99_one+=("$(field "$line" p99_ms)") rps_one+=("$(field "$line" rps)")
 
   listeners_file "$LISTENERS"
+  if [ "$round" = 1 ]; then  # after a run, so that both counts hold its pooled connections
+    sleep 0.5
+    rss_one=$(rss_kb "$proxy_pid") fds_one=$(fds "$proxy_pid")
+  fi
   started=$(now)
   kill -HUP "$proxy_pid"
   wait_listening $((LISTENERS + 1))
