@@ -1,7 +1,10 @@
 // Latency of the metadata agent's lookups (FindPortOnNetwork, FindPortOnRouter) and of
-// GetInstance against stores holding 1 .. 100,000 instances, memory vs SQLite. Each lookup is
-// timed on its own (steady_clock) and the run reports p50/p99/max as counters: the claim under
-// test is that the SQLite store's p99 stays flat as the population grows (indexed, O(log n)).
+// GetInstance against stores holding 1 .. 1,000,000 instances: memory (to 10,000), SQLite and
+// PostgreSQL (when METASTACK_BENCH_POSTGRES names a server: a libpq URI of a database the bench
+// may empty; bench/store_bench.sh starts a throwaway cluster and sets it). Each lookup is timed
+// on its own (steady_clock) and the run reports p50/p99/max as counters: the claim under test
+// is that the SQLite and PostgreSQL stores' p99 stays flat as the population grows (indexed,
+// O(log n)).
 //
 // Writes: ReplaceInstance on the 1,000-instance SQLite store, each its own fsync'd transaction
 // (what the admin API does per edit), and the bulk population's time per instance (no fsync per
@@ -14,9 +17,14 @@
 // idle subscribed process spends polling.
 //
 // Population: 16 networks, 4 per router; instance i has one port with a globally unique IP on
-// network i % 16, so router lookups are never ambiguous. SQLite is populated in one transaction
-// (BulkCreateInstancesForTesting); the memory store through CreateInstance.
+// network i % 16, so router lookups are never ambiguous. SQLite and PostgreSQL are populated in
+// transactions of 50,000 (PostgreSQL: 1,000, see kPostgresBatch) instances with CreateInstance's
+// checks (BulkCreateInstancesForTesting,
+// PostgresBulkCreateInstancesForTesting); the memory store through CreateInstance. A store grows
+// from one size to the next (instances n+1 .. m added): each size's population time is printed
+// to stderr, as the time to add the step and the total.
 #include <benchmark/benchmark.h>
+#include <libpq-fe.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -37,6 +45,7 @@
 #include <vector>
 
 #include "store/memory_store.h"
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 
 namespace {
@@ -89,7 +98,7 @@ core::Instance MakeInstance(int i) {
 }
 
 // kSqliteNoMmap: the SQLite store with reader_mmap_bytes = 0, to show what mmap buys.
-enum class Backend { kMemory, kSqlite, kSqliteNoMmap };
+enum class Backend { kMemory, kSqlite, kSqliteNoMmap, kPostgres };
 const char* Name(Backend b) {
   switch (b) {
     case Backend::kMemory:
@@ -98,6 +107,8 @@ const char* Name(Backend b) {
       return "sqlite";
     case Backend::kSqliteNoMmap:
       return "sqlite-nommap";
+    case Backend::kPostgres:
+      return "postgres";
   }
   return "?";
 }
@@ -117,46 +128,98 @@ void Die(const char* what, const Error& error) {
   std::abort();
 }
 
-// The store for (backend, n), built once and kept while consecutive benchmarks use it.
+const char* PostgresUri() {
+  const char* uri = getenv("METASTACK_BENCH_POSTGRES");
+  return uri && *uri ? uri : nullptr;
+}
+
+// Empties the bench's PostgreSQL database (the store migrates it afresh on open).
+void ResetPostgres() {
+  PGconn* conn = PQconnectdb(PostgresUri());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::fprintf(stderr, "postgres: %s", PQerrorMessage(conn));
+    std::abort();
+  }
+  PGresult* r = PQexec(conn, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    std::fprintf(stderr, "postgres reset: %s", PQerrorMessage(conn));
+    std::abort();
+  }
+  PQclear(r);
+  PQfinish(conn);
+}
+
+// Instances per transaction. PostgreSQL's are smaller: each create ends by updating the one
+// store_revision row, and within one transaction every such update leaves a row version the next
+// one walks past (none can be pruned before commit), so a transaction of n creates costs O(n^2)
+// (1,000 at 4.6 ms each, 9,000 more at 7.2 ms each when they were 50,000 per transaction).
+constexpr int kBatch = 50'000;
+constexpr int kPostgresBatch = 1'000;
+
+// Adds instances from+1 .. to.
+void Grow(Backend backend, store::Store& store, int from, int to) {
+  const int batch = backend == Backend::kPostgres ? kPostgresBatch : kBatch;
+  for (int start = from + 1; start <= to; start += batch) {
+    int end = std::min(to, start + batch - 1);
+    std::vector<core::Instance> instances;
+    instances.reserve(static_cast<size_t>(end - start + 1));
+    for (int i = start; i <= end; ++i) instances.push_back(MakeInstance(i));
+    Status s = Ok();
+    if (backend == Backend::kPostgres)
+      s = store::PostgresBulkCreateInstancesForTesting(store, instances);
+    else if (backend != Backend::kMemory)
+      s = store::BulkCreateInstancesForTesting(store, instances);
+    else
+      for (const auto& inst : instances)
+        if (auto c = store.CreateInstance(inst); !c) s = std::unexpected(c.error());
+    if (!s) Die("populate", s.error());
+  }
+}
+
+// The store for (backend, n), built once and kept while consecutive benchmarks use it; a larger
+// n of the same backend grows it.
 store::Store& Populated(Backend backend, int n) {
   static Backend current_backend;
   static int current_n = -1;
+  static double total_seconds = 0;
   static std::unique_ptr<store::Store> current;
   if (current && current_backend == backend && current_n == n) return *current;
-  current.reset();
-  std::error_code ignored;
-  for (const auto& entry : std::filesystem::directory_iterator(ScratchDir(), ignored))
-    std::filesystem::remove(entry.path(), ignored);
-
   auto started = Clock::now();
-  if (backend == Backend::kMemory) {
-    current = store::NewMemoryStore();
-  } else {
-    store::SqliteOptions options;
-    if (backend == Backend::kSqliteNoMmap) options.reader_mmap_bytes = 0;
-    auto opened =
-        store::OpenSqliteStore(ScratchDir() + "/bench-" + std::to_string(n) + ".db", options);
-    if (!opened) Die("open", opened.error());
-    current = std::move(*opened);
+  if (!current || current_backend != backend || current_n > n) {
+    current.reset();
+    std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator(ScratchDir(), ignored))
+      std::filesystem::remove(entry.path(), ignored);
+    if (backend == Backend::kMemory) {
+      current = store::NewMemoryStore();
+    } else if (backend == Backend::kPostgres) {
+      ResetPostgres();
+      auto opened = store::OpenPostgresStore(PostgresUri());
+      if (!opened) Die("open", opened.error());
+      current = std::move(*opened);
+    } else {
+      store::SqliteOptions options;
+      if (backend == Backend::kSqliteNoMmap) options.reader_mmap_bytes = 0;
+      auto opened = store::OpenSqliteStore(ScratchDir() + "/bench.db", options);
+      if (!opened) Die("open", opened.error());
+      current = std::move(*opened);
+    }
+    for (int r = 0; r < kNetworks / kNetworksPerRouter; ++r)
+      if (auto c = current->CreateRouter({RouterOf(r * kNetworksPerRouter), "", "admin", 0, ""});
+          !c)
+        Die("router", c.error());
+    for (int k = 0; k < kNetworks; ++k)
+      if (auto c = current->CreateNetwork({NetworkOf(k), "", "admin", RouterOf(k), 0, ""}); !c)
+        Die("network", c.error());
+    current_n = 0;
+    total_seconds = 0;
   }
-  for (int r = 0; r < kNetworks / kNetworksPerRouter; ++r)
-    if (auto c = current->CreateRouter({RouterOf(r * kNetworksPerRouter), "", "admin", 0, ""}); !c)
-      Die("router", c.error());
-  for (int k = 0; k < kNetworks; ++k)
-    if (auto c = current->CreateNetwork({NetworkOf(k), "", "admin", RouterOf(k), 0, ""}); !c)
-      Die("network", c.error());
-  std::vector<core::Instance> instances;
-  instances.reserve(static_cast<size_t>(n));
-  for (int i = 1; i <= n; ++i) instances.push_back(MakeInstance(i));
-  if (backend != Backend::kMemory) {
-    if (auto s = store::BulkCreateInstancesForTesting(*current, instances); !s)
-      Die("populate", s.error());
-  } else {
-    for (const auto& inst : instances)
-      if (auto c = current->CreateInstance(inst); !c) Die("populate", c.error());
-  }
+  int from = current_n;
+  Grow(backend, *current, from, n);
   double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  std::fprintf(stderr, "populated %s with %d instances in %.2f s\n", Name(backend), n, seconds);
+  total_seconds += seconds;
+  std::fprintf(stderr, "populated %s with %d instances: +%d in %.2f s, %.2f s in all\n",
+               Name(backend), n, n - from, seconds, total_seconds);
   current_backend = backend;
   current_n = n;
   return *current;
@@ -340,12 +403,18 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   // The memory store (a test fake) checks IPs and looks ports up by scanning every instance, so
   // populating it is O(n^2): 100,000 would take tens of minutes. It stops at 10,000.
-  const std::pair<Backend, std::vector<int>> kRuns[] = {
+  std::vector<std::pair<Backend, std::vector<int>>> runs = {
       {Backend::kMemory, {1, 1000, 10000}},
-      {Backend::kSqlite, {1, 1000, 10000, 100000}},
+      {Backend::kSqlite, {1, 1000, 10000, 100000, 1000000}},
       {Backend::kSqliteNoMmap, {1, 100000}},
   };
-  for (const auto& [backend, sizes] : kRuns)
+  if (PostgresUri())
+    runs.push_back({Backend::kPostgres, {1, 1000, 10000, 100000, 1000000}});
+  else
+    std::fprintf(stderr,
+                 "METASTACK_BENCH_POSTGRES unset: no PostgreSQL runs "
+                 "(bench/store_bench.sh sets it)\n");
+  for (const auto& [backend, sizes] : runs)
     for (int n : sizes)
       for (const auto& [name, lookup] : kLookups) {
         std::string label = std::string(name) + "/" + Name(backend) + "/" + std::to_string(n);

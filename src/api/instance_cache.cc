@@ -108,44 +108,110 @@ Result<CachedInstance::Tagged> CachedInstance::Render(const core::Route& route,
 
 std::shared_ptr<const CachedInstance> InstanceCache::Get(const std::string& uuid) {
   std::lock_guard lock(mu_);
-  auto it = map_.find(uuid);
-  if (it == map_.end()) {
+  auto it = index_.find(uuid);
+  if (it == index_.end()) {
     misses_++;
     return nullptr;
   }
   hits_++;
-  return it->second;
+  Slot& slot = slots_[it->second];
+  slot.referenced = true;
+  return slot.entry;
+}
+
+size_t InstanceCache::TakeSlot() {
+  if (!free_.empty()) {
+    size_t slot = free_.back();
+    free_.pop_back();
+    return slot;
+  }
+  if (slots_.size() < max_) {
+    slots_.emplace_back();
+    return slots_.size() - 1;
+  }
+  // Every slot holds an entry: sweep. Each step either evicts or clears a bit a hit set, so
+  // the sweep costs O(1) amortised over the hits that set the bits; and it gives up its search
+  // after kMaxSweep set bits (evicting where the hand then is), so that one Put never holds the
+  // lock for a turn over every entry when nearly all were hit since the last turn.
+  constexpr int kMaxSweep = 256;
+  for (int cleared = 0;; ++cleared) {
+    Slot& slot = slots_[hand_];
+    size_t at = hand_;
+    hand_ = (hand_ + 1) % slots_.size();
+    if (slot.referenced && cleared < kMaxSweep) {
+      slot.referenced = false;
+      continue;
+    }
+    index_.erase(std::string_view(slot.entry->instance().uuid));
+    slot.entry.reset();
+    evictions_++;
+    return at;
+  }
+}
+
+void InstanceCache::Release(size_t slot) {
+  slots_[slot].entry.reset();
+  slots_[slot].referenced = false;
+  free_.push_back(slot);
 }
 
 std::shared_ptr<const CachedInstance> InstanceCache::Put(store::InstanceRecord record,
                                                          uint64_t epoch) {
   auto entry = std::make_shared<const CachedInstance>(std::move(record));
+  std::shared_ptr<const CachedInstance> replaced;  // released after the lock
   std::lock_guard lock(mu_);
   if (epoch != epoch_.load()) return entry;  // something changed during the load: serve, don't keep
-  if (map_.size() >= max_ && !map_.empty()) map_.erase(map_.begin());
-  map_[entry->instance().uuid] = entry;
+  if (max_ == 0) return entry;
+  std::string_view uuid = entry->instance().uuid;
+  if (auto it = index_.find(uuid); it != index_.end()) {
+    // Two misses for one instance loaded it at once: the later one replaces the entry in place
+    // (the key is re-pointed at the new entry's uuid before the old one can go).
+    Slot& slot = slots_[it->second];
+    size_t at = it->second;
+    index_.erase(it);
+    replaced = std::move(slot.entry);
+    slot.entry = entry;
+    index_.emplace(uuid, at);
+    return entry;
+  }
+  size_t at = TakeSlot();
+  slots_[at] = Slot{entry, false};
+  index_.emplace(uuid, at);
   return entry;
 }
 
 void InstanceCache::Invalidate(const store::Change& change) {
+  std::vector<Slot> dropped;  // freed after the lock
   std::lock_guard lock(mu_);
   epoch_++;
   if (change.kind != store::Change::Kind::kInstance) return;
-  if (change.id.empty())
-    map_.clear();
-  else
-    map_.erase(change.id);
+  if (change.id.empty()) {
+    index_.clear();
+    dropped.swap(slots_);
+    free_.clear();
+    hand_ = 0;
+    return;
+  }
+  if (auto it = index_.find(change.id); it != index_.end()) {
+    size_t at = it->second;
+    index_.erase(it);
+    Release(at);
+  }
 }
 
 void InstanceCache::Drop(const std::string& uuid) {
   std::lock_guard lock(mu_);
   epoch_++;
-  map_.erase(uuid);
+  if (auto it = index_.find(uuid); it != index_.end()) {
+    size_t at = it->second;
+    index_.erase(it);
+    Release(at);
+  }
 }
 
 size_t InstanceCache::size() const {
   std::lock_guard lock(mu_);
-  return map_.size();
+  return index_.size();
 }
 
 }  // namespace metastack::api

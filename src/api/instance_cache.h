@@ -12,6 +12,16 @@
 //
 // A fill races with invalidation: Put() refuses an entry loaded before the latest change,
 // so a stale read can never be cached after the change that made it stale.
+//
+// InstanceCache holds at most `max_instances` instances and, when full, evicts by CLOCK (second
+// chance): a hit sets the entry's referenced bit; a Put that needs room sweeps a hand over the
+// slots, clearing set bits and evicting the first entry whose bit is already clear. An instance
+// asked for at least once per sweep stays; a scan of instances asked for once each evicts only
+// instances of its own kind. O(1) per Put: each sweep step clears a bit a hit set, and a sweep
+// that has cleared 256 evicts where it stands (a bound on the time the lock is held when nearly
+// every entry was hit since the hand last passed); one mutex guards the map and the slots, held
+// for a lookup or a slot update, as long as before.
+// max_instances 0 keeps nothing (every Put is served, not kept).
 // Thread-safe.
 
 #include <atomic>
@@ -20,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -77,15 +88,31 @@ class InstanceCache {
   void Drop(const std::string& uuid);
 
   size_t size() const;
+  size_t capacity() const { return max_; }
   uint64_t hits() const { return hits_.load(); }
   uint64_t misses() const { return misses_.load(); }
+  // Instances dropped to make room (not those a change or Drop removed).
+  uint64_t evictions() const { return evictions_.load(); }
 
  private:
-  size_t max_;
+  struct Slot {
+    std::shared_ptr<const CachedInstance> entry;  // null: free (its index is in free_)
+    bool referenced = false;
+  };
+  // A slot for a new entry (mu_ held): a free one, a new one below the bound, or the one the
+  // CLOCK hand evicts.
+  size_t TakeSlot();
+  void Release(size_t slot);  // mu_ held; removes its entry from the index too
+
+  const size_t max_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<const CachedInstance>> map_;
+  // Keyed by a view of the uuid of the entry in the slot, which the slot keeps alive.
+  std::unordered_map<std::string_view, size_t> index_;
+  std::vector<Slot> slots_;  // grows up to max_, never shrinks but on a flush
+  std::vector<size_t> free_;
+  size_t hand_ = 0;
   std::atomic<uint64_t> epoch_{0};
-  std::atomic<uint64_t> hits_{0}, misses_{0};
+  std::atomic<uint64_t> hits_{0}, misses_{0}, evictions_{0};
 };
 
 }  // namespace metastack::api

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -92,6 +93,145 @@ TEST(InstanceCacheTest, HoldsAtMostItsLimit) {
   cache.Put(Record(kSecond), cache.Epoch());
   EXPECT_EQ(cache.size(), 1u);
   EXPECT_NE(cache.Get(kSecond), nullptr);
+  EXPECT_EQ(cache.evictions(), 1u);
+}
+
+TEST(InstanceCacheTest, ALimitOfZeroKeepsNothing) {
+  InstanceCache cache(0);
+  EXPECT_NE(cache.Put(Record(kFirst), cache.Epoch()), nullptr);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.Get(kFirst), nullptr);
+}
+
+std::string NumberedUuid(int i) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012d", i);
+  return buf;
+}
+
+// CLOCK: an instance asked for between the loads of instances asked for once each (a scan, a
+// crawler walking every instance) keeps its place; the scan evicts only its own kind.
+TEST(InstanceCacheTest, AHotInstanceSurvivesAScanOfColdOnes) {
+  constexpr int kLimit = 8;
+  InstanceCache cache(kLimit);
+  // Full before the hot one comes: it is then the newest entry, not the oldest.
+  for (int i = 0; i < kLimit; ++i) cache.Put(Record(NumberedUuid(10000 + i)), cache.Epoch());
+  cache.Put(Record(kFirst), cache.Epoch());
+  ASSERT_NE(cache.Get(kFirst), nullptr);
+  for (int i = 0; i < 1000; ++i) {
+    cache.Put(Record(NumberedUuid(i)), cache.Epoch());
+    if (i % (kLimit / 2) == 0) ASSERT_NE(cache.Get(kFirst), nullptr) << "evicted at " << i;
+    ASSERT_LE(cache.size(), size_t{kLimit});
+  }
+  EXPECT_NE(cache.Get(kFirst), nullptr);
+  EXPECT_EQ(cache.size(), size_t{kLimit});
+  EXPECT_EQ(cache.evictions(), 1000u + 1);
+  // The most recent cold load is still there (the hand evicts the oldest unreferenced first).
+  EXPECT_NE(cache.Get(NumberedUuid(999)), nullptr);
+  EXPECT_EQ(cache.Get(NumberedUuid(0)), nullptr);
+}
+
+// An instance nobody asks for again is evicted in its turn, however early it came: a hit is
+// what keeps an entry, not its age.
+TEST(InstanceCacheTest, AnInstanceNotAskedForAgainIsEvictedInItsTurn) {
+  InstanceCache cache(2);
+  cache.Put(Record(kFirst), cache.Epoch());
+  cache.Put(Record(kSecond), cache.Epoch());
+  ASSERT_NE(cache.Get(kSecond), nullptr);
+  cache.Put(Record(NumberedUuid(1)), cache.Epoch());  // kFirst unreferenced: it goes
+  EXPECT_EQ(cache.Get(kFirst), nullptr);
+  EXPECT_NE(cache.Get(kSecond), nullptr);
+  EXPECT_NE(cache.Get(NumberedUuid(1)), nullptr);
+  EXPECT_EQ(cache.evictions(), 1u);
+}
+
+// When every entry was hit since the hand last passed, a load does not sweep them all under the
+// lock: after clearing 256 bits it evicts where the hand stands.
+TEST(InstanceCacheTest, ASweepClearsABoundedNumberOfBits) {
+  constexpr int kLimit = 1000;
+  InstanceCache cache(kLimit);
+  for (int i = 0; i < kLimit; ++i) cache.Put(Record(NumberedUuid(i)), cache.Epoch());
+  for (int i = 0; i < kLimit; ++i) ASSERT_NE(cache.Get(NumberedUuid(i)), nullptr);
+  cache.Put(Record(kFirst), cache.Epoch());
+  EXPECT_EQ(cache.evictions(), 1u);
+  EXPECT_EQ(cache.Get(NumberedUuid(256)), nullptr);  // slots 0..255 had their bits cleared
+  for (int i = 0; i < kLimit; ++i)
+    if (i != 256) ASSERT_NE(cache.Get(NumberedUuid(i)), nullptr) << i;
+}
+
+// Room a change or a Drop made is used before anything is evicted, and loading an instance the
+// cache already holds (two misses at once) replaces it without evicting another.
+TEST(InstanceCacheTest, FreedRoomIsUsedBeforeEvicting) {
+  InstanceCache cache(2);
+  cache.Put(Record(kFirst), cache.Epoch());
+  cache.Put(Record(kSecond), cache.Epoch());
+  cache.Invalidate(InstanceChange(kFirst));
+  cache.Put(Record(NumberedUuid(1)), cache.Epoch());
+  auto again = cache.Put(Record(kSecond), cache.Epoch());
+  EXPECT_EQ(cache.evictions(), 0u);
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Get(kSecond), again);
+  cache.Drop(kSecond);
+  cache.Put(Record(kFirst), cache.Epoch());
+  EXPECT_EQ(cache.evictions(), 0u);
+  EXPECT_NE(cache.Get(NumberedUuid(1)), nullptr);
+  EXPECT_NE(cache.Get(kFirst), nullptr);
+}
+
+// Any sequence of loads, hits, changes, drops and flushes keeps the bound; what a change or a
+// drop removed is gone, and what a load nothing overtook put is there.
+TEST(InstanceCacheTest, TheBoundHoldsUnderAnyMix) {
+  constexpr size_t kLimit = 16;
+  InstanceCache cache(kLimit);
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (int step = 0; step < 5000; ++step) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::string uuid = NumberedUuid(static_cast<int>(x % 40));
+    switch ((x >> 32) % 8) {
+      case 0:
+        cache.Invalidate(InstanceChange(uuid));
+        EXPECT_EQ(cache.Get(uuid), nullptr);
+        break;
+      case 1:
+        cache.Drop(uuid);
+        EXPECT_EQ(cache.Get(uuid), nullptr);
+        break;
+      case 2:
+        if (step % 500 == 0) {
+          cache.Invalidate(InstanceChange(""));
+          EXPECT_EQ(cache.size(), 0u);
+        }
+        break;
+      case 3: {  // a load a change overtook: served, not kept
+        uint64_t epoch = cache.Epoch();
+        cache.Invalidate(InstanceChange(uuid));
+        cache.Put(Record(uuid), epoch);
+        EXPECT_EQ(cache.Get(uuid), nullptr);
+        break;
+      }
+      default:
+        if (!cache.Get(uuid)) {
+          auto put = cache.Put(Record(uuid), cache.Epoch());
+          EXPECT_EQ(cache.Get(uuid), put);
+        }
+    }
+    ASSERT_LE(cache.size(), kLimit);
+  }
+  EXPECT_GT(cache.evictions(), 0u);
+}
+
+// A full cache that a change overtakes mid-load neither keeps the load nor evicts for it.
+TEST(InstanceCacheTest, AnOvertakenLoadEvictsNothing) {
+  InstanceCache cache(1);
+  cache.Put(Record(kFirst), cache.Epoch());
+  uint64_t epoch = cache.Epoch();
+  cache.Invalidate({2, store::Change::Kind::kNetwork, "net-a", false});
+  cache.Put(Record(kSecond), epoch);
+  EXPECT_NE(cache.Get(kFirst), nullptr);
+  EXPECT_EQ(cache.Get(kSecond), nullptr);
+  EXPECT_EQ(cache.evictions(), 0u);
 }
 
 // A store whose instance loads, once armed, read the instance and then wait for the test's word

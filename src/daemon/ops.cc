@@ -31,7 +31,7 @@ asio::awaitable<http::Response> OpsEndpoints::Health() {
   if (parts_.agent) body["components"].push_back("agent");
   if (parts_.proxy) {
     body["components"].push_back("proxy");
-    body["proxy_listeners"] = parts_.proxy->List()["listeners"].size();
+    body["proxy_listeners"] = parts_.proxy->listener_count();
   }
   if (parts_.manager) {
     nlohmann::json state = parts_.manager->State();
@@ -86,6 +86,10 @@ std::string OpsEndpoints::Metrics() {
             static_cast<double>(api->cache().hits()));
     counter("metastack_api_cache_misses_total", "Instances loaded from the store",
             static_cast<double>(api->cache().misses()));
+    counter("metastack_api_cache_evictions_total",
+            "Instances dropped from the full API cache to make room (CLOCK: one not asked for "
+            "since the hand last passed)",
+            static_cast<double>(api->cache().evictions()));
     gauge("metastack_api_cache_instances", "Instances held in the API cache",
           static_cast<double>(api->cache().size()));
     gauge("metastack_api_rate_limit_instances",
@@ -107,7 +111,7 @@ std::string OpsEndpoints::Metrics() {
           static_cast<double>(agent->cached_lookups()));
   if (const auto* proxy = parts_.proxy)
     gauge("metastack_proxy_listeners", "Listeners open in router and DHCP namespaces",
-          static_cast<double>(proxy->List()["listeners"].size()));
+          static_cast<double>(proxy->listener_count()));
   if (const auto* server = parts_.server) {
     const auto& s = server->stats();
     gauge("metastack_http_connections_open", "Open connections on the data path",

@@ -1,6 +1,8 @@
 // A listener's description (JSON in the control API and the listeners file) and what it does to
 // a guest's request. Apart from the serving part of proxy.cc, so that the rewrite can be fuzzed
 // without the server.
+#include <unordered_set>
+
 #include "http/headers.h"
 #include "proxy/proxy.h"
 
@@ -87,6 +89,7 @@ Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
     return std::unexpected(
         MakeError(ErrorCode::kInvalidArgument, "expected {\"listeners\": [...]} in JSON"));
   std::vector<ListenerSpec> out;
+  std::unordered_set<std::string> names;  // a file of n listeners is checked in O(n)
   for (size_t i = 0; i < j["listeners"].size(); ++i) {
     auto s = ListenerFromJson(j["listeners"][i]);
     if (!s) {
@@ -94,11 +97,10 @@ Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
       e.field = "listeners[" + std::to_string(i) + "]" + (e.field.empty() ? "" : "." + e.field);
       return std::unexpected(e);
     }
-    for (const auto& prior : out)
-      if (prior.name == s->name)
-        return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "duplicate name " + s->name,
-                                         "listeners[" + std::to_string(i) + "].name"));
-    out.push_back(*s);
+    if (!names.insert(s->name).second)
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, "duplicate name " + s->name,
+                                       "listeners[" + std::to_string(i) + "].name"));
+    out.push_back(std::move(*s));
   }
   return out;
 }

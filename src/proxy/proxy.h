@@ -106,6 +106,8 @@ class NsProxy {
   void ReconcileInBackground(std::vector<ListenerSpec> desired);
   // {"listeners": [ListenerToJson + "origin"]}.
   nlohmann::json List() const;
+  // How many listeners are open (what List() would hold, without building it).
+  size_t listener_count() const;
 
   asio::awaitable<http::Response> Handle(http::Request& req, const ListenerSpec& spec);
   // GET /listeners, POST /listeners (a listener object), DELETE /listeners/{name} (409 for a

@@ -246,6 +246,34 @@ TEST_F(ProxyTest, ReconcileManagesTheConfigurationsListenersOnly) {
   EXPECT_EQ(proxy_->List()["listeners"][0]["id"], "n1");
 }
 
+// A reload of many listeners (a file per host of thousands): only those whose settings changed,
+// or that left or joined the file, are closed or opened; every other keeps its socket.
+TEST_F(ProxyTest, AReloadTouchesOnlyTheListenersThatChanged) {
+  std::vector<ListenerSpec> want;
+  for (int i = 0; i < 50; ++i)
+    want.push_back({"qrouter-many-" + std::to_string(i), "", ListenerSpec::Kind::kRouter,
+                    "r" + std::to_string(i), "127.0.0.1", 0});
+  ASSERT_TRUE(proxy_->Reconcile(want));
+  const size_t run_time = 2;  // SetUp's
+  EXPECT_EQ(proxy_->listener_count(), want.size() + run_time);
+  auto port = [&](const std::string& name) { return proxy_->Find(name)->port; };
+  uint16_t kept_port = port("qrouter-many-3");
+
+  want[7].id = "r7-new";
+  want.erase(want.begin() + 20);
+  want.push_back({"qrouter-many-50", "", ListenerSpec::Kind::kRouter, "r50", "127.0.0.1", 0});
+  ASSERT_TRUE(proxy_->Reconcile(want));
+  EXPECT_EQ(proxy_->listener_count(), want.size() + run_time);
+  EXPECT_EQ(port("qrouter-many-3"), kept_port);
+  EXPECT_EQ(proxy_->Find("qrouter-many-7")->spec.id, "r7-new");
+  auto [status, body] = Get(port("qrouter-many-7"), "");  // bound again, stamping the new id
+  EXPECT_EQ(status, 200u);
+  EXPECT_NE(body.find("X-Neutron-Router-ID: r7-new\n"), std::string::npos) << body;
+  EXPECT_FALSE(proxy_->Find("qrouter-many-20"));
+  EXPECT_TRUE(proxy_->Find("qrouter-many-50"));
+  EXPECT_EQ(Get(kept_port, "").first, 200u);
+}
+
 // The namespace manager's listeners: Reconcile neither closes nor adopts them (a configured one
 // with the same name is a conflict), and only the manager's own RemoveFrom closes them.
 TEST_F(ProxyTest, ManagedListenersAreTheManagersOnly) {

@@ -160,20 +160,14 @@ class PostgresStore final : public Store {
   }
 
   Result<InstanceRecord> CreateInstance(const core::Instance& instance) override {
-    std::string document = Document(instance);
-    return pg::Transact(pool_, [&](Session& s) -> Result<InstanceRecord> {
-      METASTACK_ASSIGN_OR_RETURN(
-          Rows existing, s.Exec("SELECT 1 FROM instances WHERE uuid = $1", {instance.uuid}));
-      if (!existing.empty()) return Conflict("instance " + instance.uuid + " exists");
-      METASTACK_RETURN_IF_ERROR(CheckWrite(s, instance));
-      METASTACK_RETURN_IF_ERROR(
-          s.Exec("INSERT INTO instances (uuid, project_id, revision, document) "
-                 "VALUES ($1, $2, 0, $3)",
-                 {instance.uuid, instance.project_id, document}));
-      METASTACK_RETURN_IF_ERROR(IndexPorts(s, instance));
-      METASTACK_ASSIGN_OR_RETURN(int64_t revision,
-                                 Announce(s, Change::Kind::kInstance, instance.uuid, false));
-      return InstanceRecord{instance, revision};
+    return pg::Transact(pool_, [&](Session& s) { return InsertInstance(s, instance); });
+  }
+
+  // Every instance as CreateInstance would create it, in one transaction: all or none.
+  Status CreateInstances(const std::vector<core::Instance>& instances) {
+    return pg::Transact(pool_, [&](Session& s) -> Status {
+      for (const auto& instance : instances) METASTACK_RETURN_IF_ERROR(InsertInstance(s, instance));
+      return Ok();
     });
   }
 
@@ -520,6 +514,21 @@ class PostgresStore final : public Store {
   }
 
  private:
+  Result<InstanceRecord> InsertInstance(Session& s, const core::Instance& instance) {
+    METASTACK_ASSIGN_OR_RETURN(Rows existing,
+                               s.Exec("SELECT 1 FROM instances WHERE uuid = $1", {instance.uuid}));
+    if (!existing.empty()) return Conflict("instance " + instance.uuid + " exists");
+    METASTACK_RETURN_IF_ERROR(CheckWrite(s, instance));
+    METASTACK_RETURN_IF_ERROR(
+        s.Exec("INSERT INTO instances (uuid, project_id, revision, document) "
+               "VALUES ($1, $2, 0, $3)",
+               {instance.uuid, instance.project_id, Document(instance)}));
+    METASTACK_RETURN_IF_ERROR(IndexPorts(s, instance));
+    METASTACK_ASSIGN_OR_RETURN(int64_t revision,
+                               Announce(s, Change::Kind::kInstance, instance.uuid, false));
+    return InstanceRecord{instance, revision};
+  }
+
   // The document's ports against the networks they name, locked FOR SHARE until commit so
   // they cannot be deleted or re-attached under this write, and its IPs against other
   // instances'. Same checks, same order, same messages as the memory store.
@@ -606,6 +615,16 @@ class PostgresStore final : public Store {
 };
 
 }  // namespace
+
+Status PostgresBulkCreateInstancesForTesting(Store& store,
+                                             const std::vector<core::Instance>& instances) {
+  auto* postgres = dynamic_cast<PostgresStore*>(&store);
+  if (!postgres)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     "PostgresBulkCreateInstancesForTesting: not a PostgreSQL "
+                                     "store"));
+  return postgres->CreateInstances(instances);
+}
 
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo,
                                                  const PostgresOptions& options) {

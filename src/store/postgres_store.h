@@ -27,6 +27,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "store/store.h"
 
@@ -45,5 +46,13 @@ inline constexpr int kPostgresSchemaVersion = 4;
 // Connects once and migrates the schema (serialised across processes by an advisory lock).
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo,
                                                  const PostgresOptions& options = {});
+
+// Creates every instance with CreateInstance's checks and effects (one revision and one change
+// each), all in one transaction: all or none. For benches and tests that need a large population
+// (one round trip per statement still, but one commit). Each create updates the one revision
+// row, whose versions cannot be pruned before commit, so a call's cost grows as n^2: batch by
+// about 1,000. kInvalidArgument for another Store.
+Status PostgresBulkCreateInstancesForTesting(Store& store,
+                                             const std::vector<core::Instance>& instances);
 
 }  // namespace metastack::store

@@ -176,6 +176,28 @@ TEST_F(PostgresStoreTest, DatabaseFromBeforeHttpTokensIsMigrated) {
 
 // The metadata path's look-ups are served by indexes. With sequential scans priced out
 // (enable_seqscan = off) the planner still picks one when, and only when, no index can serve.
+TEST_F(PostgresStoreTest, BulkCreateIsAllOrNothing) {
+  auto store = Open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->CreateNetwork({"net-a", "a", "proj-a", std::nullopt, 0, ""}));
+  std::vector<core::Instance> batch = {InstanceWithPort(kU1, "net-a", "10.0.0.1"),
+                                       InstanceWithPort(kU2, "net-a", "10.0.0.2"),
+                                       InstanceWithPort(kU3, "net-a", "10.0.0.1")};
+  auto rejected = PostgresBulkCreateInstancesForTesting(*store, batch);
+  ASSERT_FALSE(rejected);
+  EXPECT_EQ(rejected.error().message,
+            std::string("IP 10.0.0.1 on network net-a belongs to instance ") + kU1);
+  EXPECT_EQ(*store->CurrentRevision(), 1);
+  EXPECT_TRUE(store->ListPorts("", {})->items.empty());
+  batch.pop_back();
+  ASSERT_TRUE(PostgresBulkCreateInstancesForTesting(*store, batch));
+  EXPECT_EQ(store->GetInstance(kU2)->revision, 3);
+  EXPECT_EQ(store->FindPortOnNetwork("net-a", "10.0.0.2")->instance_id, kU2);
+  auto memory = NewMemoryStore();
+  EXPECT_EQ(PostgresBulkCreateInstancesForTesting(*memory, batch).error().code,
+            ErrorCode::kInvalidArgument);
+}
+
 TEST_F(PostgresStoreTest, LookupsSearchIndexesNeverScan) {
   ASSERT_TRUE(Open());
   const std::pair<const char*, const char*> queries[] = {
