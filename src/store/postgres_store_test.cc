@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/instance.h"
 #include "store/memory_store.h"
 #include "store/postgres_listener.h"
 #include "store/postgres_schema.h"
@@ -183,16 +184,36 @@ TEST_F(PostgresStoreTest, BulkCreateIsAllOrNothing) {
   std::vector<core::Instance> batch = {InstanceWithPort(kU1, "net-a", "10.0.0.1"),
                                        InstanceWithPort(kU2, "net-a", "10.0.0.2"),
                                        InstanceWithPort(kU3, "net-a", "10.0.0.1")};
+  // A taken IP (here within the batch) refuses the whole batch through the schema's constraint.
   auto rejected = PostgresBulkCreateInstancesForTesting(*store, batch);
   ASSERT_FALSE(rejected);
-  EXPECT_EQ(rejected.error().message,
-            std::string("IP 10.0.0.1 on network net-a belongs to instance ") + kU1);
+  EXPECT_EQ(rejected.error().code, ErrorCode::kConflict);
+  EXPECT_NE(rejected.error().message.find("port_index_network_id_ip_address_key"),
+            std::string::npos)
+      << rejected.error().message;
   EXPECT_EQ(*store->CurrentRevision(), 1);
   EXPECT_TRUE(store->ListPorts("", {})->items.empty());
+  EXPECT_FALSE(store->GetInstance(kU1));
+  // A port on a network that does not exist: the same.
+  auto nowhere = PostgresBulkCreateInstancesForTesting(
+      *store, {InstanceWithPort(kU1, "net-missing", "10.0.0.9")});
+  ASSERT_FALSE(nowhere);
+  EXPECT_EQ(nowhere.error().code, ErrorCode::kConflict);
   batch.pop_back();
   ASSERT_TRUE(PostgresBulkCreateInstancesForTesting(*store, batch));
+  // Revisions in the batch's order, as creates one after the other take them.
+  EXPECT_EQ(store->GetInstance(kU1)->revision, 2);
   EXPECT_EQ(store->GetInstance(kU2)->revision, 3);
+  EXPECT_EQ(*store->CurrentRevision(), 3);
+  EXPECT_EQ(core::InstanceToJson(store->GetInstance(kU2)->instance),
+            core::InstanceToJson(batch[1]));
   EXPECT_EQ(store->FindPortOnNetwork("net-a", "10.0.0.2")->instance_id, kU2);
+  EXPECT_EQ(store->ListPorts("", {})->items.size(), 2u);
+  // An instance that exists already.
+  auto again = PostgresBulkCreateInstancesForTesting(*store, {batch[0]});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(*store->CurrentRevision(), 3);
   auto memory = NewMemoryStore();
   EXPECT_EQ(PostgresBulkCreateInstancesForTesting(*memory, batch).error().code,
             ErrorCode::kInvalidArgument);
