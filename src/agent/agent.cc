@@ -1,12 +1,14 @@
 #include "agent/agent.h"
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "core/ip.h"
 #include "core/ownership.h"
 #include "core/signing.h"
 #include "http/access_log.h"
 #include "http/blocking.h"
 #include "http/error_response.h"
+#include "http/forward.h"
 #include "http/headers.h"
 #include "http/url.h"
 
@@ -19,9 +21,13 @@ http::Response NotFound() {
   return http::ErrorResponse(MakeError(ErrorCode::kNotFound, "no port"));
 }
 
-beast::string_view Bsv(std::string_view s) { return {s.data(), s.size()}; }
-
 }  // namespace
+
+bool PassedToApi(std::string_view name) {
+  for (std::string_view passed : header::kPassedToApi)
+    if (EqualsIgnoreAsciiCase(name, passed)) return true;
+  return false;
+}
 
 MetadataAgent::MetadataAgent(store::Store& store, asio::thread_pool& pool,
                              std::shared_ptr<http::Upstream> api, AgentOptions options,
@@ -158,19 +164,15 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   store_log_.Success();
   instance_id = port->instance_id;
 
-  http::UpstreamRequest out = http::UpstreamRequestFor(req);
-  out.set(Bsv(header::kForwardedFor), Bsv(xff));
-  out.set(Bsv(header::kInstanceId), port->instance_id);
-  out.set(Bsv(header::kTenantId), port->project_id);
-  out.set(Bsv(header::kInstanceIdSignature), signer_.Sign(port->instance_id));
-  for (std::string_view name : header::kPassedToApi) {
-    auto [first, last] = req.message.equal_range(Bsv(name));
-    for (auto it = first; it != last; ++it) out.insert(Bsv(name), it->value());
-  }
-  out.body() = req.message.body();
+  std::string signature = signer_.Sign(port->instance_id);
+  const std::array<http::HeadField, 4> stamps = {
+      http::HeadField{header::kForwardedFor, xff},
+      http::HeadField{header::kInstanceId, port->instance_id},
+      http::HeadField{header::kTenantId, port->project_id},
+      http::HeadField{header::kInstanceIdSignature, signature}};
   auto target = req.message.target();
-  auto res = co_await api_->Send(std::move(out),
-                                 http::HoldFor(std::string_view(target.data(), target.size())));
+  auto res = co_await api_->Forward(req, http::HeadEdits{&PassedToApi, stamps},
+                                    http::HoldFor(std::string_view(target.data(), target.size())));
   if (!res) {
     api_log_.Failure(res.error().message);
     co_return done(http::ErrorResponse(res.error()));

@@ -38,6 +38,11 @@
 
 namespace metastack::agent {
 
+// Whether a header field of the request the proxy forwarded goes on to the API (besides what the
+// agent stamps: X-Forwarded-For as received, X-Instance-ID, X-Tenant-ID and the signature):
+// header::kPassedToApi, every value of each, and nothing else of the guest's.
+bool PassedToApi(std::string_view name);
+
 struct AgentOptions {
   std::string shared_secret;
   size_t cache_entries = 200'000;
