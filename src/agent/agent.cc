@@ -74,9 +74,8 @@ void MetadataAgent::Record(unsigned status, double seconds) {
   latency_.Observe(seconds);
 }
 
-asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
-                                                                  const std::string& id,
-                                                                  const core::IpAddress& guest) {
+asio::awaitable<Result<std::shared_ptr<const MetadataAgent::Found>>> MetadataAgent::Lookup(
+    bool router, const std::string& id, const core::IpAddress& guest) {
   // Ids hold no spaces. A link-local guest is looked up by the MAC its address names, so every
   // address naming that MAC shares one entry.
   std::string ip = guest.ToString();
@@ -87,7 +86,7 @@ asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
     std::lock_guard lock(mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) {
-      if (it->second) co_return *it->second;
+      if (it->second) co_return it->second;
       co_return std::unexpected(MakeError(ErrorCode::kNotFound, "no port"));
     }
     epoch = epoch_;
@@ -95,15 +94,22 @@ asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
   auto found = co_await http::RunBlocking(pool_, [&] {
     return router ? store_.FindPortOnRouter(id, ip) : store_.FindPortOnNetwork(id, ip);
   });
-  bool cacheable = found || found.error().code == ErrorCode::kNotFound;
-  if (cacheable) {
+  if (!found && found.error().code != ErrorCode::kNotFound)
+    co_return std::unexpected(found.error());
+  std::shared_ptr<const Found> entry;
+  if (found) {
+    std::string signature = signer_.Sign(found->instance_id);
+    entry = std::make_shared<const Found>(Found{std::move(*found), std::move(signature)});
+  }
+  {
     std::lock_guard lock(mu_);
     if (epoch == epoch_) {
       if (cache_.size() >= options_.cache_entries) cache_.clear();
-      cache_[key] = found ? std::optional<store::PortBinding>(*found) : std::nullopt;
+      cache_[key] = entry;
     }
   }
-  co_return found;
+  if (!entry) co_return std::unexpected(found.error());
+  co_return entry;
 }
 
 asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
@@ -146,8 +152,9 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   }
   std::string id(req.Header(has_router ? header::kRouterId : header::kNetworkId));
   behind = (has_router ? "router " : "network ") + id;
-  auto port = co_await Lookup(has_router, id, ip->Unmapped());
-  if (!port) {
+  auto looked_up = co_await Lookup(has_router, id, ip->Unmapped());
+  if (!looked_up) {
+    const auto& port = looked_up;
     if (port.error().code == ErrorCode::kConflict)
       LogWarning("agent", port.error().message + "; answering 404");
     else if (port.error().code != ErrorCode::kNotFound)
@@ -162,9 +169,10 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
                                                                 : NotFound());
   }
   store_log_.Success();
+  const store::PortBinding* port = &(*looked_up)->port;
+  const std::string& signature = (*looked_up)->signature;
   instance_id = port->instance_id;
 
-  std::string signature = signer_.Sign(port->instance_id);
   const std::array<http::HeadField, 4> stamps = {
       http::HeadField{header::kForwardedFor, xff},
       http::HeadField{header::kInstanceId, port->instance_id},
