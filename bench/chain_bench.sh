@@ -10,6 +10,8 @@
 #   separate: `metastack proxy` --UNIX--> `metastack agent` --TCP--> `metastack api` (signed)
 #   neutron:  haproxy as Neutron's driver configures it --UNIX--> Neutron's metadata agent
 #             (bench/neutron_agent.py) --TCP, new connection per request--> `metastack api`
+#   haproxy:  the same haproxy --UNIX--> `metastack agent` --TCP--> `metastack api` (our agent
+#             and API behind Neutron's proxy: proxy_bench.sh's "whole chain")
 #   api:      no chain: wrk on 127.0.0.1 straight to `metastack api`'s signed listener, with
 #             the agent's three headers (bench/api_bench.lua)
 # The guest chains are asked the same GET (bench/proxy_bench.lua) of the same instance
@@ -20,6 +22,11 @@
 #      when they share the API's process (goal >= 0.8).
 #   2. separate / serve: the same three services as three processes and two sockets.
 #   3. serve / Neutron's chain.
+#   4. separate / API alone (goal >= 0.5) and separate / Neutron's chain (goal >= 50).
+#   5. issue 16's row: separate vs Neutron's chain at FAST_CONNS (32) connections, both in front
+#      of the same fast upstream (our API), alternating, ROUNDS rounds.
+#   6. p99 of the separate chain vs the haproxy chain at P99_CONNS (256) connections (goal: no
+#      worse), alternating, ROUNDS rounds.
 #
 # Neutron's chain is Debian's python3-neutron (zed), run as `neutron-metadata-agent` runs it:
 # Neutron's UNIX-socket WSGI server (eventlet, metadata_workers = cores / 2 processes) and its
@@ -36,7 +43,8 @@
 #
 # Environment: DURATION (10 s per wrk run), CONNS (64), THREADS (wrk threads, 2), ROUNDS (2,
 # alternating api/serve/separate/neutron, best round each), SERVE_THREADS (default: serve's
-# own, one per core), PERF=1 to print a perf profile of `metastack serve` during one chain run.
+# own, one per core), PERF=1 to print a perf profile of `metastack serve` during one chain run,
+# FAST_CONNS (32) and P99_CONNS (256) for ratios 5 and 6 (0 skips one).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +52,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$(realpath "${1:-$ROOT/build/release/apps/metastack/metastack}")
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
+FAST_CONNS=${FAST_CONNS:-32}
+P99_CONNS=${P99_CONNS:-256}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-2}
 PATH_MD=/openstack/latest/meta_data.json
@@ -156,8 +166,14 @@ start_neutron() {
   chain_pid=$!
   chain_cpu_pids=("$chain_pid" "$neutron_pid" "$api_pid")
 }
+start_haproxy() {
+  neutron_haproxy_cfg "$router" "$work/agent.sock" "$work/haproxy-ours.pid" >"$work/haproxy-ours.cfg"
+  ip netns exec "$router_ns" haproxy -db -f "$work/haproxy-ours.cfg" >>"$work/haproxy.log" 2>&1 &
+  chain_pid=$!
+  chain_cpu_pids=("$chain_pid" "$agent_pid" "$api_pid")
+}
 serves() { [ "$(ip netns exec "$guest_ns" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL")" = 200 ]; }
-use_chain() {  # serve|separate|neutron|api (api: no chain, only the API)
+use_chain() {  # serve|separate|neutron|haproxy|api (api: no chain, only the API)
   [ -n "$chain_pid" ] && stop_pid "$chain_pid"
   chain_pid=""
   if [ "$1" = api ]; then
@@ -173,15 +189,15 @@ use_chain() {  # serve|separate|neutron|api (api: no chain, only the API)
   }
 }
 signature=$(printf '%s' "$uuid" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)
-run_wrk() {  # chain seconds -> the RESULT line, with the chain's CPU per request (user, system, both)
-  local before after line
+run_wrk() {  # chain seconds [conns] -> the RESULT line, with the chain's CPU per request (user, system, both)
+  local before after line conns=${3:-$CONNS}
   before=$(cpu_ticks "${chain_cpu_pids[@]}")
   if [ "$1" = api ]; then
     line=$(BENCH_INSTANCE_ID=$uuid BENCH_TENANT_ID=$tenant BENCH_SIGNATURE=$signature \
-      wrk -t"$THREADS" -c"$CONNS" -d"$2"s -s "$ROOT/bench/api_bench.lua" \
+      wrk -t"$THREADS" -c"$conns" -d"$2"s -s "$ROOT/bench/api_bench.lua" \
       "http://127.0.0.1:$api_port$PATH_MD" | grep '^RESULT')
   else
-    line=$(ip netns exec "$guest_ns" wrk -t"$THREADS" -c"$CONNS" -d"$2"s \
+    line=$(ip netns exec "$guest_ns" wrk -t"$THREADS" -c"$conns" -d"$2"s \
       -s "$ROOT/bench/proxy_bench.lua" "$URL" | grep '^RESULT')
   fi
   after=$(cpu_ticks "${chain_cpu_pids[@]}")
@@ -230,6 +246,27 @@ if [ "${PERF:-0}" = 1 ]; then
   perf report -i "$work/perf.data" --no-children --sort dso,symbol -g none --stdio 2>/dev/null |
     grep -E '^ +[0-9]' | cut -c1-150 | sed -E 's/ +$//' | sed -n 1,30p
 fi
+# Ratios 5 and 6: pairs at other connection counts, alternating, best round each.
+declare -A pair
+pair_rounds() {  # conns chain chain
+  local conns=$1 round who line
+  shift
+  echo "== $* at $conns connections; wrk -t$THREADS -c$conns -d${DURATION}s, $ROUNDS rounds alternating"
+  for round in $(seq "$ROUNDS"); do
+    for who in "$@"; do
+      echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+      use_chain "$who"
+      run_wrk "$who" 2 "$conns" >/dev/null  # warm-up
+      line=$(run_wrk "$who" "$DURATION" "$conns")
+      printf '  round %d %-8s %s\n' "$round" "$who" "${line#RESULT }"
+      if [ -z "${pair[$conns$who]:-}" ] || [ "$(field "$line" rps)" -gt "$(field "${pair[$conns$who]}" rps)" ]; then
+        pair[$conns$who]=$line
+      fi
+    done
+  done
+}
+[ "$FAST_CONNS" -gt 0 ] && pair_rounds "$FAST_CONNS" separate neutron
+[ "$P99_CONNS" -gt 0 ] && pair_rounds "$P99_CONNS" separate haproxy
 use_chain api
 
 echo
@@ -254,4 +291,22 @@ echo "2. separate processes / serve: requests/s $(ratio "$(rps separate)" "$(rps
   "($(rps separate) / $(rps serve)); p99 $(p99 separate) vs $(p99 serve) ms"
 echo "3. serve / Neutron's chain: requests/s $(ratio "$(rps serve)" "$(rps neutron)")x" \
   "($(rps serve) / $(rps neutron)); p99 $(p99 serve) vs $(p99 neutron) ms"
+echo "4. separate processes / API alone: requests/s $(ratio "$(rps separate)" "$(rps api)")x" \
+  "($(rps separate) / $(rps api)); p99 $(p99 separate) vs $(p99 api) ms (goal: >= 0.5x)"
+echo "   separate processes / Neutron's chain: requests/s $(ratio "$(rps separate)" "$(rps neutron)")x" \
+  "($(rps separate) / $(rps neutron)); p99 $(p99 separate) vs $(p99 neutron) ms (goal: >= 50x)"
+prps() { field "${pair[$1$2]}" rps; }
+pp99() { field "${pair[$1$2]}" p99_ms; }
+if [ "$FAST_CONNS" -gt 0 ]; then
+  echo "5. proxy + agent chain, fast upstream, $FAST_CONNS conns from a guest namespace vs haproxy +" \
+    "Neutron's metadata agent: requests/s $(ratio "$(prps "$FAST_CONNS" separate)" "$(prps "$FAST_CONNS" neutron)")x" \
+    "($(prps "$FAST_CONNS" separate) / $(prps "$FAST_CONNS" neutron));" \
+    "p99 $(pp99 "$FAST_CONNS" separate) vs $(pp99 "$FAST_CONNS" neutron) ms"
+fi
+if [ "$P99_CONNS" -gt 0 ]; then
+  echo "6. p99 at $P99_CONNS connections, separate chain vs haproxy -> our agent -> our API:" \
+    "$(pp99 "$P99_CONNS" separate) vs $(pp99 "$P99_CONNS" haproxy) ms" \
+    "($(ratio "$(pp99 "$P99_CONNS" separate)" "$(pp99 "$P99_CONNS" haproxy)")x; goal <= 1);" \
+    "requests/s $(prps "$P99_CONNS" separate) vs $(prps "$P99_CONNS" haproxy)"
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,7 @@
-// Fuzz target: the ns-proxy's rewriting of a guest's request for the agent
-// (proxy::RewriteForAgent), on requests parsed from raw bytes as the server parses them.
+// Fuzz target: the ns-proxy's rewriting of a guest's request for the agent (its edits,
+// proxy::AgentEdits, as http::WriteForwarded writes them to the agent's socket and as
+// http::ForwardedMessage builds them for an in-process agent), on requests parsed from raw
+// bytes as the server parses them.
 //
 // Input: byte 0 picks the listener (bit 0: router or network) and the read size; the rest is
 // the guest's connection bytes.
@@ -15,6 +17,7 @@
 
 #include "fuzz/check.h"
 #include "fuzz/request_parse.h"
+#include "http/forward.h"
 #include "http/headers.h"
 #include "proxy/proxy.h"
 
@@ -78,7 +81,9 @@ void Check(Message&& guest, const proxy::ListenerSpec& spec) {
   http::Request req;
   req.message = std::move(guest);
   req.peer = http::Peer{std::string(kPeer), 40000};
-  http::UpstreamRequest out = proxy::RewriteForAgent(req, spec);
+  auto rewritten = proxy::RewriteForAgent(req, spec);
+  FUZZ_CHECK(rewritten.has_value(), "a valid listener's stamps refused");
+  http::UpstreamRequest& out = *rewritten;
   CheckIdentity(out, spec, "rewritten");
   FUZZ_CHECK(out.method() == req.message.method(), "method changed");
   FUZZ_CHECK(out.target() == req.message.target(), "target changed");
@@ -91,23 +96,11 @@ void Check(Message&& guest, const proxy::ListenerSpec& spec) {
     FUZZ_CHECK(out.count(name) == req.message.count(name), "dropped " + std::string(name));
   }
 
-  // What the agent's server reads after the upstream pool sends it (upstream.cc's Send).
-  out.set(bhttp::field::host, "agent");
-  out.keep_alive(true);
-  out.prepare_payload();
+  // What the agent's server reads of the bytes the upstream pool writes (upstream.cc's Forward).
   std::string wire;
-  {
-    bhttp::request_serializer<bhttp::string_body> sr(out);
-    beast::error_code ec;
-    while (!sr.is_done()) {
-      sr.next(ec, [&](beast::error_code&, const auto& buffers) {
-        for (auto b : beast::buffers_range_ref(buffers))
-          wire.append(static_cast<const char*>(b.data()), b.size());
-        sr.consume(beast::buffer_bytes(buffers));
-      });
-      FUZZ_CHECK(!ec, ec.message());
-    }
-  }
+  std::array<http::HeadField, 2> stamps;
+  FUZZ_CHECK(http::WriteForwarded(req, proxy::AgentEdits(req, spec, stamps), "agent", wire),
+             "a valid listener's stamps refused on the wire");
   http::ServerLimits agent_limits;
   agent_limits.header_bytes = SIZE_MAX >> 33;  // the agent's limits are not under test here
   agent_limits.body_bytes = SIZE_MAX;
@@ -117,6 +110,17 @@ void Check(Message&& guest, const proxy::ListenerSpec& spec) {
     CheckIdentity(m, spec, "agent");
     FUZZ_CHECK(m.body() == out.body(), "body changed on the wire");
     FUZZ_CHECK(m.target() == out.target(), "target changed on the wire");
+    FUZZ_CHECK(m.method_string() == out.method_string(), "method changed on the wire");
+    // The wire carries exactly the message's fields, in its order, then Host (and a length).
+    auto it = m.begin();
+    for (const auto& f : out) {
+      FUZZ_CHECK(it != m.end() && it->name_string() == f.name_string() && it->value() == f.value(),
+                 "the wire's fields differ from the message's:\n" + wire);
+      ++it;
+    }
+    for (; it != m.end(); ++it)
+      FUZZ_CHECK(Is(it->name_string(), "Host") || Is(it->name_string(), "Content-Length"),
+                 "the wire adds " + std::string(it->name_string()));
   });
   FUZZ_CHECK(!ec && parsed == 1, "the agent reads " + std::to_string(parsed) + " requests (" +
                                      ec.message() + "):\n" + wire);

@@ -1,12 +1,14 @@
 #include "agent/agent.h"
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "core/ip.h"
 #include "core/ownership.h"
 #include "core/signing.h"
 #include "http/access_log.h"
 #include "http/blocking.h"
 #include "http/error_response.h"
+#include "http/forward.h"
 #include "http/headers.h"
 #include "http/url.h"
 
@@ -19,9 +21,13 @@ http::Response NotFound() {
   return http::ErrorResponse(MakeError(ErrorCode::kNotFound, "no port"));
 }
 
-beast::string_view Bsv(std::string_view s) { return {s.data(), s.size()}; }
-
 }  // namespace
+
+bool PassedToApi(std::string_view name) {
+  for (std::string_view passed : header::kPassedToApi)
+    if (EqualsIgnoreAsciiCase(name, passed)) return true;
+  return false;
+}
 
 MetadataAgent::MetadataAgent(store::Store& store, asio::thread_pool& pool,
                              std::shared_ptr<http::Upstream> api, AgentOptions options,
@@ -68,9 +74,8 @@ void MetadataAgent::Record(unsigned status, double seconds) {
   latency_.Observe(seconds);
 }
 
-asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
-                                                                  const std::string& id,
-                                                                  const core::IpAddress& guest) {
+asio::awaitable<Result<std::shared_ptr<const MetadataAgent::Found>>> MetadataAgent::Lookup(
+    bool router, const std::string& id, const core::IpAddress& guest) {
   // Ids hold no spaces. A link-local guest is looked up by the MAC its address names, so every
   // address naming that MAC shares one entry.
   std::string ip = guest.ToString();
@@ -81,7 +86,7 @@ asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
     std::lock_guard lock(mu_);
     auto it = cache_.find(key);
     if (it != cache_.end()) {
-      if (it->second) co_return *it->second;
+      if (it->second) co_return it->second;
       co_return std::unexpected(MakeError(ErrorCode::kNotFound, "no port"));
     }
     epoch = epoch_;
@@ -89,15 +94,22 @@ asio::awaitable<Result<store::PortBinding>> MetadataAgent::Lookup(bool router,
   auto found = co_await http::RunBlocking(pool_, [&] {
     return router ? store_.FindPortOnRouter(id, ip) : store_.FindPortOnNetwork(id, ip);
   });
-  bool cacheable = found || found.error().code == ErrorCode::kNotFound;
-  if (cacheable) {
+  if (!found && found.error().code != ErrorCode::kNotFound)
+    co_return std::unexpected(found.error());
+  std::shared_ptr<const Found> entry;
+  if (found) {
+    std::string signature = signer_.Sign(found->instance_id);
+    entry = std::make_shared<const Found>(Found{std::move(*found), std::move(signature)});
+  }
+  {
     std::lock_guard lock(mu_);
     if (epoch == epoch_) {
       if (cache_.size() >= options_.cache_entries) cache_.clear();
-      cache_[key] = found ? std::optional<store::PortBinding>(*found) : std::nullopt;
+      cache_[key] = entry;
     }
   }
-  co_return found;
+  if (!entry) co_return std::unexpected(found.error());
+  co_return entry;
 }
 
 asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
@@ -140,8 +152,9 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
   }
   std::string id(req.Header(has_router ? header::kRouterId : header::kNetworkId));
   behind = (has_router ? "router " : "network ") + id;
-  auto port = co_await Lookup(has_router, id, ip->Unmapped());
-  if (!port) {
+  auto looked_up = co_await Lookup(has_router, id, ip->Unmapped());
+  if (!looked_up) {
+    const auto& port = looked_up;
     if (port.error().code == ErrorCode::kConflict)
       LogWarning("agent", port.error().message + "; answering 404");
     else if (port.error().code != ErrorCode::kNotFound)
@@ -156,21 +169,18 @@ asio::awaitable<http::Response> MetadataAgent::Handle(http::Request& req) {
                                                                 : NotFound());
   }
   store_log_.Success();
+  const store::PortBinding* port = &(*looked_up)->port;
+  const std::string& signature = (*looked_up)->signature;
   instance_id = port->instance_id;
 
-  http::UpstreamRequest out = http::UpstreamRequestFor(req);
-  out.set(Bsv(header::kForwardedFor), Bsv(xff));
-  out.set(Bsv(header::kInstanceId), port->instance_id);
-  out.set(Bsv(header::kTenantId), port->project_id);
-  out.set(Bsv(header::kInstanceIdSignature), signer_.Sign(port->instance_id));
-  for (std::string_view name : header::kPassedToApi) {
-    auto [first, last] = req.message.equal_range(Bsv(name));
-    for (auto it = first; it != last; ++it) out.insert(Bsv(name), it->value());
-  }
-  out.body() = req.message.body();
+  const std::array<http::HeadField, 4> stamps = {
+      http::HeadField{header::kForwardedFor, xff},
+      http::HeadField{header::kInstanceId, port->instance_id},
+      http::HeadField{header::kTenantId, port->project_id},
+      http::HeadField{header::kInstanceIdSignature, signature}};
   auto target = req.message.target();
-  auto res = co_await api_->Send(std::move(out),
-                                 http::HoldFor(std::string_view(target.data(), target.size())));
+  auto res = co_await api_->Forward(req, http::HeadEdits{&PassedToApi, stamps},
+                                    http::HoldFor(std::string_view(target.data(), target.size())));
   if (!res) {
     api_log_.Failure(res.error().message);
     co_return done(http::ErrorResponse(res.error()));

@@ -38,6 +38,11 @@
 
 namespace metastack::agent {
 
+// Whether a header field of the request the proxy forwarded goes on to the API (besides what the
+// agent stamps: X-Forwarded-For as received, X-Instance-ID, X-Tenant-ID and the signature):
+// header::kPassedToApi, every value of each, and nothing else of the guest's.
+bool PassedToApi(std::string_view name);
+
 struct AgentOptions {
   std::string shared_secret;
   size_t cache_entries = 200'000;
@@ -62,9 +67,15 @@ class MetadataAgent {
   size_t cached_lookups() const;
 
  private:
+  // A port found, with its instance id's signature: shared, never copied per request, and
+  // signed once per cache entry (the secret is fixed for the agent's life).
+  struct Found {
+    store::PortBinding port;
+    std::string signature;
+  };
   // The port of `guest` (IPv4-mapped addresses already unmapped) behind the router or network.
-  asio::awaitable<Result<store::PortBinding>> Lookup(bool router, const std::string& id,
-                                                     const core::IpAddress& guest);
+  asio::awaitable<Result<std::shared_ptr<const Found>>> Lookup(bool router, const std::string& id,
+                                                               const core::IpAddress& guest);
   void Record(unsigned status, double seconds);
   // Logs why a guest could not be identified, once per (namespace, address).
   void ReportUnknown(const std::string& guest, const std::string& behind);
@@ -78,9 +89,9 @@ class MetadataAgent {
   http::Metrics::HistogramSeries& latency_;
   core::InstanceSigner signer_;
   mutable std::mutex mu_;
-  // "(r|n) ID ip IP" or "(r|n) ID mac MAC" (link-local guests) -> binding, or nullopt for
+  // "(r|n) ID ip IP" or "(r|n) ID mac MAC" (link-local guests) -> binding, or null for
   // "no such port" (also worth remembering).
-  std::unordered_map<std::string, std::optional<store::PortBinding>> cache_;
+  std::unordered_map<std::string, std::shared_ptr<const Found>> cache_;
   uint64_t epoch_ = 0;
   std::unordered_set<std::string> unknown_reported_;
   std::unique_ptr<store::Subscription> subscription_;

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "api/service.h"
+#include "core/signing.h"
 #include "core/testdata.h"
 #include "http/headers.h"
 #include "http/test_client.h"
@@ -271,6 +272,48 @@ TEST_F(AgentTest, LinkLocalGuestIsForwardedAsItCame) {
   EXPECT_EQ(r.first, 200u);
   EXPECT_EQ(r.second, std::string("X-Forwarded-For: FE80::F816:3EFF:FE00:0001\nX-Instance-ID: ") +
                           kA + "\nX-Tenant-ID: proj-a\n");
+}
+
+// Every header field the API receives, in order, echoed back by a stand-in API.
+asio::awaitable<http::Response> EchoingEveryField(http::Request& req) {
+  http::Response r;
+  r.content_type = "text/plain";
+  for (const auto& f : req.message)
+    r.body += std::string(f.name_string()) + ": " + std::string(f.value()) + "\n";
+  co_return r;
+}
+
+// The request the API receives carries the agent's stamps and the guest's kPassedToApi fields,
+// and nothing else of what came from the proxy: no guest identity header, no hop-by-hop one.
+TEST_F(AgentTest, ApiReceivesExactlyTheStampsAndThePassedFields) {
+  std::promise<uint16_t> bound;
+  asio::post(ioc_, [&] {
+    bound.set_value(server_->ListenTcp("127.0.0.1", 0, EchoingEveryField)->port());
+  });
+  uint16_t port = bound.get_future().get();
+  StartAgent(kSecret, "http://127.0.0.1:" + std::to_string(port));
+  auto r = Send(
+      "GET /latest/meta-data/ HTTP/1.1\r\nHost: agent\r\nX-Forwarded-For: 10.0.0.5\r\n"
+      "If-None-Match: \"e1\"\r\nX-Neutron-Router-ID: router-a\r\nX-Instance-ID: evil\r\n"
+      "X-Tenant-ID: evil\r\nX-Instance-ID-Signature: evil\r\nAuthorization: Bearer t\r\n"
+      "Connection: keep-alive\r\nX-aws-ec2-metadata-token: tok\r\nUser-Agent: curl\r\n"
+      "if-none-match: \"e2\"\r\n");
+  EXPECT_EQ(r.first, 200u);
+  // (Beast's parser in the stand-in API lists the fields of one name together.)
+  EXPECT_EQ(r.second,
+            "If-None-Match: \"e1\"\nif-none-match: \"e2\"\n"
+            "X-aws-ec2-metadata-token: tok\nX-Forwarded-For: 10.0.0.5\nX-Instance-ID: " +
+                std::string(kA) + "\nX-Tenant-ID: proj-a\nX-Instance-ID-Signature: " +
+                core::SignInstanceId(kSecret, kA) + "\nHost: 127.0.0.1:" + std::to_string(port) +
+                "\n");
+}
+
+TEST(PassedToApiTest, OnlyTheSessionAndEtagHeaders) {
+  for (auto name : http::header::kPassedToApi) EXPECT_TRUE(PassedToApi(name)) << name;
+  EXPECT_TRUE(PassedToApi("if-none-match"));
+  for (auto name : http::header::kHopOnly) EXPECT_FALSE(PassedToApi(name)) << name;
+  for (auto name : {"Authorization", "Host", "Connection", "User-Agent", "Cookie"})
+    EXPECT_FALSE(PassedToApi(name)) << name;
 }
 
 // The API's redirect keeps its Location (header::kPassedBack), and nothing else of its headers.

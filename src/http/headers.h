@@ -45,4 +45,10 @@ inline constexpr std::array<std::string_view, 7> kHopOnly = {
     kRouterId, kNetworkId,    kInstanceId,      kInstanceIdSignature,
     kTenantId, kForwardedFor, kMetadataProvider};
 
+// Hop-by-hop and framing headers: a hop never forwards the ones it received (http/forward.h
+// writes its own Host and Content-Length; the body it sends is never chunked).
+inline constexpr std::array<std::string_view, 10> kHopByHop = {
+    "Connection", "Keep-Alive",        "Proxy-Connection", "TE",   "Trailer",
+    "Upgrade",    "Transfer-Encoding", "Content-Length",   "Host", "Expect"};
+
 }  // namespace metastack::http::header

@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "http/error_response.h"
+#include "http/forward.h"
 #include "http/headers.h"
 
 namespace metastack::http {
@@ -27,24 +28,51 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
     request.set(bhttp::field::host, host_);
     request.keep_alive(true);
     request.prepare_payload();
+    co_return co_await Run(&request, {}, request.method() == bhttp::verb::head, hold);
+  }
+
+  asio::awaitable<Result<UpstreamResponse>> Forward(const Request& in, const HeadEdits& edits,
+                                                    std::chrono::milliseconds hold) override {
+    std::string wire;
+    if (auto written = WriteForwarded(in, edits, host_, wire); !written)
+      co_return std::unexpected(written.error());
+    co_return co_await Run(nullptr, wire, in.message.method() == bhttp::verb::head, hold);
+  }
+
+ private:
+  // A connection and its read buffer, kept together so that neither is allocated per request.
+  struct Conn {
+    explicit Conn(asio::any_io_executor exec) : stream(std::move(exec)) {
+      buffer.reserve(kReadSize);
+    }
+    Stream stream;
+    beast::flat_buffer buffer;
+  };
+  // The first read asks for this much: a whole metadata answer in one read (an empty
+  // flat_buffer would read 512 bytes at a time).
+  static constexpr size_t kReadSize = 16 * 1024;
+
+  // One exchange: `message` (Beast serialises it) or else `wire` (the bytes as they go).
+  asio::awaitable<Result<UpstreamResponse>> Run(UpstreamRequest* message, std::string_view wire,
+                                                bool head, std::chrono::milliseconds hold) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       // Only the first attempt may take a pooled connection: after an upstream restart every
       // pooled one is dead, and the retry must not pick another of them.
       auto exec = co_await asio::this_coro::executor;
       const void* context = &asio::query(exec, asio::execution::context);
-      std::unique_ptr<Stream> stream = attempt == 0 ? TakeIdle(context) : nullptr;
-      bool reused = stream != nullptr;
-      if (!stream) {
+      std::unique_ptr<Conn> conn = attempt == 0 ? TakeIdle(context) : nullptr;
+      bool reused = conn != nullptr;
+      if (!conn) {
         auto opened = co_await Connect(exec);
         if (!opened) co_return std::unexpected(opened.error());
-        stream = std::move(*opened);
+        conn = std::move(*opened);
       }
       beast::error_code ec;
       bool got_bytes = false;
-      auto response =
-          co_await Exchange(*stream, request, options_.response_timeout + hold, ec, got_bytes);
+      auto response = co_await Exchange(*conn, message, wire, head,
+                                        options_.response_timeout + hold, ec, got_bytes);
       if (!ec) {
-        if (response.keep_alive()) Release(context, std::move(stream));
+        if (response.keep_alive()) Release(context, std::move(conn));
         co_return std::move(response);
       }
       if (reused && !got_bytes && ec != beast::error::timeout) continue;  // stale keep-alive
@@ -56,11 +84,10 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
     co_return std::unexpected(MakeError(ErrorCode::kUnavailable, name_ + ": connection lost"));
   }
 
- private:
   // Idle connections are kept per io_context and handed only to requests running on the same
   // one: with an IoPool each thread then reuses its own connections, and a connection's I/O
   // completes on the thread that waits for it.
-  std::unique_ptr<Stream> TakeIdle(const void* context) {
+  std::unique_ptr<Conn> TakeIdle(const void* context) {
     std::lock_guard lock(mu_);
     auto it = idle_.find(context);
     if (it == idle_.end() || it->second.empty()) return nullptr;
@@ -70,16 +97,17 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
     return s;
   }
 
-  void Release(const void* context, std::unique_ptr<Stream> stream) {
+  void Release(const void* context, std::unique_ptr<Conn> conn) {
     std::lock_guard lock(mu_);
     if (idle_count_ >= options_.max_idle) return;
-    idle_[context].push_back(std::move(stream));
+    idle_[context].push_back(std::move(conn));
     idle_count_++;
   }
 
   // Opens a connection on the caller's executor.
-  asio::awaitable<Result<std::unique_ptr<Stream>>> Connect(asio::any_io_executor exec) {
-    auto stream = std::make_unique<Stream>(exec);
+  asio::awaitable<Result<std::unique_ptr<Conn>>> Connect(asio::any_io_executor exec) {
+    auto conn = std::make_unique<Conn>(exec);
+    Stream* stream = &conn->stream;
     stream->expires_after(options_.connect_timeout);
     beast::error_code ec;
     for (const auto& ep : endpoints_) {
@@ -95,20 +123,27 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
       beast::error_code ignored;
       stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     }
-    co_return std::move(stream);
+    co_return std::move(conn);
   }
 
-  asio::awaitable<UpstreamResponse> Exchange(Stream& stream, UpstreamRequest& request,
+  asio::awaitable<UpstreamResponse> Exchange(Conn& conn, UpstreamRequest* message,
+                                             std::string_view wire, bool head,
                                              std::chrono::milliseconds timeout,
                                              beast::error_code& ec, bool& got_bytes) {
+    Stream& stream = conn.stream;
     stream.expires_after(timeout);
-    co_await bhttp::async_write(stream, request, asio::redirect_error(asio::use_awaitable, ec));
+    if (message)
+      co_await bhttp::async_write(stream, *message, asio::redirect_error(asio::use_awaitable, ec));
+    else
+      co_await asio::async_write(stream, asio::buffer(wire.data(), wire.size()),
+                                 asio::redirect_error(asio::use_awaitable, ec));
     UpstreamResponse out;
     if (ec) co_return out;
-    beast::flat_buffer buffer;
+    beast::flat_buffer& buffer = conn.buffer;
+    buffer.consume(buffer.size());
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options_.max_response_bytes);
-    if (request.method() == bhttp::verb::head) parser.skip(true);
+    if (head) parser.skip(true);
     co_await bhttp::async_read_header(stream, buffer, parser,
                                       asio::redirect_error(asio::use_awaitable, ec));
     got_bytes = buffer.size() > 0 || parser.got_some();
@@ -127,11 +162,19 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
   std::vector<Endpoint> endpoints_;
   UpstreamOptions options_;
   std::mutex mu_;
-  std::unordered_map<const void*, std::vector<std::unique_ptr<Stream>>> idle_;
+  std::unordered_map<const void*, std::vector<std::unique_ptr<Conn>>> idle_;
   size_t idle_count_ = 0;
 };
 
 }  // namespace
+
+asio::awaitable<Result<UpstreamResponse>> Upstream::Forward(const Request& in,
+                                                            const HeadEdits& edits,
+                                                            std::chrono::milliseconds hold) {
+  auto message = ForwardedMessage(in, edits);
+  if (!message) co_return std::unexpected(message.error());
+  co_return co_await Send(std::move(*message), hold);
+}
 
 Response PassBack(UpstreamResponse&& upstream) {
   Response r;

@@ -35,12 +35,20 @@ struct UpstreamOptions {
 
 using UpstreamRequest = bhttp::request<bhttp::string_body>;
 using UpstreamResponse = bhttp::response<bhttp::string_body>;
+struct HeadEdits;  // http/forward.h
 
 class Upstream {
  public:
   virtual ~Upstream() = default;
   virtual asio::awaitable<Result<UpstreamResponse>> Send(UpstreamRequest request,
                                                          std::chrono::milliseconds hold = {}) = 0;
+  // Sends a server's request `in` with a hop's edits applied (http/forward.h), as Send does
+  // otherwise. A socket's pool writes the edited header block straight to the connection
+  // (WriteForwarded); this default builds the message (ForwardedMessage) and calls Send. An
+  // invalid stamp is kInternal, nothing sent. `in` and `edits` must live until it returns.
+  virtual asio::awaitable<Result<UpstreamResponse>> Forward(const Request& in,
+                                                            const HeadEdits& edits,
+                                                            std::chrono::milliseconds hold = {});
   // "http://127.0.0.1:8775" or "unix:/run/metastack/agent.sock", for logs.
   virtual const std::string& name() const = 0;
 };

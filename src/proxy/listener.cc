@@ -3,6 +3,8 @@
 // without the server.
 #include <unordered_set>
 
+#include "base/strings.h"
+#include "http/forward.h"
 #include "http/headers.h"
 #include "proxy/proxy.h"
 
@@ -11,28 +13,6 @@ namespace {
 
 using Json = nlohmann::json;
 namespace header = http::header;
-
-// Headers a guest may never pass through, and hop-by-hop headers a proxy never forwards.
-bool Dropped(beast::string_view name) {
-  // WSGI servers (Neutron's own agent among them) read X_Neutron_Router_ID as
-  // X-Neutron-Router-ID: a name with '_' never passes, as nginx drops them by default.
-  if (name.find('_') != beast::string_view::npos) return true;
-  for (auto h : header::kHopOnly)
-    if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
-  static constexpr std::string_view kProvider = header::kMetadataProvider;
-  if (name.size() >= kProvider.size() &&
-      beast::iequals(name.substr(0, kProvider.size()),
-                     beast::string_view(kProvider.data(), kProvider.size())))
-    return true;
-  static constexpr std::string_view kHopByHop[] = {
-      "Connection",          "Keep-Alive", "Proxy-Connection",
-      "Proxy-Authorization", "TE",         "Trailer",
-      "Transfer-Encoding",   "Upgrade",    "Host",
-      "Content-Length",      "Expect"};
-  for (auto h : kHopByHop)
-    if (beast::iequals(name, beast::string_view(h.data(), h.size()))) return true;
-  return false;
-}
 
 }  // namespace
 
@@ -105,17 +85,31 @@ Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text) {
   return out;
 }
 
-http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSpec& spec) {
-  http::UpstreamRequest out = http::UpstreamRequestFor(req);
-  for (const auto& field : req.message)
-    if (!Dropped(field.name_string())) out.insert(field.name_string(), field.value());
-  out.set(beast::string_view(header::kForwardedFor.data(), header::kForwardedFor.size()),
-          req.peer.address);
-  std::string_view id_header =
-      spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId : header::kNetworkId;
-  out.set(beast::string_view(id_header.data(), id_header.size()), spec.id);
-  out.body() = req.message.body();
-  return out;
+bool PassedToAgent(std::string_view name) {
+  // WSGI servers (Neutron's own agent among them) read X_Neutron_Router_ID as
+  // X-Neutron-Router-ID: a name with '_' never passes, as nginx drops them by default.
+  if (name.find('_') != std::string_view::npos) return false;
+  for (auto h : header::kHopOnly)
+    if (EqualsIgnoreAsciiCase(name, h)) return false;
+  static constexpr std::string_view kProvider = header::kMetadataProvider;
+  if (name.size() >= kProvider.size() &&
+      EqualsIgnoreAsciiCase(name.substr(0, kProvider.size()), kProvider))
+    return false;
+  return !http::IsHopByHop(name) && !EqualsIgnoreAsciiCase(name, "Proxy-Authorization");
+}
+
+http::HeadEdits AgentEdits(const http::Request& req, const ListenerSpec& spec,
+                           std::array<http::HeadField, 2>& stamps) {
+  stamps = {http::HeadField{header::kForwardedFor, req.peer.address},
+            http::HeadField{
+                spec.kind == ListenerSpec::Kind::kRouter ? header::kRouterId : header::kNetworkId,
+                spec.id}};
+  return http::HeadEdits{&PassedToAgent, stamps};
+}
+
+Result<http::UpstreamRequest> RewriteForAgent(const http::Request& req, const ListenerSpec& spec) {
+  std::array<http::HeadField, 2> stamps;
+  return http::ForwardedMessage(req, AgentEdits(req, spec, stamps));
 }
 
 }  // namespace metastack::proxy

@@ -197,20 +197,22 @@ asio::awaitable<http::Response> NsProxy::Handle(http::Request& req, const Listen
   if (http::IsForwardedTokenRequest(req)) {
     r = http::ErrorResponse(
         MakeError(ErrorCode::kPermissionDenied, std::string(http::kForwardedTokenRequest)));
-  } else if (auto res = co_await agent_->Send(
-                 RewriteForAgent(req, spec),
-                 http::HoldFor(
-                     std::string_view(req.message.target().data(), req.message.target().size())));
-             !res) {
-    agent_log_.Failure(res.error().message);
-    r = http::ErrorResponse(res.error());
   } else {
-    agent_log_.Success();
-    r = http::PassBack(std::move(*res));
-    // A session token leaves with hop limit 1: it reaches the guest on its own link and no
-    // further (a container's NAT or a forwarding proxy on the guest would need a second hop).
-    for (const auto& [name, _] : r.headers)
-      if (EqualsIgnoreAsciiCase(name, http::header::kTokenTtlSeconds)) r.hop_limit = 1;
+    std::array<http::HeadField, 2> stamps;
+    auto res = co_await agent_->Forward(
+        req, AgentEdits(req, spec, stamps),
+        http::HoldFor(std::string_view(req.message.target().data(), req.message.target().size())));
+    if (!res) {
+      agent_log_.Failure(res.error().message);
+      r = http::ErrorResponse(res.error());
+    } else {
+      agent_log_.Success();
+      r = http::PassBack(std::move(*res));
+      // A session token leaves with hop limit 1: it reaches the guest on its own link and no
+      // further (a container's NAT or a forwarding proxy on the guest would need a second hop).
+      for (const auto& [name, _] : r.headers)
+        if (EqualsIgnoreAsciiCase(name, http::header::kTokenTtlSeconds)) r.hop_limit = 1;
+    }
   }
   requests_.For(r.status).Add(1);
   if (access_log_) {

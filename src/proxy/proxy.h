@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "base/failure_log.h"
+#include "http/forward.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "http/upstream.h"
@@ -61,12 +62,20 @@ nlohmann::json ListenerToJson(const ListenerSpec& spec, uint16_t bound_port);
 // A listeners file: {"listeners": [ ... ]}.
 Result<std::vector<ListenerSpec>> ParseListenersFile(const std::string& text);
 
-// The request the agent is sent for a guest's `req` on `spec`'s listener: the guest's method,
-// target and body and its headers, less every hop-only header (http/headers.h kHopOnly, the
-// X-Metadata-Provider* prefix included) and every hop-by-hop one; then X-Forwarded-For is the
-// peer's address and the listener's id header (router or network) is spec.id, each once. Host,
-// Content-Length and Connection are left to the upstream pool. Pure; thread-safe.
-http::UpstreamRequest RewriteForAgent(const http::Request& req, const ListenerSpec& spec);
+// Whether a guest's header field goes on to the agent: not a hop-only one (http/headers.h
+// kHopOnly, the X-Metadata-Provider* prefix included), not a hop-by-hop one (kHopByHop,
+// Proxy-Authorization), not one whose name has a '_'.
+bool PassedToAgent(std::string_view name);
+
+// The edits the proxy makes to a guest's `req` on `spec`'s listener (http/forward.h): the guest's
+// method, target, body and every field PassedToAgent, in order; then X-Forwarded-For = the peer's
+// address and the listener's id header (router or network) = spec.id, each once. The stamps
+// are views into `req` and `spec`, held in `stamps`. Pure; thread-safe.
+http::HeadEdits AgentEdits(const http::Request& req, const ListenerSpec& spec,
+                           std::array<http::HeadField, 2>& stamps);
+// The same request as a message (http::ForwardedMessage); kInternal for an id that cannot be a
+// header value.
+Result<http::UpstreamRequest> RewriteForAgent(const http::Request& req, const ListenerSpec& spec);
 
 class NsProxy {
  public:

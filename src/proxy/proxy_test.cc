@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "http/headers.h"
 #include "http/test_client.h"
 #include "net/netns.h"
 
@@ -357,6 +358,48 @@ TEST(ControlTest, ABindHoldsNotTheServingThread) {
       << again;
   asio::post(ioc, [&] { server.Stop(); });
   io.join();
+}
+
+// The bytes the proxy writes to the agent's socket for a guest's request (http::WriteForwarded
+// with AgentEdits): the guest's fields but the hop-only, hop-by-hop and '_' ones, in order, then
+// the stamps, each once.
+TEST(AgentEditsTest, WireCarriesTheGuestsFieldsLessForbiddenOnesThenTheStamps) {
+  std::string_view raw =
+      "GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: 169.254.169.254\r\n"
+      "X-Forwarded-For: 10.9.9.9\r\nUser-Agent: cloud-init/23\r\nX-Instance-ID: evil\r\n"
+      "X-Neutron-Router-ID: evil\r\nx-neutron-network-id: evil\r\nX-Tenant-ID: evil\r\n"
+      "X-Instance-ID-Signature: evil\r\nX-Metadata-Provider-Signature: evil\r\n"
+      "X_Forwarded_For: evil\r\nConnection: keep-alive\r\nProxy-Authorization: evil\r\n"
+      "If-None-Match: \"abc\"\r\nX-aws-ec2-metadata-token: tok\r\nAccept: */*\r\n\r\n";
+  bhttp::request_parser<bhttp::string_body> parser;
+  beast::error_code ec;
+  parser.put(asio::buffer(raw.data(), raw.size()), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  http::Request req{parser.release(), http::Peer{"10.0.0.5", 40000}, "169.254.169.254"};
+  for (auto [kind, id_line] :
+       {std::pair{ListenerSpec::Kind::kRouter, "X-Neutron-Router-ID: r1\r\n"},
+        std::pair{ListenerSpec::Kind::kNetwork, "X-Neutron-Network-ID: r1\r\n"}}) {
+    ListenerSpec spec{"q", "", kind, "r1", "::", 9697};
+    std::array<http::HeadField, 2> stamps;
+    std::string wire;
+    ASSERT_TRUE(http::WriteForwarded(req, AgentEdits(req, spec, stamps), "localhost", wire));
+    EXPECT_EQ(wire, std::string("GET /openstack/latest/meta_data.json HTTP/1.1\r\n"
+                                "User-Agent: cloud-init/23\r\nIf-None-Match: \"abc\"\r\n"
+                                "X-aws-ec2-metadata-token: tok\r\nAccept: */*\r\n"
+                                "X-Forwarded-For: 10.0.0.5\r\n") +
+                        id_line + "Host: localhost\r\n\r\n");
+  }
+}
+
+TEST(AgentEditsTest, PassedToAgent) {
+  for (auto name : {"User-Agent", "Accept", "If-None-Match", "X-aws-ec2-metadata-token",
+                    "Authorization", "X-Kept"})
+    EXPECT_TRUE(PassedToAgent(name)) << name;
+  for (auto name : http::header::kHopOnly) EXPECT_FALSE(PassedToAgent(name)) << name;
+  for (auto name : http::header::kHopByHop) EXPECT_FALSE(PassedToAgent(name)) << name;
+  for (auto name : {"x-forwarded-for", "X-Metadata-Provider-Anything", "Proxy-Authorization",
+                    "X_Instance_ID", "X-Kept_Too"})
+    EXPECT_FALSE(PassedToAgent(name)) << name;
 }
 
 TEST(ListenerFileTest, ErrorsNameTheField) {
