@@ -2,12 +2,17 @@
 // (CMakeLists.txt): `metastack`, which runs the verbs that need neither server nor database
 // libraries and hands the others to `metastack-server`, and `metastack-server`, which runs them
 // all.
+#include <sys/prctl.h>
+
 #include <iostream>
 
 #include "base/version.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  // The process's name as ps, top and `pgrep -x` show it: `metastack` for both binaries (the
+  // kernel would show a handed-over daemon as "metastack-serve", its file name cut at 15).
+  ::prctl(PR_SET_NAME, "metastack", 0, 0, 0);
   CLI::App app{
       "metastack gives virtual machines their identity at boot, the two ways OpenStack does:\n"
       "config drives and the metadata service at 169.254.169.254.",

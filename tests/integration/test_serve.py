@@ -153,6 +153,9 @@ class ServeFromOneFileTest(unittest.TestCase):
         self.assertEqual(get(ports['g1']), (200, b'i-0000c001'))
         self.assertEqual(get(ports['g2'], VENDOR), (200, b'{"v": 1}'))
         self.assertEqual(self.serve.args, ['serve', '--config', str(self.host.config)])
+        # Handed over to metastack-server, the daemon still shows as metastack in ps and pgrep.
+        comm = pathlib.Path(f'/proc/{self.serve.pid}/comm').read_text()
+        self.assertEqual(comm, 'metastack\n')
 
     def test_one_ops_endpoint_for_every_component(self):
         get(listeners(self.host.control)['g1'])
