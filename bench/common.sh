@@ -91,3 +91,34 @@ result_row() {
     "$(($(field "$2" non2xx) + $(field "$2" connect) + $(field "$2" read) + $(field "$2" timeout)))" \
     "$(field "$2" requests)"
 }
+
+# The proxy benches' stub upstream: one nginx worker on the UNIX socket $2/stub.sock serving
+# what `metastack get EXAMPLE PATH` renders, so only the proxy in front of it differs between
+# runs. Its pid is appended to the caller's `pids`; its log is $2/nginx-error.log.
+stub_upstream() {
+  local bin=$1 work=$2 example=$3 path=$4
+  mkdir -p "$work/www$(dirname "$path")" "$work/nginx-tmp"
+  "$bin" get "$example" "$path" >"$work/www$path"
+  chmod -R a+rX "$work/www"
+  cat >"$work/nginx.conf" <<EOF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/json;
+  keepalive_requests 100000000;
+  open_file_cache max=16 inactive=60s;
+  client_body_temp_path $work/nginx-tmp/body;
+  proxy_temp_path $work/nginx-tmp/proxy;
+  fastcgi_temp_path $work/nginx-tmp/fastcgi;
+  uwsgi_temp_path $work/nginx-tmp/uwsgi;
+  scgi_temp_path $work/nginx-tmp/scgi;
+  server { listen unix:$work/stub.sock; root $work/www; }
+}
+EOF
+  nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
+  pids+=($!)
+  wait_until test -S "$work/stub.sock" || { cat "$work/nginx-error.log" >&2; return 1; }
+}

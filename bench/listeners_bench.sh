@@ -68,30 +68,7 @@ fds() { ls "/proc/$1/fd" | wc -l; }
 
 # --- the stub upstream: nginx on a UNIX socket serving the rendered document ------------------
 seed_store "$BIN" "sqlite:$work/metastack.db" "$EXAMPLE"  # sets router (and uuid, tenant, network)
-mkdir -p "$work/www/openstack/latest" "$work/nginx-tmp"
-"$BIN" get "$EXAMPLE" "$PATH_MD" >"$work/www$PATH_MD"
-chmod -R a+rX "$work/www"
-cat >"$work/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  default_type application/json;
-  keepalive_requests 100000000;
-  open_file_cache max=16 inactive=60s;
-  client_body_temp_path $work/nginx-tmp/body;
-  proxy_temp_path $work/nginx-tmp/proxy;
-  fastcgi_temp_path $work/nginx-tmp/fastcgi;
-  uwsgi_temp_path $work/nginx-tmp/uwsgi;
-  scgi_temp_path $work/nginx-tmp/scgi;
-  server { listen unix:$work/stub.sock; root $work/www; }
-}
-EOF
-nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' 2>>"$work/nginx-error.log" &
-pids+=($!)
-wait_until test -S "$work/stub.sock" || { cat "$work/nginx-error.log" >&2; exit 1; }
+stub_upstream "$BIN" "$work" "$EXAMPLE" "$PATH_MD"
 
 echo "== one metastack proxy, 1 vs 1 + $LISTENERS namespace listeners"
 echo "   machine: $(machine_line); kernel $(uname -r)"
