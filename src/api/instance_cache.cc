@@ -149,10 +149,13 @@ size_t InstanceCache::TakeSlot() {
   }
 }
 
-void InstanceCache::Release(size_t slot) {
-  slots_[slot].entry.reset();
-  slots_[slot].referenced = false;
-  free_.push_back(slot);
+void InstanceCache::Forget(std::string_view uuid) {
+  auto it = index_.find(uuid);
+  if (it == index_.end()) return;
+  size_t at = it->second;
+  index_.erase(it);
+  slots_[at] = Slot{};
+  free_.push_back(at);
 }
 
 std::shared_ptr<const CachedInstance> InstanceCache::Put(store::InstanceRecord record,
@@ -192,21 +195,13 @@ void InstanceCache::Invalidate(const store::Change& change) {
     hand_ = 0;
     return;
   }
-  if (auto it = index_.find(change.id); it != index_.end()) {
-    size_t at = it->second;
-    index_.erase(it);
-    Release(at);
-  }
+  Forget(change.id);
 }
 
 void InstanceCache::Drop(const std::string& uuid) {
   std::lock_guard lock(mu_);
   epoch_++;
-  if (auto it = index_.find(uuid); it != index_.end()) {
-    size_t at = it->second;
-    index_.erase(it);
-    Release(at);
-  }
+  Forget(uuid);
 }
 
 size_t InstanceCache::size() const {

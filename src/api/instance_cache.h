@@ -102,7 +102,9 @@ class InstanceCache {
   // A slot for a new entry (mu_ held): a free one, a new one below the bound, or the one the
   // CLOCK hand evicts.
   size_t TakeSlot();
-  void Release(size_t slot);  // mu_ held; removes its entry from the index too
+  // Drops uuid's entry, if cached (mu_ held): its index key first (a view of the entry's uuid),
+  // then its slot, which goes on the free list.
+  void Forget(std::string_view uuid);
 
   const size_t max_;
   mutable std::mutex mu_;
