@@ -5,10 +5,9 @@
 #include <memory>
 
 #include "base/file.h"
+#include "configdrive/drive_build.h"
 #include "configdrive/image_writer.h"
 #include "configdrive/libvirt_xml.h"
-#include "configdrive/nocloud.h"
-#include "configdrive/reproducible.h"
 #include "core/instance.h"
 #include "core/metadata.h"
 #include "render_flags.h"
@@ -24,7 +23,8 @@ struct BuildFlags {
   std::string store;
   std::string out;
   std::string format = "iso";
-  uint64_t size_mib = 0;  // 0: the default (64 MiB, Nova's)
+  std::string disk_format;  // empty: by the output's extension
+  uint64_t size_mib = 0;    // 0: the default (64 MiB, Nova's)
   RenderFlags render;
   std::string seed;
   bool seed_given = false;
@@ -35,15 +35,6 @@ Result<core::Instance> LoadInstance(const BuildFlags& f) {
   if (!f.file.empty()) return cli::LoadInstance(f.file);
   return LoadStoredInstance(f.store.empty() ? std::string(store::kDefaultStoreUrl) : f.store,
                             f.instance_id);
-}
-
-// random_seed: from --seed, else SOURCE_DATE_EPOCH's text, else the OS (the drive is then
-// reproducible in everything but random_seed).
-Result<core::RandomBytes> RandomFor(const BuildFlags& f, const core::Instance& inst) {
-  if (f.seed_given) return configdrive::SeededRandom(f.seed, inst.uuid);
-  METASTACK_ASSIGN_OR_RETURN(std::optional<int64_t> epoch, configdrive::SourceDateEpoch());
-  if (epoch) return configdrive::SeededRandom(std::to_string(*epoch), inst.uuid);
-  return core::RandomBytes([](std::span<uint8_t> out) { SystemRandom(out); });
 }
 
 // A small text file, atomically, as the image is written.
@@ -69,12 +60,22 @@ Status WriteLibvirtXml(const std::string& dir, const std::string& image, bool cd
   return Ok();
 }
 
+// --disk-format, else the output's extension, else raw.
+configdrive::DiskFormat DiskFormatFor(const BuildFlags& f) {
+  if (!f.disk_format.empty()) return *configdrive::ParseDiskFormat(f.disk_format);
+  return configdrive::DiskFormatForPath(f.out).value_or(configdrive::DiskFormat::kRaw);
+}
+
 int RunBuild(const BuildFlags& f) {
   if (f.file.empty() == f.instance_id.empty())
     return Fail("give an instance document (-f FILE) or an INSTANCE_ID in the store", kExitUsage);
-  const bool nocloud = f.format.starts_with("nocloud");
-  const bool vfat = f.format == "vfat" || f.format == "nocloud-vfat";
-  if (f.size_mib && !vfat) return Fail("--size applies to vfat images only", kExitUsage);
+  configdrive::DriveSpec spec;
+  spec.layout = *configdrive::ParseDriveLayout(f.format);
+  spec.disk = DiskFormatFor(f);
+  if (f.size_mib && !configdrive::IsVfat(spec.layout))
+    return Fail("--size applies to vfat images only", kExitUsage);
+  if (f.size_mib) spec.vfat_size = f.size_mib << 20;
+  if (f.seed_given) spec.seed = f.seed;
   if (!f.libvirt_dir.empty() && !std::filesystem::is_directory(f.libvirt_dir))
     return Fail("--libvirt-xml: " + f.libvirt_dir + " is not a directory", kExitUsage);
 
@@ -82,30 +83,17 @@ int RunBuild(const BuildFlags& f) {
   if (!inst) return Fail(inst.error());
   auto settings = f.render.Build();
   if (!settings) return Fail(settings.error());
-  auto timestamp = configdrive::BuildTime(inst->created_at);
-  if (!timestamp) return Fail(timestamp.error());
-
-  std::vector<core::DriveFile> files;
-  configdrive::ImageOptions options;
-  options.timestamp = *timestamp;
-  if (nocloud) {
-    auto seed = configdrive::NoCloudFiles(*inst, *settings);
-    if (!seed) return Fail(seed.error());
-    files = std::move(*seed);
-    options.label = std::string(configdrive::kNoCloudLabel);
-  } else {
-    auto random = RandomFor(f, *inst);
-    if (!random) return Fail(random.error());
-    files = core::ConfigDriveFiles(*inst, *settings, *random);
-  }
-  uint64_t size = f.size_mib ? f.size_mib << 20 : uint64_t{64} << 20;
-  auto writer = configdrive::NewImageWriter(vfat ? "vfat" : "iso", options, size);
-  if (!writer) return Fail(writer.error());
-  if (auto st = (*writer)->Write(files, f.out); !st) return Fail(st.error());
-  std::cerr << "metastack: wrote " << f.out << " (" << (*writer)->FormatName() << ", label "
-            << options.label << ", " << files.size() << " files)\n";
+  auto drive = configdrive::BuildDrive(*inst, *settings, spec);
+  if (!drive) return Fail(drive.error());
+  if (auto st = configdrive::WriteImageFile(drive->image, f.out); !st) return Fail(st.error());
+  std::cerr << "metastack: wrote " << f.out << " (" << drive->file_system;
+  if (spec.disk != configdrive::DiskFormat::kRaw)
+    std::cerr << " in " << configdrive::DiskFormatName(spec.disk);
+  std::cerr << ", label " << drive->label << ", " << drive->files << " files)\n";
   if (!f.libvirt_dir.empty()) {
-    auto st = WriteLibvirtXml(f.libvirt_dir, f.out, !vfat, nocloud ? "" : inst->uuid);
+    const bool vfat = configdrive::IsVfat(spec.layout);
+    auto st = WriteLibvirtXml(f.libvirt_dir, f.out, !vfat,
+                              configdrive::IsNoCloud(spec.layout) ? "" : inst->uuid);
     if (!st) return Fail(st.error());
   }
   return kExitOk;
@@ -126,6 +114,11 @@ void DeclareBuild(CLI::App& app, BuildFlags& f) {
                  "seed labelled cidata")
       ->check(CLI::IsMember({"iso", "vfat", "nocloud", "nocloud-vfat"}))
       ->capture_default_str();
+  app.add_option("--disk-format", f.disk_format,
+                 "Disk container: raw (as built), qcow2, vhd (Hyper-V; QEMU calls it vpc), "
+                 "vhdx (Hyper-V), vmdk (VMware); default: by the output's extension "
+                 "(.qcow2 .vhd .vhdx .vmdk), else raw")
+      ->check(CLI::IsMember({"raw", "qcow2", "vhd", "vhdx", "vmdk"}));
   app.add_option("--size", f.size_mib, "VFAT image size in MiB (1..32768; default 64, as Nova)")
       ->check(CLI::Range(1, 32768));
   f.render.Declare(app);
