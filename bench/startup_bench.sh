@@ -27,6 +27,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/bench/common.sh"
 BUILD=$(realpath "${1:-$ROOT/build/release}")
 BENCH=$BUILD/bench/configdrive_bench
 BIN=$BUILD/apps/metastack/metastack
@@ -45,15 +46,8 @@ done
 work=$(mktemp -d /tmp/startup-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# loop ARGS...: runs `$bin ARGS...` $PROCS times (the word @I@ replaced by the iteration),
-# prints "wall_ms cpu_ms" per process.
-loop() {
-  /usr/bin/time -f '%e %U %S' -o "$work/time" bash -c '
-    bin=$1; n=$2; shift 2
-    for ((i = 0; i < n; i++)); do "$bin" "${@//@I@/$i}" >/dev/null 2>&1 || exit 1; done' \
-    _ "$bin" "$PROCS" "$@" || { echo "startup_bench: $bin $* failed" >&2; exit 1; }
-  awk -v n="$PROCS" '{ printf "%.3f %.3f\n", $1 * 1000 / n, ($2 + $3) * 1000 / n }' "$work/time"
-}
+# loop ARGS...: `$bin ARGS...` $PROCS times, "wall_ms cpu_ms" per process (common.sh).
+loop() { per_process "$work" "$PROCS" "$bin" "$@" || exit 1; }
 
 declare -A samples
 modes=(nova cli-iso cli-vfat version validate render get)
@@ -86,8 +80,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-median() { awk '$1 != "-"' | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR == 0) { print "-"; exit } print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 declare -A wall cpu
 echo "# medians over $ROUNDS rounds, per process (nova: per drive)"
 for mode in "${modes[@]}"; do

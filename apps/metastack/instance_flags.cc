@@ -235,7 +235,6 @@ Result<Json> PortsFromNetworkData(const std::string& path, const std::string& uu
     if (net.contains("network_id") && net["network_id"].is_string())
       port["network_id"] = net["network_id"];
     std::string type = net.value("type", "");
-    const bool v6 = type.starts_with("ipv6");
     Json subnet;
     const bool dhcp = type == "ipv4_dhcp" || type == "ipv6_dhcp";
     if (dhcp && !net.contains("ip_address"))
