@@ -25,6 +25,25 @@ per_process() {
 median() { awk '$1 != "-"' | sort -g | awk '{ v[NR] = $1 } END {
   if (NR == 0) { print "-"; exit } print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
+# Rounds of per-process modes: record_sample MODE "WALL_MS CPU_MS" prints the round's line and
+# keeps it; medians_per_mode MODE... prints each mode's medians over the rounds and leaves them in
+# wall[MODE] and cpu[MODE].
+declare -A samples wall cpu
+record_sample() {
+  local w c
+  read -r w c <<<"$2"
+  echo "  mode=$1 wall_ms=$w cpu_ms=$c"
+  samples[$1]+="$w $c,"
+}
+medians_per_mode() {
+  local mode
+  for mode in "$@"; do
+    wall[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $1 }' | median)
+    cpu[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $2 }' | median)
+    echo "mode=$mode wall_ms=${wall[$mode]} cpu_ms=${cpu[$mode]}"
+  done
+}
+
 # Tries command... every 50 ms for up to 10 s; fails if it never succeeds.
 wait_until() {
   for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done

@@ -51,7 +51,6 @@ echo "# $ROUNDS rounds, $PROCS processes per mode and round; $(machine_line); $(
 echo "# both seeds hold the same meta-data and user-data; ours $(stat -c %s ours.iso) bytes," \
      "cloud-localds's $(stat -c %s theirs.iso) bytes"
 
-declare -A samples
 modes=(metastack cloud-localds metastack-cd)
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round=$r load=$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -64,18 +63,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
         result=$(per_process "$work" "$PROCS" "$BIN" configdrive build --uuid "$uuid" \
           --hostname web-01 --ssh-key id.pub --user-data cloud.yaml -o cd.iso --seed @I@) ;;
     esac
-    read -r wall cpu <<<"$result"
-    echo "  mode=$mode wall_ms=$wall cpu_ms=$cpu"
-    samples[$mode]+="$wall $cpu,"
+    record_sample "$mode" "$result"
   done
 done
 
-declare -A wall cpu
 echo "# medians over $ROUNDS rounds, per seed"
-for mode in "${modes[@]}"; do
-  wall[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $1 }' | median)
-  cpu[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $2 }' | median)
-  echo "mode=$mode wall_ms=${wall[$mode]} cpu_ms=${cpu[$mode]}"
-done
+medians_per_mode "${modes[@]}"
 echo "ratio cloud-localds/metastack wall=$(ratio "${wall[cloud-localds]}" "${wall[metastack]}")x" \
      "cpu=$(ratio "${cpu[cloud-localds]}" "${cpu[metastack]}")x"

@@ -49,7 +49,6 @@ trap 'rm -rf "$work"' EXIT
 # loop ARGS...: `$bin ARGS...` $PROCS times, "wall_ms cpu_ms" per process (common.sh).
 loop() { per_process "$work" "$PROCS" "$bin" "$@" || exit 1; }
 
-declare -A samples
 modes=(nova cli-iso cli-vfat version validate render get)
 [ -n "${BASELINE:-}" ] && modes+=(base-cli-iso base-version)
 echo "# $ROUNDS rounds; $PROCS processes per mode and round, $NOVA_COUNT drives for nova;" \
@@ -74,19 +73,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
         rm -rf "$work"/tree.* ;;
       get) result=$(loop get "$INSTANCE" /openstack/latest/meta_data.json) ;;
     esac
-    read -r wall cpu <<<"$result"
-    echo "  mode=$mode wall_ms=$wall cpu_ms=$cpu"
-    samples[$mode]+="$wall $cpu,"
+    record_sample "$mode" "$result"
   done
 done
 
-declare -A wall cpu
 echo "# medians over $ROUNDS rounds, per process (nova: per drive)"
-for mode in "${modes[@]}"; do
-  wall[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $1 }' | median)
-  cpu[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $2 }' | median)
-  echo "mode=$mode wall_ms=${wall[$mode]} cpu_ms=${cpu[$mode]}"
-done
+medians_per_mode "${modes[@]}"
 awk -v n="${wall[nova]}" -v i="${wall[cli-iso]}" -v v="${wall[cli-vfat]}" 'BEGIN {
   printf "ratio nova/cli-iso=%.1fx nova/cli-vfat=%.1fx (aim >= 10x); cli-iso %.2f ms per drive (aim <= 5 ms)\n",
          n / i, n / v, i }'
