@@ -287,6 +287,10 @@ void DriveKeeper::Impl::FullScan(uint64_t& taken) {
     taken = now_taken;
     if (page->next.empty()) break;
     options.after = page->next;
+    {
+      std::lock_guard lock(mu);
+      if (stop) return;  // nothing is swept on a partial view
+    }
   }
   if (!scan_error.empty()) Log(LogLevel::kInfo, "full scan: the store answers again");
   scan_error.clear();
