@@ -5,12 +5,13 @@ current".
 Run:  /usr/bin/python3 tests/integration/test_kept_drives.py --metastack BINARY
       (or METASTACK_BIN=BINARY); other arguments go to unittest.
 
-One `serve` per class, each with its own store and drive directory:
+One daemon per class, each with its own store and drive directory:
 
 * SqliteIso: SQLite, ISO9660 drives (the default), read back with isoinfo (Rock Ridge names);
 * SqliteVfat: SQLite, 1 MiB VFAT drives, read back with mtools, where a document too large for
   the image makes a build fail;
-* PostgresVfat: the same on PostgreSQL (a throwaway cluster, pgcluster.py).
+* PostgresVfat: the same on PostgreSQL (a throwaway cluster, pgcluster.py);
+* ApiMemory: `metastack api` on the memory store (the keeper runs wherever the API does).
 
 In each: an instance created with "config_drive": true gets DIR/UUID.EXT; an admin-API edit
 (PUT of the document with a new hostname) is in the drive's meta_data.json within BOUND of the
@@ -70,6 +71,7 @@ class KeptDrives:
     EXTRA = ''          # more [configdrive] keys
     FAILS = False       # whether a too-large document can make a build fail
     PREFIX = '0'        # the first hex digit of this class's uuids
+    VERB = 'serve'
 
     @classmethod
     def store_url(cls, tmp):
@@ -89,13 +91,14 @@ class KeptDrives:
         (cls.drives / f'{STALE}.{cls.EXT}').write_text('a drive of an instance that is gone\n')
         (cls.tmp / 'token').write_text(TOKEN + '\n')
         ready = cls.tmp / 'ready.json'
-        cls.log = cls.tmp / 'serve.log'
+        cls.log = cls.tmp / f'{cls.VERB}.log'
         (cls.tmp / 'metastack.toml').write_text(f'''
 store = "{cls.store}"
 threads = 1
 ready-file = "{ready}"
 [api]
 dhcp-domain = "kept.test"
+source-listen = ["127.0.0.1:0"]
 [admin]
 listen = "127.0.0.1:0"
 token-file = "{cls.tmp / 'token'}"
@@ -108,7 +111,7 @@ dir = "{cls.drives}"
 format = "{cls.FORMAT}"
 {cls.EXTRA}
 ''')
-        cls.serve = Daemon(['serve', '--config', cls.tmp / 'metastack.toml'], log=cls.log,
+        cls.serve = Daemon([cls.VERB, '--config', cls.tmp / 'metastack.toml'], log=cls.log,
                            ready_file=ready, timeout=30, preexec_fn=die_with_parent).start()
         cls.addClassCleanup(cls.stop_serve)
         cls.admin = cls.serve.ports()['admin']
@@ -213,6 +216,8 @@ format = "{cls.FORMAT}"
         self.on_disk_within_bound('DELETE', uuid, lambda md: md is None)
 
     def test_cli_edit_from_another_process(self):
+        if self.store == 'memory:':
+            self.skipTest('the memory store is the daemon\'s own')
         uuid = self.uuid(2)
         run('instance', 'create', '-f', '-', '--store', self.store,
             stdin=json.dumps(instance(uuid, 'cli-01')).encode())
@@ -292,6 +297,15 @@ class SqliteIso(KeptDrives, unittest.TestCase):
 class SqliteVfat(KeptDrives, unittest.TestCase):
     FORMAT, EXT, FAILS, PREFIX = 'vfat', 'img', True, 'b'
     EXTRA = 'vfat-size = 1'
+
+
+class ApiMemory(KeptDrives, unittest.TestCase):
+    """`metastack api`: the keeper runs wherever the API does."""
+    VERB, PREFIX = 'api', 'e'
+
+    @classmethod
+    def store_url(cls, tmp):
+        return 'memory:'
 
 
 class PostgresVfat(KeptDrives, unittest.TestCase):
