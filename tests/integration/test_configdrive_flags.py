@@ -205,11 +205,12 @@ class FlagsTest(unittest.TestCase):
         run('network', 'create', 'net-1', '--project', 'p1', '--store', store)
         run('instance', 'create', '--uuid', uuid, '--hostname', 'app-01', '--project', 'p1',
             '--ssh-key', self.dir / 'id.pub', '--user-data', self.dir / 'cloud.yaml', '--nic',
-            'net=net-1,ip=10.1.0.5/24,gw=10.1.0.1', '--store', store)
+            'net=net-1,ip=10.1.0.5/24,gw=10.1.0.1', '--config-drive', '--store', store)
         shown = json.loads(run('instance', 'show', uuid, '--store', store).stdout)['instance']
         self.assertEqual((shown['hostname'], shown['project_id'], shown['public_keys'],
                           shown['user_data']), ('app-01', 'p1', {'id': self.key}, USER_DATA))
         self.assertEqual(shown['ports'][0]['subnets'][0]['ip_address'], '10.1.0.5')
+        self.assertIs(shown['config_drive'], True)
         ports = run('port', 'list', '--store', store).stdout
         self.assertIn('10.1.0.5', ports)
         r = run('instance', 'create', '--hostname', 'app-02', '--nic', 'net=missing,ip=10.2.0.5/24',
