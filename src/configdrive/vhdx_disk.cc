@@ -171,12 +171,13 @@ Result<Image> WrapVhdx(const Image& raw) {
   // PAYLOAD_BLOCK_NOT_PRESENT, and SB_BLOCK_NOT_PRESENT for the sector bitmap entries).
   constexpr uint64_t kPiece = 64 * kKiB;
   RawReader reader(raw);
+  // Payload block b's entry: after b payload entries and one sector bitmap entry per chunk.
+  auto entry_of = [](uint64_t b) { return b + b / kVhdxChunkRatio; };
   for (size_t i = 0; i < used.size();) {
-    const uint64_t piece = (used[i] + used[i] / kVhdxChunkRatio) * 8 / kPiece;
+    const uint64_t piece = entry_of(used[i]) * 8 / kPiece;
     std::string bat(kPiece, '\0');
-    for (; i < used.size(); ++i) {
-      const uint64_t entry = used[i] + used[i] / kVhdxChunkRatio;
-      if (entry * 8 / kPiece != piece) break;
+    for (; i < used.size() && entry_of(used[i]) * 8 / kPiece == piece; ++i) {
+      const uint64_t entry = entry_of(used[i]);
       const uint64_t at = data_at + i * kVhdxBlock;
       PutLe64(&bat[entry * 8 % kPiece], (at / kMiB) << 20 | kVhdxFullyPresent);
       out.Put(at, reader.Bytes(used[i] * kVhdxBlock, kVhdxBlock));
