@@ -129,17 +129,17 @@ Image ContainerBuilder::Finish(uint64_t size) && {
 
 Status CheckSectors(const Image& raw, DiskFormat format) {
   if (raw.size == 0 || raw.size % kSector != 0)
-    return std::unexpected(MakeError(
-        ErrorCode::kInvalidArgument, std::string(DiskFormatName(format)) + ": the drive is " +
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     std::string(DiskFormatName(format)) + ": the drive is " +
                                          std::to_string(raw.size) +
                                          " bytes, not a whole number of 512-byte sectors"));
   return Ok();
 }
 
 Error TooLarge(DiskFormat format, uint64_t size, std::string_view limit) {
-  return MakeError(ErrorCode::kTooLarge, std::string(DiskFormatName(format)) +
-                                             ": the drive is " + std::to_string(size) +
-                                             " bytes; " + std::string(limit));
+  return MakeError(ErrorCode::kTooLarge, std::string(DiskFormatName(format)) + ": the drive is " +
+                                             std::to_string(size) + " bytes; " +
+                                             std::string(limit));
 }
 
 }  // namespace metastack::configdrive::disk

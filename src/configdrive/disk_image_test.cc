@@ -82,7 +82,8 @@ Image ReadBack(DiskFormat format, const Image& file, int64_t timestamp = 3155328
       disk = testing::ReadQcow2(file);
       break;
     case DiskFormat::kVhd:
-      disk = testing::ReadVhd(file, static_cast<uint32_t>(std::max<int64_t>(timestamp - kVhdEpoch, 0)));
+      disk = testing::ReadVhd(file,
+                              static_cast<uint32_t>(std::max<int64_t>(timestamp - kVhdEpoch, 0)));
       break;
     case DiskFormat::kVhdx:
       disk = testing::ReadVhdx(file);
@@ -109,9 +110,11 @@ Image ReadBack(DiskFormat format, const Image& file, int64_t timestamp = 3155328
     return ::testing::AssertionFailure() << "size " << got.size << ", want " << want.size;
   for (const Image* image : {&want, &got}) {
     for (const auto& e : image->extents) {
-      const uint64_t n = std::min<uint64_t>(e.bytes.size(), want.size - std::min(want.size, e.offset));
+      const uint64_t n =
+          std::min<uint64_t>(e.bytes.size(), want.size - std::min(want.size, e.offset));
       if (testing::ImageBytes(want, e.offset, n) != testing::ImageBytes(got, e.offset, n))
-        return ::testing::AssertionFailure() << "bytes differ in [" << e.offset << ", +" << n << ")";
+        return ::testing::AssertionFailure()
+               << "bytes differ in [" << e.offset << ", +" << n << ")";
     }
   }
   return ::testing::AssertionSuccess();
@@ -268,7 +271,8 @@ TEST(DiskRaw, IsTheImageUnchanged) {
   EXPECT_EQ(Wrap(UnalignedDrive(), DiskFormat::kRaw).Flatten(), UnalignedDrive().Flatten());
 }
 
-// --- VHD ------------------------------------------------------------------------------------------
+// --- VHD
+// ------------------------------------------------------------------------------------------
 TEST(VhdGeometry, IsExactForEveryIsoAndVfatSize) {
   // ISO9660 images are whole 2 KiB blocks (4 sectors); VFAT images whole MiB.
   std::vector<uint64_t> sizes;
@@ -315,7 +319,8 @@ TEST(VhdDisk, TimestampIsTheOptionsSince2000) {
   EXPECT_EQ(GetBe32(&Wrap(UnalignedDrive(), DiskFormat::kVhd).extents[0].bytes[24]), 0u);
 }
 
-// --- shared parts ---------------------------------------------------------------------------------
+// --- shared parts
+// ---------------------------------------------------------------------------------
 TEST(DiskContainer, Crc32cIsCastagnolis) {
   EXPECT_EQ(disk::Crc32c("123456789"), 0xE3069283u);  // the catalogue's check value
   EXPECT_EQ(disk::Crc32c(""), 0u);
@@ -325,8 +330,8 @@ TEST(DiskContainer, Crc32cIsCastagnolis) {
 
 TEST(DiskContainer, UsedUnitsSkipZeros) {
   const Image raw{10 * 4096,
-                  {{100, std::string(5000, '\0')},  // zeros across units 0 and 1
-                   {4096 * 2 + 4095, "x"},          // the last byte of unit 2
+                  {{100, std::string(5000, '\0')},               // zeros across units 0 and 1
+                   {4096 * 2 + 4095, "x"},                       // the last byte of unit 2
                    {4096 * 3, std::string(4096, '\0') + "y"}}};  // unit 3 zero, unit 4 not
   EXPECT_EQ(disk::UsedUnits(raw, 4096), (std::vector<uint64_t>{2, 4}));
 }

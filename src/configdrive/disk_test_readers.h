@@ -37,15 +37,15 @@ inline uint32_t BitwiseCrc32c(std::string s) {
 inline Image ReadQcow2(const Image& file) {
   const std::string h = At(file, 0, 112);
   EXPECT_EQ(h.substr(0, 4), "QFI\xfb");
-  EXPECT_EQ(GetBe32(&h[4]), 3u);                     // version
-  EXPECT_EQ(GetBe64(&h[8]), 0u);                     // no backing file
+  EXPECT_EQ(GetBe32(&h[4]), 3u);  // version
+  EXPECT_EQ(GetBe64(&h[8]), 0u);  // no backing file
   const uint32_t bits = GetBe32(&h[20]);
   EXPECT_EQ(bits, 16u);
-  EXPECT_EQ(GetBe32(&h[32]), 0u);                    // no encryption
-  EXPECT_EQ(GetBe32(&h[60]), 0u);                    // no snapshots
-  EXPECT_EQ(GetBe64(&h[72]), 0u);                    // incompatible features
-  EXPECT_EQ(GetBe32(&h[96]), 4u);                    // refcount_order: 16 bits
-  EXPECT_EQ(GetBe32(&h[100]), 104u);                 // header length
+  EXPECT_EQ(GetBe32(&h[32]), 0u);                     // no encryption
+  EXPECT_EQ(GetBe32(&h[60]), 0u);                     // no snapshots
+  EXPECT_EQ(GetBe64(&h[72]), 0u);                     // incompatible features
+  EXPECT_EQ(GetBe32(&h[96]), 4u);                     // refcount_order: 16 bits
+  EXPECT_EQ(GetBe32(&h[100]), 104u);                  // header length
   EXPECT_EQ(h.substr(104, 8), std::string(8, '\0'));  // end of header extensions
   const uint64_t cluster = uint64_t{1} << bits;
   const uint64_t l2_entries = cluster / 8;
@@ -123,9 +123,9 @@ inline Image ReadVhd(const Image& file, uint32_t expect_timestamp) {
   EXPECT_EQ(GetBe32(&footer[12]), 0x00010000u);
   EXPECT_EQ(GetBe32(&footer[24]), expect_timestamp);
   const std::string creator = footer.substr(28, 4);
-  for (std::string_view known : {std::string_view("win "), std::string_view("qem2"),
-                                 std::string_view("d2v "), std::string_view("CTXS"),
-                                 std::string_view("tap\0", 4)})
+  for (std::string_view known :
+       {std::string_view("win "), std::string_view("qem2"), std::string_view("d2v "),
+        std::string_view("CTXS"), std::string_view("tap\0", 4)})
     EXPECT_NE(creator, known) << "a creator QEMU reads the footer's size for";
   EXPECT_EQ(GetBe32(&footer[60]), 3u);  // dynamic
   EXPECT_EQ(GetBe32(&footer[64]), OnesComplementSum(footer, 64));
@@ -168,7 +168,8 @@ inline std::string Guid(const char* text) {
   for (const char* p = text; *p; ++p)
     if (*p != '-') hex += *p;
   std::string b;
-  for (size_t i = 0; i < 32; i += 2) b += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  for (size_t i = 0; i < 32; i += 2)
+    b += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
   std::swap(b[0], b[3]);
   std::swap(b[1], b[2]);
   std::swap(b[4], b[5]);
@@ -296,8 +297,7 @@ inline Image ReadVmdk(const Image& file) {
   EXPECT_EQ(desc.rfind("# Disk DescriptorFile\nversion=1\nCID=", 0), 0u) << desc;
   EXPECT_NE(desc.find("\nparentCID=ffffffff\n"), std::string::npos);
   EXPECT_NE(desc.find("\ncreateType=\"monolithicSparse\"\n"), std::string::npos);
-  EXPECT_NE(desc.find("\nRW " + std::to_string(disk.size / 512) + " SPARSE \""),
-            std::string::npos);
+  EXPECT_NE(desc.find("\nRW " + std::to_string(disk.size / 512) + " SPARSE \""), std::string::npos);
   const uint64_t tables = (disk.size / 512 + gtes * grain - 1) / (gtes * grain);
   const std::string rgd = At(file, GetLe64(&h[48]) * 512, tables * 4);
   const std::string gd = At(file, GetLe64(&h[56]) * 512, tables * 4);

@@ -97,7 +97,7 @@ Result<Image> WrapVhd(const Image& raw, const DiskOptions& options) {
   std::string footer(512, '\0');
   char* f = footer.data();
   std::copy_n("conectix", 8, f);
-  PutBe32(f + 8, 2);           // features: reserved bit, always set
+  PutBe32(f + 8, 2);            // features: reserved bit, always set
   PutBe32(f + 12, 0x00010000);  // format version 1.0
   PutBe64(f + 16, kVhdHeaderAt);
   const int64_t seconds = std::clamp<int64_t>(options.timestamp - kVhdEpoch, 0, 0xFFFFFFFF);
@@ -105,8 +105,8 @@ Result<Image> WrapVhd(const Image& raw, const DiskOptions& options) {
   std::copy_n("mstk", 4, f + 28);  // creator application: ours, see the top of this file
   PutBe32(f + 32, 0x00010000);
   std::copy_n("Wi2k", 4, f + 36);  // creator host OS: what qemu-img writes
-  PutBe64(f + 40, size);            // original size
-  PutBe64(f + 48, size);            // current size
+  PutBe64(f + 40, size);           // original size
+  PutBe64(f + 48, size);           // current size
   PutBe16(f + 56, geometry.cylinders);
   f[58] = static_cast<char>(geometry.heads);
   f[59] = static_cast<char>(geometry.sectors_per_track);

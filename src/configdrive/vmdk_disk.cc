@@ -65,8 +65,8 @@ Result<Image> WrapVmdk(const Image& raw) {
                                     "a monolithicSparse VMDK holds at most 2040 GiB here (its "
                                     "offsets are 32-bit sector numbers)"));
   const uint64_t sectors = raw.size / kSector;
-  const uint64_t tables = (sectors + kVmdkGtes * kVmdkGrainSectors - 1) /
-                          (kVmdkGtes * kVmdkGrainSectors);
+  const uint64_t tables =
+      (sectors + kVmdkGtes * kVmdkGrainSectors - 1) / (kVmdkGtes * kVmdkGrainSectors);
   const uint64_t gd_sectors = (tables * 4 + kSector - 1) / kSector;
   const uint64_t rgd_at = kVmdkDescriptorAt + kVmdkDescriptorSectors;
   const uint64_t gd_at = rgd_at + gd_sectors + tables * kVmdkGtSectors;
@@ -78,8 +78,8 @@ Result<Image> WrapVmdk(const Image& raw) {
   std::string header(kSector, '\0');
   char* h = header.data();
   std::copy_n("KDMV", 4, h);
-  PutLe32(h + 4, 1);      // version
-  PutLe32(h + 8, 0x3);    // flags: valid new-line test, redundant grain table
+  PutLe32(h + 4, 1);    // version
+  PutLe32(h + 8, 0x3);  // flags: valid new-line test, redundant grain table
   PutLe64(h + 12, sectors);
   PutLe64(h + 20, kVmdkGrainSectors);
   PutLe64(h + 28, kVmdkDescriptorAt);
