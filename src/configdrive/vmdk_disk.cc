@@ -2,7 +2,7 @@
 // descriptor embedded), what VMware Workstation opens and `vmkfstools -i` imports on ESXi, laid
 // out as `qemu-img convert -O vmdk` lays it: the sparse extent header ("KDMV") in sector 0, the
 // descriptor in sectors 1-20, the redundant grain directory and its grain tables, the grain
-// directory and its grain tables (every table allocated, as VMware allocates them), then the
+// directory and its grain tables (every table allocated, as qemu-img allocates them), then the
 // 64 KiB grains that hold data, in disk order.
 #include <algorithm>
 #include <cstdio>
