@@ -8,6 +8,42 @@ json_field() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print(
 # a / b with two decimals
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
+# per_process WORK N BIN ARGS...: runs `BIN ARGS...` N times from one bash loop (the word @I@
+# replaced by the iteration; fork + exec included, as a script pays them) and prints
+# "wall_ms cpu_ms" per process (CPU: user + sys of the loop, the processes and bash's forks).
+per_process() {
+  local work=$1 n=$2
+  shift 2
+  /usr/bin/time -f '%e %U %S' -o "$work/time" bash -c '
+    bin=$1; n=$2; shift 2
+    for ((i = 0; i < n; i++)); do "$bin" "${@//@I@/$i}" >/dev/null 2>&1 || exit 1; done' \
+    _ "$1" "$n" "${@:2}" || { echo "per_process: $* failed" >&2; return 1; }
+  awk -v n="$n" '{ printf "%.3f %.3f\n", $1 * 1000 / n, ($2 + $3) * 1000 / n }' "$work/time"
+}
+
+# The median of standard input's numbers, one per line ("-" lines skipped; "-" when none).
+median() { awk '$1 != "-"' | sort -g | awk '{ v[NR] = $1 } END {
+  if (NR == 0) { print "-"; exit } print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# Rounds of per-process modes: record_sample MODE "WALL_MS CPU_MS" prints the round's line and
+# keeps it; medians_per_mode MODE... prints each mode's medians over the rounds and leaves them in
+# wall[MODE] and cpu[MODE].
+declare -A samples wall cpu
+record_sample() {
+  local w c
+  read -r w c <<<"$2"
+  echo "  mode=$1 wall_ms=$w cpu_ms=$c"
+  samples[$1]+="$w $c,"
+}
+medians_per_mode() {
+  local mode
+  for mode in "$@"; do
+    wall[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $1 }' | median)
+    cpu[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $2 }' | median)
+    echo "mode=$mode wall_ms=${wall[$mode]} cpu_ms=${cpu[$mode]}"
+  done
+}
+
 # Tries command... every 50 ms for up to 10 s; fails if it never succeeds.
 wait_until() {
   for _ in $(seq 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done

@@ -27,6 +27,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/bench/common.sh"
 BUILD=$(realpath "${1:-$ROOT/build/release}")
 BENCH=$BUILD/bench/configdrive_bench
 BIN=$BUILD/apps/metastack/metastack
@@ -45,17 +46,9 @@ done
 work=$(mktemp -d /tmp/startup-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# loop ARGS...: runs `$bin ARGS...` $PROCS times (the word @I@ replaced by the iteration),
-# prints "wall_ms cpu_ms" per process.
-loop() {
-  /usr/bin/time -f '%e %U %S' -o "$work/time" bash -c '
-    bin=$1; n=$2; shift 2
-    for ((i = 0; i < n; i++)); do "$bin" "${@//@I@/$i}" >/dev/null 2>&1 || exit 1; done' \
-    _ "$bin" "$PROCS" "$@" || { echo "startup_bench: $bin $* failed" >&2; exit 1; }
-  awk -v n="$PROCS" '{ printf "%.3f %.3f\n", $1 * 1000 / n, ($2 + $3) * 1000 / n }' "$work/time"
-}
+# loop ARGS...: `$bin ARGS...` $PROCS times, "wall_ms cpu_ms" per process (common.sh).
+loop() { per_process "$work" "$PROCS" "$bin" "$@" || exit 1; }
 
-declare -A samples
 modes=(nova cli-iso cli-vfat version validate render get)
 [ -n "${BASELINE:-}" ] && modes+=(base-cli-iso base-version)
 echo "# $ROUNDS rounds; $PROCS processes per mode and round, $NOVA_COUNT drives for nova;" \
@@ -80,21 +73,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
         rm -rf "$work"/tree.* ;;
       get) result=$(loop get "$INSTANCE" /openstack/latest/meta_data.json) ;;
     esac
-    read -r wall cpu <<<"$result"
-    echo "  mode=$mode wall_ms=$wall cpu_ms=$cpu"
-    samples[$mode]+="$wall $cpu,"
+    record_sample "$mode" "$result"
   done
 done
 
-median() { awk '$1 != "-"' | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR == 0) { print "-"; exit } print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-declare -A wall cpu
 echo "# medians over $ROUNDS rounds, per process (nova: per drive)"
-for mode in "${modes[@]}"; do
-  wall[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $1 }' | median)
-  cpu[$mode]=$(tr ',' '\n' <<<"${samples[$mode]}" | awk 'NF { print $2 }' | median)
-  echo "mode=$mode wall_ms=${wall[$mode]} cpu_ms=${cpu[$mode]}"
-done
+medians_per_mode "${modes[@]}"
 awk -v n="${wall[nova]}" -v i="${wall[cli-iso]}" -v v="${wall[cli-vfat]}" 'BEGIN {
   printf "ratio nova/cli-iso=%.1fx nova/cli-vfat=%.1fx (aim >= 10x); cli-iso %.2f ms per drive (aim <= 5 ms)\n",
          n / i, n / v, i }'

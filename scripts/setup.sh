@@ -47,6 +47,8 @@ test=(
 bench=(
   # what the benchmarks compare with and load with
   wrk nginx-light haproxy
+  # cloud-localds, which seed_bench.sh compares with
+  cloud-image-utils
 )
 
 case "$role" in

@@ -10,6 +10,7 @@
 #include "http/client.h"
 #include "http/error_response.h"
 #include "http/url.h"
+#include "instance_flags.h"
 #include "store/store.h"
 #include "verbs.h"
 
@@ -203,7 +204,7 @@ void AddSetHttpTokens(CLI::App* app, bool instance, std::shared_ptr<F> f,
   });
 }
 
-struct InstanceFlags {
+struct InstanceVerbFlags {
   AdminBackend t;
   std::string file, id, project;
   std::vector<std::string> pairs, unset;
@@ -211,17 +212,41 @@ struct InstanceFlags {
   bool json = false;
   std::string http_tokens;
   bool unset_http_tokens = false;
+  cli::InstanceFlags instance;  // create: the instance as flags, over -f
 };
 
-// Sends the document in --file as the body of `method` on `path`.
-int SendDocument(const InstanceFlags& f, const char* method, std::string path, std::string query) {
+// Sends the document in -f as the body of `method` on `path`.
+int SendDocument(const InstanceVerbFlags& f, const char* method, std::string path,
+                 std::string query) {
   auto doc = ReadFile(f.file);
   if (!doc) return Fail(doc.error());
   return Execute(f.t, {method, std::move(path), std::move(query), *doc}, PrintJson);
 }
 
+// create: the document in -f, the instance flags applied over it.
+int CreateInstance(const InstanceVerbFlags& f) {
+  if (!f.instance.Any()) {
+    if (f.file.empty())
+      return Fail(
+          "give an instance document (-f FILE) or the instance as flags (--hostname, "
+          "--project, --ssh-key, --nic...)",
+          kExitUsage);
+    return SendDocument(f, "POST", "/v1/instances", "");
+  }
+  Json base = Json::object();
+  if (!f.file.empty()) {
+    auto text = ReadFile(f.file);
+    if (!text) return Fail(text.error());
+    base = Json::parse(*text, nullptr, false);
+    if (base.is_discarded()) return Fail(f.file + ": not valid JSON");
+  }
+  auto doc = f.instance.Apply(std::move(base), f.file.empty() ? "flags" : f.file, nullptr);
+  if (!doc) return Fail(doc.error(), kExitUsage);
+  return Execute(f.t, {"POST", "/v1/instances", "", doc->dump()}, PrintJson);
+}
+
 // set-meta: a merge patch of the metadata items, k=v setting one and --unset k removing one.
-int SetMeta(const InstanceFlags& f) {
+int SetMeta(const InstanceVerbFlags& f) {
   Json meta = Json::object();
   for (const auto& p : f.pairs) {
     size_t eq = p.find('=');
@@ -238,7 +263,7 @@ int SetMeta(const InstanceFlags& f) {
 }
 
 Run SetupInstance(CLI::App& app) {
-  using F = InstanceFlags;
+  using F = InstanceVerbFlags;
   auto f = std::make_shared<F>();
   auto run = std::make_shared<Run>();
   app.require_subcommand(1);
@@ -247,9 +272,12 @@ Run SetupInstance(CLI::App& app) {
     f->t.Declare(*s);
     return s;
   };
-  CLI::App* create = sub("create", "Create an instance from a document (docs/instance-format.md)");
-  create->add_option("-f,--file", f->file, "Instance document (- for standard input)")->required();
-  create->callback([=] { *run = [=] { return SendDocument(*f, "POST", "/v1/instances", ""); }; });
+  CLI::App* create =
+      sub("create",
+          "Create an instance from a document (docs/instance-format.md), from flags, or both");
+  create->add_option("-f,--document", f->file, "Instance document (- for standard input)");
+  f->instance.Declare(*create, /*vendor_data=*/true, /*config_drive_flag=*/true);
+  create->callback([=] { *run = [=] { return CreateInstance(*f); }; });
   CLI::App* list = sub("list", "List instances");
   list->add_option("--project", f->project, "Only this project's");
   list->add_flag("--json", f->json, "Print JSON");
@@ -275,7 +303,8 @@ Run SetupInstance(CLI::App& app) {
   });
   CLI::App* replace = sub("replace", "Replace an instance's whole document");
   replace->add_option("ID", f->id, "Instance uuid")->required();
-  replace->add_option("-f,--file", f->file, "Instance document (- for standard input)")->required();
+  replace->add_option("-f,--document", f->file, "Instance document (- for standard input)")
+      ->required();
   replace->add_option("--revision", f->revision, "Only if the instance is still at this revision");
   replace->callback([=] {
     *run = [=] {

@@ -10,6 +10,7 @@
 #include "configdrive/libvirt_xml.h"
 #include "core/instance.h"
 #include "core/metadata.h"
+#include "instance_flags.h"
 #include "render_flags.h"
 #include "store/store.h"
 #include "verbs.h"
@@ -29,12 +30,38 @@ struct BuildFlags {
   std::string seed;
   bool seed_given = false;
   std::string libvirt_dir;  // --libvirt-xml DIR: disk.xml (and sysinfo.xml) written there
+  InstanceFlags instance;   // the instance from flags, alone or over -f / INSTANCE_ID
 };
 
+// The instance: -f, INSTANCE_ID or neither, with the instance flags applied over it. A uuid
+// made here is printed on standard output (the drive's instance id, for the operator's records).
 Result<core::Instance> LoadInstance(const BuildFlags& f) {
-  if (!f.file.empty()) return cli::LoadInstance(f.file);
-  return LoadStoredInstance(f.store.empty() ? std::string(store::kDefaultStoreUrl) : f.store,
-                            f.instance_id);
+  if (!f.instance.Any()) {
+    if (!f.file.empty()) return cli::LoadInstance(f.file);
+    return LoadStoredInstance(f.store.empty() ? std::string(store::kDefaultStoreUrl) : f.store,
+                              f.instance_id);
+  }
+  core::Json base = core::Json::object();
+  std::string base_name = "flags";
+  if (!f.file.empty()) {
+    METASTACK_ASSIGN_OR_RETURN(std::string text, ReadFile(f.file));
+    base = core::Json::parse(text, nullptr, false);
+    if (base.is_discarded())
+      return std::unexpected(MakeError(ErrorCode::kInvalidArgument, f.file + ": not valid JSON"));
+    base_name = f.file;
+  } else if (!f.instance_id.empty()) {
+    METASTACK_ASSIGN_OR_RETURN(
+        core::Instance stored,
+        LoadStoredInstance(f.store.empty() ? std::string(store::kDefaultStoreUrl) : f.store,
+                           f.instance_id));
+    base = core::InstanceToJson(stored);
+    base_name = f.instance_id;
+  }
+  std::optional<std::string> generated;
+  METASTACK_ASSIGN_OR_RETURN(core::Json doc,
+                             f.instance.Apply(std::move(base), base_name, &generated));
+  if (generated) std::cout << *generated << "\n";
+  return core::ParseInstanceJson(doc);
 }
 
 // A small text file, atomically, as the image is written.
@@ -69,8 +96,14 @@ configdrive::DiskFormat DiskFormatFor(const BuildFlags& f) {
 }
 
 int RunBuild(const BuildFlags& f) {
-  if (f.file.empty() == f.instance_id.empty())
-    return Fail("give an instance document (-f FILE) or an INSTANCE_ID in the store", kExitUsage);
+  if (!f.file.empty() && !f.instance_id.empty())
+    return Fail("give an instance document (-f FILE) or an INSTANCE_ID in the store, not both",
+                kExitUsage);
+  if (f.file.empty() && f.instance_id.empty() && !f.instance.Any())
+    return Fail(
+        "give an instance document (-f FILE), an INSTANCE_ID in the store, or the instance as "
+        "flags (--hostname, --ssh-key, --user-data...)",
+        kExitUsage);
   configdrive::DriveSpec spec;
   spec.layout = *configdrive::ParseDriveLayout(f.format);
   spec.disk = DiskFormatFor(f);
@@ -102,7 +135,7 @@ int RunBuild(const BuildFlags& f) {
 }
 
 void DeclareBuild(CLI::App& app, BuildFlags& f) {
-  app.add_option("-f,--file", f.file, "Instance document (JSON; - for standard input)");
+  app.add_option("-f,--document", f.file, "Instance document (JSON; - for standard input)");
   app.add_option("INSTANCE_ID", f.instance_id, "An instance in --store instead of -f");
   app.add_option("--store", f.store,
                  "Store holding INSTANCE_ID (sqlite:PATH, postgresql://...); default "
@@ -124,6 +157,7 @@ void DeclareBuild(CLI::App& app, BuildFlags& f) {
   app.add_option("--size", f.size_mib, "VFAT image size in MiB (1..32768; default 64, as Nova)")
       ->check(CLI::Range(1, 32768));
   f.render.Declare(app);
+  f.instance.Declare(app, /*vendor_data=*/false, /*config_drive_flag=*/false);
   app.add_option("--seed", f.seed,
                  "Build seed for random_seed (keep it secret if the guest's entropy matters); "
                  "default: SOURCE_DATE_EPOCH if set, else the OS's random generator")

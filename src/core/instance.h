@@ -133,6 +133,9 @@ struct Instance {
   std::vector<Device> devices;
   std::vector<int64_t> dedicated_cpus;
   MetadataOptions metadata_options;
+  // Nova's instance.config_drive (`nova boot --config-drive=true`): a daemon keeping drives
+  // (`[configdrive] dir`) keeps one for this instance. Not served; written back only when true.
+  bool config_drive = false;
 };
 
 // Nova's limits, and ours where Nova has only quotas.

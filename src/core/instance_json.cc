@@ -155,6 +155,7 @@ Json InstanceToJson(const Instance& inst) {
   if (inst.metadata_options.http_tokens)
     j["metadata_options"] = {
         {"http_tokens", std::string(HttpTokensName(*inst.metadata_options.http_tokens))}};
+  if (inst.config_drive) j["config_drive"] = true;
   return j;
 }
 

@@ -530,7 +530,8 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
                                        "vendor_data",
                                        "devices",
                                        "dedicated_cpus",
-                                       "metadata_options"}));
+                                       "metadata_options",
+                                       "config_drive"}));
   Instance inst;
   METASTACK_ASSIGN_OR_RETURN(inst.uuid, ReqString(doc, "", "uuid"));
   if (!IsValidUuid(inst.uuid)) return InvalidField("uuid", "not a UUID");
@@ -563,6 +564,8 @@ Result<Instance> ParseInstanceJson(const Json& doc) {
   METASTACK_ASSIGN_OR_RETURN(inst.devices, ParseDevices(doc));
   METASTACK_ASSIGN_OR_RETURN(inst.dedicated_cpus, ParseDedicatedCpus(doc));
   METASTACK_ASSIGN_OR_RETURN(inst.metadata_options, ParseMetadataOptions(doc));
+  METASTACK_ASSIGN_OR_RETURN(auto config_drive, OptBool(doc, "", "config_drive"));
+  inst.config_drive = config_drive.value_or(false);
   return inst;
 }
 

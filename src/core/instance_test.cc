@@ -206,6 +206,8 @@ const BadCase kBadCases[] = {
      "metadata_options.hop_limit: unknown field"},
     {"metadata_options_type", [](Json& d) { d["metadata_options"] = "required"; },
      "metadata_options: expected an object"},
+    {"config_drive", [](Json& d) { d["config_drive"] = "true"; },
+     "config_drive: expected true or false"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Errors, InstanceErrorTest, ::testing::ValuesIn(kBadCases),
@@ -282,6 +284,27 @@ TEST(InstanceTest, MetadataOptions) {
   auto unset = ParseInstanceJson(doc);
   ASSERT_TRUE(unset);
   EXPECT_FALSE(unset->metadata_options.http_tokens);
+}
+
+// Nova's config_drive flag: false unless given, written back only when true (documents written
+// before it existed read back unchanged), and it survives the canonical round trip.
+TEST(InstanceTest, ConfigDrive) {
+  Json doc = ExampleDocument();
+  auto plain = ParseInstanceJson(doc);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->config_drive);
+  EXPECT_FALSE(InstanceToJson(*plain).contains("config_drive"));
+  doc["config_drive"] = nullptr;
+  EXPECT_FALSE(ParseInstanceJson(doc)->config_drive);
+  doc["config_drive"] = false;
+  EXPECT_FALSE(InstanceToJson(*ParseInstanceJson(doc)).contains("config_drive"));
+  doc["config_drive"] = true;
+  auto wants = ParseInstanceJson(doc);
+  ASSERT_TRUE(wants) << wants.error().ToString();
+  EXPECT_TRUE(wants->config_drive);
+  Json again = InstanceToJson(*wants);
+  EXPECT_EQ(again["config_drive"], Json(true));
+  EXPECT_TRUE(ParseInstanceJson(again)->config_drive);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "base/file.h"
@@ -216,6 +217,28 @@ void DeclareProxy(CLI::App& app, ProxyConfig& c, const Components& run) {
       "anything the change feed and inotify missed and put back what someone removed");
 }
 
+void DeclareConfigDrive(CLI::App& app, ConfigDriveConfig& c) {
+  Add(app, kConfigDrive, "--configdrive-dir", c.dir,
+      "Keep a config drive DIR/UUID.EXT current for every instance that wants one (its document's "
+      "config_drive, or all with --configdrive-all), rebuilt at each change the store "
+      "announces and removed with the instance; the directory must exist ('' for none)");
+  app.add_flag("--configdrive-all,!--no-configdrive-all", c.all,
+               "--configdrive-dir: every instance gets a drive, whatever its config_drive says "
+               "(Nova's force_config_drive)")
+      ->group(kConfigDrive);
+  Add(app, kConfigDrive, "--configdrive-format", c.format,
+      "--configdrive-dir: iso (config-2, ISO9660; Nova's default), vfat (config-2), nocloud "
+      "(cidata, ISO9660) or nocloud-vfat (cidata, VFAT)");
+  Add(app, kConfigDrive, "--configdrive-disk-format", c.disk_format,
+      "--configdrive-dir: the disk container: raw, qcow2, vhd, vhdx or vmdk; the file is UUID.iso "
+      "(raw ISO9660), UUID.img (raw VFAT) or UUID.<disk format>");
+  Add(app, kConfigDrive, "--configdrive-vfat-size", c.vfat_size,
+      "--configdrive-dir: MiB of a VFAT drive, 1 to 32768 (Nova's 64)");
+  Add(app, kConfigDrive, "--configdrive-seed-file", c.seed_file,
+      "--configdrive-dir: file holding the secret build seed of random_seed (the same drive "
+      "bytes for the same document); without it random_seed comes from the OS at each build");
+}
+
 void DeclareLimits(CLI::App& app, LimitsConfig& c) {
   auto add = [&](const char* name, auto& value, const char* help) {
     Add(app, kLimits, name, value, help);
@@ -256,6 +279,7 @@ void Declare(CLI::App& app, DaemonConfig& config) {
   if (config.run.api) {
     DeclareApi(app, config.api, config.run);
     DeclareAdmin(app, config.admin);
+    DeclareConfigDrive(app, config.configdrive);
   }
   DeclareOps(app, config.ops);
   if (config.run.agent) DeclareAgent(app, config.agent, config.run);
@@ -461,6 +485,38 @@ std::optional<netns_manager::Settings> BuildManageSettings(const DaemonConfig& c
   s.resync_interval = Milliseconds(p.resync_interval);
   if (auto valid = netns_manager::ValidateSettings(s); !valid)
     throw std::runtime_error(valid.error().ToString());
+  return s;
+}
+
+std::optional<drives::KeeperSettings> BuildKeeperSettings(const DaemonConfig& c) {
+  const ConfigDriveConfig& d = c.configdrive;
+  if (!c.run.api || d.dir.empty()) return std::nullopt;
+  drives::KeeperSettings s;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(d.dir, ec))
+    throw Bad("--configdrive-dir", "not a directory: " + d.dir);
+  s.dir = d.dir;
+  s.all = d.all;
+  auto layout = configdrive::ParseDriveLayout(d.format);
+  if (!layout)
+    throw Bad("--configdrive-format",
+              "expected iso, vfat, nocloud or nocloud-vfat, not '" + d.format + "'");
+  s.spec.layout = *layout;
+  auto disk = configdrive::ParseDiskFormat(d.disk_format);
+  if (!disk)
+    throw Bad("--configdrive-disk-format",
+              "expected raw, qcow2, vhd, vhdx or vmdk, not '" + d.disk_format + "'");
+  s.spec.disk = *disk;
+  if (d.vfat_size < 1 || d.vfat_size > 32768)
+    throw Bad("--configdrive-vfat-size", "must be 1 to 32768 MiB");
+  s.spec.vfat_size = uint64_t{d.vfat_size} << 20;
+  if (!d.seed_file.empty()) {
+    try {
+      s.spec.seed = ReadSecretFile(d.seed_file);
+    } catch (const std::exception& e) {
+      throw Bad("--configdrive-seed-file", e.what());
+    }
+  }
   return s;
 }
 

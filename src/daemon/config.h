@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "api/service.h"
+#include "drives/keeper.h"
 #include "http/rate_limiter.h"
 #include "http/server.h"
 #include "netns_manager/desired.h"
@@ -29,7 +30,9 @@ inline constexpr const char* kOps = "ops";
 inline constexpr const char* kAgent = "agent";
 inline constexpr const char* kProxy = "proxy";
 inline constexpr const char* kLimits = "limits";
-inline constexpr const char* kSections[] = {kGeneral, kApi, kAdmin, kOps, kAgent, kProxy, kLimits};
+inline constexpr const char* kConfigDrive = "configdrive";
+inline constexpr const char* kSections[] = {kGeneral, kApi,   kAdmin,       kOps,
+                                            kAgent,   kProxy, kConfigDrive, kLimits};
 
 // Which components a daemon runs. Components in one process call each other directly (see
 // process.h); each one not run is reached over its socket.
@@ -118,6 +121,17 @@ struct ProxyConfig {
   bool operator==(const ProxyConfig&) const = default;
 };
 
+// The drive keeper (drives/keeper.h), run beside the API (`api`, `serve`) when `dir` is set.
+struct ConfigDriveConfig {
+  std::string dir;
+  bool all = false;  // Nova's force_config_drive
+  std::string format = "iso";
+  std::string disk_format = "raw";
+  size_t vfat_size = 64;  // MiB
+  std::string seed_file;  // random_seed's build seed; none: the OS's generator at each build
+  bool operator==(const ConfigDriveConfig&) const = default;
+};
+
 struct LimitsConfig {
   size_t max_connections = 10'000;
   size_t max_connections_per_listener = 2'500;
@@ -140,6 +154,7 @@ struct DaemonConfig {
   OpsConfig ops;
   AgentConfig agent;
   ProxyConfig proxy;
+  ConfigDriveConfig configdrive;
   LimitsConfig limits;
   std::string config_file;  // re-read on SIGHUP when set
 };
@@ -161,6 +176,9 @@ std::vector<proxy::ListenerSpec> BuildListeners(const ProxyConfig& c);
 // The namespace manager's settings (nullopt without --manage); the host is [general] host, else
 // gethostname().
 std::optional<netns_manager::Settings> BuildManageSettings(const DaemonConfig& c);
+// The drive keeper's settings (nullopt unless the API runs and --configdrive-dir is set): the
+// directory must exist, the seed file is read. The log sink is left to the keeper.
+std::optional<drives::KeeperSettings> BuildKeeperSettings(const DaemonConfig& c);
 mode_t ParseMode(const std::string& text, const std::string& flag);
 // "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses).
 std::pair<std::string, uint16_t> ParseHostPort(const std::string& text, const std::string& flag);

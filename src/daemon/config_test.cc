@@ -218,6 +218,60 @@ resync-interval = 5
             std::string::npos);
 }
 
+TEST_F(ConfigFileTest, ConfigDriveKeysSetTheKeepersSettings) {
+  std::string seed = Write("seed", "host-secret\n");
+  std::string path = Write("m.toml", R"(
+[configdrive]
+dir = ")" + dir_.string() + R"("
+all = true
+format = "nocloud-vfat"
+disk-format = "vhdx"
+vfat-size = 8
+seed-file = ")" + seed + R"("
+)");
+  for (Components run : {kServe, Components{.api = true}}) {
+    auto s = BuildKeeperSettings(Parse(run, {"--config", path}));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->dir, dir_.string());
+    EXPECT_TRUE(s->all);
+    EXPECT_EQ(s->spec.layout, configdrive::DriveLayout::kNoCloudVfat);
+    EXPECT_EQ(s->spec.disk, configdrive::DiskFormat::kVhdx);
+    EXPECT_EQ(s->spec.vfat_size, uint64_t{8} << 20);
+    EXPECT_EQ(s->spec.seed, "host-secret");
+  }
+  // Off without a directory, and in daemons without the API (whose settings a drive renders).
+  EXPECT_FALSE(BuildKeeperSettings(Parse(kServe, {})));
+  EXPECT_FALSE(BuildKeeperSettings(Parse({.agent = true}, {"--config", path})));
+  auto d = BuildKeeperSettings(Parse(kServe, {"--configdrive-dir", dir_.string()}));
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->all);
+  EXPECT_EQ(d->spec.layout, configdrive::DriveLayout::kIso);
+  EXPECT_EQ(d->spec.disk, configdrive::DiskFormat::kRaw);
+  EXPECT_EQ(d->spec.vfat_size, uint64_t{64} << 20);
+  EXPECT_FALSE(d->spec.seed);
+  auto error_of = [&](std::vector<std::string> args) -> std::string {
+    if (args[0] != "--configdrive-dir")
+      args.insert(args.begin(), {"--configdrive-dir", dir_.string()});
+    try {
+      BuildKeeperSettings(Parse(kServe, std::move(args)));
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(error_of({"--configdrive-dir", (dir_ / "none").string()}),
+            "--configdrive-dir: not a directory: " + (dir_ / "none").string());
+  EXPECT_EQ(error_of({"--configdrive-format", "udf"}),
+            "--configdrive-format: expected iso, vfat, nocloud or nocloud-vfat, not 'udf'");
+  EXPECT_EQ(error_of({"--configdrive-disk-format", "vdi"}),
+            "--configdrive-disk-format: expected raw, qcow2, vhd, vhdx or vmdk, not 'vdi'");
+  EXPECT_EQ(error_of({"--configdrive-vfat-size", "0"}),
+            "--configdrive-vfat-size: must be 1 to 32768 MiB");
+  EXPECT_EQ(error_of({"--configdrive-seed-file", (dir_ / "none").string()})
+                .rfind("--configdrive-seed-file: ", 0),
+            0u);
+}
+
 TEST_F(ConfigFileTest, FlagsWinOverTheFile) {
   std::string path = Write("m.toml", R"(
 log-level = "debug"

@@ -42,6 +42,7 @@ asio::awaitable<http::Response> OpsEndpoints::Health() {
           managed[ns["state"].get<std::string>()].get<int>() + 1;
     body["managed"] = std::move(managed);
   }
+  if (parts_.keeper) body["configdrive"] = parts_.keeper->State();
   if (parts_.store && parts_.pool) {
     store::Store& store = *parts_.store;
     auto revision =

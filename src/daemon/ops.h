@@ -5,7 +5,8 @@
 // GET /healthz: 200 {"status": "ok", "components": [...], "store_revision": N, "check_ms": T}
 //   after exercising what the process runs: a store round trip (API, agent) and a render of a
 //   probe document (API); with the namespace manager, "managed": {"host": H, "served": N,
-//   "absent": N, "failed": N, "conflict": N} (its namespaces by state). A failed check is
+//   "absent": N, "failed": N, "conflict": N} (its namespaces by state); with the drive keeper,
+//   "configdrive": its State() (drives kept, failing, pending). A failed check is
 //   http::ErrorResponse's JSON form: 502 "unavailable" when the store cannot be reached, 500
 //   "internal" when the probe document does not render.
 // GET /metrics: Prometheus text format: every component's series (they share one registry) and
@@ -18,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "api/service.h"
+#include "drives/keeper.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "netns_manager/manager.h"
@@ -35,6 +37,7 @@ struct OpsParts {
   const proxy::NsProxy* proxy = nullptr;
   const http::Server* server = nullptr;  // the data path's server
   const netns_manager::NamespaceManager* manager = nullptr;
+  const drives::DriveKeeper* keeper = nullptr;
 };
 
 class OpsEndpoints {

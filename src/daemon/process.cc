@@ -34,6 +34,7 @@ struct Plan {
   mode_t agent_socket_mode = 0660;
   std::vector<proxy::ListenerSpec> listeners;
   std::optional<netns_manager::Settings> manage;
+  std::optional<drives::KeeperSettings> keeper;
   // The agent's API and the proxy's agent when they run in another process (null in this one).
   std::shared_ptr<http::Upstream> api_upstream, agent_upstream;
 };
@@ -78,6 +79,7 @@ Plan MakePlan(const DaemonConfig& c) {
     p.admin_limits.body_bytes = c.admin.body_limit;
     if (!c.admin.listen.empty()) p.admin_listen = ParseHostPort(c.admin.listen, "--admin-listen");
     if (!c.admin.token_file.empty()) p.admin_token = ReadSecretFile(c.admin.token_file, 16);
+    p.keeper = BuildKeeperSettings(c);
   }
   if (!c.general.secret_file.empty()) {
     p.secret = ReadSecretFile(c.general.secret_file);
@@ -172,6 +174,7 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
       a.proxy.agent_timeout != b.proxy.agent_timeout)
     out.push_back("[proxy] agent and control");
   if (a.proxy.manage != b.proxy.manage) out.push_back("[proxy] manage");
+  if (!(a.configdrive == b.configdrive)) out.push_back("[configdrive]");
   return out;
 }
 
@@ -229,6 +232,21 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     }
   }
 
+  // Beside the API, whose render settings it builds with (a drive says what the service
+  // serves); its own thread, never an io_context.
+  std::optional<drives::DriveKeeper> keeper;
+  if (plan.keeper) {
+    const drives::KeeperSettings& k = *plan.keeper;
+    keeper.emplace(*store, metrics, k, *api->settings());
+    keeper->Start();
+    ready["configdrive"] = k.dir;
+    LogInfo("configdrive", "keeping drives current in " + k.dir + " (" +
+                               std::string(configdrive::DriveLayoutName(k.spec.layout)) + ", " +
+                               std::string(configdrive::DiskFormatName(k.spec.disk)) + ", *." +
+                               std::string(drives::DriveExtension(k.spec)) + ") for " +
+                               (k.all ? "every instance" : "instances with config_drive"));
+  }
+
   std::optional<agent::MetadataAgent> agent;
   if (run.agent) {
     std::shared_ptr<http::Upstream> upstream =
@@ -269,9 +287,10 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
                            " (and of none) as their namespaces appear");
   }
 
-  OpsEndpoints ops(metrics, OpsParts{store.get(), store ? &pool : nullptr, api ? &*api : nullptr,
-                                     agent ? &*agent : nullptr, ns_proxy ? &*ns_proxy : nullptr,
-                                     &data, manager ? &*manager : nullptr});
+  OpsEndpoints ops(metrics,
+                   OpsParts{store.get(), store ? &pool : nullptr, api ? &*api : nullptr,
+                            agent ? &*agent : nullptr, ns_proxy ? &*ns_proxy : nullptr, &data,
+                            manager ? &*manager : nullptr, keeper ? &*keeper : nullptr});
   if (plan.ops_listen) {
     auto [host, port] = *plan.ops_listen;
     auto ep = local.ListenTcp(host, port, ops.Handler(), nullptr, http::PeerLimit::kTotalOnly);
@@ -312,6 +331,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     ApplyLogLevel(next.general.log_level);
     data.SetLimits(limits);
     if (api) api->SetSettings(api_options->settings);
+    if (keeper) keeper->SetRenderSettings(api_options->settings);
     if (ns_proxy) ns_proxy->ReconcileInBackground(std::move(listeners));
     if (manager && manage) manager->SetSettings(std::move(*manage));
     for (const auto& what : NeedRestart(current, next))
@@ -364,6 +384,7 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     beast::error_code ignored;
     hup.cancel(ignored);
     if (manager) manager->Stop();  // before the proxy's listeners close: it opens them
+    if (keeper) keeper->Stop();    // its drives stay as they are
     data.Drain();
     local.Drain();
     admin_server.Drain();

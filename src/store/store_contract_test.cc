@@ -43,6 +43,7 @@ TEST_P(StoreContractTest, DocumentSurvivesExactly) {
   inst.meta = {{"z", "1"}, {"a", "\u00e9\U0001F680"}};
   inst.files = {{"/etc/x", std::string("\0\1", 2)}};
   inst.vendor_data = core::Json{{"b", 1.5}, {"a", {1, 2}}};
+  inst.config_drive = true;  // kept in the document: no column of its own
   ASSERT_TRUE(store_->CreateInstance(inst));
   auto got = store_->GetInstance(kU1);
   ASSERT_TRUE(got);
@@ -50,6 +51,7 @@ TEST_P(StoreContractTest, DocumentSurvivesExactly) {
   EXPECT_EQ(got->instance.meta, inst.meta);
   EXPECT_EQ(got->instance.files[0].contents, inst.files[0].contents);
   EXPECT_EQ(core::DumpPython(*got->instance.vendor_data), R"({"b": 1.5, "a": [1, 2]})");
+  EXPECT_TRUE(got->instance.config_drive);
 }
 
 TEST_P(StoreContractTest, Conflicts) {
