@@ -14,7 +14,8 @@
 #                      (nova.virt.configdrive's flags), remove the tree; no fsync
 # Prints each mode's line, then genisoimage's median / ours; then runs bench/startup_bench.sh
 # (`metastack configdrive build` and the other light verbs as a process per call, against
-# genisoimage's mode in turns; ROUNDS, PROCS... are its own: see there).
+# genisoimage's mode in turns; ROUNDS, PROCS... are its own: see there) and bench/vhd_bench.sh
+# (a VHD drive against Nova's Hyper-V path; ROUNDS and COUNT are its own too).
 #
 # Environment: COUNT (1000), INSTANCE (examples/instance.json).
 set -euo pipefail
@@ -59,3 +60,7 @@ awk -v g="${median[genisoimage]}" -v i="${median[iso]}" -v v="${median[vfat]}" \
 # The CLI, a process per drive, against Nova's whole path in turns (and the other light verbs'
 # start-up): bench/startup_bench.sh.
 bash "$ROOT/bench/startup_bench.sh" "$BUILD"
+
+# A VHD drive: metastack in-process vs Nova's Hyper-V path (genisoimage + qemu-img convert
+# -O vpc): bench/vhd_bench.sh.
+bash "$ROOT/bench/vhd_bench.sh" "$BUILD"

@@ -36,8 +36,8 @@ test=(
   # IMDSv2 clients (test_imds_tokens): ec2-metadata, ec2metadata, botocore's fetchers
   amazon-ec2-utils cloud-guest-utils python3-botocore
   libvirt-clients libxml2-utils
-  # the images' readers
-  dosfstools mtools xorriso genisoimage
+  # the images' readers; qemu-img reads the disk containers (test_disk_formats)
+  dosfstools mtools xorriso genisoimage qemu-utils
   # the Debian package and the systemd units (scripts/package.sh, test_package,
   # test_systemd_units): dpkg-shlibdeps and systemd-analyze
   dpkg-dev systemd man-db

@@ -71,12 +71,14 @@ Status WriteText(const std::string& path, const std::string& text) {
 
 // --libvirt-xml DIR: DIR/disk.xml, and DIR/sysinfo.xml when `uuid` is set (config drives).
 Status WriteLibvirtXml(const std::string& dir, const std::string& image, bool cdrom,
-                       const std::string& uuid) {
+                       configdrive::DiskFormat format, const std::string& uuid) {
   const std::filesystem::path base(dir);
   const std::string disk = (base / "disk.xml").string();
-  METASTACK_RETURN_IF_ERROR(
-      WriteText(disk, configdrive::LibvirtDiskXml(
-                          {std::filesystem::absolute(image).lexically_normal().string(), cdrom})));
+  METASTACK_ASSIGN_OR_RETURN(
+      std::string disk_xml,
+      configdrive::LibvirtDiskXml(
+          {std::filesystem::absolute(image).lexically_normal().string(), cdrom, format}));
+  METASTACK_RETURN_IF_ERROR(WriteText(disk, disk_xml));
   std::cerr << "metastack: wrote " << disk << " (virsh attach-device DOMAIN " << disk
             << " --config)\n";
   if (uuid.empty()) return Ok();
@@ -125,7 +127,7 @@ int RunBuild(const BuildFlags& f) {
   std::cerr << ", label " << drive->label << ", " << drive->files << " files)\n";
   if (!f.libvirt_dir.empty()) {
     const bool vfat = configdrive::IsVfat(spec.layout);
-    auto st = WriteLibvirtXml(f.libvirt_dir, f.out, !vfat,
+    auto st = WriteLibvirtXml(f.libvirt_dir, f.out, !vfat, spec.disk,
                               configdrive::IsNoCloud(spec.layout) ? "" : inst->uuid);
     if (!st) return Fail(st.error());
   }

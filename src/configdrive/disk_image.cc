@@ -4,6 +4,8 @@
 #include <cctype>
 #include <string>
 
+#include "configdrive/disk_container.h"
+
 namespace metastack::configdrive {
 namespace {
 
@@ -49,11 +51,19 @@ std::optional<DiskFormat> DiskFormatForPath(std::string_view path) {
 }
 
 Result<Image> WrapDisk(const Image& raw, DiskFormat format, const DiskOptions& options) {
-  (void)options;
-  if (format == DiskFormat::kRaw) return raw;
-  return std::unexpected(
-      MakeError(ErrorCode::kInvalidArgument,
-                "disk format not built yet: " + std::string(DiskFormatName(format))));
+  switch (format) {
+    case DiskFormat::kRaw:
+      return raw;
+    case DiskFormat::kQcow2:
+      return disk::WrapQcow2(raw);
+    case DiskFormat::kVhd:
+      return disk::WrapVhd(raw, options);
+    case DiskFormat::kVhdx:
+      return disk::WrapVhdx(raw);
+    case DiskFormat::kVmdk:
+      return disk::WrapVmdk(raw);
+  }
+  return std::unexpected(MakeError(ErrorCode::kInternal, "unknown disk format"));
 }
 
 }  // namespace metastack::configdrive

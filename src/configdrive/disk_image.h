@@ -6,7 +6,9 @@
 //
 // Contract shared by every container:
 //  - The guest sees exactly the raw drive: reading the container's virtual disk (qemu-img
-//    convert -O raw) gives the raw image byte for byte, same size.
+//    convert -O raw) gives the raw image byte for byte, same size. (One exception: a VHD of a
+//    drive whose sector count no CHS geometry multiplies out to grows to the next one, zeros
+//    at its end; metastack's ISO images under 128 MiB and VFAT images always have one.)
 //  - Sparse where the format allows: only the raw image's extents (rounded to the format's
 //    allocation unit) are stored; zeros stay unallocated.
 //  - Reproducible: the output depends only on the raw image and DiskOptions (identifiers the
@@ -42,8 +44,10 @@ struct DiskOptions {
   int64_t timestamp = 315532800;
 };
 
-// `raw` inside `format`'s container. kRaw returns `raw` unchanged. kTooLarge when the drive
-// exceeds what the format can describe.
+// `raw` inside `format`'s container (layouts: docs/configdrive.md, "Disk formats"). kRaw
+// returns `raw` unchanged. kTooLarge when the drive exceeds what the format can describe (qcow2
+// 2 PiB, VHD 2040 GiB, VHDX 64 TiB, VMDK 2040 GiB), kInvalidArgument when it is not a whole,
+// non-zero number of 512-byte sectors; each message names the format.
 Result<Image> WrapDisk(const Image& raw, DiskFormat format, const DiskOptions& options);
 
 }  // namespace metastack::configdrive

@@ -29,9 +29,15 @@ std::string XmlEscape(std::string_view s) {
   return out;
 }
 
-std::string LibvirtDiskXml(const LibvirtAttachment& a) {
+Result<std::string> LibvirtDiskXml(const LibvirtAttachment& a) {
+  if (a.format == DiskFormat::kVhdx)
+    return std::unexpected(MakeError(
+        ErrorCode::kInvalidArgument,
+        "libvirt has no disk driver type for vhdx (Hyper-V's format): build qcow2 or raw for "
+        "libvirt"));
   const std::string path = XmlEscape(a.image_path);
-  if (a.cdrom)
+  const std::string type(QemuFormatName(a.format));
+  if (a.cdrom && a.format == DiskFormat::kRaw)
     return "<!-- The config drive as Nova attaches it. q35 machines have no IDE bus: there, "
            "target dev='sda' bus='sata'. -->\n"
            "<disk type='file' device='cdrom'>\n"
@@ -42,9 +48,15 @@ std::string LibvirtDiskXml(const LibvirtAttachment& a) {
            "  <target dev='hdd' bus='ide'/>\n"
            "  <readonly/>\n"
            "</disk>\n";
-  return "<!-- The config drive as a read-only virtio disk. -->\n"
+  const std::string what = a.format == DiskFormat::kRaw
+                               ? ""
+                               : " in a " + std::string(DiskFormatName(a.format)) + " container";
+  return "<!-- The config drive" + what +
+         " as a read-only virtio disk. -->\n"
          "<disk type='file' device='disk'>\n"
-         "  <driver name='qemu' type='raw'/>\n"
+         "  <driver name='qemu' type='" +
+         type +
+         "'/>\n"
          "  <source file='" +
          path +
          "'/>\n"

@@ -2,8 +2,9 @@
 // The libvirt domain XML that attaches a built image to a guest, as two XML documents (what
 // `metastack configdrive build --libvirt-xml DIR` writes):
 //
-//  * disk.xml, LibvirtDiskXml(): the <disk> element alone (an IDE cdrom for ISO9660 config
-//    drives, as Nova attaches them; a read-only virtio disk for VFAT images), for
+//  * disk.xml, LibvirtDiskXml(): the <disk> element alone (an IDE cdrom for raw ISO9660 config
+//    drives, as Nova attaches them; a read-only virtio disk for VFAT images and for every disk
+//    container, its <driver type> QEMU's name for the format), for
 //    `virsh attach-device DOMAIN disk.xml --config` or the <devices> of a domain.
 //  * sysinfo.xml, LibvirtSysinfoXml(): config drives only. SMBIOS as Nova sets it, which
 //    cloud-init on x86 checks before it considers the OpenStack datasources (DMI
@@ -19,14 +20,23 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
+#include "configdrive/disk_image.h"
+
 namespace metastack::configdrive {
 
 struct LibvirtAttachment {
   std::string image_path;  // absolute, as libvirt resolves it
-  bool cdrom = true;       // an IDE cdrom (ISO9660); false: a read-only virtio disk (VFAT)
+  // Raw images: an IDE cdrom (ISO9660); false: a read-only virtio disk (VFAT).
+  bool cdrom = true;
+  // The disk container (disk_image.h): anything but raw is a read-only virtio disk, whatever
+  // `cdrom` says (libvirt hands QEMU a cdrom's format too, but a guest's cdrom driver expects
+  // 2 KiB sectors from a raw ISO, and Nova attaches only raw ones).
+  DiskFormat format = DiskFormat::kRaw;
 };
 
-std::string LibvirtDiskXml(const LibvirtAttachment& attachment);
+// kInvalidArgument for VHDX: libvirt (9.0, Debian 12) has no <driver type> for it.
+Result<std::string> LibvirtDiskXml(const LibvirtAttachment& attachment);
 
 // `instance_uuid` becomes the SMBIOS serial and uuid entries.
 std::string LibvirtSysinfoXml(std::string_view instance_uuid);

@@ -6,7 +6,7 @@ namespace metastack::configdrive {
 namespace {
 
 TEST(LibvirtDiskXml, ConfigDriveIsAnIdeCdrom) {
-  EXPECT_EQ(LibvirtDiskXml({"/var/lib/drives/a.iso", true}),
+  EXPECT_EQ(LibvirtDiskXml({"/var/lib/drives/a.iso", true}).value(),
             "<!-- The config drive as Nova attaches it. q35 machines have no IDE bus: there, "
             "target dev='sda' bus='sata'. -->\n"
             "<disk type='file' device='cdrom'>\n"
@@ -18,7 +18,7 @@ TEST(LibvirtDiskXml, ConfigDriveIsAnIdeCdrom) {
 }
 
 TEST(LibvirtDiskXml, VfatImageIsAReadOnlyVirtioDisk) {
-  EXPECT_EQ(LibvirtDiskXml({"/tmp/seed.img", false}),
+  EXPECT_EQ(LibvirtDiskXml({"/tmp/seed.img", false}).value(),
             "<!-- The config drive as a read-only virtio disk. -->\n"
             "<disk type='file' device='disk'>\n"
             "  <driver name='qemu' type='raw'/>\n"
@@ -26,6 +26,31 @@ TEST(LibvirtDiskXml, VfatImageIsAReadOnlyVirtioDisk) {
             "  <target dev='vdz' bus='virtio'/>\n"
             "  <readonly/>\n"
             "</disk>\n");
+}
+
+TEST(LibvirtDiskXml, ContainersAreReadOnlyVirtioDisksOfTheirFormat) {
+  // An ISO in a container too (cdrom asks for a raw image's choice only).
+  for (bool cdrom : {true, false}) {
+    EXPECT_EQ(LibvirtDiskXml({"/d/seed.qcow2", cdrom, DiskFormat::kQcow2}).value(),
+              "<!-- The config drive in a qcow2 container as a read-only virtio disk. -->\n"
+              "<disk type='file' device='disk'>\n"
+              "  <driver name='qemu' type='qcow2'/>\n"
+              "  <source file='/d/seed.qcow2'/>\n"
+              "  <target dev='vdz' bus='virtio'/>\n"
+              "  <readonly/>\n"
+              "</disk>\n");
+  }
+  for (auto [format, type] : {std::pair{DiskFormat::kVhd, "vpc"}, {DiskFormat::kVmdk, "vmdk"}}) {
+    const std::string xml = LibvirtDiskXml({"/d/x", true, format}).value();
+    EXPECT_NE(xml.find(std::string("<driver name='qemu' type='") + type + "'/>"), std::string::npos)
+        << xml;
+  }
+  auto vhdx = LibvirtDiskXml({"/d/seed.vhdx", false, DiskFormat::kVhdx});
+  ASSERT_FALSE(vhdx.has_value());
+  EXPECT_EQ(vhdx.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(vhdx.error().message,
+            "libvirt has no disk driver type for vhdx (Hyper-V's format): build qcow2 or raw "
+            "for libvirt");
 }
 
 TEST(LibvirtSysinfoXml, SmbiosAsNovaSetsItInADomainToMerge) {
@@ -51,7 +76,7 @@ TEST(LibvirtSysinfoXml, SmbiosAsNovaSetsItInADomainToMerge) {
 }
 
 TEST(LibvirtXml, PathAndUuidAreEscapedAndNeverReachTheComments) {
-  std::string disk = LibvirtDiskXml({"/d/it's <a&b>\"--.iso", true});
+  std::string disk = LibvirtDiskXml({"/d/it's <a&b>\"--.iso", true}).value();
   EXPECT_NE(disk.find("<source file='/d/it&apos;s &lt;a&amp;b&gt;&quot;--.iso'/>"),
             std::string::npos)
       << disk;

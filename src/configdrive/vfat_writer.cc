@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "configdrive/byte_order.h"
 #include "configdrive/vfat_names.h"
 
 namespace metastack::configdrive {
@@ -21,16 +22,6 @@ constexpr uint8_t kAttrArchive = 0x20;
 constexpr uint32_t kMaxFat12Clusters = 4084;
 constexpr uint32_t kMaxFat16Clusters = 65524;
 constexpr uint32_t kMaxFat32Clusters = 0x0FFFFFF5 - 2;
-
-// --- little-endian helpers ------------------------------------------------------------------
-void Put16(char* p, uint32_t v) {
-  p[0] = static_cast<char>(v & 0xFF);
-  p[1] = static_cast<char>((v >> 8) & 0xFF);
-}
-void Put32(char* p, uint32_t v) {
-  Put16(p, v & 0xFFFF);
-  Put16(p + 2, v >> 16);
-}
 
 // --- geometry ---------------------------------------------------------------------------------
 std::optional<FatGeometry> TryGeometry(uint32_t total, int bits, uint32_t spc) {
@@ -101,14 +92,14 @@ void AppendEntry(std::string& out, const ShortName& name, uint8_t attr, uint32_t
   std::memcpy(e, name.data(), 11);
   e[11] = static_cast<char>(attr);
   e[13] = static_cast<char>(t.tenths);
-  Put16(e + 14, t.time);
-  Put16(e + 16, t.date);
-  Put16(e + 18, t.date);  // last access
-  Put16(e + 20, cluster >> 16);
-  Put16(e + 22, t.time);
-  Put16(e + 24, t.date);
-  Put16(e + 26, cluster & 0xFFFF);
-  Put32(e + 28, size);
+  PutLe16(e + 14, t.time);
+  PutLe16(e + 16, t.date);
+  PutLe16(e + 18, t.date);  // last access
+  PutLe16(e + 20, cluster >> 16);
+  PutLe16(e + 22, t.time);
+  PutLe16(e + 24, t.date);
+  PutLe16(e + 26, cluster & 0xFFFF);
+  PutLe32(e + 28, size);
   out.append(e, sizeof e);
 }
 
@@ -258,9 +249,9 @@ class Emitter {
       bytes.assign(fat_.size() * width, '\0');
       for (size_t i = 0; i < fat_.size(); ++i) {
         if (width == 2)
-          Put16(&bytes[i * 2], fat_[i]);
+          PutLe16(&bytes[i * 2], fat_[i]);
         else
-          Put32(&bytes[i * 4], fat_[i]);
+          PutLe32(&bytes[i * 4], fat_[i]);
       }
     }
     for (uint32_t copy = 0; copy < 2; ++copy)
@@ -278,27 +269,27 @@ class Emitter {
     b[1] = static_cast<char>(code - 2);
     b[2] = static_cast<char>(0x90);
     std::memcpy(b + 3, "MSWIN4.1", 8);  // the OEM name Microsoft advises for compatibility
-    Put16(b + 11, kSector);
+    PutLe16(b + 11, kSector);
     b[13] = static_cast<char>(g_.sectors_per_cluster);
-    Put16(b + 14, g_.reserved_sectors);
+    PutLe16(b + 14, g_.reserved_sectors);
     b[16] = 2;
-    Put16(b + 17, g_.root_entries);
-    Put16(b + 19, !fat32 && g_.total_sectors < 65536 ? g_.total_sectors : 0);
+    PutLe16(b + 17, g_.root_entries);
+    PutLe16(b + 19, !fat32 && g_.total_sectors < 65536 ? g_.total_sectors : 0);
     b[21] = static_cast<char>(kMedia);
-    Put16(b + 22, fat32 ? 0 : g_.fat_sectors);
-    Put16(b + 24, 32);  // sectors per track and heads: unused without CHS, mkfs.fat's values
-    Put16(b + 26, 64);
-    Put32(b + 28, 0);
-    Put32(b + 32, !fat32 && g_.total_sectors < 65536 ? 0 : g_.total_sectors);
+    PutLe16(b + 22, fat32 ? 0 : g_.fat_sectors);
+    PutLe16(b + 24, 32);  // sectors per track and heads: unused without CHS, mkfs.fat's values
+    PutLe16(b + 26, 64);
+    PutLe32(b + 28, 0);
+    PutLe32(b + 32, !fat32 && g_.total_sectors < 65536 ? 0 : g_.total_sectors);
     if (fat32) {
-      Put32(b + 36, g_.fat_sectors);
-      Put32(b + 44, 2);  // root directory cluster
-      Put16(b + 48, 1);  // FSInfo sector
-      Put16(b + 50, 6);  // backup boot sector
+      PutLe32(b + 36, g_.fat_sectors);
+      PutLe32(b + 44, 2);  // root directory cluster
+      PutLe16(b + 48, 1);  // FSInfo sector
+      PutLe16(b + 50, 6);  // backup boot sector
     }
     b[ebpb] = static_cast<char>(0x80);
     b[ebpb + 2] = 0x29;
-    Put32(b + ebpb + 3, serial);
+    PutLe32(b + ebpb + 3, serial);
     std::memset(b + ebpb + 7, ' ', 11);
     std::memcpy(b + ebpb + 7, opts_.label.data(), opts_.label.size());
     std::memcpy(b + ebpb + 18, fat32 ? "FAT32   " : g_.fat_bits == 16 ? "FAT16   " : "FAT12   ", 8);
@@ -310,11 +301,11 @@ class Emitter {
     image.extents.push_back({0, boot});
     if (!fat32) return;
     std::string info(kSector, '\0');
-    Put32(&info[0], 0x41615252);
-    Put32(&info[484], 0x61417272);
-    Put32(&info[488], g_.cluster_count - used_clusters);  // free clusters
-    Put32(&info[492], used_clusters + 2);                 // next free cluster
-    Put32(&info[508], 0xAA550000);
+    PutLe32(&info[0], 0x41615252);
+    PutLe32(&info[484], 0x61417272);
+    PutLe32(&info[488], g_.cluster_count - used_clusters);  // free clusters
+    PutLe32(&info[492], used_clusters + 2);                 // next free cluster
+    PutLe32(&info[508], 0xAA550000);
     image.extents.push_back({1 * kSector, info});
     image.extents.push_back({6 * kSector, boot});
     image.extents.push_back({7 * kSector, info});
