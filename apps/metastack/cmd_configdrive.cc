@@ -113,6 +113,11 @@ int RunBuild(const BuildFlags& f) {
   if (f.seed_given) spec.seed = f.seed;
   if (!f.libvirt_dir.empty() && !std::filesystem::is_directory(f.libvirt_dir))
     return Fail("--libvirt-xml: " + f.libvirt_dir + " is not a directory", kExitUsage);
+  if (!f.libvirt_dir.empty()) {
+    // A format libvirt cannot attach is refused before anything is written.
+    if (auto xml = configdrive::LibvirtDiskXml({"/", true, spec.disk}); !xml)
+      return Fail(xml.error(), kExitUsage);
+  }
 
   auto inst = LoadInstance(f);
   if (!inst) return Fail(inst.error());

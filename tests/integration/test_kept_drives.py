@@ -166,6 +166,11 @@ format = "{cls.FORMAT}"
         # The reader gets the drive this opened (a rename may replace the path meanwhile).
         try:
             image = f'/dev/fd/{fd}'
+            if self.EXT == 'qcow2':  # the raw drive inside, as QEMU reads it
+                raw = self.tmp / 'read.raw'
+                subprocess.run(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', image, raw],
+                               check=True, capture_output=True, pass_fds=(fd,))
+                image = str(raw)
             if self.FORMAT in ('vfat', 'nocloud-vfat'):
                 argv = ['mtype', '-i', image, '::/openstack/latest/meta_data.json']
             else:
@@ -297,6 +302,12 @@ class SqliteIso(KeptDrives, unittest.TestCase):
 class SqliteVfat(KeptDrives, unittest.TestCase):
     FORMAT, EXT, FAILS, PREFIX = 'vfat', 'img', True, 'b'
     EXTRA = 'vfat-size = 1'
+
+
+class SqliteQcow2(KeptDrives, unittest.TestCase):
+    """A disk container (docs/configdrive.md, "Disk formats"): the drive inside a qcow2 file."""
+    EXT, PREFIX = 'qcow2', 'd'
+    EXTRA = 'disk-format = "qcow2"'
 
 
 class ApiMemory(KeptDrives, unittest.TestCase):
