@@ -196,6 +196,19 @@ Result<Json> ParseNic(const std::string& spec, const std::string& uuid, size_t i
   return port;
 }
 
+// A network_data.json netmask as a prefix length: a mask ("255.255.255.0", "ffff:ffff::") by
+// its one bits, or a number as it is (Nova writes IPv6 netmasks either way).
+std::optional<int> PrefixOf(const std::string& netmask) {
+  if (auto m = core::ParseIp(netmask)) {
+    int prefix = 0;
+    for (uint8_t b : std::span(m->bytes).first(m->version == 4 ? 4 : 16))
+      prefix += std::popcount(b);
+    return prefix;
+  }
+  if (auto n = ParseInt64(netmask)) return static_cast<int>(*n);
+  return std::nullopt;
+}
+
 // OpenStack's network_data.json (links, networks, services) as the document's ports: each
 // link a port, each network on it a subnet. Routes to 0.0.0.0/0 or ::/0 become the subnet's
 // gateway, others its host routes; DNS services become every subnet's name servers.
@@ -248,12 +261,8 @@ Result<Json> PortsFromNetworkData(const std::string& path, const std::string& uu
       if (size_t slash = ip.find('/'); slash != std::string::npos) {
         prefix = static_cast<int>(ParseInt64(ip.substr(slash + 1)).value_or(-1));
         ip.resize(slash);
-      } else if (auto m = core::ParseIp(mask)) {
-        prefix = 0;
-        for (uint8_t b : std::span(m->bytes).first(m->version == 4 ? 4 : 16))
-          prefix += std::popcount(b);
-      } else if (!mask.empty() && ParseInt64(mask)) {
-        prefix = static_cast<int>(*ParseInt64(mask));
+      } else {
+        prefix = PrefixOf(mask).value_or(-1);
       }
       auto cidr = core::ParseCidr(ip + "/" + std::to_string(prefix));
       if (!cidr) return FlagError(flag, "network " + net.value("id", "") + ": bad ip_address");
@@ -270,12 +279,7 @@ Result<Json> PortsFromNetworkData(const std::string& path, const std::string& uu
             subnet["gateway_ip"] = gateway;
             continue;
           }
-          int rp = 0;
-          if (auto m = core::ParseIp(netmask))
-            for (uint8_t b : std::span(m->bytes).first(m->version == 4 ? 4 : 16))
-              rp += std::popcount(b);
-          else
-            rp = static_cast<int>(ParseInt64(netmask).value_or(0));
+          const int rp = PrefixOf(netmask).value_or(0);
           routes.push_back(
               {{"destination", network + "/" + std::to_string(rp)}, {"nexthop", gateway}});
         }
