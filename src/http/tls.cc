@@ -113,6 +113,13 @@ Status TlsServer::Reload(const TlsServerFiles& files) {
   return Ok();
 }
 
+void TlsServer::Replace(const TlsServer& other) {
+  if (&other == this) return;
+  std::scoped_lock lock(mu_, other.mu_);
+  files_ = other.files_;
+  loaded_ = other.loaded_;
+}
+
 std::shared_ptr<ssl::context> TlsServer::context() const {
   std::lock_guard lock(mu_);
   return loaded_.context;

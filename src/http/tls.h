@@ -43,6 +43,8 @@ class TlsServer {
   // Reads `files` (the same paths, or new ones) again. Connections accepted from now on use
   // them; on an error nothing changes and the old certificate stays in use.
   Status Reload(const TlsServerFiles& files);
+  // Takes what `other` has loaded (Reload without reading: `other` was loaded beforehand).
+  void Replace(const TlsServer& other);
 
   // The context new connections are accepted with.
   std::shared_ptr<ssl::context> context() const;
