@@ -102,16 +102,17 @@ def metastack(*args, stdin=None):
 def api_daemon(name, url):
     """`metastack api` on `url` with a signed listener (not started)."""
     tmp = pathlib.Path(TMP.name)
-    return Daemon(['api', '--store', url, '--signed-listen', '127.0.0.1:0', '--secret-file',
-                   tmp / 'secret', '--ready-file', tmp / f'{name}.ready', '--log-level', 'info'],
+    return Daemon(['api', '--store', url, '--signed-listen', '127.0.0.1:0', '--admin-listen', '',
+                   '--secret-file', tmp / 'secret', '--ready-file', tmp / f'{name}.ready',
+                   '--log-level', 'info'],
                   log=tmp / f'{name}.log', ready_file=tmp / f'{name}.ready', env=ENV,
                   preexec_fn=die_with_parent, timeout=DEADLINE)
 
 
 def start_failure(url):
     """What `metastack api` on `url` says on stderr when it exits at start -> (rc, stderr)."""
-    r = metastack('api', '--store', url, '--signed-listen', '127.0.0.1:0', '--secret-file',
-                  pathlib.Path(TMP.name) / 'secret', '--log-level', 'warning')
+    r = metastack('api', '--store', url, '--signed-listen', '127.0.0.1:0', '--admin-listen', '',
+                  '--secret-file', pathlib.Path(TMP.name) / 'secret', '--log-level', 'warning')
     return r.returncode, r.stderr
 
 
@@ -165,6 +166,14 @@ def tls_sessions():
     return sessions
 
 
+def wait_for_log(test, daemon, text):
+    """Until `text` is in the daemon's log (a line it must write: the test fails at DEADLINE)."""
+    deadline = time.monotonic() + DEADLINE
+    while text not in daemon.log_text():
+        test.assertLess(time.monotonic(), deadline, f'no {text!r} in:\n{daemon.log_text()}')
+        time.sleep(0.02)
+
+
 class PostgresTlsTest(unittest.TestCase):
     def test_api_and_cli_share_the_store_over_tls_only(self):
         daemon_url = store_url(application_name='tls-api')
@@ -206,6 +215,30 @@ class PostgresTlsTest(unittest.TestCase):
         self.assertEqual(len(authorized), 3, CLUSTER.server_log())
         for line in authorized:
             self.assertIn('SSL enabled (protocol=TLSv1.3', line)
+
+        # The LISTEN connection lost, and refused while the role may not log in: one warning,
+        # then it connects again, with the same TLS parameters, and edits flow again.
+        CLUSTER.sql('postgres', 'ALTER ROLE metastack NOLOGIN')
+        CLUSTER.sql('postgres', 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity '
+                                "WHERE application_name = 'tls-api'")
+        refused = ('WARNING store: change feed: postgresql: cannot connect: connection to server '
+                   f'at "127.0.0.1", port {CLUSTER.port} failed: FATAL: role "metastack" is not '
+                   'permitted to log in (retrying)')
+        wait_for_log(self, api, refused)
+        CLUSTER.sql('postgres', 'ALTER ROLE metastack LOGIN')
+        wait_for_log(self, api, 'INFO store: postgresql: change feed resumed')
+        self.assertEqual(api.log_text().count('change feed:'), 1, api.log_text())
+        r = metastack('instance', 'set-meta', UUID, 'via=reconnected', '--store', cli_url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.monotonic() + 10
+        while metadata(port, doc)[1]['meta'].get('via') != 'reconnected':
+            self.assertLess(time.monotonic(), deadline, 'the edit never reached the API')
+            time.sleep(0.02)
+        held = store_connections(api.pid, CLUSTER.port)
+        self.assertGreaterEqual(len(held), 2, held)
+        sessions = tls_sessions()
+        for client_port in held:
+            self.assertEqual(sessions.get(client_port), ('tls-api', True, 'TLSv1.3'))
 
         self.assertEqual(api.stop(), 0)
         self.assertNotIn(PASSWORD, api.log_text())
@@ -268,8 +301,9 @@ class PostgresTlsTest(unittest.TestCase):
                                  'authentication failed for user "metastack"\n')
         # libpq quotes a token it cannot decode: here the password itself.
         garbled = store_url(password='x').replace(':x@', ':tls-pass%zz@')
-        for args in (('api', '--signed-listen', '127.0.0.1:0', '--secret-file',
-                      pathlib.Path(TMP.name) / 'secret'), ('instance', 'list')):
+        api = ('api', '--signed-listen', '127.0.0.1:0', '--admin-listen', '', '--secret-file',
+               pathlib.Path(TMP.name) / 'secret')
+        for args in (api, ('instance', 'list')):
             with self.subTest(args[0]):
                 r = metastack(*args, '--store', garbled)
                 self.assertNotEqual(r.returncode, 0)
