@@ -93,14 +93,16 @@ class Cluster:
     def _serve_tls(self, tls):
         """Copies the files where the server's user reads them (the key 0600: the server
         refuses a key others can read), writes pg_hba.conf; the server's options for them."""
+        def server_owns(path):
+            if self.as_root:
+                pw = pwd.getpwnam('postgres')
+                os.chown(path, pw.pw_uid, pw.pw_gid)
         copies = {}
         for name in ('cert', 'key', 'ca'):
             copy = self.dir / f'server-tls.{name}'
             shutil.copyfile(getattr(tls, name), copy)
             os.chmod(copy, 0o600)
-            if self.as_root:
-                pw = pwd.getpwnam('postgres')
-                os.chown(copy, pw.pw_uid, pw.pw_gid)
+            server_owns(copy)
             copies[name] = copy
         lines = ['local all all trust']
         for role in tls.client_cert_roles:
@@ -109,8 +111,7 @@ class Cluster:
                   'hostnossl all all 0.0.0.0/0 reject']
         hba = self.data / 'pg_hba.conf'
         hba.write_text('\n'.join(lines) + '\n')
-        if self.as_root:
-            os.chown(hba, pwd.getpwnam('postgres').pw_uid, pwd.getpwnam('postgres').pw_gid)
+        server_owns(hba)
         return (f"-c ssl=on -c ssl_cert_file={copies['cert']} -c ssl_key_file={copies['key']} "
                 f"-c ssl_ca_file={copies['ca']} -c log_connections=on")
 
