@@ -13,7 +13,10 @@ docs/deploy.md ("PostgreSQL over TLS") tells operators to.
   - `metastack api` and the CLI on the same URL: the API serves what the CLI created, a CLI edit
     reaches the API through the change feed (its LISTEN connection), and every connection the
     daemon holds (found from its own sockets) is one pg_stat_ssl shows encrypted; the CLI's
-    connections are too (the server's log_connections lines).
+    connections are too (the server's log_connections lines). The LISTEN connection, cut and
+    refused for a while, logs one warning with the server's reason, comes back over TLS, and
+    edits flow again.
+  - libpq's environment (PGSSLMODE, PGSSLROOTCERT) and a passfile fill what the URL leaves out.
   - A client certificate in the URL (sslcert, sslkey) for the role that needs one: the daemon
     starts; without it, it exits at once with the server's reason.
   - A wrong CA and a certificate that does not name the host asked for: each fails the start
