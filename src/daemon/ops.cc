@@ -3,6 +3,7 @@
 #include "core/metadata.h"
 #include "http/blocking.h"
 #include "http/error_response.h"
+#include "http/tls.h"
 #include "http/url.h"
 
 namespace metastack::daemon {
@@ -121,6 +122,23 @@ std::string OpsEndpoints::Metrics() {
             static_cast<double>(s.timed_out.load()));
     counter("metastack_http_bad_requests_total", "Requests that could not be read (400/413/431)",
             static_cast<double>(s.bad_requests.load()));
+  }
+  for (auto [listener, server, tls] : {std::tuple{"signed", parts_.server, parts_.signed_tls},
+                                       {"admin", parts_.admin_server, parts_.admin_tls}}) {
+    if (!tls) continue;
+    const auto labels = http::Labels({{"listener", listener}});
+    metrics_.Describe("metastack_tls_certificate_expiry_timestamp_seconds", "gauge",
+                      "When the certificate a TLS listener serves stops being valid (its "
+                      "notAfter), seconds since the epoch");
+    metrics_.SetGauge("metastack_tls_certificate_expiry_timestamp_seconds", labels,
+                      static_cast<double>(tls->not_after()));
+    if (!server) continue;
+    metrics_.Describe("metastack_tls_handshake_failures_total", "counter",
+                      "TLS handshakes that failed or timed out (a client without a certificate "
+                      "or with one the CA did not sign, a client refusing ours, a plain-HTTP "
+                      "client)");
+    metrics_.Set("metastack_tls_handshake_failures_total", labels,
+                 static_cast<double>(server->stats().tls_failures.load()));
   }
   return metrics_.Render();
 }

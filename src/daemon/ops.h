@@ -38,6 +38,10 @@ struct OpsParts {
   const http::Server* server = nullptr;  // the data path's server
   const netns_manager::NamespaceManager* manager = nullptr;
   const drives::DriveKeeper* keeper = nullptr;
+  const http::Server* admin_server = nullptr;
+  // TLS of the signed listeners (served by `server`) and of the admin listener.
+  const http::TlsServer* signed_tls = nullptr;
+  const http::TlsServer* admin_tls = nullptr;
 };
 
 class OpsEndpoints {

@@ -319,10 +319,11 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
                            " (and of none) as their namespaces appear");
   }
 
-  OpsEndpoints ops(metrics,
-                   OpsParts{store.get(), store ? &pool : nullptr, api ? &*api : nullptr,
-                            agent ? &*agent : nullptr, ns_proxy ? &*ns_proxy : nullptr, &data,
-                            manager ? &*manager : nullptr, keeper ? &*keeper : nullptr});
+  OpsEndpoints ops(
+      metrics, OpsParts{store.get(), store ? &pool : nullptr, api ? &*api : nullptr,
+                        agent ? &*agent : nullptr, ns_proxy ? &*ns_proxy : nullptr, &data,
+                        manager ? &*manager : nullptr, keeper ? &*keeper : nullptr, &admin_server,
+                        plan.api_tls.get(), plan.admin_tls.get()});
   if (plan.ops_listen) {
     auto [host, port] = *plan.ops_listen;
     auto ep = local.ListenTcp(host, port, ops.Handler(), nullptr, http::PeerLimit::kTotalOnly);

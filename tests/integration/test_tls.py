@@ -200,6 +200,24 @@ class TlsHopsTest(unittest.TestCase):
                           'expired')
         self.assertIn('the certificate has expired: clients refuse it', self.old_api.log_text())
 
+    def test_metrics_count_refused_handshakes_and_show_when_certificates_expire(self):
+        self.assertEqual(self.ask('no-cert')[0], 502)
+        admin = http.client.HTTPSConnection('127.0.0.1', self.admin, timeout=10,
+                                            context=self.api_context(client=False))
+        admin.request('GET', '/metrics')
+        text = admin.getresponse().read().decode()
+        admin.close()
+        samples = {line.split(' ')[0]: float(line.split(' ')[1])
+                   for line in text.splitlines() if line.startswith('metastack_tls_')}
+        self.assertGreaterEqual(
+            samples['metastack_tls_handshake_failures_total{listener="signed"}'], 1)
+        self.assertIn('metastack_tls_handshake_failures_total{listener="admin"}', samples)
+        for listener in ('signed', 'admin'):
+            expiry = samples[f'metastack_tls_certificate_expiry_timestamp_seconds'
+                             f'{{listener="{listener}"}}']
+            # 30 days, as tls_certs makes them (renewed or not, within a minute of now).
+            self.assertAlmostEqual(expiry, time.time() + 30 * 86400, delta=3600)
+
     def test_plain_http_on_the_tls_listener_gets_nothing(self):
         c = http.client.HTTPConnection('127.0.0.1', self.signed, timeout=10)
         with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
