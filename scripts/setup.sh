@@ -38,6 +38,8 @@ test=(
   libvirt-clients libxml2-utils
   # the images' readers; qemu-img reads the disk containers (test_disk_formats)
   dosfstools mtools xorriso genisoimage qemu-utils
+  # the certificates of the TLS tests (tls_certs.py, http_test)
+  openssl
   # the Debian package and the systemd units (scripts/package.sh, test_package,
   # test_systemd_units): dpkg-shlibdeps and systemd-analyze
   dpkg-dev systemd man-db
