@@ -279,6 +279,34 @@ class TlsHopsTest(unittest.TestCase):
         self.assertIn(f'--ca-file: --url is not https://: http://127.0.0.1:{self.admin}',
                       plain.stderr)
 
+    def test_serve_serves_its_signed_and_admin_listeners_over_tls_too(self):
+        d = self.d / 'serve'
+        d.mkdir()
+        serve = Daemon(['serve', '--store', self.store, '--secret-file', self.d / 'secret',
+                        '--signed-listen', '127.0.0.1:0', '--api-tls-cert-file', self.server.cert,
+                        '--api-tls-key-file', self.server.key, '--api-tls-client-ca-file',
+                        self.ca.cert, '--admin-listen', '127.0.0.1:0', '--admin-tls-cert-file',
+                        self.server.cert, '--admin-tls-key-file', self.server.key,
+                        '--admin-token-file', self.d / 'token', '--agent-socket', d / 'agent.sock',
+                        '--control', d / 'proxy.sock', '--ready-file', d / 'ready'],
+                       d / 'serve.log', ready_file=d / 'ready')
+        with serve:
+            ports = serve.ports()
+            c = http.client.HTTPSConnection('127.0.0.1', ports['signed'][0], timeout=10,
+                                            context=self.api_context())
+            c.request('GET', META, headers=signed_headers())
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(json.loads(r.read())['uuid'], UUID)
+            c.close()
+            listed = cli('instance', 'list', '--url', f'https://127.0.0.1:{ports["admin"]}',
+                         '--ca-file', self.ca.cert, '--token-file', self.d / 'token')
+            self.assertIn(UUID, listed.stdout)
+            # Its own agent still calls its API in process: the guest's path has no TLS to do.
+            answer = unix_get(d / 'agent.sock', META,
+                              {'X-Forwarded-For': GUEST, 'X-Neutron-Network-ID': NETWORK})
+            self.assertEqual(answer[0], 200)
+
     def test_configuration_mistakes_name_the_flag(self):
         d = self.d
         base = ['--store', self.store, '--secret-file', d / 'secret', '--check']
