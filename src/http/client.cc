@@ -104,9 +104,7 @@ Result<ClientResponse> Fetch(const std::string& base_url, const ClientRequest& r
     }
     asio::co_spawn(ioc, over_tcp(), asio::detached);
   } else {
-    return std::unexpected(
-        MakeError(ErrorCode::kInvalidArgument,
-                  "expected http://HOST[:PORT], https://HOST[:PORT] or unix:PATH: " + base_url));
+    return std::unexpected(UnsupportedUrl(base_url));
   }
   ioc.run();
   if (!failure.empty())

@@ -294,10 +294,7 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamO
     return std::make_shared<Pool<asio::ip::tcp, true>>(url, parsed->authority, std::move(eps),
                                                        std::move(options), parsed->host);
   }
-  return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                   "expected http://HOST[:PORT], https://HOST[:PORT] or "
-                                   "unix:PATH: " +
-                                       url));
+  return std::unexpected(UnsupportedUrl(url));
 }
 
 }  // namespace metastack::http

@@ -125,6 +125,12 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   return out;
 }
 
+Error UnsupportedUrl(std::string_view url) {
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "expected http://HOST[:PORT], https://HOST[:PORT] or unix:PATH: " +
+                       std::string(url));
+}
+
 PathAndQuery SplitTarget(std::string_view target) {
   PathAndQuery t;
   size_t q = target.find('?');

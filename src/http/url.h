@@ -24,6 +24,9 @@ struct HttpUrl {
 // kInvalidArgument for anything else, naming the URL.
 Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
+// The error for a URL no client here takes (the upstreams' and Fetch's forms), naming it.
+Error UnsupportedUrl(std::string_view url);
+
 struct PathAndQuery {
   std::string path;   // decoded
   std::string query;  // raw, without the '?'

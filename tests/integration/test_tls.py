@@ -328,6 +328,9 @@ class TlsHopsTest(unittest.TestCase):
             (['agent', *base, '--api-url', 'https://127.0.0.1:8775', '--api-cert-file',
               self.client.cert], '--api-cert-file: --api-cert-file and --api-key-file go '
                                  'together'),
+            (['agent', *base, '--api-url', 'https://127.0.0.1:8775', '--api-insecure',
+              '--api-ca-file', self.ca.cert],
+             '--api-insecure: verifies nothing, so --api-ca-file would be ignored'),
         ]
         for args, message in cases:
             with self.subTest(message):
