@@ -128,6 +128,15 @@ void DeclareApi(CLI::App& app, ApiConfig& c, const Components& run) {
   Add(app, kApi, "--identity-certificate-file", c.identity_certificate_file,
       "PEM certificate of --identity-key-file's public key, which guests verify the identity "
       "document's signatures against");
+  Add(app, kApi, "--api-tls-cert-file", c.tls_cert_file,
+      "PEM certificate (then its intermediate CAs) the signed listeners serve TLS with "
+      "(TLS 1.2+; with --api-tls-key-file). Re-read on SIGHUP: new connections get the new "
+      "one, open ones keep theirs. Source-address listeners stay plain HTTP (guests speak http)");
+  Add(app, kApi, "--api-tls-key-file", c.tls_key_file,
+      "PEM private key of --api-tls-cert-file (re-read on SIGHUP)");
+  Add(app, kApi, "--api-tls-client-ca-file", c.tls_client_ca_file,
+      "PEM CA certificates: with it, the signed listeners accept only clients (metadata agents) "
+      "presenting a certificate these CAs signed (mutual TLS)");
 }
 
 void DeclareAdmin(CLI::App& app, AdminConfig& c) {
@@ -139,6 +148,14 @@ void DeclareAdmin(CLI::App& app, AdminConfig& c) {
   Add(app, kAdmin, "--admin-body-limit", c.body_limit,
       "Bytes of request body on the admin listener (default: the largest instance "
       "document the format allows)");
+  Add(app, kAdmin, "--admin-tls-cert-file", c.tls_cert_file,
+      "PEM certificate (then its intermediate CAs) the admin listener serves TLS with "
+      "(TLS 1.2+; with --admin-tls-key-file; re-read on SIGHUP)");
+  Add(app, kAdmin, "--admin-tls-key-file", c.tls_key_file,
+      "PEM private key of --admin-tls-cert-file (re-read on SIGHUP)");
+  Add(app, kAdmin, "--admin-tls-client-ca-file", c.tls_client_ca_file,
+      "PEM CA certificates: with it, the admin listener accepts only clients presenting a "
+      "certificate these CAs signed (mutual TLS), besides the bearer token");
 }
 
 void DeclareOps(CLI::App& app, OpsConfig& c) {
@@ -157,9 +174,23 @@ void DeclareAgent(CLI::App& app, AgentConfig& c, const Components& run) {
   Add(app, kAgent, "--agent-socket-mode", c.socket_mode, "Permissions of that socket (octal)");
   if (!run.api) {
     Add(app, kAgent, "--api-url", c.api_url,
-        "The metadata API (ours or Nova's nova-api-metadata): http://HOST:PORT");
+        "The metadata API (ours or Nova's nova-api-metadata): http://HOST:PORT or "
+        "https://HOST:PORT (TLS 1.2+, its certificate checked against HOST)");
     Add(app, kAgent, "--api-timeout", c.api_timeout,
         "Seconds to wait for the metadata API's answer");
+    Add(app, kAgent, "--api-ca-file", c.api_ca_file,
+        "PEM CA certificates an https --api-url's certificate must chain to (default: the "
+        "system's CA store); as Neutron's auth_ca_cert");
+    Add(app, kAgent, "--api-cert-file", c.api_cert_file,
+        "PEM client certificate presented to an https --api-url that asks for one (mutual TLS; "
+        "with --api-key-file); as Neutron's nova_client_cert");
+    Add(app, kAgent, "--api-key-file", c.api_key_file,
+        "PEM private key of --api-cert-file; as Neutron's nova_client_priv_key");
+    app.add_flag("--api-insecure,!--no-api-insecure", c.api_insecure,
+                 "FOR TESTS ONLY: accept any certificate from an https --api-url, "
+                 "unverified (as Neutron's nova_metadata_insecure); anyone on the path can "
+                 "then read and change every guest's metadata")
+        ->group(kAgent);
   }
   Add(app, kAgent, "--agent-cache-entries", c.cache_entries,
       "Port lookups the agent keeps (the store's change feed clears them)");
@@ -518,6 +549,41 @@ std::optional<drives::KeeperSettings> BuildKeeperSettings(const DaemonConfig& c)
     }
   }
   return s;
+}
+
+std::shared_ptr<http::TlsServer> BuildTlsServer(const std::string& prefix, const std::string& cert,
+                                                const std::string& key,
+                                                const std::string& client_ca) {
+  const std::string cert_flag = prefix + "-tls-cert-file";
+  if (cert.empty() && key.empty() && client_ca.empty()) return nullptr;
+  if (cert.empty())
+    throw Bad(key.empty() ? prefix + "-tls-client-ca-file" : prefix + "-tls-key-file",
+              "needs " + cert_flag);
+  if (key.empty()) throw Bad(cert_flag, "needs " + prefix + "-tls-key-file");
+  auto loaded = http::TlsServer::Load({cert, key, client_ca});
+  if (!loaded) throw Bad(cert_flag, loaded.error().message);
+  return *loaded;
+}
+
+std::shared_ptr<boost::asio::ssl::context> BuildApiTlsClient(const AgentConfig& c) {
+  const bool https = c.api_url.starts_with("https://");
+  if (!https) {
+    for (auto [given, flag] : {std::pair{!c.api_ca_file.empty(), "--api-ca-file"},
+                               {!c.api_cert_file.empty(), "--api-cert-file"},
+                               {!c.api_key_file.empty(), "--api-key-file"},
+                               {c.api_insecure, "--api-insecure"}})
+      if (given) throw Bad(flag, "--api-url is not https://: " + c.api_url);
+    return nullptr;
+  }
+  if (c.api_cert_file.empty() != c.api_key_file.empty())
+    throw Bad(c.api_cert_file.empty() ? "--api-key-file" : "--api-cert-file",
+              "--api-cert-file and --api-key-file go together");
+  if (c.api_insecure && !c.api_ca_file.empty())
+    throw Bad("--api-insecure", "verifies nothing, so --api-ca-file would be ignored");
+  auto context =
+      http::MakeTlsClientContext({c.api_ca_file, c.api_cert_file, c.api_key_file, c.api_insecure});
+  if (!context) throw Bad("--api-url", context.error().message);
+  return *context;
 }
 
 mode_t ParseMode(const std::string& text, const std::string& flag) {

@@ -16,6 +16,7 @@
 #include "drives/keeper.h"
 #include "http/rate_limiter.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "netns_manager/desired.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
@@ -78,6 +79,11 @@ struct ApiConfig {
   // The instance identity document's RSA key and its certificate (PEM files); both or neither.
   std::string identity_key_file;
   std::string identity_certificate_file;
+  // TLS on the signed listeners (http/tls.h): certificate chain and key (PEM), and the CAs whose
+  // client certificates are required (mutual TLS; "" for none).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   bool operator==(const ApiConfig&) const = default;
 };
 
@@ -85,6 +91,9 @@ struct AdminConfig {
   std::string listen = "127.0.0.1:8776";
   std::string token_file;
   size_t body_limit = core::DocumentLimits::kMaxDocumentBytes;
+  std::string tls_cert_file;  // TLS on the admin listener, as [api]'s
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   bool operator==(const AdminConfig&) const = default;
 };
 
@@ -98,6 +107,12 @@ struct AgentConfig {
   std::string socket_mode = "0660";
   std::string api_url = "http://127.0.0.1:8775";  // when the API runs elsewhere
   double api_timeout = 30;
+  // With an https:// api_url (http/tls.h): the CAs ("" for the system's), a client certificate
+  // and key, and no verification at all (tests only).
+  std::string api_ca_file;
+  std::string api_cert_file;
+  std::string api_key_file;
+  bool api_insecure = false;
   size_t cache_entries = 200'000;
   bool operator==(const AgentConfig&) const = default;
 };
@@ -176,6 +191,15 @@ std::vector<proxy::ListenerSpec> BuildListeners(const ProxyConfig& c);
 // The namespace manager's settings (nullopt without --manage); the host is [general] host, else
 // gethostname().
 std::optional<netns_manager::Settings> BuildManageSettings(const DaemonConfig& c);
+// A TLS listener's identity from a section's tls-* keys (nullptr when none is set); throws naming
+// the flag (`--api` or `--admin` is the prefix of its flags) when the files cannot be used or
+// a certificate comes without its key.
+std::shared_ptr<http::TlsServer> BuildTlsServer(const std::string& prefix, const std::string& cert,
+                                                const std::string& key,
+                                                const std::string& client_ca);
+// The agent's client context for an https:// --api-url (nullptr for http:// and unix:); throws
+// naming the flag, also for TLS flags given with a URL that is not https://.
+std::shared_ptr<boost::asio::ssl::context> BuildApiTlsClient(const AgentConfig& c);
 // The drive keeper's settings (nullopt unless the API runs and --configdrive-dir is set): the
 // directory must exist, the seed file is read. The log sink is left to the keeper.
 std::optional<drives::KeeperSettings> BuildKeeperSettings(const DaemonConfig& c);

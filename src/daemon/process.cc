@@ -35,6 +35,8 @@ struct Plan {
   std::vector<proxy::ListenerSpec> listeners;
   std::optional<netns_manager::Settings> manage;
   std::optional<drives::KeeperSettings> keeper;
+  // TLS of the signed listeners and of the admin listener (null: plain HTTP).
+  std::shared_ptr<http::TlsServer> api_tls, admin_tls;
   // The agent's API and the proxy's agent when they run in another process (null in this one).
   std::shared_ptr<http::Upstream> api_upstream, agent_upstream;
 };
@@ -47,10 +49,12 @@ std::string RandomSecret() {
 
 // The upstream a component sends to when the next hop runs in another process; the error names
 // the flag and says what went wrong (not a URL form, or a host that does not resolve).
-std::shared_ptr<http::Upstream> RemoteUpstream(std::string_view flag, const std::string& url,
-                                               double timeout_seconds) {
+std::shared_ptr<http::Upstream> RemoteUpstream(
+    std::string_view flag, const std::string& url, double timeout_seconds,
+    std::shared_ptr<boost::asio::ssl::context> tls = nullptr) {
   http::UpstreamOptions options;
   options.response_timeout = Milliseconds(timeout_seconds);
+  options.tls = std::move(tls);
   auto upstream = http::MakeUpstream(url, options);
   if (!upstream) throw std::runtime_error(std::string(flag) + ": " + upstream.error().message);
   return *upstream;
@@ -80,6 +84,16 @@ Plan MakePlan(const DaemonConfig& c) {
     if (!c.admin.listen.empty()) p.admin_listen = ParseHostPort(c.admin.listen, "--admin-listen");
     if (!c.admin.token_file.empty()) p.admin_token = ReadSecretFile(c.admin.token_file, 16);
     p.keeper = BuildKeeperSettings(c);
+    p.api_tls =
+        BuildTlsServer("--api", c.api.tls_cert_file, c.api.tls_key_file, c.api.tls_client_ca_file);
+    if (p.api_tls && p.signed_listen.empty())
+      throw std::runtime_error(
+          "--api-tls-cert-file: there is no signed listener to serve TLS "
+          "on (--signed-listen)");
+    p.admin_tls = BuildTlsServer("--admin", c.admin.tls_cert_file, c.admin.tls_key_file,
+                                 c.admin.tls_client_ca_file);
+    if (p.admin_tls && !p.admin_listen)
+      throw std::runtime_error("--admin-tls-cert-file: the admin listener is off (--admin-listen)");
   }
   if (!c.general.secret_file.empty()) {
     p.secret = ReadSecretFile(c.general.secret_file);
@@ -102,7 +116,8 @@ Plan MakePlan(const DaemonConfig& c) {
   if (run.agent) {
     p.agent_socket_mode = ParseMode(c.agent.socket_mode, "--agent-socket-mode");
     if (!run.api)
-      p.api_upstream = RemoteUpstream("--api-url", c.agent.api_url, c.agent.api_timeout);
+      p.api_upstream = RemoteUpstream("--api-url", c.agent.api_url, c.agent.api_timeout,
+                                      BuildApiTlsClient(c.agent));
   }
   if (run.proxy) {
     p.listeners = BuildListeners(c.proxy);
@@ -136,6 +151,15 @@ void WriteReadyFile(const std::string& path, const std::string& json) {
   std::rename((path + ".tmp").c_str(), path.c_str());
 }
 
+// ", TLS" or ", mutual TLS" for a listener's log line, and a warning for a certificate that is
+// no longer valid (clients refuse it).
+std::string TlsNote(const http::TlsServer* tls) {
+  if (!tls) return "";
+  if (tls->not_after() < std::time(nullptr))
+    LogWarning("main", tls->files().cert_file + ": the certificate has expired: clients refuse it");
+  return tls->mutual() ? ", mutual TLS" : ", TLS";
+}
+
 std::string Describe(const Components& run) {
   std::string s;
   for (auto [on, name] : {std::pair{run.proxy, "proxy"}, {run.agent, "agent"}, {run.api, "api"}})
@@ -153,8 +177,15 @@ std::vector<std::string> NeedRestart(const DaemonConfig& a, const DaemonConfig& 
   if (g.threads != h.threads || g.store_threads != h.store_threads) out.push_back("threads");
   if (g.access_log != h.access_log) out.push_back("access-log");
   if (!(a.ops == b.ops)) out.push_back("[ops]");
-  if (!(a.admin == b.admin)) out.push_back("[admin]");
+  AdminConfig admin_a = a.admin, admin_b = b.admin;  // TLS files are re-read on SIGHUP
+  for (AdminConfig* x : {&admin_a, &admin_b})
+    x->tls_cert_file = x->tls_key_file = x->tls_client_ca_file = "";
+  if (!(admin_a == admin_b)) out.push_back("[admin]");
   if (!(a.agent == b.agent)) out.push_back("[agent]");
+  auto tls_on = [](const std::string& cert) { return !cert.empty(); };
+  if (tls_on(a.api.tls_cert_file) != tls_on(b.api.tls_cert_file) ||
+      tls_on(a.admin.tls_cert_file) != tls_on(b.admin.tls_cert_file))
+    out.push_back("TLS on or off");
   const ApiConfig& x = a.api;
   const ApiConfig& y = b.api;
   if (x.signed_listen != y.signed_listen || x.source_listen != y.source_listen ||
@@ -219,10 +250,11 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     ready["signed"] = ready["source"] = nlohmann::json::array();
     for (const auto& [host, port] : plan.signed_listen) {
       auto ep = data.ListenTcp(host, port, api->Handler(api::Identification::kSigned), nullptr,
-                               http::PeerLimit::kTotalOnly);
+                               http::PeerLimit::kTotalOnly, plan.api_tls);
       if (!ep) throw std::runtime_error("--signed-listen: " + ep.error().ToString());
       ready["signed"].push_back(ep->port());
-      LogInfo("api", "listening (signed) on " + host + ":" + std::to_string(ep->port()));
+      LogInfo("api", "listening (signed" + TlsNote(plan.api_tls.get()) + ") on " + host + ":" +
+                         std::to_string(ep->port()));
     }
     for (const auto& [host, port] : plan.source_listen) {
       auto ep = data.ListenTcp(host, port, api->Handler(api::Identification::kSourceAddress));
@@ -301,10 +333,12 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   if (plan.admin_listen) {
     auto [host, port] = *plan.admin_listen;
     auto ep = admin_server.ListenTcp(
-        host, port, admin::MakeAdminHandler(*store, pool, plan.admin_token, ops.Handler()));
+        host, port, admin::MakeAdminHandler(*store, pool, plan.admin_token, ops.Handler()), nullptr,
+        http::PeerLimit::kPerAddress, plan.admin_tls);
     if (!ep) throw std::runtime_error("--admin-listen: " + ep.error().ToString());
     ready["admin"] = ep->port();
-    LogInfo("api", "admin (healthz, metrics) on " + host + ":" + std::to_string(ep->port()));
+    LogInfo("api", "admin (healthz, metrics" + TlsNote(plan.admin_tls.get()) + ") on " + host +
+                       ":" + std::to_string(ep->port()));
   }
   if (ns_proxy) ready["proxy"] = ns_proxy->List()["listeners"];
   WriteReadyFile(config.general.ready_file, ready.dump());
@@ -318,9 +352,17 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     std::vector<proxy::ListenerSpec> listeners;
     std::optional<netns_manager::Settings> manage;
     http::ServerLimits limits;
+    std::shared_ptr<http::TlsServer> api_tls, admin_tls;
     try {
       next = reread ? reread() : current;
       limits = BuildLimits(next.limits);
+      // The certificates are read again (renewed in place, or at new paths).
+      if (plan.api_tls)
+        api_tls = BuildTlsServer("--api", next.api.tls_cert_file, next.api.tls_key_file,
+                                 next.api.tls_client_ca_file);
+      if (plan.admin_tls)
+        admin_tls = BuildTlsServer("--admin", next.admin.tls_cert_file, next.admin.tls_key_file,
+                                   next.admin.tls_client_ca_file);
       if (api) api_options = BuildApiOptions(next.api);
       if (ns_proxy) listeners = BuildListeners(next.proxy);
       manage = BuildManageSettings(next);
@@ -330,6 +372,13 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
     }
     ApplyLogLevel(next.general.log_level);
     data.SetLimits(limits);
+    for (auto [in_use, read] :
+         {std::pair{plan.api_tls.get(), api_tls.get()}, {plan.admin_tls.get(), admin_tls.get()}})
+      if (in_use && read) {
+        in_use->Replace(*read);
+        LogInfo("main", "SIGHUP: " + in_use->files().cert_file + " read again" + TlsNote(in_use) +
+                            ": new connections get it");
+      }
     if (api) api->SetSettings(api_options->settings);
     if (keeper) keeper->SetRenderSettings(api_options->settings);
     if (ns_proxy) ns_proxy->ReconcileInBackground(std::move(listeners));

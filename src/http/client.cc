@@ -1,6 +1,8 @@
 #include "http/client.h"
 
 #include "http/asio.h"
+#include "http/tls.h"
+#include "http/url.h"
 
 namespace metastack::http {
 namespace {
@@ -17,7 +19,7 @@ asio::awaitable<void> Exchange(Stream& stream, const ClientRequest& request,
   if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
       request.method == "PATCH")
     req.prepare_payload();
-  stream.expires_after(timeout);
+  beast::get_lowest_layer(stream).expires_after(timeout);
   co_await bhttp::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
   beast::flat_buffer buffer;
@@ -42,14 +44,16 @@ std::string ClientResponse::Header(std::string_view name) const {
 }
 
 Result<ClientResponse> Fetch(const std::string& base_url, const ClientRequest& request,
-                             std::chrono::milliseconds timeout) {
+                             std::chrono::milliseconds timeout, const TlsClientOptions* tls) {
   asio::io_context ioc;
   ClientResponse out;
   beast::error_code ec;
-  std::string where = base_url;
+  std::string failure;  // under TLS: why, as TlsFailure says it
   // The coroutine lambdas are named so their captures outlive ioc.run(): a coroutine made
   // from a temporary lambda would read its captures after the temporary is gone.
-  std::string path, host, port, hostport;
+  std::string path;
+  HttpUrl url;
+  std::shared_ptr<ssl::context> context;
   auto over_unix = [&]() -> asio::awaitable<void> {
     beast::basic_stream<asio::local::stream_protocol> stream(ioc);
     stream.expires_after(timeout);
@@ -59,33 +63,58 @@ Result<ClientResponse> Fetch(const std::string& base_url, const ClientRequest& r
   };
   auto over_tcp = [&]() -> asio::awaitable<void> {
     asio::ip::tcp::resolver resolver(ioc);
-    auto results =
-        co_await resolver.async_resolve(host, port, asio::redirect_error(asio::use_awaitable, ec));
+    auto results = co_await resolver.async_resolve(url.host, url.port,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    beast::tcp_stream stream(ioc);
-    stream.expires_after(timeout);
-    co_await stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) co_await Exchange(stream, request, hostport, out, ec, timeout);
+    if (!context) {
+      beast::tcp_stream stream(ioc);
+      stream.expires_after(timeout);
+      co_await stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) co_await Exchange(stream, request, url.authority, out, ec, timeout);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(ioc, *context);
+    beast::get_lowest_layer(stream).expires_after(timeout);
+    co_await beast::get_lowest_layer(stream).async_connect(
+        results, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    if (auto ready = PrepareTlsClient(stream.native_handle(), url.host); !ready) {
+      failure = ready.error().message;
+      co_return;
+    }
+    co_await stream.async_handshake(ssl::stream_base::client,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (ec && ec != beast::error::timeout)
+      failure = "TLS handshake failed: " + TlsFailure(ec, stream.native_handle());
+    if (!ec) co_await Exchange(stream, request, url.authority, out, ec, timeout);
+    if (ec && failure.empty() && ec != beast::error::timeout)
+      failure = TlsFailure(ec, stream.native_handle());
   };
   if (base_url.starts_with("unix:")) {
     path = base_url.substr(5);
     asio::co_spawn(ioc, over_unix(), asio::detached);
-  } else if (base_url.starts_with("http://")) {
-    hostport = base_url.substr(7);
-    if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
-    size_t colon = hostport.rfind(':');
-    host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
-    port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  } else if (base_url.starts_with("http://") || base_url.starts_with("https://")) {
+    auto parsed = ParseHttpUrl(base_url);
+    if (!parsed) return std::unexpected(parsed.error());
+    url = std::move(*parsed);
+    if (url.tls) {
+      auto made = MakeTlsClientContext(tls ? *tls : TlsClientOptions{});
+      if (!made) return std::unexpected(made.error());
+      context = std::move(*made);
+    }
     asio::co_spawn(ioc, over_tcp(), asio::detached);
   } else {
-    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
-                                     "expected http://HOST:PORT or unix:PATH: " + base_url));
+    return std::unexpected(
+        MakeError(ErrorCode::kInvalidArgument,
+                  "expected http://HOST[:PORT], https://HOST[:PORT] or unix:PATH: " + base_url));
   }
   ioc.run();
+  if (!failure.empty())
+    return std::unexpected(MakeError(ErrorCode::kUnavailable, base_url + ": " + failure));
   if (ec == beast::error::timeout)
-    return std::unexpected(MakeError(ErrorCode::kTimeout, where + ": no answer in time"));
-  if (ec) return std::unexpected(MakeError(ErrorCode::kUnavailable, where + ": " + ec.message()));
+    return std::unexpected(MakeError(ErrorCode::kTimeout, base_url + ": no answer in time"));
+  if (ec)
+    return std::unexpected(MakeError(ErrorCode::kUnavailable, base_url + ": " + ec.message()));
   return out;
 }
 

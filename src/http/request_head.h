@@ -43,9 +43,8 @@ std::string WithCrlf(std::string_view head);
 // bare LFs is then given CRLF in the buffer, and the parser's limit raised by the CRs added.
 // Errors as Beast's read gives them: a head cut short by the client's end is partial_message
 // (a 400), a timeout or a reset the read's own error.
-template <typename Protocol>
-asio::awaitable<beast::error_code> ReadHead(beast::basic_stream<Protocol>& stream,
-                                            beast::flat_buffer& buffer,
+template <typename Stream>
+asio::awaitable<beast::error_code> ReadHead(Stream& stream, beast::flat_buffer& buffer,
                                             bhttp::request_parser<bhttp::string_body>& parser,
                                             const ServerLimits& limits) {
   HeadScan scan;

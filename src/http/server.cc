@@ -12,8 +12,10 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "base/failure_log.h"
 #include "http/error_response.h"
 #include "http/request_head.h"
+#include "http/tls.h"
 
 namespace metastack::http {
 namespace {
@@ -180,21 +182,32 @@ struct SessionContext {
   Handler handler;
   IoPool* sessions = nullptr;  // where connections run; null: the acceptor's context
   ListenerId listener = 0;
+  std::shared_ptr<TlsServer> tls;  // TCP listeners serving TLS
+  std::shared_ptr<FailureLog> tls_failures;
 };
 
 }  // namespace
 
 namespace detail {
 
-template <typename Protocol>
-using StreamPtr = std::shared_ptr<beast::basic_stream<Protocol>>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// A connection's TCP or UNIX socket, under TLS if any, and its deadline.
+template <typename Stream>
+auto& SocketOf(Stream& stream) {
+  return beast::get_lowest_layer(stream).socket();
+}
+template <typename Stream>
+void ExpiresAfter(Stream& stream, std::chrono::milliseconds timeout) {
+  beast::get_lowest_layer(stream).expires_after(timeout);
+}
 
 // Lets Server::Stop() and Drain() close the session's stream from any thread (on the stream's
 // executor, where `busy` is written: a request being read, answered or written is not idle).
-template <typename Protocol>
-void RegisterCloser(const SessionContext& ctx, const StreamPtr<Protocol>& stream,
+template <typename Stream>
+void RegisterCloser(const SessionContext& ctx, const std::shared_ptr<Stream>& stream,
                     uint64_t session_id, std::shared_ptr<const bool> busy) {
-  std::weak_ptr<beast::basic_stream<Protocol>> weak = stream;
+  std::weak_ptr<Stream> weak = stream;
   auto exec = stream->get_executor();
   std::lock_guard lock(ctx.shared->mu);
   ctx.shared->sessions[session_id] = [weak, exec, busy](bool idle_only) {
@@ -202,27 +215,28 @@ void RegisterCloser(const SessionContext& ctx, const StreamPtr<Protocol>& stream
       auto s = weak.lock();
       if (!s) return;
       beast::error_code ec;
+      auto& socket = SocketOf(*s);
       if (idle_only) {
         // Waiting for a request with none of its bytes arrived: end the wait now (the pending
         // read is cancelled). Bytes that have arrived, read or not, are a request, and it is
         // answered.
-        if (!*busy && s->socket().available(ec) == 0) s->socket().cancel(ec);
+        if (!*busy && socket.available(ec) == 0) socket.cancel(ec);
         return;
       }
-      s->socket().shutdown(Protocol::socket::shutdown_both, ec);
-      s->close();
+      socket.shutdown(asio::socket_base::shutdown_both, ec);
+      socket.close(ec);
     });
   };
 }
 
 // Waits, within the idle timeout, for the first bytes of the next request unless some are
 // buffered already. False when the connection is over (closed, or idle too long).
-template <typename Protocol>
-asio::awaitable<bool> AwaitRequest(beast::basic_stream<Protocol>& stream,
-                                   beast::flat_buffer& buffer, const SessionContext& ctx) {
+template <typename Stream>
+asio::awaitable<bool> AwaitRequest(Stream& stream, beast::flat_buffer& buffer,
+                                   const SessionContext& ctx) {
   if (buffer.size() > 0) co_return true;
   beast::error_code ec;
-  stream.expires_after(ctx.limits.idle_timeout);
+  ExpiresAfter(stream, ctx.limits.idle_timeout);
   size_t n = co_await stream.async_read_some(buffer.prepare(4096),
                                              asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
@@ -235,12 +249,11 @@ asio::awaitable<bool> AwaitRequest(beast::basic_stream<Protocol>& stream,
 
 // Reads one whole request (header, then the body, after a 100 Continue if the client waits for
 // one) within the request timeout.
-template <typename Protocol>
-asio::awaitable<beast::error_code> ReadRequest(beast::basic_stream<Protocol>& stream,
-                                               beast::flat_buffer& buffer,
+template <typename Stream>
+asio::awaitable<beast::error_code> ReadRequest(Stream& stream, beast::flat_buffer& buffer,
                                                bhttp::request_parser<bhttp::string_body>& parser,
                                                const ServerLimits& limits) {
-  stream.expires_after(limits.request_timeout);
+  ExpiresAfter(stream, limits.request_timeout);
   beast::error_code ec = co_await ReadHead(stream, buffer, parser, limits);
   if (ec) co_return ec;
   co_await bhttp::async_read_header(stream, buffer, parser,
@@ -296,9 +309,9 @@ asio::awaitable<Response> Answer(const Handler& handler, Request& req) {
 // for a dual-stack socket whose peer is IPv4-mapped), set for an answer that asks for one and
 // put back to the system default (-1) before the next answer that does not. Errors are ignored:
 // a socket that refuses keeps its default.
-template <typename Protocol>
-void ApplyHopLimit(beast::basic_stream<Protocol>& stream, int hop_limit, bool& changed) {
-  if constexpr (std::is_same_v<Protocol, tcp>) {
+template <typename Stream>
+void ApplyHopLimit(Stream& stream, int hop_limit, bool& changed) {
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
     if (hop_limit <= 0 && !changed) return;
     int value = hop_limit > 0 ? hop_limit : -1;
     auto& socket = stream.socket();
@@ -314,13 +327,12 @@ void ApplyHopLimit(beast::basic_stream<Protocol>& stream, int hop_limit, bool& c
 
 // Writes the answer (no body for HEAD) within the write timeout; after an answer that ends the
 // connection, shuts down the sending side so the client reads the end of it.
-template <typename Protocol>
-asio::awaitable<beast::error_code> WriteResponse(beast::basic_stream<Protocol>& stream,
-                                                 const Response& res, unsigned version,
-                                                 bool keep_alive, bool head,
+template <typename Stream>
+asio::awaitable<beast::error_code> WriteResponse(Stream& stream, const Response& res,
+                                                 unsigned version, bool keep_alive, bool head,
                                                  const ServerLimits& limits) {
   beast::error_code ec;
-  stream.expires_after(limits.write_timeout);
+  ExpiresAfter(stream, limits.write_timeout);
   std::string out_head = ResponseHead(res, version, keep_alive);
   if (head || res.body.empty()) {
     co_await asio::async_write(stream, asio::buffer(out_head),
@@ -329,16 +341,22 @@ asio::awaitable<beast::error_code> WriteResponse(beast::basic_stream<Protocol>& 
     std::array<asio::const_buffer, 2> out{asio::buffer(out_head), asio::buffer(res.body)};
     co_await asio::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (!ec && !keep_alive) stream.socket().shutdown(Protocol::socket::shutdown_send, ec);
-  co_return ec;
+  if (ec || keep_alive) co_return ec;
+  // The end of the connection: under TLS a close_notify first (waiting, within the write
+  // timeout, for the client's), so that the client reads a clean end rather than a truncation.
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    co_return beast::error_code{};
+  } else {
+    SocketOf(stream).shutdown(asio::socket_base::shutdown_send, ec);
+    co_return ec;
+  }
 }
 
-template <typename Protocol>
-asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext ctx, Peer peer,
-                              std::string local, uint64_t session_id) {
-  auto stream = std::make_shared<beast::basic_stream<Protocol>>(std::move(socket));
-  auto busy = std::make_shared<bool>(false);
-  RegisterCloser<Protocol>(ctx, stream, session_id, busy);
+// Serves requests on one connection until it ends.
+template <typename Stream>
+asio::awaitable<void> ServeRequests(Stream* stream, const SessionContext& ctx, const Peer& peer,
+                                    const std::string& local, bool* busy) {
   beast::flat_buffer buffer;
   bool hop_limit_changed = false;
   for (;;) {
@@ -346,7 +364,7 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
     // started to arrive is answered; see RegisterCloser).
     if (ctx.shared->draining.load(std::memory_order_relaxed) && buffer.size() == 0) {
       beast::error_code ec;
-      if (stream->socket().available(ec) == 0) break;
+      if (SocketOf(*stream).available(ec) == 0) break;
     }
     if (!co_await AwaitRequest(*stream, buffer, ctx)) break;
     *busy = true;
@@ -379,7 +397,49 @@ asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext c
     if (ec == beast::error::timeout) ctx.stats->timed_out++;
     if (ec || !keep_alive) break;
   }
-  stream->close();
+}
+
+// The TLS handshake within the request timeout; a failure is counted and logged (a client
+// with no certificate, or one the CA did not sign, a client refusing ours).
+asio::awaitable<bool> Handshake(TlsStream& stream, const SessionContext& ctx, const Peer& peer) {
+  ExpiresAfter(stream, ctx.limits.request_timeout);
+  beast::error_code ec;
+  co_await stream.async_handshake(ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) co_return true;
+  ctx.stats->tls_failures++;
+  if (ec == beast::error::timeout) {
+    ctx.stats->timed_out++;
+    co_return false;
+  }
+  if (ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == asio::error::operation_aborted)
+    co_return false;
+  ctx.tls_failures->Failure("from " + peer.address + ": " + TlsFailure(ec, stream.native_handle()));
+  co_return false;
+}
+
+template <typename Protocol>
+asio::awaitable<void> Session(typename Protocol::socket socket, SessionContext ctx, Peer peer,
+                              std::string local, uint64_t session_id) {
+  auto busy = std::make_shared<bool>(false);
+  if constexpr (std::is_same_v<Protocol, tcp>) {
+    if (ctx.tls) {
+      // The context this connection was accepted with, whatever a reload installs meanwhile.
+      std::shared_ptr<ssl::context> context = ctx.tls->context();
+      auto stream = std::make_shared<TlsStream>(std::move(socket), *context);
+      RegisterCloser(ctx, stream, session_id, busy);
+      if (co_await Handshake(*stream, ctx, peer))
+        co_await ServeRequests(stream.get(), ctx, peer, local, busy.get());
+      beast::get_lowest_layer(*stream).close();
+    }
+  }
+  if (socket.is_open()) {
+    auto stream = std::make_shared<beast::basic_stream<Protocol>>(std::move(socket));
+    RegisterCloser(ctx, stream, session_id, busy);
+    co_await ServeRequests(stream.get(), ctx, peer, local, busy.get());
+    stream->close();
+  }
   std::lock_guard lock(ctx.shared->mu);
   ctx.shared->sessions.erase(session_id);
   ctx.shared->Release(ctx.listener, peer.address);
@@ -472,7 +532,8 @@ Server::Server(asio::io_context& ioc, ServerLimits limits, IoPool* sessions, Met
 Server::~Server() { Stop(); }
 
 template <typename Acceptor>
-ListenerId Server::Start(Acceptor acceptor, Handler handler, PeerLimit peer_limit) {
+ListenerId Server::Start(Acceptor acceptor, Handler handler, PeerLimit peer_limit,
+                         std::shared_ptr<TlsServer> tls) {
   auto a = std::make_shared<Acceptor>(std::move(acceptor));
   ListenerId id = next_id_++;
   {
@@ -488,12 +549,23 @@ ListenerId Server::Start(Acceptor acceptor, Handler handler, PeerLimit peer_limi
     if (guest_facing) shared_->guest_listeners++;
   }
   SessionContext ctx{shared_, shared_.get(), stats_, {}, std::move(handler), sessions_, id};
+  if constexpr (std::is_same_v<Acceptor, tcp::acceptor>) {
+    if (tls) {
+      beast::error_code ec;
+      auto local = a->local_endpoint(ec);
+      ctx.tls_failures =
+          std::make_shared<FailureLog>("tls", "TLS handshake on " + AddressText(local.address()) +
+                                                  ":" + std::to_string(local.port()));
+      ctx.tls = std::move(tls);
+    }
+  }
   asio::co_spawn(ioc_, detail::AcceptLoop(a, std::move(ctx)), asio::detached);
   return id;
 }
 
 Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t port, Handler handler,
-                                        ListenerId* id, PeerLimit peer_limit) {
+                                        ListenerId* id, PeerLimit peer_limit,
+                                        std::shared_ptr<TlsServer> tls) {
   beast::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec)
@@ -510,7 +582,7 @@ Result<tcp::endpoint> Server::ListenTcp(const std::string& address, uint16_t por
         ErrorCode::kUnavailable,
         "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message()));
   tcp::endpoint bound = acceptor.local_endpoint(ec);
-  ListenerId lid = Start(std::move(acceptor), std::move(handler), peer_limit);
+  ListenerId lid = Start(std::move(acceptor), std::move(handler), peer_limit, std::move(tls));
   if (id) *id = lid;
   return bound;
 }

@@ -108,6 +108,7 @@ struct ServerStats {
   std::array<std::atomic<uint64_t>, kRefusalKinds> refused_by{};  // indexed by Refusal
   std::atomic<uint64_t> timed_out{0};  // closed for a read or write deadline
   std::atomic<uint64_t> bad_requests{0};
+  std::atomic<uint64_t> tls_failures{0};  // TLS handshakes that failed or timed out
   std::atomic<uint64_t> requests{0};
   std::atomic<int64_t> open{0};
 
@@ -122,6 +123,7 @@ struct ConnectionCounts {
 };
 
 using ListenerId = uint64_t;
+class TlsServer;  // http/tls.h
 
 // Whom a TCP listener's peers are. Guests each have their own address, so a guest-facing
 // listener limits each, and the listener as a whole (see ServerLimits); a listener for the metadata
@@ -140,10 +142,14 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens; port 0 picks a free port. Returns the bound endpoint.
+  // Binds and listens; port 0 picks a free port. Returns the bound endpoint. With `tls`, every
+  // connection is TLS (http/tls.h): its handshake must complete within the request timeout; one
+  // that fails is counted (ServerStats::tls_failures) and logged at most once per 10 s with
+  // the count, naming the client and the reason.
   Result<asio::ip::tcp::endpoint> ListenTcp(const std::string& address, uint16_t port,
                                             Handler handler, ListenerId* id = nullptr,
-                                            PeerLimit peer_limit = PeerLimit::kPerAddress);
+                                            PeerLimit peer_limit = PeerLimit::kPerAddress,
+                                            std::shared_ptr<TlsServer> tls = nullptr);
   // Creates the socket file with `mode` permissions, replacing a stale one (nothing accepting on
   // it); kConflict when a process is accepting on it.
   Status ListenUnix(const std::string& path, mode_t mode, Handler handler,
@@ -176,7 +182,8 @@ class Server {
   void CloseAll(bool drain);
   template <typename Acceptor>
   ListenerId Start(Acceptor acceptor, Handler handler,
-                   PeerLimit peer_limit = PeerLimit::kPerAddress);
+                   PeerLimit peer_limit = PeerLimit::kPerAddress,
+                   std::shared_ptr<TlsServer> tls = nullptr);
 
   asio::io_context& ioc_;
   IoPool* sessions_;

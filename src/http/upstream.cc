@@ -5,21 +5,28 @@
 #include "http/error_response.h"
 #include "http/forward.h"
 #include "http/headers.h"
+#include "http/tls.h"
+#include "http/url.h"
 
 namespace metastack::http {
 namespace {
 
-template <typename Protocol>
-class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Protocol>> {
+// kTls: every connection is TLS with options.tls, the server's certificate checked against
+// `tls_host`.
+template <typename Protocol, bool kTls = false>
+class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Protocol, kTls>> {
  public:
-  using Stream = beast::basic_stream<Protocol>;
+  using Plain = beast::basic_stream<Protocol>;
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<Plain>, Plain>;
   using Endpoint = typename Protocol::endpoint;
 
-  Pool(std::string name, std::string host, std::vector<Endpoint> endpoints, UpstreamOptions options)
+  Pool(std::string name, std::string host, std::vector<Endpoint> endpoints, UpstreamOptions options,
+       std::string tls_host = {})
       : name_(std::move(name)),
         host_(std::move(host)),
         endpoints_(std::move(endpoints)),
-        options_(options) {}
+        options_(std::move(options)),
+        tls_host_(std::move(tls_host)) {}
 
   const std::string& name() const override { return name_; }
 
@@ -42,7 +49,8 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
  private:
   // A connection and its read buffer, kept together so that neither is allocated per request.
   struct Conn {
-    explicit Conn(asio::any_io_executor exec) : stream(std::move(exec)) {
+    template <typename... Args>
+    explicit Conn(Args&&... args) : stream(std::forward<Args>(args)...) {
       buffer.reserve(kReadSize);
     }
     Stream stream;
@@ -79,7 +87,8 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
       if (ec == beast::error::timeout)
         co_return std::unexpected(
             MakeError(ErrorCode::kTimeout, name_ + ": no answer within the response timeout"));
-      co_return std::unexpected(MakeError(ErrorCode::kUnavailable, name_ + ": " + ec.message()));
+      co_return std::unexpected(
+          MakeError(ErrorCode::kUnavailable, name_ + ": " + Reason(*conn, ec)));
     }
     co_return std::unexpected(MakeError(ErrorCode::kUnavailable, name_ + ": connection lost"));
   }
@@ -104,14 +113,27 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
     idle_count_++;
   }
 
-  // Opens a connection on the caller's executor.
+  // Why an exchange on `conn` failed: under TLS, the verification's reason when there is one.
+  std::string Reason(Conn& conn, const beast::error_code& ec) {
+    if constexpr (kTls)
+      return TlsFailure(ec, conn.stream.native_handle());
+    else
+      return ec.message();
+  }
+
+  // Opens a connection on the caller's executor: connects and, under TLS, completes the
+  // handshake, both within the connect timeout.
   asio::awaitable<Result<std::unique_ptr<Conn>>> Connect(asio::any_io_executor exec) {
-    auto conn = std::make_unique<Conn>(exec);
-    Stream* stream = &conn->stream;
-    stream->expires_after(options_.connect_timeout);
+    std::unique_ptr<Conn> conn;
+    if constexpr (kTls)
+      conn = std::make_unique<Conn>(exec, *options_.tls);
+    else
+      conn = std::make_unique<Conn>(exec);
+    Plain& plain = beast::get_lowest_layer(conn->stream);
+    plain.expires_after(options_.connect_timeout);
     beast::error_code ec;
     for (const auto& ep : endpoints_) {
-      co_await stream->async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+      co_await plain.async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
       if (!ec) break;
       if (ec == beast::error::timeout) break;
     }
@@ -121,7 +143,19 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
       co_return std::unexpected(MakeError(ErrorCode::kUnavailable, name_ + ": " + ec.message()));
     if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
       beast::error_code ignored;
-      stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+      plain.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+    if constexpr (kTls) {
+      if (auto ready = PrepareTlsClient(conn->stream.native_handle(), tls_host_); !ready)
+        co_return std::unexpected(ready.error());
+      co_await conn->stream.async_handshake(ssl::stream_base::client,
+                                            asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == beast::error::timeout)
+        co_return std::unexpected(
+            MakeError(ErrorCode::kTimeout, name_ + ": TLS handshake timed out"));
+      if (ec)
+        co_return std::unexpected(MakeError(
+            ErrorCode::kUnavailable, name_ + ": TLS handshake failed: " + Reason(*conn, ec)));
     }
     co_return std::move(conn);
   }
@@ -131,7 +165,7 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
                                              std::chrono::milliseconds timeout,
                                              beast::error_code& ec, bool& got_bytes) {
     Stream& stream = conn.stream;
-    stream.expires_after(timeout);
+    beast::get_lowest_layer(stream).expires_after(timeout);
     if (message)
       co_await bhttp::async_write(stream, *message, asio::redirect_error(asio::use_awaitable, ec));
     else
@@ -161,6 +195,7 @@ class Pool final : public Upstream, public std::enable_shared_from_this<Pool<Pro
   std::string host_;
   std::vector<Endpoint> endpoints_;
   UpstreamOptions options_;
+  std::string tls_host_;
   std::mutex mu_;
   std::unordered_map<const void*, std::vector<std::unique_ptr<Conn>>> idle_;
   size_t idle_count_ = 0;
@@ -236,32 +271,33 @@ Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamO
             asio::local::stream_protocol::endpoint(path)},
         options);
   }
-  if (url.starts_with("http://")) {
-    std::string hostport = url.substr(7);
-    if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
-    // The port defaults to 80; a colon inside [v6] brackets is not a port's.
-    size_t colon = hostport.rfind(':');
-    if (colon != std::string::npos && hostport.find(']', colon) != std::string::npos)
-      colon = std::string::npos;
-    std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
-    std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
-    if (host.empty() || port.empty())
-      return std::unexpected(
-          MakeError(ErrorCode::kInvalidArgument, "expected http://HOST[:PORT]: " + url));
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (url.starts_with("http://") || url.starts_with("https://")) {
+    auto parsed = ParseHttpUrl(url);
+    if (!parsed) return std::unexpected(parsed.error());
     asio::io_context resolver_ctx;
     asio::ip::tcp::resolver resolver(resolver_ctx);
     beast::error_code ec;
-    auto results = resolver.resolve(host, port, ec);
+    auto results = resolver.resolve(parsed->host, parsed->port, ec);
     if (ec)
       return std::unexpected(
           MakeError(ErrorCode::kInvalidArgument, "cannot resolve " + url + ": " + ec.message()));
     std::vector<asio::ip::tcp::endpoint> eps;
     for (const auto& r : results) eps.push_back(r.endpoint());
-    return std::make_shared<Pool<asio::ip::tcp>>(url, hostport, std::move(eps), options);
+    if (!parsed->tls)
+      return std::make_shared<Pool<asio::ip::tcp>>(url, parsed->authority, std::move(eps),
+                                                   std::move(options));
+    if (!options.tls) {
+      auto system = MakeTlsClientContext({});
+      if (!system) return std::unexpected(system.error());
+      options.tls = std::move(*system);
+    }
+    return std::make_shared<Pool<asio::ip::tcp, true>>(url, parsed->authority, std::move(eps),
+                                                       std::move(options), parsed->host);
   }
-  return std::unexpected(
-      MakeError(ErrorCode::kInvalidArgument, "expected http://HOST:PORT or unix:PATH: " + url));
+  return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                   "expected http://HOST[:PORT], https://HOST[:PORT] or "
+                                   "unix:PATH: " +
+                                       url));
 }
 
 }  // namespace metastack::http

@@ -21,6 +21,10 @@
 #include "http/asio.h"
 #include "http/server.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace metastack::http {
 
 struct UpstreamOptions {
@@ -31,6 +35,9 @@ struct UpstreamOptions {
   // connections a pool of 64 halved the proxy hop and tripled its p99).
   size_t max_idle = 1024;
   size_t max_response_bytes = 8 << 20;
+  // For https:// URLs: the client context (http/tls.h MakeTlsClientContext: CAs, client
+  // certificate). None: the system's CA store, no client certificate.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 using UpstreamRequest = bhttp::request<bhttp::string_body>;
@@ -65,9 +72,12 @@ UpstreamRequest UpstreamRequestFor(const Request& request);
 Response PassBack(UpstreamResponse&& upstream);
 
 // "http://HOST[:PORT][/PATH]" (port 80 by default; the path is ignored: requests carry their
-// own target) or "unix:PATH"; kInvalidArgument for anything else. Connections are
-// opened on the executor of the coroutine that sends, and reused only by coroutines on the
-// same io_context.
+// own target), "https://HOST[:PORT][/PATH]" (port 443 by default: TLS with options.tls, the
+// server's certificate checked against HOST; a connection's TCP connect and TLS handshake
+// together take at most connect_timeout; a failed handshake is kUnavailable naming the reason,
+// "TLS handshake failed: certificate verify failed: certificate has expired") or "unix:PATH";
+// kInvalidArgument for anything else. Connections are opened on the executor of the coroutine
+// that sends, and reused (TLS sessions included) only by coroutines on the same io_context.
 Result<std::shared_ptr<Upstream>> MakeUpstream(const std::string& url, UpstreamOptions options);
 
 // An upstream that is a handler of this same process (the agent in front of the API in one

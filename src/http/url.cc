@@ -94,6 +94,37 @@ std::string PercentEncode(std::string_view s) {
   return out;
 }
 
+Result<HttpUrl> ParseHttpUrl(std::string_view url) {
+  HttpUrl out;
+  std::string_view rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else if (url.starts_with("https://")) {
+    rest = url.substr(8);
+    out.tls = true;
+  } else {
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     "expected http[s]://HOST[:PORT]: " + std::string(url)));
+  }
+  rest = rest.substr(0, rest.find('/'));
+  out.authority = std::string(rest);
+  // A colon inside [v6] brackets is not a port's.
+  size_t colon = rest.rfind(':');
+  if (colon != std::string_view::npos && rest.find(']', colon) != std::string_view::npos)
+    colon = std::string_view::npos;
+  std::string_view host = rest.substr(0, colon);
+  out.port = colon == std::string_view::npos ? (out.tls ? "443" : "80")
+                                             : std::string(rest.substr(colon + 1));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  out.host = std::string(host);
+  bool digits = !out.port.empty() && out.port.find_first_not_of("0123456789") == std::string::npos;
+  if (out.host.empty() || !digits)
+    return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
+                                     "expected http[s]://HOST[:PORT]: " + std::string(url)));
+  return out;
+}
+
 PathAndQuery SplitTarget(std::string_view target) {
   PathAndQuery t;
   size_t q = target.find('?');

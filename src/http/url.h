@@ -9,7 +9,20 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
+
 namespace metastack::http {
+
+// An http:// or https:// URL's parts, as the clients connect: "http[s]://HOST[:PORT][/PATH]"
+// with HOST a name, an IPv4 address or [an IPv6 address]; the path is not kept.
+struct HttpUrl {
+  bool tls = false;       // https
+  std::string host;       // without brackets: what to resolve, and what a certificate names
+  std::string port;       // as given, else "80" or "443"
+  std::string authority;  // HOST[:PORT] as given: the Host header
+};
+// kInvalidArgument for anything else, naming the URL.
+Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
 struct PathAndQuery {
   std::string path;   // decoded

@@ -8,6 +8,7 @@
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
+#include "store/store_url.h"
 
 namespace metastack::store {
 namespace {
@@ -41,12 +42,18 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
     METASTACK_RETURN_IF_ERROR(PrepareSqliteDirectory(url, path));
     return OpenSqliteStore(path);
   }
-  if (url.starts_with("postgresql://") || url.starts_with("postgres://"))
-    return OpenPostgresStore(url);
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    auto store = OpenPostgresStore(url);
+    if (!store)
+      return std::unexpected(
+          MakeError(store.error().code,
+                    RedactedStoreUrl(url) + ": " + WithoutSecrets(store.error().message, url)));
+    return store;
+  }
   return std::unexpected(MakeError(ErrorCode::kInvalidArgument,
                                    "unsupported store URL (expected memory:, sqlite:PATH or "
                                    "postgresql://...): " +
-                                       url));
+                                       RedactedStoreUrl(url)));
 }
 
 }  // namespace metastack::store

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <charconv>
 
+#include "base/log.h"
+
 namespace metastack::store::pg {
 
 using std::chrono::milliseconds;
@@ -73,31 +75,42 @@ Listener::Wake Listener::WaitFor(int fd, short events, milliseconds timeout) {
   }
 }
 
-PGconn* Listener::Connect(int64_t* revision) {
+PGconn* Listener::Connect(int64_t* revision, std::string* why) {
   PGconn* conn = params_.StartConnect();
-  if (!conn) return nullptr;
+  if (!conn) {
+    *why = ConnectError(nullptr).message;
+    return nullptr;
+  }
   // libpq does not apply connect_timeout to non-blocking connects; apply it here.
   int seconds = params_.connect_timeout_seconds() > 0 ? params_.connect_timeout_seconds() : 10;
   auto deadline = Clock::now() + std::chrono::seconds(seconds);
   PostgresPollingStatusType poll_status = PGRES_POLLING_WRITING;
+  Wake wake = Wake::kReady;
   while (PQstatus(conn) != CONNECTION_BAD && poll_status != PGRES_POLLING_OK &&
          poll_status != PGRES_POLLING_FAILED) {
     auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) break;
-    short events = poll_status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    if (WaitFor(PQsocket(conn), events, left) != Wake::kReady) break;
+    wake = left.count() <= 0
+               ? Wake::kTimeout
+               : WaitFor(PQsocket(conn), poll_status == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                         left);
+    if (wake != Wake::kReady) break;
     poll_status = PQconnectPoll(conn);
   }
   if (poll_status == PGRES_POLLING_OK && PQstatus(conn) == CONNECTION_OK) {
     Session session(conn);
-    if (session.Exec("LISTEN metastack_changes")) {
-      auto current = session.Exec("SELECT value FROM store_revision");
-      if (current && !current->empty()) {
-        *revision = current->Int(0, 0);
-        return conn;
-      }
+    auto listen = session.Exec("LISTEN metastack_changes");
+    auto current = listen ? session.Exec("SELECT value FROM store_revision")
+                          : Result<Rows>(std::unexpected(listen.error()));
+    if (current && !current->empty()) {
+      *revision = current->Int(0, 0);
+      return conn;
     }
-  }
+    *why = current ? "postgresql: no store revision" : current.error().message;
+  } else if (wake == Wake::kTimeout) {
+    *why = "postgresql: cannot connect: timeout expired";
+  } else if (wake == Wake::kReady) {
+    *why = ConnectError(conn).message;
+  }  // kStop: the Listener is going, nothing to report
   PQfinish(conn);
   return nullptr;
 }
@@ -120,17 +133,23 @@ bool Listener::Pump(PGconn* conn) {
 void Listener::Run() {
   // Every connection but a first attempt that succeeds follows a gap in the feed.
   bool may_have_missed = false;
+  bool failing = false;  // one log line per streak of failed connects, not one per attempt
   milliseconds backoff(100);
   while (true) {
     int64_t revision = 0;
-    PGconn* conn = Connect(&revision);
+    std::string why;
+    PGconn* conn = Connect(&revision, &why);
     MarkFirstAttemptDone();
     if (!conn) {
+      if (!failing && !why.empty()) LogWarning("store", "change feed: " + why + " (retrying)");
+      failing = failing || !why.empty();
       may_have_missed = true;
       if (WaitFor(-1, 0, backoff) == Wake::kStop) return;
       backoff = std::min(backoff * 2, milliseconds(5000));
       continue;
     }
+    if (failing) LogInfo("store", "postgresql: change feed resumed");
+    failing = false;
     backoff = milliseconds(100);
     if (may_have_missed) hub_.Publish(Change{revision, Change::Kind::kInstance, "", false});
     may_have_missed = true;

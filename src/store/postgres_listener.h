@@ -7,13 +7,16 @@
 // stops it at once even while it is connecting or backing off. When the connection is lost it
 // reconnects with exponential backoff (100 ms .. 5 s) and then publishes the "flush all"
 // change (kInstance, empty id; see postgres_store.h), because notifications sent meanwhile are
-// gone. Callbacks run on this thread. Thread-safe.
+// gone. The first failed connect of a streak is logged as a warning ("change feed: <why>
+// (retrying)"), and the reconnect after it as "change feed resumed". Callbacks run on this
+// thread. Thread-safe.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -40,8 +43,9 @@ class Listener {
  private:
   enum class Wake { kReady, kTimeout, kStop };
   void Run();
-  // Non-blocking connect, LISTEN and the revision to flush at; nullptr on failure or stop.
-  PGconn* Connect(int64_t* revision);
+  // Non-blocking connect, LISTEN and the revision to flush at; nullptr on failure (`why` then
+  // says what failed) or stop (`why` left empty).
+  PGconn* Connect(int64_t* revision, std::string* why);
   // Delivers notifications until the connection is lost (true) or the Listener stops (false).
   bool Pump(PGconn* conn);
   Wake WaitFor(int fd, short events, std::chrono::milliseconds timeout);

@@ -198,6 +198,10 @@ inline constexpr std::string_view kDefaultStoreUrl = "sqlite:/var/lib/metastack/
 // schema is newer than this binary knows is an error naming both versions. The default store's
 // directory (/var/lib/metastack) is created (mode 0700) when missing; any other SQLite path
 // whose directory is missing is kNotFound naming that directory, and nothing is created.
+// A PostgreSQL store's errors name it by its URL, and no error carries the URL's password
+// (store_url.h): "<URL, password as ***>: postgresql: cannot connect: <libpq's reason>".
+// libpq's own parameters pass through the URL as given (sslmode, sslrootcert, sslcert, sslkey,
+// application_name, ...) to every connection of the store, its change feed's included.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url);
 
 // The error for a write made against a stale revision: kAborted, with a message that names the

@@ -372,7 +372,8 @@ class CliOnTheStoreTest(unittest.TestCase):
         CLUSTER.sql('future', 'UPDATE schema_version SET version = 99')
         message = 'postgresql: schema version 99 is newer than this metastack supports (4)'
         r = self.cli_on(future, 'router', 'list', check=False)
-        self.assertEqual((r.returncode, r.stderr.decode()), (1, f'metastack: {message}\n'))
+        self.assertEqual((r.returncode, r.stderr.decode()),
+                         (1, f'metastack: {future}: {message}\n'))
         r = subprocess.run([METASTACK, 'api', '--store', future, '--signed-listen',
                             '127.0.0.1:0', '--admin-listen', '', '--secret-file',
                             A.dir / 'secret'], capture_output=True, timeout=20)

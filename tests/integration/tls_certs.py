@@ -60,10 +60,12 @@ class Pki:
         return Cert(name, cert, key)
 
     def leaf(self, name, ca, client=False, days=30,
-             names=('IP:127.0.0.1', 'IP:::1', 'DNS:localhost')):
+             names=('IP:127.0.0.1', 'IP:::1', 'DNS:localhost'), cn=None):
         """A certificate signed by `ca`: for a server (serverAuth, subjectAltName `names`) or,
-        with client=True, for a client (clientAuth). days=-1: expired yesterday."""
-        key, csr = self._key_and_request(name, f'/CN=metastack test {name}')
+        with client=True, for a client (clientAuth). days=-1: expired yesterday. `cn`: the
+        subject's common name (default "metastack test NAME"; PostgreSQL's
+        clientcert=verify-full wants the role's name there)."""
+        key, csr = self._key_and_request(name, f'/CN={cn or "metastack test " + name}')
         ext = self.dir / f'{name}.ext'
         lines = ['basicConstraints = critical, CA:FALSE',
                  'keyUsage = critical, digitalSignature',
