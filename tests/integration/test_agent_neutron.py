@@ -455,7 +455,7 @@ class NeutronAgentOverTlsToOurApiTest(unittest.TestCase):
         # Our API refuses the handshake (no certificate); under TLS 1.3 `requests` learns it
         # from the alert when it reads the answer.
         error = self.refused(self.neutron_without_cert)
-        self.assertIsInstance(error, requests.exceptions.ConnectionError)
+        self.assertIsInstance(error, requests.exceptions.SSLError)
         self.assertIn(NO_CLIENT_CERT, str(error))
 
     def test_trusting_another_ca_neutrons_agent_answers_500(self):
@@ -464,9 +464,11 @@ class NeutronAgentOverTlsToOurApiTest(unittest.TestCase):
         self.assertIn('certificate verify failed', str(error))
 
     def test_plain_http_to_the_tls_listener_answers_500(self):
-        # nova_metadata_protocol left at http: our TLS listener does not speak plain HTTP.
+        # nova_metadata_protocol left at http: our TLS listener does not speak plain HTTP (it
+        # closes the connection without an answer).
         error = self.refused(self.neutron_plain)
         self.assertIsInstance(error, requests.exceptions.ConnectionError)
+        self.assertIn('Remote end closed connection without response', str(error))
 
 
 if __name__ == '__main__':
