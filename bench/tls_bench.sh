@@ -192,7 +192,8 @@ tls_curl() {
   curl -s -o /dev/null -w '%{http_code}' --cacert "$pki/ca.cert" --cert "$pki/client.cert" \
     --key "$pki/client.key" "$@"
 }
-wait_until test "$(tls_curl "https://127.0.0.1:$nginx_port/")" = 200 ||
+nginx_serves() { [ "$(tls_curl "https://127.0.0.1:$nginx_port/")" = 200 ]; }
+wait_until nginx_serves ||
   { cat "$work/nginx-error.log" >&2; echo "tls_bench: nginx does not answer over TLS" >&2; exit 1; }
 got=$(tls_curl -H "X-Instance-ID: $uuid" -H "X-Tenant-ID: $tenant" \
   -H "X-Instance-ID-Signature: $(printf '%s' "$uuid" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)" \
@@ -200,7 +201,7 @@ got=$(tls_curl -H "X-Instance-ID: $uuid" -H "X-Tenant-ID: $tenant" \
 [ "$got" = 200 ] || { echo "tls_bench: our TLS API answers $got" >&2; exit 1; }
 protocol() {
   openssl s_client -connect "127.0.0.1:$1" -CAfile "$pki/ca.cert" -cert "$pki/client.cert" \
-    -key "$pki/client.key" </dev/null 2>/dev/null | awk '/^ *Protocol *:/ {print $3; exit} /^New, / {print $2; exit}'
+    -key "$pki/client.key" </dev/null 2>/dev/null | awk '/^New, / {sub(",", "", $2); print $2; exit}'
 }
 
 handshakes() {  # port server-pid -> "rate cpu_us_per_handshake"
@@ -245,5 +246,6 @@ echo
 echo "== results (best round each)"
 echo "$hop_line"
 echo "2. TLS handshakes/s, ours / nginx: $(ratio "${hs_best[ours]}" "${hs_best[nginx]}")x" \
-  "(${hs_best[ours]} / ${hs_best[nginx]}); server CPU per handshake ${hs_cpu[ours]} vs ${hs_cpu[nginx]} us"
+  "(${hs_best[ours]} / ${hs_best[nginx]}); server CPU per handshake ${hs_cpu[ours]} vs ${hs_cpu[nginx]} us" \
+  "($(ratio "${hs_cpu[ours]}" "${hs_cpu[nginx]}")x)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
