@@ -13,7 +13,12 @@ asks Nova's metadata code for
 * the config drive file set, through ``InstanceMetadata(...)
   .metadata_for_config_drive()`` called the way the libvirt driver calls it,
 * or, with --serve, the same WSGI app over HTTP/1.1 under eventlet.wsgi (as
-  nova-api-metadata runs it), for a metadata agent to use as its upstream.
+  nova-api-metadata runs it), for a metadata agent to use as its upstream;
+  with --ssl-cert-file and --ssl-key-file over https, served by Nova's own
+  ``nova.wsgi.Server`` with ``use_ssl`` and [wsgi] ssl_cert_file,
+  ssl_key_file and ssl_ca_file (--ssl-ca-file: client certificates signed by
+  that CA required), as nova-api-metadata serves it with
+  [DEFAULT] enabled_ssl_apis = metadata.
 
 Only database-ish look-ups are stubbed: the instance load, its security
 groups, its block device mappings and Neutron's API.
@@ -22,13 +27,16 @@ Run it with Debian's interpreter (it needs python3-nova):
 
     /usr/bin/python3 nova_reference.py INSTANCE.json [--dhcp-domain D] \
         [--address IP] [--shared-secret S] \
-        (--paths-file F | --config-drive | --serve PORT_FILE [--port N])
+        (--paths-file F | --config-drive | --serve PORT_FILE [--port N]
+         [--ssl-cert-file F --ssl-key-file F [--ssl-ca-file CA]])
 
 --paths-file holds one request per line, ``PATH`` or ``METHOD PATH``.
 Output is JSON on stdout: a list of {"method", "path", "status",
 "content_type", "body_b64"} for HTTP, {relpath: body_b64} for a config drive.
 --serve listens on a loopback port (--port, or a free one), writes its number
-to PORT_FILE once accepting, and serves until killed.
+to PORT_FILE once accepting, and serves until killed. NOVA_REFERENCE_DEBUG=1
+lets Nova's and eventlet's log lines through to stderr (e.g. a failed TLS
+handshake).
 
 Document conventions beyond reference/nova.md: a device field that is null
 counts as absent; ``vendor_data`` null counts as absent; a subnet without
@@ -50,8 +58,12 @@ import traceback
 import urllib.parse
 from unittest import mock
 
-# Nova logs through the stdlib; nothing of it may reach stdout or stderr.
-logging.disable(logging.CRITICAL)
+# Nova logs through the stdlib; nothing of it may reach stdout or stderr
+# (unless NOVA_REFERENCE_DEBUG is set: then all of it goes to stderr).
+if os.environ.get('NOVA_REFERENCE_DEBUG'):
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+else:
+    logging.disable(logging.CRITICAL)
 
 from oslo_log import log as oslo_log  # noqa: E402
 import webob  # noqa: E402
@@ -452,20 +464,38 @@ class NovaReference:
                                 'body': body})
         return answers
 
-    def serve(self, port_file, host='127.0.0.1', port=0):
+    def serve(self, port_file, host='127.0.0.1', port=0, tls=None):
         """Nova's WSGI app over HTTP/1.1 with keep-alive, under eventlet.wsgi
         as nova-api-metadata serves it, on `port` (0: a free one); never
-        returns."""
+        returns. tls=(cert, key, ca or None): over https, by nova.wsgi.Server
+        itself (use_ssl=True, [wsgi] ssl_cert_file/ssl_key_file/ssl_ca_file):
+        eventlet.wrap_ssl(server_side=True, certfile, keyfile, cert_reqs
+        CERT_NONE, or with a CA ca_certs and CERT_REQUIRED)."""
         import eventlet  # noqa: E402 (only this mode needs it)
         import eventlet.wsgi  # noqa: E402
         with self._configured():
             app = handler.MetadataRequestHandler()
-            sock = eventlet.listen((host, port))
+            if tls:
+                from nova import wsgi as nova_wsgi  # noqa: E402
+                cert, key, ca = tls
+                CONF.set_override('ssl_cert_file', cert, group='wsgi')
+                CONF.set_override('ssl_key_file', key, group='wsgi')
+                CONF.set_override('ssl_ca_file', ca, group='wsgi')
+                server = nova_wsgi.Server('metadata', app, host=host,
+                                          port=port, use_ssl=True)
+                server.start()
+                bound = server.port
+            else:
+                sock = eventlet.listen((host, port))
+                bound = sock.getsockname()[1]
             tmp = port_file + '.tmp'
             with open(tmp, 'w', encoding='ascii') as f:
-                f.write(str(sock.getsockname()[1]))
+                f.write(str(bound))
             os.rename(tmp, port_file)
-            eventlet.wsgi.server(sock, app, log_output=False)
+            if tls:
+                server.wait()
+            else:
+                eventlet.wsgi.server(sock, app, log_output=False)
 
     def config_drive(self):
         """{relpath: bytes} as the libvirt driver's config drive holds."""
@@ -510,13 +540,29 @@ def main(argv=None):
     mode.add_argument('--serve', metavar='PORT_FILE')
     ap.add_argument('--port', type=int, default=0,
                     help='with --serve: the port (default: a free one)')
+    ap.add_argument('--ssl-cert-file',
+                    help="with --serve: https with this certificate "
+                         "(Nova's [wsgi] ssl_cert_file)")
+    ap.add_argument('--ssl-key-file',
+                    help="its key ([wsgi] ssl_key_file)")
+    ap.add_argument('--ssl-ca-file',
+                    help="client certificates signed by this CA are "
+                         "required ([wsgi] ssl_ca_file)")
     args = ap.parse_args(argv)
+    if bool(args.ssl_cert_file) != bool(args.ssl_key_file):
+        ap.error('--ssl-cert-file and --ssl-key-file go together')
+    if args.ssl_ca_file and not args.ssl_cert_file:
+        ap.error('--ssl-ca-file needs --ssl-cert-file and --ssl-key-file')
+    if args.ssl_cert_file and not args.serve:
+        ap.error('--ssl-cert-file goes with --serve')
+    tls = ((args.ssl_cert_file, args.ssl_key_file, args.ssl_ca_file)
+           if args.ssl_cert_file else None)
 
     b64 = lambda b: base64.b64encode(b).decode('ascii')  # noqa: E731
     with NovaReference(load_doc(args.instance), args.dhcp_domain,
                        args.address, args.shared_secret) as ref:
         if args.serve:
-            ref.serve(args.serve, port=args.port)
+            ref.serve(args.serve, port=args.port, tls=tls)
         if args.config_drive:
             out = {p: b64(b) for p, b in ref.config_drive().items()}
         else:

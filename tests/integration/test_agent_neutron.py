@@ -22,6 +22,13 @@ network, both must name the same instance and tenant, or both none (404 without 
 Then Neutron's agent forwards to `metastack api` itself: every method on every path family comes
 back with our API's status, which Neutron's agent passes on (it turns any status but 200, 400,
 403, 404, 409 and 500 into a 500 with a traceback in its log).
+
+Over https (NeutronAgentOverTlsToOurApiTest): Neutron's agent configured with
+nova_metadata_protocol = https, auth_ca_cert, nova_client_cert and nova_client_priv_key (its
+`requests` call gets verify=CA, cert=(cert, key)) in front of `metastack api` listening with
+--api-tls-cert-file/--api-tls-key-file and --api-tls-client-ca-file (mutual TLS), certificates
+made by tls_certs.py: 200 for its guest, 403 for another secret, and without a client
+certificate (or trusting another CA) its `requests` call raises, which it answers with its 500.
 """
 # As neutron-metadata-agent starts (neutron.cmd.eventlet): monkey patching before anything else,
 # so that Neutron's handler, its `requests` call and this test's threads share one hub.
@@ -43,10 +50,12 @@ import threading  # noqa: E402
 import unittest  # noqa: E402
 
 from harness import Daemon, metastack_binary, network_instance, unix_get  # noqa: E402
+from tls_certs import Pki  # noqa: E402
 
 # Neutron's handler calls `requests`; the upstream is local whatever proxy the environment names.
 os.environ['no_proxy'] = os.environ['NO_PROXY'] = '127.0.0.1,localhost'
 
+import requests  # noqa: E402
 import webob  # noqa: E402
 from neutron.agent.metadata import agent as neutron_agent  # noqa: E402
 from neutron.common import cache_utils  # noqa: E402
@@ -64,6 +73,10 @@ TENANT_C = 'cccccccccccccccccccccccccccccccc'
 ROUTERS = {'router-a': TENANT_A, 'router-b': TENANT_B}
 NETWORKS = {'net-a1': ('router-a', TENANT_A), 'net-a2': ('router-a', TENANT_A),
             'net-b1': ('router-b', TENANT_B), 'net-c': (None, TENANT_C)}
+
+# How `requests` (urllib3 over Python's ssl) reports the alert our API sends when Neutron's
+# agent offers no client certificate.
+NO_CLIENT_CERT = 'tlsv13 alert certificate required'
 
 MAC_SHARED = 'fa:16:3e:00:04:07'   # two tenants' guests, on different routers
 MAC_TWICE = 'fa:16:3e:00:0a:02'    # two ports behind router-a, on different networks
@@ -191,7 +204,9 @@ class EchoIdentity(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def neutron_handler(upstream_port):
+def neutron_handler(upstream_port, secret=SECRET, **options):
+    """Neutron's MetadataProxyHandler forwarding to 127.0.0.1:upstream_port, with more of its
+    [DEFAULT] options (nova_metadata_protocol, auth_ca_cert, ...) in `options`."""
     conf = cfg.ConfigOpts()
     neutron_meta.register_meta_conf_opts(neutron_meta.SHARED_OPTS, conf)
     neutron_meta.register_meta_conf_opts(neutron_meta.METADATA_PROXY_HANDLER_OPTS, conf)
@@ -199,7 +214,9 @@ def neutron_handler(upstream_port):
     conf([], project='neutron')
     conf.set_override('nova_metadata_host', '127.0.0.1')
     conf.set_override('nova_metadata_port', upstream_port)
-    conf.set_override('metadata_proxy_shared_secret', SECRET)
+    conf.set_override('metadata_proxy_shared_secret', secret)
+    for name, value in options.items():
+        conf.set_override(name, value)
     neutron_agent.MetadataPluginAPI = SharedPortsPluginApi
     return neutron_agent.MetadataProxyHandler(conf)
 
@@ -364,6 +381,94 @@ class NeutronAgentInFrontOfOurApiTest(unittest.TestCase):
         # Neutron's agent forwards none of the guest's headers: the TTL never reaches the API,
         # so sessions are not available behind it (docs/extensions.md).
         self.assertEqual(token.get_response(self.neutron).status_int, 400)
+
+
+class NeutronAgentOverTlsToOurApiTest(unittest.TestCase):
+    """Neutron's own agent with nova_metadata_protocol = https and a client certificate in
+    front of `metastack api` requiring client certificates on its signed listener."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix='metastack-neutron-api-tls-')
+        d = pathlib.Path(cls.tmp.name)
+        pki = Pki(d / 'pki')
+        ca = pki.ca('ca')
+        server = pki.leaf('server', ca)
+        client = pki.leaf('client', ca, client=True)
+        other = pki.ca('other')
+        store = f'sqlite:{d}/store.db'
+        fill_store(store)
+        (d / 'secret').write_text(SECRET + '\n')
+        ready = d / 'ready.json'
+        cls.api = Daemon(['api', '--store', store, '--signed-listen', '127.0.0.1:0',
+                          '--admin-listen', '', '--secret-file', d / 'secret', '--ready-file',
+                          ready, '--log-level', 'warning', '--api-tls-cert-file', server.cert,
+                          '--api-tls-key-file', server.key, '--api-tls-client-ca-file',
+                          ca.cert], d / 'api.log', ready_file=ready)
+        cls.api.start()
+        port = cls.api.ports()['signed'][0]
+        https = dict(nova_metadata_protocol='https', auth_ca_cert=str(ca.cert))
+        cert = dict(nova_client_cert=str(client.cert), nova_client_priv_key=str(client.key))
+        cls.neutron = neutron_handler(port, **https, **cert)
+        cls.neutron_wrong_secret = neutron_handler(port, 'not-the-secret', **https, **cert)
+        cls.neutron_without_cert = neutron_handler(port, **https)
+        cls.neutron_other_ca = neutron_handler(port, nova_metadata_protocol='https',
+                                               auth_ca_cert=str(other.cert), **cert)
+        cls.neutron_plain = neutron_handler(port, **cert)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.api.stop()
+        cls.tmp.cleanup()
+
+    def ask(self, handler, path='/openstack/latest/meta_data.json'):
+        req = webob.Request.blank(path, headers={'X-Forwarded-For': '10.0.0.5',
+                                                 'X-Neutron-Router-ID': 'router-a'})
+        resp = req.get_response(handler)
+        return resp.status_int, resp.body
+
+    def test_its_guest_is_answered_over_mutual_tls(self):
+        status, body = self.ask(self.neutron)
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        self.assertEqual((doc['uuid'], doc['project_id']), (A1, TENANT_A))
+        self.assertEqual(self.ask(self.neutron, '/latest/meta-data/instance-id'),
+                         (200, b'i-' + A1[-8:].encode()))
+
+    def test_another_secret_is_403(self):
+        with self.assertLogs('neutron.agent.metadata.agent', 'WARNING') as logs:
+            status, body = self.ask(self.neutron_wrong_secret)
+        self.assertEqual(status, 403, body)
+        self.assertIn('The remote metadata server responded with Forbidden.', logs.output[0])
+
+    def refused(self, handler):
+        """Neutron's agent whose `requests` call fails: its 500, and the exception it logged."""
+        with self.assertLogs('neutron.agent.metadata.agent', 'ERROR') as logs:
+            status, body = self.ask(handler)
+        self.assertEqual(status, 500, body)
+        self.assertIn(b'An unknown error has occurred. Please try your request again.', body)
+        self.assertEqual(len(logs.records), 1, logs.output)
+        self.assertEqual(logs.records[0].getMessage(), 'Unexpected error.')
+        return logs.records[0].exc_info[1]
+
+    def test_without_a_client_certificate_neutrons_agent_answers_500(self):
+        # Our API refuses the handshake (no certificate); under TLS 1.3 `requests` learns it
+        # from the alert when it reads the answer.
+        error = self.refused(self.neutron_without_cert)
+        self.assertIsInstance(error, requests.exceptions.SSLError)
+        self.assertIn(NO_CLIENT_CERT, str(error))
+
+    def test_trusting_another_ca_neutrons_agent_answers_500(self):
+        error = self.refused(self.neutron_other_ca)
+        self.assertIsInstance(error, requests.exceptions.SSLError)
+        self.assertIn('certificate verify failed', str(error))
+
+    def test_plain_http_to_the_tls_listener_answers_500(self):
+        # nova_metadata_protocol left at http: our TLS listener does not speak plain HTTP (it
+        # closes the connection without an answer).
+        error = self.refused(self.neutron_plain)
+        self.assertIsInstance(error, requests.exceptions.ConnectionError)
+        self.assertIn('Remote end closed connection without response', str(error))
 
 
 if __name__ == '__main__':

@@ -22,6 +22,13 @@ and UNIX socket:
               sends another X-Tenant-ID                   -> Nova's 404 (its tenant check).
 Requests go to the agent's socket as the ns-proxy sends them: X-Forwarded-For plus
 X-Neutron-Network-ID (DHCP namespace) or X-Neutron-Router-ID (router namespace).
+
+Over https (AgentBeforeNovaOverTlsTest): a second Nova serves the same app through Nova's own
+nova.wsgi.Server with use_ssl and [wsgi] ssl_cert_file, ssl_key_file and ssl_ca_file (so it
+requires a client certificate signed by the CA), certificates made by tls_certs.py. Agents with
+`--api-url https://... --api-ca-file CA --api-cert-file --api-key-file`: Nova's 200 and 403;
+with another CA, or without a client certificate: 502 to the guest at once, the reason in the
+agent's log.
 """
 import concurrent.futures
 import ctypes
@@ -35,9 +42,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import ssl
 import unittest
 
 from harness import metastack_binary
+from tls_certs import Pki
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -58,6 +67,12 @@ NETWORK = PORT['network_id']
 ROUTER = PORT['router_id']
 GUEST_IP = PORT['subnets'][0]['ip_address']
 OTHER_PROJECT = 'ffffffffffffffffffffffffffffffff'
+# What the agent logs (after "ERROR agent: metadata API: https://127.0.0.1:PORT: ") when the
+# upstream's certificate does not verify (signed by a CA it was not given), and when the
+# upstream refuses it for want of a client certificate (the TLS 1.3 alert, read with the answer).
+TLS_VERIFY_FAILED = ('TLS handshake failed: certificate verify failed: self-signed certificate '
+                     'in certificate chain')
+TLS_CERT_REQUIRED = 'tlsv13 alert certificate required'
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -114,13 +129,13 @@ def exchange(conn, path, headers):
     return r.status, r.getheader('Content-Type'), r.read()
 
 
-def via_agent(sock, path, xff=GUEST_IP, network=NETWORK, router=None):
+def via_agent(sock, path, xff=GUEST_IP, network=NETWORK, router=None, timeout=10):
     headers = {'X-Forwarded-For': xff}
     if router:
         headers['X-Neutron-Router-ID'] = router
     else:
         headers['X-Neutron-Network-ID'] = network
-    conn = UnixConnection(sock)
+    conn = UnixConnection(sock, timeout=timeout)
     try:
         return exchange(conn, path, headers)
     finally:
@@ -131,9 +146,13 @@ def signature(secret, uuid=UUID):
     return hmac.new(secret.encode(), uuid.encode(), hashlib.sha256).hexdigest()
 
 
-def from_nova(path, secret=SECRET, tenant=PROJECT, xff=GUEST_IP):
-    """Nova's own answer to a request signed as the agent should sign it."""
-    conn = http.client.HTTPConnection('127.0.0.1', NOVA_PORT, timeout=10)
+def from_nova(path, secret=SECRET, tenant=PROJECT, xff=GUEST_IP, port=None, tls=None):
+    """Nova's own answer to a request signed as the agent should sign it (over https with
+    `tls`, an ssl.SSLContext)."""
+    if tls:
+        conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=10, context=tls)
+    else:
+        conn = http.client.HTTPConnection('127.0.0.1', port or NOVA_PORT, timeout=10)
     try:
         return exchange(conn, path, {'X-Instance-ID': UUID, 'X-Tenant-ID': tenant,
                                      'X-Instance-ID-Signature': signature(secret),
@@ -161,7 +180,9 @@ NOVA_PORT = None
 AGENTS = {}  # name -> socket path
 
 
-def start_agent(name, secret, doc):
+def start_agent(name, secret, doc, url=None, extra=(), log_level='error'):
+    """An agent with its own store holding `doc`, forwarding to `url` (default: the plain
+    Nova) with `extra` arguments."""
     d = pathlib.Path(TMP.name)
     store = f'sqlite:{d}/{name}.db'
     cli('router', 'create', ROUTER, '--project', doc['project_id'], '--store', store)
@@ -172,8 +193,8 @@ def start_agent(name, secret, doc):
     sock = d / f'{name}.sock'
     log_path = d / f'{name}.log'
     proc = spawn([METASTACK, 'agent', '--store', store, '--agent-socket', sock,
-                  '--api-url', f'http://127.0.0.1:{NOVA_PORT}', '--secret-file',
-                  d / f'{name}.secret', '--log-level', 'error'], log_path)
+                  '--api-url', url or f'http://127.0.0.1:{NOVA_PORT}', '--secret-file',
+                  d / f'{name}.secret', '--log-level', log_level, *extra], log_path)
     PROCS.append(proc)
 
     def accepting():
@@ -188,19 +209,24 @@ def start_agent(name, secret, doc):
     AGENTS[name] = sock
 
 
+def start_nova(name, *extra):
+    """nova_reference.py --serve (with `extra` arguments); its port."""
+    d = pathlib.Path(TMP.name)
+    port_file = d / f'{name}.port'
+    log_path = d / f'{name}.log'
+    nova = spawn([PYTHON, NOVA_REFERENCE, EXAMPLE, '--shared-secret', SECRET,
+                  '--serve', port_file, *extra], log_path)
+    PROCS.append(nova)
+    wait_until(port_file.exists, f'nova-api-metadata (nova_reference.py --serve {name})', nova,
+               log_path, timeout=60)
+    return int(port_file.read_text())
+
+
 def setUpModule():
     global TMP, NOVA_PORT
     TMP = tempfile.TemporaryDirectory(prefix='metastack-agent-nova-')
     try:
-        d = pathlib.Path(TMP.name)
-        port_file = d / 'nova.port'
-        log_path = d / 'nova.log'
-        nova = spawn([PYTHON, NOVA_REFERENCE, EXAMPLE, '--shared-secret', SECRET,
-                      '--serve', port_file], log_path)
-        PROCS.append(nova)
-        wait_until(port_file.exists, 'nova-api-metadata (nova_reference.py --serve)', nova,
-                   log_path, timeout=60)
-        NOVA_PORT = int(port_file.read_text())
+        NOVA_PORT = start_nova('nova')
         start_agent('good', SECRET, DOC)
         start_agent('wrong', WRONG_SECRET, DOC)
         start_agent('tenant', SECRET, dict(DOC, project_id=OTHER_PROJECT))
@@ -278,6 +304,87 @@ class AgentBeforeNovaTest(unittest.TestCase):
             for status, _, body in pool.map(one, range(64)):
                 self.assertEqual(status, 200, body)
                 self.assertEqual(json.loads(body)['uuid'], UUID)
+
+
+class AgentBeforeNovaOverTlsTest(unittest.TestCase):
+    """Our agent in front of nova-api-metadata served over https by nova.wsgi.Server, which
+    requires a client certificate ([wsgi] ssl_ca_file)."""
+
+    @classmethod
+    def setUpClass(cls):
+        pki = Pki(pathlib.Path(TMP.name) / 'pki')
+        ca = pki.ca('ca')
+        server = pki.leaf('server', ca)
+        client = pki.leaf('client', ca, client=True)
+        other = pki.ca('other')
+        cls.port = start_nova('nova-tls', '--ssl-cert-file', server.cert, '--ssl-key-file',
+                              server.key, '--ssl-ca-file', ca.cert)
+        url = f'https://127.0.0.1:{cls.port}'
+        cert = ['--api-cert-file', client.cert, '--api-key-file', client.key]
+        start_agent('tls', SECRET, DOC, url, ['--api-ca-file', ca.cert, *cert])
+        start_agent('tls-wrong-secret', WRONG_SECRET, DOC, url, ['--api-ca-file', ca.cert, *cert])
+        start_agent('tls-other-ca', SECRET, DOC, url, ['--api-ca-file', other.cert, *cert],
+                    log_level='warning')
+        start_agent('tls-no-cert', SECRET, DOC, url, ['--api-ca-file', ca.cert],
+                    log_level='warning')
+        cls.tls = ssl.create_default_context(cafile=ca.cert)
+        cls.tls.load_cert_chain(client.cert, client.key)
+
+    def agent_log(self, name):
+        return (pathlib.Path(TMP.name) / f'{name}.log').read_text(errors='replace')
+
+    def test_nova_answers_over_https(self):
+        status, ctype, body = via_agent(AGENTS['tls'], '/openstack/latest/meta_data.json')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(ctype, 'application/json')
+        self.assertEqual(json.loads(body)['uuid'], UUID)
+        nova = from_nova('/openstack/latest/meta_data.json', port=self.port, tls=self.tls)
+        self.assertEqual(nova[0], 200, nova[2])
+        self.assertEqual(without_seed(body), without_seed(nova[2]))
+        # Kept alive: many requests on one guest connection, then in parallel.
+        conn = UnixConnection(AGENTS['tls'])
+        try:
+            for _ in range(10):
+                got = exchange(conn, '/latest/meta-data/instance-id',
+                               {'X-Forwarded-For': GUEST_IP, 'X-Neutron-Router-ID': ROUTER})
+                self.assertEqual(got[::2], (200, DOC['ec2']['instance_id'].encode()))
+        finally:
+            conn.close()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for status, _, body in pool.map(
+                    lambda _: via_agent(AGENTS['tls'], '/openstack/latest/meta_data.json'),
+                    range(32)):
+                self.assertEqual(status, 200, body)
+
+    def test_wrong_shared_secret_is_novas_403_over_https(self):
+        got = via_agent(AGENTS['tls-wrong-secret'], '/openstack/latest/meta_data.json')
+        self.assertEqual(got[0], 403, got[2])
+        self.assertIn(b'Invalid proxy request signature.', got[2])
+        self.assertEqual(got, from_nova('/openstack/latest/meta_data.json', secret=WRONG_SECRET,
+                                        port=self.port, tls=self.tls))
+
+    def test_another_ca_is_502_and_the_reason_is_logged(self):
+        # The 10 s socket timeout is the "never a hang" check: the handshake fails at once.
+        status, _, body = via_agent(AGENTS['tls-other-ca'], '/openstack/latest/meta_data.json')
+        self.assertEqual(status, 502, body)
+        self.assertNotIn(b'certificate', body)  # the reason goes to the log, not to the guest
+        self.assertIn(f'ERROR agent: metadata API: https://127.0.0.1:{self.port}: '
+                      f'{TLS_VERIFY_FAILED}\n', self.agent_log('tls-other-ca'))
+
+    def test_no_client_certificate_is_502_and_the_reason_is_logged(self):
+        # Nova's wrap_ssl with CERT_REQUIRED refuses the handshake ("peer did not return a
+        # certificate"); under TLS 1.3 the client learns it from the alert on its first read.
+        status, _, body = via_agent(AGENTS['tls-no-cert'], '/openstack/latest/meta_data.json')
+        self.assertEqual(status, 502, body)
+        self.assertNotIn(b'certificate', body)
+        # Under TLS 1.3 the client's handshake completes before Nova checks for a certificate:
+        # the agent then learns of the refusal either from Nova's alert (read with the answer)
+        # or, when Nova has already closed, from writing the request (EPIPE), whichever comes
+        # first. Either way, one line naming the upstream.
+        log = self.agent_log('tls-no-cert')
+        prefix = f'ERROR agent: metadata API: https://127.0.0.1:{self.port}: '
+        self.assertTrue(f'{prefix}{TLS_CERT_REQUIRED}\n' in log or f'{prefix}Broken pipe\n' in log,
+                        log)
 
 
 if __name__ == '__main__':
