@@ -174,6 +174,35 @@ std::string_view RefusalName(Refusal r) {
 
 namespace {
 
+// A TLS listener's failed handshakes, logged per reason (each as FailureLog does: the first at
+// once, then a count at most every 10 s), so that fixing one cause shows the next at once. At
+// most kReasons reasons are told apart; further ones share one log.
+class HandshakeLog {
+ public:
+  explicit HandshakeLog(std::string listener) : listener_(std::move(listener)) {}
+  void Failure(const std::string& peer, const std::string& reason) {
+    FailureLog* log;
+    {
+      std::lock_guard lock(mu_);
+      auto it = logs_.find(reason);
+      if (it == logs_.end()) {
+        const std::string key = logs_.size() < kReasons ? reason : "";
+        it = logs_.find(key);
+        if (it == logs_.end())
+          it = logs_.emplace(key, std::make_unique<FailureLog>("tls", "TLS on " + listener_)).first;
+      }
+      log = it->second.get();
+    }
+    log->Failure("handshake from " + peer + " failed: " + reason);
+  }
+
+ private:
+  static constexpr size_t kReasons = 16;
+  std::string listener_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<FailureLog>> logs_;
+};
+
 struct SessionContext {
   std::shared_ptr<void> shared_owner;
   Server::Shared* shared = nullptr;
@@ -183,7 +212,7 @@ struct SessionContext {
   IoPool* sessions = nullptr;  // where connections run; null: the acceptor's context
   ListenerId listener = 0;
   std::shared_ptr<TlsServer> tls;  // TCP listeners serving TLS
-  std::shared_ptr<FailureLog> tls_failures;
+  std::shared_ptr<HandshakeLog> tls_failures;
 };
 
 }  // namespace
@@ -415,7 +444,7 @@ asio::awaitable<bool> Handshake(TlsStream& stream, const SessionContext& ctx, co
   if (ec == asio::error::eof || ec == asio::error::connection_reset ||
       ec == asio::error::operation_aborted)
     co_return false;
-  ctx.tls_failures->Failure("from " + peer.address + ": " + TlsFailure(ec, stream.native_handle()));
+  ctx.tls_failures->Failure(peer.address, TlsFailure(ec, stream.native_handle()));
   co_return false;
 }
 
@@ -553,9 +582,8 @@ ListenerId Server::Start(Acceptor acceptor, Handler handler, PeerLimit peer_limi
     if (tls) {
       beast::error_code ec;
       auto local = a->local_endpoint(ec);
-      ctx.tls_failures =
-          std::make_shared<FailureLog>("tls", "TLS handshake on " + AddressText(local.address()) +
-                                                  ":" + std::to_string(local.port()));
+      ctx.tls_failures = std::make_shared<HandshakeLog>(AddressText(local.address()) + ":" +
+                                                        std::to_string(local.port()));
       ctx.tls = std::move(tls);
     }
   }

@@ -144,8 +144,9 @@ class Server {
 
   // Binds and listens; port 0 picks a free port. Returns the bound endpoint. With `tls`, every
   // connection is TLS (http/tls.h): its handshake must complete within the request timeout; one
-  // that fails is counted (ServerStats::tls_failures) and logged at most once per 10 s with
-  // the count, naming the client and the reason.
+  // that fails is counted (ServerStats::tls_failures) and logged, each reason at most once per
+  // 10 s with its count: "TLS on 127.0.0.1:8775: handshake from 10.0.0.3 failed: peer did not
+  // return a certificate".
   Result<asio::ip::tcp::endpoint> ListenTcp(const std::string& address, uint16_t port,
                                             Handler handler, ListenerId* id = nullptr,
                                             PeerLimit peer_limit = PeerLimit::kPerAddress,

@@ -65,6 +65,20 @@ Status TrustCas(ssl::context& ctx, const std::string& ca_file) {
   return Ok();
 }
 
+// Where a client connection records that the server asked for a certificate it has none to
+// give (TLS 1.3 completes the client's handshake before the server refuses: the refusal comes
+// as an alert on the first read, or as a broken pipe when the server has closed first).
+int AskedForCertificateIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int NoClientCertificate(SSL* ssl, X509**, EVP_PKEY**) {
+  static int asked = 1;
+  SSL_set_ex_data(ssl, AskedForCertificateIndex(), &asked);
+  return 0;  // none: the handshake goes on without one
+}
+
 std::time_t NotAfter(ssl::context& ctx) {
   X509* cert = SSL_CTX_get0_certificate(ctx.native_handle());
   std::tm tm{};
@@ -144,6 +158,8 @@ Result<std::shared_ptr<ssl::context>> MakeTlsClientContext(const TlsClientOption
                                      "key file"));
   if (!options.cert_file.empty())
     METASTACK_RETURN_IF_ERROR(UseIdentity(*ctx, options.cert_file, options.key_file));
+  else
+    SSL_CTX_set_client_cert_cb(ctx->native_handle(), NoClientCertificate);
   if (options.insecure) {
     ctx->set_verify_mode(ssl::verify_none);
     return ctx;
@@ -182,8 +198,11 @@ std::string TlsFailure(const beast::error_code& ec, SSL* ssl) {
   long result = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
   if (result != X509_V_OK)
     return std::string("certificate verify failed: ") + X509_verify_cert_error_string(result);
-  if (ec == ssl::error::stream_truncated) return "the connection ended without a TLS close";
-  return ec.message();
+  std::string out = ec == ssl::error::stream_truncated ? "the connection ended without a TLS close"
+                                                       : ec.message();
+  if (ssl && SSL_get_ex_data(ssl, AskedForCertificateIndex()))
+    out += " (the server asked for a client certificate, and none is configured)";
+  return out;
 }
 
 }  // namespace metastack::http

@@ -83,7 +83,9 @@ Status PrepareTlsClient(SSL* ssl, const std::string& host);
 
 // A failed TLS exchange as an operator reads it: "certificate verify failed: certificate has
 // expired" when a certificate was refused (the verification's reason, not only OpenSSL's
-// routine), else the error's own text ("tlsv13 alert certificate required").
+// routine), else the error's own text ("tlsv13 alert certificate required"), followed by
+// "(the server asked for a client certificate, and none is configured)" when that happened on
+// the connection (under TLS 1.3 the server's refusal may arrive only as a broken pipe).
 std::string TlsFailure(const beast::error_code& ec, SSL* ssl);
 
 }  // namespace metastack::http

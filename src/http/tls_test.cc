@@ -211,7 +211,9 @@ TEST_F(TlsTest, MutualTlsWantsAClientCertificateTheCaSigned) {
   // TLS 1.3: the client's handshake ends before the server checks its certificate; the refusal
   // arrives as an alert where the answer would.
   EXPECT_EQ(Failure(Send(UpstreamFor({.ca_file = pki_("ca.cert")}), "/")),
-            Url() + ": tlsv13 alert certificate required");
+            Url() +
+                ": tlsv13 alert certificate required (the server asked for a client "
+                "certificate, and none is configured)");
   EXPECT_EQ(Failure(Send(UpstreamFor({.ca_file = pki_("ca.cert"),
                                       .cert_file = pki_("other-client.cert"),
                                       .key_file = pki_("other-client.key")}),

@@ -126,9 +126,9 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
 }
 
 Error UnsupportedUrl(std::string_view url) {
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "expected http://HOST[:PORT], https://HOST[:PORT] or unix:PATH: " +
-                       std::string(url));
+  return MakeError(
+      ErrorCode::kInvalidArgument,
+      "expected http://HOST[:PORT], https://HOST[:PORT] or unix:PATH: " + std::string(url));
 }
 
 PathAndQuery SplitTarget(std::string_view target) {

@@ -383,8 +383,9 @@ class AgentBeforeNovaOverTlsTest(unittest.TestCase):
         # first. Either way, one line naming the upstream.
         log = self.agent_log('tls-no-cert')
         prefix = f'ERROR agent: metadata API: https://127.0.0.1:{self.port}: '
-        self.assertTrue(f'{prefix}{TLS_CERT_REQUIRED}\n' in log or f'{prefix}Broken pipe\n' in log,
-                        log)
+        hint = ' (the server asked for a client certificate, and none is configured)'
+        self.assertTrue(f'{prefix}{TLS_CERT_REQUIRED}{hint}\n' in log or
+                        f'{prefix}Broken pipe{hint}\n' in log, log)
 
 
 if __name__ == '__main__':

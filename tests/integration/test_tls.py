@@ -187,9 +187,10 @@ class TlsHopsTest(unittest.TestCase):
         status, body, seconds = self.ask('no-cert')
         self.assertEqual(status, 502, body)
         self.assertLess(seconds, 10)
-        self.wait_for_log(self.agents['no-cert'], 'tlsv13 alert certificate required')
-        self.wait_for_log(self.api, f'TLS handshake on 127.0.0.1:{self.signed}: from 127.0.0.1: '
-                                    'peer did not return a certificate')
+        self.wait_for_log(self.agents['no-cert'], 'tlsv13 alert certificate required (the server '
+                          'asked for a client certificate, and none is configured)')
+        self.wait_for_log(self.api, f'TLS on 127.0.0.1:{self.signed}: handshake from 127.0.0.1 '
+                                    'failed: peer did not return a certificate')
 
     def test_an_expired_server_certificate_is_a_502_that_says_why(self):
         status, body, seconds = self.ask('expired')
