@@ -253,6 +253,18 @@ def fill_store(store):
         cli('instance', 'create', '-f', '-', '--store', store, stdin=json.dumps(doc).encode())
 
 
+def start_api(d, *args):
+    """`metastack api` on a store of the shared ports in directory `d`, its signed listener on a
+    free port, with `args`; started."""
+    store = f'sqlite:{d}/store.db'
+    fill_store(store)
+    (d / 'secret').write_text(SECRET + '\n')
+    ready = d / 'ready.json'
+    return Daemon(['api', '--store', store, '--signed-listen', '127.0.0.1:0', '--admin-listen', '',
+                   '--secret-file', d / 'secret', '--ready-file', ready, *args], d / 'api.log',
+                  ready_file=ready).start()
+
+
 class SameInstanceAsNeutronTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -329,14 +341,7 @@ class NeutronAgentInFrontOfOurApiTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix='metastack-neutron-api-')
         d = pathlib.Path(cls.tmp.name)
-        store = f'sqlite:{d}/store.db'
-        fill_store(store)
-        (d / 'secret').write_text(SECRET + '\n')
-        ready = d / 'ready.json'
-        cls.api = Daemon(['api', '--store', store, '--signed-listen', '127.0.0.1:0',
-                          '--admin-listen', '', '--secret-file', d / 'secret', '--ready-file',
-                          ready, '--log-level', 'error'], d / 'api.log', ready_file=ready)
-        cls.api.start()
+        cls.api = start_api(d, '--log-level', 'error')
         cls.port = cls.api.ports()['signed'][0]
         cls.neutron = neutron_handler(cls.port)
 
@@ -396,16 +401,8 @@ class NeutronAgentOverTlsToOurApiTest(unittest.TestCase):
         server = pki.leaf('server', ca)
         client = pki.leaf('client', ca, client=True)
         other = pki.ca('other')
-        store = f'sqlite:{d}/store.db'
-        fill_store(store)
-        (d / 'secret').write_text(SECRET + '\n')
-        ready = d / 'ready.json'
-        cls.api = Daemon(['api', '--store', store, '--signed-listen', '127.0.0.1:0',
-                          '--admin-listen', '', '--secret-file', d / 'secret', '--ready-file',
-                          ready, '--log-level', 'warning', '--api-tls-cert-file', server.cert,
-                          '--api-tls-key-file', server.key, '--api-tls-client-ca-file',
-                          ca.cert], d / 'api.log', ready_file=ready)
-        cls.api.start()
+        cls.api = start_api(d, '--log-level', 'warning', '--api-tls-cert-file', server.cert,
+                            '--api-tls-key-file', server.key, '--api-tls-client-ca-file', ca.cert)
         port = cls.api.ports()['signed'][0]
         https = dict(nova_metadata_protocol='https', auth_ca_cert=str(ca.cert))
         cert = dict(nova_client_cert=str(client.cert), nova_client_priv_key=str(client.key))

@@ -178,6 +178,24 @@ def wait_for_log(test, daemon, text):
 
 
 class PostgresTlsTest(unittest.TestCase):
+    def edit_reaches_the_api(self, cli_url, port, doc, via):
+        """The CLI sets meta via=`via`; the API serves it within 10 s (through NOTIFY)."""
+        r = metastack('instance', 'set-meta', UUID, f'via={via}', '--store', cli_url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.monotonic() + 10
+        while metadata(port, doc)[1]['meta'].get('via') != via:
+            self.assertLess(time.monotonic(), deadline, 'the edit never reached the API')
+            time.sleep(0.02)
+
+    def all_over_tls(self, api):
+        """Every connection `api` holds to the server (its pool's, its LISTEN one) is TLS 1.3."""
+        held = store_connections(api.pid, CLUSTER.port)
+        self.assertGreaterEqual(len(held), 2, held)
+        sessions = tls_sessions()
+        for client_port in held:
+            self.assertEqual(sessions.get(client_port), ('tls-api', True, 'TLSv1.3'),
+                             f'connection from port {client_port}: {sessions}')
+
     def test_api_and_cli_share_the_store_over_tls_only(self):
         daemon_url = store_url(application_name='tls-api')
         cli_url = store_url(application_name='tls-cli')
@@ -198,20 +216,9 @@ class PostgresTlsTest(unittest.TestCase):
 
         # The API has the instance cached now: only the change feed's NOTIFY, delivered on the
         # daemon's LISTEN connection, makes it serve the edit.
-        r = metastack('instance', 'set-meta', UUID, 'via=notify', '--store', cli_url)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        deadline = time.monotonic() + 10
-        while metadata(port, doc)[1]['meta'].get('via') != 'notify':
-            self.assertLess(time.monotonic(), deadline, 'the edit never reached the API')
-            time.sleep(0.02)
-
+        self.edit_reaches_the_api(cli_url, port, doc, 'notify')
         # Every connection the daemon holds to the server: its pool's and its LISTEN one.
-        held = store_connections(api.pid, CLUSTER.port)
-        self.assertGreaterEqual(len(held), 2, held)
-        sessions = tls_sessions()
-        for client_port in held:
-            self.assertEqual(sessions.get(client_port), ('tls-api', True, 'TLSv1.3'),
-                             f'connection from port {client_port}: {sessions}')
+        self.all_over_tls(api)
         # The CLI's connections, one per command, as the server logged them.
         authorized = [line for line in CLUSTER.server_log().splitlines()
                       if 'connection authorized:' in line and 'application_name=tls-cli' in line]
@@ -231,17 +238,8 @@ class PostgresTlsTest(unittest.TestCase):
         CLUSTER.sql('postgres', 'ALTER ROLE metastack LOGIN')
         wait_for_log(self, api, 'INFO store: postgresql: change feed resumed')
         self.assertEqual(api.log_text().count('change feed:'), 1, api.log_text())
-        r = metastack('instance', 'set-meta', UUID, 'via=reconnected', '--store', cli_url)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        deadline = time.monotonic() + 10
-        while metadata(port, doc)[1]['meta'].get('via') != 'reconnected':
-            self.assertLess(time.monotonic(), deadline, 'the edit never reached the API')
-            time.sleep(0.02)
-        held = store_connections(api.pid, CLUSTER.port)
-        self.assertGreaterEqual(len(held), 2, held)
-        sessions = tls_sessions()
-        for client_port in held:
-            self.assertEqual(sessions.get(client_port), ('tls-api', True, 'TLSv1.3'))
+        self.edit_reaches_the_api(cli_url, port, doc, 'reconnected')
+        self.all_over_tls(api)
 
         self.assertEqual(api.stop(), 0)
         self.assertNotIn(PASSWORD, api.log_text())
