@@ -204,9 +204,7 @@ for conns in $CONNS; do
       load=$(cut -d' ' -f1 /proc/loadavg)
       line=$(CONNS=$conns run_wrk "${port_of[$who]}" "$DURATION" "${pid_of[$who]}")
       printf '   round %d %-5s (load %s) %s\n' "$round" "$who" "$load" "${line#RESULT }"
-      if [ -z "${best[$who]:-}" ] || [ "$(field "$line" rps)" -gt "$(field "${best[$who]}" rps)" ]; then
-        best[$who]=$line
-      fi
+      keep_best "$who" "$line"
     done
   done
   echo "   best round of each:"

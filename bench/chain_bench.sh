@@ -226,9 +226,7 @@ for round in $(seq "$ROUNDS"); do
     run_wrk "$who" 2 >/dev/null  # warm-up
     line=$(run_wrk "$who" "$DURATION")
     printf '  round %d %-8s %s\n' "$round" "$who" "${line#RESULT }"
-    if [ -z "${best[$who]:-}" ] || [ "$(field "$line" rps)" -gt "$(field "${best[$who]}" rps)" ]; then
-      best[$who]=$line
-    fi
+    keep_best "$who" "$line"
   done
 done
 

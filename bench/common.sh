@@ -116,6 +116,14 @@ listen listener
 CFG
 }
 
+# Keeps in the caller's associative array `best` the RESULT line with the most requests/s of
+# each side across rounds: keep_best WHO LINE.
+keep_best() {
+  if [ -z "${best[$1]:-}" ] || [ "$(field "$2" rps)" -gt "$(field "${best[$1]}" rps)" ]; then
+    best[$1]=$2
+  fi
+}
+
 # The results table of a wrk RESULT line: result_header, then result_row LABEL LINE.
 # errors = non-2xx answers + connect, read and timeout errors.
 result_header() {

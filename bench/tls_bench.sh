@@ -138,9 +138,7 @@ for round in $(seq "$ROUNDS"); do
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     line=$(run_load "$who" "$DURATION")
     printf '   round %d %-5s (load %s) %s\n' "$round" "$who" "$load" "${line#RESULT }"
-    if [ -z "${best[$who]:-}" ] || [ "$(field "$line" rps)" -gt "$(field "${best[$who]}" rps)" ]; then
-      best[$who]=$line
-    fi
+    keep_best "$who" "$line"
   done
 done
 echo "   best round of each (errors = non-2xx + connect/read/write errors; CPU = agent + API per request):"
