@@ -95,7 +95,7 @@ signature=$(printf '%s' "$uuid" | openssl dgst -sha256 -hmac "$secret" -r | cut 
 export BENCH_INSTANCE_ID=$uuid BENCH_TENANT_ID=$tenant BENCH_SIGNATURE=$signature
 
 # --- nginx, serving the same document from disk ---------------------------------------------
-mkdir -p "$work/www/openstack/latest" "$work/nginx-tmp"
+mkdir -p "$work/www/openstack/latest"
 "$BIN" get "$EXAMPLE" "$PATH_MD" >"$work/www$PATH_MD"
 chmod -R a+rX "$work/www"
 nginx_port=$(free_port)
@@ -112,11 +112,7 @@ http {
   keepalive_requests 100000000;
   open_file_cache max=16 inactive=60s;
   open_file_cache_valid 60s;
-  client_body_temp_path $work/nginx-tmp/body;
-  proxy_temp_path $work/nginx-tmp/proxy;
-  fastcgi_temp_path $work/nginx-tmp/fastcgi;
-  uwsgi_temp_path $work/nginx-tmp/uwsgi;
-  scgi_temp_path $work/nginx-tmp/scgi;
+  $(nginx_temp_paths "$work")
   server {
     listen 127.0.0.1:$nginx_port;
     root $work/www;

@@ -136,12 +136,21 @@ result_row() {
     "$(field "$2" requests)"
 }
 
+# The temporary directories of an nginx run under WORK (created): lines for its http {} block.
+nginx_temp_paths() {
+  mkdir -p "$1/nginx-tmp"
+  local kind
+  for kind in client_body proxy fastcgi uwsgi scgi; do
+    printf '%s_temp_path %s;\n' "$kind" "$1/nginx-tmp/${kind#client_}"
+  done
+}
+
 # The proxy benches' stub upstream: one nginx worker on the UNIX socket $2/stub.sock serving
 # what `metastack get EXAMPLE PATH` renders, so only the proxy in front of it differs between
 # runs. Its pid is appended to the caller's `pids`; its log is $2/nginx-error.log.
 stub_upstream() {
   local bin=$1 work=$2 example=$3 path=$4
-  mkdir -p "$work/www$(dirname "$path")" "$work/nginx-tmp"
+  mkdir -p "$work/www$(dirname "$path")"
   "$bin" get "$example" "$path" >"$work/www$path"
   chmod -R a+rX "$work/www"
   cat >"$work/nginx.conf" <<EOF
@@ -154,11 +163,7 @@ http {
   default_type application/json;
   keepalive_requests 100000000;
   open_file_cache max=16 inactive=60s;
-  client_body_temp_path $work/nginx-tmp/body;
-  proxy_temp_path $work/nginx-tmp/proxy;
-  fastcgi_temp_path $work/nginx-tmp/fastcgi;
-  uwsgi_temp_path $work/nginx-tmp/uwsgi;
-  scgi_temp_path $work/nginx-tmp/scgi;
+  $(nginx_temp_paths "$work")
   server { listen unix:$work/stub.sock; root $work/www; }
 }
 EOF

@@ -158,7 +158,6 @@ for p in "${pids[@]}"; do
   [ "$p" = "$api_pid_tls" ] || { kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; }
 done
 pids=("$api_pid_tls")
-mkdir -p "$work/nginx-tmp"
 nginx_port=$(free_port)
 cat >"$work/nginx.conf" <<EOF
 worker_processes auto;
@@ -167,11 +166,7 @@ error_log $work/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $work/nginx-tmp/body;
-  proxy_temp_path $work/nginx-tmp/proxy;
-  fastcgi_temp_path $work/nginx-tmp/fastcgi;
-  uwsgi_temp_path $work/nginx-tmp/uwsgi;
-  scgi_temp_path $work/nginx-tmp/scgi;
+  $(nginx_temp_paths "$work")
   server {
     listen 127.0.0.1:$nginx_port ssl;
     ssl_certificate $pki/server.cert;
