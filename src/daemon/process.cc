@@ -248,13 +248,14 @@ int RunDaemon(const DaemonConfig& config, std::function<DaemonConfig()> reread) 
   if (run.api) {
     api.emplace(*store, pool, *plan.api, metrics);
     ready["signed"] = ready["source"] = nlohmann::json::array();
+    const std::string tls_note = plan.signed_listen.empty() ? "" : TlsNote(plan.api_tls.get());
     for (const auto& [host, port] : plan.signed_listen) {
       auto ep = data.ListenTcp(host, port, api->Handler(api::Identification::kSigned), nullptr,
                                http::PeerLimit::kTotalOnly, plan.api_tls);
       if (!ep) throw std::runtime_error("--signed-listen: " + ep.error().ToString());
       ready["signed"].push_back(ep->port());
-      LogInfo("api", "listening (signed" + TlsNote(plan.api_tls.get()) + ") on " + host + ":" +
-                         std::to_string(ep->port()));
+      LogInfo("api",
+              "listening (signed" + tls_note + ") on " + host + ":" + std::to_string(ep->port()));
     }
     for (const auto& [host, port] : plan.source_listen) {
       auto ep = data.ListenTcp(host, port, api->Handler(api::Identification::kSourceAddress));
