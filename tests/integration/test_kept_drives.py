@@ -198,14 +198,21 @@ format = "{cls.FORMAT}"
                           f'{json.dumps(got)[:300] if got else got}')
             time.sleep(0.01)
 
+    def eventually(self, what, check):
+        """Polls `check()` until it returns a true value (returned), failing after BOUND + MARGIN.
+        The keeper renames a drive into place first, then counts it in its gauges and logs it."""
+        deadline = time.monotonic() + BOUND + MARGIN
+        while not (got := check()):
+            self.assertLess(time.monotonic(), deadline, f'{what}: not within {BOUND + MARGIN} s')
+            time.sleep(0.01)
+        return got
+
     def hostname_is(self, name):
         return lambda md: md is not None and md['hostname'] == f'{name}.kept.test'
 
     def test_start_removed_stale_drives_and_nothing_else(self):
-        deadline = time.monotonic() + BOUND + MARGIN
-        while (self.drives / f'{STALE}.{self.EXT}').exists():
-            self.assertLess(time.monotonic(), deadline, 'the stale drive is still there')
-            time.sleep(0.01)
+        self.eventually('the stale drive removed',
+                        lambda: not (self.drives / f'{STALE}.{self.EXT}').exists())
         for name in self.foreign:
             self.assertEqual((self.drives / name).read_text(), 'not the keeper\'s\n', name)
 
@@ -260,30 +267,33 @@ format = "{cls.FORMAT}"
         for n in (2, 3):
             self.admin_ok('PUT', f'/v1/instances/{uuid}',
                           instance(uuid, f'big-0{n}', files=files))
-            deadline = time.monotonic() + BOUND + MARGIN
-            while self.metric(series) < before + 1:
-                self.assertLess(time.monotonic(), deadline, 'no failure counted')
-                time.sleep(0.01)
+            self.eventually('a failure counted', lambda: self.metric(series) >= before + 1)
             before += 1
             self.assertEqual(hashlib.sha256(self.path(uuid).read_bytes()).hexdigest(), good)
             self.assertEqual(self.meta_data(uuid)['hostname'], 'big-01.kept.test')
-        self.assertEqual(self.metric('metastack_configdrive_failing'), 1)
-        lines = [l for l in self.log.read_text().splitlines() if 'not rebuilt' in l]
+        self.eventually('failing gauge at 1',
+                        lambda: self.metric('metastack_configdrive_failing') == 1)
+        lines = self.eventually('the failure logged', lambda: [
+            l for l in self.log.read_text().splitlines() if 'not rebuilt' in l])
         self.assertEqual(len(lines), 1, lines)  # the same reason twice: logged once
         self.assertRegex(lines[0], re.escape(f'{self.path(uuid)}: not rebuilt (build: the files '
                                              f'need ') + r'\d+ clusters .*; the last good drive '
                                                          r'stays$')
         self.admin_ok('PUT', f'/v1/instances/{uuid}', instance(uuid, 'big-04'))
         self.on_disk_within_bound('fixed', uuid, self.hostname_is('big-04'))
-        self.assertEqual(self.metric('metastack_configdrive_failing'), 0)
-        self.assertIn(f'{self.path(uuid)}: built again', self.log.read_text())
+        self.eventually('failing gauge back at 0',
+                        lambda: self.metric('metastack_configdrive_failing') == 0)
+        self.eventually('the recovery logged',
+                        lambda: f'{self.path(uuid)}: built again' in self.log.read_text())
 
     def test_metrics_and_health(self):
         uuid = self.uuid(6)
         self.admin_ok('POST', '/v1/instances', instance(uuid, 'm-01'))
         self.on_disk_within_bound('create', uuid, self.hostname_is('m-01'))
-        self.assertGreaterEqual(self.metric('metastack_configdrive_builds_total'), 1)
-        self.assertGreaterEqual(self.metric('metastack_configdrive_drives'), 1)
+        self.eventually('the build counted',
+                        lambda: self.metric('metastack_configdrive_builds_total') >= 1)
+        self.eventually('the drive counted',
+                        lambda: self.metric('metastack_configdrive_drives') >= 1)
         status, text = self.call('GET', '/metrics')
         r = subprocess.run(['promtool', 'check', 'metrics'], input=text, capture_output=True)
         self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
