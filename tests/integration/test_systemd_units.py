@@ -205,9 +205,10 @@ class SystemdUnitsTest(unittest.TestCase):
                     pings = [notify.wait(lambda m: m.get('WATCHDOG') == '1', 5, 'WATCHDOG=1',
                                          proc) for _ in range(3)]
                     gaps = [b['_at'] - a['_at'] for a, b in zip(pings, pings[1:])]
-                    for gap in gaps:  # half of WATCHDOG_USEC, give or take the scheduler
-                        self.assertGreater(gap, 0.3, gaps)
-                        self.assertLess(gap, 0.9, gaps)
+                    # Every gap inside WATCHDOG_USEC (what systemd enforces); on average half of
+                    # it, give or take the scheduler of a loaded machine and this test's reads.
+                    self.assertLess(max(gaps), WATCHDOG_USEC / 1e6, gaps)
+                    self.assertTrue(0.35 < sum(gaps) / len(gaps) < 0.75, gaps)
                     # The unit's own ExecReload= line, $MAINPID as systemd fills it in.
                     reload = shlex.split(unit['ExecReload'].replace('$MAINPID', str(proc.pid)))
                     subprocess.run(reload, check=True, timeout=10)
