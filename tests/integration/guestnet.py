@@ -12,10 +12,9 @@ import os
 import pathlib
 import socket
 import subprocess
-import time
 import unittest
 
-from harness import metastack_binary
+from harness import metastack_binary, wait_for  # noqa: F401 (wait_for: for importers)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / 'examples' / 'instance.json'
@@ -45,15 +44,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, what, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f'timed out waiting for {what}')
 
 
 def accepting(path):

@@ -94,6 +94,17 @@ def unix_get(path, target, headers=None, timeout=5):
         c.close()
 
 
+def wait_for(predicate, what, timeout=10):
+    """Polls `predicate()` until it returns a true value, and returns that value; an
+    AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if got := predicate():
+            return got
+        time.sleep(0.02)
+    raise AssertionError(f'timed out waiting for {what}')
+
+
 def stop_process(proc, timeout=10):
     """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; returns its exit
     code (negative: the signal that ended it)."""

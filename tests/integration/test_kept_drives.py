@@ -36,7 +36,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, metastack_binary
+from harness import Daemon, metastack_binary, wait_for
 from pgcluster import Cluster, die_with_parent
 
 METASTACK = metastack_binary()
@@ -199,13 +199,9 @@ format = "{cls.FORMAT}"
             time.sleep(0.01)
 
     def eventually(self, what, check):
-        """Polls `check()` until it returns a true value (returned), failing after BOUND + MARGIN.
-        The keeper renames a drive into place first, then counts it in its gauges and logs it."""
-        deadline = time.monotonic() + BOUND + MARGIN
-        while not (got := check()):
-            self.assertLess(time.monotonic(), deadline, f'{what}: not within {BOUND + MARGIN} s')
-            time.sleep(0.01)
-        return got
+        """The keeper renames a drive into place first, then counts it in its gauges and logs
+        it: those are polled, within the same BOUND + MARGIN."""
+        return wait_for(check, what, timeout=BOUND + MARGIN)
 
     def hostname_is(self, name):
         return lambda md: md is not None and md['hostname'] == f'{name}.kept.test'
