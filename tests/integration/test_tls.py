@@ -13,7 +13,8 @@ asked as the ns-proxy asks them:
   * expired:    our CA, in front of an API whose certificate expired yesterday -> 502
 Each failure answers at once: no guest waits for a timeout. Then: SIGHUP puts a renewed
 certificate in use for new connections while a kept-alive one goes on; the CLI on the admin
-API over https; configuration mistakes refused with the flag named.
+API over https; the same hops over IPv6 ([::1], the certificate's IP checked); configuration
+mistakes refused with the flag named.
 """
 import hashlib
 import hmac
@@ -108,15 +109,15 @@ class TlsHopsTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     @classmethod
-    def start_api(cls, name, cert, key, client_ca=None, admin=False):
+    def start_api(cls, name, cert, key, client_ca=None, admin=False, host='127.0.0.1'):
         d = cls.d
         args = ['api', '--store', cls.store, '--secret-file', d / 'secret',
-                '--signed-listen', '127.0.0.1:0', '--api-tls-cert-file', cert,
+                '--signed-listen', f'{host}:0', '--api-tls-cert-file', cert,
                 '--api-tls-key-file', key, '--ready-file', d / f'{name}.ready']
         if client_ca:
             args += ['--api-tls-client-ca-file', client_ca]
         if admin:
-            args += ['--admin-listen', '127.0.0.1:0', '--admin-token-file', d / 'token',
+            args += ['--admin-listen', f'{host}:0', '--admin-token-file', d / 'token',
                      '--admin-tls-cert-file', cert, '--admin-tls-key-file', key]
         else:
             args += ['--admin-listen', '']
@@ -279,6 +280,31 @@ class TlsHopsTest(unittest.TestCase):
         self.assertEqual(plain.returncode, 1)
         self.assertIn(f'--ca-file: --url is not https://: http://127.0.0.1:{self.admin}',
                       plain.stderr)
+
+    def test_every_hop_over_ipv6_checks_the_address_in_the_certificate(self):
+        v6 = self.start_api('v6-api', self.server.cert, self.server.key, client_ca=self.ca.cert,
+                            admin=True, host='[::1]')
+        v4_only = self.pki.leaf('v4-only', self.ca, names=('IP:127.0.0.1',))
+        mismatched = self.start_api('v6-mismatched', v4_only.cert, v4_only.key, host='[::1]')
+        url = f'https://[::1]:{v6.ports()["signed"][0]}'
+        other = f'https://[::1]:{mismatched.ports()["signed"][0]}'
+        client = ['--api-ca-file', self.ca.cert, '--api-cert-file', self.client.cert,
+                  '--api-key-file', self.client.key]
+        self.agents['v6'] = self.start_agent('v6', url, *client)
+        self.agents['v6-mismatched'] = self.start_agent('v6-mismatched', other, *client)
+        status, body, _ = self.ask('v6')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)['uuid'], UUID)
+        status, body, seconds = self.ask('v6-mismatched')
+        self.assertEqual(status, 502, body)
+        self.assertLess(seconds, 10)
+        self.wait_for_log(self.agents['v6-mismatched'],
+                          f'metadata API: {other}: TLS handshake failed: certificate verify '
+                          'failed: IP address mismatch')
+        admin = f'https://[::1]:{v6.ports()["admin"]}'
+        listed = cli('instance', 'list', '--url', admin, '--ca-file', self.ca.cert,
+                     '--token-file', self.d / 'token')
+        self.assertIn(UUID, listed.stdout)
 
     def test_serve_serves_its_signed_and_admin_listeners_over_tls_too(self):
         d = self.d / 'serve'
